@@ -1,0 +1,3 @@
+from nncmp.cli import main
+
+main()

@@ -1,0 +1,279 @@
+"""Command line: options → RunSpec/Grid → engine → results folder → tables.
+
+torch, pandas and matplotlib are imported inside commands, after the options are checked, so
+`nncmp --help` and bad input answer at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Optional
+
+import typer
+
+from nncmp import __version__
+from nncmp.data import DATASETS, DataError
+from nncmp.inits import ALIASES, INITS
+from nncmp.models import ACTIVATIONS, MODELS
+from nncmp.optim import OPTIMIZERS
+from nncmp.spec import Grid, RunSpec, SpecError
+from nncmp.store import StoreError
+
+app = typer.Typer(
+    help="Compare neural-network optimizers and weight initialisations on real PyTorch training runs.",
+    rich_markup_mode=None,  # plain click errors: one "Error: ..." line, no boxed panels
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class UsageFailure(typer.BadParameter):
+    """Bad input: shown as one 'Error: ...' line with exit code 2 (usage error), never a traceback."""
+
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"Error: {self.message}", err=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except (SpecError, DataError, StoreError) as e:
+        raise UsageFailure(str(e)) from None
+
+
+def parse_list(option: str, text: str, convert: Callable[[str], Any], kind: str) -> tuple[Any, ...]:
+    items = [t.strip() for t in text.split(",")]
+    try:
+        if not text.strip() or any(not t for t in items):
+            raise ValueError
+        return tuple(convert(t) for t in items)
+    except ValueError:
+        raise UsageFailure(f"{option}: {text!r} is not a comma-separated list of {kind}") from None
+
+
+def _names(registry: Any) -> str:
+    return ", ".join(registry)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nncmp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                         help="Show the version and exit.")] = False,
+) -> None:
+    """Compare neural-network optimizers and weight initialisations on real PyTorch training runs."""
+
+
+# Options shared by train, compare and bench (one definition, one help text).
+DatasetOpt = Annotated[str, typer.Option(help=f"Dataset: {_names(DATASETS)}.")]
+ModelOpt = Annotated[str, typer.Option(help=f"Model: {_names(MODELS)}.")]
+HiddenOpt = Annotated[str, typer.Option(help="mlp hidden-layer widths, comma-separated.")]
+ActOpt = Annotated[str, typer.Option(help=f"Activation: {_names(ACTIVATIONS)}.")]
+BatchnormOpt = Annotated[bool, typer.Option(help="BatchNorm1d after each mlp hidden layer.")]
+DropoutOpt = Annotated[float, typer.Option(help="Dropout probability after each hidden layer, in [0, 1).")]
+MomentumOpt = Annotated[Optional[float], typer.Option(
+    help="SGD/RMSProp momentum.", show_default="optimizer's default: 0, momentum/nesterov 0.9")]
+BetasOpt = Annotated[Optional[str], typer.Option(help="Adam/AdamW betas 'b1,b2'.", show_default="0.9,0.999")]
+AlphaOpt = Annotated[Optional[float], typer.Option(help="RMSProp smoothing constant.", show_default="0.99")]
+EpsOpt = Annotated[Optional[float], typer.Option(
+    help="Term added to the denominator (adaptive optimizers).", show_default="1e-8, adagrad 1e-10")]
+WeightDecayOpt = Annotated[Optional[float], typer.Option(
+    help="L2 penalty (decoupled for adamw).", show_default="0, adamw 0.01")]
+EpochsOpt = Annotated[int, typer.Option(help="Passes over the training set.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed (weights, batch order, dropout).")]
+NOpt = Annotated[Optional[int], typer.Option("--n", help="Examples in the synthetic dataset.", show_default="5000")]
+DataDirOpt = Annotated[Optional[Path], typer.Option(
+    help="Folder for torchvision datasets (mnist, fashion-mnist, cifar10).", show_default="~/.cache/nncmp/data")]
+DownloadOpt = Annotated[bool, typer.Option(help="Download a missing torchvision dataset into --data-dir.")]
+OutOpt = Annotated[Optional[Path], typer.Option(
+    help="Results folder.", show_default="results/<timestamp>-<command>")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.")]
+
+
+def _hyper(momentum: float | None, betas: str | None, alpha: float | None, eps: float | None,
+           weight_decay: float | None) -> dict[str, Any]:
+    values = {"momentum": momentum, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+              "betas": parse_list("--betas", betas, float, "numbers") if betas is not None else None}
+    if values["betas"] is not None and len(values["betas"]) != 2:
+        raise UsageFailure(f"--betas needs exactly two numbers 'b1,b2', got {betas!r}")
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _load_data(spec: RunSpec, data_dir: Path | None, download: bool) -> Any:
+    from nncmp.data import load
+
+    with user_errors():
+        return load(spec.dataset, n=spec.n, data_dir=data_dir, download=download)
+
+
+def _metrics_frame(records: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    from nncmp.engine import RECORD_COLUMNS
+
+    return pd.DataFrame(records, columns=RECORD_COLUMNS)
+
+
+@app.command()
+def train(
+    dataset: DatasetOpt = "mnist5k",
+    model: ModelOpt = "mlp",
+    hidden: HiddenOpt = "256,128",
+    act: ActOpt = "relu",
+    batchnorm: BatchnormOpt = False,
+    dropout: DropoutOpt = 0.0,
+    init: Annotated[str, typer.Option(help=f"Weight init: {_names(INITS)} (aliases: "
+                                      + ", ".join(f"{a}={c}" for a, c in ALIASES.items()) + ").")] = "default",
+    opt: Annotated[str, typer.Option(help=f"Optimizer: {_names(OPTIMIZERS)}.")] = "adam",
+    lr: Annotated[Optional[float], typer.Option(
+        help="Learning rate.", show_default="optimizer's default: 0.01, adam/adamw 0.001")] = None,
+    momentum: MomentumOpt = None,
+    betas: BetasOpt = None,
+    alpha: AlphaOpt = None,
+    eps: EpsOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Examples per step.", show_default="optimizer's default: gd all, sgd 1, others 64")] = None,
+    epochs: EpochsOpt = 10,
+    seed: SeedOpt = 0,
+    n: NOpt = None,
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train one run and print one row per epoch (epoch 0 is the untrained model)."""
+    from nncmp import engine, stats, store
+    from nncmp.report import epoch_header, epoch_line, make_console
+
+    with user_errors():
+        spec = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
+                       act=act, batchnorm=batchnorm, dropout=dropout, init=init, optimizer=opt, lr=lr,
+                       batch_size=batch_size, epochs=epochs, seed=seed, n=n,
+                       **_hyper(momentum, betas, alpha, eps, weight_decay))
+    data = _load_data(spec, data_dir, download)
+    with user_errors():
+        folder = store.new_results_dir(out, "train")
+    console = make_console()
+    store.write_config(folder, "train", {"spec": spec.resolved(data.n_train).to_dict()})
+    if not quiet:
+        console.print(f"{spec.resolved(data.n_train).run_id} on {dataset} ({data.n_train} train / "
+                      f"{len(data.x_val)} val)")
+        console.print(epoch_header())
+    try:
+        records = engine.train(spec, data, on_epoch=None if quiet else lambda r: console.print(epoch_line(r)))
+    except KeyboardInterrupt:
+        console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
+        raise typer.Exit(130) from None
+    metrics = _metrics_frame(records)
+    store.write_csv(folder / "metrics.csv", metrics)
+    store.write_csv(folder / "summary.csv", stats.summarize(metrics))
+    if quiet:
+        console.print(epoch_line(records[-1]))
+    if records[-1]["status"] == "diverged":
+        console.print(f"diverged at epoch {records[-1]['epoch']}: the loss is not finite (try a smaller --lr)")
+    console.print(f"results: {folder}")
+
+
+@app.command()
+def compare(
+    opts: Annotated[str, typer.Option("--opts", "--opt", help=f"Optimizers, comma-separated: {_names(OPTIMIZERS)}.")]
+    = "sgd,minibatch,rmsprop,adam",
+    inits: Annotated[str, typer.Option("--inits", "--init", help=f"Inits, comma-separated: {_names(INITS)}, "
+                                       "xavier, he.")] = "xavier,he",
+    seeds: Annotated[int, typer.Option(help="Seeds per configuration: --seed, --seed+1, ...")] = 3,
+    lrs: Annotated[Optional[str], typer.Option("--lrs", "--lr", help="Learning rates, comma-separated.",
+                                               show_default="each optimizer's default")] = None,
+    batch_sizes: Annotated[Optional[str], typer.Option(
+        "--batch-sizes", "--batch-size", help="Batch sizes, comma-separated.",
+        show_default="each optimizer's default")] = None,
+    target: Annotated[float, typer.Option(help="Val accuracy whose first epoch is reported.")] = 0.9,
+    dataset: DatasetOpt = "mnist5k",
+    model: ModelOpt = "mlp",
+    hidden: HiddenOpt = "256,128",
+    act: ActOpt = "relu",
+    batchnorm: BatchnormOpt = False,
+    dropout: DropoutOpt = 0.0,
+    momentum: MomentumOpt = None,
+    betas: BetasOpt = None,
+    alpha: AlphaOpt = None,
+    eps: EpsOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    epochs: EpochsOpt = 10,
+    seed: SeedOpt = 0,
+    n: NOpt = None,
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
+    with user_errors():
+        base = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
+                       act=act, batchnorm=batchnorm, dropout=dropout, epochs=epochs, seed=seed, n=n)
+        grid = Grid(
+            base=base,
+            optimizers=parse_list("--opts", opts, str, "optimizer names"),
+            inits=parse_list("--inits", inits, str, "init names"),
+            lrs=parse_list("--lrs", lrs, float, "numbers") if lrs else None,
+            batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None,
+            seeds=seeds,
+            hyper=_hyper(momentum, betas, alpha, eps, weight_decay),
+        )
+        if not 0.0 <= target <= 1.0:
+            raise SpecError(f"--target must be a val accuracy in [0, 1], got {target:g}")
+    specs = grid.runs()
+    data = _load_data(base, data_dir, download)
+    with user_errors():
+        from nncmp import store
+
+        folder = store.new_results_dir(out, "compare")
+    _run_grid(specs, data, folder, "compare", target, quiet,
+              {"grid": {"optimizers": grid.optimizers, "inits": grid.inits, "lrs": grid.lrs,
+                        "batch_sizes": grid.batch_sizes, "seeds": grid.seeds, "hyper": grid.hyper},
+               "base": base.to_dict(), "target": target,
+               "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
+
+
+def _run_grid(specs: list[RunSpec], data: Any, folder: Path, command: str, target: float, quiet: bool,
+              config: dict[str, Any]) -> None:
+    from nncmp import stats, store
+    from nncmp.execute import run_local
+    from nncmp.report import RunProgress, make_console, summary_table
+
+    console = make_console()
+    store.write_config(folder, command, config)
+    records: list[dict[str, Any]] = []
+
+    def save(run_records: list[dict[str, Any]]) -> None:
+        records.extend(run_records)
+        store.write_csv(folder / "metrics.csv", _metrics_frame(records))
+
+    interrupted = False
+    try:
+        with RunProgress(console, specs, quiet) as progress:
+            run_local(specs, data, progress, save)
+    except KeyboardInterrupt:
+        interrupted = True
+    n_runs = len({r["run_id"] for r in records})
+    if records:
+        metrics = _metrics_frame(records)
+        summary = stats.summarize(metrics, target)
+        store.write_csv(folder / "summary.csv", summary)
+        console.print(summary_table(summary, stats.default_metric(metrics), target))
+    if interrupted:
+        console.print(f"interrupted: {n_runs} of {len(specs)} runs finished and saved in {folder}")
+        raise typer.Exit(130)
+    console.print(f"results: {folder}  ({n_runs} runs: config.json, metrics.csv, summary.csv)")
+
+
+def main() -> None:
+    app(prog_name="nncmp")

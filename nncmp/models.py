@@ -1,0 +1,99 @@
+"""Model registry: CLI name → builder of an nn.Sequential for a given input shape and output size."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+ACTIVATIONS: dict[str, str] = {
+    "relu": "ReLU",
+    "leaky-relu": "LeakyReLU",
+    "elu": "ELU",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+}
+
+
+def _act(name: str) -> Any:
+    from torch import nn
+
+    return getattr(nn, ACTIVATIONS[name])()
+
+
+def _flat(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def build_mlp(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+    from torch import nn
+
+    layers: list[Any] = [nn.Flatten()]
+    width = _flat(shape)
+    for h in spec.hidden:
+        layers.append(nn.Linear(width, h))
+        if spec.batchnorm:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(_act(spec.act))
+        if spec.dropout > 0:
+            layers.append(nn.Dropout(spec.dropout))
+        width = h
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+def build_cnn(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+    """The course's ConvNet: conv3x3(64)-BN-act-pool, conv3x3(128)-BN-act-pool, Linear 256, Linear."""
+    from torch import nn
+
+    if len(shape) != 3:
+        raise ValueError(f"cnn needs image input (channels, height, width), got shape {shape}")
+    c, h, w = shape
+    hp, wp = h // 4, w // 4  # two 2x2 max-pools
+    if hp < 1 or wp < 1:
+        raise ValueError(f"cnn needs images of at least 4x4 pixels, got {h}x{w}")
+    return nn.Sequential(
+        nn.Conv2d(c, 64, kernel_size=3, padding=1),
+        nn.BatchNorm2d(64),
+        _act(spec.act),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, kernel_size=3, padding=1),
+        nn.BatchNorm2d(128),
+        _act(spec.act),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128 * hp * wp, 256),
+        _act(spec.act),
+        *([nn.Dropout(spec.dropout)] if spec.dropout > 0 else []),
+        nn.Linear(256, n_out),
+    )
+
+
+def build_logreg(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+    from torch import nn
+
+    return nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), n_out))
+
+
+def build_linear(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+    """y = Xw with no bias, as in the course's regression examples."""
+    from torch import nn
+
+    return nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), n_out, bias=False))
+
+
+MODELS: dict[str, Callable[[Any, tuple[int, ...], int], Any]] = {
+    "mlp": build_mlp,
+    "cnn": build_cnn,
+    "logreg": build_logreg,
+    "linear": build_linear,
+}
+
+
+def build_model(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+    return MODELS[spec.model](spec, shape, n_out)
+
+
+def has_batchnorm1d(spec: Any) -> bool:
+    return spec.model == "mlp" and spec.batchnorm

@@ -1,0 +1,163 @@
+"""Run specifications: a frozen, validated description of one training run, and grids of them.
+
+Knows names and numbers only: no torch, no files. Every check raises SpecError, which the CLI turns
+into one line and exit code 2 before anything trains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from nncmp.data import DATASETS
+from nncmp.inits import ALIASES, INITS, canonical_init
+from nncmp.models import ACTIVATIONS, MODELS
+from nncmp.optim import HYPERPARAMETERS, OPTIMIZERS
+
+
+class SpecError(ValueError):
+    """Invalid run specification; the message is written for the command-line user."""
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_choice(kind: str, value: str, choices: Any) -> None:
+    if value not in choices:
+        raise SpecError(f"unknown {kind} {value!r}; choose from: {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    dataset: str = "mnist5k"
+    model: str = "mlp"
+    hidden: tuple[int, ...] = (256, 128)
+    act: str = "relu"
+    batchnorm: bool = False
+    dropout: float = 0.0
+    init: str = "default"
+    optimizer: str = "adam"
+    lr: float | None = None  # None: the optimizer's default
+    momentum: float | None = None
+    betas: tuple[float, float] | None = None
+    alpha: float | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None  # None: the optimizer's default (gd: the whole training set)
+    epochs: int = 10
+    seed: int = 0
+    n: int | None = None  # synthetic dataset size
+
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("model", self.model, MODELS)
+        check_choice("activation", self.act, ACTIVATIONS)
+        check_choice("init", self.init, [*INITS, *ALIASES])
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        object.__setattr__(self, "init", canonical_init(self.init))
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        if self.betas is not None:
+            object.__setattr__(self, "betas", tuple(self.betas))
+        self._check_numbers()
+        self._check_combination()
+
+    def _check_numbers(self) -> None:
+        if any(h < 1 for h in self.hidden):
+            raise SpecError(f"--hidden widths must be >= 1, got {','.join(map(str, self.hidden))}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpecError(f"--dropout must be in [0, 1), got {self.dropout:g}")
+        if self.lr is not None and not self.lr > 0:
+            raise SpecError(f"--lr must be > 0, got {self.lr:g}")
+        for name in ("momentum", "alpha", "eps", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise SpecError(f"{_option(name)} must be >= 0, got {value:g}")
+        if self.betas is not None:
+            if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+                raise SpecError(f"--betas must be two numbers in [0, 1), got {','.join(map(str, self.betas))}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise SpecError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.epochs < 1:
+            raise SpecError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.seed < 0:
+            raise SpecError(f"--seed must be >= 0, got {self.seed}")
+        if self.n is not None and self.n < 10:
+            raise SpecError(f"--n must be >= 10 (one example per class at least), got {self.n}")
+
+    def _check_combination(self) -> None:
+        entry = OPTIMIZERS[self.optimizer]
+        for name in HYPERPARAMETERS:
+            if getattr(self, name) is not None and name not in entry.defaults:
+                users = [o for o, e in OPTIMIZERS.items() if name in e.defaults]
+                raise SpecError(f"{_option(name)} does not apply to {self.optimizer} (it applies to: {', '.join(users)})")
+        if entry.fixed.get("nesterov") and self.momentum == 0:
+            raise SpecError("nesterov needs --momentum > 0")
+        if self.n is not None and self.dataset != "synthetic":
+            raise SpecError("--n applies only to --dataset synthetic")
+        shape = DATASETS[self.dataset].shape
+        if self.model == "cnn" and len(shape) != 3:
+            raise SpecError(f"cnn needs image data; {self.dataset} examples have shape {shape}")
+        if self.model == "mlp" and self.batchnorm and self.effective_batch_size() == 1:
+            raise SpecError("--batchnorm needs a batch size of at least 2 (BatchNorm1d cannot normalise one example)")
+
+    def effective_batch_size(self) -> int | None:
+        return self.batch_size or OPTIMIZERS[self.optimizer].batch_size
+
+    def resolved(self, n_train: int) -> RunSpec:
+        """The same run with every default filled in, as recorded in results."""
+        entry = OPTIMIZERS[self.optimizer]
+        batch = min(self.effective_batch_size() or n_train, n_train)
+        hyper = {k: v if getattr(self, k) is None else getattr(self, k) for k, v in entry.defaults.items()}
+        return replace(self, lr=self.lr or entry.lr, batch_size=batch, **hyper)
+
+    @property
+    def config_id(self) -> str:
+        """The configuration a run belongs to: everything a grid varies except the seed."""
+        lr = f"{self.lr:g}" if self.lr else "default"
+        return f"{self.optimizer}/{self.init}/lr={lr}/bs={self.batch_size or 'default'}"
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.config_id}/seed={self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Every combination of optimizers × inits × lrs × batch sizes × seeds around one base spec."""
+
+    base: RunSpec
+    optimizers: tuple[str, ...]
+    inits: tuple[str, ...]
+    lrs: tuple[float, ...] | None = None  # None: each optimizer's default
+    batch_sizes: tuple[int, ...] | None = None
+    seeds: int = 3
+    hyper: dict[str, Any] = field(default_factory=dict)  # explicit --momentum/--betas/... for optimizers that take them
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise SpecError(f"--seeds must be >= 1, got {self.seeds}")
+        if not self.optimizers:
+            raise SpecError("--opts needs at least one optimizer")
+        if not self.inits:
+            raise SpecError("--inits needs at least one init")
+        for name in self.hyper:
+            if not any(name in OPTIMIZERS[o].defaults for o in self.optimizers if o in OPTIMIZERS):
+                raise SpecError(f"{_option(name)} applies to none of the optimizers {', '.join(self.optimizers)}")
+        self.runs()  # validate every run now, before any training
+
+    def runs(self) -> list[RunSpec]:
+        out = []
+        for opt in self.optimizers:
+            check_choice("optimizer", opt, OPTIMIZERS)
+            hyper = {k: v for k, v in self.hyper.items() if k in OPTIMIZERS[opt].defaults}
+            for init in self.inits:
+                for lr in self.lrs or (None,):
+                    for bs in self.batch_sizes or (None,):
+                        for s in range(self.seeds):
+                            out.append(replace(self.base, optimizer=opt, init=init, lr=lr, batch_size=bs,
+                                               seed=self.base.seed + s, **hyper))
+        return out

@@ -277,3 +277,95 @@ def _run_grid(specs: list[RunSpec], data: Any, folder: Path, command: str, targe
 
 def main() -> None:
     app(prog_name="nncmp")
+
+
+@app.command()
+def bench(
+    opts: Annotated[str, typer.Option("--opts", "--opt", help=f"Optimizers, comma-separated: {_names(OPTIMIZERS)}.")]
+    = "gd,sgd,minibatch,rmsprop,adam",
+    batch_sizes: Annotated[Optional[str], typer.Option(
+        "--batch-sizes", "--batch-size", help="Batch sizes, comma-separated; each optimizer runs at each.",
+        show_default="each optimizer's default")] = None,
+    reference: Annotated[bool, typer.Option(
+        help="Also time the course-style loop (torchvision dataset + per-sample transforms + DataLoader) "
+             "and print the engine's speed-up over it.")] = False,
+    dataset: DatasetOpt = "mnist5k",
+    model: ModelOpt = "mlp",
+    hidden: HiddenOpt = "256,128",
+    act: ActOpt = "relu",
+    batchnorm: BatchnormOpt = False,
+    epochs: Annotated[int, typer.Option(help="Epochs timed per case.")] = 1,
+    seed: SeedOpt = 0,
+    n: NOpt = None,
+    data_dir: DataDirOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Time the engine per optimizer (and batch size): samples/s, seconds per epoch, peak memory."""
+    with user_errors():
+        base = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
+                       act=act, batchnorm=batchnorm, epochs=epochs, seed=seed, n=n)
+        grid = Grid(base=base, optimizers=parse_list("--opts", opts, str, "optimizer names"),
+                    inits=(base.init,), seeds=1,
+                    batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None)
+    specs = grid.runs()
+    data = _load_data(base, data_dir, False)
+    from nncmp import store
+    from nncmp.bench import run_bench
+    from nncmp.report import make_console, simple_table
+
+    with user_errors():
+        folder = store.new_results_dir(out, "bench")
+    console = make_console()
+    store.write_config(folder, "bench", {"base": base.to_dict(), "reference": reference,
+                                         "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
+
+    def show(row: dict[str, Any]) -> None:
+        if not quiet:
+            console.print(f"{row['optimizer']} bs={row['batch_size']}: {row['samples/s']:.0f} samples/s"
+                          + (f", course loop {row['ref samples/s']:.0f} samples/s" if reference else ""))
+
+    try:
+        with user_errors():
+            rows, records = run_bench(specs, data, reference, data_dir, on_case=show)
+    except KeyboardInterrupt:
+        console.print("interrupted: no benchmark table written")
+        raise typer.Exit(130) from None
+    import pandas as pd
+
+    store.write_csv(folder / "bench.csv", pd.DataFrame(rows))
+    store.write_csv(folder / "metrics.csv", _metrics_frame(records))
+    caption = (f"{data.name}, {model}, {epochs} epoch(s) per case, {_threads()} threads. Seconds exclude "
+               "evaluation; peak MB is the process's peak resident memory during the case.")
+    if reference:
+        caption += " speed-up = engine samples/s ÷ course-loop samples/s."
+    console.print(simple_table("Engine speed", rows, caption))
+    console.print(f"results: {folder}")
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+@app.command()
+def datasets(
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List the datasets: shape, classes, sizes, and whether each is available offline now."""
+    from nncmp.data import load
+    from nncmp.report import make_console, simple_table
+
+    rows = []
+    for name, entry in DATASETS.items():
+        try:
+            load(name, data_dir=data_dir)
+            available = "yes"
+        except DataError:
+            available = "no: needs --download" if name in ("mnist", "fashion-mnist", "cifar10") else "no"
+        rows.append({"name": name, "task": entry.task, "shape": "x".join(map(str, entry.shape)),
+                     "classes": str(entry.classes or "—"), "train / val": entry.sizes,
+                     "available now": available, "source": entry.source})
+    make_console().print(simple_table("Datasets", rows, caption="torchvision datasets are looked for in "
+                                      f"{data_dir or '~/.cache/nncmp/data'}; --download fetches them."))

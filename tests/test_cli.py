@@ -1,0 +1,171 @@
+"""The command line end to end: help, version, every command on small data, bad input, Ctrl-C."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from nncmp import __version__
+from nncmp.engine import RECORD_COLUMNS
+
+
+def test_help_lists_commands_and_defaults(cli):
+    code, out, _ = cli("--help")
+    assert code == 0
+    for command in ("train", "compare", "bench", "datasets"):
+        assert command in out
+    code, out, _ = cli("train", "--help")
+    assert code == 0
+    out = " ".join(out.split())  # help text wraps at the terminal width
+    assert "[default: 256,128]" in out and "[default: mnist5k]" in out and "[default: adam]" in out
+
+
+def test_version(cli):
+    code, out, _ = cli("--version")
+    assert code == 0 and __version__ in out
+
+
+def test_help_does_not_import_torch():
+    # --help must answer instantly: torch is imported only inside commands.
+    code = "import sys; from nncmp.cli import app; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_python_m_nncmp():
+    out = subprocess.run([sys.executable, "-m", "nncmp", "--version"], capture_output=True, text=True, check=True)
+    assert __version__ in out.stdout
+
+
+def test_train_writes_results(cli, tmp_path):
+    code, out, _ = cli("train", "--dataset", "digits", "--opt", "adam", "--epochs", "2", "--out", tmp_path)
+    assert code == 0, out
+    assert "train_loss" in out and str(tmp_path) in out
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(metrics.columns) == RECORD_COLUMNS
+    assert metrics["epoch"].tolist() == [0, 1, 2]
+    assert (metrics["status"] == "ok").all()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["spec"]["optimizer"] == "adam" and config["spec"]["lr"] == 0.001
+    assert "torch" in config["environment"] and "python" in config["environment"]
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 1 and "Unnamed: 0" not in summary.columns
+
+
+def test_compare_runs_grid_and_ranks(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "minibatch,adam", "--inits", "xavier,he",
+                       "--seeds", "2", "--epochs", "2", "--out", tmp_path)
+    assert code == 0, out
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics["run_id"].nunique() == 8
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 4 and (summary["n_seeds"] == 2).all()
+    assert summary["rank"].tolist() == [1, 2, 3, 4]
+    assert summary["final_val_acc_mean"].is_monotonic_decreasing
+    assert "Summary" in out and "xavier-normal" in out and "[8/8]" in out
+
+
+def test_compare_lr_and_batch_size_lists(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "toy-regression", "--model", "linear", "--opts", "minibatch",
+                       "--inits", "zeros", "--lrs", "0.01,0.001", "--batch-sizes", "1,5", "--seeds", "1",
+                       "--epochs", "3", "--out", tmp_path, "--quiet")
+    assert code == 0, out
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert sorted(zip(summary["lr"], summary["batch_size"])) == [(0.001, 1), (0.001, 5), (0.01, 1), (0.01, 5)]
+    # Regression: no accuracy, ranked by val loss.
+    assert summary["final_val_acc_mean"].isna().all()
+    assert summary["final_val_loss_mean"].is_monotonic_increasing
+
+
+def test_compare_keeps_going_after_a_diverged_run(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "toy-regression", "--model", "linear", "--opts", "gd",
+                       "--inits", "zeros", "--lrs", "1,0.01", "--seeds", "1", "--epochs", "30", "--out", tmp_path)
+    assert code == 0, out
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["status"].tolist() == ["ok", "diverged"]  # the diverged one ranks last
+    assert summary["lr"].tolist() == [0.01, 1.0]
+
+
+def test_datasets_command(cli, tmp_path):
+    code, out, _ = cli("datasets", "--data-dir", tmp_path)
+    assert code == 0, out
+    for name in ("mnist5k", "digits", "mnist", "fashion-mnist", "cifar10", "synthetic", "toy-regression"):
+        assert name in out
+    assert "needs --download" in out
+
+
+def test_bench_with_reference(cli, tmp_path):
+    code, out, _ = cli("bench", "--opts", "minibatch,gd", "--dataset", "digits", "--reference", "--out", tmp_path)
+    assert code == 0, out
+    bench = pd.read_csv(tmp_path / "bench.csv")
+    assert bench["optimizer"].tolist() == ["minibatch", "gd"]
+    assert bench["batch_size"].tolist() == [64, 1437]
+    for col in ("samples/s", "s/epoch", "peak MB", "ref samples/s", "speed-up"):
+        assert (bench[col] > 0).all(), col
+    assert "speed-up" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; choose from: gd, sgd"),
+        (["train", "--init", "glorotx"], "unknown init 'glorotx'; choose from: default"),
+        (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from: mnist5k"),
+        (["train", "--model", "resnet"], "unknown model 'resnet'; choose from: mlp"),
+        (["train", "--act", "gelu"], "unknown activation 'gelu'; choose from: relu"),
+        (["train", "--lr", "0"], "--lr must be > 0"),
+        (["train", "--lr", "-0.1"], "--lr must be > 0"),
+        (["train", "--batch-size", "0"], "--batch-size must be >= 1"),
+        (["train", "--epochs", "0"], "--epochs must be >= 1"),
+        (["train", "--dropout", "1"], "--dropout must be in [0, 1)"),
+        (["train", "--dropout", "-0.5"], "--dropout must be in [0, 1)"),
+        (["train", "--hidden", "256,,x"], "--hidden: '256,,x' is not a comma-separated list of integers"),
+        (["train", "--betas", "0.9"], "--betas needs exactly two numbers"),
+        (["train", "--betas", "0.9,abc"], "--betas: '0.9,abc' is not a comma-separated list of numbers"),
+        (["train", "--opt", "sgd", "--betas", "0.9,0.99"], "--betas does not apply to sgd"),
+        (["train", "--opt", "sgd", "--batchnorm"], "--batchnorm needs a batch size of at least 2"),
+        (["train", "--model", "cnn", "--dataset", "toy-regression"], "cnn needs image data"),
+        (["compare", "--seeds", "0"], "--seeds must be >= 1"),
+        (["compare", "--opts", "sgd,foo"], "unknown optimizer 'foo'"),
+        (["compare", "--lrs", "0.1,-1"], "--lr must be > 0"),
+        (["compare", "--opts", "sgd", "--betas", "0.9,0.99"], "--betas applies to none of the optimizers sgd"),
+        (["compare", "--target", "2"], "--target must be a val accuracy in [0, 1]"),
+        (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/nncmp-test"], "--download"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli, args, message):
+    code, out, result = cli(*args)
+    assert code == 2, out
+    assert message in out
+    assert "Traceback" not in out and not isinstance(result.exception, (ValueError, RuntimeError))
+    assert len([line for line in out.splitlines() if line.startswith("Error:")]) == 1
+
+
+def test_unwritable_out_is_a_clear_error(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, out, _ = cli("train", "--dataset", "toy-regression", "--model", "linear", "--out", blocker / "sub")
+    assert code == 2
+    assert "cannot write results to" in out and "Traceback" not in out
+
+
+def test_ctrl_c_keeps_finished_runs_and_exits_130(cli, tmp_path, monkeypatch):
+    from nncmp import engine
+
+    real_train = engine.train
+    calls = []
+
+    def interrupted_on_third(spec, data, on_epoch=None):
+        calls.append(spec)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_train(spec, data, on_epoch)
+
+    monkeypatch.setattr(engine, "train", interrupted_on_third)
+    code, out, _ = cli("compare", "--dataset", "toy-regression", "--model", "linear", "--opts", "minibatch,adam",
+                       "--inits", "zeros", "--seeds", "2", "--epochs", "2", "--out", tmp_path)
+    assert code == 130
+    assert "interrupted: 2 of 4 runs finished" in out and "Traceback" not in out
+    assert pd.read_csv(tmp_path / "metrics.csv")["run_id"].nunique() == 2
+    assert len(pd.read_csv(tmp_path / "summary.csv")) == 1

@@ -1,0 +1,72 @@
+"""Statistics against hand computation on a small fixed metrics table."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from nncmp.engine import RECORD_COLUMNS
+from nncmp.stats import mean_std_ci, summarize
+
+T_975_2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom
+
+
+def run_rows(config, optimizer, seed, val_accs, val_losses, status="ok"):
+    rows = []
+    for epoch, (acc, loss) in enumerate(zip(val_accs, val_losses)):
+        rows.append({"run_id": f"{config}/seed={seed}", "config": config, "dataset": "d", "model": "mlp",
+                     "optimizer": optimizer, "init": "he-normal", "lr": 0.01, "batch_size": 64, "seed": seed,
+                     "epoch": epoch, "train_loss": loss + 0.1, "train_acc": acc, "val_loss": loss, "val_acc": acc,
+                     "examples": 100 * epoch, "seconds": 2.0 * epoch + seed, "status": status})
+    return rows
+
+
+@pytest.fixture
+def metrics():
+    rows = []
+    # config A: final accuracies 0.80, 0.90, 0.85; reaches 0.8 on the mean curve at epoch 2
+    rows += run_rows("A", "adam", 0, [0.1, 0.70, 0.80], [2.0, 1.0, 0.5])
+    rows += run_rows("A", "adam", 1, [0.1, 0.80, 0.90], [2.0, 0.8, 0.4])
+    rows += run_rows("A", "adam", 2, [0.1, 0.75, 0.85], [2.0, 0.9, 0.6])
+    # config B: better accuracy, but one seed diverged
+    rows += run_rows("B", "sgd", 0, [0.1, 0.95, 0.97], [2.0, 0.2, 0.1])
+    rows += run_rows("B", "sgd", 1, [0.1, float("nan")], [2.0, float("nan")], status="diverged")
+    # config C: finished, worse than A, never reaches 0.8
+    rows += run_rows("C", "rmsprop", 0, [0.1, 0.5, 0.6], [2.0, 1.5, 1.2])
+    return pd.DataFrame(rows, columns=RECORD_COLUMNS)
+
+
+def test_mean_std_ci_by_hand():
+    mean, std, ci = mean_std_ci([0.80, 0.90, 0.85])
+    assert mean == pytest.approx(0.85)
+    assert std == pytest.approx(0.05)  # sqrt(((-.05)^2 + .05^2 + 0) / 2)
+    assert ci == pytest.approx(T_975_2 * 0.05 / math.sqrt(3))
+    assert math.isnan(mean_std_ci([0.5])[1]) and math.isnan(mean_std_ci([0.5])[2])
+
+
+def test_summary_by_hand(metrics):
+    summary = summarize(metrics, target=0.8).set_index("config")
+    a = summary.loc["A"]
+    assert a["n_seeds"] == 3 and a["n_diverged"] == 0 and a["status"] == "ok"
+    assert a["final_val_acc_mean"] == pytest.approx(0.85)
+    assert a["final_val_acc_ci95"] == pytest.approx(T_975_2 * 0.05 / math.sqrt(3))
+    assert a["best_val_acc_mean"] == pytest.approx(0.85)
+    assert a["final_val_loss_mean"] == pytest.approx(0.5)
+    assert a["final_train_loss_mean"] == pytest.approx(0.6)
+    # mean curve: epoch 1 = 0.75 < 0.8, epoch 2 = 0.85 >= 0.8; seconds at epoch 2 = mean(4, 5, 6)
+    assert (a["epochs_to_target"], a["examples_to_target"], a["seconds_to_target"]) == (2, 200, 5.0)
+    b = summary.loc["B"]
+    assert b["n_seeds"] == 2 and b["n_diverged"] == 1 and b["status"] == "1/2 diverged"
+    assert b["final_val_acc_mean"] == pytest.approx(0.97)  # over finished seeds
+    assert math.isnan(summary.loc["C"]["epochs_to_target"])
+
+
+def test_ranking_puts_diverged_last(metrics):
+    summary = summarize(metrics, target=0.8)
+    assert summary["config"].tolist() == ["A", "C", "B"]
+    assert summary["rank"].tolist() == [1, 2, 3]
+
+
+def test_ranking_by_loss_when_there_is_no_accuracy(metrics):
+    summary = summarize(metrics.assign(val_acc=float("nan"), train_acc=float("nan")))
+    assert summary["config"].tolist() == ["A", "C", "B"]  # A's val loss 0.5 < C's 1.2

@@ -25,28 +25,50 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float:
+def _status_mb(field: str) -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return None
+
+
+def peak_rss_mb() -> float:
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+class PeakMemory:
+    """Peak resident memory of this process during a block, and its rise over the block's start.
+
+    The rise is what the case itself needed; the absolute peak includes torch's libraries (~0.9 GB).
+    """
+
+    def __enter__(self) -> "PeakMemory":
+        self.reset = reset_peak_rss()
+        self.start = _status_mb("VmRSS") or peak_rss_mb()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.peak = peak_rss_mb()
+        self.rise = max(self.peak - self.start, 0.0) if self.reset else float("nan")
 
 
 def bench_engine(spec: RunSpec, data: Data) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from nncmp.engine import train
 
-    reset_peak_rss()
-    records = train(spec, data)
+    with PeakMemory() as memory:
+        records = train(spec, data)
     last = records[-1]
     seconds = max(last["seconds"], 1e-9)
     epochs = last["epoch"]
     row = {
         "optimizer": spec.optimizer, "batch_size": last["batch_size"], "epochs": epochs,
         "examples": last["examples"], "s/epoch": seconds / max(epochs, 1),
-        "samples/s": last["examples"] / seconds, "peak MB": peak_rss_mb(), "status": last["status"],
+        "samples/s": last["examples"] / seconds, "peak MB": memory.peak, "peak rise MB": memory.rise,
+        "status": last["status"],
     }
     return row, records
 
@@ -91,19 +113,20 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Any) -> dict[str, Any]:
     loss_fn = loss_function(data)
     loader = DataLoader(dataset, batch_size=spec.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(spec.seed))
-    reset_peak_rss()
     model.train()
     examples = 0
-    start = time.perf_counter()
-    for _ in range(spec.epochs):
-        for x, y in loader:
-            optimizer.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            examples += len(y)
-    seconds = max(time.perf_counter() - start, 1e-9)
-    return {"ref samples/s": examples / seconds, "ref s/epoch": seconds / spec.epochs, "ref peak MB": peak_rss_mb()}
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        for _ in range(spec.epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                optimizer.step()
+                examples += len(y)
+        seconds = max(time.perf_counter() - start, 1e-9)
+    return {"ref samples/s": examples / seconds, "ref s/epoch": seconds / spec.epochs,
+            "ref peak rise MB": memory.rise}
 
 
 def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path | None = None,

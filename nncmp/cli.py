@@ -336,7 +336,8 @@ def bench(
     store.write_csv(folder / "bench.csv", pd.DataFrame(rows))
     store.write_csv(folder / "metrics.csv", _metrics_frame(records))
     caption = (f"{data.name}, {model}, {epochs} epoch(s) per case, {_threads()} threads. Seconds exclude "
-               "evaluation; peak MB is the process's peak resident memory during the case.")
+               "evaluation. peak MB: the process's peak resident memory during the case (torch alone holds "
+               "most of it); peak rise MB: how far it rose above the case's start.")
     if reference:
         caption += " speed-up = engine samples/s ÷ course-loop samples/s."
     console.print(simple_table("Engine speed", rows, caption))

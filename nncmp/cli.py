@@ -183,6 +183,29 @@ def train(
     console.print(f"results: {folder}")
 
 
+X_CHOICES = ("epochs", "examples", "seconds")
+FORMATS = ("table", "csv", "markdown", "json")
+BY_CHOICES = ("init", "optimizer")
+
+TargetOpt = Annotated[Optional[float], typer.Option(
+    help="Val accuracy to reach: epochs, examples and seconds until the seed-mean curve reaches it.",
+    show_default="0.9 (report: the compare's)")]
+MetricOpt = Annotated[Optional[str], typer.Option(
+    help="Metric to rank by: final_val_acc, best_val_acc, final_val_loss, final_train_loss, epochs_to_target, "
+         "examples_to_target, seconds_to_target.", show_default="final_val_acc (regression: final_val_loss)")]
+BaselineOpt = Annotated[Optional[str], typer.Option(
+    help="Configuration to compare every other with: paired per-seed difference of the metric with 95% CI. "
+         "A config id or its leading parts, e.g. 'sgd' or 'adam/he'.", show_default="none")]
+PlotOpt = Annotated[bool, typer.Option(help="Write PNG plots into the results folder.")]
+XOpt = Annotated[str, typer.Option("--x", help="x axis of the curves: epochs, examples or seconds.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readable JSON on stdout.")]
+
+
+def _check_choice(option: str, value: str | None, choices: Any) -> None:
+    if value is not None and value not in choices:
+        raise UsageFailure(f"{option}: unknown value {value!r}; choose from: {', '.join(choices)}")
+
+
 @app.command()
 def compare(
     opts: Annotated[str, typer.Option("--opts", "--opt", help=f"Optimizers, comma-separated: {_names(OPTIMIZERS)}.")]
@@ -190,12 +213,16 @@ def compare(
     inits: Annotated[str, typer.Option("--inits", "--init", help=f"Inits, comma-separated: {_names(INITS)}, "
                                        "xavier, he.")] = "xavier,he",
     seeds: Annotated[int, typer.Option(help="Seeds per configuration: --seed, --seed+1, ...")] = 3,
-    lrs: Annotated[Optional[str], typer.Option("--lrs", "--lr", help="Learning rates, comma-separated.",
-                                               show_default="each optimizer's default")] = None,
+    lrs: Annotated[Optional[str], typer.Option(
+        "--lrs", "--lr", help="Learning rates, comma-separated, or 'auto': tune each optimizer's rate on a split "
+        "of the training data (7 rates over 3 decades around its default, one seed), then run the default and "
+        "the tuned rate with every seed.", show_default="each optimizer's default")] = None,
     batch_sizes: Annotated[Optional[str], typer.Option(
         "--batch-sizes", "--batch-size", help="Batch sizes, comma-separated.",
         show_default="each optimizer's default")] = None,
-    target: Annotated[float, typer.Option(help="Val accuracy whose first epoch is reported.")] = 0.9,
+    target: TargetOpt = None,
+    metric: MetricOpt = None,
+    baseline: BaselineOpt = None,
     dataset: DatasetOpt = "mnist5k",
     model: ModelOpt = "mlp",
     hidden: HiddenOpt = "256,128",
@@ -213,9 +240,16 @@ def compare(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     out: OutOpt = None,
+    plot: PlotOpt = True,
+    x: XOpt = "epochs",
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
+    from nncmp.stats import RANKABLE
+
+    target = 0.9 if target is None else target
+    auto = lrs is not None and lrs.strip() == "auto"
     with user_errors():
         base = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
                        act=act, batchnorm=batchnorm, dropout=dropout, epochs=epochs, seed=seed, n=n)
@@ -223,60 +257,199 @@ def compare(
             base=base,
             optimizers=parse_list("--opts", opts, str, "optimizer names"),
             inits=parse_list("--inits", inits, str, "init names"),
-            lrs=parse_list("--lrs", lrs, float, "numbers") if lrs else None,
+            lrs=parse_list("--lrs", lrs, float, "numbers (or 'auto')") if lrs and not auto else None,
             batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None,
             seeds=seeds,
             hyper=_hyper(momentum, betas, alpha, eps, weight_decay),
         )
         if not 0.0 <= target <= 1.0:
             raise SpecError(f"--target must be a val accuracy in [0, 1], got {target:g}")
+    _check_choice("--metric", metric, RANKABLE)
+    _check_choice("--x", x, X_CHOICES)
     specs = grid.runs()
     data = _load_data(base, data_dir, download)
+    if baseline is not None and not auto:
+        _find_baseline([s.resolved(data.n_train).config_id for s in specs], baseline)
+    from nncmp import store
+
     with user_errors():
-        from nncmp import store
-
         folder = store.new_results_dir(out, "compare")
-    _run_grid(specs, data, folder, "compare", target, quiet,
-              {"grid": {"optimizers": grid.optimizers, "inits": grid.inits, "lrs": grid.lrs,
-                        "batch_sizes": grid.batch_sizes, "seeds": grid.seeds, "hyper": grid.hyper},
-               "base": base.to_dict(), "target": target,
-               "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
+    config = {"grid": {"optimizers": grid.optimizers, "inits": grid.inits, "lrs": "auto" if auto else grid.lrs,
+                       "batch_sizes": grid.batch_sizes, "seeds": grid.seeds, "hyper": grid.hyper},
+              "base": base.to_dict(), "target": target, "metric": metric, "baseline": baseline}
+    _run_grid(specs, data, folder, config, auto=auto, quiet=quiet or json_out, json_out=json_out,
+              plot=plot, x=x)
 
 
-def _run_grid(specs: list[RunSpec], data: Any, folder: Path, command: str, target: float, quiet: bool,
-              config: dict[str, Any]) -> None:
-    from nncmp import stats, store
+def _find_baseline(configs: list[str], baseline: str) -> str:
+    from nncmp.stats import BaselineError, find_config
+
+    try:
+        return find_config(configs, baseline)
+    except BaselineError as e:
+        raise UsageFailure(str(e)) from None
+
+
+def _run_grid(specs: list[RunSpec], data: Any, folder: Path, config: dict[str, Any], auto: bool, quiet: bool,
+              json_out: bool, plot: bool, x: str) -> None:
+    from nncmp import store
     from nncmp.execute import run_local
-    from nncmp.report import RunProgress, make_console, summary_table
+    from nncmp.report import RunProgress, make_console
 
-    console = make_console()
-    store.write_config(folder, command, config)
+    # With --json, stdout carries the JSON document only; anything else goes to stderr.
+    console = make_console(stderr=json_out)
+    store.write_config(folder, "compare", {**config, "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
     records: list[dict[str, Any]] = []
 
-    def save(run_records: list[dict[str, Any]]) -> None:
-        records.extend(run_records)
-        store.write_csv(folder / "metrics.csv", _metrics_frame(records))
+    def saver(name: str, into: list[dict[str, Any]]) -> Callable[[list[dict[str, Any]]], None]:
+        def save(run_records: list[dict[str, Any]]) -> None:
+            into.extend(run_records)
+            store.write_csv(folder / name, _metrics_frame(into))
+        return save
 
-    interrupted = False
     try:
+        if auto:
+            specs = _tune(specs, data, folder, console, quiet, saver)
+            store.write_config(folder, "compare",
+                               {**config, "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
+            if config["baseline"] is not None:
+                _find_baseline([s.resolved(data.n_train).config_id for s in specs], config["baseline"])
         with RunProgress(console, specs, quiet) as progress:
-            run_local(specs, data, progress, save)
+            run_local(specs, data, progress, saver("metrics.csv", records))
     except KeyboardInterrupt:
-        interrupted = True
-    n_runs = len({r["run_id"] for r in records})
-    if records:
-        metrics = _metrics_frame(records)
-        summary = stats.summarize(metrics, target)
-        store.write_csv(folder / "summary.csv", summary)
-        console.print(summary_table(summary, stats.default_metric(metrics), target))
-    if interrupted:
+        n_runs = len({r["run_id"] for r in records})
+        if records:
+            _render(folder, config["target"], config["metric"], config["baseline"], None, "table", False, x, console,
+                    write=True)
         console.print(f"interrupted: {n_runs} of {len(specs)} runs finished and saved in {folder}")
-        raise typer.Exit(130)
-    console.print(f"results: {folder}  ({n_runs} runs: config.json, metrics.csv, summary.csv)")
+        raise typer.Exit(130) from None
+    _render(folder, config["target"], config["metric"], config["baseline"], None,
+            "json" if json_out else "table", plot, x, make_console(), write=True)
+    if not json_out:
+        console.print(f"results: {folder}  ({len(specs)} runs: config.json, metrics.csv, summary.csv"
+                      + (", tuning.csv" if auto else "") + (", PNG plots" if plot else "") + ")")
 
 
-def main() -> None:
-    app(prog_name="nncmp")
+def _tune(specs: list[RunSpec], data: Any, folder: Path, console: Any, quiet: bool, saver: Any) -> list[RunSpec]:
+    """--lrs auto: train the tuning grid on a split of the training data, write tuning.csv, and return the
+    reported runs: every spec at its optimizer's default rate and at its tuned rate."""
+    from nncmp import store, tune
+    from nncmp.execute import run_local
+    from nncmp.report import RunProgress
+
+    candidates = tune.tuning_specs(specs)
+    split = tune.tuning_split(data)
+    finals: list[dict[str, Any]] = []
+    tuning_records: list[dict[str, Any]] = []
+    save = saver("tuning_metrics.csv", tuning_records)
+
+    def keep(run_records: list[dict[str, Any]]) -> None:
+        finals.append(run_records[-1])
+        save(run_records)
+
+    if not quiet:
+        console.print(f"tuning learning rates: {len(candidates)} runs on {split.n_train} training examples, "
+                      f"scored on {len(split.x_val)} held out from training")
+    with RunProgress(console, candidates, quiet) as progress:
+        run_local(candidates, split, progress, keep)
+    table = tune.tuning_table(candidates, finals, data.n_train)
+    store.write_csv(folder / "tuning.csv", table)
+    return tune.with_tuned_rates(specs, table, data.n_train)
+
+
+def _render(folder: Path, target: float | None, metric: str | None, baseline: str | None, by: str | None,
+            fmt: str, plot: bool, x: str, console: Any, write: bool = False) -> None:
+    """Summarise a results folder from its files and print it in `fmt`; compare and report share this,
+    so report reproduces compare's summary.csv byte for byte."""
+    import json
+
+    import pandas as pd
+
+    from nncmp import report, stats, store
+
+    metrics = store.read_metrics(folder)
+    tuning_path = folder / "tuning.csv"
+    tuning = pd.read_csv(tuning_path) if tuning_path.exists() else None
+    metric = metric or stats.default_metric(metrics)
+    if baseline is not None:
+        baseline = _find_baseline(list(metrics["config"]), baseline)
+    with user_errors():
+        try:
+            summary = stats.summarize(metrics, target, metric, baseline, tuning)
+        except stats.BaselineError as e:
+            raise SpecError(str(e)) from None
+    summary_csv = summary.to_csv(index=False)
+    if write:
+        store.atomic_write_text(folder / "summary.csv", summary_csv)
+    if plot:
+        from nncmp.plots import write_plots
+
+        write_plots(metrics, summary, folder, x)
+    if by is not None:
+        table = report.pivot(summary, by, metric)
+        by_values = list(dict.fromkeys(summary[by]))
+        headers, rows = report.pivot_rows(table, by_values)
+        title = f"{metric.replace('_', ' ')} (mean ± 95% CI) by {by}"
+        if fmt == "table":
+            console.print(report.rich_table(title, headers, rows))
+        elif fmt == "markdown":
+            console.file.write(report.markdown(headers, rows))
+        elif fmt == "csv":
+            console.file.write(table.to_csv(index=False))
+        else:
+            console.file.write(json.dumps({"results_dir": str(folder), "metric": metric, "by": by,
+                                           "pivot": json.loads(table.to_json(orient="records", double_precision=15))}, indent=2) + "\n")
+        return
+    if fmt == "table":
+        console.print(report.summary_table(summary, metric, target))
+    elif fmt == "markdown":
+        headers, rows = report.summary_rows(summary, metric, target)
+        console.file.write(report.markdown(headers, rows) + "\n" + report.summary_caption(summary, metric, target)
+                           + "\n")
+    elif fmt == "csv":
+        console.file.write(summary_csv)
+    else:
+        doc = {"results_dir": str(folder), "metric": metric, "target": target, "baseline": baseline,
+               "summary": json.loads(summary.to_json(orient="records", double_precision=15))}
+        console.file.write(json.dumps(doc, indent=2) + "\n")
+
+
+@app.command("report")
+def report_command(
+    results_dir: Annotated[Path, typer.Argument(help="A results folder written by compare (or train).",
+                                                show_default=False)],
+    by: Annotated[Optional[str], typer.Option(
+        help="Pivot: one column per value of this factor (init or optimizer), rows the other; "
+             "cells mean ± 95% CI of the metric.", show_default="no pivot: the ranked summary")] = None,
+    target: TargetOpt = None,
+    metric: MetricOpt = None,
+    baseline: BaselineOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="Output: table, csv, markdown or json.")] = "table",
+    json_out: JsonOpt = False,
+    plot: PlotOpt = True,
+    x: XOpt = "epochs",
+) -> None:
+    """Re-render the summary, statistics and plots of an existing results folder, without training."""
+    import json
+
+    from nncmp.stats import RANKABLE
+
+    _check_choice("--by", by, BY_CHOICES)
+    _check_choice("--format", fmt, FORMATS)
+    _check_choice("--metric", metric, RANKABLE)
+    _check_choice("--x", x, X_CHOICES)
+    if not (results_dir / "metrics.csv").is_file():
+        raise UsageFailure(f"{results_dir} is not a results folder: it has no metrics.csv")
+    config_path = results_dir / "config.json"
+    saved = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    if target is None:
+        target = saved.get("target", 0.9)
+    if target is not None and not 0.0 <= target <= 1.0:
+        raise UsageFailure(f"--target must be a val accuracy in [0, 1], got {target:g}")
+    from nncmp.report import make_console
+
+    _render(results_dir, target, metric or saved.get("metric"), baseline or saved.get("baseline"), by,
+            "json" if json_out else fmt, plot, x, make_console())
 
 
 @app.command()
@@ -370,3 +543,7 @@ def datasets(
                      "available now": available, "source": entry.source})
     make_console().print(simple_table("Datasets", rows, caption="torchvision datasets are looked for in "
                                       f"{data_dir or '~/.cache/nncmp/data'}; --download fetches them."))
+
+
+def main() -> None:
+    app(prog_name="nncmp")

@@ -17,7 +17,7 @@ from rich.table import Table
 def make_console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Piped output gets a wide, colourless table instead of Rich's 80-column default.
-    width = None if stream.isatty() else 200
+    width = None if stream.isatty() else 240
     return Console(file=stream, width=width, highlight=False)
 
 
@@ -29,10 +29,11 @@ def num(x: Any, digits: int = 4) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
-def mean_pm(mean: float, std: float, digits: int = 4) -> str:
-    if math.isnan(mean):
+def mean_pm(mean: float, spread: float, digits: int = 4, signed: bool = False) -> str:
+    if mean is None or math.isnan(mean):
         return "—"
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
+    return text if spread is None or math.isnan(spread) else f"{text} ± {spread:.{digits}f}"
 
 
 EPOCH_COLUMNS = [("epoch", 0), ("train_loss", 4), ("train_acc", 4), ("val_loss", 4), ("val_acc", 4), ("seconds", 2)]
@@ -50,22 +51,125 @@ def epoch_line(record: dict[str, Any]) -> str:
     return "  ".join(cells)
 
 
-def summary_table(summary: Any, metric: str, target: float | None) -> Table:
-    caption = (f"Ranked by {metric.replace('_', ' ')} (mean over finished seeds); configurations with a "
-               "diverged run rank last. Values are mean ± std over seeds.")
-    table = Table(title="Summary", caption=caption, caption_justify="left")
-    for col in ["#", "optimizer", "init", "lr", "batch", "seeds", "final val acc", "best val acc",
-                "final val loss", f"epoch ≥ {target:g}" if target is not None else "epoch ≥ target", "status"]:
-        table.add_column(col, justify="left" if col in ("optimizer", "init", "status") else "right")
+def _compact(x: float) -> str:
+    return f"{x / 1000:.0f}k" if x >= 10_000 else f"{x:.0f}"
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.1f}s" if x >= 1 else f"{x:.2f}s"
+
+
+def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[str], list[list[str]]]:
+    """Headers and cell texts of the ranked summary, shared by the terminal table and markdown."""
+    has_target = target is not None and summary["final_val_acc_mean"].notna().any()
+    has_baseline = "diff_vs_baseline" in summary.columns
+    has_tuning = "lr_choice" in summary.columns
+    headers = ["#", "optimizer", "init", "lr", "batch", "n", "final val acc", "std", "best val acc",
+               "final val loss", "final train loss"]
+    if has_target:
+        headers.append(f"val acc ≥ {target:g} at (epoch · examples · time)")
+    if has_baseline:
+        headers.append("Δ vs baseline")
+    if has_tuning:
+        headers.append("tuning (runs · time)")
+    headers.append("status")
+    rows = []
     for r in summary.to_dict("records"):
-        table.add_row(
-            str(r["rank"]), r["optimizer"], r["init"], f"{r['lr']:g}", str(r["batch_size"]), str(r["n_seeds"]),
-            mean_pm(r["final_val_acc_mean"], r["final_val_acc_std"]),
-            mean_pm(r["best_val_acc_mean"], r["best_val_acc_std"]),
-            mean_pm(r["final_val_loss_mean"], r["final_val_loss_std"]),
-            "—" if math.isnan(r["epochs_to_target"]) else str(int(r["epochs_to_target"])),
-            r["status"],
-        )
+        lr = f"{r['lr']:g}"
+        if has_tuning and r.get("lr_choice"):
+            lr += f" {r['lr_choice']}" + (" (edge!)" if r.get("lr_at_edge") is True else "")
+        cells = [str(r["rank"]), r["optimizer"], r["init"], lr, str(r["batch_size"]), str(r["n_seeds"]),
+                 mean_pm(r["final_val_acc_mean"], r["final_val_acc_ci95"]), num(r["final_val_acc_std"]),
+                 mean_pm(r["best_val_acc_mean"], r["best_val_acc_ci95"]),
+                 mean_pm(r["final_val_loss_mean"], r["final_val_loss_ci95"]),
+                 mean_pm(r["final_train_loss_mean"], r["final_train_loss_ci95"])]
+        if has_target:
+            e = r["epochs_to_target"]
+            cells.append("never" if math.isnan(e) else
+                         f"{int(e)} · {_compact(r['examples_to_target'])} · {_seconds(r['seconds_to_target'])}")
+        if has_baseline:
+            if r["config"] == r["baseline"]:
+                cells.append("baseline")
+            else:
+                star = " *" if r["diff_excludes_0"] else ""
+                cells.append(f"{mean_pm(r['diff_vs_baseline'], r['diff_ci95'], signed=True)}{star}")
+        if has_tuning:
+            cells.append("—" if math.isnan(r["tuning_runs"]) else
+                         f"{int(r['tuning_runs'])} · {_seconds(r['tuning_seconds'])}")
+        cells.append(r["status"])
+        rows.append(cells)
+    return headers, rows
+
+
+def summary_caption(summary: Any, metric: str, target: float | None) -> str:
+    parts = ["n: seeds. Values: mean ± 95% CI (Student t) over the seeds that finished; std: of the final val acc."]
+    rule = "Ranked: configurations with a diverged run last"
+    if target is not None and summary["final_val_acc_mean"].notna().any():
+        rule += f"; those that never reach val acc {target:g} (seed-mean curve) below those that do"
+    parts.append(rule + f"; then by {metric.replace('_', ' ')}.")
+    if "diff_vs_baseline" in summary.columns:
+        parts.append(f"Δ vs baseline: mean paired difference in {metric.replace('_', ' ')} over shared seeds; "
+                     "* = its 95% CI excludes 0.")
+    if "lr_choice" in summary.columns:
+        parts.append("lr: the optimizer's default or the tuned rate (tuned on a split of the training data); "
+                     "edge! = the best rate was at the edge of the tuning grid.")
+    return " ".join(parts)
+
+
+def summary_table(summary: Any, metric: str, target: float | None) -> Table:
+    headers, rows = summary_rows(summary, metric, target)
+    table = Table(title="Summary", caption=summary_caption(summary, metric, target), caption_justify="left")
+    for h in headers:
+        table.add_column(h, justify="left" if h in ("optimizer", "init", "status", "lr") else "right")
+    for cells in rows:
+        table.add_row(*cells)
+    return table
+
+
+def markdown(headers: list[str], rows: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)]) + "\n"
+
+
+def pivot(summary: Any, by: str, metric: str) -> Any:
+    """Rows: the other factor (and any other setting that varies); one column per value of `by`.
+
+    Cells hold the metric's mean and CI half-width; see pivot_rows for their text.
+    """
+    import pandas as pd
+
+    other = "init" if by == "optimizer" else "optimizer"
+    keys = [other] + [c for c in ("lr_choice", "batch_size") if c in summary.columns and summary[c].nunique() > 1]
+    if "lr_choice" not in keys and summary["lr"].nunique() > 1 and by != "lr":
+        keys.append("lr")
+    col = metric_col = f"{metric}_mean" if f"{metric}_mean" in summary.columns else metric
+    ci = f"{metric}_ci95" if f"{metric}_ci95" in summary.columns else None
+    frame = summary.assign(_ci=summary[ci] if ci else float("nan"))
+    wide = frame.pivot_table(index=keys, columns=by, values=[col, "_ci"], aggfunc="first", sort=False)
+    out = pd.DataFrame(index=wide.index)
+    for value in dict.fromkeys(summary[by]):
+        out[f"{value}_mean"] = wide[(metric_col, value)] if (metric_col, value) in wide else float("nan")
+        out[f"{value}_ci95"] = wide[("_ci", value)] if ("_ci", value) in wide else float("nan")
+    return out.reset_index()
+
+
+def pivot_rows(table: Any, by_values: list[str]) -> tuple[list[str], list[list[str]]]:
+    keys = [c for c in table.columns if not c.endswith(("_mean", "_ci95"))]
+    headers = keys + list(by_values)
+    rows = []
+    for r in table.to_dict("records"):
+        rows.append([str(r[k]) for k in keys] + [mean_pm(r[f"{v}_mean"], r[f"{v}_ci95"]) for v in by_values])
+    return headers, rows
+
+
+def rich_table(title: str, headers: list[str], rows: list[list[str]], caption: str | None = None) -> Table:
+    table = Table(title=title, caption=caption, caption_justify="left")
+    for h in headers:
+        table.add_column(h)
+    for cells in rows:
+        table.add_row(*cells)
     return table
 
 

@@ -65,12 +65,14 @@ def default_metric(metrics: Any) -> str:
     return "final_val_acc" if metrics["val_acc"].notna().any() else "final_val_loss"
 
 
-def summarize(metrics: Any, target: float | None = None, metric: str | None = None) -> Any:
-    """One row per configuration, ranked (rank 1 is best). See README "Summary columns"."""
+def summarize(metrics: Any, target: float | None = None, metric: str | None = None,
+              baseline: str | None = None, tuning: Any = None) -> Any:
+    """One row per configuration, ranked (rank 1 is best). See README "summary.csv columns"."""
     import pandas as pd
 
     metric = metric or default_metric(metrics)
     runs = per_run(metrics)
+    has_acc = bool(metrics["val_acc"].notna().any())
     rows = []
     for config, g in runs.groupby("config", sort=False):
         ok = g[g["status"] != "diverged"]
@@ -81,28 +83,105 @@ def summarize(metrics: Any, target: float | None = None, metric: str | None = No
             "diverged" if ok.empty else f"{row['n_diverged']}/{len(g)} diverged")
         for name in METRICS:
             row[f"{name}_mean"], row[f"{name}_std"], row[f"{name}_ci95"] = mean_std_ci(ok[name])
-        row["target"] = target
+        row["target"] = target if has_acc else math.nan
         finished = metrics[metrics["run_id"].isin(ok["run_id"])]
-        if target is not None and not finished.empty and finished["val_acc"].notna().any():
+        if target is not None and has_acc and not finished.empty:
             row["epochs_to_target"], row["examples_to_target"], row["seconds_to_target"] = time_to_target(
                 finished, target)
         else:
             row["epochs_to_target"] = row["examples_to_target"] = row["seconds_to_target"] = math.nan
         rows.append(row)
     summary = pd.DataFrame(rows)
-    return rank(summary, metric)
+    if baseline is not None:
+        summary = add_baseline(summary, runs, find_config(summary["config"], baseline), metric)
+    if tuning is not None:
+        from nncmp.tune import summary_columns
+
+        summary = summary_columns(summary, tuning)
+    return rank(summary, metric, use_target=target is not None and has_acc)
 
 
-def rank(summary: Any, metric: str) -> Any:
-    """Configurations with a diverged run rank below all that finished; then by `metric`, best first.
+def metric_column(metric: str) -> str:
+    return f"{metric}_mean" if metric in METRICS else metric
 
-    Missing values of the metric (never reached the target, all seeds diverged) rank last.
+
+def larger_is_better(metric: str) -> bool:
+    return METRICS[metric][2] if metric in METRICS else False  # *_to_target: sooner is better
+
+
+def rank(summary: Any, metric: str, use_target: bool = False) -> Any:
+    """Rank configurations, best first, by these keys in order:
+
+    1. every run finished (a configuration with a diverged run ranks below all that finished);
+    2. with a target accuracy: reached it (on the seed-mean curve) before never reached;
+    3. the metric (mean over finished seeds), missing values last;
+    4. the config name, so ties are broken the same way every time.
     """
-    larger_is_better = METRICS[metric][2] if metric in METRICS else False
-    col = metric if metric in summary.columns else f"{metric}_mean"
-    key = summary[col] if not larger_is_better else -summary[col]
-    order = summary.assign(_div=summary["n_diverged"] > 0, _missing=summary[col].isna(), _key=key)
-    order = order.sort_values(["_div", "_missing", "_key", "config"], kind="stable")
-    out = order.drop(columns=["_div", "_missing", "_key"]).reset_index(drop=True)
+    col = metric_column(metric)
+    key = -summary[col] if larger_is_better(metric) else summary[col]
+    order = summary.assign(
+        _div=summary["n_diverged"] > 0,
+        _unreached=summary["epochs_to_target"].isna() if use_target else False,
+        _missing=summary[col].isna(),
+        _key=key,
+    )
+    order = order.sort_values(["_div", "_unreached", "_missing", "_key", "config"], kind="stable")
+    out = order.drop(columns=["_div", "_unreached", "_missing", "_key"]).reset_index(drop=True)
+    if "rank" in out.columns:
+        out = out.drop(columns=["rank"])
     out.insert(0, "rank", range(1, len(out) + 1))
     return out
+
+
+class BaselineError(ValueError):
+    """--baseline names no configuration, or more than one."""
+
+
+def find_config(configs: Any, wanted: str) -> str:
+    """The configuration `wanted` names: its full id, or the leading parts of it (`adam`, `adam/he`, ...).
+
+    Init aliases are accepted (`he` for `he-normal`).
+    """
+    from nncmp.inits import canonical_init
+
+    configs = list(dict.fromkeys(configs))
+    if wanted in configs:
+        return wanted
+    parts = wanted.strip("/").split("/")
+    if len(parts) > 1:
+        parts[1] = canonical_init(parts[1])
+    matches = [c for c in configs if c.split("/")[: len(parts)] == parts]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise BaselineError(f"--baseline {wanted!r} matches no configuration; choose from: {', '.join(configs)}")
+    raise BaselineError(f"--baseline {wanted!r} is ambiguous: it matches {', '.join(matches)}")
+
+
+def paired_difference(runs: Any, config: str, baseline: str, metric: str) -> tuple[float, float, int]:
+    """Mean and 95% CI half-width of metric(config, seed) − metric(baseline, seed) over the seeds both
+    finished. Seeds are paired: the same seed starts both from the same weights and batch order."""
+    ok = runs[runs["status"] != "diverged"]
+    a = ok[ok["config"] == config].set_index("seed")[metric]
+    b = ok[ok["config"] == baseline].set_index("seed")[metric]
+    diff = (a - b).dropna()
+    mean, _, ci = mean_std_ci(diff.to_numpy())
+    return mean, ci, len(diff)
+
+
+def add_baseline(summary: Any, runs: Any, baseline: str, metric: str) -> Any:
+    if metric not in METRICS:
+        raise BaselineError(f"--baseline compares per-seed values; choose --metric from: {', '.join(METRICS)}")
+    diffs = [paired_difference(runs, c, baseline, metric) for c in summary["config"]]
+    out = summary.assign(
+        baseline=baseline,
+        diff_vs_baseline=[d[0] for d in diffs],
+        diff_ci95=[d[1] for d in diffs],
+        diff_n=[d[2] for d in diffs],
+    )
+    lo, hi = out["diff_vs_baseline"] - out["diff_ci95"], out["diff_vs_baseline"] + out["diff_ci95"]
+    out["diff_excludes_0"] = ((lo > 0) | (hi < 0)) & (out["config"] != baseline)
+    return out
+
+
+RANKABLE = [*METRICS, "epochs_to_target", "examples_to_target", "seconds_to_target"]

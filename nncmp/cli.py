@@ -307,6 +307,7 @@ def _run_grid(specs: list[RunSpec], data: Any, folder: Path, config: dict[str, A
             store.write_csv(folder / name, _metrics_frame(into))
         return save
 
+    phase = "tuning"
     try:
         if auto:
             specs = _tune(specs, data, folder, console, quiet, saver)
@@ -314,9 +315,14 @@ def _run_grid(specs: list[RunSpec], data: Any, folder: Path, config: dict[str, A
                                {**config, "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
             if config["baseline"] is not None:
                 _find_baseline([s.resolved(data.n_train).config_id for s in specs], config["baseline"])
+        phase = "training"
         with RunProgress(console, specs, quiet) as progress:
             run_local(specs, data, progress, saver("metrics.csv", records))
     except KeyboardInterrupt:
+        if auto and phase == "tuning":
+            console.print(f"interrupted while tuning learning rates; the finished tuning runs are in "
+                          f"{folder / 'tuning_metrics.csv'}")
+            raise typer.Exit(130) from None
         n_runs = len({r["run_id"] for r in records})
         if records:
             _render(folder, config["target"], config["metric"], config["baseline"], None, "table", False, x, console,

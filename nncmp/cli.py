@@ -148,6 +148,7 @@ def train(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     out: OutOpt = None,
+    plot: PlotOpt = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Train one run and print one row per epoch (epoch 0 is the untrained model)."""
@@ -175,7 +176,12 @@ def train(
         raise typer.Exit(130) from None
     metrics = _metrics_frame(records)
     store.write_csv(folder / "metrics.csv", metrics)
-    store.write_csv(folder / "summary.csv", stats.summarize(metrics))
+    summary = stats.summarize(metrics)
+    store.write_csv(folder / "summary.csv", summary)
+    if plot:
+        from nncmp.plots import write_plots
+
+        write_plots(metrics, summary, folder)
     if quiet:
         console.print(epoch_line(records[-1]))
     if records[-1]["status"] == "diverged":

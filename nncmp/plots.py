@@ -126,6 +126,8 @@ def write_plots(metrics: Any, summary: Any, folder: Path, x: str = "epochs") -> 
     folder = Path(folder)
     written = [folder / f"curves_{x}.png"]
     curves(metrics, summary, written[0], x)
+    if len(summary) < 2:  # one configuration: nothing to compare in a bar chart
+        return written
     metric = "final_val_acc" if metrics["val_acc"].notna().any() else "final_val_loss"
     written.append(folder / f"{metric}.png")
     final_bars(summary, metric, written[-1])

@@ -67,11 +67,11 @@ def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[
     headers = ["#", "optimizer", "init", "lr", "batch", "n", "final val acc", "std", "best val acc",
                "final val loss", "final train loss"]
     if has_target:
-        headers.append(f"val acc ≥ {target:g} at (epoch · examples · time)")
+        headers.append(f"reach {target:g} (ep · ex · time)")
     if has_baseline:
         headers.append("Δ vs baseline")
     if has_tuning:
-        headers.append("tuning (runs · time)")
+        headers += ["tuned − default lr", "tuning (runs · time)"]
     headers.append("status")
     rows = []
     for r in summary.to_dict("records"):
@@ -94,6 +94,7 @@ def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[
                 star = " *" if r["diff_excludes_0"] else ""
                 cells.append(f"{mean_pm(r['diff_vs_baseline'], r['diff_ci95'], signed=True)}{star}")
         if has_tuning:
+            cells.append(mean_pm(r["tuned_minus_default"], r["tuned_minus_default_ci95"], signed=True))
             cells.append("—" if math.isnan(r["tuning_runs"]) else
                          f"{int(r['tuning_runs'])} · {_seconds(r['tuning_seconds'])}")
         cells.append(r["status"])
@@ -111,8 +112,9 @@ def summary_caption(summary: Any, metric: str, target: float | None) -> str:
         parts.append(f"Δ vs baseline: mean paired difference in {metric.replace('_', ' ')} over shared seeds; "
                      "* = its 95% CI excludes 0.")
     if "lr_choice" in summary.columns:
-        parts.append("lr: the optimizer's default or the tuned rate (tuned on a split of the training data); "
-                     "edge! = the best rate was at the edge of the tuning grid.")
+        parts.append("lr: the optimizer's default or the tuned rate (tuned on a split of the training data, one "
+                     "seed); edge! = the best rate was at the edge of the tuning grid; tuned − default lr: paired "
+                     f"difference in {metric.replace('_', ' ')} between the two rates.")
     return " ".join(parts)
 
 

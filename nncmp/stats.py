@@ -97,7 +97,7 @@ def summarize(metrics: Any, target: float | None = None, metric: str | None = No
     if tuning is not None:
         from nncmp.tune import summary_columns
 
-        summary = summary_columns(summary, tuning)
+        summary = summary_columns(summary, tuning, runs, metric if metric in METRICS else default_metric(metrics))
     return rank(summary, metric, use_target=target is not None and has_acc)
 
 

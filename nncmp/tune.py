@@ -116,9 +116,12 @@ def with_tuned_rates(specs: list[RunSpec], table: Any, n_train: int) -> list[Run
     return out
 
 
-def summary_columns(summary: Any, table: Any) -> Any:
-    """Per configuration: whether its lr is the default or the tuned one, and the tuning cost."""
+def summary_columns(summary: Any, table: Any, runs: Any, metric: str) -> Any:
+    """Per configuration: whether its lr is the default or the tuned one, the tuning cost, and for a
+    tuned rate the paired difference of `metric` against the same configuration at the default rate."""
     import pandas as pd
+
+    from nncmp.stats import paired_difference
 
     keys = ["optimizer", "init", "batch_size"]
     per_key = table.groupby(keys, sort=False).agg(
@@ -131,4 +134,15 @@ def summary_columns(summary: Any, table: Any) -> Any:
     out["lr_choice"] = [("default=tuned" if d and t else "default" if d else "tuned" if t else "")
                         for d, t in zip(is_default, is_tuned)]
     out["lr_at_edge"] = out["lr_at_edge"].astype("boolean") & pd.Series(is_tuned, dtype="boolean")
+    gain, gain_ci = [], []
+    for r in out.to_dict("records"):
+        partner = out[(out["optimizer"] == r["optimizer"]) & (out["init"] == r["init"])
+                      & (out["batch_size"] == r["batch_size"]) & (out["lr_choice"] == "default")]
+        if r["lr_choice"] == "tuned" and len(partner) == 1:
+            mean, ci, _ = paired_difference(runs, r["config"], partner["config"].iloc[0], metric)
+        else:
+            mean, ci = math.nan, math.nan
+        gain.append(mean)
+        gain_ci.append(ci)
+    out["tuned_minus_default"], out["tuned_minus_default_ci95"] = gain, gain_ci
     return out

@@ -51,6 +51,7 @@ def test_train_writes_results(cli, tmp_path):
     assert "torch" in config["environment"] and "python" in config["environment"]
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert len(summary) == 1 and "Unnamed: 0" not in summary.columns
+    assert (tmp_path / "curves_epochs.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_compare_runs_grid_and_ranks(cli, tmp_path):

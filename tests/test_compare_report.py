@@ -164,6 +164,11 @@ def test_tuning_picks_the_known_best_rate_on_toy_regression(cli, tmp_path):
     assert summary.loc[0, "lr"] == known_best and summary.loc[0, "lr_choice"] == "tuned"
     assert (summary["tuning_runs"] == 7).all() and (summary["tuning_seconds"] > 0).all()
     assert not summary["lr_at_edge"].any()
+    # Paired gain of the tuned rate over the default, on the tuned row: a lower final loss here.
+    tuned = summary[summary["lr_choice"] == "tuned"].iloc[0]
+    default = summary[summary["lr_choice"] == "default"].iloc[0]
+    assert tuned["tuned_minus_default"] == pytest.approx(tuned["final_val_loss_mean"] - default["final_val_loss_mean"])
+    assert tuned["tuned_minus_default"] < 0 and math.isnan(default["tuned_minus_default"])
     assert "tuned" in text and "tuning (runs · time)" in text
 
 

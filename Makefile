@@ -20,5 +20,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The example table and plots README.md shows (about 6 minutes on 2 cores).
+examples: $(STAMP)
+	rm -rf results/examples
+	$(BIN)/nncmp compare --opts sgd,minibatch,rmsprop,adam --inits xavier,he --seeds 3 --epochs 10 \
+		--lrs auto --baseline minibatch/he-normal/lr=0.01 --out results/examples
+	$(BIN)/nncmp report results/examples --format markdown --no-plot > results/examples/summary.md
+
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -483,6 +483,7 @@ def bench(
     seed: SeedOpt = 0,
     n: NOpt = None,
     data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
     out: OutOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -494,7 +495,7 @@ def bench(
                     inits=(base.init,), seeds=1,
                     batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None)
     specs = grid.runs()
-    data = _load_data(base, data_dir, False)
+    data = _load_data(base, data_dir, download)
     from nncmp import store
     from nncmp.bench import run_bench
     from nncmp.report import make_console, simple_table

@@ -15,7 +15,7 @@ def run_local(specs: list[RunSpec], data: Data, progress: Any,
     from nncmp.engine import train
 
     for i, spec in enumerate(specs, 1):
-        progress.start_run(i, spec)
+        progress.start_run(i, spec.resolved(data.n_train))
         records = train(spec, data, on_epoch=progress.epoch)
         progress.end_run(i, spec, records)
         on_run(records)

@@ -170,3 +170,15 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(cli, tmp_path, monkeypatch):
     assert "interrupted: 2 of 4 runs finished" in out and "Traceback" not in out
     assert pd.read_csv(tmp_path / "metrics.csv")["run_id"].nunique() == 2
     assert len(pd.read_csv(tmp_path / "summary.csv")) == 1
+
+
+def test_ctrl_c_during_train_exits_130_without_traceback(cli, tmp_path, monkeypatch):
+    from nncmp import engine
+
+    def interrupted(spec, data, on_epoch=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "train", interrupted)
+    code, out, _ = cli("train", "--dataset", "toy-regression", "--model", "linear", "--out", tmp_path)
+    assert code == 130 and "interrupted" in out and "Traceback" not in out
+    assert (tmp_path / "config.json").exists()

@@ -37,10 +37,41 @@ def _varying(summary: Any) -> set[str]:
     return {c for c in ("optimizer", "init", "lr", "batch_size") if summary[c].nunique() > 1}
 
 
-def _colors(n: int) -> list[Any]:
+LINESTYLES = ["-", "--", ":", "-."]
+MARKERS = [None, "o", "s", "^", "D", "v", "P", "X"]
+
+
+def styles(summary: Any) -> list[dict[str, Any]]:
+    """A look per configuration that reads at a glance: colour = optimizer, line style = init, and
+    configurations sharing both (other lr or batch size) get a lighter shade and a marker."""
+    from matplotlib.colors import to_rgb
+
     plt = _pyplot()
-    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
-    return [cmap(i % cmap.N) for i in range(n)]
+    optimizers = list(dict.fromkeys(summary["optimizer"]))
+    inits = list(dict.fromkeys(summary["init"]))
+    cmap = plt.get_cmap("tab10")
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for row in summary.to_dict("records"):
+        key = (row["optimizer"], row["init"])
+        k = seen[key] = seen.get(key, -1) + 1
+        base = to_rgb(cmap(optimizers.index(row["optimizer"]) % 10))
+        shade = min(0.55, 0.3 * k)  # mix towards white for the 2nd, 3rd... variant
+        color = tuple(c + (1 - c) * shade for c in base)
+        out.append({"color": color, "linestyle": LINESTYLES[inits.index(row["init"]) % len(LINESTYLES)],
+                    "marker": MARKERS[k % len(MARKERS)]})
+    return out
+
+
+def _plain_log_formatter(**kwargs: Any) -> Any:
+    """Log-axis labels as plain numbers (0.3, 2) instead of 3×10^-1; matplotlib still picks which ticks."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):
+        def __call__(self, x: float, pos: Any = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    return Plain(**kwargs)
 
 
 def curves(metrics: Any, summary: Any, path: Path, x: str = "epochs", title: str = "") -> Any:
@@ -53,7 +84,7 @@ def curves(metrics: Any, summary: Any, path: Path, x: str = "epochs", title: str
     axes = axes[0]
     varying = _varying(summary)
     finished = metrics[metrics["status"] != "diverged"]
-    for color, row in zip(_colors(len(summary)), summary.to_dict("records")):
+    for style, row in zip(styles(summary), summary.to_dict("records")):
         runs = finished[finished["config"] == row["config"]]
         if runs.empty:
             continue
@@ -61,20 +92,17 @@ def curves(metrics: Any, summary: Any, path: Path, x: str = "epochs", title: str
         xs = grouped[column].mean()
         for ax, (name, _) in zip(axes, panels):
             mean, std = grouped[name].mean(), grouped[name].std().fillna(0.0)
-            ax.plot(xs, mean, color=color, linewidth=1.8, label=config_label(row, varying))
-            ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+            ax.plot(xs, mean, linewidth=1.8, markersize=4, label=config_label(row, varying), **style)
+            ax.fill_between(xs, mean - std, mean + std, color=style["color"], alpha=0.12, linewidth=0)
     for ax, (name, label) in zip(axes, panels):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.set_title(f"{label} vs {xlabel}")
         ax.grid(alpha=0.3)
         if "loss" in name and (finished[name] > 0).all():
-            from matplotlib.ticker import LogFormatter
-
             ax.set_yscale("log")
-            # Plain numbers (0.3, 2) rather than 3×10^-1 on the log axis.
-            ax.yaxis.set_major_formatter(LogFormatter())
-            ax.yaxis.set_minor_formatter(LogFormatter(minor_thresholds=(2, 0.5)))
+            ax.yaxis.set_major_formatter(_plain_log_formatter())
+            ax.yaxis.set_minor_formatter(_plain_log_formatter(minor_thresholds=(2, 0.5)))
         if x == "epochs":
             from matplotlib.ticker import MaxNLocator
 
@@ -93,29 +121,31 @@ def curves(metrics: Any, summary: Any, path: Path, x: str = "epochs", title: str
 
 
 def final_bars(summary: Any, metric: str, path: Path, title: str = "") -> Any:
-    """Bar per configuration (in rank order) of the metric's mean, with 95% CI error bars."""
+    """A horizontal bar per configuration, best rank on top: the metric's mean with 95% CI error bars."""
     plt = _pyplot()
     mean, ci = summary[f"{metric}_mean"], summary[f"{metric}_ci95"].fillna(0.0)
     varying = _varying(summary)
-    labels = [config_label(r, varying).replace(" · ", "\n", 1) for r in summary.to_dict("records")]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(summary) + 2), 5.0))
-    colors = _colors(len(summary))
-    ax.bar(range(len(summary)), mean.fillna(0.0), yerr=ci, capsize=5, color=colors, alpha=0.85)
-    for i, (m, status) in enumerate(zip(mean, summary["status"])):
-        # The value sits inside the top of its bar, clear of the error bar's caps.
-        text = "diverged" if status == "diverged" else f"{m:.3f}"
-        ax.annotate(text, (i, 0 if m != m else m), textcoords="offset points", xytext=(14, -12),
-                    ha="left", fontsize=8)
-    ax.set_xticks(range(len(summary)), labels, rotation=30 if len(summary) > 6 else 0, ha="right"
-                  if len(summary) > 6 else "center", fontsize=8)
+    labels = [config_label(r, varying) for r in summary.to_dict("records")]
+    n = len(summary)
+    fig, ax = plt.subplots(figsize=(10.0, 0.42 * n + 1.6))
+    ys = list(range(n))[::-1]  # rank 1 at the top
+    colors = [st["color"] for st in styles(summary)]
+    ax.barh(ys, mean.fillna(0.0), xerr=ci, capsize=4, color=colors, height=0.7,
+            error_kw={"elinewidth": 1.2, "ecolor": "0.2"})
+    for y, m, c, status in zip(ys, mean, ci, summary["status"]):
+        text = "diverged" if status == "diverged" else f"{m:.3f} ± {c:.3f}"
+        ax.annotate(text, (0 if m != m else m + c, y), textcoords="offset points", xytext=(5, 0),
+                    va="center", fontsize=8)
+    ax.set_yticks(ys, labels, fontsize=9)
     pretty = metric.replace("_", " ")
-    ax.set_ylabel(pretty)
-    if "acc" in metric:
-        finite = (mean - ci).dropna()
-        low = max(0.0, float(finite.min()) - 0.05) if len(finite) else 0.0
-        ax.set_ylim(low, min(1.02, float((mean + ci).max()) + 0.03) if len(finite) else 1.0)
-    ax.set_title(title or f"{pretty} by configuration (mean over seeds, error bars: 95% CI)")
-    ax.grid(axis="y", alpha=0.3)
+    ax.set_xlabel(pretty)
+    finite = (mean - ci).dropna()
+    if "acc" in metric and len(finite):
+        # Start near the worst interval rather than at 0, so differences of a few points show.
+        low = max(0.0, float(finite.min()) - 0.05)
+        ax.set_xlim(low, min(1.0, float((mean + ci).max())) + 0.06)
+    ax.set_title(title or f"{pretty} by configuration (mean over seeds, error bars: 95% CI)", fontsize=11)
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

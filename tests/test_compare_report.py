@@ -253,8 +253,11 @@ def test_bars_have_ci_error_bars(compared, tmp_path):
     fig = final_bars(summary, "final_val_acc", tmp_path / "bars.png")
     (ax,) = fig.axes
     assert len(ax.patches) == 4
-    heights = sorted(p.get_height() for p in ax.patches)
-    assert heights == pytest.approx(sorted(summary["final_val_acc_mean"]))
+    # Horizontal bars, rank 1 at the top: bar lengths are the means in rank order from the top.
+    bars = sorted(ax.patches, key=lambda p: -p.get_y())
+    assert [p.get_width() for p in bars] == pytest.approx(summary["final_val_acc_mean"].tolist())
+    top = max(ax.get_yticklabels(), key=lambda t: t.get_position()[1])
+    assert top.get_text().startswith(f"{summary['optimizer'][0]} · {summary['init'][0]}")
     assert "95% CI" in ax.get_title()
 
 

@@ -80,3 +80,38 @@ def test_aliases_follow_the_course():
     assert canonical_init("xavier") == "xavier-normal"
     assert canonical_init("he") == "he-normal"
     assert set(ALIASES.values()) <= set(INITS)
+
+
+@pytest.mark.parametrize("name", list(INITS) + list(ALIASES))
+def test_every_init_trains_on_tiny_data(name):
+    from nncmp.data import load
+    from nncmp.engine import train
+    from nncmp.spec import RunSpec
+
+    records = train(RunSpec(dataset="synthetic", n=200, hidden=(16,), init=name, optimizer="adam", epochs=2),
+                    load("synthetic", n=200))
+    assert records[-1]["status"] == "ok" and records[-1]["init"] == canonical_init(name)
+    if name != "zeros":
+        assert records[-1]["train_loss"] < records[0]["train_loss"]
+
+
+def test_zeros_shows_the_symmetry_problem():
+    """All-zero weights: every hidden unit computes the same thing, gets the same (zero) gradient, and
+    stays identical, so the network cannot learn beyond the class prior."""
+    from nncmp.data import load
+    from nncmp.engine import train
+    from nncmp.spec import RunSpec
+
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    data = load("digits")
+    spec = RunSpec(dataset="digits", hidden=(16,), init="zeros", optimizer="adam", epochs=3)
+    optimizers = []
+    handle = register_optimizer_step_post_hook(lambda opt, args, kwargs: optimizers.append(opt))
+    try:
+        records = train(spec, data)
+    finally:
+        handle.remove()
+    assert records[-1]["val_acc"] < 0.2
+    first_layer = optimizers[-1].param_groups[0]["params"][0]  # the trained 16x64 weight
+    assert first_layer.shape == (16, 64) and torch.count_nonzero(first_layer) == 0

@@ -18,6 +18,7 @@ from nncmp.inits import ALIASES, INITS
 from nncmp.models import ACTIVATIONS, MODELS
 from nncmp.optim import OPTIMIZERS
 from nncmp.spec import Grid, RunSpec, SpecError
+from nncmp.stats import BaselineError
 from nncmp.store import StoreError
 
 app = typer.Typer(
@@ -40,7 +41,7 @@ class UsageFailure(typer.BadParameter):
 def user_errors() -> Iterator[None]:
     try:
         yield
-    except (SpecError, DataError, StoreError) as e:
+    except (SpecError, DataError, StoreError, BaselineError) as e:
         raise UsageFailure(str(e)) from None
 
 
@@ -114,14 +115,6 @@ def _load_data(spec: RunSpec, data_dir: Path | None, download: bool) -> Any:
         return load(spec.dataset, n=spec.n, data_dir=data_dir, download=download)
 
 
-def _metrics_frame(records: list[dict[str, Any]]) -> Any:
-    import pandas as pd
-
-    from nncmp.engine import RECORD_COLUMNS
-
-    return pd.DataFrame(records, columns=RECORD_COLUMNS)
-
-
 @app.command()
 def train(
     dataset: DatasetOpt = "mnist5k",
@@ -174,7 +167,7 @@ def train(
     except KeyboardInterrupt:
         console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
         raise typer.Exit(130) from None
-    metrics = _metrics_frame(records)
+    metrics = engine.records_frame(records)
     store.write_csv(folder / "metrics.csv", metrics)
     summary = stats.summarize(metrics)
     store.write_csv(folder / "summary.csv", summary)
@@ -288,52 +281,36 @@ def compare(
 
 
 def _find_baseline(configs: list[str], baseline: str) -> str:
-    from nncmp.stats import BaselineError, find_config
+    from nncmp.stats import find_config
 
-    try:
+    with user_errors():
         return find_config(configs, baseline)
-    except BaselineError as e:
-        raise UsageFailure(str(e)) from None
 
 
 def _run_grid(specs: list[RunSpec], data: Any, folder: Path, config: dict[str, Any], auto: bool, quiet: bool,
               json_out: bool, plot: bool, x: str) -> None:
-    from nncmp import store
-    from nncmp.execute import run_local
-    from nncmp.report import RunProgress, make_console
+    from nncmp import session
+    from nncmp.report import make_console
 
     # With --json, stdout carries the JSON document only; anything else goes to stderr.
     console = make_console(stderr=json_out)
-    store.write_config(folder, "compare", {**config, "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
-    records: list[dict[str, Any]] = []
-
-    def saver(name: str, into: list[dict[str, Any]]) -> Callable[[list[dict[str, Any]]], None]:
-        def save(run_records: list[dict[str, Any]]) -> None:
-            into.extend(run_records)
-            store.write_csv(folder / name, _metrics_frame(into))
-        return save
-
-    phase = "tuning"
+    session.write_config(folder, config, specs, data)
     try:
         if auto:
-            specs = _tune(specs, data, folder, console, quiet, saver)
-            store.write_config(folder, "compare",
-                               {**config, "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
+            specs = session.tune_rates(specs, data, folder, console, quiet)
+            session.write_config(folder, config, specs, data)
             if config["baseline"] is not None:
                 _find_baseline([s.resolved(data.n_train).config_id for s in specs], config["baseline"])
-        phase = "training"
-        with RunProgress(console, specs, quiet) as progress:
-            run_local(specs, data, progress, saver("metrics.csv", records))
-    except KeyboardInterrupt:
-        if auto and phase == "tuning":
-            console.print(f"interrupted while tuning learning rates; the finished tuning runs are in "
-                          f"{folder / 'tuning_metrics.csv'}")
-            raise typer.Exit(130) from None
-        n_runs = len({r["run_id"] for r in records})
-        if records:
-            _render(folder, config["target"], config["metric"], config["baseline"], None, "table", False, x, console,
-                    write=True)
-        console.print(f"interrupted: {n_runs} of {len(specs)} runs finished and saved in {folder}")
+        session.run_grid(specs, data, folder, console, quiet)
+    except session.Interrupted as stop:
+        if stop.phase == "tuning":
+            console.print(f"interrupted while tuning learning rates ({stop.finished} of {stop.total} tuning runs "
+                          f"finished, saved in {folder / 'tuning_metrics.csv'})")
+        else:
+            if stop.finished:
+                _render(folder, config["target"], config["metric"], config["baseline"], None, "table", False, x,
+                        console, write=True)
+            console.print(f"interrupted: {stop.finished} of {stop.total} runs finished and saved in {folder}")
         raise typer.Exit(130) from None
     _render(folder, config["target"], config["metric"], config["baseline"], None,
             "json" if json_out else "table", plot, x, make_console(), write=True)
@@ -342,88 +319,25 @@ def _run_grid(specs: list[RunSpec], data: Any, folder: Path, config: dict[str, A
                       + (", tuning.csv" if auto else "") + (", PNG plots" if plot else "") + ")")
 
 
-def _tune(specs: list[RunSpec], data: Any, folder: Path, console: Any, quiet: bool, saver: Any) -> list[RunSpec]:
-    """--lrs auto: train the tuning grid on a split of the training data, write tuning.csv, and return the
-    reported runs: every spec at its optimizer's default rate and at its tuned rate."""
-    from nncmp import store, tune
-    from nncmp.execute import run_local
-    from nncmp.report import RunProgress
-
-    candidates = tune.tuning_specs(specs)
-    split = tune.tuning_split(data)
-    finals: list[dict[str, Any]] = []
-    tuning_records: list[dict[str, Any]] = []
-    save = saver("tuning_metrics.csv", tuning_records)
-
-    def keep(run_records: list[dict[str, Any]]) -> None:
-        finals.append(run_records[-1])
-        save(run_records)
-
-    if not quiet:
-        console.print(f"tuning learning rates: {len(candidates)} runs on {split.n_train} training examples, "
-                      f"scored on {len(split.x_val)} held out from training")
-    with RunProgress(console, candidates, quiet) as progress:
-        run_local(candidates, split, progress, keep)
-    table = tune.tuning_table(candidates, finals, data.n_train)
-    store.write_csv(folder / "tuning.csv", table)
-    return tune.with_tuned_rates(specs, table, data.n_train)
-
-
 def _render(folder: Path, target: float | None, metric: str | None, baseline: str | None, by: str | None,
             fmt: str, plot: bool, x: str, console: Any, write: bool = False) -> None:
-    """Summarise a results folder from its files and print it in `fmt`; compare and report share this,
-    so report reproduces compare's summary.csv byte for byte."""
-    import json
+    """Summarise a results folder from its files and print it in `fmt`. compare and report both come
+    here, so report reproduces compare's summary.csv byte for byte."""
+    from nncmp import report, store
 
-    import pandas as pd
-
-    from nncmp import report, stats, store
-
-    metrics = store.read_metrics(folder)
-    tuning_path = folder / "tuning.csv"
-    tuning = pd.read_csv(tuning_path) if tuning_path.exists() else None
-    metric = metric or stats.default_metric(metrics)
-    if baseline is not None:
-        baseline = _find_baseline(list(metrics["config"]), baseline)
     with user_errors():
-        try:
-            summary = stats.summarize(metrics, target, metric, baseline, tuning)
-        except stats.BaselineError as e:
-            raise SpecError(str(e)) from None
-    summary_csv = summary.to_csv(index=False)
+        metrics, summary, metric = report.summarize_folder(folder, target, metric, baseline)
     if write:
-        store.atomic_write_text(folder / "summary.csv", summary_csv)
+        store.write_csv(folder / "summary.csv", summary)
     if plot:
         from nncmp.plots import write_plots
 
         write_plots(metrics, summary, folder, x)
-    if by is not None:
-        table = report.pivot(summary, by, metric)
-        by_values = list(dict.fromkeys(summary[by]))
-        headers, rows = report.pivot_rows(table, by_values)
-        title = f"{metric.replace('_', ' ')} (mean ± 95% CI) by {by}"
-        if fmt == "table":
-            console.print(report.rich_table(title, headers, rows))
-        elif fmt == "markdown":
-            console.file.write(report.markdown(headers, rows))
-        elif fmt == "csv":
-            console.file.write(table.to_csv(index=False))
-        else:
-            console.file.write(json.dumps({"results_dir": str(folder), "metric": metric, "by": by,
-                                           "pivot": json.loads(table.to_json(orient="records", double_precision=15))}, indent=2) + "\n")
-        return
-    if fmt == "table":
-        console.print(report.summary_table(summary, metric, target))
-    elif fmt == "markdown":
-        headers, rows = report.summary_rows(summary, metric, target)
-        console.file.write(report.markdown(headers, rows) + "\n" + report.summary_caption(summary, metric, target)
-                           + "\n")
-    elif fmt == "csv":
-        console.file.write(summary_csv)
+    output = report.render(summary, metric, target, fmt, by, folder)
+    if isinstance(output, str):
+        console.file.write(output)
     else:
-        doc = {"results_dir": str(folder), "metric": metric, "target": target, "baseline": baseline,
-               "summary": json.loads(summary.to_json(orient="records", double_precision=15))}
-        console.file.write(json.dumps(doc, indent=2) + "\n")
+        console.print(output)
 
 
 @app.command("report")
@@ -496,7 +410,7 @@ def bench(
                     batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None)
     specs = grid.runs()
     data = _load_data(base, data_dir, download)
-    from nncmp import store
+    from nncmp import engine, store
     from nncmp.bench import run_bench
     from nncmp.report import make_console, simple_table
 
@@ -520,7 +434,7 @@ def bench(
     import pandas as pd
 
     store.write_csv(folder / "bench.csv", pd.DataFrame(rows))
-    store.write_csv(folder / "metrics.csv", _metrics_frame(records))
+    store.write_csv(folder / "metrics.csv", engine.records_frame(records))
     caption = (f"{data.name}, {model}, {epochs} epoch(s) per case, {_threads()} threads. Seconds exclude "
                "evaluation. peak MB: the process's peak resident memory during the case (torch alone holds "
                "most of it); peak rise MB: how far it rose above the case's start.")

@@ -20,6 +20,13 @@ RECORD_COLUMNS = [
 OnEpoch = Callable[[dict[str, Any]], None]
 
 
+def records_frame(records: list[dict[str, Any]]) -> Any:
+    """Records as the tidy metrics table (columns in RECORD_COLUMNS order)."""
+    import pandas as pd
+
+    return pd.DataFrame(records, columns=RECORD_COLUMNS)
+
+
 def seed_everything(seed: int) -> None:
     import numpy as np
     import torch

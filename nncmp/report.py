@@ -5,9 +5,11 @@ Only formats what it is given; statistics come from stats.py.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -239,3 +241,48 @@ class RunProgress:
             f"[{i}/{self.n_runs}] {last['run_id']}  val_acc {num(last['val_acc'])}  val_loss {num(last['val_loss'])}"
             f"  {last['status']}  elapsed {elapsed:.0f}s  eta {eta:.0f}s"
         )
+
+
+def summarize_folder(folder: Path, target: float | None, metric: str | None,
+                     baseline: str | None) -> tuple[Any, Any, str]:
+    """The metrics, the ranked summary and the metric used, from a results folder's files."""
+    import pandas as pd
+
+    from nncmp import stats, store
+
+    metrics = store.read_metrics(folder)
+    tuning_path = Path(folder) / "tuning.csv"
+    tuning = pd.read_csv(tuning_path) if tuning_path.exists() else None
+    metric = metric or stats.default_metric(metrics)
+    if baseline is not None:
+        baseline = stats.find_config(metrics["config"], baseline)
+    return metrics, stats.summarize(metrics, target, metric, baseline, tuning), metric
+
+
+def _json(doc: dict[str, Any], frame_key: str, frame: Any) -> str:
+    doc[frame_key] = json.loads(frame.to_json(orient="records", double_precision=15))
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render(summary: Any, metric: str, target: float | None, fmt: str, by: str | None, folder: Path) -> Any:
+    """The summary (or its pivot `by` init/optimizer) as a Rich Table, or as csv/markdown/json text."""
+    if by is not None:
+        table = pivot(summary, by, metric)
+        headers, rows = pivot_rows(table, list(dict.fromkeys(summary[by])))
+        if fmt == "table":
+            return rich_table(f"{metric.replace('_', ' ')} (mean ± 95% CI) by {by}", headers, rows)
+        if fmt == "markdown":
+            return markdown(headers, rows)
+        if fmt == "csv":
+            return table.to_csv(index=False)
+        return _json({"results_dir": str(folder), "metric": metric, "by": by}, "pivot", table)
+    if fmt == "table":
+        return summary_table(summary, metric, target)
+    if fmt == "markdown":
+        headers, rows = summary_rows(summary, metric, target)
+        return markdown(headers, rows) + "\n" + summary_caption(summary, metric, target) + "\n"
+    if fmt == "csv":
+        return summary.to_csv(index=False)
+    baseline = summary["baseline"].iloc[0] if "baseline" in summary.columns else None
+    return _json({"results_dir": str(folder), "metric": metric, "target": target, "baseline": baseline},
+                 "summary", summary)

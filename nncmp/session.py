@@ -55,7 +55,7 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, qui
         console.print(f"tuning learning rates: {len(candidates)} runs on {split.n_train} training examples, "
                       f"scored on {len(split.x_val)} held out from training")
     try:
-        with RunProgress(console, candidates, quiet) as progress:
+        with RunProgress(console, candidates, split.n_train, quiet) as progress:
             run_local(candidates, split, progress, keep)
     except KeyboardInterrupt:
         raise Interrupted("tuning", len(finals), len(candidates)) from None
@@ -68,7 +68,7 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet
     """Train every spec, rewriting metrics.csv after each finished run."""
     records: list[dict[str, Any]] = []
     try:
-        with RunProgress(console, specs, quiet) as progress:
+        with RunProgress(console, specs, data.n_train, quiet) as progress:
             run_local(specs, data, progress, _saver(folder / "metrics.csv", records))
     except KeyboardInterrupt:
         raise Interrupted("training", len({r["run_id"] for r in records}), len(specs)) from None

@@ -137,11 +137,13 @@ def torchvision_dataset(name: str, data_dir: Path, train: bool, download: bool, 
     cls = getattr(tvd, _TORCHVISION[name])
     try:
         return cls(root=str(data_dir), train=train, download=download, transform=transform)
-    except RuntimeError as e:  # torchvision's "Dataset not found or corrupted"
-        hint = "" if download else " Run again with --download to fetch it, or put torchvision's files there."
-        raise DataError(f"{name} is not in {data_dir} ({e}).{hint}") from None
-    except OSError as e:  # failed download, unreadable folder
-        raise DataError(f"{name}: could not get the files into {data_dir}: {e}") from None
+    except (RuntimeError, OSError) as e:
+        reason = " ".join(str(e).split())  # torchvision's messages span lines; the CLI prints one
+        if download:
+            raise DataError(f"{name}: download into {data_dir} failed ({reason}); check the network, or put "
+                            "torchvision's files there") from None
+        raise DataError(f"{name} is not in {data_dir} ({reason}); run again with --download to fetch it, or "
+                        "put torchvision's files there") from None
 
 
 def load_torchvision(name: str, data_dir: Path | None = None, download: bool = False, **_: Any) -> Data:

@@ -95,3 +95,16 @@ def test_registry_shapes_match_loaded_data():
     for name in ("mnist5k", "digits", "synthetic", "toy-regression"):
         data = load(name)
         assert DATASETS[name].shape == data.shape and DATASETS[name].classes == data.classes
+
+
+def test_failed_download_is_one_clear_line(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    def offline(self):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://example/, got:\n<urlopen error>\n")
+
+    monkeypatch.setattr(tvd.MNIST, "download", offline)
+    with pytest.raises(DataError) as info:
+        load("mnist", data_dir=tmp_path, download=True)
+    message = str(info.value)
+    assert "\n" not in message and "download into" in message and "urlopen error" in message

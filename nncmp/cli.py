@@ -18,7 +18,7 @@ from nncmp.inits import ALIASES, INITS
 from nncmp.models import ACTIVATIONS, MODELS
 from nncmp.optim import OPTIMIZERS
 from nncmp.spec import Grid, RunSpec, SpecError
-from nncmp.stats import BaselineError
+from nncmp.stats import DEFAULT_TARGET, BaselineError
 from nncmp.store import StoreError
 
 app = typer.Typer(
@@ -157,7 +157,7 @@ def train(
     with user_errors():
         folder = store.new_results_dir(out, "train")
     console = make_console()
-    store.write_config(folder, "train", {"spec": spec.resolved(data.n_train).to_dict()})
+    store.write_config(folder, "train", {"spec": spec.resolved(data.n_train).to_dict(), "target": DEFAULT_TARGET})
     if not quiet:
         console.print(f"{spec.resolved(data.n_train).run_id} on {dataset} ({data.n_train} train / "
                       f"{len(data.x_val)} val)")
@@ -169,7 +169,7 @@ def train(
         raise typer.Exit(130) from None
     metrics = engine.records_frame(records)
     store.write_csv(folder / "metrics.csv", metrics)
-    summary = stats.summarize(metrics)
+    summary = stats.summarize(metrics, DEFAULT_TARGET)
     store.write_csv(folder / "summary.csv", summary)
     if plot:
         from nncmp.plots import write_plots
@@ -247,7 +247,7 @@ def compare(
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
     from nncmp.stats import RANKABLE
 
-    target = 0.9 if target is None else target
+    target = DEFAULT_TARGET if target is None else target
     auto = lrs is not None and lrs.strip() == "auto"
     with user_errors():
         base = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
@@ -369,7 +369,7 @@ def report_command(
     config_path = results_dir / "config.json"
     saved = json.loads(config_path.read_text()) if config_path.is_file() else {}
     if target is None:
-        target = saved.get("target", 0.9)
+        target = saved.get("target", DEFAULT_TARGET)
     if target is not None and not 0.0 <= target <= 1.0:
         raise UsageFailure(f"--target must be a val accuracy in [0, 1], got {target:g}")
     from nncmp.report import make_console

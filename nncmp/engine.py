@@ -11,6 +11,9 @@ from nncmp.data import Data
 from nncmp.spec import RunSpec
 
 EVAL_CHUNK = 1000  # bounds evaluation memory (CIFAR-10 through the cnn), without changing results
+# Bounds training memory for huge batches. Exact for models without BatchNorm; with BatchNorm each chunk
+# normalises with its own statistics.
+GRAD_CHUNK = 8192
 
 RECORD_COLUMNS = [
     "run_id", "config", "dataset", "model", "optimizer", "init", "lr", "batch_size", "seed", "epoch",
@@ -123,16 +126,20 @@ def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None) -> list[di
             idx = perm[i:i + bs]
             if skip_single and len(idx) == 1:
                 continue
-            xb, yb = data.x_train[idx], data.y_train[idx]
             optimizer.zero_grad(set_to_none=True)
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            loss.backward()
+            # A batch larger than GRAD_CHUNK (full-batch gd on big data) is backpropagated in chunks whose
+            # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
+            chunks = idx.split(GRAD_CHUNK)
+            for sub in chunks:
+                xb, yb = data.x_train[sub], data.y_train[sub]
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward()
+                # Accumulate as tensors: no per-step .item() sync in the hot loop.
+                loss_sum += loss.detach() * len(sub)
+                if classification:
+                    correct += (out.detach().argmax(1) == yb).sum()
             optimizer.step()
-            # Accumulate as tensors: no per-step .item() sync in the hot loop.
-            loss_sum += loss.detach() * len(idx)
-            if classification:
-                correct += (out.detach().argmax(1) == yb).sum()
             seen += len(idx)
         seconds += time.perf_counter() - start
         examples += seen

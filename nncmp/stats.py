@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 CONFIG_COLUMNS = ["config", "optimizer", "init", "lr", "batch_size"]
+DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise
 
 # summary metric → (metrics column, how a run's value is taken from its epochs, larger is better)
 METRICS: dict[str, tuple[str, str, bool]] = {

@@ -53,6 +53,8 @@ def test_train_writes_results(cli, tmp_path):
     assert len(summary) == 1 and "Unnamed: 0" not in summary.columns
     assert (tmp_path / "curves_epochs.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "metrics.csv").stat().st_mode & 0o044  # readable by others, like any file the user makes
+    code, _, result = cli("report", tmp_path, "--format", "csv", "--no-plot")
+    assert code == 0 and result.stdout == (tmp_path / "summary.csv").read_text()
 
 
 def test_compare_runs_grid_and_ranks(cli, tmp_path):

@@ -94,3 +94,17 @@ def test_cnn_trains():
     data = load("digits")
     records = train(RunSpec(dataset="digits", model="cnn", optimizer="adam", epochs=1), data)
     assert records[-1]["status"] == "ok" and records[-1]["val_acc"] > records[0]["val_acc"]
+
+
+def test_chunked_full_batch_gradient_equals_the_plain_one(monkeypatch):
+    from nncmp import engine
+
+    data = load("digits")
+    spec = RunSpec(dataset="digits", hidden=(32,), optimizer="gd", lr=0.5, epochs=3)
+    plain = train(spec, data)
+    monkeypatch.setattr(engine, "GRAD_CHUNK", 100)  # 1437 examples in 15 chunks
+    chunked = train(spec, data)
+    for a, b in zip(plain, chunked):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5)
+        assert b["train_acc"] == a["train_acc"]

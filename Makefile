@@ -26,6 +26,10 @@ examples: $(STAMP)
 	$(BIN)/nncmp compare --opts sgd,minibatch,rmsprop,adam --inits xavier,he --seeds 3 --epochs 10 \
 		--lrs auto --baseline minibatch/he-normal/lr=0.01 --out results/examples
 	$(BIN)/nncmp report results/examples --format markdown --no-plot > results/examples/summary.md
+	$(BIN)/python -c "import pathlib, re; readme = pathlib.Path('README.md'); \
+		table = pathlib.Path('results/examples/summary.md').read_text(); \
+		readme.write_text(re.sub(r'(<!-- example-table[^>]*-->\n).*?(<!-- /example-table -->)', \
+		lambda m: m.group(1) + table + m.group(2), readme.read_text(), flags=re.S))"
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

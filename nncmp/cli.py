@@ -96,7 +96,7 @@ DataDirOpt = Annotated[Optional[Path], typer.Option(
 DownloadOpt = Annotated[bool, typer.Option(help="Download a missing torchvision dataset into --data-dir.")]
 OutOpt = Annotated[Optional[Path], typer.Option(
     help="Results folder.", show_default="results/<timestamp>-<command>")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.", show_default="off")]
 
 
 def _hyper(momentum: float | None, betas: str | None, alpha: float | None, eps: float | None,
@@ -188,7 +188,7 @@ BY_CHOICES = ("init", "optimizer")
 
 TargetOpt = Annotated[Optional[float], typer.Option(
     help="Val accuracy to reach: epochs, examples and seconds until the seed-mean curve reaches it.",
-    show_default="0.9 (report: the compare's)")]
+    show_default="0.9; report: the compare's")]
 MetricOpt = Annotated[Optional[str], typer.Option(
     help="Metric to rank by: final_val_acc, best_val_acc, final_val_loss, final_train_loss, epochs_to_target, "
          "examples_to_target, seconds_to_target.", show_default="final_val_acc (regression: final_val_loss)")]
@@ -197,7 +197,8 @@ BaselineOpt = Annotated[Optional[str], typer.Option(
          "A config id or its leading parts, e.g. 'sgd' or 'adam/he'.", show_default="none")]
 PlotOpt = Annotated[bool, typer.Option(help="Write PNG plots into the results folder.")]
 XOpt = Annotated[str, typer.Option("--x", help="x axis of the curves: epochs, examples or seconds.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readable JSON on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readable JSON on stdout.",
+                                       show_default="off")]
 
 
 def _check_choice(option: str, value: str | None, choices: Any) -> None:
@@ -343,7 +344,7 @@ def _render(folder: Path, target: float | None, metric: str | None, baseline: st
 @app.command("report")
 def report_command(
     results_dir: Annotated[Path, typer.Argument(help="A results folder written by compare (or train).",
-                                                show_default=False)],
+                                                metavar="RESULTS_DIR", show_default=False)],
     by: Annotated[Optional[str], typer.Option(
         help="Pivot: one column per value of this factor (init or optimizer), rows the other; "
              "cells mean ± 95% CI of the metric.", show_default="no pivot: the ranked summary")] = None,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nncmp.data import Data, DataError, _TORCHVISION, torchvision_dataset, write_mnist_files
+from nncmp.data import _TORCHVISION, Data, DataError, torchvision_dataset, write_mnist_files
 from nncmp.spec import RunSpec
 
 
@@ -46,12 +46,12 @@ class PeakMemory:
     The rise is what the case itself needed; the absolute peak includes torch's libraries (~0.9 GB).
     """
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.reset = reset_peak_rss()
         self.start = _status_mb("VmRSS") or peak_rss_mb()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.peak = peak_rss_mb()
         self.rise = max(self.peak - self.start, 0.0) if self.reset else float("nan")
 

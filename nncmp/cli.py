@@ -7,8 +7,9 @@ torch, pandas and matplotlib are imported inside commands, after the options are
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -80,21 +81,21 @@ HiddenOpt = Annotated[str, typer.Option(help="mlp hidden-layer widths, comma-sep
 ActOpt = Annotated[str, typer.Option(help=f"Activation: {_names(ACTIVATIONS)}.")]
 BatchnormOpt = Annotated[bool, typer.Option(help="BatchNorm1d after each mlp hidden layer.")]
 DropoutOpt = Annotated[float, typer.Option(help="Dropout probability after each hidden layer, in [0, 1).")]
-MomentumOpt = Annotated[Optional[float], typer.Option(
+MomentumOpt = Annotated[float | None, typer.Option(
     help="SGD/RMSProp momentum.", show_default="optimizer's default: 0, momentum/nesterov 0.9")]
-BetasOpt = Annotated[Optional[str], typer.Option(help="Adam/AdamW betas 'b1,b2'.", show_default="0.9,0.999")]
-AlphaOpt = Annotated[Optional[float], typer.Option(help="RMSProp smoothing constant.", show_default="0.99")]
-EpsOpt = Annotated[Optional[float], typer.Option(
+BetasOpt = Annotated[str | None, typer.Option(help="Adam/AdamW betas 'b1,b2'.", show_default="0.9,0.999")]
+AlphaOpt = Annotated[float | None, typer.Option(help="RMSProp smoothing constant.", show_default="0.99")]
+EpsOpt = Annotated[float | None, typer.Option(
     help="Term added to the denominator (adaptive optimizers).", show_default="1e-8, adagrad 1e-10")]
-WeightDecayOpt = Annotated[Optional[float], typer.Option(
+WeightDecayOpt = Annotated[float | None, typer.Option(
     help="L2 penalty (decoupled for adamw).", show_default="0, adamw 0.01")]
 EpochsOpt = Annotated[int, typer.Option(help="Passes over the training set.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (weights, batch order, dropout).")]
-NOpt = Annotated[Optional[int], typer.Option("--n", help="Examples in the synthetic dataset.", show_default="5000")]
-DataDirOpt = Annotated[Optional[Path], typer.Option(
+NOpt = Annotated[int | None, typer.Option("--n", help="Examples in the synthetic dataset.", show_default="5000")]
+DataDirOpt = Annotated[Path | None, typer.Option(
     help="Folder for torchvision datasets (mnist, fashion-mnist, cifar10).", show_default="~/.cache/nncmp/data")]
 DownloadOpt = Annotated[bool, typer.Option(help="Download a missing torchvision dataset into --data-dir.")]
-OutOpt = Annotated[Optional[Path], typer.Option(
+OutOpt = Annotated[Path | None, typer.Option(
     help="Results folder.", show_default="results/<timestamp>-<command>")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.", show_default="off")]
 
@@ -126,14 +127,14 @@ def train(
     init: Annotated[str, typer.Option(help=f"Weight init: {_names(INITS)} (aliases: "
                                       + ", ".join(f"{a}={c}" for a, c in ALIASES.items()) + ").")] = "default",
     opt: Annotated[str, typer.Option(help=f"Optimizer: {_names(OPTIMIZERS)}.")] = "adam",
-    lr: Annotated[Optional[float], typer.Option(
+    lr: Annotated[float | None, typer.Option(
         help="Learning rate.", show_default="optimizer's default: 0.01, adam/adamw 0.001")] = None,
     momentum: MomentumOpt = None,
     betas: BetasOpt = None,
     alpha: AlphaOpt = None,
     eps: EpsOpt = None,
     weight_decay: WeightDecayOpt = None,
-    batch_size: Annotated[Optional[int], typer.Option(
+    batch_size: Annotated[int | None, typer.Option(
         help="Examples per step.", show_default="optimizer's default: gd all, sgd 1, others 64")] = None,
     epochs: EpochsOpt = 10,
     seed: SeedOpt = 0,
@@ -186,13 +187,13 @@ X_CHOICES = ("epochs", "examples", "seconds")
 FORMATS = ("table", "csv", "markdown", "json")
 BY_CHOICES = ("init", "optimizer")
 
-TargetOpt = Annotated[Optional[float], typer.Option(
+TargetOpt = Annotated[float | None, typer.Option(
     help="Val accuracy to reach: epochs, examples and seconds until the seed-mean curve reaches it.",
     show_default="0.9; report: the compare's")]
-MetricOpt = Annotated[Optional[str], typer.Option(
+MetricOpt = Annotated[str | None, typer.Option(
     help="Metric to rank by: final_val_acc, best_val_acc, final_val_loss, final_train_loss, epochs_to_target, "
          "examples_to_target, seconds_to_target.", show_default="final_val_acc (regression: final_val_loss)")]
-BaselineOpt = Annotated[Optional[str], typer.Option(
+BaselineOpt = Annotated[str | None, typer.Option(
     help="Configuration to compare every other with: paired per-seed difference of the metric with 95% CI. "
          "A config id or its leading parts, e.g. 'sgd' or 'adam/he'.", show_default="none")]
 PlotOpt = Annotated[bool, typer.Option(help="Write PNG plots into the results folder.")]
@@ -213,11 +214,11 @@ def compare(
     inits: Annotated[str, typer.Option("--inits", "--init", help=f"Inits, comma-separated: {_names(INITS)}, "
                                        "xavier, he.")] = "xavier,he",
     seeds: Annotated[int, typer.Option(help="Seeds per configuration: --seed, --seed+1, ...")] = 3,
-    lrs: Annotated[Optional[str], typer.Option(
+    lrs: Annotated[str | None, typer.Option(
         "--lrs", "--lr", help="Learning rates, comma-separated, or 'auto': tune each optimizer's rate on a split "
         "of the training data (7 rates over 3 decades around its default, one seed), then run the default and "
         "the tuned rate with every seed.", show_default="each optimizer's default")] = None,
-    batch_sizes: Annotated[Optional[str], typer.Option(
+    batch_sizes: Annotated[str | None, typer.Option(
         "--batch-sizes", "--batch-size", help="Batch sizes, comma-separated.",
         show_default="each optimizer's default")] = None,
     target: TargetOpt = None,
@@ -345,7 +346,7 @@ def _render(folder: Path, target: float | None, metric: str | None, baseline: st
 def report_command(
     results_dir: Annotated[Path, typer.Argument(help="A results folder written by compare (or train).",
                                                 metavar="RESULTS_DIR", show_default=False)],
-    by: Annotated[Optional[str], typer.Option(
+    by: Annotated[str | None, typer.Option(
         help="Pivot: one column per value of this factor (init or optimizer), rows the other; "
              "cells mean ± 95% CI of the metric.", show_default="no pivot: the ranked summary")] = None,
     target: TargetOpt = None,
@@ -383,7 +384,7 @@ def report_command(
 def bench(
     opts: Annotated[str, typer.Option("--opts", "--opt", help=f"Optimizers, comma-separated: {_names(OPTIMIZERS)}.")]
     = "gd,sgd,minibatch,rmsprop,adam",
-    batch_sizes: Annotated[Optional[str], typer.Option(
+    batch_sizes: Annotated[str | None, typer.Option(
         "--batch-sizes", "--batch-size", help="Batch sizes, comma-separated; each optimizer runs at each.",
         show_default="each optimizer's default")] = None,
     reference: Annotated[bool, typer.Option(

@@ -7,10 +7,11 @@ DataLoader or per-sample transform runs in the hot loop.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class DataError(Exception):
@@ -57,7 +58,7 @@ def _scale_images(x_uint8: Any) -> Any:
     return (x_uint8.float() / 255.0 - 0.5) / 0.5
 
 
-def _stratified(x: Any, y: Any, val_size: int | float, name: str, shape: tuple[int, ...], classes: int) -> Data:
+def _stratified(x: Any, y: Any, val_size: float, name: str, shape: tuple[int, ...], classes: int) -> Data:
     import torch
     from sklearn.model_selection import train_test_split
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from nncmp.data import Data
 from nncmp.spec import RunSpec

@@ -6,6 +6,7 @@ tests can count its lines.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def final_bars(summary: Any, metric: str, path: Path, title: str = "") -> Any:
             error_kw={"elinewidth": 1.2, "ecolor": "0.2"})
     for y, m, c, status in zip(ys, mean, ci, summary["status"]):
         text = "diverged" if status == "diverged" else f"{m:.3f} ± {c:.3f}"
-        ax.annotate(text, (0 if m != m else m + c, y), textcoords="offset points", xytext=(5, 0),
+        ax.annotate(text, (0 if math.isnan(m) else m + c, y), textcoords="offset points", xytext=(5, 0),
                     va="center", fontsize=8)
     ax.set_yticks(ys, labels, fontsize=9)
     pretty = metric.replace("_", " ")

@@ -6,8 +6,9 @@ only the run in progress.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from nncmp import store
 from nncmp.data import Data

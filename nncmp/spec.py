@@ -73,9 +73,8 @@ class RunSpec:
             value = getattr(self, name)
             if value is not None and not value >= 0:
                 raise SpecError(f"{_option(name)} must be >= 0, got {value:g}")
-        if self.betas is not None:
-            if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-                raise SpecError(f"--betas must be two numbers in [0, 1), got {','.join(map(str, self.betas))}")
+        if self.betas is not None and (len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas)):
+            raise SpecError(f"--betas must be two numbers in [0, 1), got {','.join(map(str, self.betas))}")
         if self.batch_size is not None and self.batch_size < 1:
             raise SpecError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.epochs < 1:

@@ -128,8 +128,6 @@ def rank(summary: Any, metric: str, use_target: bool = False) -> Any:
     )
     order = order.sort_values(["_div", "_unreached", "_missing", "_key", "config"], kind="stable")
     out = order.drop(columns=["_div", "_unreached", "_missing", "_key"]).reset_index(drop=True)
-    if "rank" in out.columns:
-        out = out.drop(columns=["rank"])
     out.insert(0, "rank", range(1, len(out) + 1))
     return out
 

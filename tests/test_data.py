@@ -62,7 +62,7 @@ def test_torchvision_mnist_format(tmp_path, name, folder):
 
 
 def test_torchvision_cifar10_format(tmp_path, monkeypatch):
-    import torchvision.datasets.cifar as cifar
+    from torchvision.datasets import cifar
 
     # Generated files cannot match CIFAR-10's published MD5 sums; everything else is torchvision's own code.
     monkeypatch.setattr(cifar, "check_integrity", lambda *a, **k: True)

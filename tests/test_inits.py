@@ -98,11 +98,11 @@ def test_every_init_trains_on_tiny_data(name):
 def test_zeros_shows_the_symmetry_problem():
     """All-zero weights: every hidden unit computes the same thing, gets the same (zero) gradient, and
     stays identical, so the network cannot learn beyond the class prior."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
     from nncmp.data import load
     from nncmp.engine import train
     from nncmp.spec import RunSpec
-
-    from torch.optim.optimizer import register_optimizer_step_post_hook
 
     data = load("digits")
     spec = RunSpec(dataset="digits", hidden=(16,), init="zeros", optimizer="adam", epochs=3)

@@ -10,6 +10,7 @@ from typing import Any
 
 CONFIG_COLUMNS = ["config", "optimizer", "init", "lr", "batch_size"]
 DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise
+TIME_METRICS = ("epochs_to_target", "examples_to_target", "seconds_to_target")
 
 # summary metric → (metrics column, how a run's value is taken from its epochs, larger is better)
 METRICS: dict[str, tuple[str, str, bool]] = {
@@ -37,8 +38,9 @@ def mean_std_ci(values: Any, level: float = 0.95) -> tuple[float, float, float]:
     return mean, std, float(stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
 
 
-def per_run(metrics: Any) -> Any:
-    """One row per run: its configuration, seed, status and each summary metric."""
+def per_run(metrics: Any, target: float | None = None) -> Any:
+    """One row per run: its configuration, seed, status, each summary metric, and its own time to
+    `target` (so a baseline can pair any rankable metric seed by seed)."""
     import pandas as pd
 
     rows = []
@@ -48,6 +50,9 @@ def per_run(metrics: Any) -> Any:
         row["epochs"] = int(g["epoch"].max())
         for name, (col, how, _) in METRICS.items():
             row[name] = g[col].iloc[-1] if how == "last" else g[col].max()
+        reached = target is not None and g["val_acc"].notna().any()
+        times = time_to_target(g, target) if reached else (math.nan,) * 3
+        row.update(zip(TIME_METRICS, times))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -72,7 +77,7 @@ def summarize(metrics: Any, target: float | None = None, metric: str | None = No
     import pandas as pd
 
     metric = metric or default_metric(metrics)
-    runs = per_run(metrics)
+    runs = per_run(metrics, target)
     has_acc = bool(metrics["val_acc"].notna().any())
     rows = []
     for config, g in runs.groupby("config", sort=False):
@@ -98,7 +103,7 @@ def summarize(metrics: Any, target: float | None = None, metric: str | None = No
     if tuning is not None:
         from nncmp.tune import summary_columns
 
-        summary = summary_columns(summary, tuning, runs, metric if metric in METRICS else default_metric(metrics))
+        summary = summary_columns(summary, tuning, runs, metric)
     return rank(summary, metric, use_target=target is not None and has_acc)
 
 
@@ -169,8 +174,6 @@ def paired_difference(runs: Any, config: str, baseline: str, metric: str) -> tup
 
 
 def add_baseline(summary: Any, runs: Any, baseline: str, metric: str) -> Any:
-    if metric not in METRICS:
-        raise BaselineError(f"--baseline compares per-seed values; choose --metric from: {', '.join(METRICS)}")
     diffs = [paired_difference(runs, c, baseline, metric) for c in summary["config"]]
     out = summary.assign(
         baseline=baseline,
@@ -183,4 +186,4 @@ def add_baseline(summary: Any, runs: Any, baseline: str, metric: str) -> Any:
     return out
 
 
-RANKABLE = [*METRICS, "epochs_to_target", "examples_to_target", "seconds_to_target"]
+RANKABLE = [*METRICS, *TIME_METRICS]

@@ -230,6 +230,15 @@ def test_rank_by_time_to_target():
     assert summary["config"].tolist() == ["a/x", "b/x"]
 
 
+def test_baseline_pairs_time_to_target_seed_by_seed():
+    m = metrics_table({("a/x", 0): 0.95, ("a/x", 1): 0.95, ("b/x", 0): 0.97, ("b/x", 1): 0.97})
+    m.loc[(m["config"] == "a/x") & (m["seed"] == 0), "seconds"] *= 0.5  # seed 0: a is 0.5 s sooner
+    m.loc[(m["config"] == "a/x") & (m["seed"] == 1), "seconds"] *= 0.25  # seed 1: 0.75 s sooner
+    summary = summarize(m, target=0.9, metric="seconds_to_target", baseline="b").set_index("config")
+    assert summary.loc["a/x", "diff_vs_baseline"] == pytest.approx(-0.625)
+    assert summary.loc["a/x", "diff_ci95"] == pytest.approx(12.706204736174707 * 0.1767766952966369 / math.sqrt(2))
+
+
 # --- plots ----------------------------------------------------------------------------------------
 
 def test_curves_have_one_line_per_configuration(compared, tmp_path):

@@ -1,5 +1,6 @@
 """Comparisons people can trust: paired baselines, learning-rate tuning, plots, and `nncmp report`."""
 
+import itertools
 import json
 import math
 
@@ -127,7 +128,7 @@ def test_lr_grid_spans_three_decades_around_the_default():
     grid = lr_grid(0.01)
     assert len(grid) >= 7 and 0.01 in grid
     assert grid[-1] / grid[0] == pytest.approx(1000, rel=0.01)
-    assert all(b > a for a, b in zip(grid, grid[1:]))
+    assert all(b > a for a, b in itertools.pairwise(grid))
 
 
 def test_tuning_split_is_carved_from_training_data():

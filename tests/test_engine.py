@@ -9,7 +9,7 @@ from nncmp.data import load
 from nncmp.engine import RECORD_COLUMNS, evaluate, loss_function, make_model, train
 from nncmp.spec import RunSpec
 
-SMALL = dict(dataset="digits", hidden=(32,), epochs=2)
+SMALL = {"dataset": "digits", "hidden": (32,), "epochs": 2}
 
 
 def without_time(records):

@@ -158,10 +158,10 @@ def train(
     with user_errors():
         folder = store.new_results_dir(out, "train")
     console = make_console()
-    store.write_config(folder, "train", {"spec": spec.resolved(data.n_train).to_dict(), "target": DEFAULT_TARGET})
+    resolved = spec.resolved(data.n_train)
+    store.write_config(folder, "train", {"spec": resolved.to_dict(), "target": DEFAULT_TARGET})
     if not quiet:
-        console.print(f"{spec.resolved(data.n_train).run_id} on {dataset} ({data.n_train} train / "
-                      f"{len(data.x_val)} val)")
+        console.print(f"{resolved.run_id} on {dataset} ({data.n_train} train / {len(data.x_val)} val)")
         console.print(epoch_header())
     try:
         records = engine.train(spec, data, on_epoch=None if quiet else lambda r: console.print(epoch_line(r)))

@@ -1,11 +1,15 @@
-"""Speed of the engine per optimizer and batch size, and of the course-style loop for comparison.
+"""Speed: the standard suite (matmul ceiling, single runs, 8-run grids, the course-style loop) and
+per-optimizer cases.
 
-The engine is timed through engine.train (its `seconds` column excludes evaluation). The reference is
-the loop the course writes: a torchvision dataset with per-sample transforms behind a DataLoader.
+nncmp is timed through the paths compare uses (execute.train_one for one run, batched.train_group for a
+grid); their `seconds` exclude evaluation. The reference is the loop the course writes: a torchvision
+dataset with per-sample transforms behind a DataLoader.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import resource
 import tempfile
 import time
@@ -57,10 +61,10 @@ class PeakMemory:
 
 
 def bench_engine(spec: RunSpec, data: Data) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from nncmp.engine import train
+    from nncmp.execute import train_one
 
     with PeakMemory() as memory:
-        records = train(spec, data)
+        records = train_one(spec, data)
     last = records[-1]
     seconds = max(last["seconds"], 1e-9)
     epochs = last["epoch"]
@@ -100,7 +104,9 @@ def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
 
 
 def bench_reference(spec: RunSpec, data: Data, dataset: Any) -> dict[str, Any]:
-    """Time the course's loop (DataLoader over per-sample transforms) on the same model and batch size."""
+    """Time the course's loop (DataLoader over per-sample transforms) on the same model and batch size.
+
+    Its model is built and initialised as engine.train builds it, so only the loop differs."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -126,17 +132,17 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Any) -> dict[str, Any]:
                 examples += len(y)
         seconds = max(time.perf_counter() - start, 1e-9)
     return {"ref samples/s": examples / seconds, "ref s/epoch": seconds / spec.epochs,
-            "ref peak rise MB": memory.rise}
+            "ref peak rise MB": memory.rise, "ref peak MB": memory.peak}
 
 
 def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path | None = None,
               on_case: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the bench table and the engine's records; with `reference`, each row gains the
     course-style loop's speed and the engine's speed-up over it."""
-    from nncmp.engine import train
+    from nncmp.execute import train_one
 
     # Warm-up (first-call allocations, thread pools) so the first case is not penalised.
-    train(RunSpec(**{**specs[0].to_dict(), "optimizer": "minibatch", "epochs": 1, "batch_size": None,
+    train_one(RunSpec(**{**specs[0].to_dict(), "optimizer": "minibatch", "epochs": 1, "batch_size": None,
                      **{k: None for k in ("momentum", "betas", "alpha", "eps", "weight_decay")}}), data)
     rows, records = [], []
     with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
@@ -151,3 +157,146 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
             if on_case:
                 on_case(row)
     return rows, records
+
+
+# The standard suite: the figures issue #4 asks for, measured in one process, one after another.
+TARGETS = {
+    "speedup_vs_reference_bs64": 7.0, "speedup_vs_reference_bs1": 8.0, "grid_vs_reference_bs64": 18.0,
+    "grid_vs_reference_bs1": 25.0, "batched_vs_sequential_bs64": 2.5, "batched_vs_sequential_bs1": 2.0,
+    "ceiling_fraction_bs64_batched": 0.4,
+}
+GRID_INITS = ("xavier", "he")
+GRID_SEEDS = 4
+
+
+def matmul_ceiling(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's fp32 matrix-product rate in GFLOP/s: the best of several size³ products."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def train_flops(spec: RunSpec, data: Data) -> float:
+    """FLOPs of one training example through an MLP: forward (2·in·out per layer), weight gradients (the
+    same again) and input gradients for every layer but the first (the data needs none)."""
+    widths = [math.prod(data.shape), *(spec.hidden if spec.model == "mlp" else ()), data.n_out]
+    products = [a * b for a, b in itertools.pairwise(widths)]
+    return 2.0 * (2 * sum(products) + sum(products[1:]))
+
+
+def subset(data: Data, n: int) -> Data:
+    """The first n training examples (validation unchanged)."""
+    from dataclasses import replace
+
+    return replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n])
+
+
+def _grid(opt: str, epochs: int = 1) -> list[RunSpec]:
+    return [RunSpec(dataset="synthetic", optimizer=opt, init=init, seed=seed, epochs=epochs)
+            for init in GRID_INITS for seed in range(GRID_SEEDS)]
+
+
+def _case(name: str, what: str, batch: int, models: int, examples: int, seconds: float, flops: float,
+          ceiling: float, peak_mb: float) -> dict[str, Any]:
+    rate = models * examples / max(seconds, 1e-9)
+    return {"case": name, "what": what, "batch": batch, "models": models, "examples": examples,
+            "seconds": seconds, "samples/s": rate, "GFLOP/s": rate * flops / 1e9,
+            "ceiling fraction": rate * flops / 1e9 / ceiling,
+            "peak RSS MB": peak_mb}
+
+
+def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool) -> tuple[float, int, float]:
+    """Training seconds (evaluation excluded) of `specs` stacked, or one after another on the fastest
+    single-run path; and the examples each model saw."""
+    from nncmp.batched import train_group
+    from nncmp.execute import train_one
+
+    with PeakMemory() as memory:
+        if together:
+            runs = train_group(specs, data)
+            seconds = sum(r[-1]["seconds"] for r in runs)  # each run carries its share of the group's time
+        else:
+            runs = [train_one(s, data) for s in specs]
+            seconds = sum(r[-1]["seconds"] for r in runs)
+    if any(r[-1]["status"] != "ok" for r in runs):
+        raise DataError("a benchmark run diverged; its speed would not be comparable")
+    return seconds, runs[0][-1]["examples"], memory.peak
+
+
+def _timed_reference(spec: RunSpec, data: Data, dataset: Any) -> tuple[float, int, float]:
+    row = bench_reference(spec, data, dataset)
+    examples = len(dataset) * spec.epochs
+    return examples / row["ref samples/s"], examples, row["ref peak MB"]
+
+
+def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None) -> dict[str, Any]:
+    """Every case of the standard suite, and the figures derived from them (ratios within this run).
+
+    The cases run round-robin `repeats` times and each keeps its fastest round: on a shared machine the
+    fastest round is the one least disturbed by other processes, for the reference loop as for nncmp.
+    """
+    import torch
+    from torch.utils.data import Subset
+
+    from nncmp.data import load
+
+    data = load("synthetic", n=math.ceil(n / 0.8))  # the synthetic set keeps 80% for training
+    data = subset(data, n)
+    small = subset(data, n_bs1)
+    adam, sgd = _grid("adam"), _grid("sgd")
+    flops = train_flops(adam[0], data)
+    ceiling = matmul_ceiling()
+    if on_case:
+        on_case({"case": "ceiling", "GFLOP/s": ceiling})
+    _timed_nncmp(adam[:1], subset(data, min(n, 4096)), together=False)  # warm-up: thread pools, allocator
+    best: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
+        course = course_dataset(data, None, Path(tmp))
+        plan = [
+            ("reference_bs64", "course loop, adam", 64, 1, lambda: _timed_reference(adam[0], data, course)),
+            ("reference_bs1", "course loop, sgd", 1, 1,
+             lambda: _timed_reference(sgd[0], small, Subset(course, range(n_bs1)))),
+            ("single_bs64", "nncmp, one run, adam", 64, 1, lambda: _timed_nncmp(adam[:1], data, together=False)),
+            ("single_bs1", "nncmp, one run, sgd", 1, 1, lambda: _timed_nncmp(sgd[:1], small, together=False)),
+            ("grid_bs64_batched", "nncmp, 8 runs stacked, adam", 64, 8, lambda: _timed_nncmp(adam, data, True)),
+            ("grid_bs64_sequential", "nncmp, 8 runs one by one, adam", 64, 8,
+             lambda: _timed_nncmp(adam, data, together=False)),
+            ("grid_bs1_batched", "nncmp, 8 runs stacked, sgd", 1, 8, lambda: _timed_nncmp(sgd, small, True)),
+            ("grid_bs1_sequential", "nncmp, 8 runs one by one, sgd", 1, 8,
+             lambda: _timed_nncmp(sgd, small, together=False)),
+        ]
+        for round_ in range(repeats):
+            for name, what, batch, models, timed in plan:
+                seconds, examples, peak = timed()
+                case = _case(name, what, batch, models, examples, seconds, flops, ceiling, peak)
+                previous = best.get(name)
+                if previous is None or case["seconds"] < previous["seconds"]:
+                    case["peak RSS MB"] = max(peak, previous["peak RSS MB"]) if previous else peak
+                    best[name] = case
+                elif peak > previous["peak RSS MB"]:
+                    previous["peak RSS MB"] = peak
+                if on_case:
+                    on_case({**case, "round": round_ + 1})
+
+    def rate(name: str) -> float:
+        return best[name]["samples/s"]
+
+    figures = {
+        "speedup_vs_reference_bs64": rate("single_bs64") / rate("reference_bs64"),
+        "speedup_vs_reference_bs1": rate("single_bs1") / rate("reference_bs1"),
+        "grid_vs_reference_bs64": rate("grid_bs64_batched") / rate("reference_bs64"),
+        "grid_vs_reference_bs1": rate("grid_bs1_batched") / rate("reference_bs1"),
+        "batched_vs_sequential_bs64": rate("grid_bs64_batched") / rate("grid_bs64_sequential"),
+        "batched_vs_sequential_bs1": rate("grid_bs1_batched") / rate("grid_bs1_sequential"),
+        "ceiling_fraction_bs64_batched": best["grid_bs64_batched"]["ceiling fraction"],
+    }
+    return {"ceiling_gflops": ceiling, "flops_per_example": flops, "threads": torch.get_num_threads(),
+            "n": n, "n_bs1": n_bs1, "repeats": repeats, "cases": list(best.values()), "figures": figures,
+            "targets": TARGETS}

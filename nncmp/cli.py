@@ -98,6 +98,28 @@ DownloadOpt = Annotated[bool, typer.Option(help="Download a missing torchvision 
 OutOpt = Annotated[Path | None, typer.Option(
     help="Results folder.", show_default="results/<timestamp>-<command>")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.", show_default="off")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    help="torch threads for training (matrix products split across them).",
+    show_default="torch's choice: the cores this process may use")]
+GroupSizeOpt = Annotated[int, typer.Option(
+    help="At most this many runs train together as one stacked model (runs that differ only in init, seed, "
+         "and for batch-1 SGD the rate). 1: every run alone. Results are the same either way.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how the runs are grouped.",
+                                          show_default="off")]
+
+
+def set_threads(threads: int | None) -> int:
+    """Apply --threads (after validation) and return the number torch will use."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def _check_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise UsageFailure(f"--threads must be >= 1, got {threads}")
 
 
 def _hyper(momentum: float | None, betas: str | None, alpha: float | None, eps: float | None,
@@ -143,18 +165,21 @@ def train(
     download: DownloadOpt = False,
     out: OutOpt = None,
     plot: PlotOpt = True,
+    threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train one run and print one row per epoch (epoch 0 is the untrained model)."""
     from nncmp import engine, stats, store
     from nncmp.report import epoch_header, epoch_line, make_console
 
+    _check_threads(threads)
     with user_errors():
         spec = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
                        act=act, batchnorm=batchnorm, dropout=dropout, init=init, optimizer=opt, lr=lr,
                        batch_size=batch_size, epochs=epochs, seed=seed, n=n,
                        **_hyper(momentum, betas, alpha, eps, weight_decay))
     data = _load_data(spec, data_dir, download)
+    set_threads(threads)
     with user_errors():
         folder = store.new_results_dir(out, "train")
     console = make_console()
@@ -164,7 +189,9 @@ def train(
         console.print(f"{resolved.run_id} on {dataset} ({data.n_train} train / {len(data.x_val)} val)")
         console.print(epoch_header())
     try:
-        records = engine.train(spec, data, on_epoch=None if quiet else lambda r: console.print(epoch_line(r)))
+        from nncmp.execute import train_one
+
+        records = train_one(spec, data, on_epoch=None if quiet else lambda r: console.print(epoch_line(r)))
     except KeyboardInterrupt:
         console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
         raise typer.Exit(130) from None
@@ -244,10 +271,17 @@ def compare(
     plot: PlotOpt = True,
     x: XOpt = "epochs",
     json_out: JsonOpt = False,
+    group_size: GroupSizeOpt = 16,
+    threads: ThreadsOpt = None,
+    verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
     from nncmp.stats import RANKABLE
+
+    _check_threads(threads)
+    if group_size < 1:
+        raise UsageFailure(f"--group-size must be >= 1, got {group_size}")
 
     target = DEFAULT_TARGET if target is None else target
     auto = lrs is not None and lrs.strip() == "auto"
@@ -269,6 +303,7 @@ def compare(
     _check_choice("--x", x, X_CHOICES)
     specs = grid.runs()
     data = _load_data(base, data_dir, download)
+    set_threads(threads)
     if baseline is not None and not auto:
         _find_baseline([s.resolved(data.n_train).config_id for s in specs], baseline)
     from nncmp import store
@@ -278,8 +313,10 @@ def compare(
     config = {"grid": {"optimizers": grid.optimizers, "inits": grid.inits, "lrs": "auto" if auto else grid.lrs,
                        "batch_sizes": grid.batch_sizes, "seeds": grid.seeds, "hyper": grid.hyper},
               "base": base.to_dict(), "target": target, "metric": metric, "baseline": baseline}
+    from nncmp.session import Execution
+
     _run_grid(specs, data, folder, config, auto=auto, quiet=quiet or json_out, json_out=json_out,
-              plot=plot, x=x)
+              plot=plot, x=x, execution=Execution(group_size, verbose))
 
 
 def _find_baseline(configs: list[str], baseline: str) -> str:
@@ -290,7 +327,7 @@ def _find_baseline(configs: list[str], baseline: str) -> str:
 
 
 def _run_grid(specs: list[RunSpec], data: Any, folder: Path, config: dict[str, Any], auto: bool, quiet: bool,
-              json_out: bool, plot: bool, x: str) -> None:
+              json_out: bool, plot: bool, x: str, execution: Any) -> None:
     from nncmp import session
     from nncmp.report import make_console
 
@@ -299,11 +336,11 @@ def _run_grid(specs: list[RunSpec], data: Any, folder: Path, config: dict[str, A
     session.write_config(folder, config, specs, data)
     try:
         if auto:
-            specs = session.tune_rates(specs, data, folder, console, quiet)
+            specs = session.tune_rates(specs, data, folder, console, quiet, execution)
             session.write_config(folder, config, specs, data)
             if config["baseline"] is not None:
                 _find_baseline([s.resolved(data.n_train).config_id for s in specs], config["baseline"])
-        session.run_grid(specs, data, folder, console, quiet)
+        session.run_grid(specs, data, folder, console, quiet, execution)
     except session.Interrupted as stop:
         if stop.phase == "tuning":
             console.print(f"interrupted while tuning learning rates ({stop.finished} of {stop.total} tuning runs "
@@ -382,28 +419,55 @@ def report_command(
 
 @app.command()
 def bench(
-    opts: Annotated[str, typer.Option("--opts", "--opt", help=f"Optimizers, comma-separated: {_names(OPTIMIZERS)}.")]
-    = "gd,sgd,minibatch,rmsprop,adam",
+    opts: Annotated[str | None, typer.Option(
+        "--opts", "--opt", help=f"Time these optimizers instead of the standard suite: {_names(OPTIMIZERS)}.",
+        show_default="the standard suite")] = None,
     batch_sizes: Annotated[str | None, typer.Option(
-        "--batch-sizes", "--batch-size", help="Batch sizes, comma-separated; each optimizer runs at each.",
+        "--batch-sizes", "--batch-size", help="With --opts: batch sizes, comma-separated; each optimizer runs at each.",
         show_default="each optimizer's default")] = None,
     reference: Annotated[bool, typer.Option(
-        help="Also time the course-style loop (torchvision dataset + per-sample transforms + DataLoader) "
-             "and print the engine's speed-up over it.")] = False,
+        help="With --opts: also time the course-style loop (torchvision dataset + per-sample transforms + "
+             "DataLoader) and print the engine's speed-up over it. The suite always does.")] = False,
+    quick: Annotated[bool, typer.Option(help="Suite on 10,000 examples (2,000 at batch size 1): under a minute.",
+                                        show_default="off")] = False,
+    n_bs1: Annotated[int | None, typer.Option(
+        "--n-bs1", help="Suite: training examples for the batch-size-1 cases (one step each).",
+        show_default="10000, --quick 2000")] = None,
+    repeats: Annotated[int, typer.Option(
+        help="Suite: rounds over all cases; each case keeps its fastest round (the least disturbed by other "
+             "processes).")] = 3,
     dataset: DatasetOpt = "mnist5k",
     model: ModelOpt = "mlp",
     hidden: HiddenOpt = "256,128",
     act: ActOpt = "relu",
     batchnorm: BatchnormOpt = False,
-    epochs: Annotated[int, typer.Option(help="Epochs timed per case.")] = 1,
+    epochs: Annotated[int, typer.Option(help="With --opts: epochs timed per case.")] = 1,
     seed: SeedOpt = 0,
-    n: NOpt = None,
+    n: Annotated[int | None, typer.Option(
+        "--n", help="Suite: training examples (synthetic, MNIST-shaped); with --opts: the synthetic dataset's size.",
+        show_default="suite 60000, --quick 10000")] = None,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     out: OutOpt = None,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Time the engine per optimizer (and batch size): samples/s, seconds per epoch, peak memory."""
+    """Measure speed. Without --opts: the standard suite (matmul ceiling, one run and 8-run grids at batch
+    sizes 64 and 1, the course-style loop) and the ratios between them. With --opts: samples/s, seconds per
+    epoch and peak memory per optimizer (and batch size)."""
+    _check_threads(threads)
+    if opts is None:
+        if n is not None and n < 100:
+            raise UsageFailure(f"--n must be >= 100 for the suite, got {n}")
+        n = n or (10_000 if quick else 60_000)
+        n_bs1 = n_bs1 or min(n, 2_000 if quick else 10_000)
+        if not 1 <= n_bs1 <= n:
+            raise UsageFailure(f"--n-bs1 must be between 1 and --n ({n}), got {n_bs1}")
+        if repeats < 1:
+            raise UsageFailure(f"--repeats must be >= 1, got {repeats}")
+        _bench_suite(n, n_bs1, repeats, out, json_out, threads, quiet)
+        return
     with user_errors():
         base = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
                        act=act, batchnorm=batchnorm, epochs=epochs, seed=seed, n=n)
@@ -412,18 +476,19 @@ def bench(
                     batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None)
     specs = grid.runs()
     data = _load_data(base, data_dir, download)
+    set_threads(threads)
     from nncmp import engine, store
     from nncmp.bench import run_bench
     from nncmp.report import make_console, simple_table
 
     with user_errors():
         folder = store.new_results_dir(out, "bench")
-    console = make_console()
+    console = make_console(stderr=json_out)
     store.write_config(folder, "bench", {"base": base.to_dict(), "reference": reference,
                                          "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
 
     def show(row: dict[str, Any]) -> None:
-        if not quiet:
+        if not quiet and not json_out:
             console.print(f"{row['optimizer']} bs={row['batch_size']}: {row['samples/s']:.0f} samples/s"
                           + (f", course loop {row['ref samples/s']:.0f} samples/s" if reference else ""))
 
@@ -437,12 +502,66 @@ def bench(
 
     store.write_csv(folder / "bench.csv", pd.DataFrame(rows))
     store.write_csv(folder / "metrics.csv", engine.records_frame(records))
+    if json_out:
+        _print_json({"cases": rows, "threads": _threads()})
+        return
     caption = (f"{data.name}, {model}, {epochs} epoch(s) per case, {_threads()} threads. Seconds exclude "
                "evaluation. peak MB: the process's peak resident memory during the case (torch alone holds "
                "most of it); peak rise MB: how far it rose above the case's start.")
     if reference:
         caption += " speed-up = engine samples/s ÷ course-loop samples/s."
     console.print(simple_table("Engine speed", rows, caption))
+    console.print(f"results: {folder}")
+
+
+def _print_json(doc: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(doc, indent=2, default=float))
+
+
+def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, json_out: bool, threads: int | None, quiet: bool) -> None:
+    import pandas as pd
+
+    from nncmp import store
+    from nncmp.bench import run_suite
+    from nncmp.report import make_console, simple_table
+
+    set_threads(threads)
+    with user_errors():
+        folder = store.new_results_dir(out, "bench")
+    console = make_console(stderr=json_out)
+    store.write_config(folder, "bench", {"suite": True, "n": n, "n_bs1": n_bs1, "repeats": repeats})
+
+    def show(case: dict[str, Any]) -> None:
+        if quiet or json_out:
+            return
+        if case["case"] == "ceiling":
+            console.print(f"matmul ceiling: {case['GFLOP/s']:.0f} GFLOP/s")
+        else:
+            console.print(f"round {case['round']} {case['case']}: {case['samples/s']:.0f} samples/s ({case['what']})")
+
+    try:
+        with user_errors():
+            result = run_suite(n, n_bs1, repeats, on_case=show)
+    except KeyboardInterrupt:
+        console.print("interrupted: no benchmark table written")
+        raise typer.Exit(130) from None
+    figures = [{"figure": k, "value": v, "target": result["targets"][k], "met": v >= result["targets"][k]}
+               for k, v in result["figures"].items()]
+    store.write_csv(folder / "bench.csv", pd.DataFrame(result["cases"]))
+    store.write_csv(folder / "figures.csv", pd.DataFrame(figures))
+    store.atomic_write_text(folder / "bench.json", __import__("json").dumps(result, indent=2) + "\n")
+    if json_out:
+        _print_json(result)
+        return
+    console.print(simple_table("Speed per case", result["cases"], (
+        f"MLP 784-256-128-10 on synthetic MNIST-shaped data, {n} examples ({n_bs1} at batch size 1), "
+        f"{result['threads']} threads, matmul ceiling {result['ceiling_gflops']:.0f} GFLOP/s, fastest of "
+        f"{repeats} round(s) per case. samples/s counts "
+        "every model's examples (model-samples/s); GFLOP/s at "
+        f"{result['flops_per_example'] / 1e6:.2f} MFLOP per training example; seconds exclude evaluation.")))
+    console.print(simple_table("Figures", figures, "Ratios of the cases above, measured in this run."))
     console.print(f"results: {folder}")
 
 

@@ -95,10 +95,7 @@ def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None) -> list[di
     # BatchNorm1d cannot train on a single example; a trailing batch of one is skipped.
     skip_single = has_batchnorm1d(spec) and n % bs == 1
 
-    base = {
-        "run_id": spec.run_id, "config": spec.config_id, "dataset": spec.dataset, "model": spec.model,
-        "optimizer": spec.optimizer, "init": spec.init, "lr": spec.lr, "batch_size": bs, "seed": spec.seed,
-    }
+    base = record_base(spec)
     records: list[dict[str, Any]] = []
 
     def record(epoch: int, train_loss: float, train_acc: float | None, examples: int, seconds: float) -> bool:
@@ -147,7 +144,19 @@ def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None) -> list[di
         train_loss = loss_sum.item() / seen
         ok = record(epoch, train_loss, correct.item() / seen if classification else None, examples, seconds)
 
+    set_outcome(records)
+    return records
+
+
+def record_base(spec: RunSpec) -> dict[str, Any]:
+    """The columns every record of a (resolved) run shares."""
+    return {"run_id": spec.run_id, "config": spec.config_id, "dataset": spec.dataset, "model": spec.model,
+            "optimizer": spec.optimizer, "init": spec.init, "lr": spec.lr, "batch_size": spec.batch_size,
+            "seed": spec.seed}
+
+
+def set_outcome(records: list[dict[str, Any]]) -> None:
+    """The run's outcome on each of its rows, so any row can be grouped by it."""
     status = records[-1]["status"]
     for r in records:
-        r["status"] = status  # the run's outcome on each of its rows, so any row can be grouped by it
-    return records
+        r["status"] = status

@@ -1,4 +1,4 @@
-"""Run a list of RunSpecs on the shared engine, handing each run's records back as soon as it finishes."""
+"""Run a grid's groups on this process, handing each run's records back as soon as its group finishes."""
 
 from __future__ import annotations
 
@@ -6,17 +6,45 @@ from collections.abc import Callable
 from typing import Any
 
 from nncmp.data import Data
+from nncmp.plan import MAX_GROUP, Group, plan
 from nncmp.spec import RunSpec
 
+OnRun = Callable[[int, list[dict[str, Any]]], None]
 
-def run_local(specs: list[RunSpec], data: Data, progress: Any,
-              on_run: Callable[[list[dict[str, Any]]], None]) -> None:
-    """Train each spec in order in this process. KeyboardInterrupt propagates after the finished runs
-    have been handed to `on_run` (which saves them), so nothing finished is lost."""
+
+def train_one(spec: RunSpec, data: Data, on_epoch: Any = None) -> list[dict[str, Any]]:
+    """One run on its fastest path: the batch-1 SGD fast path where it applies, engine.train otherwise."""
+    from nncmp.batched import fast_sgd, train_group
     from nncmp.engine import train
 
-    for i, spec in enumerate(specs, 1):
-        progress.start_run(i, spec.resolved(data.n_train))
-        records = train(spec, data, on_epoch=progress.epoch)
-        progress.end_run(i, spec, records)
-        on_run(records)
+    if fast_sgd(spec.resolved(data.n_train)):
+        return train_group([spec], data, on_epoch)[0]
+    return train(spec, data, on_epoch)
+
+
+def run_group(group: Group, specs: list[RunSpec], data: Data, on_epoch: Any = None) -> list[list[dict[str, Any]]]:
+    from nncmp.batched import train_group
+    from nncmp.engine import train
+
+    members = [specs[i] for i in group.indices]
+    if group.stacked:
+        return train_group(members, data, on_epoch)
+    return [train(members[0], data, on_epoch)]
+
+
+def run_local(specs: list[RunSpec], data: Data, progress: Any, on_run: OnRun, max_group: int = MAX_GROUP,
+              say: Callable[[str], None] | None = None) -> None:
+    """Train every spec in this process, group by group. KeyboardInterrupt propagates after the finished
+    runs have been handed to `on_run(index, records)` (which saves them): an interruption loses only the
+    group in progress."""
+    groups = plan(specs, data.n_train, max_group)
+    for number, group in enumerate(groups, 1):
+        if say:
+            first = specs[group.indices[0]].resolved(data.n_train)
+            say(f"group {number}/{len(groups)}: {first.config_id} and {len(group.indices) - 1} more, {group.why}"
+                if len(group.indices) > 1 else f"group {number}/{len(groups)}: {first.run_id}, {group.why}")
+        progress.start_group(group.indices, [specs[i].resolved(data.n_train) for i in group.indices])
+        results = run_group(group, specs, data, on_epoch=progress.epoch)
+        for i, records in zip(group.indices, results):
+            progress.end_run(i + 1, specs[i], records)
+            on_run(i, records)

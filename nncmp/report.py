@@ -232,10 +232,13 @@ class RunProgress:
         if self._bar is not None:
             self._bar.__exit__(*exc)
 
-    def start_run(self, i: int, spec: Any) -> None:
-        self.cost = self.costs[i - 1]
-        self._run = f"run {i}/{self.n_runs} {spec.run_id}"
-        self._epochs = spec.epochs
+    def start_group(self, indices: list[int] | tuple[int, ...], specs: list[Any]) -> None:
+        """Runs (0-based grid positions) about to train together; they share one epoch cost."""
+        self.cost = self.costs[indices[0]]
+        first = specs[0]
+        self._run = (f"run {indices[0] + 1}/{self.n_runs} {first.run_id}" if len(indices) == 1 else
+                     f"{len(indices)} runs together, {first.config_id} …")
+        self._epochs = first.epochs
 
     def epoch(self, record: dict[str, Any]) -> None:
         if record["epoch"] > 0:

@@ -110,6 +110,34 @@ def test_bench_with_reference(cli, tmp_path):
     assert "speed-up" in out
 
 
+def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
+    code, out, _ = cli("bench", "--n", "256", "--n-bs1", "32", "--repeats", "1", "--json", "--out", tmp_path)
+    assert code == 0, out
+    doc = json.loads(out)
+    assert set(doc["figures"]) == set(doc["targets"]) == {
+        "speedup_vs_reference_bs64", "speedup_vs_reference_bs1", "grid_vs_reference_bs64", "grid_vs_reference_bs1",
+        "batched_vs_sequential_bs64", "batched_vs_sequential_bs1", "ceiling_fraction_bs64_batched"}
+    assert all(v > 0 for v in doc["figures"].values()) and doc["ceiling_gflops"] > 0
+    cases = {c["case"]: c for c in doc["cases"]}
+    assert len(cases) == 8
+    assert cases["grid_bs64_batched"]["models"] == 8 and cases["grid_bs1_sequential"]["batch"] == 1
+    assert cases["single_bs64"]["examples"] == 256 and cases["reference_bs1"]["examples"] == 32
+    # The figures are ratios of the cases' own rates.
+    assert doc["figures"]["batched_vs_sequential_bs1"] == pytest.approx(
+        cases["grid_bs1_batched"]["samples/s"] / cases["grid_bs1_sequential"]["samples/s"])
+    assert all(c["peak RSS MB"] > 0 for c in cases.values())
+    assert len(pd.read_csv(tmp_path / "bench.csv")) == 8 and len(pd.read_csv(tmp_path / "figures.csv")) == 7
+    assert json.loads((tmp_path / "bench.json").read_text())["figures"] == doc["figures"]
+
+
+def test_bench_suite_table(cli, tmp_path):
+    code, out, _ = cli("bench", "--quick", "--n", "200", "--n-bs1", "20", "--repeats", "1", "--threads", "1",
+                       "--out", tmp_path)
+    assert code == 0, out
+    for text in ("matmul ceiling", "Speed per case", "Figures", "grid_vs_reference_bs64", "1 threads"):
+        assert text in out, text
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -136,6 +164,11 @@ def test_bench_with_reference(cli, tmp_path):
         (["compare", "--opts", "sgd", "--betas", "0.9,0.99"], "--betas applies to none of the optimizers sgd"),
         (["compare", "--target", "2"], "--target must be a val accuracy in [0, 1]"),
         (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/nncmp-test"], "--download"),
+        (["train", "--threads", "0"], "--threads must be >= 1"),
+        (["compare", "--group-size", "0"], "--group-size must be >= 1"),
+        (["bench", "--n", "50"], "--n must be >= 100"),
+        (["bench", "--n", "1000", "--n-bs1", "2000"], "--n-bs1 must be between 1 and --n (1000)"),
+        (["bench", "--repeats", "0"], "--repeats must be >= 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, args, message):
@@ -155,18 +188,19 @@ def test_unwritable_out_is_a_clear_error(cli, tmp_path):
 
 
 def test_ctrl_c_keeps_finished_runs_and_exits_130(cli, tmp_path, monkeypatch):
-    from nncmp import engine
+    from nncmp import execute
 
-    real_train = engine.train
+    real_run_group = execute.run_group
     calls = []
 
-    def interrupted_on_third(spec, data, on_epoch=None):
-        calls.append(spec)
-        if len(calls) == 3:
+    def interrupted_on_second_group(group, specs, data, on_epoch=None):
+        calls.append(group)
+        if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_train(spec, data, on_epoch)
+        return real_run_group(group, specs, data, on_epoch)
 
-    monkeypatch.setattr(engine, "train", interrupted_on_third)
+    monkeypatch.setattr(execute, "run_group", interrupted_on_second_group)
+    # Two groups of two runs (each optimizer's seeds train together): Ctrl-C in the second keeps the first.
     code, out, _ = cli("compare", "--dataset", "toy-regression", "--model", "linear", "--opts", "minibatch,adam",
                        "--inits", "zeros", "--seeds", "2", "--epochs", "2", "--out", tmp_path)
     assert code == 130

@@ -279,3 +279,26 @@ def test_regression_curves_have_no_accuracy_panel(tmp_path, cli):
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     fig = curves(metrics, pd.read_csv(tmp_path / "summary.csv"), tmp_path / "r.png")
     assert len(fig.axes) == 2
+
+
+def test_compare_results_do_not_depend_on_grouping(cli, tmp_path):
+    args = ["compare", "--dataset", "digits", "--opts", "sgd,adam", "--inits", "xavier,he", "--seeds", "2",
+            "--epochs", "2", "--no-plot", "--quiet"]
+    code, out, _ = cli(*args, "--out", tmp_path / "grouped", "--verbose")
+    assert code == 0, out
+    code, out, _ = cli(*args, "--out", tmp_path / "alone", "--group-size", "1", "--threads", "1")
+    assert code == 0, out
+    grouped, alone = (pd.read_csv(tmp_path / d / "metrics.csv") for d in ("grouped", "alone"))
+    assert grouped["run_id"].tolist() == alone["run_id"].tolist()  # grid order either way
+    for col in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        assert grouped[col].to_numpy() == pytest.approx(alone[col].to_numpy(), rel=1e-5, abs=1e-6), col
+    config = json.loads((tmp_path / "alone" / "config.json").read_text())
+    assert config["environment"]["threads"] == "1"
+
+
+def test_compare_verbose_says_how_runs_are_grouped(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "sgd,adam", "--inits", "xavier,he", "--seeds", "2",
+                       "--epochs", "1", "--no-plot", "--verbose", "--out", tmp_path)
+    assert code == 0, out
+    assert "group 1/2: sgd/xavier-normal/lr=0.01/bs=1 and 3 more, 4 runs stacked (batch-1 SGD fast path)" in out
+    assert "group 2/2: adam/xavier-normal/lr=0.001/bs=64 and 3 more, 4 runs stacked" in out

@@ -1,0 +1,427 @@
+"""Several runs trained as one stacked model, with the records each would have produced alone.
+
+Runs that share architecture, data, optimizer settings and batch size (they differ in init and seed) are
+stacked along a leading dimension: weights [K, out, in], one batched matrix product per layer, one
+torch.optim step over the stack. Every operation acts on each member's slice alone (batched products,
+elementwise optimizers, BatchNorm per channel, losses per member), so a member's numbers do not depend on
+its neighbours; tests check them against engine.train to 1e-5.
+
+Each member keeps what makes it itself: its initial weights (built by engine.make_model), its batch order
+(its own generator, seeded like engine.train's), and its dropout masks (a generator carrying on from the
+global RNG state engine.train would have had). A diverged member is recorded and dropped from the stack.
+
+Plain SGD at batch size 1 takes a fast path with no autograd: forward, the softmax-cross-entropy delta,
+and in-place rank-1 updates with torch's own backward kernels (threshold/tanh/sigmoid_backward).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nncmp.data import Data
+from nncmp.engine import EVAL_CHUNK, GRAD_CHUNK, OnEpoch, make_model, record_base, set_outcome
+from nncmp.optim import OPTIMIZERS
+from nncmp.spec import RunSpec
+
+STACKABLE_MODELS = ("mlp", "logreg", "linear")
+FAST_ACTS = ("relu", "tanh", "sigmoid")
+
+
+def unsupported(spec: RunSpec) -> str | None:
+    """Why this run cannot train in a stack (it then trains alone on engine.train), or None."""
+    if spec.model not in STACKABLE_MODELS:
+        return f"model {spec.model} trains alone (stacked convolutions do not pay on a CPU)"
+    return None
+
+
+def fast_sgd(spec: RunSpec) -> bool:
+    """Batch size 1, plain SGD, an MLP without BatchNorm/Dropout on a classification dataset."""
+    entry = OPTIMIZERS[spec.optimizer]
+    return (entry.torch_class == "SGD" and not entry.fixed.get("nesterov") and spec.batch_size == 1
+            and not spec.momentum and not spec.weight_decay and spec.model in ("mlp", "logreg")
+            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
+            and spec.dataset != "toy-regression")
+
+
+def group_key(spec: RunSpec) -> tuple[Any, ...] | None:
+    """Runs with equal keys can train together; None: this run trains alone. `spec` must be resolved."""
+    if unsupported(spec):
+        return None
+    # The fast path scales each member's update by its own rate, so rates may differ there.
+    varying = {"init", "seed"} | ({"lr"} if fast_sgd(spec) else set())
+    return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
+
+
+@dataclass
+class Layer:
+    kind: str  # linear | batchnorm | act | dropout
+    tensors: list[Any]  # linear: W [K,out,in], b [K,1,out] or None; batchnorm: weight, bias, mean, var [K,h]
+    module: Any = None  # act: the stateless torch module; batchnorm: the template (eps, momentum)
+    p: float = 0.0  # dropout probability
+
+
+class Stack:
+    """K same-shaped nn.Sequential models as stacked tensors, and their forward pass."""
+
+    def __init__(self, models: list[Any]):
+        from torch import nn
+
+        self.k = len(models)
+        self.layers: list[Layer] = []
+        for mods in zip(*models):
+            first = mods[0]
+            if isinstance(first, nn.Linear):
+                w = _stack([m.weight for m in mods])
+                b = _stack([m.bias.unsqueeze(0) for m in mods]) if first.bias is not None else None
+                self.layers.append(Layer("linear", [w, b]))
+            elif isinstance(first, nn.BatchNorm1d):
+                stats = [_stack([getattr(m, a) for m in mods]) for a in ("weight", "bias", "running_mean", "running_var")]
+                self.layers.append(Layer("batchnorm", stats, first))
+            elif isinstance(first, nn.Dropout):
+                self.layers.append(Layer("dropout", [], p=first.p))
+            elif not isinstance(first, nn.Flatten):  # inputs arrive flattened
+                self.layers.append(Layer("act", [], first))
+
+    def parameters(self) -> list[Any]:
+        """Trainable tensors (BatchNorm running statistics excluded)."""
+        out = []
+        for layer in self.layers:
+            if layer.kind == "linear":
+                out += [t for t in layer.tensors if t is not None]
+            elif layer.kind == "batchnorm":
+                out += layer.tensors[:2]
+        return out
+
+    def select(self, keep: Any) -> dict[int, Any]:
+        """Keep only members `keep` (an index tensor); returns old tensor id → new tensor, for optimizer state."""
+        moved: dict[int, Any] = {}
+        for layer in self.layers:
+            new = []
+            for t in layer.tensors:
+                if t is None:
+                    new.append(None)
+                    continue
+                n = t.detach()[keep].clone().requires_grad_(t.requires_grad)
+                moved[id(t)] = n
+                new.append(n)
+            layer.tensors = new
+        self.k = len(keep)
+        return moved
+
+    def forward(self, h: Any, training: bool, noise: Any = None) -> Any:
+        """h: [K, B, features] → [K, B, outputs]. `noise(layer_index, (B, width))` gives dropout masks [K, B, width]."""
+        import torch.nn.functional as F
+
+        for i, layer in enumerate(self.layers):
+            if layer.kind == "linear":
+                w, b = layer.tensors
+                # W kept as nn.Linear lays it out ([out, in]) and used transposed, as F.linear does: the
+                # products then round as in engine.train.
+                h = stacked_linear(h, w, b)
+            elif layer.kind == "batchnorm":
+                # One BatchNorm over K*width channels is K independent BatchNorms: statistics are per channel.
+                k, n, width = h.shape
+                weight, bias, mean, var = layer.tensors
+                flat = h.transpose(0, 1).reshape(n, k * width)
+                out = F.batch_norm(flat, mean.view(-1), var.view(-1), weight.view(-1), bias.view(-1), training,
+                                   layer.module.momentum, layer.module.eps)
+                h = out.view(n, k, width).transpose(0, 1)
+            elif layer.kind == "act":
+                h = layer.module(h)
+            elif training and layer.p > 0:
+                h = h * noise(i, tuple(h.shape[1:]))
+        return h
+
+
+_LINEAR: Any = None
+
+
+def stacked_linear(x: Any, w: Any, b: Any) -> Any:
+    """x [K,B,in] @ W[k]ᵀ + b[k] for W [K,out,in], differentiable, with nn.Linear's gradient formulas.
+
+    Autograd through baddbmm would return W's gradient in the transposed layout, which then costs a copy
+    per step into .grad; this returns gᵀx directly in W's layout, as F.linear's backward does.
+    """
+    global _LINEAR
+    if _LINEAR is None:
+        _LINEAR = _make_linear_function()
+    return _LINEAR.apply(x, w, b)
+
+
+def _make_linear_function() -> Any:
+    import torch
+
+    class StackedLinear(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, w: Any, b: Any) -> Any:
+            ctx.save_for_backward(x, w)
+            ctx.has_bias = b is not None
+            return torch.bmm(x, w.transpose(1, 2)) if b is None else torch.baddbmm(b, x, w.transpose(1, 2))
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            x, w = ctx.saved_tensors
+            gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
+            gw = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+            gb = g.sum(1, keepdim=True) if ctx.has_bias and ctx.needs_input_grad[2] else None
+            return gx, gw, gb
+
+    return StackedLinear
+
+
+def _stack(tensors: list[Any]) -> Any:
+    import torch
+
+    return torch.stack([t.detach() for t in tensors]).contiguous().requires_grad_(tensors[0].requires_grad)
+
+
+def _member_losses(out: Any, y: Any, classification: bool) -> Any:
+    """Mean loss of each member over its batch: [K]."""
+    import torch.nn.functional as F
+
+    k, n = out.shape[:2]
+    if classification:
+        return F.cross_entropy(out.reshape(k * n, -1), y.reshape(-1), reduction="none").view(k, n).mean(1)
+    return F.mse_loss(out, y, reduction="none").reshape(k, -1).mean(1)
+
+
+def evaluate_stack(stack: Stack, x: Any, y: Any, classification: bool) -> tuple[list[float], list[float | None]]:
+    """Each member's mean loss and accuracy over (x, y), in eval mode."""
+    import torch
+
+    k = stack.k
+    total = torch.zeros(k, dtype=torch.float64)
+    correct = torch.zeros(k, dtype=torch.long)
+    with torch.no_grad():
+        for i in range(0, len(x), EVAL_CHUNK):
+            xb = x[i:i + EVAL_CHUNK].reshape(1, len(x[i:i + EVAL_CHUNK]), -1).expand(k, -1, -1)
+            yb = y[i:i + EVAL_CHUNK].unsqueeze(0).expand(k, *y[i:i + EVAL_CHUNK].shape)
+            out = stack.forward(xb, training=False)
+            total += _member_losses(out, yb, classification).double() * xb.shape[1]
+            if classification:
+                correct += (out.argmax(-1) == yb).sum(1)
+    n = len(x)
+    losses = (total / n).tolist()
+    return losses, ((correct.double() / n).tolist() if classification else [None] * k)
+
+
+def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = None) -> list[list[dict[str, Any]]]:
+    """Train runs that share a group_key together; returns each run's records, in the order given.
+
+    The records equal engine.train's for each spec (time columns aside, floating-point rounding within 1e-5);
+    `seconds` is the group's training time shared equally among the runs still training.
+    """
+    import torch
+
+    specs = [s.resolved(data.n_train) for s in specs]
+    keys = {group_key(s) for s in specs}
+    if None in keys or len(keys) != 1:
+        raise ValueError("train_group needs runs with one shared group_key")
+    lead = specs[0]
+    classification = data.task == "classification"
+    models = []
+    rngs = []
+    for spec in specs:
+        models.append(make_model(spec, data))
+        # Dropout in engine.train draws from the global RNG as make_model leaves it: carry that state on.
+        g = torch.Generator()
+        g.set_state(torch.get_rng_state())
+        rngs.append(g)
+    stack = Stack(models)
+    del models
+    x_train = data.x_train.reshape(data.n_train, -1)
+    members = list(range(len(specs)))  # positions in `specs` still training
+    records: list[list[dict[str, Any]]] = [[] for _ in specs]
+    bases = [record_base(s) for s in specs]
+
+    def record(epoch: int, train: tuple[list[float], list[float | None]], examples: int,
+               seconds: float) -> list[int]:
+        """Append one record per member; returns the positions (in `members`) that diverged."""
+        val_loss, val_acc = evaluate_stack(stack, data.x_val, data.y_val, classification)
+        diverged = []
+        for j, m in enumerate(members):
+            finite = math.isfinite(train[0][j]) and math.isfinite(val_loss[j])
+            records[m].append({**bases[m], "epoch": epoch, "train_loss": train[0][j], "train_acc": train[1][j],
+                               "val_loss": val_loss[j], "val_acc": val_acc[j], "examples": examples,
+                               "seconds": seconds, "status": "ok" if finite else "diverged"})
+            if on_epoch:
+                on_epoch(records[m][-1])
+            if not finite:
+                diverged.append(j)
+        return diverged
+
+    step = _fast_sgd_epoch if fast_sgd(lead) else _autograd_epoch
+    state = _EpochState(stack, specs, rngs, x_train, data, classification)
+    diverged = record(0, evaluate_stack(stack, x_train, data.y_train, classification), 0, 0.0)
+    examples, seconds = 0, 0.0
+    for epoch in range(1, lead.epochs + 1):
+        if diverged:
+            keep = [j for j in range(len(members)) if j not in diverged]
+            members = [members[j] for j in keep]
+            if not members:
+                break
+            state.keep(keep)
+        start = time.perf_counter()
+        train_metrics, seen = step(state, [specs[m] for m in members])
+        seconds += (time.perf_counter() - start) / len(members)
+        examples += seen
+        diverged = record(epoch, train_metrics, examples, seconds)
+    for r in records:
+        set_outcome(r)
+    return records
+
+
+class _EpochState:
+    """What persists across epochs: the stack, its optimizer, and each member's generators."""
+
+    def __init__(self, stack: Stack, specs: list[RunSpec], rngs: list[Any], x_train: Any, data: Data,
+                 classification: bool):
+        import torch
+
+        from nncmp.optim import build_optimizer
+
+        self.stack, self.rngs, self.x, self.data, self.classification = stack, rngs, x_train, data, classification
+        self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
+        self.seeds = [s.seed for s in specs]
+        self.optimizer = None if fast_sgd(specs[0]) else build_optimizer(specs[0], stack.parameters())
+
+    def keep(self, keep: list[int]) -> None:
+        import torch
+
+        old = self.stack.parameters()
+        moved = self.stack.select(torch.tensor(keep))
+        self.rngs = [self.rngs[j] for j in keep]
+        self.orders = [self.orders[j] for j in keep]
+        self.seeds = [self.seeds[j] for j in keep]
+        if self.optimizer is not None:
+            state = self.optimizer.state
+            new_params = self.stack.parameters()
+            self.optimizer.param_groups[0]["params"] = new_params
+            for p in old:
+                entry = state.pop(p, None)
+                if entry is not None:
+                    state[moved[id(p)]] = {k: v[keep] if (torch.is_tensor(v) and v.shape == p.shape) else v
+                                           for k, v in entry.items()}
+
+    def permutations(self) -> Any:
+        """This epoch's batch order for each member, [K, n]; members with one seed share one draw."""
+        import torch
+
+        drawn: dict[int, Any] = {}
+        rows = []
+        for seed, order in zip(self.seeds, self.orders):
+            if seed not in drawn:
+                drawn[seed] = torch.randperm(self.data.n_train, generator=order)
+            else:
+                torch.randperm(self.data.n_train, generator=order)  # keep this member's generator in step
+            rows.append(drawn[seed])
+        return torch.stack(rows)
+
+
+def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[list[float], list[float | None]], int]:
+    import torch
+
+    from nncmp.models import has_batchnorm1d
+
+    stack, optimizer, classification = state.stack, state.optimizer, state.classification
+    n, bs = state.data.n_train, specs[0].batch_size
+    skip_single = has_batchnorm1d(specs[0]) and n % bs == 1
+    y_train = state.data.y_train
+    perms = state.permutations()
+    k = stack.k
+    loss_sum = torch.zeros(k)
+    correct = torch.zeros(k, dtype=torch.long)
+    seen = 0
+
+    def noise(_: int, shape: tuple[int, ...]) -> Any:
+        p = next(layer.p for layer in stack.layers if layer.kind == "dropout")
+        return torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p) for g in state.rngs])
+
+    for i in range(0, n, bs):
+        idx = perms[:, i:i + bs]
+        width = idx.shape[1]
+        if skip_single and width == 1:
+            continue
+        optimizer.zero_grad(set_to_none=True)
+        # The same chunk boundaries as engine.train, so BatchNorm and dropout see the same sub-batches.
+        for start in range(0, width, GRAD_CHUNK):
+            sub = idx[:, start:start + GRAD_CHUNK]
+            xb, yb = state.x[sub], y_train[sub]
+            out = stack.forward(xb, training=True, noise=noise)
+            losses = _member_losses(out, yb, classification)
+            scale = 1.0 if sub.shape[1] == width else sub.shape[1] / width
+            (losses.sum() * scale if scale != 1.0 else losses.sum()).backward()
+            loss_sum += losses.detach() * sub.shape[1]
+            if classification:
+                correct += (out.detach().argmax(-1) == yb).sum(1)
+        optimizer.step()
+        seen += width
+    accuracy = (correct.double() / seen).tolist() if classification else [None] * k
+    return ((loss_sum / seen).tolist(), accuracy), seen
+
+
+def _activation_backward(act: str) -> Any:
+    """torch's own backward kernel for the activation, taking (gradient, activation output)."""
+    import torch
+
+    aten = torch.ops.aten
+    return {"relu": lambda g, out: aten.threshold_backward(g, out, 0),
+            "tanh": aten.tanh_backward, "sigmoid": aten.sigmoid_backward}[act]
+
+
+def _fast_sgd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[list[float], list[float | None]], int]:
+    """One epoch of plain SGD at batch size 1 with no autograd graph and no gradient tensors.
+
+    For each layer, from the top: the delta for the layer below is computed with the weights before
+    their update, then the weights take a rank-1 in-place update (baddbmm_) and the bias a scaled add.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    stack = state.stack
+    linears = [layer.tensors for layer in stack.layers if layer.kind == "linear"]
+    backward = _activation_backward(specs[0].act)
+    act = next((layer.module for layer in stack.layers if layer.kind == "act"), None)
+    k, n = stack.k, state.data.n_train
+    rates = [s.lr for s in specs]
+    shared = all(r == rates[0] for r in rates)
+    lr = torch.tensor(rates).view(k, 1, 1)
+    perms = state.permutations()
+    y_all = state.data.y_train[perms]  # [K, n]
+    n_out = linears[-1][0].shape[1]
+    logits = torch.empty(n, k, n_out)
+    minus_one = torch.full((k, 1), -1.0)
+    with torch.no_grad():
+        ws = [w.detach() for w, _ in linears]
+        bs = [b.detach() for _, b in linears]
+        last = len(ws) - 1
+        for i in range(n):
+            h = state.x[perms[:, i]].unsqueeze(1)  # [K, 1, features]
+            inputs = []
+            for j in range(last + 1):
+                inputs.append(h)
+                h = torch.baddbmm(bs[j], h, ws[j].transpose(1, 2))
+                if j < last:
+                    h = act(h)
+            logits[i] = h[:, 0]
+            delta = torch.softmax(h, -1)
+            delta.view(k, -1).scatter_add_(1, y_all[:, i:i + 1], minus_one)  # softmax - onehot
+            for j in range(last, -1, -1):
+                below = None
+                if j > 0:
+                    below = backward(torch.bmm(delta, ws[j]), inputs[j])
+                if shared:
+                    ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0])
+                    bs[j].add_(delta, alpha=-rates[0])
+                else:
+                    scaled = delta * lr
+                    ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
+                    bs[j].sub_(scaled)
+                if below is not None:
+                    delta = below
+        losses = F.cross_entropy(logits.permute(1, 2, 0), y_all, reduction="none").mean(1)
+        accuracy = (logits.argmax(-1).t() == y_all).double().mean(1)
+    return (losses.tolist(), accuracy.tolist()), n

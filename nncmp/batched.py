@@ -363,56 +363,103 @@ def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[lis
     return ((loss_sum / seen).tolist(), accuracy), seen
 
 
-def _activation_backward(act: str) -> Any:
-    """torch's own backward kernel for the activation, taking (gradient, activation output)."""
+def _activation(act: str) -> tuple[Any, Any]:
+    """The activation as a plain torch function (no nn.Module call overhead per step) and torch's own
+    backward kernel for it, taking (gradient, activation output)."""
     import torch
 
     aten = torch.ops.aten
-    return {"relu": lambda g, out: aten.threshold_backward(g, out, 0),
-            "tanh": aten.tanh_backward, "sigmoid": aten.sigmoid_backward}[act]
+    return {"relu": (torch.relu, lambda g, out: aten.threshold_backward(g, out, 0)),
+            "tanh": (torch.tanh, aten.tanh_backward),
+            "sigmoid": (torch.sigmoid, aten.sigmoid_backward)}[act]
+
+
+FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per chunk, not per step
 
 
 def _fast_sgd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[list[float], list[float | None]], int]:
     """One epoch of plain SGD at batch size 1 with no autograd graph and no gradient tensors.
 
     For each layer, from the top: the delta for the layer below is computed with the weights before
-    their update, then the weights take a rank-1 in-place update (baddbmm_) and the bias a scaled add.
+    their update, then the weights take a rank-1 in-place update and the bias a scaled add. Per step
+    this is about twenty tensor operations, which is what limits it: each costs microseconds of dispatch.
     """
     import torch
     import torch.nn.functional as F
 
     stack = state.stack
     linears = [layer.tensors for layer in stack.layers if layer.kind == "linear"]
-    backward = _activation_backward(specs[0].act)
-    act = next((layer.module for layer in stack.layers if layer.kind == "act"), None)
     k, n = stack.k, state.data.n_train
-    rates = [s.lr for s in specs]
-    shared = all(r == rates[0] for r in rates)
-    lr = torch.tensor(rates).view(k, 1, 1)
     perms = state.permutations()
     y_all = state.data.y_train[perms]  # [K, n]
     n_out = linears[-1][0].shape[1]
-    logits = torch.empty(n, k, n_out)
-    minus_one = torch.full((k, 1), -1.0)
+    onehot = F.one_hot(y_all, n_out).float()  # [K, n, classes]: softmax - onehot is the delta at the output
+    logits = torch.empty(k, n, n_out)
+    rates = [s.lr for s in specs]
     with torch.no_grad():
         ws = [w.detach() for w, _ in linears]
         bs = [b.detach() for _, b in linears]
-        last = len(ws) - 1
-        for i in range(n):
-            h = state.x[perms[:, i]].unsqueeze(1)  # [K, 1, features]
+        if k == 1:
+            _fast_sgd_single(state, perms[0], [w[0] for w in ws], [b[0, 0] for b in bs], onehot[0], logits[0],
+                             rates[0], specs[0].act)
+        else:
+            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act)
+        losses = F.cross_entropy(logits.transpose(1, 2), y_all, reduction="none").mean(1)
+        accuracy = (logits.argmax(-1) == y_all).double().mean(1)
+    return (losses.tolist(), accuracy.tolist()), n
+
+
+def _fast_sgd_single(state: _EpochState, perm: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
+                     lr: float, act_name: str) -> None:
+    """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all."""
+    import torch
+
+    act, backward = _activation(act_name)
+    last = len(ws) - 1
+    wts = [w.t() for w in ws]  # views: they follow the in-place updates
+    n = len(perm)
+    for c in range(0, n, FAST_CHUNK):
+        xs = state.x[perm[c:c + FAST_CHUNK]]
+        for i in range(len(xs)):
+            h = xs[i]
             inputs = []
-            for j in range(last + 1):
+            for j in range(last):
                 inputs.append(h)
-                h = torch.baddbmm(bs[j], h, ws[j].transpose(1, 2))
-                if j < last:
-                    h = act(h)
-            logits[i] = h[:, 0]
-            delta = torch.softmax(h, -1)
-            delta.view(k, -1).scatter_add_(1, y_all[:, i:i + 1], minus_one)  # softmax - onehot
+                h = act(torch.addmv(bs[j], ws[j], h))
+            inputs.append(h)
+            out = torch.addmv(bs[last], ws[last], h, out=logits[c + i])
+            delta = torch.softmax(out, 0).sub_(onehot[c + i])
             for j in range(last, -1, -1):
-                below = None
-                if j > 0:
-                    below = backward(torch.bmm(delta, ws[j]), inputs[j])
+                below = backward(torch.mv(wts[j], delta), inputs[j]) if j > 0 else None
+                ws[j].addr_(delta, inputs[j], alpha=-lr)
+                bs[j].add_(delta, alpha=-lr)
+                delta = below
+
+
+def _fast_sgd_stacked(state: _EpochState, perms: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
+                      rates: list[float], act_name: str) -> None:
+    """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate."""
+    import torch
+
+    act, backward = _activation(act_name)
+    k, n = perms.shape
+    last = len(ws) - 1
+    shared = all(r == rates[0] for r in rates)
+    lr = torch.tensor(rates).view(k, 1, 1)
+    wts = [w.transpose(1, 2) for w in ws]
+    for c in range(0, n, FAST_CHUNK):
+        xs = state.x[perms[:, c:c + FAST_CHUNK]]  # [K, chunk, features]
+        for i in range(xs.shape[1]):
+            h = xs[:, i:i + 1]
+            inputs = []
+            for j in range(last):
+                inputs.append(h)
+                h = act(torch.baddbmm(bs[j], h, wts[j]))
+            inputs.append(h)
+            out = torch.baddbmm(bs[last], h, wts[last], out=logits[:, c + i:c + i + 1])
+            delta = torch.softmax(out, -1).sub_(onehot[:, c + i:c + i + 1])
+            for j in range(last, -1, -1):
+                below = backward(torch.bmm(delta, ws[j]), inputs[j]) if j > 0 else None
                 if shared:
                     ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0])
                     bs[j].add_(delta, alpha=-rates[0])
@@ -420,8 +467,4 @@ def _fast_sgd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[lis
                     scaled = delta * lr
                     ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
                     bs[j].sub_(scaled)
-                if below is not None:
-                    delta = below
-        losses = F.cross_entropy(logits.permute(1, 2, 0), y_all, reduction="none").mean(1)
-        accuracy = (logits.argmax(-1).t() == y_all).double().mean(1)
-    return (losses.tolist(), accuracy.tolist()), n
+                delta = below

@@ -56,6 +56,7 @@ CASES = {
     "sgd-relu": {"optimizer": "sgd", "epochs": 2},
     "sgd-tanh": {"optimizer": "sgd", "act": "tanh", "epochs": 2},
     "sgd-sigmoid": {"optimizer": "sgd", "act": "sigmoid", "epochs": 2},
+    "sgd-logreg": {"optimizer": "sgd", "model": "logreg", "epochs": 2},
 }
 
 

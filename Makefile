@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install examples clean
+.PHONY: run test bench install examples clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The speed suite README's Performance section shows (about 2.5 minutes on 2 cores).
+bench: $(STAMP)
+	$(BIN)/nncmp bench
 
 # The example table and plots README.md shows (about 6 minutes on 2 cores).
 examples: $(STAMP)

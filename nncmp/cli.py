@@ -537,7 +537,7 @@ def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, json_out: b
         if quiet or json_out:
             return
         if case["case"] == "ceiling":
-            console.print(f"matmul ceiling: {case['GFLOP/s']:.0f} GFLOP/s")
+            console.print(f"round {case['round']} matmul ceiling (best so far): {case['GFLOP/s']:.0f} GFLOP/s")
         else:
             console.print(f"round {case['round']} {case['case']}: {case['samples/s']:.0f} samples/s ({case['what']})")
 

@@ -166,3 +166,13 @@ def test_plan_sends_the_cnn_to_the_single_engine_and_says_why():
     specs = Grid(base=RunSpec(dataset="digits", model="cnn"), optimizers=("adam",), inits=("he",), seeds=2).runs()
     groups = plan(specs, 1437)
     assert len(groups) == 2 and not groups[0].stacked and "cnn" in groups[0].why
+
+
+def test_training_flops_of_the_course_mlp_by_hand():
+    from nncmp.bench import train_flops
+
+    data = load("synthetic", n=100)
+    macs = 784 * 256 + 256 * 128 + 128 * 10
+    # forward + weight gradients (2 × 2·macs) + input gradients of the layers above the first
+    assert train_flops(RunSpec(dataset="synthetic"), data) == 2 * (2 * macs + 256 * 128 + 128 * 10) == 1_007_104
+    assert train_flops(RunSpec(dataset="synthetic", model="logreg"), data) == 4 * 7840

@@ -125,6 +125,9 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
     # The figures are ratios of the cases' own rates.
     assert doc["figures"]["batched_vs_sequential_bs1"] == pytest.approx(
         cases["grid_bs1_batched"]["samples/s"] / cases["grid_bs1_sequential"]["samples/s"])
+    assert doc["figures"]["ceiling_fraction_bs64_batched"] == pytest.approx(
+        cases["grid_bs64_batched"]["GFLOP/s"] / doc["ceiling_gflops"])
+    assert cases["single_bs64"]["GFLOP/s"] == pytest.approx(cases["single_bs64"]["samples/s"] * 1_007_104 / 1e9)
     assert all(c["peak RSS MB"] > 0 for c in cases.values())
     assert len(pd.read_csv(tmp_path / "bench.csv")) == 8 and len(pd.read_csv(tmp_path / "figures.csv")) == 7
     assert json.loads((tmp_path / "bench.json").read_text())["figures"] == doc["figures"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nncmp.data import Data
-from nncmp.engine import EVAL_CHUNK, GRAD_CHUNK, OnEpoch, make_model, record_base, set_outcome
+from nncmp.engine import EVAL_CHUNK, GRAD_CHUNK, OnEpoch, first_bad_step, make_model, record_base, set_outcome
 from nncmp.optim import OPTIMIZERS
 from nncmp.spec import RunSpec
 
@@ -237,8 +237,7 @@ def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = Non
     records: list[list[dict[str, Any]]] = [[] for _ in specs]
     bases = [record_base(s) for s in specs]
 
-    def record(epoch: int, train: tuple[list[float], list[float | None]], examples: int,
-               seconds: float) -> list[int]:
+    def record(epoch: int, train: Metrics, examples: int, seconds: float) -> list[int]:
         """Append one record per member; returns the positions (in `members`) that diverged."""
         val_loss, val_acc = evaluate_stack(stack, data.x_val, data.y_val, classification)
         diverged = []
@@ -246,7 +245,8 @@ def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = Non
             finite = math.isfinite(train[0][j]) and math.isfinite(val_loss[j])
             records[m].append({**bases[m], "epoch": epoch, "train_loss": train[0][j], "train_acc": train[1][j],
                                "val_loss": val_loss[j], "val_acc": val_acc[j], "examples": examples,
-                               "seconds": seconds, "status": "ok" if finite else "diverged"})
+                               "seconds": seconds, "status": "ok" if finite else "diverged",
+                               "diverged_step": train[2][j] or None})
             if on_epoch:
                 on_epoch(records[m][-1])
             if not finite:
@@ -255,7 +255,7 @@ def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = Non
 
     step = _fast_sgd_epoch if fast_sgd(lead) else _autograd_epoch
     state = _EpochState(stack, specs, rngs, x_train, data, classification)
-    diverged = record(0, evaluate_stack(stack, x_train, data.y_train, classification), 0, 0.0)
+    diverged = record(0, (*evaluate_stack(stack, x_train, data.y_train, classification), [0] * len(specs)), 0, 0.0)
     examples, seconds = 0, 0.0
     for epoch in range(1, lead.epochs + 1):
         if diverged:
@@ -321,7 +321,10 @@ class _EpochState:
         return torch.stack(rows)
 
 
-def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[list[float], list[float | None]], int]:
+Metrics = tuple[list[float], list[float | None], list[int]]  # per member: train loss, accuracy, first bad step
+
+
+def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[Metrics, int]:
     import torch
 
     from nncmp.models import has_batchnorm1d
@@ -334,17 +337,19 @@ def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[lis
     k = stack.k
     loss_sum = torch.zeros(k)
     correct = torch.zeros(k, dtype=torch.long)
+    bad_step = torch.zeros(k, dtype=torch.long)
     seen = 0
 
     def noise(_: int, shape: tuple[int, ...]) -> Any:
         p = next(layer.p for layer in stack.layers if layer.kind == "dropout")
         return torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p) for g in state.rngs])
 
-    for i in range(0, n, bs):
+    for step, i in enumerate(range(0, n, bs), 1):
         idx = perms[:, i:i + bs]
         width = idx.shape[1]
         if skip_single and width == 1:
             continue
+        step_loss = torch.zeros(k)
         optimizer.zero_grad(set_to_none=True)
         # The same chunk boundaries as engine.train, so BatchNorm and dropout see the same sub-batches.
         for start in range(0, width, GRAD_CHUNK):
@@ -354,13 +359,15 @@ def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[lis
             losses = _member_losses(out, yb, classification)
             scale = 1.0 if sub.shape[1] == width else sub.shape[1] / width
             (losses.sum() * scale if scale != 1.0 else losses.sum()).backward()
-            loss_sum += losses.detach() * sub.shape[1]
+            step_loss += losses.detach() * sub.shape[1]
             if classification:
                 correct += (out.detach().argmax(-1) == yb).sum(1)
+        loss_sum += step_loss
+        bad_step = first_bad_step(bad_step, step_loss, step)
         optimizer.step()
         seen += width
     accuracy = (correct.double() / seen).tolist() if classification else [None] * k
-    return ((loss_sum / seen).tolist(), accuracy), seen
+    return ((loss_sum / seen).tolist(), accuracy, bad_step.tolist()), seen
 
 
 def _activation(act: str) -> tuple[Any, Any]:
@@ -377,7 +384,7 @@ def _activation(act: str) -> tuple[Any, Any]:
 FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per chunk, not per step
 
 
-def _fast_sgd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[list[float], list[float | None]], int]:
+def _fast_sgd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[Metrics, int]:
     """One epoch of plain SGD at batch size 1 with no autograd graph and no gradient tensors.
 
     For each layer, from the top: the delta for the layer below is computed with the weights before
@@ -404,9 +411,11 @@ def _fast_sgd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[tuple[lis
                              rates[0], specs[0].act)
         else:
             _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act)
-        losses = F.cross_entropy(logits.transpose(1, 2), y_all, reduction="none").mean(1)
+        step_losses = F.cross_entropy(logits.transpose(1, 2), y_all, reduction="none")  # [K, n]
+        bad = ~torch.isfinite(step_losses)
+        bad_step = torch.where(bad.any(1), bad.int().argmax(1) + 1, 0)  # argmax: the first True
         accuracy = (logits.argmax(-1) == y_all).double().mean(1)
-    return (losses.tolist(), accuracy.tolist()), n
+    return (step_losses.mean(1).tolist(), accuracy.tolist(), bad_step.tolist()), n
 
 
 def _fast_sgd_single(state: _EpochState, perm: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,

@@ -138,13 +138,22 @@ def torchvision_dataset(name: str, data_dir: Path, train: bool, download: bool, 
     cls = getattr(tvd, _TORCHVISION[name])
     try:
         return cls(root=str(data_dir), train=train, download=download, transform=transform)
-    except (RuntimeError, OSError) as e:
-        reason = " ".join(str(e).split())  # torchvision's messages span lines; the CLI prints one
+    except Exception as e:  # noqa: BLE001 -- torchvision raises RuntimeError, OSError, ValueError, bare AssertionError
+        reason = " ".join(str(e).split()) or type(e).__name__  # torchvision's messages span lines; we print one
+        files = _files_folder(name, data_dir)
+        if files.is_dir() and any(files.iterdir()):
+            raise DataError(f"{name}: the files in {files} are corrupt or truncated ({reason}); delete them and "
+                            "run again with --download, or replace them") from None
         if download:
             raise DataError(f"{name}: download into {data_dir} failed ({reason}); check the network, or put "
                             "torchvision's files there") from None
         raise DataError(f"{name} is not in {data_dir} ({reason}); run again with --download to fetch it, or "
                         "put torchvision's files there") from None
+
+
+def _files_folder(name: str, data_dir: Path) -> Path:
+    """Where torchvision keeps a dataset's files under data_dir."""
+    return Path(data_dir) / ("cifar-10-batches-py" if name == "cifar10" else f"{_TORCHVISION[name]}/raw")
 
 
 def load_torchvision(name: str, data_dir: Path | None = None, download: bool = False, **_: Any) -> Data:
@@ -158,6 +167,11 @@ def load_torchvision(name: str, data_dir: Path | None = None, download: bool = F
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
         parts += [_scale_images(x.contiguous()), torch.as_tensor(ds.targets, dtype=torch.long)]
     shape = tuple(parts[0].shape[1:])
+    expected = DATASETS[name].shape
+    for x in (parts[0], parts[2]):
+        if tuple(x.shape[1:]) != expected:
+            raise DataError(f"{name}: the images in {_files_folder(name, root)} have shape "
+                            f"{'x'.join(map(str, x.shape[1:]))}, expected {'x'.join(map(str, expected))}")
     return Data(name, "classification", shape, 10, *parts)
 
 

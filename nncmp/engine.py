@@ -18,8 +18,10 @@ GRAD_CHUNK = 8192
 
 RECORD_COLUMNS = [
     "run_id", "config", "dataset", "model", "optimizer", "init", "lr", "batch_size", "seed", "epoch",
-    "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status",
+    "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status", "diverged_step",
 ]
+# Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
+INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
 
 OnEpoch = Callable[[dict[str, Any]], None]
 
@@ -28,7 +30,8 @@ def records_frame(records: list[dict[str, Any]]) -> Any:
     """Records as the tidy metrics table (columns in RECORD_COLUMNS order)."""
     import pandas as pd
 
-    return pd.DataFrame(records, columns=RECORD_COLUMNS)
+    frame = pd.DataFrame(records, columns=RECORD_COLUMNS)
+    return frame.astype({c: "Int64" for c in INTEGER_COLUMNS})
 
 
 def seed_everything(seed: int) -> None:
@@ -98,12 +101,14 @@ def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None) -> list[di
     base = record_base(spec)
     records: list[dict[str, Any]] = []
 
-    def record(epoch: int, train_loss: float, train_acc: float | None, examples: int, seconds: float) -> bool:
+    def record(epoch: int, train_loss: float, train_acc: float | None, examples: int, seconds: float,
+               bad_step: int = 0) -> bool:
         val_loss, val_acc = evaluate(model, loss_fn, data.x_val, data.y_val, classification)
         finite = math.isfinite(train_loss) and math.isfinite(val_loss)
         records.append({**base, "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                         "val_loss": val_loss, "val_acc": val_acc, "examples": examples,
-                        "seconds": seconds, "status": "ok" if finite else "diverged"})
+                        "seconds": seconds, "status": "ok" if finite else "diverged",
+                        "diverged_step": bad_step or None})
         if on_epoch:
             on_epoch(records[-1])
         return finite
@@ -118,12 +123,15 @@ def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None) -> list[di
         perm = torch.randperm(n, generator=order)
         loss_sum = torch.zeros(())
         correct = torch.zeros((), dtype=torch.long)
+        # The first step of the epoch whose loss is not finite, kept as a tensor: no sync per step.
+        bad_step = torch.zeros((), dtype=torch.long)
         seen = 0
         start = time.perf_counter()
-        for i in range(0, n, bs):
+        for step, i in enumerate(range(0, n, bs), 1):
             idx = perm[i:i + bs]
             if skip_single and len(idx) == 1:
                 continue
+            step_loss = torch.zeros(())
             optimizer.zero_grad(set_to_none=True)
             # A batch larger than GRAD_CHUNK (full-batch gd on big data) is backpropagated in chunks whose
             # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
@@ -134,18 +142,28 @@ def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None) -> list[di
                 loss = loss_fn(out, yb)
                 (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward()
                 # Accumulate as tensors: no per-step .item() sync in the hot loop.
-                loss_sum += loss.detach() * len(sub)
+                step_loss += loss.detach() * len(sub)
                 if classification:
                     correct += (out.detach().argmax(1) == yb).sum()
+            loss_sum += step_loss
+            bad_step = first_bad_step(bad_step, step_loss, step)
             optimizer.step()
             seen += len(idx)
         seconds += time.perf_counter() - start
         examples += seen
         train_loss = loss_sum.item() / seen
-        ok = record(epoch, train_loss, correct.item() / seen if classification else None, examples, seconds)
+        ok = record(epoch, train_loss, correct.item() / seen if classification else None, examples, seconds,
+                    int(bad_step))
 
     set_outcome(records)
     return records
+
+
+def first_bad_step(bad: Any, loss: Any, step: int) -> Any:
+    """`bad` (0 = none yet) becomes `step` where `loss` is not finite for the first time; elementwise."""
+    import torch
+
+    return torch.where((bad == 0) & ~torch.isfinite(loss), step, bad)
 
 
 def record_base(spec: RunSpec) -> dict[str, Any]:

@@ -1,31 +1,72 @@
 """A comparison into a results folder: optional learning-rate tuning, then every run of the grid.
 
 Records are saved as each group of runs finishes (metrics.csv, tuning_metrics.csv), in grid order
-whatever order the groups finish in, so an interruption loses only the group in progress.
+whatever order the groups finish in, so an interruption loses only the group in progress, and a resume
+finds every finished run on disk and trains only the others. runs.csv says where each run stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nncmp import store
 from nncmp.data import Data
-from nncmp.engine import records_frame
+from nncmp.engine import RECORD_COLUMNS, records_frame
 from nncmp.execute import run_local
 from nncmp.plan import MAX_GROUP
 from nncmp.report import RunProgress
 from nncmp.spec import RunSpec
 
+Records = list[dict[str, Any]]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (exit 143 instead of 130)."""
+
 
 class Interrupted(Exception):
-    """Ctrl-C during a comparison; says how far it got. Everything finished is already on disk."""
+    """Ctrl-C or SIGTERM during a comparison; says how far it got. Everything finished is already on disk."""
 
-    def __init__(self, phase: str, finished: int, total: int):
+    def __init__(self, phase: str, finished: int, total: int, code: int = 130):
         super().__init__(phase)
-        self.phase, self.finished, self.total = phase, finished, total
+        self.phase, self.finished, self.total, self.code = phase, finished, total, code
+
+
+@contextlib.contextmanager
+def termination_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises Terminated in the main thread, so it unwinds exactly like Ctrl-C."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def ignore_interrupts() -> None:
+    """While the last files are written after an interruption: a second Ctrl-C must not cut that short.
+    restore_interrupts() undoes it once they are written."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def restore_interrupts() -> None:
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass(frozen=True)
@@ -36,15 +77,49 @@ class Execution:
     verbose: bool = False
 
 
-def _saver(path: Path) -> tuple[Callable[[int, list[dict[str, Any]]], None], dict[int, Any]]:
+def finished_runs(path: Path, specs: list[RunSpec], n_train: int) -> dict[int, Records]:
+    """The records already in `path` (a metrics file of an earlier, interrupted attempt), by grid position.
+
+    A run's rows are written only once it has finished, so every run in the file is complete.
+    """
+    if not path.exists():
+        return {}
+    frame = store.read_csv(path, RECORD_COLUMNS)
+    positions = {s.resolved(n_train).run_id: i for i, s in enumerate(specs)}
+    done: dict[int, Records] = {}
+    for run_id, rows in frame.groupby("run_id", sort=False):
+        if run_id not in positions:
+            raise store.StoreError(f"{path}: run {run_id} is not part of this comparison")
+        done[positions[run_id]] = rows.to_dict("records")
+    return done
+
+
+def _saver(path: Path, by_run: dict[int, Records], after: Callable[[], None] | None) -> Callable[[int, Records], None]:
     """on_run for run_local: keeps each run's records by grid position and rewrites `path` in grid order."""
-    by_run: dict[int, list[dict[str, Any]]] = {}
 
-    def save(index: int, run_records: list[dict[str, Any]]) -> None:
+    def save(index: int, run_records: Records) -> None:
         by_run[index] = run_records
-        store.write_csv(path, records_frame([r for i in sorted(by_run) for r in by_run[i]]))
+        try:
+            store.write_csv(path, records_frame([r for i in sorted(by_run) for r in by_run[i]]))
+            if after:
+                after()
+        except OSError as e:
+            raise store.WriteError(f"cannot write {path}: {e.strerror or e}; the results saved before are "
+                                   "intact") from None
 
-    return save, by_run
+    return save
+
+
+def write_runs(folder: Path, specs: list[RunSpec], by_run: dict[int, Records], n_train: int,
+               interrupted: bool = False) -> None:
+    """runs.csv: each run of the grid and where it stands — ok, diverged, pending, or interrupted."""
+    import pandas as pd
+
+    rows = []
+    for i, spec in enumerate(specs):
+        status = by_run[i][-1]["status"] if i in by_run else ("interrupted" if interrupted else "pending")
+        rows.append({"run": i + 1, "run_id": spec.resolved(n_train).run_id, "status": status})
+    store.write_csv(Path(folder) / "runs.csv", pd.DataFrame(rows))
 
 
 def write_config(folder: Path, config: dict[str, Any], specs: list[RunSpec], data: Data) -> None:
@@ -52,29 +127,42 @@ def write_config(folder: Path, config: dict[str, Any], specs: list[RunSpec], dat
 
 
 def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool, execution: Execution,
-         phase: str) -> dict[int, Any]:
-    save, by_run = _saver(path)
+         phase: str, done: dict[int, Records], after: Callable[[dict[int, Records]], None] | None = None
+         ) -> dict[int, Records]:
+    by_run = dict(done)
+    save = _saver(path, by_run, (lambda: after(by_run)) if after else None)
+    todo = [i for i in range(len(specs)) if i not in by_run]
     say = console.print if execution.verbose and not quiet else None
+    if done and not quiet:
+        console.print(f"resuming: {len(done)} of {len(specs)} {phase} runs already finished")
     try:
-        with RunProgress(console, specs, data.n_train, quiet) as progress:
-            run_local(specs, data, progress, save, execution.max_group, say)
-    except KeyboardInterrupt:
-        raise Interrupted(phase, len(by_run), len(specs)) from None
+        with termination_as_interrupt(), RunProgress(console, [specs[i] for i in todo], data.n_train, quiet) as p:
+            run_local([specs[i] for i in todo], data, p, lambda j, recs: save(todo[j], recs), execution.max_group,
+                      say)
+    except KeyboardInterrupt as e:
+        ignore_interrupts()
+        raise Interrupted(phase, len(by_run), len(specs), 143 if isinstance(e, Terminated) else 130) from None
     return by_run
 
 
 def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet: bool,
-               execution: Execution = Execution()) -> list[RunSpec]:
+               execution: Execution = Execution(), resume: bool = False) -> list[RunSpec]:
     """--lrs auto: train the tuning grid on a split of the training data, write tuning.csv, and return the
-    runs to report: every spec at its optimizer's default rate and at its tuned rate."""
+    runs to report: every spec at its optimizer's default rate and at its tuned rate. A resume reuses a
+    finished tuning.csv, or the finished tuning runs."""
     from nncmp import tune
 
+    if resume and (folder / "tuning.csv").exists():
+        table = store.read_csv(folder / "tuning.csv", ["optimizer", "init", "batch_size", "lr", "chosen"])
+        return tune.with_tuned_rates(specs, table, data.n_train)
     candidates = tune.tuning_specs(specs)
     split = tune.tuning_split(data)
+    path = folder / "tuning_metrics.csv"
+    done = finished_runs(path, candidates, split.n_train) if resume else {}
     if not quiet:
         console.print(f"tuning learning rates: {len(candidates)} runs on {split.n_train} training examples, "
                       f"scored on {len(split.x_val)} held out from training")
-    by_run = _run(candidates, split, folder / "tuning_metrics.csv", console, quiet, execution, "tuning")
+    by_run = _run(candidates, split, path, console, quiet, execution, "tuning", done)
     finals = [by_run[i][-1] for i in range(len(candidates))]
     table = tune.tuning_table(candidates, finals, data.n_train)
     store.write_csv(folder / "tuning.csv", table)
@@ -82,6 +170,20 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, qui
 
 
 def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet: bool,
-             execution: Execution = Execution()) -> None:
-    """Train every spec, rewriting metrics.csv after each finished group."""
-    _run(specs, data, folder / "metrics.csv", console, quiet, execution, "training")
+             execution: Execution = Execution(), resume: bool = False) -> None:
+    """Train every spec not finished yet, rewriting metrics.csv and runs.csv after each finished group."""
+    path = folder / "metrics.csv"
+    done = finished_runs(path, specs, data.n_train) if resume else {}
+    by_run = done
+
+    def progress(current: dict[int, Records]) -> None:
+        nonlocal by_run
+        by_run = current
+        write_runs(folder, specs, current, data.n_train)
+
+    write_runs(folder, specs, done, data.n_train)
+    try:
+        _run(specs, data, path, console, quiet, execution, "training", done, progress)
+    except Interrupted:
+        write_runs(folder, specs, by_run, data.n_train, interrupted=True)
+        raise

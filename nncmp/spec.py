@@ -14,6 +14,8 @@ from nncmp.inits import ALIASES, INITS, canonical_init
 from nncmp.models import ACTIVATIONS, MODELS
 from nncmp.optim import HYPERPARAMETERS, OPTIMIZERS
 
+MAX_SEED = 2**32 - 1
+
 
 class SpecError(ValueError):
     """Invalid run specification; the message is written for the command-line user."""
@@ -79,8 +81,8 @@ class RunSpec:
             raise SpecError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.epochs < 1:
             raise SpecError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.seed < 0:
-            raise SpecError(f"--seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SpecError(f"--seed must be in [0, {MAX_SEED}] (NumPy's seed range), got {self.seed}")
         if self.n is not None and self.n < 10:
             raise SpecError(f"--n must be >= 10 (one example per class at least), got {self.n}")
 
@@ -143,6 +145,15 @@ class Grid:
             raise SpecError("--opts needs at least one optimizer")
         if not self.inits:
             raise SpecError("--inits needs at least one init")
+        if self.base.seed + self.seeds - 1 > MAX_SEED:
+            raise SpecError(f"--seed + --seeds - 1 must be <= {MAX_SEED}, got {self.base.seed + self.seeds - 1}")
+        # Each run must be one row group: a value listed twice would run (and count) the same runs twice.
+        for option, values in (("--opts", self.optimizers), ("--lrs", self.lrs or ()),
+                               ("--batch-sizes", self.batch_sizes or ()),
+                               ("--inits", [canonical_init(i) if i in INITS or i in ALIASES else i for i in self.inits])):
+            twice = sorted({str(v) for v in values if list(values).count(v) > 1})
+            if twice:
+                raise SpecError(f"{option} lists {', '.join(twice)} more than once")
         for name in self.hyper:
             if not any(name in OPTIMIZERS[o].defaults for o in self.optimizers if o in OPTIMIZERS):
                 raise SpecError(f"{_option(name)} applies to none of the optimizers {', '.join(self.optimizers)}")

@@ -24,6 +24,7 @@ def assert_same_records(expected, got, rtol=1e-5, atol=1e-6):
     assert [r["epoch"] for r in got] == [r["epoch"] for r in expected]
     for a, b in zip(expected, got):
         assert b["status"] == a["status"] and b["run_id"] == a["run_id"] and b["examples"] == a["examples"]
+        assert b["diverged_step"] == a["diverged_step"]
         for col in METRICS:
             x, y = a[col], b[col]
             if x is None:
@@ -105,6 +106,7 @@ def test_diverged_members_leave_the_stack_and_the_rest_carry_on(synthetic):
     assert calm[-1]["status"] == "ok" and calm[-1]["epoch"] == 4 and calm[-1]["val_loss"] < 0.1
     alone = train(specs[0], synthetic)
     assert [r["epoch"] for r in alone] == [0, 1, 2, 3] and alone[-1]["status"] == "diverged"
+    assert diverged[-1]["diverged_step"] == alone[-1]["diverged_step"] is not None
     assert_same_records(train(specs[1], synthetic), calm)
     assert_same_records(train_group(specs[1:], synthetic)[0], calm)
 
@@ -112,8 +114,10 @@ def test_diverged_members_leave_the_stack_and_the_rest_carry_on(synthetic):
 def test_diverged_at_once_and_huge_rates_in_the_fast_path(synthetic):
     specs = [RunSpec(**{**BASE, "epochs": 2}, optimizer="sgd", init="he", lr=lr) for lr in (0.01, 1e6)]
     ok, diverged = train_group(specs, synthetic)
-    assert ok[-1]["status"] == "ok" and len(ok) == 3
+    assert ok[-1]["status"] == "ok" and len(ok) == 3 and all(r["diverged_step"] is None for r in ok)
     assert diverged[-1]["status"] == "diverged" and diverged[-1]["epoch"] == 1
+    alone = train(specs[1], synthetic)  # autograd + torch.optim.SGD: the same step blows up
+    assert 1 < diverged[-1]["diverged_step"] == alone[-1]["diverged_step"] < 480
     assert_same_records(train(specs[0], synthetic), ok)
 
 

@@ -141,47 +141,6 @@ def test_bench_suite_table(cli, tmp_path):
         assert text in out, text
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; choose from: gd, sgd"),
-        (["train", "--init", "glorotx"], "unknown init 'glorotx'; choose from: default"),
-        (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from: mnist5k"),
-        (["train", "--model", "resnet"], "unknown model 'resnet'; choose from: mlp"),
-        (["train", "--act", "gelu"], "unknown activation 'gelu'; choose from: relu"),
-        (["train", "--lr", "0"], "--lr must be > 0"),
-        (["train", "--lr", "-0.1"], "--lr must be > 0"),
-        (["train", "--batch-size", "0"], "--batch-size must be >= 1"),
-        (["train", "--epochs", "0"], "--epochs must be >= 1"),
-        (["train", "--dropout", "1"], "--dropout must be in [0, 1)"),
-        (["train", "--dropout", "-0.5"], "--dropout must be in [0, 1)"),
-        (["train", "--hidden", "256,,x"], "--hidden: '256,,x' is not a comma-separated list of integers"),
-        (["train", "--betas", "0.9"], "--betas needs exactly two numbers"),
-        (["train", "--betas", "0.9,abc"], "--betas: '0.9,abc' is not a comma-separated list of numbers"),
-        (["train", "--opt", "sgd", "--betas", "0.9,0.99"], "--betas does not apply to sgd"),
-        (["train", "--opt", "sgd", "--batchnorm"], "--batchnorm needs a batch size of at least 2"),
-        (["train", "--model", "cnn", "--dataset", "toy-regression"], "cnn needs image data"),
-        (["compare", "--seeds", "0"], "--seeds must be >= 1"),
-        (["compare", "--opts", "sgd,foo"], "unknown optimizer 'foo'"),
-        (["compare", "--lrs", "0.1,-1"], "--lr must be > 0"),
-        (["compare", "--opts", "sgd", "--betas", "0.9,0.99"], "--betas applies to none of the optimizers sgd"),
-        (["compare", "--target", "2"], "--target must be a val accuracy in [0, 1]"),
-        (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/nncmp-test"], "--download"),
-        (["train", "--threads", "0"], "--threads must be >= 1"),
-        (["compare", "--group-size", "0"], "--group-size must be >= 1"),
-        (["bench", "--n", "50"], "--n must be >= 100"),
-        (["bench", "--n", "1000", "--n-bs1", "2000"], "--n-bs1 must be between 1 and --n (1000)"),
-        (["bench", "--repeats", "0"], "--repeats must be >= 1"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(cli, args, message):
-    code, out, result = cli(*args)
-    assert code == 2, out
-    assert message in out
-    assert "Traceback" not in out and not isinstance(result.exception, (ValueError, RuntimeError))
-    assert len([line for line in out.splitlines() if line.startswith("Error:")]) == 1
-
-
 def test_unwritable_out_is_a_clear_error(cli, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -1,0 +1,150 @@
+"""What the commands share: error types shown as one line, list parsing, and option definitions.
+
+Imports nothing heavy, so `nncmp --help` and bad input answer at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nncmp.data import DATASETS, DataError
+from nncmp.models import ACTIVATIONS, MODELS
+from nncmp.spec import RunSpec, SpecError
+from nncmp.stats import BaselineError
+from nncmp.store import LockedError, StoreError, WriteError
+
+
+class UsageFailure(typer.BadParameter):
+    """Bad input: shown as one 'Error: ...' line with exit code 2 (usage error), never a traceback."""
+
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"Error: {self.message}", err=True)
+
+
+# click's ClickException as typer vendors it (typer catches its own copy, not a separately installed click's).
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class RuntimeFailure(_ClickException):  # type: ignore[misc,valid-type]
+    """A failure while running (disk full, folder locked): one 'Error: ...' line, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"Error: {self.message}", err=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except (SpecError, DataError, StoreError, BaselineError) as e:
+        raise UsageFailure(str(e)) from None
+    except (WriteError, LockedError) as e:
+        raise RuntimeFailure(str(e)) from None
+
+
+@contextlib.contextmanager
+def results_folder(out: Path | None, command: str, resume: bool = False, overwrite: bool = False) -> Iterator[Path]:
+    """The checked results folder, locked against a second process for as long as the command writes."""
+    from nncmp import store
+
+    with user_errors():
+        folder = store.new_results_dir(out, command, resume=resume, overwrite=overwrite)
+        lock = store.Lock(folder).__enter__()
+        if overwrite:
+            store.clear_results(folder)
+    try:
+        yield folder
+    finally:
+        lock.__exit__()
+
+
+def parse_list(option: str, text: str, convert: Callable[[str], Any], kind: str) -> tuple[Any, ...]:
+    items = [t.strip() for t in text.split(",")]
+    try:
+        if not text.strip() or any(not t for t in items):
+            raise ValueError
+        return tuple(convert(t) for t in items)
+    except ValueError:
+        raise UsageFailure(f"{option}: {text!r} is not a comma-separated list of {kind}") from None
+
+
+def _names(registry: Any) -> str:
+    return ", ".join(registry)
+
+
+# Options shared by train, compare and bench (one definition, one help text).
+DatasetOpt = Annotated[str, typer.Option(help=f"Dataset: {_names(DATASETS)}.")]
+ModelOpt = Annotated[str, typer.Option(help=f"Model: {_names(MODELS)}.")]
+HiddenOpt = Annotated[str, typer.Option(help="mlp hidden-layer widths, comma-separated.")]
+ActOpt = Annotated[str, typer.Option(help=f"Activation: {_names(ACTIVATIONS)}.")]
+BatchnormOpt = Annotated[bool, typer.Option(help="BatchNorm1d after each mlp hidden layer.")]
+DropoutOpt = Annotated[float, typer.Option(help="Dropout probability after each hidden layer, in [0, 1).")]
+MomentumOpt = Annotated[float | None, typer.Option(
+    help="SGD/RMSProp momentum.", show_default="optimizer's default: 0, momentum/nesterov 0.9")]
+BetasOpt = Annotated[str | None, typer.Option(help="Adam/AdamW betas 'b1,b2'.", show_default="0.9,0.999")]
+AlphaOpt = Annotated[float | None, typer.Option(help="RMSProp smoothing constant.", show_default="0.99")]
+EpsOpt = Annotated[float | None, typer.Option(
+    help="Term added to the denominator (adaptive optimizers).", show_default="1e-8, adagrad 1e-10")]
+WeightDecayOpt = Annotated[float | None, typer.Option(
+    help="L2 penalty (decoupled for adamw).", show_default="0, adamw 0.01")]
+EpochsOpt = Annotated[int, typer.Option(help="Passes over the training set.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed (weights, batch order, dropout).")]
+NOpt = Annotated[int | None, typer.Option("--n", help="Examples in the synthetic dataset.", show_default="5000")]
+DataDirOpt = Annotated[Path | None, typer.Option(
+    help="Folder for torchvision datasets (mnist, fashion-mnist, cifar10).", show_default="~/.cache/nncmp/data")]
+DownloadOpt = Annotated[bool, typer.Option(help="Download a missing torchvision dataset into --data-dir.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    help="Results folder.", show_default="results/<timestamp>-<command>")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or per-epoch lines.", show_default="off")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    help="torch threads for training (matrix products split across them).",
+    show_default="torch's choice: the cores this process may use")]
+GroupSizeOpt = Annotated[int, typer.Option(
+    help="At most this many runs train together as one stacked model (runs that differ only in init, seed, "
+         "and for batch-1 SGD the rate). 1: every run alone. Results are the same either way.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readable JSON on stdout.",
+                                       show_default="off")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    help="Replace the results in an existing --out folder (only an nncmp results folder; other files stay).",
+    show_default="off: a non-empty --out is refused")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how the runs are grouped.",
+                                          show_default="off")]
+
+
+def set_threads(threads: int | None) -> int:
+    """Apply --threads (after validation) and return the number torch will use."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def _check_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise UsageFailure(f"--threads must be >= 1, got {threads}")
+
+
+def _hyper(momentum: float | None, betas: str | None, alpha: float | None, eps: float | None,
+           weight_decay: float | None) -> dict[str, Any]:
+    values = {"momentum": momentum, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+              "betas": parse_list("--betas", betas, float, "numbers") if betas is not None else None}
+    if values["betas"] is not None and len(values["betas"]) != 2:
+        raise UsageFailure(f"--betas needs exactly two numbers 'b1,b2', got {betas!r}")
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _load_data(spec: RunSpec, data_dir: Path | None, download: bool) -> Any:
+    from nncmp.data import load
+
+    with user_errors():
+        return load(spec.dataset, n=spec.n, data_dir=data_dir, download=download)
+
+

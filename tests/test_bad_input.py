@@ -1,0 +1,156 @@
+"""Bad input: every case is one clear line on stderr, exit 2 (usage) or 1 (runtime), and no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nncmp import store
+
+USAGE = [
+    (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; choose from: gd, sgd"),
+    (["train", "--init", "glorotx"], "unknown init 'glorotx'; choose from: default"),
+    (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from: mnist5k"),
+    (["train", "--model", "resnet"], "unknown model 'resnet'; choose from: mlp"),
+    (["train", "--act", "gelu"], "unknown activation 'gelu'; choose from: relu"),
+    (["train", "--lr", "0"], "--lr must be > 0"),
+    (["train", "--lr", "-0.1"], "--lr must be > 0"),
+    (["train", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["train", "--epochs", "0"], "--epochs must be >= 1"),
+    (["train", "--dropout", "1"], "--dropout must be in [0, 1)"),
+    (["train", "--dropout", "-0.5"], "--dropout must be in [0, 1)"),
+    (["train", "--hidden", "256,,x"], "--hidden: '256,,x' is not a comma-separated list of integers"),
+    (["train", "--betas", "0.9"], "--betas needs exactly two numbers"),
+    (["train", "--betas", "0.9,abc"], "--betas: '0.9,abc' is not a comma-separated list of numbers"),
+    (["train", "--opt", "sgd", "--betas", "0.9,0.99"], "--betas does not apply to sgd"),
+    (["train", "--opt", "sgd", "--batchnorm"], "--batchnorm needs a batch size of at least 2"),
+    (["train", "--model", "cnn", "--dataset", "toy-regression"], "cnn needs image data"),
+    (["compare", "--seeds", "0"], "--seeds must be >= 1"),
+    (["compare", "--opts", "sgd,foo"], "unknown optimizer 'foo'"),
+    (["compare", "--lrs", "0.1,-1"], "--lr must be > 0"),
+    (["compare", "--opts", "sgd", "--betas", "0.9,0.99"], "--betas applies to none of the optimizers sgd"),
+    (["compare", "--target", "2"], "--target must be a val accuracy in [0, 1]"),
+    (["train", "--dataset", "mnist", "--data-dir", "/nonexistent/nncmp-test"], "--download"),
+    (["train", "--threads", "0"], "--threads must be >= 1"),
+    (["compare", "--group-size", "0"], "--group-size must be >= 1"),
+    (["bench", "--n", "50"], "--n must be >= 100"),
+    (["bench", "--n", "1000", "--n-bs1", "2000"], "--n-bs1 must be between 1 and --n (1000)"),
+    (["bench", "--repeats", "0"], "--repeats must be >= 1"),
+    (["train", "--epochs", "abc"], "Invalid value for '--epochs'"),
+    (["train", "--hidden", "0"], "--hidden widths must be >= 1"),
+    (["train", "--seed", "4294967296"], "--seed must be in [0, 4294967295]"),
+    (["train", "--seed", "-1"], "--seed must be in [0, 4294967295]"),
+    (["train", "--opt", "momentum", "--momentum", "-0.5"], "--momentum must be >= 0"),
+    (["train", "--opt", "adam", "--eps", "-1"], "--eps must be >= 0"),
+    (["train", "--dataset", "synthetic", "--n", "5"], "--n must be >= 10"),
+    (["train", "--n", "100"], "--n applies only to --dataset synthetic"),
+    (["train", "--no-such-option"], "No such option: --no-such-option"),
+    (["compare", "--seed", "4294967295", "--seeds", "2"], "--seed + --seeds - 1 must be <= 4294967295"),
+    (["compare", "--opts", ""], "--opts: '' is not a comma-separated list of optimizer names"),
+    (["compare", "--inits", "xavier,xavier-normal"], "--inits lists xavier-normal more than once"),
+    (["compare", "--lrs", "0.1,0.1"], "--lrs lists 0.1 more than once"),
+    (["compare", "--lrs", "fast"], "--lrs: 'fast' is not a comma-separated list of numbers"),
+    (["compare", "--batch-sizes", "64,x"], "--batch-sizes: '64,x' is not a comma-separated list of integers"),
+    (["compare", "--metric", "speed"], "--metric: unknown value 'speed'"),
+    (["compare", "--x", "hours"], "--x: unknown value 'hours'"),
+    (["compare", "--threads", "0"], "--threads must be >= 1"),
+    (["compare", "--resume", "{tmp}/nothing"], "nothing/config.json: no such file"),
+    (["compare", "--resume", "{done}", "--overwrite"], "cannot be combined with --overwrite"),
+    (["compare", "--out", "{other}"], "is not empty; add --resume to continue it or --overwrite"),
+    (["compare", "--out", "{other}", "--overwrite"], "not an nncmp results folder (no config.json)"),
+    (["report", "{tmp}/nothing"], "has no metrics.csv"),
+    (["report", "{done}", "--by", "seed"], "--by: unknown value 'seed'"),
+    (["resume", "{tmp}/nothing"], "config.json: no such file"),
+    (["resume", "{broken}"], "config.json: not valid JSON"),
+    (["resume", "{trained}"], "holds the results of nncmp train, not of compare"),
+    (["train", "--dataset", "mnist", "--data-dir", "{corrupt}"], "are corrupt or truncated"),
+    (["train", "--dataset", "mnist", "--data-dir", "{small}"], "have shape 1x20x20, expected 1x28x28"),
+]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Folders the cases refer to: {done} a finished compare, {other} someone else's files, {broken} a
+    corrupt config.json, {trained} a train folder, {corrupt}/{small} bad MNIST files."""
+    import torch
+
+    from nncmp.cli import app
+    from nncmp.data import write_mnist_files
+    from tests.conftest import run_cli
+
+    tmp = tmp_path_factory.mktemp("bad-input")
+    paths = {"tmp": tmp, **{name: tmp / name for name in ("done", "other", "broken", "trained", "corrupt", "small")}}
+    assert app is not None
+    code, out, _ = run_cli("compare", "--dataset", "digits", "--opts", "adam", "--inits", "he", "--seeds", "1",
+                           "--epochs", "1", "--no-plot", "--quiet", "--out", paths["done"])
+    assert code == 0, out
+    code, out, _ = run_cli("train", "--dataset", "toy-regression", "--model", "linear", "--epochs", "1",
+                           "--no-plot", "--out", paths["trained"])
+    assert code == 0, out
+    paths["other"].mkdir()
+    (paths["other"] / "thesis.tex").write_text("mine")
+    paths["broken"].mkdir()
+    (paths["broken"] / "config.json").write_text("{not json")
+    labels = torch.arange(20) % 10
+    for name, size in (("corrupt", 28), ("small", 20)):
+        images = torch.randint(0, 256, (20, size, size), dtype=torch.uint8)
+        write_mnist_files(paths[name], "MNIST", images, labels, train=True)
+        write_mnist_files(paths[name], "MNIST", images, labels, train=False)
+    raw = paths["corrupt"] / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    raw.write_bytes(raw.read_bytes()[:1000])  # truncated
+    return paths
+
+
+@pytest.mark.parametrize("args, message", USAGE)
+def test_usage_errors_are_one_line_and_exit_2(cli, folders, args, message):
+    args = [a.format(**folders) for a in args]
+    code, out, result = cli(*args)
+    assert code == 2, out
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in out and result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1
+
+
+def test_usage_errors_are_many():
+    assert len(USAGE) >= 30
+
+
+def test_a_locked_folder_is_a_runtime_error_exit_1(cli, folders):
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (folders["done"] / store.LOCK).write_text(f"{holder.pid}\n")
+        code, out, result = cli("resume", folders["done"])
+        assert code == 1 and "in use by process" in result.stderr and "Traceback" not in out
+        assert len([line for line in result.stderr.splitlines() if line.startswith("Error:")]) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+        (folders["done"] / store.LOCK).unlink()
+
+
+def test_errors_reach_a_real_terminal_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "nncmp", "compare", "--lrs", "0.1,0.1"], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "Error: --lrs lists 0.1 more than once"
+
+
+TEXT = st.text(alphabet="0123456789.,-eE xabn", max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lr=TEXT, batch_size=TEXT, hidden=TEXT, seed=st.integers(-(2**40), 2**40).map(str), dropout=TEXT,
+       betas=TEXT)
+def test_the_cli_never_shows_a_traceback(cli, tmp_path_factory, lr, batch_size, hidden, seed, dropout, betas):
+    out_dir = tmp_path_factory.mktemp("prop")
+    code, out, result = cli("train", "--dataset", "toy-regression", "--opt", "adam", "--epochs", "1", "--no-plot",
+                            "--quiet", "--lr", lr, "--batch-size", batch_size, "--hidden", hidden, "--seed", seed,
+                            "--dropout", dropout, "--betas", betas, "--out", out_dir)
+    assert code in (0, 2), (code, out)
+    assert "Traceback" not in out
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    if code == 2:
+        assert len([line for line in result.stderr.splitlines() if line.startswith("Error:")]) == 1

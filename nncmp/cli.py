@@ -162,7 +162,7 @@ def _train_into(folder: Path, spec: RunSpec, data: Any, quiet: bool, plot: bool)
 
 X_CHOICES = ("epochs", "examples", "seconds")
 FORMATS = ("table", "csv", "markdown", "json")
-BY_CHOICES = ("init", "optimizer")
+BY_CHOICES = ("init", "optimizer", "act", "norm")
 
 TargetOpt = Annotated[float | None, typer.Option(
     help="Val accuracy to reach: epochs, examples and seconds until the seed-mean curve reaches it.",

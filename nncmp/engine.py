@@ -17,7 +17,7 @@ EVAL_CHUNK = 1000  # bounds evaluation memory (CIFAR-10 through the cnn), withou
 GRAD_CHUNK = 8192
 
 RECORD_COLUMNS = [
-    "run_id", "config", "dataset", "model", "optimizer", "init", "lr", "batch_size", "seed", "epoch",
+    "run_id", "config", "dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "epoch",
     "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status", "diverged_step",
 ]
 # Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
@@ -169,8 +169,8 @@ def first_bad_step(bad: Any, loss: Any, step: int) -> Any:
 def record_base(spec: RunSpec) -> dict[str, Any]:
     """The columns every record of a (resolved) run shares."""
     return {"run_id": spec.run_id, "config": spec.config_id, "dataset": spec.dataset, "model": spec.model,
-            "optimizer": spec.optimizer, "init": spec.init, "lr": spec.lr, "batch_size": spec.batch_size,
-            "seed": spec.seed}
+            "optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm, "lr": spec.lr,
+            "batch_size": spec.batch_size, "seed": spec.seed}
 
 
 def set_outcome(records: list[dict[str, Any]]) -> None:

@@ -9,7 +9,9 @@ from nncmp.data import Data
 from nncmp.plan import MAX_GROUP, Group, plan
 from nncmp.spec import RunSpec
 
-OnRun = Callable[[int, list[dict[str, Any]]], None]
+# Called once per finished group with (grid position, records) of each of its runs: saving them in one
+# write keeps a group whole on disk, so a resume regroups the remaining runs exactly as before.
+OnGroup = Callable[[list[tuple[int, list[dict[str, Any]]]]], None]
 
 
 def train_one(spec: RunSpec, data: Data, on_epoch: Any = None) -> list[dict[str, Any]]:
@@ -32,11 +34,11 @@ def run_group(group: Group, specs: list[RunSpec], data: Data, on_epoch: Any = No
     return [train(members[0], data, on_epoch)]
 
 
-def run_local(specs: list[RunSpec], data: Data, progress: Any, on_run: OnRun, max_group: int = MAX_GROUP,
+def run_local(specs: list[RunSpec], data: Data, progress: Any, on_group: OnGroup, max_group: int = MAX_GROUP,
               say: Callable[[str], None] | None = None) -> None:
     """Train every spec in this process, group by group. KeyboardInterrupt propagates after the finished
-    runs have been handed to `on_run(index, records)` (which saves them): an interruption loses only the
-    group in progress."""
+    groups have been handed to `on_group` (which saves them): an interruption loses only the group in
+    progress."""
     groups = plan(specs, data.n_train, max_group)
     for number, group in enumerate(groups, 1):
         if say:
@@ -47,4 +49,4 @@ def run_local(specs: list[RunSpec], data: Data, progress: Any, on_run: OnRun, ma
         results = run_group(group, specs, data, on_epoch=progress.epoch)
         for i, records in zip(group.indices, results):
             progress.end_run(i + 1, specs[i], records)
-            on_run(i, records)
+        on_group(list(zip(group.indices, results)))

@@ -66,7 +66,9 @@ def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[
     has_target = target is not None and summary["final_val_acc_mean"].notna().any()
     has_baseline = "diff_vs_baseline" in summary.columns
     has_tuning = "lr_choice" in summary.columns
-    headers = ["#", "optimizer", "init", "lr", "batch", "n", "final val acc", "std", "best val acc",
+    # Activation and normalisation get columns only when the comparison varies them.
+    factors = [f for f in ("act", "norm") if summary[f].nunique() > 1]
+    headers = ["#", "optimizer", "init", *factors, "lr", "batch", "n", "final val acc", "std", "best val acc",
                "final val loss", "final train loss"]
     if has_target:
         headers.append(f"reach {target:g} (ep · ex · time)")
@@ -80,7 +82,8 @@ def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[
         lr = f"{r['lr']:g}"
         if has_tuning and r.get("lr_choice"):
             lr += f" {r['lr_choice']}" + (" (edge!)" if r.get("lr_at_edge") is True else "")
-        cells = [str(r["rank"]), r["optimizer"], r["init"], lr, str(r["batch_size"]), str(r["n_seeds"]),
+        cells = [str(r["rank"]), r["optimizer"], r["init"], *(r[f] for f in factors), lr, str(r["batch_size"]),
+                 str(r["n_seeds"]),
                  mean_pm(r["final_val_acc_mean"], r["final_val_acc_ci95"]), num(r["final_val_acc_std"]),
                  mean_pm(r["best_val_acc_mean"], r["best_val_acc_ci95"]),
                  mean_pm(r["final_val_loss_mean"], r["final_val_loss_ci95"]),
@@ -137,6 +140,9 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)]) + "\n"
 
 
+FACTORS = ("optimizer", "init", "act", "norm")  # what a grid varies besides rates, batch sizes and seeds
+
+
 def pivot(summary: Any, by: str, metric: str) -> Any:
     """Rows: the other factor (and any other setting that varies); one column per value of `by`.
 
@@ -145,7 +151,8 @@ def pivot(summary: Any, by: str, metric: str) -> Any:
     import pandas as pd
 
     other = "init" if by == "optimizer" else "optimizer"
-    keys = [other] + [c for c in ("lr_choice", "batch_size") if c in summary.columns and summary[c].nunique() > 1]
+    keys = [f for f in FACTORS if f != by and (f == other or summary[f].nunique() > 1)]
+    keys += [c for c in ("lr_choice", "batch_size") if c in summary.columns and summary[c].nunique() > 1]
     if "lr_choice" not in keys and summary["lr"].nunique() > 1 and by != "lr":
         keys.append("lr")
     col = metric_col = f"{metric}_mean" if f"{metric}_mean" in summary.columns else metric

@@ -94,13 +94,16 @@ def finished_runs(path: Path, specs: list[RunSpec], n_train: int) -> dict[int, R
     return done
 
 
-def _saver(path: Path, by_run: dict[int, Records], after: Callable[[], None] | None) -> Callable[[int, Records], None]:
-    """on_run for run_local: keeps each run's records by grid position and rewrites `path` in grid order."""
+def _saver(path: Path, by_run: dict[int, Records],
+           after: Callable[[], None] | None) -> Callable[[list[tuple[int, Records]]], None]:
+    """on_group for run_local: keeps each run's records by grid position and rewrites `path` in grid order,
+    a whole group in one atomic write."""
 
-    def save(index: int, run_records: Records) -> None:
-        by_run[index] = run_records
+    def save(group: list[tuple[int, Records]]) -> None:
+        kept = {**by_run, **dict(group)}
         try:
-            store.write_csv(path, records_frame([r for i in sorted(by_run) for r in by_run[i]]))
+            store.write_csv(path, records_frame([r for i in sorted(kept) for r in kept[i]]))
+            by_run.update(group)  # only once it is on disk
             if after:
                 after()
         except OSError as e:
@@ -137,8 +140,8 @@ def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool
         console.print(f"resuming: {len(done)} of {len(specs)} {phase} runs already finished")
     try:
         with termination_as_interrupt(), RunProgress(console, [specs[i] for i in todo], data.n_train, quiet) as p:
-            run_local([specs[i] for i in todo], data, p, lambda j, recs: save(todo[j], recs), execution.max_group,
-                      say)
+            run_local([specs[i] for i in todo], data, p, lambda group: save([(todo[j], r) for j, r in group]),
+                      execution.max_group, say)
     except KeyboardInterrupt as e:
         ignore_interrupts()
         raise Interrupted(phase, len(by_run), len(specs), 143 if isinstance(e, Terminated) else 130) from None
@@ -174,16 +177,11 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet
     """Train every spec not finished yet, rewriting metrics.csv and runs.csv after each finished group."""
     path = folder / "metrics.csv"
     done = finished_runs(path, specs, data.n_train) if resume else {}
-    by_run = done
-
-    def progress(current: dict[int, Records]) -> None:
-        nonlocal by_run
-        by_run = current
-        write_runs(folder, specs, current, data.n_train)
-
     write_runs(folder, specs, done, data.n_train)
     try:
-        _run(specs, data, path, console, quiet, execution, "training", done, progress)
+        _run(specs, data, path, console, quiet, execution, "training", done,
+             lambda current: write_runs(folder, specs, current, data.n_train))
     except Interrupted:
-        write_runs(folder, specs, by_run, data.n_train, interrupted=True)
+        # From the file itself: an interrupt may land between writing metrics.csv and noting it in memory.
+        write_runs(folder, specs, finished_runs(path, specs, data.n_train), data.n_train, interrupted=True)
         raise

@@ -15,6 +15,7 @@ from nncmp.models import ACTIVATIONS, MODELS
 from nncmp.optim import HYPERPARAMETERS, OPTIMIZERS
 
 MAX_SEED = 2**32 - 1
+NORMS = ("none", "batchnorm")
 
 
 class SpecError(ValueError):
@@ -116,7 +117,13 @@ class RunSpec:
     def config_id(self) -> str:
         """The configuration a run belongs to: everything a grid varies except the seed."""
         lr = f"{self.lr:g}" if self.lr else "default"
-        return f"{self.optimizer}/{self.init}/lr={lr}/bs={self.batch_size or 'default'}"
+        # Activation and normalisation appear only when not the default, so ids of plain grids stay short.
+        extra = ("" if self.act == "relu" else f"/act={self.act}") + ("/norm=batchnorm" if self.batchnorm else "")
+        return f"{self.optimizer}/{self.init}/lr={lr}/bs={self.batch_size or 'default'}{extra}"
+
+    @property
+    def norm(self) -> str:
+        return "batchnorm" if self.batchnorm else "none"
 
     @property
     def run_id(self) -> str:
@@ -137,6 +144,8 @@ class Grid:
     batch_sizes: tuple[int, ...] | None = None
     seeds: int = 3
     hyper: dict[str, Any] = field(default_factory=dict)  # explicit --momentum/--betas/... for optimizers that take them
+    acts: tuple[str, ...] | None = None  # None: the base spec's activation
+    norms: tuple[str, ...] | None = None  # "none" / "batchnorm"; None: the base spec's
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
@@ -148,7 +157,12 @@ class Grid:
         if self.base.seed + self.seeds - 1 > MAX_SEED:
             raise SpecError(f"--seed + --seeds - 1 must be <= {MAX_SEED}, got {self.base.seed + self.seeds - 1}")
         # Each run must be one row group: a value listed twice would run (and count) the same runs twice.
+        for act in self.acts or ():
+            check_choice("activation", act, ACTIVATIONS)
+        for norm in self.norms or ():
+            check_choice("normalisation", norm, NORMS)
         for option, values in (("--opts", self.optimizers), ("--lrs", self.lrs or ()),
+                               ("--acts", self.acts or ()), ("--norms", self.norms or ()),
                                ("--batch-sizes", self.batch_sizes or ()),
                                ("--inits", [canonical_init(i) if i in INITS or i in ALIASES else i for i in self.inits])):
             twice = sorted({str(v) for v in values if list(values).count(v) > 1})
@@ -165,9 +179,12 @@ class Grid:
             check_choice("optimizer", opt, OPTIMIZERS)
             hyper = {k: v for k, v in self.hyper.items() if k in OPTIMIZERS[opt].defaults}
             for init in self.inits:
-                for lr in self.lrs or (None,):
-                    for bs in self.batch_sizes or (None,):
-                        for s in range(self.seeds):
-                            out.append(replace(self.base, optimizer=opt, init=init, lr=lr, batch_size=bs,
-                                               seed=self.base.seed + s, **hyper))
+                for act in self.acts or (self.base.act,):
+                    for norm in self.norms or (self.base.norm,):
+                        for lr in self.lrs or (None,):
+                            for bs in self.batch_sizes or (None,):
+                                for s in range(self.seeds):
+                                    out.append(replace(self.base, optimizer=opt, init=init, act=act,
+                                                       batchnorm=norm == "batchnorm", lr=lr, batch_size=bs,
+                                                       seed=self.base.seed + s, **hyper))
         return out

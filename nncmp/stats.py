@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-CONFIG_COLUMNS = ["config", "optimizer", "init", "lr", "batch_size"]
+CONFIG_COLUMNS = ["config", "optimizer", "init", "act", "norm", "lr", "batch_size"]
 DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise
 TIME_METRICS = ("epochs_to_target", "examples_to_target", "seconds_to_target")
 

@@ -192,7 +192,8 @@ def metrics_table(finals):
     for (config, seed), acc in finals.items():
         for epoch, a in enumerate([0.1, acc]):
             rows.append({"run_id": f"{config}/seed={seed}", "config": config, "dataset": "d", "model": "mlp",
-                         "optimizer": config.split("/")[0], "init": config.split("/")[1], "lr": 0.01,
+                         "optimizer": config.split("/")[0], "init": config.split("/")[1], "act": "relu",
+                         "norm": "none", "lr": 0.01,
                          "batch_size": 64, "seed": seed, "epoch": epoch, "train_loss": 1.0 - a, "train_acc": a,
                          "val_loss": 1.0 - a, "val_acc": a, "examples": 10 * epoch, "seconds": float(epoch),
                          "status": "ok"})

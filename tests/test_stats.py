@@ -15,7 +15,8 @@ def run_rows(config, optimizer, seed, val_accs, val_losses, status="ok"):
     rows = []
     for epoch, (acc, loss) in enumerate(zip(val_accs, val_losses)):
         rows.append({"run_id": f"{config}/seed={seed}", "config": config, "dataset": "d", "model": "mlp",
-                     "optimizer": optimizer, "init": "he-normal", "lr": 0.01, "batch_size": 64, "seed": seed,
+                     "optimizer": optimizer, "init": "he-normal", "act": "relu", "norm": "none", "lr": 0.01,
+                     "batch_size": 64, "seed": seed,
                      "epoch": epoch, "train_loss": loss + 0.1, "train_acc": acc, "val_loss": loss, "val_acc": acc,
                      "examples": 100 * epoch, "seconds": 2.0 * epoch + seed, "status": status})
     return rows

@@ -1,0 +1,147 @@
+"""Per-layer signal statistics: why an initialisation works (Glorot & Bengio 2010; He et al. 2015).
+
+One batch goes forward and backward through a network; for each Linear layer (with the activation after
+it) we measure the activations, how many units are dead or saturated, the gradient reaching the layer's
+output and its weights, and the weights' own spread. `nncmp inspect` shows them at initialisation;
+`--track-layers` records them after every epoch of training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATISTICS = ("act_mean", "act_std", "dead", "saturated", "grad_out_std", "grad_w_std", "weight_std")
+DESCRIPTIONS = {
+    "act_mean": "mean of the layer's activations (after its nonlinearity; the output layer: logits)",
+    "act_std": "standard deviation of those activations",
+    "dead": "ReLU family: fraction of units whose output is 0 (≤ 0 for leaky-relu/elu: negative) for every "
+            "example of the batch",
+    "saturated": "tanh: fraction of activations with |h| > 0.99; sigmoid: h < 0.01 or h > 0.99",
+    "grad_out_std": "standard deviation of the loss gradient with respect to the layer's output (before the "
+                    "nonlinearity)",
+    "grad_w_std": "standard deviation of the loss gradient with respect to the layer's weights",
+    "weight_std": "standard deviation of the layer's weights",
+}
+SATURATING = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}
+DYING = ("relu", "leaky-relu", "elu")
+
+
+def dead_fraction(h: Any) -> float:
+    """Units (columns) whose activation is ≤ 0 for every example (rows): a dead ReLU passes no gradient."""
+    return float((h <= 0).all(0).float().mean())
+
+
+def saturated_fraction(h: Any, act: str) -> float:
+    """Activations in the flat tails of tanh or sigmoid, where the derivative is nearly 0."""
+    low, high = SATURATING[act]
+    return float(((h < low) | (h > high)).float().mean())
+
+
+def layer_stats(model: Any, x: Any, y: Any, act: str, loss_fn: Any) -> list[dict[str, Any]]:
+    """One forward and backward pass of (x, y) through an nn.Sequential; one dict per Linear layer.
+
+    The model stays in whatever mode it is in (train mode: BatchNorm normalises with the batch, as the
+    first training step sees it) and its gradients are cleared afterwards.
+    """
+    import torch
+    from torch import nn
+
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    outputs: dict[int, Any] = {}
+    activations: dict[int, Any] = {}
+    hooks = []
+    current = {"layer": -1}
+
+    def on_linear(module: Any, _: Any, out: Any) -> None:
+        current["layer"] = linears.index(module)
+        out.retain_grad()
+        outputs[current["layer"]] = out
+        activations[current["layer"]] = out  # until an activation follows (the output layer: logits)
+
+    def on_activation(_: Any, __: Any, out: Any) -> None:
+        activations[current["layer"]] = out
+
+    for module in model:
+        if isinstance(module, nn.Linear):
+            hooks.append(module.register_forward_hook(on_linear))
+        elif is_activation(module):
+            hooks.append(module.register_forward_hook(on_activation))
+    try:
+        model.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = []
+    last = len(linears) - 1
+    with torch.no_grad():
+        for i, linear in enumerate(linears):
+            h = activations[i].detach().flatten(1)
+            hidden = i < last
+            rows.append({
+                "layer": i + 1, "kind": "hidden" if hidden else "output",
+                "units": linear.out_features,
+                "act_mean": float(h.mean()), "act_std": float(h.std()),
+                "dead": dead_fraction(h) if hidden and act in DYING else None,
+                "saturated": saturated_fraction(h, act) if hidden and act in SATURATING else None,
+                "grad_out_std": float(outputs[i].grad.std()),
+                "grad_w_std": float(linear.weight.grad.std()),
+                "weight_std": float(linear.weight.std()),
+            })
+    model.zero_grad(set_to_none=True)
+    return rows
+
+
+def is_activation(module: Any) -> bool:
+    """ReLU, Tanh, Sigmoid, LeakyReLU, ELU...: torch keeps them all in torch.nn.modules.activation."""
+    return type(module).__module__ == "torch.nn.modules.activation"
+
+
+def probe_batch(data: Any, size: int, seed: int) -> tuple[Any, Any]:
+    """The same `size` training examples for every init and every epoch (a seeded draw)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(data.n_train, generator=g)[:min(size, data.n_train)]
+    return data.x_train[idx], data.y_train[idx]
+
+
+def tidy(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
+    """layers.csv rows: one per (…keys, layer, statistic), value; statistics that do not apply are skipped."""
+    out = []
+    for r in rows:
+        for stat in STATISTICS:
+            if r[stat] is not None:
+                out.append({**keys, "layer": r["layer"], "statistic": stat, "value": r[stat]})
+    return out
+
+
+def inspect_inits(base: Any, inits: list[str], data: Any, batch_size: int) -> tuple[dict[str, list], list]:
+    """Each init's network at initialisation: per-layer rows, and the activations for the histograms."""
+    from nncmp.engine import loss_function, make_model
+
+    x, y = probe_batch(data, batch_size, base.seed)
+    per_init, samples = {}, []
+    for init in inits:
+        spec = base.__class__(**{**base.to_dict(), "init": init})
+        model = make_model(spec, data)
+        model.train()
+        per_init[spec.init] = layer_stats(model, x, y, spec.act, loss_function(data))
+        samples.append((spec.init, hidden_activations(model, x)))
+    return per_init, samples
+
+
+def hidden_activations(model: Any, x: Any) -> list[Any]:
+    """Each hidden layer's activations (after the nonlinearity), flattened, for histograms."""
+    import torch
+    from torch import nn
+
+    outs: list[Any] = []
+    layers = list(model)
+    with torch.no_grad():
+        h = x
+        for i, module in enumerate(layers):
+            h = module(h)
+            if is_activation(module) and any(isinstance(m, nn.Linear) for m in layers[:i]):
+                outs.append(h.flatten())
+    return outs

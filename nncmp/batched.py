@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from nncmp.data import Data
-from nncmp.engine import EVAL_CHUNK, GRAD_CHUNK, OnEpoch, first_bad_step, make_model, record_base, set_outcome
+from nncmp.engine import (
+    EVAL_CHUNK,
+    GRAD_CHUNK,
+    OnEpoch,
+    Probe,
+    first_bad_step,
+    make_model,
+    record_base,
+    set_outcome,
+)
 from nncmp.optim import OPTIMIZERS
 from nncmp.spec import RunSpec
 
@@ -110,6 +119,24 @@ class Stack:
             layer.tensors = new
         self.k = len(keep)
         return moved
+
+    def member(self, j: int, template: Any) -> Any:
+        """Member j as an ordinary nn.Sequential: `template` (the same architecture) with its weights."""
+        import torch
+        from torch import nn
+
+        layers = iter(layer for layer in self.layers if layer.kind in ("linear", "batchnorm"))
+        with torch.no_grad():
+            for module in template:
+                if isinstance(module, nn.Linear):
+                    w, b = next(layers).tensors
+                    module.weight.copy_(w[j])
+                    if b is not None:
+                        module.bias.copy_(b[j, 0])
+                elif isinstance(module, nn.BatchNorm1d):
+                    for name, t in zip(("weight", "bias", "running_mean", "running_var"), next(layers).tensors):
+                        getattr(module, name).copy_(t[j])
+        return template
 
     def forward(self, h: Any, training: bool, noise: Any = None) -> Any:
         """h: [K, B, features] → [K, B, outputs]. `noise(layer_index, (B, width))` gives dropout masks [K, B, width]."""
@@ -208,7 +235,8 @@ def evaluate_stack(stack: Stack, x: Any, y: Any, classification: bool) -> tuple[
     return losses, ((correct.double() / n).tolist() if classification else [None] * k)
 
 
-def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = None) -> list[list[dict[str, Any]]]:
+def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = None,
+                probe: Probe | None = None) -> list[list[dict[str, Any]]]:
     """Train runs that share a group_key together; returns each run's records, in the order given.
 
     The records equal engine.train's for each spec (time columns aside, floating-point rounding within 1e-5);
@@ -249,6 +277,10 @@ def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = Non
                                "diverged_step": train[2][j] or None})
             if on_epoch:
                 on_epoch(records[m][-1])
+            if probe:
+                from nncmp.models import build_model
+
+                probe(specs[m], stack.member(j, build_model(specs[m], data.shape, data.n_out)), epoch)
             if not finite:
                 diverged.append(j)
         return diverged

@@ -13,8 +13,10 @@ import typer
 
 from nncmp import __version__
 from nncmp.cli_bench import bench
+from nncmp.cli_inspect import inspect
 from nncmp.data import DATASETS, DataError
 from nncmp.inits import ALIASES, INITS
+from nncmp.models import ACTIVATIONS
 from nncmp.optim import OPTIMIZERS
 from nncmp.options import (
     ActOpt,
@@ -23,6 +25,7 @@ from nncmp.options import (
     BetasOpt,
     DataDirOpt,
     DatasetOpt,
+    DepthOpt,
     DownloadOpt,
     DropoutOpt,
     EpochsOpt,
@@ -38,13 +41,16 @@ from nncmp.options import (
     QuietOpt,
     SeedOpt,
     ThreadsOpt,
+    TrackLayersOpt,
     UsageFailure,
     VerboseOpt,
     WeightDecayOpt,
+    WidthOpt,
     _check_threads,
     _hyper,
     _load_data,
     _names,
+    hidden_layers,
     parse_list,
     results_folder,
     set_threads,
@@ -80,7 +86,9 @@ def root(
 def train(
     dataset: DatasetOpt = "mnist5k",
     model: ModelOpt = "mlp",
-    hidden: HiddenOpt = "256,128",
+    hidden: HiddenOpt = None,
+    depth: DepthOpt = None,
+    width: WidthOpt = None,
     act: ActOpt = "relu",
     batchnorm: BatchnormOpt = False,
     dropout: DropoutOpt = 0.0,
@@ -104,23 +112,24 @@ def train(
     out: OutOpt = None,
     plot: PlotOpt = True,
     threads: ThreadsOpt = None,
+    track_layers: TrackLayersOpt = False,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train one run and print one row per epoch (epoch 0 is the untrained model)."""
     _check_threads(threads)
     with user_errors():
-        spec = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
+        spec = RunSpec(dataset=dataset, model=model, hidden=hidden_layers(hidden, depth, width),
                        act=act, batchnorm=batchnorm, dropout=dropout, init=init, optimizer=opt, lr=lr,
                        batch_size=batch_size, epochs=epochs, seed=seed, n=n,
                        **_hyper(momentum, betas, alpha, eps, weight_decay))
     data = _load_data(spec, data_dir, download)
     set_threads(threads)
     with results_folder(out, "train", overwrite=overwrite) as folder:
-        _train_into(folder, spec, data, quiet, plot)
+        _train_into(folder, spec, data, quiet, plot, track_layers)
 
 
-def _train_into(folder: Path, spec: RunSpec, data: Any, quiet: bool, plot: bool) -> None:
+def _train_into(folder: Path, spec: RunSpec, data: Any, quiet: bool, plot: bool, track_layers: bool) -> None:
     from nncmp import engine, stats, store
     from nncmp.report import epoch_header, epoch_line, make_console
     from nncmp.session import Terminated, termination_as_interrupt
@@ -134,8 +143,14 @@ def _train_into(folder: Path, spec: RunSpec, data: Any, quiet: bool, plot: bool)
     try:
         from nncmp.execute import train_one
 
+        tracker = None
+        if track_layers:
+            from nncmp.layers import LayerTracker
+
+            tracker = LayerTracker(data)
         with termination_as_interrupt():
-            records = train_one(spec, data, on_epoch=None if quiet else lambda r: console.print(epoch_line(r)))
+            records = train_one(spec, data, on_epoch=None if quiet else lambda r: console.print(epoch_line(r)),
+                                probe=tracker)
     except KeyboardInterrupt as e:
         console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
         raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
@@ -147,6 +162,10 @@ def _train_into(folder: Path, spec: RunSpec, data: Any, quiet: bool, plot: bool)
             raise store.WriteError(f"cannot write {folder / 'metrics.csv'}: {e.strerror or e}") from None
     summary = stats.summarize(metrics, DEFAULT_TARGET)
     store.write_csv(folder / "summary.csv", summary)
+    if tracker:
+        from nncmp.session import write_layers
+
+        write_layers(folder / "layers.csv", [resolved.run_id], tracker.rows)
     if plot:
         from nncmp.plots import write_plots
 
@@ -196,12 +215,20 @@ def compare(
     batch_sizes: Annotated[str | None, typer.Option(
         "--batch-sizes", "--batch-size", help="Batch sizes, comma-separated.",
         show_default="each optimizer's default")] = None,
+    acts: Annotated[str | None, typer.Option(
+        "--acts", help=f"Activations to compare, comma-separated: {_names(ACTIVATIONS)}.",
+        show_default="--act")] = None,
+    norms: Annotated[str | None, typer.Option(
+        "--norms", help="Normalisations to compare, comma-separated: none, batchnorm (BatchNorm1d after each mlp "
+        "hidden layer).", show_default="--batchnorm")] = None,
     target: TargetOpt = None,
     metric: MetricOpt = None,
     baseline: BaselineOpt = None,
     dataset: DatasetOpt = "mnist5k",
     model: ModelOpt = "mlp",
-    hidden: HiddenOpt = "256,128",
+    hidden: HiddenOpt = None,
+    depth: DepthOpt = None,
+    width: WidthOpt = None,
     act: ActOpt = "relu",
     batchnorm: BatchnormOpt = False,
     dropout: DropoutOpt = 0.0,
@@ -222,6 +249,7 @@ def compare(
     group_size: GroupSizeOpt = 16,
     threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
+    track_layers: TrackLayersOpt = False,
     resume: Annotated[Path | None, typer.Option(
         help="Continue the comparison in this results folder: only its unfinished runs train. The options must "
              "describe the same runs (or use `nncmp resume DIR`).", show_default="off")] = None,
@@ -240,7 +268,7 @@ def compare(
     target = DEFAULT_TARGET if target is None else target
     auto = lrs is not None and lrs.strip() == "auto"
     with user_errors():
-        base = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
+        base = RunSpec(dataset=dataset, model=model, hidden=hidden_layers(hidden, depth, width),
                        act=act, batchnorm=batchnorm, dropout=dropout, epochs=epochs, seed=seed, n=n)
         grid = Grid(
             base=base,
@@ -250,15 +278,18 @@ def compare(
             batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None,
             seeds=seeds,
             hyper=_hyper(momentum, betas, alpha, eps, weight_decay),
+            acts=parse_list("--acts", acts, str, "activation names") if acts else None,
+            norms=parse_list("--norms", norms, str, "normalisations") if norms else None,
         )
         if not 0.0 <= target <= 1.0:
             raise SpecError(f"--target must be a val accuracy in [0, 1], got {target:g}")
     _check_choice("--metric", metric, RANKABLE)
     _check_choice("--x", x, X_CHOICES)
     config = {"grid": {"optimizers": grid.optimizers, "inits": grid.inits, "lrs": "auto" if auto else grid.lrs,
-                       "batch_sizes": grid.batch_sizes, "seeds": grid.seeds, "hyper": grid.hyper},
+                       "batch_sizes": grid.batch_sizes, "seeds": grid.seeds, "hyper": grid.hyper,
+                       "acts": grid.acts, "norms": grid.norms},
               "base": base.to_dict(), "target": target, "metric": metric, "baseline": baseline,
-              "options": {"group_size": group_size, "plot": plot, "x": x,
+              "options": {"group_size": group_size, "plot": plot, "x": x, "track_layers": track_layers,
                           "data_dir": str(data_dir) if data_dir else None}}
     saved = None
     if resume is not None:
@@ -275,7 +306,7 @@ def compare(
 
     with results_folder(resume or out, "compare", resume=resume is not None, overwrite=overwrite) as folder:
         _run_grid(specs, data, folder, config, auto=auto, quiet=quiet or json_out, json_out=json_out,
-                  plot=plot, x=x, execution=Execution(group_size, verbose), saved=saved)
+                  plot=plot, x=x, execution=Execution(group_size, verbose, track_layers), saved=saved)
 
 
 @app.command("resume")
@@ -303,7 +334,8 @@ def resume_command(
     with results_folder(results_dir, "compare", resume=True) as folder:
         _run_grid(grid.runs(), data, folder, config, auto=auto, quiet=quiet or json_out, json_out=json_out,
                   plot=options.get("plot", True), x=options.get("x", "epochs"),
-                  execution=Execution(int(options.get("group_size", 16)), verbose), saved=saved)
+                  execution=Execution(int(options.get("group_size", 16)), verbose,
+                                      bool(options.get("track_layers", False))), saved=saved)
 
 
 def _find_baseline(configs: list[str], baseline: str) -> str:
@@ -452,6 +484,7 @@ def datasets(
 
 
 app.command()(bench)
+app.command()(inspect)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from nncmp.options import (
     BatchnormOpt,
     DataDirOpt,
     DatasetOpt,
+    DepthOpt,
     DownloadOpt,
     HiddenOpt,
     JsonOpt,
@@ -23,9 +24,11 @@ from nncmp.options import (
     SeedOpt,
     ThreadsOpt,
     UsageFailure,
+    WidthOpt,
     _check_threads,
     _load_data,
     _names,
+    hidden_layers,
     parse_list,
     results_folder,
     set_threads,
@@ -54,7 +57,9 @@ def bench(
              "processes).")] = 3,
     dataset: DatasetOpt = "mnist5k",
     model: ModelOpt = "mlp",
-    hidden: HiddenOpt = "256,128",
+    hidden: HiddenOpt = None,
+    depth: DepthOpt = None,
+    width: WidthOpt = None,
     act: ActOpt = "relu",
     batchnorm: BatchnormOpt = False,
     epochs: Annotated[int, typer.Option(help="With --opts: epochs timed per case.")] = 1,
@@ -86,7 +91,7 @@ def bench(
         _bench_suite(n, n_bs1, repeats, out, overwrite, json_out, threads, quiet)
         return
     with user_errors():
-        base = RunSpec(dataset=dataset, model=model, hidden=parse_list("--hidden", hidden, int, "integers"),
+        base = RunSpec(dataset=dataset, model=model, hidden=hidden_layers(hidden, depth, width),
                        act=act, batchnorm=batchnorm, epochs=epochs, seed=seed, n=n)
         grid = Grid(base=base, optimizers=parse_list("--opts", opts, str, "optimizer names"),
                     inits=(base.init,), seeds=1,

@@ -24,6 +24,8 @@ RECORD_COLUMNS = [
 INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
 
 OnEpoch = Callable[[dict[str, Any]], None]
+# --track-layers: called with (resolved spec, model, epoch) after each epoch's record, epoch 0 included.
+Probe = Callable[[RunSpec, Any, int], None]
 
 
 def records_frame(records: list[dict[str, Any]]) -> Any:
@@ -77,7 +79,8 @@ def evaluate(model: Any, loss_fn: Any, x: Any, y: Any, classification: bool) -> 
     return total / n, (correct / n if classification else None)
 
 
-def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None) -> list[dict[str, Any]]:
+def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None,
+          probe: Probe | None = None) -> list[dict[str, Any]]:
     """Train one run and return its records: epoch 0 (before any update), then one per epoch.
 
     A non-finite loss ends the run with status "diverged"; its records up to then are kept.
@@ -111,6 +114,8 @@ def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None) -> list[di
                         "diverged_step": bad_step or None})
         if on_epoch:
             on_epoch(records[-1])
+        if probe:
+            probe(spec, model, epoch)
         return finite
 
     # Epoch 0: the untrained model, with train metrics evaluated over the whole training set.

@@ -14,28 +14,29 @@ from nncmp.spec import RunSpec
 OnGroup = Callable[[list[tuple[int, list[dict[str, Any]]]]], None]
 
 
-def train_one(spec: RunSpec, data: Data, on_epoch: Any = None) -> list[dict[str, Any]]:
+def train_one(spec: RunSpec, data: Data, on_epoch: Any = None, probe: Any = None) -> list[dict[str, Any]]:
     """One run on its fastest path: the batch-1 SGD fast path where it applies, engine.train otherwise."""
     from nncmp.batched import fast_sgd, train_group
     from nncmp.engine import train
 
     if fast_sgd(spec.resolved(data.n_train)):
-        return train_group([spec], data, on_epoch)[0]
-    return train(spec, data, on_epoch)
+        return train_group([spec], data, on_epoch, probe)[0]
+    return train(spec, data, on_epoch, probe)
 
 
-def run_group(group: Group, specs: list[RunSpec], data: Data, on_epoch: Any = None) -> list[list[dict[str, Any]]]:
+def run_group(group: Group, specs: list[RunSpec], data: Data, on_epoch: Any = None,
+              probe: Any = None) -> list[list[dict[str, Any]]]:
     from nncmp.batched import train_group
     from nncmp.engine import train
 
     members = [specs[i] for i in group.indices]
     if group.stacked:
-        return train_group(members, data, on_epoch)
-    return [train(members[0], data, on_epoch)]
+        return train_group(members, data, on_epoch, probe)
+    return [train(members[0], data, on_epoch, probe)]
 
 
 def run_local(specs: list[RunSpec], data: Data, progress: Any, on_group: OnGroup, max_group: int = MAX_GROUP,
-              say: Callable[[str], None] | None = None) -> None:
+              say: Callable[[str], None] | None = None, probe: Any = None) -> None:
     """Train every spec in this process, group by group. KeyboardInterrupt propagates after the finished
     groups have been handed to `on_group` (which saves them): an interruption loses only the group in
     progress."""
@@ -46,7 +47,7 @@ def run_local(specs: list[RunSpec], data: Data, progress: Any, on_group: OnGroup
             say(f"group {number}/{len(groups)}: {first.config_id} and {len(group.indices) - 1} more, {group.why}"
                 if len(group.indices) > 1 else f"group {number}/{len(groups)}: {first.run_id}, {group.why}")
         progress.start_group(group.indices, [specs[i].resolved(data.n_train) for i in group.indices])
-        results = run_group(group, specs, data, on_epoch=progress.epoch)
+        results = run_group(group, specs, data, on_epoch=progress.epoch, probe=probe)
         for i, records in zip(group.indices, results):
             progress.end_run(i + 1, specs[i], records)
         on_group(list(zip(group.indices, results)))

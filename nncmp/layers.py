@@ -145,3 +145,30 @@ def hidden_activations(model: Any, x: Any) -> list[Any]:
             if is_activation(module) and any(isinstance(m, nn.Linear) for m in layers[:i]):
                 outs.append(h.flatten())
     return outs
+
+
+TRACK_KEYS = ("run_id", "config", "optimizer", "init", "act", "norm", "seed", "epoch")
+
+
+class LayerTracker:
+    """--track-layers: the per-layer statistics of every run after every epoch, on one fixed batch.
+
+    Measured in eval mode (BatchNorm with its running statistics, no dropout) so that tracking never
+    changes training: no random numbers drawn, no running statistics updated.
+    """
+
+    def __init__(self, data: Any, size: int = 256, seed: int = 0):
+        from nncmp.engine import loss_function
+
+        self.x, self.y = probe_batch(data, size, seed)
+        self.loss_fn = loss_function(data)
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, spec: Any, model: Any, epoch: int) -> None:
+        was_training = model.training
+        model.eval()
+        stats = layer_stats(model, self.x, self.y, spec.act, self.loss_fn)
+        model.train(was_training)
+        keys = {"run_id": spec.run_id, "config": spec.config_id, "optimizer": spec.optimizer, "init": spec.init,
+                "act": spec.act, "norm": spec.norm, "seed": spec.seed, "epoch": epoch}
+        self.rows.setdefault(spec.run_id, []).extend(tidy(stats, **keys))

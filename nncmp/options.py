@@ -82,7 +82,11 @@ def _names(registry: Any) -> str:
 # Options shared by train, compare and bench (one definition, one help text).
 DatasetOpt = Annotated[str, typer.Option(help=f"Dataset: {_names(DATASETS)}.")]
 ModelOpt = Annotated[str, typer.Option(help=f"Model: {_names(MODELS)}.")]
-HiddenOpt = Annotated[str, typer.Option(help="mlp hidden-layer widths, comma-separated.")]
+HiddenOpt = Annotated[str | None, typer.Option(help="mlp hidden-layer widths, comma-separated.",
+                                               show_default="256,128")]
+DepthOpt = Annotated[int | None, typer.Option(
+    help="mlp with this many hidden layers, all --width wide (instead of --hidden).", show_default="off")]
+WidthOpt = Annotated[int | None, typer.Option(help="Width of each hidden layer with --depth.", show_default="256")]
 ActOpt = Annotated[str, typer.Option(help=f"Activation: {_names(ACTIVATIONS)}.")]
 BatchnormOpt = Annotated[bool, typer.Option(help="BatchNorm1d after each mlp hidden layer.")]
 DropoutOpt = Annotated[float, typer.Option(help="Dropout probability after each hidden layer, in [0, 1).")]
@@ -114,6 +118,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readab
 OverwriteOpt = Annotated[bool, typer.Option(
     help="Replace the results in an existing --out folder (only an nncmp results folder; other files stay).",
     show_default="off: a non-empty --out is refused")]
+TrackLayersOpt = Annotated[bool, typer.Option(
+    help="After every epoch, record each layer's activation, dead/saturated units and gradient statistics "
+         "(on one fixed batch, eval mode) into layers.csv.", show_default="off")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how the runs are grouped.",
                                           show_default="off")]
 
@@ -139,6 +146,19 @@ def _hyper(momentum: float | None, betas: str | None, alpha: float | None, eps: 
     if values["betas"] is not None and len(values["betas"]) != 2:
         raise UsageFailure(f"--betas needs exactly two numbers 'b1,b2', got {betas!r}")
     return {k: v for k, v in values.items() if v is not None}
+
+
+def hidden_layers(hidden: str | None, depth: int | None, width: int | None) -> tuple[int, ...]:
+    """--hidden, or --depth × --width: the mlp's hidden-layer widths."""
+    if depth is None and width is None:
+        return parse_list("--hidden", hidden or "256,128", int, "integers")
+    if hidden is not None:
+        raise UsageFailure("--hidden and --depth/--width both give the hidden layers; use one or the other")
+    if depth is not None and depth < 1:
+        raise UsageFailure(f"--depth must be >= 1, got {depth}")
+    if width is not None and width < 1:
+        raise UsageFailure(f"--width must be >= 1, got {width}")
+    return (width or 256,) * (depth or 2)
 
 
 def _load_data(spec: RunSpec, data_dir: Path | None, download: bool) -> Any:

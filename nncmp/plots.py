@@ -26,7 +26,9 @@ def _pyplot() -> Any:
 
 def config_label(row: Any, varying: set[str]) -> str:
     """optimizer · init · lr=…, plus the batch size when it varies between configurations."""
-    parts = [str(row["optimizer"]), str(row["init"]), f"lr={row['lr']:g}"]
+    parts = [str(row["optimizer"]), str(row["init"])]
+    parts += [str(row[f]) for f in ("act", "norm") if f in varying]
+    parts.append(f"lr={row['lr']:g}")
     if "batch_size" in varying:
         parts.append(f"bs={row['batch_size']}")
     if row.get("lr_choice"):
@@ -35,7 +37,8 @@ def config_label(row: Any, varying: set[str]) -> str:
 
 
 def _varying(summary: Any) -> set[str]:
-    return {c for c in ("optimizer", "init", "lr", "batch_size") if summary[c].nunique() > 1}
+    return {c for c in ("optimizer", "init", "act", "norm", "lr", "batch_size")
+            if c in summary.columns and summary[c].nunique() > 1}
 
 
 LINESTYLES = ["-", "--", ":", "-."]
@@ -157,9 +160,92 @@ def write_plots(metrics: Any, summary: Any, folder: Path, x: str = "epochs") -> 
     folder = Path(folder)
     written = [folder / f"curves_{x}.png"]
     curves(metrics, summary, written[0], x)
+    tracked = folder / "layers.csv"
+    if tracked.exists():  # --track-layers
+        import pandas as pd
+
+        frame = pd.read_csv(tracked)
+        if "epoch" in frame.columns and not frame.empty:
+            written.append(folder / "layers_tracks.png")
+            layer_tracks(frame, written[-1])
     if len(summary) < 2:  # one configuration: nothing to compare in a bar chart
         return written
     metric = "final_val_acc" if metrics["val_acc"].notna().any() else "final_val_loss"
     written.append(folder / f"{metric}.png")
     final_bars(summary, metric, written[-1])
     return written
+
+
+def layer_profile(frame: Any, path: Path, title: str = "") -> Any:
+    """Activation std and back-propagated gradient std per layer (log scale), one line per init: a signal
+    that vanishes or explodes with depth shows as a slope (Glorot & Bengio 2010, fig. 6-7)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    panels = [("act_std", "activation std (after the nonlinearity)"),
+              ("grad_out_std", "gradient std at the layer's output")]
+    for ax, (stat, label) in zip(axes, panels):
+        part = frame[frame["statistic"] == stat]
+        for init, g in part.groupby("init", sort=False):
+            ax.plot(g["layer"], g["value"], marker="o", markersize=3, label=init)
+        ax.set_yscale("log")
+        ax.set_xlabel("layer")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(title="init")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return fig
+
+
+def activation_histograms(samples: list[tuple[str, list[Any]]], path: Path, title: str = "",
+                          max_layers: int = 6) -> Any:
+    """Histograms of each hidden layer's activations, one panel per init (Glorot & Bengio 2010, fig. 6):
+    at most `max_layers` layers, spread from the first to the last."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(samples), figsize=(5 * len(samples), 3.8), squeeze=False)
+    for ax, (init, layers) in zip(axes[0], samples):
+        picks = sorted({round(i * (len(layers) - 1) / max(max_layers - 1, 1)) for i in range(max_layers)})
+        for i in picks[:len(layers)]:
+            values = layers[i].float().numpy()
+            ax.hist(values, bins=80, histtype="step", density=True, label=f"layer {i + 1}")
+        ax.set_yscale("log")
+        ax.set_title(init)
+        ax.set_xlabel("activation value")
+        ax.set_ylabel("density")
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return fig
+
+
+def layer_tracks(frame: Any, path: Path, title: str = "") -> Any:
+    """--track-layers: per-layer statistics over epochs, one panel per statistic, one line per layer;
+    the first seed of each configuration."""
+    plt = _pyplot()
+    configs = list(dict.fromkeys(frame["config"]))
+    fig, axes = plt.subplots(len(configs), 3, figsize=(12.6, 3.0 * len(configs)), squeeze=False)
+    for r, config in enumerate(configs):
+        part = frame[(frame["config"] == config) & (frame["seed"] == frame[frame["config"] == config]["seed"].min())]
+        # The middle panel: dead units for the ReLU family, saturated ones for tanh/sigmoid.
+        unit = next((s for s in ("dead", "saturated") if (part["statistic"] == s).any()), "dead")
+        for c, stat in enumerate(("act_std", unit, "grad_out_std")):
+            ax = axes[r][c]
+            for layer, g in part[part["statistic"] == stat].groupby("layer"):
+                ax.plot(g["epoch"], g["value"], label=f"layer {layer}")
+            if stat in ("act_std", "grad_out_std"):
+                ax.set_yscale("log")
+            ax.set_title(f"{config}\n{stat}", fontsize="small")
+            ax.set_xlabel("epoch")
+        axes[r][0].legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return fig

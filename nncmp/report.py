@@ -184,6 +184,25 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], caption: s
     return table
 
 
+def layer_table(init: str, stats: list[dict[str, Any]], act: str, caption: str) -> Table:
+    """nncmp inspect: one row per layer of one init's network."""
+    unit_stat = "dead" if any(r["dead"] is not None for r in stats) else (
+        "saturated" if any(r["saturated"] is not None for r in stats) else None)
+    headers = ["layer", "units", "act mean", "act std", *([unit_stat] if unit_stat else []), "grad out std",
+               "grad W std", "weight std"]
+    table = Table(title=f"{init} ({act})", caption=caption, caption_justify="left")
+    for h in headers:
+        table.add_column(h, justify="right")
+    for r in stats:
+        cells = [f"{r['layer']}{'' if r['kind'] == 'hidden' else ' (out)'}", str(r["units"]),
+                 f"{r['act_mean']:.3g}", f"{r['act_std']:.3g}"]
+        if unit_stat:
+            cells.append("" if r[unit_stat] is None else f"{r[unit_stat]:.1%}")
+        cells += [f"{r['grad_out_std']:.3g}", f"{r['grad_w_std']:.3g}", f"{r['weight_std']:.3g}"]
+        table.add_row(*cells)
+    return table
+
+
 def simple_table(title: str, rows: list[dict[str, Any]], caption: str | None = None) -> Table:
     table = Table(title=title, caption=caption, caption_justify="left")
     if not rows:

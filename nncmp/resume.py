@@ -15,7 +15,8 @@ from nncmp import store
 from nncmp.spec import Grid, RunSpec, SpecError
 
 GRID_OPTIONS = {"optimizers": "--opts", "inits": "--inits", "lrs": "--lrs", "batch_sizes": "--batch-sizes",
-                "seeds": "--seeds", "hyper": "the optimizer hyperparameters (--momentum, --betas, ...)"}
+                "seeds": "--seeds", "hyper": "the optimizer hyperparameters (--momentum, --betas, ...)",
+                "acts": "--acts", "norms": "--norms"}
 
 
 def _show(value: Any) -> str:
@@ -64,7 +65,9 @@ def grid_from_config(folder: Path, saved: dict[str, Any]) -> tuple[Grid, bool]:
         grid = Grid(base=RunSpec(**saved["base"]), optimizers=tuple(g["optimizers"]), inits=tuple(g["inits"]),
                     lrs=None if auto or g.get("lrs") is None else tuple(float(v) for v in g["lrs"]),
                     batch_sizes=None if g.get("batch_sizes") is None else tuple(int(v) for v in g["batch_sizes"]),
-                    seeds=int(g["seeds"]), hyper=dict(g.get("hyper") or {}))
+                    seeds=int(g["seeds"]), hyper=dict(g.get("hyper") or {}),
+                    acts=None if g.get("acts") is None else tuple(g["acts"]),
+                    norms=None if g.get("norms") is None else tuple(g["norms"]))
     except (KeyError, TypeError, ValueError, SpecError) as e:
         raise store.StoreError(f"{Path(folder) / 'config.json'}: cannot rebuild the grid ({e})") from None
     return grid, auto

@@ -75,6 +75,7 @@ class Execution:
 
     max_group: int = MAX_GROUP
     verbose: bool = False
+    track_layers: bool = False
 
 
 def finished_runs(path: Path, specs: list[RunSpec], n_train: int) -> dict[int, Records]:
@@ -125,13 +126,20 @@ def write_runs(folder: Path, specs: list[RunSpec], by_run: dict[int, Records], n
     store.write_csv(Path(folder) / "runs.csv", pd.DataFrame(rows))
 
 
+def write_layers(path: Path, run_ids: list[str], rows: dict[str, list[dict[str, Any]]]) -> None:
+    """layers.csv (--track-layers): the finished runs' per-layer statistics, in grid order."""
+    import pandas as pd
+
+    store.write_csv(path, pd.DataFrame([r for run_id in run_ids for r in rows.get(run_id, [])]))
+
+
 def write_config(folder: Path, config: dict[str, Any], specs: list[RunSpec], data: Data) -> None:
     store.write_config(folder, "compare", {**config, "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
 
 
 def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool, execution: Execution,
-         phase: str, done: dict[int, Records], after: Callable[[dict[int, Records]], None] | None = None
-         ) -> dict[int, Records]:
+         phase: str, done: dict[int, Records], after: Callable[[dict[int, Records]], None] | None = None,
+         probe: Any = None) -> dict[int, Records]:
     by_run = dict(done)
     save = _saver(path, by_run, (lambda: after(by_run)) if after else None)
     todo = [i for i in range(len(specs)) if i not in by_run]
@@ -141,7 +149,7 @@ def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool
     try:
         with termination_as_interrupt(), RunProgress(console, [specs[i] for i in todo], data.n_train, quiet) as p:
             run_local([specs[i] for i in todo], data, p, lambda group: save([(todo[j], r) for j, r in group]),
-                      execution.max_group, say)
+                      execution.max_group, say, probe)
     except KeyboardInterrupt as e:
         ignore_interrupts()
         raise Interrupted(phase, len(by_run), len(specs), 143 if isinstance(e, Terminated) else 130) from None
@@ -178,9 +186,24 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet
     path = folder / "metrics.csv"
     done = finished_runs(path, specs, data.n_train) if resume else {}
     write_runs(folder, specs, done, data.n_train)
+    tracker = None
+    if execution.track_layers:
+        from nncmp.layers import LayerTracker
+
+        tracker = LayerTracker(data)
+        if resume and (folder / "layers.csv").exists():  # the finished runs' rows, from the earlier attempt
+            earlier = store.read_csv(folder / "layers.csv", ["run_id", "epoch", "layer", "statistic", "value"])
+            for run_id, rows in earlier.groupby("run_id", sort=False):
+                tracker.rows[run_id] = rows.to_dict("records")
+
+    def after(current: dict[int, Records]) -> None:
+        write_runs(folder, specs, current, data.n_train)
+        if tracker:
+            write_layers(folder / "layers.csv", [specs[i].resolved(data.n_train).run_id for i in sorted(current)],
+                         tracker.rows)
+
     try:
-        _run(specs, data, path, console, quiet, execution, "training", done,
-             lambda current: write_runs(folder, specs, current, data.n_train))
+        _run(specs, data, path, console, quiet, execution, "training", done, after, tracker)
     except Interrupted:
         # From the file itself: an interrupt may land between writing metrics.csv and noting it in memory.
         write_runs(folder, specs, finished_runs(path, specs, data.n_train), data.n_train, interrupted=True)

@@ -19,7 +19,7 @@ def test_help_lists_commands_and_defaults(cli):
     code, out, _ = cli("train", "--help")
     assert code == 0
     out = " ".join(out.split())  # help text wraps at the terminal width
-    assert "[default: 256,128]" in out and "[default: mnist5k]" in out and "[default: adam]" in out
+    assert "[default: (256,128)]" in out and "[default: mnist5k]" in out and "[default: adam]" in out
 
 
 def test_version(cli):
@@ -155,11 +155,11 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(cli, tmp_path, monkeypatch):
     real_run_group = execute.run_group
     calls = []
 
-    def interrupted_on_second_group(group, specs, data, on_epoch=None):
+    def interrupted_on_second_group(group, specs, data, on_epoch=None, probe=None):
         calls.append(group)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_run_group(group, specs, data, on_epoch)
+        return real_run_group(group, specs, data, on_epoch, probe)
 
     monkeypatch.setattr(execute, "run_group", interrupted_on_second_group)
     # Two groups of two runs (each optimizer's seeds train together): Ctrl-C in the second keeps the first.
@@ -174,7 +174,7 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(cli, tmp_path, monkeypatch):
 def test_ctrl_c_during_train_exits_130_without_traceback(cli, tmp_path, monkeypatch):
     from nncmp import engine
 
-    def interrupted(spec, data, on_epoch=None):
+    def interrupted(spec, data, on_epoch=None, probe=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(engine, "train", interrupted)

@@ -104,11 +104,11 @@ def test_an_interrupted_tuning_resumes_where_it_stopped(cli, tmp_path, monkeypat
     assert code == 0, out
     real, calls = execute.run_group, []
 
-    def interrupt_third(group, specs, data, on_epoch=None):
+    def interrupt_third(group, specs, data, on_epoch=None, probe=None):
         calls.append(group)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(group, specs, data, on_epoch)
+        return real(group, specs, data, on_epoch, probe)
 
     monkeypatch.setattr(execute, "run_group", interrupt_third)
     code, out, _ = cli(*args, "--out", tmp_path / "cut")

@@ -20,7 +20,9 @@ from nncmp.models import ACTIVATIONS
 from nncmp.optim import OPTIMIZERS
 from nncmp.options import (
     ActOpt,
+    AddressOpt,
     AlphaOpt,
+    BackendOpt,
     BatchnormOpt,
     BetasOpt,
     DataDirOpt,
@@ -32,6 +34,7 @@ from nncmp.options import (
     EpsOpt,
     GroupSizeOpt,
     HiddenOpt,
+    JobsOpt,
     JsonOpt,
     ModelOpt,
     MomentumOpt,
@@ -39,6 +42,8 @@ from nncmp.options import (
     OutOpt,
     OverwriteOpt,
     QuietOpt,
+    RetriesOpt,
+    RuntimeFailure,
     SeedOpt,
     ThreadsOpt,
     TrackLayersOpt,
@@ -50,6 +55,7 @@ from nncmp.options import (
     _hyper,
     _load_data,
     _names,
+    check_backend,
     hidden_layers,
     parse_list,
     results_folder,
@@ -250,6 +256,10 @@ def compare(
     threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
     track_layers: TrackLayersOpt = False,
+    backend: BackendOpt = "local",
+    jobs: JobsOpt = 2,
+    retries: RetriesOpt = 2,
+    address: AddressOpt = None,
     resume: Annotated[Path | None, typer.Option(
         help="Continue the comparison in this results folder: only its unfinished runs train. The options must "
              "describe the same runs (or use `nncmp resume DIR`).", show_default="off")] = None,
@@ -260,6 +270,7 @@ def compare(
     from nncmp.stats import RANKABLE
 
     _check_threads(threads)
+    check_backend(backend, jobs, retries, address)
     if group_size < 1:
         raise UsageFailure(f"--group-size must be >= 1, got {group_size}")
     if resume is not None and (overwrite or (out is not None and Path(out) != Path(resume))):
@@ -290,6 +301,7 @@ def compare(
                        "acts": grid.acts, "norms": grid.norms},
               "base": base.to_dict(), "target": target, "metric": metric, "baseline": baseline,
               "options": {"group_size": group_size, "plot": plot, "x": x, "track_layers": track_layers,
+                          "backend": backend, "jobs": jobs, "retries": retries, "address": address,
                           "data_dir": str(data_dir) if data_dir else None}}
     saved = None
     if resume is not None:
@@ -306,7 +318,9 @@ def compare(
 
     with results_folder(resume or out, "compare", resume=resume is not None, overwrite=overwrite) as folder:
         _run_grid(specs, data, folder, config, auto=auto, quiet=quiet or json_out, json_out=json_out,
-                  plot=plot, x=x, execution=Execution(group_size, verbose, track_layers), saved=saved)
+                  plot=plot, x=x, saved=saved,
+                  execution=Execution(group_size, verbose, track_layers, backend, jobs, retries, address,
+                                      str(data_dir) if data_dir else None))
 
 
 @app.command("resume")
@@ -316,6 +330,9 @@ def resume_command(
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
+    backend: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
+    jobs: Annotated[int | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
+    address: AddressOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Finish an interrupted comparison: train only its unfinished runs, with the options it was started with."""
@@ -328,6 +345,11 @@ def resume_command(
         grid, auto = grid_from_config(results_dir, saved)
     options = saved.get("options") or {}
     data_dir = options.get("data_dir")
+    backend = backend or options.get("backend", "local")
+    jobs = jobs or int(options.get("jobs", 2))
+    retries = int(options.get("retries", 2))
+    address = address or (options.get("address") if backend == "ray" else None)
+    check_backend(backend, jobs, retries, address)
     data = _load_data(grid.base, Path(data_dir) if data_dir else None, False)
     set_threads(threads)
     config = {k: v for k, v in saved.items() if k in ("grid", "base", "target", "metric", "baseline", "options")}
@@ -335,7 +357,8 @@ def resume_command(
         _run_grid(grid.runs(), data, folder, config, auto=auto, quiet=quiet or json_out, json_out=json_out,
                   plot=options.get("plot", True), x=options.get("x", "epochs"),
                   execution=Execution(int(options.get("group_size", 16)), verbose,
-                                      bool(options.get("track_layers", False))), saved=saved)
+                                      bool(options.get("track_layers", False)), backend, jobs, retries, address,
+                                      data_dir), saved=saved)
 
 
 def _find_baseline(configs: list[str], baseline: str) -> str:
@@ -368,6 +391,14 @@ def _run_grid(specs: list[RunSpec], data: Any, folder: Path, config: dict[str, A
             session.run_grid(specs, data, folder, console, quiet, execution, resume=resume)
         except session.Interrupted as stop:
             _interrupted(stop, folder, config, x, console)
+        except session.RunsFailed as failure:
+            if (folder / "metrics.csv").exists():
+                _render(folder, config["target"], config["metric"], config["baseline"], None, "table", plot, x,
+                        console, write=True)
+            first = next(iter(failure.failed.items()))
+            raise RuntimeFailure(f"{len(failure.failed)} run(s) failed on every attempt (their errors are in "
+                                 f"{folder / 'runs.csv'}), e.g. {first[0]}: {first[1]}; the other runs finished and "
+                                 f"are saved: nncmp resume {folder} tries the failed ones again") from None
     _render(folder, config["target"], config["metric"], config["baseline"], None,
             "json" if json_out else "table", plot, x, make_console(), write=True)
     if not json_out:

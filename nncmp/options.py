@@ -14,6 +14,7 @@ import typer
 
 from nncmp.data import DATASETS, DataError
 from nncmp.models import ACTIVATIONS, MODELS
+from nncmp.parallel import BackendError
 from nncmp.spec import RunSpec, SpecError
 from nncmp.stats import BaselineError
 from nncmp.store import LockedError, StoreError, WriteError
@@ -43,7 +44,7 @@ class RuntimeFailure(_ClickException):  # type: ignore[misc,valid-type]
 def user_errors() -> Iterator[None]:
     try:
         yield
-    except (SpecError, DataError, StoreError, BaselineError) as e:
+    except (SpecError, DataError, StoreError, BaselineError, BackendError) as e:
         raise UsageFailure(str(e)) from None
     except (WriteError, LockedError) as e:
         raise RuntimeFailure(str(e)) from None
@@ -118,6 +119,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readab
 OverwriteOpt = Annotated[bool, typer.Option(
     help="Replace the results in an existing --out folder (only an nncmp results folder; other files stay).",
     show_default="off: a non-empty --out is refused")]
+BackendOpt = Annotated[str, typer.Option(
+    help="Where the runs train: local (this process), processes (a pool of --jobs worker processes), ray (Ray "
+         "tasks: a local instance, or the cluster at --address).")]
+JobsOpt = Annotated[int, typer.Option(help="Worker processes (processes), or CPUs of a local Ray instance (ray).")]
+RetriesOpt = Annotated[int, typer.Option(
+    help="Attempts after the first for a group of runs whose worker dies or which fails (processes, ray).")]
+AddressOpt = Annotated[str | None, typer.Option(
+    help="Ray cluster to use: auto, or ray://host:port.", show_default="start a local Ray instance")]
 TrackLayersOpt = Annotated[bool, typer.Option(
     help="After every epoch, record each layer's activation, dead/saturated units and gradient statistics "
          "(on one fixed batch, eval mode) into layers.csv.", show_default="off")]
@@ -146,6 +155,19 @@ def _hyper(momentum: float | None, betas: str | None, alpha: float | None, eps: 
     if values["betas"] is not None and len(values["betas"]) != 2:
         raise UsageFailure(f"--betas needs exactly two numbers 'b1,b2', got {betas!r}")
     return {k: v for k, v in values.items() if v is not None}
+
+
+def check_backend(backend: str, jobs: int, retries: int, address: str | None) -> None:
+    from nncmp.parallel import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UsageFailure(f"--backend: unknown value {backend!r}; choose from: {', '.join(BACKENDS)}")
+    if jobs < 1:
+        raise UsageFailure(f"--jobs must be >= 1, got {jobs}")
+    if retries < 0:
+        raise UsageFailure(f"--retries must be >= 0, got {retries}")
+    if address is not None and backend != "ray":
+        raise UsageFailure("--address applies only to --backend ray")
 
 
 def hidden_layers(hidden: str | None, depth: int | None, width: int | None) -> tuple[int, ...]:

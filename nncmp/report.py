@@ -234,6 +234,9 @@ class RunProgress:
         self.done = 0.0
         self.cost = 0.0
         self.mode = "off" if quiet else ("bar" if console.is_terminal else "lines")
+        self._epochs_of = [s.epochs for s in specs]
+        self._finished = 0
+        self._state = ""
         self.started = time.perf_counter()
         self._bar: Any = None
 
@@ -258,6 +261,31 @@ class RunProgress:
         if self._bar is not None:
             self._bar.__exit__(*exc)
 
+    def counts(self, running: int, pending: int) -> None:
+        """Parallel backends: groups running on workers and waiting for one."""
+        self._state = f"{running} group(s) running, {pending} waiting"
+        if self._bar is not None:
+            self._bar.update(self._task, description=f"{self._finished}/{self.n_runs} runs done · {self._state}")
+
+    def group_done(self, indices: list[int] | tuple[int, ...], results: list[Any] | None) -> None:
+        """Parallel backends: a whole group finished on a worker (results None: it failed)."""
+        for k, i in enumerate(indices):
+            self.cost = self.costs[i]
+            self._finished += 1
+            if results is None:
+                self.done += self.cost * self._epochs_of[i]
+                if self.mode == "lines":
+                    self.console.print(f"[{i + 1}/{self.n_runs}] failed")
+            else:
+                self.done += self.cost * results[k][-1]["epoch"]
+                self.end_run(i + 1, None, results[k])
+        self.counts_refresh()
+
+    def counts_refresh(self) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done,
+                             description=f"{self._finished}/{self.n_runs} runs done · {self._state}")
+
     def start_group(self, indices: list[int] | tuple[int, ...], specs: list[Any]) -> None:
         """Runs (0-based grid positions) about to train together; they share one epoch cost."""
         self.cost = self.costs[indices[0]]
@@ -275,7 +303,7 @@ class RunProgress:
 
     def end_run(self, i: int, spec: Any, records: list[dict[str, Any]]) -> None:
         # Epochs a diverged run never trained count as done for the ETA.
-        self.done += self.cost * (spec.epochs - records[-1]["epoch"])
+        self.done += self.cost * (self._epochs_of[i - 1] - records[-1]["epoch"])
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done)
         if self.mode != "lines":

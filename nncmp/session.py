@@ -76,6 +76,19 @@ class Execution:
     max_group: int = MAX_GROUP
     verbose: bool = False
     track_layers: bool = False
+    backend: str = "local"  # local | processes | ray
+    jobs: int = 2  # worker processes (processes) or CPUs of a local Ray instance
+    retries: int = 2
+    address: str | None = None  # Ray cluster
+    data_dir: str | None = None  # where workers load torchvision datasets from
+
+
+class RunsFailed(Exception):
+    """Some runs failed on every attempt (parallel backends); everything else finished and is saved."""
+
+    def __init__(self, failed: dict[str, str]):
+        super().__init__(f"{len(failed)} run(s) failed")
+        self.failed = failed
 
 
 def finished_runs(path: Path, specs: list[RunSpec], n_train: int) -> dict[int, Records]:
@@ -115,14 +128,18 @@ def _saver(path: Path, by_run: dict[int, Records],
 
 
 def write_runs(folder: Path, specs: list[RunSpec], by_run: dict[int, Records], n_train: int,
-               interrupted: bool = False) -> None:
-    """runs.csv: each run of the grid and where it stands — ok, diverged, pending, or interrupted."""
+               interrupted: bool = False, failed: dict[int, str] | None = None) -> None:
+    """runs.csv: each run of the grid and where it stands — ok, diverged, pending, interrupted or failed
+    (with its error)."""
     import pandas as pd
 
+    failed = failed or {}
     rows = []
     for i, spec in enumerate(specs):
-        status = by_run[i][-1]["status"] if i in by_run else ("interrupted" if interrupted else "pending")
-        rows.append({"run": i + 1, "run_id": spec.resolved(n_train).run_id, "status": status})
+        status = by_run[i][-1]["status"] if i in by_run else (
+            "failed" if i in failed else "interrupted" if interrupted else "pending")
+        rows.append({"run": i + 1, "run_id": spec.resolved(n_train).run_id, "status": status,
+                     "error": failed.get(i, "")})
     store.write_csv(Path(folder) / "runs.csv", pd.DataFrame(rows))
 
 
@@ -139,21 +156,48 @@ def write_config(folder: Path, config: dict[str, Any], specs: list[RunSpec], dat
 
 def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool, execution: Execution,
          phase: str, done: dict[int, Records], after: Callable[[dict[int, Records]], None] | None = None,
-         probe: Any = None) -> dict[int, Records]:
+         probe: Any = None) -> tuple[dict[int, Records], dict[int, str]]:
+    """Train the runs not in `done`; returns every run's records by position, and the failed ones' errors."""
     by_run = dict(done)
     save = _saver(path, by_run, (lambda: after(by_run)) if after else None)
     todo = [i for i in range(len(specs)) if i not in by_run]
     say = console.print if execution.verbose and not quiet else None
     if done and not quiet:
         console.print(f"resuming: {len(done)} of {len(specs)} {phase} runs already finished")
+    failed: dict[int, str] = {}
     try:
         with termination_as_interrupt(), RunProgress(console, [specs[i] for i in todo], data.n_train, quiet) as p:
-            run_local([specs[i] for i in todo], data, p, lambda group: save([(todo[j], r) for j, r in group]),
-                      execution.max_group, say, probe)
+            if execution.backend == "local":
+                run_local([specs[i] for i in todo], data, p, lambda group: save([(todo[j], r) for j, r in group]),
+                          execution.max_group, say, probe)
+            else:
+                failed = _run_parallel([specs[i] for i in todo], todo, data, p, save, execution, phase, probe, say)
     except KeyboardInterrupt as e:
         ignore_interrupts()
         raise Interrupted(phase, len(by_run), len(specs), 143 if isinstance(e, Terminated) else 130) from None
-    return by_run
+    return by_run, failed
+
+
+def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progress: Any, save: Any,
+                  execution: Execution, phase: str, probe: Any, say: Any) -> dict[int, str]:
+    from nncmp.parallel import DataRecipe, run_parallel
+
+    first = specs[0]
+    recipe = DataRecipe(first.dataset, first.n, execution.data_dir, tuning=phase == "tuning")
+
+    def on_group(group: list[tuple[int, Records]], layer_rows: dict[str, Any]) -> None:
+        if probe is not None:
+            probe.rows.update(layer_rows)
+        save([(positions[j], r) for j, r in group])
+
+    outcome = run_parallel(specs, recipe, data.n_train, progress, on_group, execution.max_group, execution.backend,
+                           execution.jobs, execution.retries, track_layers=probe is not None,
+                           address=execution.address, say=say)
+    if say:
+        n_done = len(specs) - len(outcome.failed)
+        say(f"driver: {outcome.driver_seconds * 1000 / max(n_done, 1):.1f} ms per finished run to save results; "
+            f"{outcome.retried} retried group(s)")
+    return {positions[j]: error for j, error in outcome.failed.items()}
 
 
 def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet: bool,
@@ -173,7 +217,9 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, qui
     if not quiet:
         console.print(f"tuning learning rates: {len(candidates)} runs on {split.n_train} training examples, "
                       f"scored on {len(split.x_val)} held out from training")
-    by_run = _run(candidates, split, path, console, quiet, execution, "tuning", done)
+    by_run, failed = _run(candidates, split, path, console, quiet, execution, "tuning", done)
+    if failed:
+        raise RunsFailed({candidates[i].resolved(split.n_train).run_id: e for i, e in failed.items()})
     finals = [by_run[i][-1] for i in range(len(candidates))]
     table = tune.tuning_table(candidates, finals, data.n_train)
     store.write_csv(folder / "tuning.csv", table)
@@ -203,7 +249,10 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet
                          tracker.rows)
 
     try:
-        _run(specs, data, path, console, quiet, execution, "training", done, after, tracker)
+        _, failed = _run(specs, data, path, console, quiet, execution, "training", done, after, tracker)
+        if failed:
+            write_runs(folder, specs, finished_runs(path, specs, data.n_train), data.n_train, failed=failed)
+            raise RunsFailed({specs[i].resolved(data.n_train).run_id: e for i, e in failed.items()})
     except Interrupted:
         # From the file itself: an interrupt may land between writing metrics.csv and noting it in memory.
         write_runs(folder, specs, finished_runs(path, specs, data.n_train), data.n_train, interrupted=True)

@@ -1,0 +1,128 @@
+"""Process pool and Ray backends: the same numbers as the local backend, retries, failures, resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+GRID = ["compare", "--dataset", "digits", "--opts", "sgd,adam", "--inits", "xavier,he", "--seeds", "2",
+        "--epochs", "2", "--no-plot", "--quiet"]
+
+
+def without_time(folder):
+    return pd.read_csv(folder / "metrics.csv").drop(columns=["seconds"]).to_csv(index=False)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    from tests.conftest import run_cli
+
+    out = tmp_path_factory.mktemp("local") / "run"
+    code, text, _ = run_cli(*GRID, "--track-layers", "--out", out)
+    assert code == 0, text
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray instance for the whole module (starting it takes a few seconds)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+
+
+@pytest.mark.parametrize("backend", ["processes", "ray"])
+def test_backends_give_the_local_numbers(cli, local, tmp_path, backend, request):
+    if backend == "ray":
+        request.getfixturevalue("ray_session")
+    code, out, _ = cli(*GRID, "--track-layers", "--backend", backend, "--jobs", "2", "--out", tmp_path)
+    assert code == 0, out
+    assert without_time(tmp_path) == without_time(local)
+    # Layer statistics are reductions computed with the worker's thread count: equal to rounding.
+    layers, expected = pd.read_csv(tmp_path / "layers.csv"), pd.read_csv(local / "layers.csv")
+    assert layers.drop(columns="value").equals(expected.drop(columns="value"))
+    assert layers["value"].to_numpy() == pytest.approx(expected["value"].to_numpy(), rel=1e-4, abs=1e-9)
+    assert (pd.read_csv(tmp_path / "runs.csv")["status"] == "ok").all()
+
+
+@pytest.mark.parametrize("backend", ["processes", "ray"])
+def test_a_worker_killed_mid_task_is_retried(cli, local, tmp_path, monkeypatch, backend, request):
+    if backend == "ray":
+        request.getfixturevalue("ray_session")
+    monkeypatch.setenv("NNCMP_TEST_CRASH_ONCE", str(tmp_path / "crashed"))
+    code, out, _ = cli(*GRID, "--backend", backend, "--out", tmp_path / "run")
+    assert code == 0, out
+    assert (tmp_path / "crashed").exists()  # a worker did die
+    assert without_time(tmp_path / "run") == without_time(local)
+
+
+@pytest.mark.parametrize("backend", ["processes", "ray"])
+def test_a_run_that_keeps_failing_is_recorded_and_the_rest_finish(cli, local, tmp_path, monkeypatch, backend,
+                                                                   request):
+    if backend == "ray":
+        request.getfixturevalue("ray_session")
+    monkeypatch.setenv("NNCMP_TEST_FAIL", "adam/he-normal/lr=0.001/bs=64/seed=1")
+    code, out, result = cli(*GRID, "--backend", backend, "--retries", "1", "--out", tmp_path)
+    assert code == 1
+    assert "1 run(s) failed on every attempt" in result.stderr and "injected failure" in result.stderr
+    assert "Traceback" not in out
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    failed = runs[runs["status"] == "failed"]
+    assert failed["run_id"].tolist() == ["adam/he-normal/lr=0.001/bs=64/seed=1"]
+    assert "injected failure" in failed["error"].iloc[0]
+    assert (runs.drop(failed.index)["status"] == "ok").all()
+    assert (tmp_path / "summary.csv").exists()
+    # Its group-mates were retried alone and finished; a resume then completes the grid.
+    monkeypatch.delenv("NNCMP_TEST_FAIL")
+    code, out, _ = cli("resume", tmp_path)
+    assert code == 0, out
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics["run_id"].nunique() == 8
+
+
+def test_resume_after_the_driver_is_killed(local, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "nncmp", *GRID, "--backend", "processes", "--jobs", "1", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 90
+    while not (out / "metrics.csv").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers
+    proc.wait()
+    finished = pd.read_csv(out / "metrics.csv")["run_id"].nunique()
+    assert 1 <= finished < 8
+    done = subprocess.run([sys.executable, "-m", "nncmp", "resume", str(out), "--quiet"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert without_time(out) == without_time(local)
+
+
+def test_backend_options_are_checked(cli):
+    for args, message in ((["--backend", "slurm"], "--backend: unknown value 'slurm'"),
+                          (["--backend", "processes", "--jobs", "0"], "--jobs must be >= 1"),
+                          (["--retries", "-1"], "--retries must be >= 0"),
+                          (["--address", "auto"], "--address applies only to --backend ray")):
+        code, _, result = cli("compare", *args)
+        assert code == 2 and message in result.stderr, result.stderr
+
+
+def test_missing_ray_says_how_to_install(monkeypatch):
+    import builtins
+
+    from nncmp.parallel import BackendError, start_ray
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(BackendError, match=r"pip install 'nncmp\[ray\]'"):
+        start_ray(None, 2)

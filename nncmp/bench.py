@@ -302,6 +302,53 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None) -> dict
         "batched_vs_sequential_bs1": rate("grid_bs1_batched") / rate("grid_bs1_sequential"),
         "ceiling_fraction_bs64_batched": best["grid_bs64_batched"]["ceiling fraction"],
     }
+    pool = bench_pool(n)
+    if on_case:
+        on_case({"case": "pool", **pool, "round": repeats})
+    figures["processes_vs_local_runs"] = pool["processes_vs_local"]
     return {"ceiling_gflops": ceiling, "flops_per_example": flops, "threads": torch.get_num_threads(),
             "n": n, "n_bs1": n_bs1, "repeats": repeats, "cases": list(best.values()), "figures": figures,
-            "targets": TARGETS}
+            "targets": TARGETS, "pool": pool}
+
+
+class _Quiet:
+    """A progress sink for timing: the parallel driver reports to it, nothing is printed."""
+
+    def counts(self, running: int, pending: int) -> None:
+        pass
+
+    def group_done(self, indices: Any, results: Any) -> None:
+        pass
+
+
+def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
+    """Runs/s of one grid (Adam, batch 64, `runs` seeds trained one by one) on the local backend and on a
+    pool of `jobs` worker processes, wall time included (the pool's start-up is part of what a user waits
+    for); and the driver's own time per finished run (saving the rows as they arrive)."""
+    from nncmp import store
+    from nncmp.data import load
+    from nncmp.engine import records_frame
+    from nncmp.execute import train_one
+    from nncmp.parallel import DataRecipe, run_parallel
+
+    total = math.ceil(n / 0.8)
+    specs = [RunSpec(dataset="synthetic", n=total, optimizer="adam", init="he", seed=s, epochs=1) for s in range(runs)]
+    data = load("synthetic", n=total)
+    start = time.perf_counter()
+    for spec in specs:
+        train_one(spec, data)
+    local = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="nncmp-pool-") as tmp:
+        saved: list[Any] = []
+
+        def save(group: list[tuple[int, Any]], layer_rows: Any) -> None:  # as compare saves: one atomic write
+            saved.extend(r for _, records in group for r in records)
+            store.write_csv(Path(tmp) / "metrics.csv", records_frame(saved))
+
+        start = time.perf_counter()
+        outcome = run_parallel(specs, DataRecipe("synthetic", total, None), data.n_train, _Quiet(), save,
+                               max_group=1, backend="processes", jobs=jobs, retries=0)
+        pool = time.perf_counter() - start
+    return {"runs": runs, "jobs": jobs, "local runs/s": runs / local, "processes runs/s": runs / pool,
+            "processes_vs_local": local / pool, "driver ms per run": outcome.driver_seconds * 1000 / runs,
+            "local seconds": local, "processes seconds": pool}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,12 +153,16 @@ def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, overwrite: 
     set_threads(threads)
     with results_folder(out, "bench", overwrite=overwrite) as folder:
         console = make_console(stderr=json_out)
-        store.write_config(folder, "bench", {"suite"    : True, "n": n, "n_bs1": n_bs1, "repeats": repeats})
+        store.write_config(folder, "bench", {"suite": True, "n": n, "n_bs1": n_bs1, "repeats": repeats})
 
         def show(case: dict[str, Any]) -> None:
             if quiet or json_out:
                 return
-            if case["case"] == "ceiling":
+            if case["case"] == "pool":
+                console.print(f"process pool: {case['processes runs/s']:.2f} runs/s with {case['jobs']} workers "
+                              f"vs {case['local runs/s']:.2f} locally; driver {case['driver ms per run']:.1f} ms "
+                              "per run")
+            elif case["case"] == "ceiling":
                 console.print(f"round {case['round']} matmul ceiling (best so far): {case['GFLOP/s']:.0f} GFLOP/s")
             else:
                 console.print(f"round {case['round']} {case['case']}: {case['samples/s']:.0f} samples/s ({case['what']})")
@@ -168,7 +173,8 @@ def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, overwrite: 
         except KeyboardInterrupt:
             console.print("interrupted: no benchmark table written")
             raise typer.Exit(130) from None
-        figures = [{"figure": k, "value": v, "target": result["targets"][k], "met": v >= result["targets"][k]}
+        figures = [{"figure": k, "value": v, "target": result["targets"].get(k, math.nan),
+                    "met": v >= result["targets"][k] if k in result["targets"] else "—"}
                    for k, v in result["figures"].items()]
         store.write_csv(folder / "bench.csv", pd.DataFrame(result["cases"]))
         store.write_csv(folder / "figures.csv", pd.DataFrame(figures))

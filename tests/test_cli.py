@@ -114,7 +114,8 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
     code, out, _ = cli("bench", "--n", "256", "--n-bs1", "32", "--repeats", "1", "--json", "--out", tmp_path)
     assert code == 0, out
     doc = json.loads(out)
-    assert set(doc["figures"]) == set(doc["targets"]) == {
+    assert set(doc["figures"]) - set(doc["targets"]) == {"processes_vs_local_runs"}
+    assert set(doc["targets"]) == {
         "speedup_vs_reference_bs64", "speedup_vs_reference_bs1", "grid_vs_reference_bs64", "grid_vs_reference_bs1",
         "batched_vs_sequential_bs64", "batched_vs_sequential_bs1", "ceiling_fraction_bs64_batched"}
     assert all(v > 0 for v in doc["figures"].values()) and doc["ceiling_gflops"] > 0
@@ -129,7 +130,10 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
         cases["grid_bs64_batched"]["GFLOP/s"] / doc["ceiling_gflops"])
     assert cases["single_bs64"]["GFLOP/s"] == pytest.approx(cases["single_bs64"]["samples/s"] * 1_007_104 / 1e9)
     assert all(c["peak RSS MB"] > 0 for c in cases.values())
-    assert len(pd.read_csv(tmp_path / "bench.csv")) == 8 and len(pd.read_csv(tmp_path / "figures.csv")) == 7
+    assert len(pd.read_csv(tmp_path / "bench.csv")) == 8 and len(pd.read_csv(tmp_path / "figures.csv")) == 8
+    pool = doc["pool"]
+    assert pool["processes_vs_local"] == pytest.approx(pool["local seconds"] / pool["processes seconds"])
+    assert pool["driver ms per run"] > 0 and pool["jobs"] == 2
     assert json.loads((tmp_path / "bench.json").read_text())["figures"] == doc["figures"]
 
 

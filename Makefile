@@ -24,12 +24,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example table and plots README.md shows (about 6 minutes on 2 cores).
+# The example table and plots README.md shows (about 3 minutes on 2 cores).
 examples: $(STAMP)
 	rm -rf results/examples
 	$(BIN)/nncmp compare --opts sgd,minibatch,rmsprop,adam --inits xavier,he --seeds 3 --epochs 10 \
 		--lrs auto --baseline minibatch/he-normal/lr=0.01 --out results/examples
 	$(BIN)/nncmp report results/examples --format markdown --no-plot > results/examples/summary.md
+	$(BIN)/nncmp inspect --inits xavier,he --act relu --depth 30 --width 256 --quiet --out results/examples/inspect
 	$(BIN)/python -c "import pathlib, re; readme = pathlib.Path('README.md'); \
 		table = pathlib.Path('results/examples/summary.md').read_text(); \
 		readme.write_text(re.sub(r'(<!-- example-table[^>]*-->\n).*?(<!-- /example-table -->)', \

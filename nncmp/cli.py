@@ -519,4 +519,7 @@ app.command()(inspect)
 
 
 def main() -> None:
+    from nncmp import session
+
+    session.EXITING_AFTER_INTERRUPT = True
     app(prog_name="nncmp")

@@ -63,7 +63,15 @@ def ignore_interrupts() -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
+# True when nncmp is the whole process (the console script, python -m nncmp): after an interruption it is
+# only exiting, and a further Ctrl-C must not cut that short either. In-process callers (tests) get their
+# signal handlers back.
+EXITING_AFTER_INTERRUPT = False
+
+
 def restore_interrupts() -> None:
+    if EXITING_AFTER_INTERRUPT:
+        return
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -74,14 +74,18 @@ def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(referenc
     assert not (out / store.LOCK).exists()
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signals_save_mark_and_say_how_to_resume(reference, tmp_path, sig, code):
+@pytest.mark.parametrize("sig, code, twice", [(signal.SIGINT, 130, False), (signal.SIGTERM, 143, False),
+                                              (signal.SIGINT, 130, True)])
+def test_signals_save_mark_and_say_how_to_resume(reference, tmp_path, sig, code, twice):
     out = tmp_path / "run"
     proc = start(*GRID, out=out)
     deadline = time.time() + 60
     while not (out / "metrics.csv").exists() and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(sig)
+    if twice:  # an impatient second Ctrl-C while the last files are being written
+        time.sleep(0.2)
+        proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr and f"resume with: nncmp resume {out}" in stdout

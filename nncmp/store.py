@@ -141,10 +141,26 @@ def read_csv(path: Path, columns: list[str] | None = None) -> Any:
     return frame
 
 
+# Columns added after the first release: a folder written before them is read with their values filled in.
+LATER_COLUMNS = ("act", "norm", "diverged_step")
+
+
 def read_metrics(folder: Path) -> Any:
     from nncmp.engine import RECORD_COLUMNS
 
-    return read_csv(Path(folder) / "metrics.csv", RECORD_COLUMNS)
+    frame = read_csv(Path(folder) / "metrics.csv", [c for c in RECORD_COLUMNS if c not in LATER_COLUMNS])
+    if all(c in frame.columns for c in LATER_COLUMNS):
+        return frame
+    try:  # an older folder: its activation and normalisation were the same for every run, in config.json
+        base = read_config(folder).get("base") or read_config(folder).get("spec") or {}
+    except StoreError:
+        base = {}
+    defaults = {"act": base.get("act", "relu"), "norm": "batchnorm" if base.get("batchnorm") else "none",
+                "diverged_step": None}
+    for column, value in defaults.items():
+        if column not in frame.columns:
+            frame[column] = value
+    return frame[RECORD_COLUMNS]
 
 
 def read_config(folder: Path) -> dict[str, Any]:

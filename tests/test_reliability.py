@@ -236,3 +236,16 @@ def test_a_huge_rate_diverges_alone_and_says_where(cli, tmp_path):
     assert len(steps) == 2 and all(1 <= s <= 23 for s in steps)
     sane = metrics[metrics["lr"] == 0.01]
     assert (sane["status"] == "ok").all() and sane["epoch"].max() == 2 and sane["diverged_step"].isna().all()
+
+
+def test_a_folder_from_before_act_norm_and_diverged_step_still_reports(cli, tmp_path):
+    args = ["compare", "--dataset", "digits", "--opts", "adam", "--inits", "he", "--seeds", "2", "--epochs", "1",
+            "--act", "tanh", "--no-plot", "--quiet", "--out", tmp_path]
+    assert cli(*args)[0] == 0
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    metrics.drop(columns=["act", "norm", "diverged_step"]).to_csv(tmp_path / "metrics.csv", index=False)
+    before = pd.read_csv(tmp_path / "summary.csv")
+    code, out, _ = cli("report", tmp_path, "--format", "csv", "--no-plot")
+    assert code == 0, out
+    assert set(store.read_metrics(tmp_path)["act"]) == {"tanh"}
+    assert len(before) == 1 and "adam" in out

@@ -10,8 +10,7 @@ Each member keeps what makes it itself: its initial weights (built by engine.mak
 (its own generator, seeded like engine.train's), and its dropout masks (a generator carrying on from the
 global RNG state engine.train would have had). A diverged member is recorded and dropped from the stack.
 
-Plain SGD at batch size 1 takes a fast path with no autograd: forward, the softmax-cross-entropy delta,
-and in-place rank-1 updates with torch's own backward kernels (threshold/tanh/sigmoid_backward).
+Plain SGD at batch size 1 takes a fast path with no autograd (fastsgd.py).
 """
 
 from __future__ import annotations
@@ -285,7 +284,9 @@ def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = Non
                 diverged.append(j)
         return diverged
 
-    step = _fast_sgd_epoch if fast_sgd(lead) else _autograd_epoch
+    from nncmp.fastsgd import fast_sgd_epoch
+
+    step = fast_sgd_epoch if fast_sgd(lead) else _autograd_epoch
     state = _EpochState(stack, specs, rngs, x_train, data, classification)
     diverged = record(0, (*evaluate_stack(stack, x_train, data.y_train, classification), [0] * len(specs)), 0, 0.0)
     examples, seconds = 0, 0.0
@@ -400,112 +401,3 @@ def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[Metrics, 
         seen += width
     accuracy = (correct.double() / seen).tolist() if classification else [None] * k
     return ((loss_sum / seen).tolist(), accuracy, bad_step.tolist()), seen
-
-
-def _activation(act: str) -> tuple[Any, Any]:
-    """The activation as a plain torch function (no nn.Module call overhead per step) and torch's own
-    backward kernel for it, taking (gradient, activation output)."""
-    import torch
-
-    aten = torch.ops.aten
-    return {"relu": (torch.relu, lambda g, out: aten.threshold_backward(g, out, 0)),
-            "tanh": (torch.tanh, aten.tanh_backward),
-            "sigmoid": (torch.sigmoid, aten.sigmoid_backward)}[act]
-
-
-FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per chunk, not per step
-
-
-def _fast_sgd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[Metrics, int]:
-    """One epoch of plain SGD at batch size 1 with no autograd graph and no gradient tensors.
-
-    For each layer, from the top: the delta for the layer below is computed with the weights before
-    their update, then the weights take a rank-1 in-place update and the bias a scaled add. Per step
-    this is about twenty tensor operations, which is what limits it: each costs microseconds of dispatch.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    stack = state.stack
-    linears = [layer.tensors for layer in stack.layers if layer.kind == "linear"]
-    k, n = stack.k, state.data.n_train
-    perms = state.permutations()
-    y_all = state.data.y_train[perms]  # [K, n]
-    n_out = linears[-1][0].shape[1]
-    onehot = F.one_hot(y_all, n_out).float()  # [K, n, classes]: softmax - onehot is the delta at the output
-    logits = torch.empty(k, n, n_out)
-    rates = [s.lr for s in specs]
-    with torch.no_grad():
-        ws = [w.detach() for w, _ in linears]
-        bs = [b.detach() for _, b in linears]
-        if k == 1:
-            _fast_sgd_single(state, perms[0], [w[0] for w in ws], [b[0, 0] for b in bs], onehot[0], logits[0],
-                             rates[0], specs[0].act)
-        else:
-            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act)
-        step_losses = F.cross_entropy(logits.transpose(1, 2), y_all, reduction="none")  # [K, n]
-        bad = ~torch.isfinite(step_losses)
-        bad_step = torch.where(bad.any(1), bad.int().argmax(1) + 1, 0)  # argmax: the first True
-        accuracy = (logits.argmax(-1) == y_all).double().mean(1)
-    return (step_losses.mean(1).tolist(), accuracy.tolist(), bad_step.tolist()), n
-
-
-def _fast_sgd_single(state: _EpochState, perm: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
-                     lr: float, act_name: str) -> None:
-    """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all."""
-    import torch
-
-    act, backward = _activation(act_name)
-    last = len(ws) - 1
-    wts = [w.t() for w in ws]  # views: they follow the in-place updates
-    n = len(perm)
-    for c in range(0, n, FAST_CHUNK):
-        xs = state.x[perm[c:c + FAST_CHUNK]]
-        for i in range(len(xs)):
-            h = xs[i]
-            inputs = []
-            for j in range(last):
-                inputs.append(h)
-                h = act(torch.addmv(bs[j], ws[j], h))
-            inputs.append(h)
-            out = torch.addmv(bs[last], ws[last], h, out=logits[c + i])
-            delta = torch.softmax(out, 0).sub_(onehot[c + i])
-            for j in range(last, -1, -1):
-                below = backward(torch.mv(wts[j], delta), inputs[j]) if j > 0 else None
-                ws[j].addr_(delta, inputs[j], alpha=-lr)
-                bs[j].add_(delta, alpha=-lr)
-                delta = below
-
-
-def _fast_sgd_stacked(state: _EpochState, perms: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
-                      rates: list[float], act_name: str) -> None:
-    """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate."""
-    import torch
-
-    act, backward = _activation(act_name)
-    k, n = perms.shape
-    last = len(ws) - 1
-    shared = all(r == rates[0] for r in rates)
-    lr = torch.tensor(rates).view(k, 1, 1)
-    wts = [w.transpose(1, 2) for w in ws]
-    for c in range(0, n, FAST_CHUNK):
-        xs = state.x[perms[:, c:c + FAST_CHUNK]]  # [K, chunk, features]
-        for i in range(xs.shape[1]):
-            h = xs[:, i:i + 1]
-            inputs = []
-            for j in range(last):
-                inputs.append(h)
-                h = act(torch.baddbmm(bs[j], h, wts[j]))
-            inputs.append(h)
-            out = torch.baddbmm(bs[last], h, wts[last], out=logits[:, c + i:c + i + 1])
-            delta = torch.softmax(out, -1).sub_(onehot[:, c + i:c + i + 1])
-            for j in range(last, -1, -1):
-                below = backward(torch.bmm(delta, ws[j]), inputs[j]) if j > 0 else None
-                if shared:
-                    ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0])
-                    bs[j].add_(delta, alpha=-rates[0])
-                else:
-                    scaled = delta * lr
-                    ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
-                    bs[j].sub_(scaled)
-                delta = below

@@ -176,6 +176,15 @@ def write_plots(metrics: Any, summary: Any, folder: Path, x: str = "epochs") -> 
     return written
 
 
+def _save(fig: Any, path: Path, title: str, dpi: int) -> Any:
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return fig
+
+
 def layer_profile(frame: Any, path: Path, title: str = "") -> Any:
     """Activation std and back-propagated gradient std per layer (log scale), one line per init: a signal
     that vanishes or explodes with depth shows as a slope (Glorot & Bengio 2010, fig. 6-7)."""
@@ -192,12 +201,7 @@ def layer_profile(frame: Any, path: Path, title: str = "") -> Any:
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(title="init")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return fig
+    return _save(fig, path, title, dpi=110)
 
 
 def activation_histograms(samples: list[tuple[str, list[Any]]], path: Path, title: str = "",
@@ -216,12 +220,7 @@ def activation_histograms(samples: list[tuple[str, list[Any]]], path: Path, titl
         ax.set_xlabel("activation value")
         ax.set_ylabel("density")
         ax.legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return fig
+    return _save(fig, path, title, dpi=110)
 
 
 def layer_tracks(frame: Any, path: Path, title: str = "") -> Any:
@@ -243,9 +242,4 @@ def layer_tracks(frame: Any, path: Path, title: str = "") -> Any:
             ax.set_title(f"{config}\n{stat}", fontsize="small")
             ax.set_xlabel("epoch")
         axes[r][0].legend(fontsize="x-small")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return fig
+    return _save(fig, path, title, dpi=100)

@@ -1,0 +1,119 @@
+"""Plain SGD at batch size 1 without autograd: the fast path of batched.train_group, for one run or many.
+
+Per example: the forward pass, the softmax-minus-one-hot delta at the output, then for each layer from the
+top the delta for the layer below (computed with the weights before their update, through torch's own
+threshold/tanh/sigmoid_backward kernels) and an in-place rank-1 update of the weights (addr_ for one model,
+baddbmm_ for a stack, where each member may have its own learning rate). About twenty tensor operations
+per step: their dispatch cost, not arithmetic, is the limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nncmp.spec import RunSpec
+
+
+def _activation(act: str) -> tuple[Any, Any]:
+    """The activation as a plain torch function (no nn.Module call overhead per step) and torch's own
+    backward kernel for it, taking (gradient, activation output)."""
+    import torch
+
+    aten = torch.ops.aten
+    return {"relu": (torch.relu, lambda g, out: aten.threshold_backward(g, out, 0)),
+            "tanh": (torch.tanh, aten.tanh_backward),
+            "sigmoid": (torch.sigmoid, aten.sigmoid_backward)}[act]
+
+
+FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per chunk, not per step
+
+
+def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
+    """One epoch of the stack in `state` (a batched._EpochState); returns the members' (train loss,
+    accuracy, first non-finite step) and the examples seen."""
+    import torch
+    import torch.nn.functional as F
+
+    stack = state.stack
+    linears = [layer.tensors for layer in stack.layers if layer.kind == "linear"]
+    k, n = stack.k, state.data.n_train
+    perms = state.permutations()
+    y_all = state.data.y_train[perms]  # [K, n]
+    n_out = linears[-1][0].shape[1]
+    onehot = F.one_hot(y_all, n_out).float()  # [K, n, classes]: softmax - onehot is the delta at the output
+    logits = torch.empty(k, n, n_out)
+    rates = [s.lr for s in specs]
+    with torch.no_grad():
+        ws = [w.detach() for w, _ in linears]
+        bs = [b.detach() for _, b in linears]
+        if k == 1:
+            _fast_sgd_single(state, perms[0], [w[0] for w in ws], [b[0, 0] for b in bs], onehot[0], logits[0],
+                             rates[0], specs[0].act)
+        else:
+            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act)
+        step_losses = F.cross_entropy(logits.transpose(1, 2), y_all, reduction="none")  # [K, n]
+        bad = ~torch.isfinite(step_losses)
+        bad_step = torch.where(bad.any(1), bad.int().argmax(1) + 1, 0)  # argmax: the first True
+        accuracy = (logits.argmax(-1) == y_all).double().mean(1)
+    return (step_losses.mean(1).tolist(), accuracy.tolist(), bad_step.tolist()), n
+
+
+def _fast_sgd_single(state: Any, perm: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
+                     lr: float, act_name: str) -> None:
+    """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all."""
+    import torch
+
+    act, backward = _activation(act_name)
+    last = len(ws) - 1
+    wts = [w.t() for w in ws]  # views: they follow the in-place updates
+    n = len(perm)
+    for c in range(0, n, FAST_CHUNK):
+        xs = state.x[perm[c:c + FAST_CHUNK]]
+        for i in range(len(xs)):
+            h = xs[i]
+            inputs = []
+            for j in range(last):
+                inputs.append(h)
+                h = act(torch.addmv(bs[j], ws[j], h))
+            inputs.append(h)
+            out = torch.addmv(bs[last], ws[last], h, out=logits[c + i])
+            delta = torch.softmax(out, 0).sub_(onehot[c + i])
+            for j in range(last, -1, -1):
+                below = backward(torch.mv(wts[j], delta), inputs[j]) if j > 0 else None
+                ws[j].addr_(delta, inputs[j], alpha=-lr)
+                bs[j].add_(delta, alpha=-lr)
+                delta = below
+
+
+def _fast_sgd_stacked(state: Any, perms: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
+                      rates: list[float], act_name: str) -> None:
+    """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate."""
+    import torch
+
+    act, backward = _activation(act_name)
+    k, n = perms.shape
+    last = len(ws) - 1
+    shared = all(r == rates[0] for r in rates)
+    lr = torch.tensor(rates).view(k, 1, 1)
+    wts = [w.transpose(1, 2) for w in ws]
+    for c in range(0, n, FAST_CHUNK):
+        xs = state.x[perms[:, c:c + FAST_CHUNK]]  # [K, chunk, features]
+        for i in range(xs.shape[1]):
+            h = xs[:, i:i + 1]
+            inputs = []
+            for j in range(last):
+                inputs.append(h)
+                h = act(torch.baddbmm(bs[j], h, wts[j]))
+            inputs.append(h)
+            out = torch.baddbmm(bs[last], h, wts[last], out=logits[:, c + i:c + i + 1])
+            delta = torch.softmax(out, -1).sub_(onehot[:, c + i:c + i + 1])
+            for j in range(last, -1, -1):
+                below = backward(torch.bmm(delta, ws[j]), inputs[j]) if j > 0 else None
+                if shared:
+                    ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0])
+                    bs[j].add_(delta, alpha=-rates[0])
+                else:
+                    scaled = delta * lr
+                    ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
+                    bs[j].sub_(scaled)
+                delta = below

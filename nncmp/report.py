@@ -263,9 +263,11 @@ class RunProgress:
 
     def counts(self, running: int, pending: int) -> None:
         """Parallel backends: groups running on workers and waiting for one."""
-        self._state = f"{running} group(s) running, {pending} waiting"
-        if self._bar is not None:
-            self._bar.update(self._task, description=f"{self._finished}/{self.n_runs} runs done · {self._state}")
+        state = f"{running} group(s) running, {pending} waiting"
+        if self.mode == "lines" and self._finished and state != self._state:
+            self.console.print(f"{self._finished}/{self.n_runs} runs done; {state}")
+        self._state = state
+        self.counts_refresh()
 
     def group_done(self, indices: list[int] | tuple[int, ...], results: list[Any] | None) -> None:
         """Parallel backends: a whole group finished on a worker (results None: it failed)."""

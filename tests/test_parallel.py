@@ -126,3 +126,12 @@ def test_missing_ray_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(BackendError, match=r"pip install 'nncmp\[ray\]'"):
         start_ray(None, 2)
+
+
+def test_progress_counts_runs_done_running_and_waiting(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "sgd,adam", "--inits", "he", "--seeds", "2",
+                       "--epochs", "1", "--no-plot", "--backend", "processes", "--jobs", "1", "--out", tmp_path)
+    assert code == 0, out
+    assert "2/4 runs done; 1 group(s) running, 0 waiting" in out or "2/4 runs done; 0 group(s) running, 1 waiting" \
+        in out
+    assert "4/4 runs done; 0 group(s) running, 0 waiting" in out and "[4/4]" in out

@@ -373,8 +373,9 @@ def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[Metrics, 
     bad_step = torch.zeros(k, dtype=torch.long)
     seen = 0
 
+    p = next((layer.p for layer in stack.layers if layer.kind == "dropout"), 0.0)
+
     def noise(_: int, shape: tuple[int, ...]) -> Any:
-        p = next(layer.p for layer in stack.layers if layer.kind == "dropout")
         return torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p) for g in state.rngs])
 
     for step, i in enumerate(range(0, n, bs), 1):

@@ -152,7 +152,8 @@ def read_metrics(folder: Path) -> Any:
     if all(c in frame.columns for c in LATER_COLUMNS):
         return frame
     try:  # an older folder: its activation and normalisation were the same for every run, in config.json
-        base = read_config(folder).get("base") or read_config(folder).get("spec") or {}
+        config = read_config(folder)
+        base = config.get("base") or config.get("spec") or {}
     except StoreError:
         base = {}
     defaults = {"act": base.get("act", "relu"), "norm": "batchnorm" if base.get("batchnorm") else "none",

@@ -1,66 +1,26 @@
-"""Several runs trained as one stacked model, with the records each would have produced alone.
+"""The stacked engine: several runs trained as one stacked model, each with the numbers it would have alone.
 
-Runs that share architecture, data, optimizer settings and batch size (they differ in init and seed) are
-stacked along a leading dimension: weights [K, out, in], one batched matrix product per layer, one
-torch.optim step over the stack. Every operation acts on each member's slice alone (batched products,
-elementwise optimizers, BatchNorm per channel, losses per member), so a member's numbers do not depend on
-its neighbours; tests check them against engine.train to 1e-5.
+Runs that share architecture, data, optimizer settings and batch size (they differ in init and seed; the
+plan decides which) are stacked along a leading dimension: weights [K, out, in], one batched matrix
+product per layer, one torch.optim step over the stack. Every operation acts on each member's slice alone
+(batched products, elementwise optimizers, BatchNorm per channel, losses per member), so a member's
+numbers do not depend on its neighbours; tests check them against the single-run engine.
 
 Each member keeps what makes it itself: its initial weights (built by engine.make_model), its batch order
-(its own generator, seeded like engine.train's), and its dropout masks (a generator carrying on from the
-global RNG state engine.train would have had). A diverged member is recorded and dropped from the stack.
-
-Plain SGD at batch size 1 takes a fast path with no autograd (fastsgd.py).
+(its own generator, seeded like the single-run engine's), and its dropout masks (a generator carrying on
+from the global RNG state the single-run engine would have had). A diverged member is dropped from the
+stack. Like every engine it only trains epochs and evaluates; recorder.record_runs makes the records.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from nncmp.data import Data
-from nncmp.engine import (
-    EVAL_CHUNK,
-    GRAD_CHUNK,
-    OnEpoch,
-    Probe,
-    first_bad_step,
-    make_model,
-    record_base,
-    set_outcome,
-)
-from nncmp.optim import OPTIMIZERS
+from nncmp.engine import EVAL_CHUNK, GRAD_CHUNK, make_model
+from nncmp.recorder import EpochMetrics, first_bad_step
 from nncmp.spec import RunSpec
-
-STACKABLE_MODELS = ("mlp", "logreg", "linear")
-FAST_ACTS = ("relu", "tanh", "sigmoid")
-
-
-def unsupported(spec: RunSpec) -> str | None:
-    """Why this run cannot train in a stack (it then trains alone on engine.train), or None."""
-    if spec.model not in STACKABLE_MODELS:
-        return f"model {spec.model} trains alone (stacked convolutions do not pay on a CPU)"
-    return None
-
-
-def fast_sgd(spec: RunSpec) -> bool:
-    """Batch size 1, plain SGD, an MLP without BatchNorm/Dropout on a classification dataset."""
-    entry = OPTIMIZERS[spec.optimizer]
-    return (entry.torch_class == "SGD" and not entry.fixed.get("nesterov") and spec.batch_size == 1
-            and not spec.momentum and not spec.weight_decay and spec.model in ("mlp", "logreg")
-            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
-            and spec.dataset != "toy-regression")
-
-
-def group_key(spec: RunSpec) -> tuple[Any, ...] | None:
-    """Runs with equal keys can train together; None: this run trains alone. `spec` must be resolved."""
-    if unsupported(spec):
-        return None
-    # The fast path scales each member's update by its own rate, so rates may differ there.
-    varying = {"init", "seed"} | ({"lr"} if fast_sgd(spec) else set())
-    return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
 
 
 @dataclass
@@ -234,105 +194,65 @@ def evaluate_stack(stack: Stack, x: Any, y: Any, classification: bool) -> tuple[
     return losses, ((correct.double() / n).tolist() if classification else [None] * k)
 
 
-def train_group(specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = None,
-                probe: Probe | None = None) -> list[list[dict[str, Any]]]:
-    """Train runs that share a group_key together; returns each run's records, in the order given.
+class StackedRun:
+    """Runs that share a group key, as one stack; the recorder's engine contract (see recorder.py).
 
-    The records equal engine.train's for each spec (time columns aside, floating-point rounding within 1e-5);
-    `seconds` is the group's training time shared equally among the runs still training.
+    fast=True trains each epoch on the batch-1 SGD fast path (fastsgd.py) instead of autograd.
     """
-    import torch
 
-    specs = [s.resolved(data.n_train) for s in specs]
-    keys = {group_key(s) for s in specs}
-    if None in keys or len(keys) != 1:
-        raise ValueError("train_group needs runs with one shared group_key")
-    lead = specs[0]
-    classification = data.task == "classification"
-    models = []
-    rngs = []
-    for spec in specs:
-        models.append(make_model(spec, data))
-        # Dropout in engine.train draws from the global RNG as make_model leaves it: carry that state on.
-        g = torch.Generator()
-        g.set_state(torch.get_rng_state())
-        rngs.append(g)
-    stack = Stack(models)
-    del models
-    x_train = data.x_train.reshape(data.n_train, -1)
-    members = list(range(len(specs)))  # positions in `specs` still training
-    records: list[list[dict[str, Any]]] = [[] for _ in specs]
-    bases = [record_base(s) for s in specs]
-
-    def record(epoch: int, train: Metrics, examples: int, seconds: float) -> list[int]:
-        """Append one record per member; returns the positions (in `members`) that diverged."""
-        val_loss, val_acc = evaluate_stack(stack, data.x_val, data.y_val, classification)
-        diverged = []
-        for j, m in enumerate(members):
-            finite = math.isfinite(train[0][j]) and math.isfinite(val_loss[j])
-            records[m].append({**bases[m], "epoch": epoch, "train_loss": train[0][j], "train_acc": train[1][j],
-                               "val_loss": val_loss[j], "val_acc": val_acc[j], "examples": examples,
-                               "seconds": seconds, "status": "ok" if finite else "diverged",
-                               "diverged_step": train[2][j] or None})
-            if on_epoch:
-                on_epoch(records[m][-1])
-            if probe:
-                from nncmp.models import build_model
-
-                probe(specs[m], stack.member(j, build_model(specs[m], data.shape, data.n_out)), epoch)
-            if not finite:
-                diverged.append(j)
-        return diverged
-
-    from nncmp.fastsgd import fast_sgd_epoch
-
-    step = fast_sgd_epoch if fast_sgd(lead) else _autograd_epoch
-    state = _EpochState(stack, specs, rngs, x_train, data, classification)
-    diverged = record(0, (*evaluate_stack(stack, x_train, data.y_train, classification), [0] * len(specs)), 0, 0.0)
-    examples, seconds = 0, 0.0
-    for epoch in range(1, lead.epochs + 1):
-        if diverged:
-            keep = [j for j in range(len(members)) if j not in diverged]
-            members = [members[j] for j in keep]
-            if not members:
-                break
-            state.keep(keep)
-        start = time.perf_counter()
-        train_metrics, seen = step(state, [specs[m] for m in members])
-        seconds += (time.perf_counter() - start) / len(members)
-        examples += seen
-        diverged = record(epoch, train_metrics, examples, seconds)
-    for r in records:
-        set_outcome(r)
-    return records
-
-
-class _EpochState:
-    """What persists across epochs: the stack, its optimizer, and each member's generators."""
-
-    def __init__(self, stack: Stack, specs: list[RunSpec], rngs: list[Any], x_train: Any, data: Data,
-                 classification: bool):
+    def __init__(self, specs: list[RunSpec], data: Data, fast: bool = False):
         import torch
 
         from nncmp.optim import build_optimizer
 
-        self.stack, self.rngs, self.x, self.data, self.classification = stack, rngs, x_train, data, classification
+        specs = [s.resolved(data.n_train) for s in specs]
+        self.specs, self.data = specs, data
+        self.classification = data.task == "classification"
+        models, self.rngs = [], []
+        for spec in specs:
+            models.append(make_model(spec, data))
+            # Dropout in the single-run engine draws from the global RNG as make_model leaves it: carry it on.
+            g = torch.Generator()
+            g.set_state(torch.get_rng_state())
+            self.rngs.append(g)
+        self.stack = Stack(models)
+        self.x = data.x_train.reshape(data.n_train, -1)
         self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
         self.seeds = [s.seed for s in specs]
-        self.optimizer = None if fast_sgd(specs[0]) else build_optimizer(specs[0], stack.parameters())
+        self.optimizer = None if fast else build_optimizer(specs[0], self.stack.parameters())
+        if fast:
+            from nncmp.fastsgd import fast_sgd_epoch
 
-    def keep(self, keep: list[int]) -> None:
+            self._epoch = fast_sgd_epoch
+        else:
+            self._epoch = autograd_epoch
+
+    def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
+        if split == "train":
+            return evaluate_stack(self.stack, self.x, self.data.y_train, self.classification)
+        return evaluate_stack(self.stack, self.data.x_val, self.data.y_val, self.classification)
+
+    def train_epoch(self) -> tuple[EpochMetrics, int]:
+        return self._epoch(self, self.specs)
+
+    def member(self, j: int) -> Any:
+        from nncmp.models import build_model
+
+        return self.stack.member(j, build_model(self.specs[j], self.data.shape, self.data.n_out))
+
+    def drop(self, keep: list[int]) -> None:
+        """Keep only the members at positions `keep`, with their slices of the optimizer state."""
         import torch
 
         old = self.stack.parameters()
         moved = self.stack.select(torch.tensor(keep))
+        self.specs = [self.specs[j] for j in keep]
         self.rngs = [self.rngs[j] for j in keep]
         self.orders = [self.orders[j] for j in keep]
         self.seeds = [self.seeds[j] for j in keep]
         if self.optimizer is not None:
             state = self.optimizer.state
-            new_params = self.stack.parameters()
-            self.optimizer.param_groups[0]["params"] = new_params
+            self.optimizer.param_groups[0]["params"] = self.stack.parameters()
             for p in old:
                 entry = state.pop(p, None)
                 if entry is not None:
@@ -354,10 +274,8 @@ class _EpochState:
         return torch.stack(rows)
 
 
-Metrics = tuple[list[float], list[float | None], list[int]]  # per member: train loss, accuracy, first bad step
-
-
-def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[Metrics, int]:
+def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
+    """One epoch of the stack with autograd and the stack's torch.optim optimizer."""
     import torch
 
     from nncmp.models import has_batchnorm1d
@@ -385,7 +303,7 @@ def _autograd_epoch(state: _EpochState, specs: list[RunSpec]) -> tuple[Metrics, 
             continue
         step_loss = torch.zeros(k)
         optimizer.zero_grad(set_to_none=True)
-        # The same chunk boundaries as engine.train, so BatchNorm and dropout see the same sub-batches.
+        # The same chunk boundaries as the single-run engine, so BatchNorm and dropout see the same sub-batches.
         for start in range(0, width, GRAD_CHUNK):
             sub = idx[:, start:start + GRAD_CHUNK]
             xb, yb = state.x[sub], y_train[sub]

@@ -1,7 +1,7 @@
 """Speed: the standard suite (matmul ceiling, single runs, 8-run grids, the course-style loop) and
 per-optimizer cases.
 
-nncmp is timed through the paths compare uses (execute.train_one for one run, batched.train_group for a
+nncmp is timed through the paths compare uses (execute.train_one for one run, execute.train_together for a
 grid); their `seconds` exclude evaluation. The reference is the loop the course writes: a torchvision
 dataset with per-sample transforms behind a DataLoader.
 """
@@ -106,7 +106,7 @@ def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
 def bench_reference(spec: RunSpec, data: Data, dataset: Any) -> dict[str, Any]:
     """Time the course's loop (DataLoader over per-sample transforms) on the same model and batch size.
 
-    Its model is built and initialised as engine.train builds it, so only the loop differs."""
+    Its model is built and initialised as the single-run engine builds it, so only the loop differs."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -215,12 +215,11 @@ def _case(name: str, what: str, batch: int, models: int, examples: int, seconds:
 def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool) -> tuple[float, int, float]:
     """Training seconds (evaluation excluded) of `specs` stacked, or one after another on the fastest
     single-run path; and the examples each model saw."""
-    from nncmp.batched import train_group
-    from nncmp.execute import train_one
+    from nncmp.execute import train_one, train_together
 
     with PeakMemory() as memory:
         if together:
-            runs = train_group(specs, data)
+            runs = train_together(specs, data)
             seconds = sum(r[-1]["seconds"] for r in runs)  # each run carries its share of the group's time
         else:
             runs = [train_one(s, data) for s in specs]
@@ -327,7 +326,7 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
     for); and the driver's own time per finished run (saving the rows as they arrive)."""
     from nncmp import store
     from nncmp.data import load
-    from nncmp.engine import records_frame
+    from nncmp.recorder import records_frame
     from nncmp.execute import train_one
     from nncmp.parallel import DataRecipe, run_parallel
 

@@ -26,9 +26,9 @@ from nncmp.options import (
     ThreadsOpt,
     UsageFailure,
     WidthOpt,
-    _check_threads,
-    _load_data,
-    _names,
+    check_threads,
+    load_data,
+    names,
     hidden_layers,
     parse_list,
     results_folder,
@@ -40,7 +40,7 @@ from nncmp.spec import Grid, RunSpec
 
 def bench(
     opts: Annotated[str | None, typer.Option(
-        "--opts", "--opt", help=f"Time these optimizers instead of the standard suite: {_names(OPTIMIZERS)}.",
+        "--opts", "--opt", help=f"Time these optimizers instead of the standard suite: {names(OPTIMIZERS)}.",
         show_default="the standard suite")] = None,
     batch_sizes: Annotated[str | None, typer.Option(
         "--batch-sizes", "--batch-size", help="With --opts: batch sizes, comma-separated; each optimizer runs at each.",
@@ -79,7 +79,7 @@ def bench(
     """Measure speed. Without --opts: the standard suite (matmul ceiling, one run and 8-run grids at batch
     sizes 64 and 1, the course-style loop) and the ratios between them. With --opts: samples/s, seconds per
     epoch and peak memory per optimizer (and batch size)."""
-    _check_threads(threads)
+    check_threads(threads)
     if opts is None:
         if n is not None and n < 100:
             raise UsageFailure(f"--n must be >= 100 for the suite, got {n}")
@@ -98,10 +98,11 @@ def bench(
                     inits=(base.init,), seeds=1,
                     batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None)
     specs = grid.runs()
-    data = _load_data(base, data_dir, download)
+    data = load_data(base, data_dir, download)
     set_threads(threads)
-    from nncmp import engine, store
+    from nncmp import store
     from nncmp.bench import run_bench
+    from nncmp.recorder import records_frame
     from nncmp.report import make_console, simple_table
 
     with results_folder(out, "bench", overwrite=overwrite) as folder:
@@ -123,7 +124,7 @@ def bench(
         import pandas as pd
 
         store.write_csv(folder / "bench.csv", pd.DataFrame(rows))
-        store.write_csv(folder / "metrics.csv", engine.records_frame(records))
+        store.write_csv(folder / "metrics.csv", records_frame(records))
         if json_out:
             _print_json({"cases": rows, "threads": _threads()})
             return

@@ -24,8 +24,8 @@ from nncmp.options import (
     SeedOpt,
     UsageFailure,
     WidthOpt,
-    _load_data,
-    _names,
+    load_data,
+    names,
     hidden_layers,
     parse_list,
     results_folder,
@@ -35,7 +35,7 @@ from nncmp.spec import RunSpec
 
 
 def inspect(
-    inits: Annotated[str, typer.Option("--inits", "--init", help=f"Inits, comma-separated: {_names(INITS)}, "
+    inits: Annotated[str, typer.Option("--inits", "--init", help=f"Inits, comma-separated: {names(INITS)}, "
                                        + ", ".join(ALIASES) + ".")] = "xavier,he,default",
     act: ActOpt = "relu",
     depth: DepthOpt = None,
@@ -65,7 +65,7 @@ def inspect(
         names = [RunSpec(init=i).init for i in parse_list("--inits", inits, str, "init names")]
         if len(set(names)) != len(names):
             raise UsageFailure(f"--inits lists an init more than once: {inits}")
-    data = _load_data(base, data_dir, download)
+    data = load_data(base, data_dir, download)
     with results_folder(out, "inspect", overwrite=overwrite) as folder:
         _inspect_into(folder, base, names, data, batch_size, plot, json_out, quiet)
 

@@ -13,9 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-
-class DataError(Exception):
-    """A dataset that cannot be loaded; the message says how to get it."""
+from nncmp.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -229,3 +227,18 @@ def write_mnist_files(root: Path, folder: str, images: Any, labels: Any, train: 
     with open(raw / f"{prefix}-labels-idx1-ubyte", "wb") as f:
         f.write(np.array([0x801, n], dtype=">i4").tobytes())
         f.write(labels.tobytes())
+
+
+def availability(data_dir: str | Path | None = None) -> list[dict[str, str]]:
+    """`nncmp datasets`: one row per dataset, with whether it loads here now (without downloading)."""
+    rows = []
+    for name, entry in DATASETS.items():
+        try:
+            load(name, data_dir=data_dir)
+            available = "yes"
+        except DataError:
+            available = "no: needs --download" if name in _TORCHVISION else "no"
+        rows.append({"name": name, "task": entry.task, "shape": "x".join(map(str, entry.shape)),
+                     "classes": str(entry.classes or "—"), "train / val": entry.sizes,
+                     "available now": available, "source": entry.source})
+    return rows

@@ -1,39 +1,22 @@
-"""The one training loop every command uses: one RunSpec → tidy records, one per epoch (epoch 0 included)."""
+"""The single-run engine: one run as a plain nn.Sequential, autograd and a torch.optim optimizer.
+
+The reference every faster engine is tested against, and the engine of runs nothing can stack with
+(the cnn). Like every engine it only trains epochs and evaluates; recorder.record_runs makes the records.
+"""
 
 from __future__ import annotations
 
-import math
 import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 from nncmp.data import Data
+from nncmp.recorder import EpochMetrics, OnEpoch, Probe, Record, first_bad_step, record_runs
 from nncmp.spec import RunSpec
 
 EVAL_CHUNK = 1000  # bounds evaluation memory (CIFAR-10 through the cnn), without changing results
 # Bounds training memory for huge batches. Exact for models without BatchNorm; with BatchNorm each chunk
 # normalises with its own statistics.
 GRAD_CHUNK = 8192
-
-RECORD_COLUMNS = [
-    "run_id", "config", "dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "epoch",
-    "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status", "diverged_step",
-]
-# Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
-INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
-
-OnEpoch = Callable[[dict[str, Any]], None]
-# --track-layers: called with (resolved spec, model, epoch) after each epoch's record, epoch 0 included.
-Probe = Callable[[RunSpec, Any, int], None]
-
-
-def records_frame(records: list[dict[str, Any]]) -> Any:
-    """Records as the tidy metrics table (columns in RECORD_COLUMNS order)."""
-    import pandas as pd
-
-    frame = pd.DataFrame(records, columns=RECORD_COLUMNS)
-    return frame.astype({c: "Int64" for c in INTEGER_COLUMNS})
 
 
 def seed_everything(seed: int) -> None:
@@ -79,62 +62,46 @@ def evaluate(model: Any, loss_fn: Any, x: Any, y: Any, classification: bool) -> 
     return total / n, (correct / n if classification else None)
 
 
-def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None,
-          probe: Probe | None = None) -> list[dict[str, Any]]:
-    """Train one run and return its records: epoch 0 (before any update), then one per epoch.
+class SingleRun:
+    """One run; the recorder's engine contract (see recorder.py)."""
 
-    A non-finite loss ends the run with status "diverged"; its records up to then are kept.
-    """
-    import torch
+    def __init__(self, spec: RunSpec, data: Data):
+        import torch
 
-    from nncmp.models import has_batchnorm1d
-    from nncmp.optim import build_optimizer
+        from nncmp.models import has_batchnorm1d
+        from nncmp.optim import build_optimizer
 
-    spec = spec.resolved(data.n_train)
-    classification = data.task == "classification"
-    model = make_model(spec, data)
-    optimizer = build_optimizer(spec, model.parameters())
-    loss_fn = loss_function(data)
-    # The batch order depends on (seed, dataset, batch size) only: its own generator, never the optimizer.
-    order = torch.Generator().manual_seed(spec.seed)
-    n, bs = data.n_train, spec.batch_size
-    # BatchNorm1d cannot train on a single example; a trailing batch of one is skipped.
-    skip_single = has_batchnorm1d(spec) and n % bs == 1
+        spec = spec.resolved(data.n_train)
+        self.specs = [spec]
+        self.data = data
+        self.classification = data.task == "classification"
+        self.model = make_model(spec, data)
+        self.optimizer = build_optimizer(spec, self.model.parameters())
+        self.loss_fn = loss_function(data)
+        # The batch order depends on (seed, dataset, batch size) only: its own generator, never the optimizer.
+        self.order = torch.Generator().manual_seed(spec.seed)
+        # BatchNorm1d cannot train on a single example; a trailing batch of one is skipped.
+        self.skip_single = has_batchnorm1d(spec) and data.n_train % spec.batch_size == 1
 
-    base = record_base(spec)
-    records: list[dict[str, Any]] = []
+    def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
+        x, y = (self.data.x_train, self.data.y_train) if split == "train" else (self.data.x_val, self.data.y_val)
+        loss, acc = evaluate(self.model, self.loss_fn, x, y, self.classification)
+        return [loss], [acc]
 
-    def record(epoch: int, train_loss: float, train_acc: float | None, examples: int, seconds: float,
-               bad_step: int = 0) -> bool:
-        val_loss, val_acc = evaluate(model, loss_fn, data.x_val, data.y_val, classification)
-        finite = math.isfinite(train_loss) and math.isfinite(val_loss)
-        records.append({**base, "epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
-                        "val_loss": val_loss, "val_acc": val_acc, "examples": examples,
-                        "seconds": seconds, "status": "ok" if finite else "diverged",
-                        "diverged_step": bad_step or None})
-        if on_epoch:
-            on_epoch(records[-1])
-        if probe:
-            probe(spec, model, epoch)
-        return finite
+    def train_epoch(self) -> tuple[EpochMetrics, int]:
+        import torch
 
-    # Epoch 0: the untrained model, with train metrics evaluated over the whole training set.
-    ok = record(0, *evaluate(model, loss_fn, data.x_train, data.y_train, classification), 0, 0.0)
-    examples, seconds = 0, 0.0
-    for epoch in range(1, spec.epochs + 1):
-        if not ok:
-            break
+        model, optimizer, loss_fn, data = self.model, self.optimizer, self.loss_fn, self.data
+        n, bs = data.n_train, self.specs[0].batch_size
         model.train()
-        perm = torch.randperm(n, generator=order)
+        perm = torch.randperm(n, generator=self.order)
         loss_sum = torch.zeros(())
         correct = torch.zeros((), dtype=torch.long)
-        # The first step of the epoch whose loss is not finite, kept as a tensor: no sync per step.
         bad_step = torch.zeros((), dtype=torch.long)
         seen = 0
-        start = time.perf_counter()
         for step, i in enumerate(range(0, n, bs), 1):
             idx = perm[i:i + bs]
-            if skip_single and len(idx) == 1:
+            if self.skip_single and len(idx) == 1:
                 continue
             step_loss = torch.zeros(())
             optimizer.zero_grad(set_to_none=True)
@@ -148,38 +115,22 @@ def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None,
                 (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward()
                 # Accumulate as tensors: no per-step .item() sync in the hot loop.
                 step_loss += loss.detach() * len(sub)
-                if classification:
+                if self.classification:
                     correct += (out.detach().argmax(1) == yb).sum()
             loss_sum += step_loss
             bad_step = first_bad_step(bad_step, step_loss, step)
             optimizer.step()
             seen += len(idx)
-        seconds += time.perf_counter() - start
-        examples += seen
-        train_loss = loss_sum.item() / seen
-        ok = record(epoch, train_loss, correct.item() / seen if classification else None, examples, seconds,
-                    int(bad_step))
+        accuracy = correct.item() / seen if self.classification else None
+        return ([loss_sum.item() / seen], [accuracy], [int(bad_step)]), seen
 
-    set_outcome(records)
-    return records
+    def drop(self, keep: list[int]) -> None:
+        assert not keep, "a single run has no one to keep once it diverged"
 
-
-def first_bad_step(bad: Any, loss: Any, step: int) -> Any:
-    """`bad` (0 = none yet) becomes `step` where `loss` is not finite for the first time; elementwise."""
-    import torch
-
-    return torch.where((bad == 0) & ~torch.isfinite(loss), step, bad)
+    def member(self, j: int) -> Any:
+        return self.model
 
 
-def record_base(spec: RunSpec) -> dict[str, Any]:
-    """The columns every record of a (resolved) run shares."""
-    return {"run_id": spec.run_id, "config": spec.config_id, "dataset": spec.dataset, "model": spec.model,
-            "optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm, "lr": spec.lr,
-            "batch_size": spec.batch_size, "seed": spec.seed}
-
-
-def set_outcome(records: list[dict[str, Any]]) -> None:
-    """The run's outcome on each of its rows, so any row can be grouped by it."""
-    status = records[-1]["status"]
-    for r in records:
-        r["status"] = status
+def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[Record]:
+    """One run on the single-run engine: its records, epoch 0 (before any update) and one per epoch."""
+    return record_runs(SingleRun(spec, data), on_epoch, probe)[0]

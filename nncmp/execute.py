@@ -1,4 +1,8 @@
-"""Run a grid's groups on this process, handing each run's records back as soon as its group finishes."""
+"""Where groups of runs train: the only place that turns the plan's engine choice into an engine.
+
+run_local trains a grid's groups one after another in this process; parallel.py sends the same groups
+to worker processes or Ray tasks, which call run_group too.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +10,69 @@ from collections.abc import Callable
 from typing import Any
 
 from nncmp.data import Data
-from nncmp.plan import MAX_GROUP, Group, plan
+from nncmp.plan import ENGINES, MAX_GROUP, Group, describe, fast_sgd, group_key, plan
+from nncmp.recorder import OnEpoch, Probe, Record, record_runs
 from nncmp.spec import RunSpec
 
 # Called once per finished group with (grid position, records) of each of its runs: saving them in one
 # write keeps a group whole on disk, so a resume regroups the remaining runs exactly as before.
-OnGroup = Callable[[list[tuple[int, list[dict[str, Any]]]]], None]
+OnGroup = Callable[[list[tuple[int, list[Record]]]], None]
 
 
-def train_one(spec: RunSpec, data: Data, on_epoch: Any = None, probe: Any = None) -> list[dict[str, Any]]:
-    """One run on its fastest path: the batch-1 SGD fast path where it applies, engine.train otherwise."""
-    from nncmp.batched import fast_sgd, train_group
-    from nncmp.engine import train
+def train_with(engine: str, specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = None,
+               probe: Probe | None = None) -> list[list[Record]]:
+    """Train `specs` together on `engine` (one of plan.ENGINES); each run's records, in order."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
+    if engine == "single":
+        from nncmp.engine import SingleRun
 
-    if fast_sgd(spec.resolved(data.n_train)):
-        return train_group([spec], data, on_epoch, probe)[0]
-    return train(spec, data, on_epoch, probe)
+        if len(specs) != 1:
+            raise ValueError("the single-run engine trains one run")
+        return record_runs(SingleRun(specs[0], data), on_epoch, probe)
+    from nncmp.batched import StackedRun
+
+    resolved = [s.resolved(data.n_train) for s in specs]
+    keys = {group_key(s) for s in resolved}
+    if None in keys or len(keys) != 1:
+        raise ValueError("only runs with one shared group key train together")
+    if engine == "fast-sgd" and not fast_sgd(resolved[0]):
+        raise ValueError("the fast-sgd engine trains plain SGD at batch size 1 on an MLP only")
+    return record_runs(StackedRun(resolved, data, fast=engine == "fast-sgd"), on_epoch, probe)
 
 
-def run_group(group: Group, specs: list[RunSpec], data: Data, on_epoch: Any = None,
-              probe: Any = None) -> list[list[dict[str, Any]]]:
-    from nncmp.batched import train_group
-    from nncmp.engine import train
+def run_group(group: Group, specs: list[RunSpec], data: Data, on_epoch: OnEpoch | None = None,
+              probe: Probe | None = None) -> list[list[Record]]:
+    """The runs of one group of the plan (`specs` is the whole grid), on the group's engine."""
+    return train_with(group.engine, [specs[i] for i in group.indices], data, on_epoch, probe)
 
-    members = [specs[i] for i in group.indices]
-    if group.stacked:
-        return train_group(members, data, on_epoch, probe)
-    return [train(members[0], data, on_epoch, probe)]
+
+def train_one(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None,
+              probe: Probe | None = None) -> list[Record]:
+    """One run on the engine the plan gives a run alone (nncmp train, bench)."""
+    (group,) = plan([spec], data.n_train)
+    return run_group(group, [spec], data, on_epoch, probe)[0]
+
+
+def train_together(specs: list[RunSpec], data: Data) -> list[list[Record]]:
+    """Runs that the plan puts into one group, trained as that one group (bench's grids)."""
+    groups = plan(specs, data.n_train, max_group=len(specs))
+    if len(groups) != 1:
+        raise ValueError("these runs do not form one group")
+    return run_group(groups[0], specs, data)
 
 
 def run_local(specs: list[RunSpec], data: Data, progress: Any, on_group: OnGroup, max_group: int = MAX_GROUP,
-              say: Callable[[str], None] | None = None, probe: Any = None) -> None:
+              say: Callable[[str], None] | None = None, probe: Probe | None = None) -> None:
     """Train every spec in this process, group by group. KeyboardInterrupt propagates after the finished
     groups have been handed to `on_group` (which saves them): an interruption loses only the group in
     progress."""
     groups = plan(specs, data.n_train, max_group)
     for number, group in enumerate(groups, 1):
+        members = [specs[i].resolved(data.n_train) for i in group.indices]
         if say:
-            first = specs[group.indices[0]].resolved(data.n_train)
-            say(f"group {number}/{len(groups)}: {first.config_id} and {len(group.indices) - 1} more, {group.why}"
-                if len(group.indices) > 1 else f"group {number}/{len(groups)}: {first.run_id}, {group.why}")
-        progress.start_group(group.indices, [specs[i].resolved(data.n_train) for i in group.indices])
+            say(describe(number, len(groups), group, members[0]))
+        progress.start_group(group.indices, members)
         results = run_group(group, specs, data, on_epoch=progress.epoch, probe=probe)
         for i, records in zip(group.indices, results):
             progress.end_run(i + 1, specs[i], records)

@@ -1,4 +1,4 @@
-"""Plain SGD at batch size 1 without autograd: the fast path of batched.train_group, for one run or many.
+"""Plain SGD at batch size 1 without autograd: the "fast-sgd" engine's epoch, for one run or a stack.
 
 Per example: the forward pass, the softmax-minus-one-hot delta at the output, then for each layer from the
 top the delta for the layer below (computed with the weights before their update, through torch's own
@@ -29,8 +29,8 @@ FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per
 
 
 def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
-    """One epoch of the stack in `state` (a batched._EpochState); returns the members' (train loss,
-    accuracy, first non-finite step) and the examples seen."""
+    """One epoch of the stack in `state` (a batched.StackedRun built with fast=True); returns the members'
+    (train loss, accuracy, first non-finite step) and the examples seen."""
     import torch
     import torch.nn.functional as F
 

@@ -12,12 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.data import DATASETS, DataError
+from nncmp.data import DATASETS
+from nncmp.errors import NncmpError
 from nncmp.models import ACTIVATIONS, MODELS
-from nncmp.parallel import BackendError
-from nncmp.spec import RunSpec, SpecError
-from nncmp.stats import BaselineError
-from nncmp.store import LockedError, StoreError, WriteError
+from nncmp.spec import RunSpec
 
 
 class UsageFailure(typer.BadParameter):
@@ -42,12 +40,11 @@ class RuntimeFailure(_ClickException):  # type: ignore[misc,valid-type]
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
+    """nncmp's own errors (errors.NncmpError) as one line: exit 2 for bad input, 1 for runtime failures."""
     try:
         yield
-    except (SpecError, DataError, StoreError, BaselineError, BackendError) as e:
-        raise UsageFailure(str(e)) from None
-    except (WriteError, LockedError) as e:
-        raise RuntimeFailure(str(e)) from None
+    except NncmpError as e:
+        raise (UsageFailure if e.exit_code == 2 else RuntimeFailure)(str(e)) from None
 
 
 @contextlib.contextmanager
@@ -76,19 +73,19 @@ def parse_list(option: str, text: str, convert: Callable[[str], Any], kind: str)
         raise UsageFailure(f"{option}: {text!r} is not a comma-separated list of {kind}") from None
 
 
-def _names(registry: Any) -> str:
+def names(registry: Any) -> str:
     return ", ".join(registry)
 
 
 # Options shared by train, compare and bench (one definition, one help text).
-DatasetOpt = Annotated[str, typer.Option(help=f"Dataset: {_names(DATASETS)}.")]
-ModelOpt = Annotated[str, typer.Option(help=f"Model: {_names(MODELS)}.")]
+DatasetOpt = Annotated[str, typer.Option(help=f"Dataset: {names(DATASETS)}.")]
+ModelOpt = Annotated[str, typer.Option(help=f"Model: {names(MODELS)}.")]
 HiddenOpt = Annotated[str | None, typer.Option(help="mlp hidden-layer widths, comma-separated.",
                                                show_default="256,128")]
 DepthOpt = Annotated[int | None, typer.Option(
     help="mlp with this many hidden layers, all --width wide (instead of --hidden).", show_default="off")]
 WidthOpt = Annotated[int | None, typer.Option(help="Width of each hidden layer with --depth.", show_default="256")]
-ActOpt = Annotated[str, typer.Option(help=f"Activation: {_names(ACTIVATIONS)}.")]
+ActOpt = Annotated[str, typer.Option(help=f"Activation: {names(ACTIVATIONS)}.")]
 BatchnormOpt = Annotated[bool, typer.Option(help="BatchNorm1d after each mlp hidden layer.")]
 DropoutOpt = Annotated[float, typer.Option(help="Dropout probability after each hidden layer, in [0, 1).")]
 MomentumOpt = Annotated[float | None, typer.Option(
@@ -143,12 +140,12 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def _check_threads(threads: int | None) -> None:
+def check_threads(threads: int | None) -> None:
     if threads is not None and threads < 1:
         raise UsageFailure(f"--threads must be >= 1, got {threads}")
 
 
-def _hyper(momentum: float | None, betas: str | None, alpha: float | None, eps: float | None,
+def hyperparameters(momentum: float | None, betas: str | None, alpha: float | None, eps: float | None,
            weight_decay: float | None) -> dict[str, Any]:
     values = {"momentum": momentum, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
               "betas": parse_list("--betas", betas, float, "numbers") if betas is not None else None}
@@ -170,6 +167,18 @@ def check_backend(backend: str, jobs: int, retries: int, address: str | None) ->
         raise UsageFailure("--address applies only to --backend ray")
 
 
+def check_choice(option: str, value: str | None, choices: Any) -> None:
+    if value is not None and value not in choices:
+        raise UsageFailure(f"{option}: unknown value {value!r}; choose from: {', '.join(choices)}")
+
+
+def check_target(target: float | None) -> float | None:
+    """--target: a val accuracy in [0, 1] (the comparison also refuses inf and nan)."""
+    if target is not None and not 0.0 <= target <= 1.0:
+        raise UsageFailure(f"--target must be a val accuracy in [0, 1], got {target:g}")
+    return target
+
+
 def hidden_layers(hidden: str | None, depth: int | None, width: int | None) -> tuple[int, ...]:
     """--hidden, or --depth × --width: the mlp's hidden-layer widths."""
     if depth is None and width is None:
@@ -183,7 +192,7 @@ def hidden_layers(hidden: str | None, depth: int | None, width: int | None) -> t
     return (width or 256,) * (depth or 2)
 
 
-def _load_data(spec: RunSpec, data_dir: Path | None, download: bool) -> Any:
+def load_data(spec: RunSpec, data_dir: Path | None, download: bool) -> Any:
     from nncmp.data import load
 
     with user_errors():

@@ -6,9 +6,10 @@ saves it at once, so resume works after a killed driver. Data reaches each worke
 workers load it themselves (the registry, from the shared --data-dir) and keep it; Ray tasks read one
 copy from the object store.
 
-A group whose worker dies, or which raises, is retried up to `retries` times; after that each of its
-runs is tried alone (so one bad run does not take its group down), and a run that still fails is
-reported as failed (with the error) while the rest of the grid carries on.
+A group whose worker dies, or which raises, is retried up to `retries` times (by the driver, for both
+backends, so every retry is counted); after that each of its runs is tried alone (so one bad run does
+not take its group down), and a run that still fails is reported as failed (with the error) while the
+rest of the grid carries on.
 """
 
 from __future__ import annotations
@@ -20,18 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nncmp.data import Data
+from nncmp.errors import BackendError
 from nncmp.plan import Group, plan
 from nncmp.spec import RunSpec
 
 BACKENDS = ("local", "processes", "ray")
-# Fault injection for the tests (read by the driver, passed to the task): a group containing a run whose
-# id contains $NNCMP_TEST_FAIL raises every time; with $NNCMP_TEST_CRASH_ONCE=path, the first task to
-# run kills its own worker (and creates `path`, so the retry succeeds).
-FAULT_VARIABLES = ("NNCMP_TEST_FAIL", "NNCMP_TEST_CRASH_ONCE")
-
-
-class BackendError(Exception):
-    """The backend cannot start (Ray missing, cluster unreachable): a usage error."""
 
 
 @dataclass(frozen=True)
@@ -65,29 +59,32 @@ def _worker_data(source: Any) -> Data:
     return source  # Ray: already the Data, from the object store
 
 
-def work(source: Any, specs: list[RunSpec], stacked: bool, track_layers: bool, threads: int,
-         faults: dict[str, str]) -> tuple[list[list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+def work(source: Any, specs: list[RunSpec], engine: str, track_layers: bool,
+         threads: int) -> tuple[list[list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
     """One group in a worker: its runs' records, and (with track_layers) their per-layer rows."""
     import torch
 
-    from nncmp.execute import run_group
+    from nncmp.execute import train_with
 
     torch.set_num_threads(threads)
-    crash = faults.get("NNCMP_TEST_CRASH_ONCE")
-    if crash and not os.path.exists(crash):
-        open(crash, "w").close()
-        os._exit(1)  # the worker dies mid-task, as if killed
     data = _worker_data(source)
-    fail = faults.get("NNCMP_TEST_FAIL")
-    if fail and any(fail in s.resolved(data.n_train).run_id for s in specs):
-        raise RuntimeError(f"injected failure for {fail}")
     tracker = None
     if track_layers:
         from nncmp.layers import LayerTracker
 
         tracker = LayerTracker(data)
-    results = run_group(Group(tuple(range(len(specs))), stacked, ""), specs, data, probe=tracker)
+    results = train_with(engine, specs, data, probe=tracker)
     return results, (tracker.rows if tracker else {})
+
+
+# What a worker runs for each group: `work`, unless a test puts a wrapper here to inject faults (a worker
+# that dies, a run that always fails). Read when a grid starts.
+TASK: Callable[..., Any] = work
+
+
+def call(task: Callable[..., Any], *args: Any) -> Any:
+    """Ray's remote function: runs `task` (TASK as the driver had it) on a worker."""
+    return task(*args)
 
 
 @dataclass
@@ -99,13 +96,37 @@ class Outcome:
     driver_seconds: float = 0.0  # time the driver spent saving results (its per-run overhead)
 
 
+class Retries:
+    """What happens to a group that failed: tried again up to `retries` times, then each of its runs
+    alone, then a run that still fails is recorded as failed."""
+
+    def __init__(self, retries: int, outcome: Outcome, progress: Any):
+        self.retries, self.outcome, self.progress = retries, outcome, progress
+        self.attempts: dict[tuple[int, ...], int] = {}
+
+    def after_failure(self, group: Group, error: str) -> list[Group]:
+        """The groups to submit next in place of `group`."""
+        self.attempts[group.indices] = self.attempts.get(group.indices, 0) + 1
+        if self.attempts[group.indices] <= self.retries:
+            self.outcome.retried += 1
+            return [group]
+        if len(group.indices) > 1:
+            singles = [Group((i,), group.engine, "alone after its group failed") for i in group.indices]
+            for single in singles:
+                self.attempts[single.indices] = 0
+            return singles
+        self.outcome.failed[group.indices[0]] = error
+        self.progress.group_done(group.indices, None)
+        return []
+
+
 def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progress: Any,
                  on_group: Callable[[list[tuple[int, Any]], dict[str, Any]], None], max_group: int,
                  backend: str, jobs: int, retries: int, track_layers: bool = False, address: str | None = None,
-                 say: Callable[[str], None] | None = None) -> Outcome:
-    """Train every spec on `backend`; `on_group(positions and records, layer rows)` as each group finishes."""
+                 say: Callable[[str], None] | None = None, threads: int | None = None) -> Outcome:
+    """Train every spec on `backend`; `on_group(positions and records, layer rows)` as each group finishes.
+    `threads`: torch threads in each worker (None: its share of the cores, one for Ray tasks)."""
     groups = plan(specs, n_train, max_group)
-    faults = {k: os.environ[k] for k in FAULT_VARIABLES if k in os.environ}
     outcome = Outcome()
     if say:
         say(f"{len(groups)} groups on {backend}" + (f" ({jobs} workers)" if backend == "processes" else ""))
@@ -117,18 +138,12 @@ def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progres
         outcome.driver_seconds += time.perf_counter() - start
         progress.group_done(group.indices, records)
 
-    def failed(group: Group, error: str) -> list[Group]:
-        """A group out of attempts: its runs to try alone, or (a single run) recorded as failed."""
-        if len(group.indices) > 1:
-            return [Group((i,), group.stacked, "alone after its group failed") for i in group.indices]
-        outcome.failed[group.indices[0]] = error
-        progress.group_done(group.indices, None)
-        return []
-
+    retry = Retries(retries, outcome, progress)
     if backend == "processes":
-        _run_pool(specs, groups, recipe, jobs, retries, track_layers, faults, finished, failed, outcome, progress)
+        _run_pool(specs, groups, recipe, jobs, threads or threads_per_worker(jobs), track_layers, finished, retry,
+                  progress)
     else:
-        _run_ray(specs, groups, recipe, jobs, retries, track_layers, faults, finished, failed, progress, address)
+        _run_ray(specs, groups, recipe, jobs, threads or 1, track_layers, finished, retry, progress, address)
     return outcome
 
 
@@ -141,25 +156,24 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, cores // jobs)
 
 
-def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, retries: int,
-              track_layers: bool, faults: dict[str, str], finished: Any, failed: Any, outcome: Outcome,
-              progress: Any) -> None:
+def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, threads: int,
+              track_layers: bool, finished: Any, retry: Retries, progress: Any) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    threads = threads_per_worker(jobs)
-    attempts = {g.indices: 0 for g in groups}
+    task = TASK
     todo = list(groups)
     # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
     context = multiprocessing.get_context("spawn")
     while todo:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
         try:
-            running = {pool.submit(work, recipe, [specs[i] for i in g.indices], g.stacked, track_layers, threads,
-                                   faults): g for g in todo}
+            running = {pool.submit(task, recipe, [specs[i] for i in g.indices], g.engine, track_layers,
+                                   threads): g for g in todo}
             todo = []
-            progress.counts(len(running), 0)
+            # A pool runs `jobs` tasks at a time; the other submitted ones wait for a worker.
+            progress.counts(min(len(running), jobs), max(len(running) - jobs, 0))
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -167,39 +181,32 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
                     try:
                         result = future.result()
                     except BrokenProcessPool:
-                        error = "its worker process died"
+                        todo += retry.after_failure(group, "its worker process died")
                     except Exception as e:  # noqa: BLE001 -- any failure of the task is recorded, not raised
-                        error = f"{type(e).__name__}: {e}"
+                        todo += retry.after_failure(group, f"{type(e).__name__}: {e}")
                     else:
                         finished(group, result)
-                        continue
-                    attempts[group.indices] += 1
-                    if attempts[group.indices] <= retries:
-                        outcome.retried += 1
-                        todo.append(group)
-                    else:
-                        for single in failed(group, error):
-                            attempts[single.indices] = 0
-                            todo.append(single)
-                progress.counts(len(running), len(todo))
+                    progress.counts(min(len(running), jobs), max(len(running) - jobs, 0) + len(todo))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, retries: int,
-             track_layers: bool, faults: dict[str, str], finished: Any, failed: Any, progress: Any,
-             address: str | None) -> None:
+def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, threads: int,
+             track_layers: bool, finished: Any, retry: Retries, progress: Any, address: str | None) -> None:
     ray = start_ray(address, jobs)
     data_ref = ray.put(recipe.load())  # once into the object store; every task reads that copy
-    threads = 1
-    # Ray retries a task whose worker died, or which raised, up to max_retries times by itself.
-    task = ray.remote(num_cpus=threads, max_retries=retries, retry_exceptions=True)(work)
+    # A task reserves as many CPUs as it runs torch threads (never more than the cluster has: it would wait
+    # forever). Retries are the driver's (Retries), as for the process pool, so each one is counted.
+    cpus = max(1, int(ray.cluster_resources().get("CPU", jobs)))
+    remote = ray.remote(num_cpus=min(threads, cpus), max_retries=0)(call)
+    task = TASK
+    capacity = max(1, cpus // min(threads, cpus))
 
     def submit(g: Group) -> Any:
-        return task.remote(data_ref, [specs[i] for i in g.indices], g.stacked, track_layers, threads, faults)
+        return remote.remote(task, data_ref, [specs[i] for i in g.indices], g.engine, track_layers, threads)
 
     running = {submit(g): g for g in groups}
-    progress.counts(len(running), 0)
+    progress.counts(min(len(running), capacity), max(len(running) - capacity, 0))
     try:
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
@@ -208,11 +215,11 @@ def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs
                 try:
                     result = ray.get(ref)
                 except ray.exceptions.RayError as e:
-                    for single in failed(group, _ray_error(e)):
-                        running[submit(single)] = single
+                    for again in retry.after_failure(group, _ray_error(e)):
+                        running[submit(again)] = again
                 else:
                     finished(group, result)
-            progress.counts(len(running), 0)
+            progress.counts(min(len(running), capacity), max(len(running) - capacity, 0))
     except KeyboardInterrupt:
         for ref in running:
             ray.cancel(ref, force=True)

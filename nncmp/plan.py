@@ -1,24 +1,62 @@
-"""Which runs of a grid train together: groups of runs the batched engine can stack.
+"""The one dispatcher: which runs of a grid train together, and which engine trains each group, and why.
 
-A group is an execution detail: a run's records do not depend on the group it trained in.
+Three engines train runs (execute.py switches on the choice, nowhere else does):
+
+- "fast-sgd": plain SGD at batch size 1 on an MLP — no autograd at all (fastsgd.py), one run or a stack;
+- "stacked":  runs that differ only in init and seed, stacked along a leading dimension into one model
+              (batched.py), one batched matrix product per layer;
+- "single":   the reference engine, one run (engine.py): the cnn, and everything with --group-size 1
+              that the fast path does not cover.
+
+A group is an execution detail: a run's records do not depend on the group it trained in (to rounding;
+README "How a run is trained" says how far).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from nncmp.batched import fast_sgd, group_key, unsupported
+from nncmp.optim import OPTIMIZERS
 from nncmp.spec import RunSpec
 
 # Bounds a group's memory: a full-batch step holds K × min(n, GRAD_CHUNK) examples' activations.
 MAX_GROUP = 16
+ENGINES = ("single", "stacked", "fast-sgd")
+STACKABLE_MODELS = ("mlp", "logreg", "linear")
+FAST_ACTS = ("relu", "tanh", "sigmoid")
 
 
 @dataclass(frozen=True)
 class Group:
     indices: tuple[int, ...]  # positions in the grid's run list, in grid order
-    stacked: bool  # False: one run on engine.train
-    why: str  # how it trains, for --verbose
+    engine: str  # one of ENGINES
+    why: str  # how it trains and why, for --verbose
+
+
+def unstackable(spec: RunSpec) -> str | None:
+    """Why this run cannot train in a stack (it then trains alone on the single-run engine), or None."""
+    if spec.model not in STACKABLE_MODELS:
+        return f"model {spec.model} trains alone (stacked convolutions do not pay on a CPU)"
+    return None
+
+
+def fast_sgd(spec: RunSpec) -> bool:
+    """Batch size 1, plain SGD, an MLP without BatchNorm/Dropout on a classification dataset. `spec`: resolved."""
+    entry = OPTIMIZERS[spec.optimizer]
+    return (entry.torch_class == "SGD" and not entry.fixed.get("nesterov") and spec.batch_size == 1
+            and not spec.momentum and not spec.weight_decay and spec.model in ("mlp", "logreg")
+            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
+            and spec.dataset != "toy-regression")
+
+
+def group_key(spec: RunSpec) -> tuple[Any, ...] | None:
+    """Runs with equal keys can train together; None: this run trains alone. `spec` must be resolved."""
+    if unstackable(spec):
+        return None
+    # The fast path scales each member's update by its own rate, so rates may differ there.
+    varying = {"init", "seed"} | ({"lr"} if fast_sgd(spec) else set())
+    return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
 
 
 def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP) -> list[Group]:
@@ -31,27 +69,32 @@ def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP) -> list
     resolved = [s.resolved(n_train) for s in specs]
     open_groups: dict[tuple, list[int]] = {}
     groups: list[list[int]] = []
-    reasons: dict[int, str] = {}
     for i, spec in enumerate(resolved):
         key = group_key(spec) if max_group > 1 else None
         if key is None:
             groups.append([i])
-            reasons[i] = unsupported(spec) or "--group-size 1"
             continue
         members = open_groups.get(key)
         if members is None or len(members) >= max_group:
             members = open_groups[key] = []
             groups.append(members)
         members.append(i)
-    out = []
-    for members in groups:
-        first = resolved[members[0]]
-        fast = " (batch-1 SGD fast path)" if fast_sgd(first) else ""
-        if len(members) > 1:
-            out.append(Group(tuple(members), True, f"{len(members)} runs stacked{fast}"))
-        elif fast:
-            out.append(Group(tuple(members), True, f"alone{fast}"))
-        else:
-            out.append(Group(tuple(members), False, f"alone on the single-run engine: "
-                                                    f"{reasons.get(members[0], 'no other run shares its settings')}"))
-    return out
+    return [choose(tuple(members), resolved[members[0]], max_group) for members in groups]
+
+
+def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP) -> Group:
+    """The engine of a group (runs sharing `first`'s group key) and the reason, in words."""
+    n = len(indices)
+    if fast_sgd(first):
+        return Group(indices, "fast-sgd", ("batch-1 SGD fast path, " + (f"{n} runs stacked" if n > 1 else "alone")
+                                           + ": plain SGD at batch size 1 needs no autograd"))
+    if n > 1:
+        return Group(indices, "stacked", f"{n} runs stacked: they differ only in init and seed")
+    reason = unstackable(first) or ("--group-size 1" if max_group == 1 else "no other run shares its settings")
+    return Group(indices, "single", f"alone on the single-run engine: {reason}")
+
+
+def describe(number: int, total: int, group: Group, first: RunSpec) -> str:
+    """One line of --verbose: the group, its first run, its engine and why."""
+    who = f"{first.config_id} and {len(group.indices) - 1} more" if len(group.indices) > 1 else first.run_id
+    return f"group {number}/{total}: {who} on the {group.engine} engine ({group.why})"

@@ -1,267 +1,169 @@
-"""A comparison into a results folder: optional learning-rate tuning, then every run of the grid.
+"""What `train`, `compare` and `resume` do once their options are parsed: the steps between a checked
+spec or CompareConfig and the files and tables a user gets.
 
-Records are saved as each group of runs finishes (metrics.csv, tuning_metrics.csv), in grid order
-whatever order the groups finish in, so an interruption loses only the group in progress, and a resume
-finds every finished run on disk and trains only the others. runs.csv says where each run stands.
+train:    one run on the engine the plan gives it → metrics.csv, summary.csv, plots.
+compare:  config.json → [tuning (--lrs auto)] → every unfinished run of the grid, saved group by group
+          (training.py) → summary.csv, the table, plots. resume is compare on a folder's own config.
+
+Each returns the command's exit code: 0, or 130/143 after Ctrl-C/SIGTERM (whatever finished is saved
+and said, with how to resume). Failures raise errors.NncmpError, which the CLI shows as one line.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from nncmp import store
+from nncmp.config import CompareConfig
 from nncmp.data import Data
-from nncmp.engine import RECORD_COLUMNS, records_frame
-from nncmp.execute import run_local
-from nncmp.plan import MAX_GROUP
-from nncmp.report import RunProgress
+from nncmp.errors import Interrupted, RunsFailed, SomeRunsFailed, WriteError
 from nncmp.spec import RunSpec
-
-Records = list[dict[str, Any]]
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (exit 143 instead of 130)."""
+from nncmp.stats import DEFAULT_TARGET
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM during a comparison; says how far it got. Everything finished is already on disk."""
+def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, track_layers: bool) -> int:
+    """One run into `folder`, one line per epoch (unless quiet)."""
+    from nncmp import recorder, stats
+    from nncmp.execute import train_one
+    from nncmp.report import epoch_header, epoch_line, make_console
+    from nncmp.signals import exit_code, termination_as_interrupt
 
-    def __init__(self, phase: str, finished: int, total: int, code: int = 130):
-        super().__init__(phase)
-        self.phase, self.finished, self.total, self.code = phase, finished, total, code
-
-
-@contextlib.contextmanager
-def termination_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises Terminated in the main thread, so it unwinds exactly like Ctrl-C."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def ignore_interrupts() -> None:
-    """While the last files are written after an interruption: a second Ctrl-C must not cut that short.
-    restore_interrupts() undoes it once they are written."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError):
-            signal.signal(sig, signal.SIG_IGN)
-
-
-# True when nncmp is the whole process (the console script, python -m nncmp): after an interruption it is
-# only exiting, and a further Ctrl-C must not cut that short either. In-process callers (tests) get their
-# signal handlers back.
-EXITING_AFTER_INTERRUPT = False
-
-
-def restore_interrupts() -> None:
-    if EXITING_AFTER_INTERRUPT:
-        return
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-@dataclass(frozen=True)
-class Execution:
-    """How a grid runs (never what it computes): group size and what to say about the plan."""
-
-    max_group: int = MAX_GROUP
-    verbose: bool = False
-    track_layers: bool = False
-    backend: str = "local"  # local | processes | ray
-    jobs: int = 2  # worker processes (processes) or CPUs of a local Ray instance
-    retries: int = 2
-    address: str | None = None  # Ray cluster
-    data_dir: str | None = None  # where workers load torchvision datasets from
-
-
-class RunsFailed(Exception):
-    """Some runs failed on every attempt (parallel backends); everything else finished and is saved."""
-
-    def __init__(self, failed: dict[str, str]):
-        super().__init__(f"{len(failed)} run(s) failed")
-        self.failed = failed
-
-
-def finished_runs(path: Path, specs: list[RunSpec], n_train: int) -> dict[int, Records]:
-    """The records already in `path` (a metrics file of an earlier, interrupted attempt), by grid position.
-
-    A run's rows are written only once it has finished, so every run in the file is complete.
-    """
-    if not path.exists():
-        return {}
-    frame = store.read_csv(path, RECORD_COLUMNS)
-    positions = {s.resolved(n_train).run_id: i for i, s in enumerate(specs)}
-    done: dict[int, Records] = {}
-    for run_id, rows in frame.groupby("run_id", sort=False):
-        if run_id not in positions:
-            raise store.StoreError(f"{path}: run {run_id} is not part of this comparison")
-        done[positions[run_id]] = rows.to_dict("records")
-    return done
-
-
-def _saver(path: Path, by_run: dict[int, Records],
-           after: Callable[[], None] | None) -> Callable[[list[tuple[int, Records]]], None]:
-    """on_group for run_local: keeps each run's records by grid position and rewrites `path` in grid order,
-    a whole group in one atomic write."""
-
-    def save(group: list[tuple[int, Records]]) -> None:
-        kept = {**by_run, **dict(group)}
-        try:
-            store.write_csv(path, records_frame([r for i in sorted(kept) for r in kept[i]]))
-            by_run.update(group)  # only once it is on disk
-            if after:
-                after()
-        except OSError as e:
-            raise store.WriteError(f"cannot write {path}: {e.strerror or e}; the results saved before are "
-                                   "intact") from None
-
-    return save
-
-
-def write_runs(folder: Path, specs: list[RunSpec], by_run: dict[int, Records], n_train: int,
-               interrupted: bool = False, failed: dict[int, str] | None = None) -> None:
-    """runs.csv: each run of the grid and where it stands — ok, diverged, pending, interrupted or failed
-    (with its error)."""
-    import pandas as pd
-
-    failed = failed or {}
-    rows = []
-    for i, spec in enumerate(specs):
-        status = by_run[i][-1]["status"] if i in by_run else (
-            "failed" if i in failed else "interrupted" if interrupted else "pending")
-        rows.append({"run": i + 1, "run_id": spec.resolved(n_train).run_id, "status": status,
-                     "error": failed.get(i, "")})
-    store.write_csv(Path(folder) / "runs.csv", pd.DataFrame(rows))
-
-
-def write_layers(path: Path, run_ids: list[str], rows: dict[str, list[dict[str, Any]]]) -> None:
-    """layers.csv (--track-layers): the finished runs' per-layer statistics, in grid order."""
-    import pandas as pd
-
-    store.write_csv(path, pd.DataFrame([r for run_id in run_ids for r in rows.get(run_id, [])]))
-
-
-def write_config(folder: Path, config: dict[str, Any], specs: list[RunSpec], data: Data) -> None:
-    store.write_config(folder, "compare", {**config, "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
-
-
-def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool, execution: Execution,
-         phase: str, done: dict[int, Records], after: Callable[[dict[int, Records]], None] | None = None,
-         probe: Any = None) -> tuple[dict[int, Records], dict[int, str]]:
-    """Train the runs not in `done`; returns every run's records by position, and the failed ones' errors."""
-    by_run = dict(done)
-    save = _saver(path, by_run, (lambda: after(by_run)) if after else None)
-    todo = [i for i in range(len(specs)) if i not in by_run]
-    say = console.print if execution.verbose and not quiet else None
-    if done and not quiet:
-        console.print(f"resuming: {len(done)} of {len(specs)} {phase} runs already finished")
-    failed: dict[int, str] = {}
-    try:
-        with termination_as_interrupt(), RunProgress(console, [specs[i] for i in todo], data.n_train, quiet) as p:
-            if execution.backend == "local":
-                run_local([specs[i] for i in todo], data, p, lambda group: save([(todo[j], r) for j, r in group]),
-                          execution.max_group, say, probe)
-            else:
-                failed = _run_parallel([specs[i] for i in todo], todo, data, p, save, execution, phase, probe, say)
-    except KeyboardInterrupt as e:
-        ignore_interrupts()
-        raise Interrupted(phase, len(by_run), len(specs), 143 if isinstance(e, Terminated) else 130) from None
-    return by_run, failed
-
-
-def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progress: Any, save: Any,
-                  execution: Execution, phase: str, probe: Any, say: Any) -> dict[int, str]:
-    from nncmp.parallel import DataRecipe, run_parallel
-
-    first = specs[0]
-    recipe = DataRecipe(first.dataset, first.n, execution.data_dir, tuning=phase == "tuning")
-
-    def on_group(group: list[tuple[int, Records]], layer_rows: dict[str, Any]) -> None:
-        if probe is not None:
-            probe.rows.update(layer_rows)
-        save([(positions[j], r) for j, r in group])
-
-    outcome = run_parallel(specs, recipe, data.n_train, progress, on_group, execution.max_group, execution.backend,
-                           execution.jobs, execution.retries, track_layers=probe is not None,
-                           address=execution.address, say=say)
-    if say:
-        n_done = len(specs) - len(outcome.failed)
-        say(f"driver: {outcome.driver_seconds * 1000 / max(n_done, 1):.1f} ms per finished run to save results; "
-            f"{outcome.retried} retried group(s)")
-    return {positions[j]: error for j, error in outcome.failed.items()}
-
-
-def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet: bool,
-               execution: Execution = Execution(), resume: bool = False) -> list[RunSpec]:
-    """--lrs auto: train the tuning grid on a split of the training data, write tuning.csv, and return the
-    runs to report: every spec at its optimizer's default rate and at its tuned rate. A resume reuses a
-    finished tuning.csv, or the finished tuning runs."""
-    from nncmp import tune
-
-    if resume and (folder / "tuning.csv").exists():
-        table = store.read_csv(folder / "tuning.csv", ["optimizer", "init", "batch_size", "lr", "chosen"])
-        return tune.with_tuned_rates(specs, table, data.n_train)
-    candidates = tune.tuning_specs(specs)
-    split = tune.tuning_split(data)
-    path = folder / "tuning_metrics.csv"
-    done = finished_runs(path, candidates, split.n_train) if resume else {}
+    console = make_console()
+    resolved = spec.resolved(data.n_train)
+    store.write_config(folder, "train", {"spec": resolved.to_dict(), "target": DEFAULT_TARGET})
     if not quiet:
-        console.print(f"tuning learning rates: {len(candidates)} runs on {split.n_train} training examples, "
-                      f"scored on {len(split.x_val)} held out from training")
-    by_run, failed = _run(candidates, split, path, console, quiet, execution, "tuning", done)
-    if failed:
-        raise RunsFailed({candidates[i].resolved(split.n_train).run_id: e for i, e in failed.items()})
-    finals = [by_run[i][-1] for i in range(len(candidates))]
-    table = tune.tuning_table(candidates, finals, data.n_train)
-    store.write_csv(folder / "tuning.csv", table)
-    return tune.with_tuned_rates(specs, table, data.n_train)
-
-
-def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet: bool,
-             execution: Execution = Execution(), resume: bool = False) -> None:
-    """Train every spec not finished yet, rewriting metrics.csv and runs.csv after each finished group."""
-    path = folder / "metrics.csv"
-    done = finished_runs(path, specs, data.n_train) if resume else {}
-    write_runs(folder, specs, done, data.n_train)
+        console.print(f"{resolved.run_id} on {spec.dataset} ({data.n_train} train / {len(data.x_val)} val)")
+        console.print(epoch_header())
     tracker = None
-    if execution.track_layers:
+    if track_layers:
         from nncmp.layers import LayerTracker
 
         tracker = LayerTracker(data)
-        if resume and (folder / "layers.csv").exists():  # the finished runs' rows, from the earlier attempt
-            earlier = store.read_csv(folder / "layers.csv", ["run_id", "epoch", "layer", "statistic", "value"])
-            for run_id, rows in earlier.groupby("run_id", sort=False):
-                tracker.rows[run_id] = rows.to_dict("records")
+    try:
+        with termination_as_interrupt():
+            records = train_one(spec, data, on_epoch=None if quiet else lambda r: console.print(epoch_line(r)),
+                                probe=tracker)
+    except KeyboardInterrupt as e:
+        console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
+        return exit_code(e)
+    metrics = recorder.records_frame(records)
+    try:
+        store.write_csv(folder / "metrics.csv", metrics)
+    except OSError as e:
+        raise WriteError(f"cannot write {folder / 'metrics.csv'}: {e.strerror or e}") from None
+    summary = stats.summarize(metrics, DEFAULT_TARGET)
+    store.write_csv(folder / "summary.csv", summary)
+    if tracker:
+        from nncmp.training import write_layers
 
-    def after(current: dict[int, Records]) -> None:
-        write_runs(folder, specs, current, data.n_train)
-        if tracker:
-            write_layers(folder / "layers.csv", [specs[i].resolved(data.n_train).run_id for i in sorted(current)],
-                         tracker.rows)
+        write_layers(folder / "layers.csv", [resolved.run_id], tracker.rows)
+    if plot:
+        from nncmp.plots import write_plots
+
+        write_plots(metrics, summary, folder)
+    if quiet:
+        console.print(epoch_line(records[-1]))
+    if records[-1]["status"] == "diverged":
+        step = records[-1]["diverged_step"]
+        console.print(f"diverged at epoch {records[-1]['epoch']}" + (f", step {step}" if step else "")
+                      + ": the loss is not finite (try a smaller --lr)")
+    console.print(f"results: {folder}")
+    return 0
+
+
+def check_baseline(specs: list[RunSpec], baseline: str | None, n_train: int) -> None:
+    """BaselineError now, before training, if --baseline names no configuration of these runs or several."""
+    if baseline is not None:
+        from nncmp.stats import find_config
+
+        find_config([s.resolved(n_train).config_id for s in specs], baseline)
+
+
+def compare(folder: Path, config: CompareConfig, data: Data, quiet: bool, json_out: bool, verbose: bool,
+            saved: dict[str, Any] | None = None) -> int:
+    """Tune (with --lrs auto), train every unfinished run, then summarise. `saved`: the config.json of the
+    folder being resumed (None for a new comparison)."""
+    from nncmp import training
+    from nncmp.report import make_console
+
+    # With --json, stdout carries the JSON document only; anything else goes to stderr.
+    console = make_console(stderr=json_out)
+    quiet = quiet or json_out
+    specs = config.grid.runs()
+    extra: dict[str, Any] = {}
+    if saved is not None:
+        extra = {"created": saved.get("created"),
+                 "resumed": [*saved.get("resumed", []), datetime.now().isoformat(timespec="seconds")]}
+    options = config.options
+    _write_config(folder, config, specs, data, extra)
+    try:
+        if config.auto:
+            specs = training.tune_rates(specs, data, folder, console, quiet, options, verbose, resume=saved is not None)
+            _write_config(folder, config, specs, data, extra)
+            check_baseline(specs, config.baseline, data.n_train)
+        training.run_grid(specs, data, folder, console, quiet, options, verbose, resume=saved is not None)
+    except Interrupted as stop:
+        return _interrupted(stop, folder, config, console)
+    except RunsFailed as failure:
+        if (folder / "metrics.csv").exists():
+            render(folder, config.target, config.metric, config.baseline, None, "table", options.plot, options.x,
+                   console, write=True)
+        first = next(iter(failure.failed.items()))
+        raise SomeRunsFailed(f"{len(failure.failed)} run(s) failed on every attempt (their errors are in "
+                             f"{folder / 'runs.csv'}), e.g. {first[0]}: {first[1]}; the other runs finished and "
+                             f"are saved: nncmp resume {folder} tries the failed ones again") from None
+    render(folder, config.target, config.metric, config.baseline, None, "json" if json_out else "table",
+           options.plot, options.x, make_console(), write=True)
+    if not json_out:
+        console.print(f"results: {folder}  ({len(specs)} runs: config.json, metrics.csv, summary.csv"
+                      + (", tuning.csv" if config.auto else "") + (", PNG plots" if options.plot else "") + ")")
+    return 0
+
+
+def _write_config(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data,
+                  extra: dict[str, Any]) -> None:
+    store.write_config(folder, "compare", {**config.to_json(), **extra,
+                                           "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
+
+
+def _interrupted(stop: Interrupted, folder: Path, config: CompareConfig, console: Any) -> int:
+    """Say what was saved and how to go on; the exit code. Interrupts are ignored from the moment of the
+    interruption (signals.ignore_interrupts) until these last writes are done."""
+    from nncmp.signals import restore_interrupts
 
     try:
-        _, failed = _run(specs, data, path, console, quiet, execution, "training", done, after, tracker)
-        if failed:
-            write_runs(folder, specs, finished_runs(path, specs, data.n_train), data.n_train, failed=failed)
-            raise RunsFailed({specs[i].resolved(data.n_train).run_id: e for i, e in failed.items()})
-    except Interrupted:
-        # From the file itself: an interrupt may land between writing metrics.csv and noting it in memory.
-        write_runs(folder, specs, finished_runs(path, specs, data.n_train), data.n_train, interrupted=True)
-        raise
+        if stop.phase == "tuning":
+            console.print(f"interrupted while tuning learning rates ({stop.finished} of {stop.total} tuning runs "
+                          f"finished, saved in {folder / 'tuning_metrics.csv'})")
+        else:
+            if stop.finished:
+                render(folder, config.target, config.metric, config.baseline, None, "table", False,
+                       config.options.x, console, write=True)
+            console.print(f"interrupted: {stop.finished} of {stop.total} runs finished and saved in {folder} "
+                          "(runs.csv lists each run's state)")
+        console.print(f"resume with: nncmp resume {folder}")
+    finally:
+        restore_interrupts()
+    return stop.code
+
+
+def render(folder: Path, target: float | None, metric: str | None, baseline: str | None, by: str | None,
+           fmt: str, plot: bool, x: str, console: Any, write: bool = False) -> None:
+    """Summarise a results folder from its files and print it in `fmt`. compare and report both come
+    here, so report reproduces compare's summary.csv byte for byte."""
+    from nncmp import report, stats
+
+    metrics, summary, metric = stats.summarize_folder(folder, target, metric, baseline)
+    if write:
+        store.write_csv(folder / "summary.csv", summary)
+    if plot:
+        from nncmp.plots import write_plots
+
+        write_plots(metrics, summary, folder, x)
+    output = report.render(summary, metric, target, fmt, by, folder)
+    if isinstance(output, str):
+        console.file.write(output)
+    else:
+        console.print(output)

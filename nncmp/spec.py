@@ -6,20 +6,18 @@ into one line and exit code 2 before anything trains.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from nncmp.data import DATASETS
+from nncmp.errors import SpecError
 from nncmp.inits import ALIASES, INITS, canonical_init
 from nncmp.models import ACTIVATIONS, MODELS
 from nncmp.optim import HYPERPARAMETERS, OPTIMIZERS
 
 MAX_SEED = 2**32 - 1
 NORMS = ("none", "batchnorm")
-
-
-class SpecError(ValueError):
-    """Invalid run specification; the message is written for the command-line user."""
 
 
 def _option(name: str) -> str:
@@ -66,6 +64,13 @@ class RunSpec:
         self._check_combination()
 
     def _check_numbers(self) -> None:
+        # Every float option: inf and nan are bad input, never a run that diverges at its second step.
+        for name in ("lr", "momentum", "alpha", "eps", "weight_decay", "dropout"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise SpecError(f"{_option(name)} must be a finite number, got {value:g}")
+        if self.betas is not None and not all(math.isfinite(b) for b in self.betas):
+            raise SpecError(f"--betas must be finite numbers, got {','.join(map(str, self.betas))}")
         if any(h < 1 for h in self.hidden):
             raise SpecError(f"--hidden widths must be >= 1, got {','.join(map(str, self.hidden))}")
         if not 0.0 <= self.dropout < 1.0:

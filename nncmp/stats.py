@@ -6,9 +6,14 @@ Input is the tidy metrics table (one row per run × epoch); output is one row pe
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+from nncmp.errors import BaselineError
+
 CONFIG_COLUMNS = ["config", "optimizer", "init", "act", "norm", "lr", "batch_size"]
+# --lrs auto tunes one rate per value of every grid factor but the rate itself and the seed.
+TUNED_PER = ["optimizer", "init", "act", "norm", "batch_size"]
 DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise
 TIME_METRICS = ("epochs_to_target", "examples_to_target", "seconds_to_target")
 
@@ -101,9 +106,7 @@ def summarize(metrics: Any, target: float | None = None, metric: str | None = No
     if baseline is not None:
         summary = add_baseline(summary, runs, find_config(summary["config"], baseline), metric)
     if tuning is not None:
-        from nncmp.tune import summary_columns
-
-        summary = summary_columns(summary, tuning, runs, metric)
+        summary = add_tuning(summary, tuning, runs, metric)
     return rank(summary, metric, use_target=target is not None and has_acc)
 
 
@@ -135,10 +138,6 @@ def rank(summary: Any, metric: str, use_target: bool = False) -> Any:
     out = order.drop(columns=["_div", "_unreached", "_missing", "_key"]).reset_index(drop=True)
     out.insert(0, "rank", range(1, len(out) + 1))
     return out
-
-
-class BaselineError(ValueError):
-    """--baseline names no configuration, or more than one."""
 
 
 def find_config(configs: Any, wanted: str) -> str:
@@ -187,3 +186,54 @@ def add_baseline(summary: Any, runs: Any, baseline: str, metric: str) -> Any:
 
 
 RANKABLE = [*METRICS, *TIME_METRICS]
+
+
+def add_tuning(summary: Any, table: Any, runs: Any, metric: str) -> Any:
+    """Per configuration: whether its lr is the default or the tuned one, the tuning cost, and for a
+    tuned rate the paired difference of `metric` against the same configuration at the default rate."""
+    import pandas as pd
+
+    from nncmp.optim import OPTIMIZERS
+
+    # tuning.csv of folders written before act and norm were tuning keys: one rate per the keys it has.
+    keys = [k for k in TUNED_PER if k in table.columns]
+    per_key = table.groupby(keys, sort=False).agg(
+        tuned_lr=("lr", lambda s: float(s[table.loc[s.index, "chosen"]].iloc[0])),
+        lr_at_edge=("at_edge", "any"), tuning_runs=("lr", "size"), tuning_seconds=("seconds", "sum"),
+    ).reset_index()
+    out = summary.merge(per_key, on=keys, how="left")
+    default = out["optimizer"].map(lambda o: OPTIMIZERS[o].lr if o in OPTIMIZERS else math.nan)
+    is_default, is_tuned = out["lr"] == default, out["lr"] == out["tuned_lr"]
+    out["lr_choice"] = [("default=tuned" if d and t else "default" if d else "tuned" if t else "")
+                        for d, t in zip(is_default, is_tuned)]
+    out["lr_at_edge"] = out["lr_at_edge"].astype("boolean") & pd.Series(is_tuned, dtype="boolean")
+    gain, gain_ci = [], []
+    for r in out.to_dict("records"):
+        same = (out[keys] == pd.Series({k: r[k] for k in keys})).all(axis=1)
+        partner = out[same & (out["lr_choice"] == "default")]
+        if r["lr_choice"] == "tuned" and len(partner) == 1:
+            mean, ci, _ = paired_difference(runs, r["config"], partner["config"].iloc[0], metric)
+        else:
+            mean, ci = math.nan, math.nan
+        gain.append(mean)
+        gain_ci.append(ci)
+    out["tuned_minus_default"], out["tuned_minus_default_ci95"] = gain, gain_ci
+    return out
+
+
+def summarize_folder(folder: Path, target: float | None, metric: str | None,
+                     baseline: str | None) -> tuple[Any, Any, str]:
+    """The metrics, the ranked summary and the metric used, from a results folder's files."""
+    from nncmp import store
+
+    metrics = store.read_metrics(folder)
+    tuning_path = Path(folder) / "tuning.csv"
+    tuning = store.read_csv(tuning_path, TUNING_COLUMNS) if tuning_path.exists() else None
+    metric = metric or default_metric(metrics)
+    if baseline is not None:
+        baseline = find_config(metrics["config"], baseline)
+    return metrics, summarize(metrics, target, metric, baseline, tuning), metric
+
+
+# What summaries need of tuning.csv (act and norm too, in folders written since they became tuning keys).
+TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]

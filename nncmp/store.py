@@ -17,24 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nncmp.errors import LockedError, StoreError, WriteError
+
 DEFAULT_ROOT = Path("results")
-
-
-class StoreError(Exception):
-    """The results folder cannot be used as asked (usage error: exit 2)."""
-
-
-class WriteError(Exception):
-    """Writing results failed during a run (disk full, folder removed...): a runtime error, exit 1."""
-
-
-class LockedError(Exception):
-    """Another live process holds the results folder (runtime error, exit 1)."""
 
 
 LOCK = ".lock"
 RESULT_FILES = ("config.json", "metrics.csv", "runs.csv", "summary.csv", "summary.md", "tuning.csv",
-                "tuning_metrics.csv", "bench.csv", "figures.csv", "bench.json")
+                "tuning_metrics.csv", "bench.csv", "figures.csv", "bench.json", "layers.csv")
 
 
 def new_results_dir(out: Path | None, command: str, root: Path = DEFAULT_ROOT, resume: bool = False,
@@ -146,7 +136,7 @@ LATER_COLUMNS = ("act", "norm", "diverged_step")
 
 
 def read_metrics(folder: Path) -> Any:
-    from nncmp.engine import RECORD_COLUMNS
+    from nncmp.recorder import RECORD_COLUMNS
 
     frame = read_csv(Path(folder) / "metrics.csv", [c for c in RECORD_COLUMNS if c not in LATER_COLUMNS])
     if all(c in frame.columns for c in LATER_COLUMNS):

@@ -1,6 +1,7 @@
 """`--lrs auto`: tune each optimizer's learning rate on a split carved from the training data.
 
-For every (optimizer, init, batch size) in a grid, one seed trains at each rate of a log-spaced grid
+For every configuration of a grid apart from its rate (optimizer, init, activation, normalisation,
+batch size: stats.TUNED_PER), one seed trains at each rate of a log-spaced grid
 around the optimizer's default; the rate with the best final accuracy on the tuning split wins
 (diverged runs lose; regression: the lowest final loss). The validation data that `compare` reports is
 never seen here, so the choice does not bias the reported numbers.
@@ -15,6 +16,7 @@ from typing import Any
 from nncmp.data import Data
 from nncmp.optim import OPTIMIZERS
 from nncmp.spec import RunSpec
+from nncmp.stats import TUNED_PER
 
 POINTS = 7  # half-decade steps over three decades, centred on the default
 DECADES = 3.0
@@ -60,12 +62,18 @@ def score(record: dict[str, Any]) -> float:
     return -float(record["val_loss"])
 
 
+def tuning_key(spec: RunSpec, n_train: int, keys: list[str] = TUNED_PER) -> tuple[Any, ...]:
+    """The values of `keys` (a tuning table's key columns) for a spec, batch size resolved on n_train."""
+    resolved = spec.resolved(n_train)
+    return tuple(getattr(resolved, k) for k in keys)
+
+
 def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
-    """One spec per (optimizer, init, batch size) × grid rate, on the first seed."""
+    """One spec per configuration apart from its rate (TUNED_PER) × grid rate, on the first seed."""
     first_seed = min(s.seed for s in specs)
     seen, out = set(), []
     for s in specs:
-        key = (s.optimizer, s.init, s.batch_size)
+        key = (s.optimizer, s.init, s.act, s.norm, s.batch_size)
         if key in seen:
             continue
         seen.add(key)
@@ -74,7 +82,7 @@ def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
 
 
 def tuning_table(specs: list[RunSpec], finals: list[dict[str, Any]], n_train: int) -> Any:
-    """One row per tuning run, with the chosen rate of its (optimizer, init, batch size) marked.
+    """One row per tuning run, with the chosen rate of its configuration (TUNED_PER) marked.
 
     `batch_size` is the one the reported runs use (resolved on the full training set), so the
     table joins onto the summary.
@@ -83,7 +91,7 @@ def tuning_table(specs: list[RunSpec], finals: list[dict[str, Any]], n_train: in
 
     rows = []
     for spec, last in zip(specs, finals):
-        rows.append({"optimizer": spec.optimizer, "init": spec.init,
+        rows.append({"optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm,
                      "batch_size": spec.resolved(n_train).batch_size, "lr": spec.lr,
                      "default_lr": OPTIMIZERS[spec.optimizer].lr, "score": score(last),
                      "tune_val_acc": last["val_acc"], "tune_val_loss": last["val_loss"],
@@ -91,58 +99,35 @@ def tuning_table(specs: list[RunSpec], finals: list[dict[str, Any]], n_train: in
     table = pd.DataFrame(rows)
     table["chosen"] = False
     table["at_edge"] = False
-    for _, g in table.groupby(["optimizer", "init", "batch_size"], sort=False):
+    for _, g in table.groupby(TUNED_PER, sort=False):
         best = g["score"].idxmax()  # ties: the smallest rate (first in the grid)
         table.loc[best, "chosen"] = True
         table.loc[best, "at_edge"] = table.loc[best, "lr"] in (g["lr"].min(), g["lr"].max())
     return table
 
 
-def chosen_rates(table: Any) -> dict[tuple[str, str, int], float]:
+def table_keys(table: Any) -> list[str]:
+    """The tuning keys a tuning table has: TUNED_PER, or (folders from before act and norm were tuned
+    separately) the ones it was written with."""
+    return [k for k in TUNED_PER if k in table.columns]
+
+
+def chosen_rates(table: Any) -> dict[tuple[Any, ...], float]:
+    keys = table_keys(table)
     chosen = table[table["chosen"]]
-    return {(r.optimizer, r.init, int(r.batch_size)): float(r.lr) for r in chosen.itertuples()}
+    return {tuple(int(r[k]) if k == "batch_size" else r[k] for k in keys): float(r["lr"])
+            for r in chosen.to_dict("records")}
 
 
 def with_tuned_rates(specs: list[RunSpec], table: Any, n_train: int) -> list[RunSpec]:
     """Each spec at its optimizer's default rate and at its tuned rate (once if they are equal)."""
     chosen = chosen_rates(table)
+    keys = table_keys(table)
     out = []
     for s in specs:
         default = OPTIMIZERS[s.optimizer].lr
-        tuned = chosen[(s.optimizer, s.init, s.resolved(n_train).batch_size)]
+        tuned = chosen[tuning_key(s, n_train, keys)]
         out.append(replace(s, lr=default))
         if tuned != default:
             out.append(replace(s, lr=tuned))
-    return out
-
-
-def summary_columns(summary: Any, table: Any, runs: Any, metric: str) -> Any:
-    """Per configuration: whether its lr is the default or the tuned one, the tuning cost, and for a
-    tuned rate the paired difference of `metric` against the same configuration at the default rate."""
-    import pandas as pd
-
-    from nncmp.stats import paired_difference
-
-    keys = ["optimizer", "init", "batch_size"]
-    per_key = table.groupby(keys, sort=False).agg(
-        tuned_lr=("lr", lambda s: float(s[table.loc[s.index, "chosen"]].iloc[0])),
-        lr_at_edge=("at_edge", "any"), tuning_runs=("lr", "size"), tuning_seconds=("seconds", "sum"),
-    ).reset_index()
-    out = summary.merge(per_key, on=keys, how="left")
-    default = out["optimizer"].map(lambda o: OPTIMIZERS[o].lr if o in OPTIMIZERS else math.nan)
-    is_default, is_tuned = out["lr"] == default, out["lr"] == out["tuned_lr"]
-    out["lr_choice"] = [("default=tuned" if d and t else "default" if d else "tuned" if t else "")
-                        for d, t in zip(is_default, is_tuned)]
-    out["lr_at_edge"] = out["lr_at_edge"].astype("boolean") & pd.Series(is_tuned, dtype="boolean")
-    gain, gain_ci = [], []
-    for r in out.to_dict("records"):
-        partner = out[(out["optimizer"] == r["optimizer"]) & (out["init"] == r["init"])
-                      & (out["batch_size"] == r["batch_size"]) & (out["lr_choice"] == "default")]
-        if r["lr_choice"] == "tuned" and len(partner) == 1:
-            mean, ci, _ = paired_difference(runs, r["config"], partner["config"].iloc[0], metric)
-        else:
-            mean, ci = math.nan, math.nan
-        gain.append(mean)
-        gain_ci.append(ci)
-    out["tuned_minus_default"], out["tuned_minus_default_ci95"] = gain, gain_ci
     return out

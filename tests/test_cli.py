@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nncmp import __version__
-from nncmp.engine import RECORD_COLUMNS
+from nncmp.recorder import RECORD_COLUMNS
 
 
 def test_help_lists_commands_and_defaults(cli):
@@ -27,12 +27,19 @@ def test_version(cli):
     assert code == 0 and __version__ in out
 
 
+@pytest.mark.slow
 def test_help_does_not_import_torch():
-    # --help must answer instantly: torch is imported only inside commands.
-    code = "import sys; from nncmp.cli import app; assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
+    # --help and bad input must answer instantly: torch is imported only inside commands, after the checks.
+    code = ("import sys\nfrom nncmp.cli import app\nfrom typer.testing import CliRunner\n"
+            "for args in (['--help'], ['compare', '--help'], ['train', '--lr', 'inf'], ['compare', '--opts', 'x']):\n"
+            "    result = CliRunner().invoke(app, args)\n"
+            "    assert result.exit_code in (0, 2), (args, result.output)\n"
+            "    heavy = [m for m in ('torch', 'pandas', 'matplotlib', 'ray') if m in sys.modules]\n"
+            "    assert not heavy, (args, heavy)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_python_m_nncmp():
     out = subprocess.run([sys.executable, "-m", "nncmp", "--version"], capture_output=True, text=True, check=True)
     assert __version__ in out.stdout
@@ -110,6 +117,7 @@ def test_bench_with_reference(cli, tmp_path):
     assert "speed-up" in out
 
 
+@pytest.mark.slow
 def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
     code, out, _ = cli("bench", "--n", "256", "--n-bs1", "32", "--repeats", "1", "--json", "--out", tmp_path)
     assert code == 0, out
@@ -137,6 +145,7 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
     assert json.loads((tmp_path / "bench.json").read_text())["figures"] == doc["figures"]
 
 
+@pytest.mark.slow
 def test_bench_suite_table(cli, tmp_path):
     code, out, _ = cli("bench", "--quick", "--n", "200", "--n-bs1", "20", "--repeats", "1", "--threads", "1",
                        "--out", tmp_path)
@@ -176,12 +185,12 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(cli, tmp_path, monkeypatch):
 
 
 def test_ctrl_c_during_train_exits_130_without_traceback(cli, tmp_path, monkeypatch):
-    from nncmp import engine
+    from nncmp import execute
 
-    def interrupted(spec, data, on_epoch=None, probe=None):
+    def interrupted(group, specs, data, on_epoch=None, probe=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "train", interrupted)
+    monkeypatch.setattr(execute, "run_group", interrupted)
     code, out, _ = cli("train", "--dataset", "toy-regression", "--model", "linear", "--out", tmp_path)
     assert code == 130 and "interrupted" in out and "Traceback" not in out
     assert (tmp_path / "config.json").exists()

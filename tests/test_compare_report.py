@@ -13,6 +13,7 @@ from nncmp.data import load
 from nncmp.plots import curves, final_bars
 from nncmp.stats import summarize
 from nncmp.tune import lr_grid, tuning_split
+from tests.numerics import THREADS, assert_frames_close
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -282,24 +283,56 @@ def test_regression_curves_have_no_accuracy_panel(tmp_path, cli):
     assert len(fig.axes) == 2
 
 
-def test_compare_results_do_not_depend_on_grouping(cli, tmp_path):
+@pytest.mark.parametrize("threads", THREADS)
+def test_compare_results_do_not_depend_on_grouping(cli, tmp_path, threads):
     args = ["compare", "--dataset", "digits", "--opts", "sgd,adam", "--inits", "xavier,he", "--seeds", "2",
-            "--epochs", "2", "--no-plot", "--quiet"]
+            "--epochs", "2", "--no-plot", "--quiet", "--threads", str(threads)]
     code, out, _ = cli(*args, "--out", tmp_path / "grouped", "--verbose")
     assert code == 0, out
-    code, out, _ = cli(*args, "--out", tmp_path / "alone", "--group-size", "1", "--threads", "1")
+    code, out, _ = cli(*args, "--out", tmp_path / "alone", "--group-size", "1")
     assert code == 0, out
     grouped, alone = (pd.read_csv(tmp_path / d / "metrics.csv") for d in ("grouped", "alone"))
     assert grouped["run_id"].tolist() == alone["run_id"].tolist()  # grid order either way
-    for col in ("train_loss", "val_loss", "train_acc", "val_acc"):
-        assert grouped[col].to_numpy() == pytest.approx(alone[col].to_numpy(), rel=1e-5, abs=1e-6), col
+    data = load("digits")
+    assert_frames_close(alone, grouped, data.n_train, len(data.x_val), 64)
     config = json.loads((tmp_path / "alone" / "config.json").read_text())
-    assert config["environment"]["threads"] == "1"
+    assert config["environment"]["threads"] == str(threads)
 
 
 def test_compare_verbose_says_how_runs_are_grouped(cli, tmp_path):
     code, out, _ = cli("compare", "--dataset", "digits", "--opts", "sgd,adam", "--inits", "xavier,he", "--seeds", "2",
                        "--epochs", "1", "--no-plot", "--verbose", "--out", tmp_path)
     assert code == 0, out
-    assert "group 1/2: sgd/xavier-normal/lr=0.01/bs=1 and 3 more, 4 runs stacked (batch-1 SGD fast path)" in out
-    assert "group 2/2: adam/xavier-normal/lr=0.001/bs=64 and 3 more, 4 runs stacked" in out
+    assert ("group 1/2: sgd/xavier-normal/lr=0.01/bs=1 and 3 more on the fast-sgd engine (batch-1 SGD fast path, "
+            "4 runs stacked: plain SGD at batch size 1 needs no autograd)") in out
+    assert ("group 2/2: adam/xavier-normal/lr=0.001/bs=64 and 3 more on the stacked engine (4 runs stacked: they "
+            "differ only in init and seed)") in out
+
+
+def test_lrs_auto_tunes_each_activation_and_normalisation_separately(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "minibatch", "--inits", "he", "--acts",
+                       "relu,tanh", "--lrs", "auto", "--seeds", "2", "--epochs", "1", "--no-plot", "--quiet",
+                       "--out", tmp_path)
+    assert code == 0, out
+    tuning = pd.read_csv(tmp_path / "tuning.csv")
+    assert len(tuning) == 2 * 7  # one rate grid per activation
+    assert tuning.groupby("act")["chosen"].sum().to_dict() == {"relu": 1, "tanh": 1}
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    tuned = summary[summary["lr_choice"] == "tuned"]
+    assert sorted(tuned["act"]) == ["relu", "tanh"]  # each activation's own tuned rate
+    for row in tuned.to_dict("records"):
+        chosen = tuning[(tuning["act"] == row["act"]) & tuning["chosen"]]["lr"].item()
+        assert row["lr"] == chosen
+    assert tuned["tuned_minus_default"].notna().all()  # paired with the default of the same activation
+
+
+def test_overwrite_removes_layer_statistics_of_the_old_results(cli, tmp_path):
+    args = ["compare", "--dataset", "digits", "--opts", "adam", "--inits", "he", "--seeds", "1", "--epochs", "1",
+            "--quiet", "--out", tmp_path]
+    assert cli(*args, "--track-layers")[0] == 0
+    assert (tmp_path / "layers.csv").exists() and (tmp_path / "layers_tracks.png").exists()
+    code, out, _ = cli(*args, "--overwrite")
+    assert code == 0, out
+    assert not (tmp_path / "layers.csv").exists() and not (tmp_path / "layers_tracks.png").exists()
+    assert cli("report", tmp_path)[0] == 0
+    assert not (tmp_path / "layers_tracks.png").exists()  # report found no old layers to plot

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from nncmp.data import load
-from nncmp.engine import RECORD_COLUMNS, evaluate, loss_function, make_model, train
+from nncmp.engine import evaluate, loss_function, make_model, train
+from nncmp.recorder import RECORD_COLUMNS
 from nncmp.spec import RunSpec
+from tests.numerics import acc_tol, rtol
 
 SMALL = {"dataset": "digits", "hidden": (32,), "epochs": 2}
 
@@ -104,7 +106,9 @@ def test_chunked_full_batch_gradient_equals_the_plain_one(monkeypatch):
     plain = train(spec, data)
     monkeypatch.setattr(engine, "GRAD_CHUNK", 100)  # 1437 examples in 15 chunks
     chunked = train(spec, data)
+    # The same sums split at other places: 3 steps over sums of up to n_train terms (tests/numerics.py).
+    relative = rtol(steps=3, width=data.n_train)
     for a, b in zip(plain, chunked):
-        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
-        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5)
-        assert b["train_acc"] == a["train_acc"]
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=relative)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=relative)
+        assert abs(b["train_acc"] - a["train_acc"]) <= acc_tol(data.n_train, relative)

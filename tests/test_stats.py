@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from nncmp.engine import RECORD_COLUMNS
+from nncmp.recorder import RECORD_COLUMNS
 from nncmp.stats import mean_std_ci, summarize
 
 T_975_2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom

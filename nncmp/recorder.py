@@ -1,0 +1,122 @@
+"""The record of a run, for every engine: epoch 0, one row per epoch, divergence, the outcome.
+
+An engine trains one run or several at once and knows only two things: how to train one epoch and how
+to evaluate. Everything a run's records mean — the untrained model evaluated as epoch 0, one tidy row
+per epoch, a non-finite loss ending the run as "diverged", `seconds` shared among the runs training
+together — is decided here, once, so the engines cannot disagree about it.
+
+An engine (engine.SingleRun, batched.StackedRun) provides:
+
+    specs                 the resolved specs of the runs still training, in order
+    evaluate(split)       "train" or "val": each run's mean loss and accuracy (None for regression),
+                          eval mode, no gradients
+    train_epoch()         one epoch for every run: ((train losses, accuracies, first non-finite step
+                          or 0), examples seen)
+    drop(keep)            keep only the runs at these positions of `specs` (the others diverged)
+    member(j)             run j as an ordinary nn.Module, for --track-layers
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from nncmp.spec import RunSpec
+
+RECORD_COLUMNS = [
+    "run_id", "config", "dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "epoch",
+    "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status", "diverged_step",
+]
+# Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
+INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
+
+Record = dict[str, Any]
+OnEpoch = Callable[[Record], None]
+# --track-layers: called with (resolved spec, model, epoch) after each epoch's record, epoch 0 included.
+Probe = Callable[[RunSpec, Any, int], None]
+# Per run: train loss, train accuracy (None: regression), first step of the epoch whose loss was not finite (0: none)
+EpochMetrics = tuple[list[float], list[float | None], list[int]]
+
+
+class Engine(Protocol):
+    specs: list[RunSpec]
+
+    def evaluate(self, split: str) -> tuple[list[float], list[float | None]]: ...
+
+    def train_epoch(self) -> tuple[EpochMetrics, int]: ...
+
+    def drop(self, keep: list[int]) -> None: ...
+
+    def member(self, j: int) -> Any: ...
+
+
+def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[list[Record]]:
+    """Train `engine`'s runs to the end; returns each run's records, in the order of engine.specs."""
+    specs = list(engine.specs)
+    bases = [record_base(s) for s in specs]
+    records: list[list[Record]] = [[] for _ in specs]
+    members = list(range(len(specs)))  # positions in `specs` of the runs still training
+
+    def record(epoch: int, train: EpochMetrics, examples: int, seconds: float) -> list[int]:
+        """One row per run still training; returns the positions (in `members`) of those that diverged."""
+        val_loss, val_acc = engine.evaluate("val")
+        diverged = []
+        for j, m in enumerate(members):
+            finite = math.isfinite(train[0][j]) and math.isfinite(val_loss[j])
+            records[m].append({**bases[m], "epoch": epoch, "train_loss": train[0][j], "train_acc": train[1][j],
+                               "val_loss": val_loss[j], "val_acc": val_acc[j], "examples": examples,
+                               "seconds": seconds, "status": "ok" if finite else "diverged",
+                               "diverged_step": train[2][j] or None})
+            if on_epoch:
+                on_epoch(records[m][-1])
+            if probe:
+                probe(specs[m], engine.member(j), epoch)
+            if not finite:
+                diverged.append(j)
+        return diverged
+
+    # Epoch 0: the untrained model, with train metrics evaluated over the whole training set.
+    diverged = record(0, (*engine.evaluate("train"), [0] * len(specs)), 0, 0.0)
+    examples, seconds = 0, 0.0
+    for epoch in range(1, specs[0].epochs + 1):
+        if diverged:  # a diverged run stops; the others carry on without it
+            keep = [j for j in range(len(members)) if j not in diverged]
+            members = [members[j] for j in keep]
+            if not members:
+                break
+            engine.drop(keep)
+        start = time.perf_counter()
+        metrics, seen = engine.train_epoch()
+        # Runs trained together share their time equally.
+        seconds += (time.perf_counter() - start) / len(members)
+        examples += seen
+        diverged = record(epoch, metrics, examples, seconds)
+    for run in records:  # the run's outcome on each of its rows, so any row can be grouped by it
+        for r in run:
+            r["status"] = run[-1]["status"]
+    return records
+
+
+def record_base(spec: RunSpec) -> Record:
+    """The columns every record of a (resolved) run shares."""
+    return {"run_id": spec.run_id, "config": spec.config_id, "dataset": spec.dataset, "model": spec.model,
+            "optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm, "lr": spec.lr,
+            "batch_size": spec.batch_size, "seed": spec.seed}
+
+
+def first_bad_step(bad: Any, loss: Any, step: int) -> Any:
+    """`bad` (0 = none yet) becomes `step` where `loss` is not finite for the first time; elementwise, as
+    tensors, so the training loop never waits on a .item() per step."""
+    import torch
+
+    return torch.where((bad == 0) & ~torch.isfinite(loss), step, bad)
+
+
+def records_frame(records: list[Record]) -> Any:
+    """Records as the tidy metrics table (columns in RECORD_COLUMNS order)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(records, columns=RECORD_COLUMNS)
+    return frame.astype({c: "Int64" for c in INTEGER_COLUMNS})

@@ -1,0 +1,48 @@
+"""Fault injection for the parallel backends' tests: stand-ins for parallel.TASK, the function a worker
+runs for each group. A test puts one in place with monkeypatch.setattr(parallel, "TASK", ...); the
+driver sends it to the workers with each group (pickled by reference for the process pool, by value
+for Ray), so nothing of this lives in the shipped code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from nncmp import parallel
+
+
+@dataclass(frozen=True)
+class CrashOnce:
+    """The first group to start kills its own worker (as `kill -9` would), once: `marker` records it."""
+
+    marker: str
+
+    def __call__(self, source, specs, *args):
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        return parallel.work(source, specs, *args)
+
+
+@dataclass(frozen=True)
+class AlwaysFail:
+    """A group holding the run `run_id` raises, on every attempt."""
+
+    run_id: str
+
+    def __call__(self, source, specs, *args):
+        data = parallel._worker_data(source)
+        if any(s.resolved(data.n_train).run_id == self.run_id for s in specs):
+            raise RuntimeError(f"injected failure for {self.run_id}")
+        return parallel.work(source, specs, *args)
+
+
+def task_for_ray(task):
+    """Ray workers import nothing from tests/: send `task`'s class by value."""
+    import sys
+
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    return task

@@ -1,6 +1,7 @@
 """Process pool and Ray backends: the same numbers as the local backend, retries, failures, resume."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,7 +76,10 @@ def test_a_worker_killed_mid_task_is_retried(cli, local, tmp_path, monkeypatch, 
     code, out, _ = cli(*LOUD, "--backend", backend, "--out", tmp_path / "run", "--verbose")
     assert code == 0, out
     assert (tmp_path / "crashed").exists()  # a worker did die
-    assert "; 1 retried group(s)" in out  # and its group was tried again, counted by the driver
+    # Its group was tried again, counted by the driver. A dead pool worker breaks the whole pool, so with
+    # the process pool every group in flight (here both) is retried; Ray loses only the crashed task.
+    retried = int(re.search(r"; (\d+) retried group\(s\)", out).group(1))
+    assert retried == 1 if backend == "ray" else 1 <= retried <= 2
     assert without_time(tmp_path / "run") == without_time(local)
 
 

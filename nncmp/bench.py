@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nncmp.data import _TORCHVISION, Data, DataError, torchvision_dataset, write_mnist_files
+from nncmp.data import TORCHVISION, Data, torchvision_dataset, write_mnist_files
+from nncmp.errors import DataError
 from nncmp.spec import RunSpec
 
 
@@ -87,7 +88,7 @@ def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
         raise DataError(f"--reference needs an image dataset; {data.name} has examples of shape {data.shape}")
     channels = data.shape[0]
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,) * channels, (0.5,) * channels)])
-    if data.name in _TORCHVISION:
+    if data.name in TORCHVISION:
         from nncmp.data import default_data_dir
 
         return torchvision_dataset(data.name, Path(data_dir) if data_dir else default_data_dir(), True, False, transform)

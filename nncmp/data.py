@@ -127,13 +127,13 @@ def load_toy_regression(**_: Any) -> Data:
     return Data("toy-regression", "regression", (2,), 0, x, y, x, y)
 
 
-_TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
 def torchvision_dataset(name: str, data_dir: Path, train: bool, download: bool, transform: Any = None) -> Any:
     import torchvision.datasets as tvd
 
-    cls = getattr(tvd, _TORCHVISION[name])
+    cls = getattr(tvd, TORCHVISION[name])
     try:
         return cls(root=str(data_dir), train=train, download=download, transform=transform)
     except Exception as e:  # noqa: BLE001 -- torchvision raises RuntimeError, OSError, ValueError, bare AssertionError
@@ -151,7 +151,7 @@ def torchvision_dataset(name: str, data_dir: Path, train: bool, download: bool, 
 
 def _files_folder(name: str, data_dir: Path) -> Path:
     """Where torchvision keeps a dataset's files under data_dir."""
-    return Path(data_dir) / ("cifar-10-batches-py" if name == "cifar10" else f"{_TORCHVISION[name]}/raw")
+    return Path(data_dir) / ("cifar-10-batches-py" if name == "cifar10" else f"{TORCHVISION[name]}/raw")
 
 
 def load_torchvision(name: str, data_dir: Path | None = None, download: bool = False, **_: Any) -> Data:
@@ -237,7 +237,7 @@ def availability(data_dir: str | Path | None = None) -> list[dict[str, str]]:
             load(name, data_dir=data_dir)
             available = "yes"
         except DataError:
-            available = "no: needs --download" if name in _TORCHVISION else "no"
+            available = "no: needs --download" if name in TORCHVISION else "no"
         rows.append({"name": name, "task": entry.task, "shape": "x".join(map(str, entry.shape)),
                      "classes": str(entry.classes or "—"), "train / val": entry.sizes,
                      "available now": available, "source": entry.source})

@@ -78,8 +78,7 @@ class CompareConfig:
                         norms=None if g.get("norms") is None else tuple(g["norms"]))
             known = {f.name for f in fields(Options)}
             options = Options(**{k: v for k, v in (doc.get("options") or {}).items() if k in known})
-            defaults = cls(grid=grid)
-            return cls(grid=grid, auto=auto, target=doc.get("target", defaults.target),
+            return cls(grid=grid, auto=auto, target=doc.get("target", DEFAULT_TARGET),
                        metric=doc.get("metric"), baseline=doc.get("baseline"), options=options)
         except (KeyError, TypeError, ValueError, SpecError) as e:
             raise StoreError(f"{where}: cannot rebuild the comparison ({e})") from None

@@ -137,7 +137,9 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, qui
     from nncmp import tune
 
     if resume and (folder / "tuning.csv").exists():
-        table = store.read_csv(folder / "tuning.csv", ["optimizer", "init", "batch_size", "lr", "chosen"])
+        from nncmp.stats import TUNING_COLUMNS
+
+        table = store.read_csv(folder / "tuning.csv", TUNING_COLUMNS)
         return tune.with_tuned_rates(specs, table, data.n_train)
     candidates = tune.tuning_specs(specs)
     split = tune.tuning_split(data)

@@ -73,7 +73,7 @@ def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
     first_seed = min(s.seed for s in specs)
     seen, out = set(), []
     for s in specs:
-        key = (s.optimizer, s.init, s.act, s.norm, s.batch_size)
+        key = tuple(getattr(s, k) for k in TUNED_PER)
         if key in seen:
             continue
         seen.add(key)

@@ -19,10 +19,13 @@ class CrashOnce:
     marker: str
 
     def __call__(self, source, specs, *args):
-        if not os.path.exists(self.marker):
-            open(self.marker, "w").close()
-            os._exit(1)
-        return parallel.work(source, specs, *args)
+        # O_EXCL makes the check and the creation one step: two groups starting at the same moment
+        # cannot both see no marker and both crash.
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return parallel.work(source, specs, *args)
+        os._exit(1)
 
 
 @dataclass(frozen=True)

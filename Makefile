@@ -24,17 +24,23 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example table and plots README.md shows (about 3 minutes on 2 cores).
+# The example tables and plots README.md shows (about N minutes on 2 cores).
 examples: $(STAMP)
 	rm -rf results/examples
 	$(BIN)/nncmp compare --opts sgd,minibatch,rmsprop,adam --inits xavier,he --seeds 3 --epochs 10 \
 		--lrs auto --baseline minibatch/he-normal/lr=0.01 --out results/examples
 	$(BIN)/nncmp report results/examples --format markdown --no-plot > results/examples/summary.md
 	$(BIN)/nncmp inspect --inits xavier,he --act relu --depth 30 --width 256 --quiet --out results/examples/inspect
+	$(BIN)/nncmp compare --opts adam,adamw,lion,adan,prodigy,schedulefreeadamw,muon --lrs auto \
+		--schedule warmup-cosine --warmup 0.05 --seeds 3 --out results/examples/modern
+	$(BIN)/nncmp report results/examples/modern --format markdown --no-plot > results/examples/modern/summary.md
 	$(BIN)/python -c "import pathlib, re; readme = pathlib.Path('README.md'); \
 		table = pathlib.Path('results/examples/summary.md').read_text(); \
 		readme.write_text(re.sub(r'(<!-- example-table[^>]*-->\n).*?(<!-- /example-table -->)', \
-		lambda m: m.group(1) + table + m.group(2), readme.read_text(), flags=re.S))"
+		lambda m: m.group(1) + table + m.group(2), readme.read_text(), flags=re.S)); \
+		modern = pathlib.Path('results/examples/modern/summary.md').read_text(); \
+		readme.write_text(re.sub(r'(<!-- modern-table[^>]*-->\n).*?(<!-- /modern-table -->)', \
+		lambda m: m.group(1) + modern + m.group(2), readme.read_text(), flags=re.S))"
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -203,7 +203,9 @@ class StackedRun:
     def __init__(self, specs: list[RunSpec], data: Data, fast: bool = False):
         import torch
 
-        from nncmp.optim import build_optimizer
+        from nncmp.schedules import Schedule
+        from nncmp.spec import total_steps
+        from nncmp.stepping import build_optimizer
 
         specs = [s.resolved(data.n_train) for s in specs]
         self.specs, self.data = specs, data
@@ -220,6 +222,12 @@ class StackedRun:
         self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
         self.seeds = [s.seed for s in specs]
         self.optimizer = None if fast else build_optimizer(specs[0], self.stack.parameters())
+        # Members share their schedule (it is part of the group key); the fast path applies it itself.
+        first = specs[0]
+        self.total_steps = total_steps(first, data.n_train)
+        self.steps_done = 0
+        self.schedule = Schedule(self.optimizer, first.schedule, self.total_steps, first.warmup) \
+            if first.schedule != "constant" and not fast else None
         if fast:
             from nncmp.fastsgd import fast_sgd_epoch
 
@@ -317,6 +325,8 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetric
         loss_sum += step_loss
         bad_step = first_bad_step(bad_step, step_loss, step)
         optimizer.step()
+        if state.schedule:
+            state.schedule.step()
         seen += width
     accuracy = (correct.double() / seen).tolist() if classification else [None] * k
     return ((loss_sum / seen).tolist(), accuracy, bad_step.tolist()), seen

@@ -112,7 +112,7 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Any) -> dict[str, Any]:
     from torch.utils.data import DataLoader
 
     from nncmp.engine import loss_function, make_model
-    from nncmp.optim import build_optimizer
+    from nncmp.stepping import build_optimizer
 
     spec = spec.resolved(len(dataset))
     model = make_model(spec, data)

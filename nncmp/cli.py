@@ -16,11 +16,13 @@ import typer
 from nncmp import __version__
 from nncmp.cli_bench import bench
 from nncmp.cli_inspect import inspect
+from nncmp.cli_optimizers import optimizers
 from nncmp.config import CompareConfig, Options, check_same_runs
 from nncmp.config import read as read_config
 from nncmp.inits import ALIASES, INITS
 from nncmp.models import ACTIVATIONS
 from nncmp.optim import OPTIMIZERS
+from nncmp.schedules import SCHEDULES
 from nncmp.options import (
     ActOpt,
     AddressOpt,
@@ -42,6 +44,8 @@ from nncmp.options import (
     ModelOpt,
     MomentumOpt,
     NOpt,
+    OPT_HELP,
+    OptArgOpt,
     OutOpt,
     OverwriteOpt,
     QuietOpt,
@@ -51,6 +55,7 @@ from nncmp.options import (
     TrackLayersOpt,
     UsageFailure,
     VerboseOpt,
+    WarmupOpt,
     WeightDecayOpt,
     WidthOpt,
     check_backend,
@@ -62,11 +67,12 @@ from nncmp.options import (
     load_data,
     names,
     parse_list,
+    parse_opt_args,
     results_folder,
     set_threads,
     user_errors,
 )
-from nncmp.spec import Grid, RunSpec
+from nncmp.spec import Grid, RunSpec, check_steps
 from nncmp.stats import DEFAULT_TARGET
 
 app = typer.Typer(
@@ -104,9 +110,13 @@ def train(
     dropout: DropoutOpt = 0.0,
     init: Annotated[str, typer.Option(help=f"Weight init: {names(INITS)} (aliases: "
                                       + ", ".join(f"{a}={c}" for a, c in ALIASES.items()) + ").")] = "default",
-    opt: Annotated[str, typer.Option(help=f"Optimizer: {names(OPTIMIZERS)}.")] = "adam",
+    opt: Annotated[str, typer.Option(help=f"Optimizer: {names(OPTIMIZERS)}, {OPT_HELP}.")] = "adam",
     lr: Annotated[float | None, typer.Option(
         help="Learning rate.", show_default="optimizer's default: 0.01, adam/adamw 0.001")] = None,
+    schedule: Annotated[str, typer.Option(help=f"Learning-rate schedule over all steps: {', '.join(SCHEDULES)}.")]
+    = "constant",
+    warmup: WarmupOpt = None,
+    opt_arg: OptArgOpt = None,
     momentum: MomentumOpt = None,
     betas: BetasOpt = None,
     alpha: AlphaOpt = None,
@@ -131,9 +141,11 @@ def train(
     with user_errors():
         spec = RunSpec(dataset=dataset, model=model, hidden=hidden_layers(hidden, depth, width),
                        act=act, batchnorm=batchnorm, dropout=dropout, init=init, optimizer=opt, lr=lr,
-                       batch_size=batch_size, epochs=epochs, seed=seed, n=n,
-                       **hyperparameters(momentum, betas, alpha, eps, weight_decay))
+                       batch_size=batch_size, epochs=epochs, seed=seed, n=n, opt_args=parse_opt_args(opt_arg),
+                       schedule=schedule, warmup=warmup, **hyperparameters(momentum, betas, alpha, eps, weight_decay))
     data = load_data(spec, data_dir, download)
+    with user_errors():
+        check_steps([spec], data.n_train)
     set_threads(threads)
     from nncmp import session
 
@@ -144,7 +156,7 @@ def train(
 
 X_CHOICES = ("epochs", "examples", "seconds")
 FORMATS = ("table", "csv", "markdown", "json")
-BY_CHOICES = ("init", "optimizer", "act", "norm")
+BY_CHOICES = ("init", "optimizer", "act", "norm", "schedule")
 
 TargetOpt = Annotated[float | None, typer.Option(
     help="Val accuracy to reach: epochs, examples and seconds until the seed-mean curve reaches it.",
@@ -161,8 +173,8 @@ XOpt = Annotated[str, typer.Option("--x", help="x axis of the curves: epochs, ex
 
 @app.command()
 def compare(
-    opts: Annotated[str, typer.Option("--opts", "--opt", help=f"Optimizers, comma-separated: {names(OPTIMIZERS)}.")]
-    = "sgd,minibatch,rmsprop,adam",
+    opts: Annotated[str, typer.Option("--opts", "--opt", help=f"Optimizers, comma-separated: {names(OPTIMIZERS)}, "
+                                      f"{OPT_HELP}.")] = "sgd,minibatch,rmsprop,adam",
     inits: Annotated[str, typer.Option("--inits", "--init", help=f"Inits, comma-separated: {names(INITS)}, "
                                        "xavier, he.")] = "xavier,he",
     seeds: Annotated[int, typer.Option(help="Seeds per configuration: --seed, --seed+1, ...")] = 3,
@@ -179,6 +191,11 @@ def compare(
     norms: Annotated[str | None, typer.Option(
         "--norms", help="Normalisations to compare, comma-separated: none, batchnorm (BatchNorm1d after each mlp "
         "hidden layer).", show_default="--batchnorm")] = None,
+    schedules: Annotated[str, typer.Option(
+        "--schedules", "--schedule", help=f"Learning-rate schedules to compare, comma-separated: {', '.join(SCHEDULES)}.")]
+    = "constant",
+    warmup: WarmupOpt = None,
+    opt_arg: OptArgOpt = None,
     target: TargetOpt = None,
     metric: MetricOpt = None,
     baseline: BaselineOpt = None,
@@ -243,6 +260,11 @@ def compare(
             hyper=hyperparameters(momentum, betas, alpha, eps, weight_decay),
             acts=parse_list("--acts", acts, str, "activation names") if acts else None,
             norms=parse_list("--norms", norms, str, "normalisations") if norms else None,
+            opt_args=parse_opt_args(opt_arg),
+            # The default leaves the grid as it was before schedules existed, so older folders resume.
+            schedules=None if schedules.strip() == "constant" else parse_list("--schedules", schedules, str,
+                                                                               "schedule names"),
+            warmup=warmup,
         )
     config = CompareConfig(grid=grid, auto=auto, target=check_target(DEFAULT_TARGET if target is None else target),
                            metric=metric, baseline=baseline,
@@ -258,8 +280,13 @@ def compare(
     set_threads(threads)
     from nncmp import session
 
-    if not auto:
-        with user_errors():
+    with user_errors():
+        check_steps(grid.runs(), data.n_train)
+        if auto:  # tuning runs train on a split of the training set: fewer steps
+            from nncmp.tune import tuning_split_size
+
+            check_steps(grid.runs(), tuning_split_size(data.n_train))
+        else:
             session.check_baseline(grid.runs(), baseline, data.n_train)
     with results_folder(resume or out, "compare", resume=resume is not None, overwrite=overwrite) as folder, \
             user_errors():
@@ -347,6 +374,7 @@ def datasets(
 
 app.command()(bench)
 app.command()(inspect)
+app.command()(optimizers)
 
 
 def main() -> None:

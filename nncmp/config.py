@@ -24,7 +24,8 @@ from nncmp.stats import DEFAULT_TARGET
 # Grid field → the option that sets it, for resume's "was run with …" message.
 GRID_OPTIONS = {"optimizers": "--opts", "inits": "--inits", "lrs": "--lrs", "batch_sizes": "--batch-sizes",
                 "seeds": "--seeds", "hyper": "the optimizer hyperparameters (--momentum, --betas, ...)",
-                "acts": "--acts", "norms": "--norms"}
+                "acts": "--acts", "norms": "--norms", "opt_args": "--opt-arg", "schedules": "--schedules",
+                "warmup": "--warmup"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class CompareConfig:
                 "lrs": "auto" if self.auto else (None if g.lrs is None else list(g.lrs)),
                 "batch_sizes": None if g.batch_sizes is None else list(g.batch_sizes), "seeds": g.seeds,
                 "hyper": dict(g.hyper), "acts": None if g.acts is None else list(g.acts),
-                "norms": None if g.norms is None else list(g.norms)}
+                "norms": None if g.norms is None else list(g.norms), "opt_args": dict(g.opt_args),
+                "schedules": None if g.schedules is None else list(g.schedules), "warmup": g.warmup}
         doc = {"grid": grid, "base": g.base.to_dict(), "target": self.target, "metric": self.metric,
                "baseline": self.baseline, "options": asdict(self.options)}
         return json.loads(json.dumps(doc))  # tuples as lists, as they come back from the file
@@ -75,7 +77,11 @@ class CompareConfig:
                         batch_sizes=None if g.get("batch_sizes") is None else tuple(int(v) for v in g["batch_sizes"]),
                         seeds=int(g["seeds"]), hyper=dict(g.get("hyper") or {}),
                         acts=None if g.get("acts") is None else tuple(g["acts"]),
-                        norms=None if g.get("norms") is None else tuple(g["norms"]))
+                        norms=None if g.get("norms") is None else tuple(g["norms"]),
+                        opt_args={k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in (g.get("opt_args") or {}).items()},
+                        schedules=None if g.get("schedules") is None else tuple(g["schedules"]),
+                        warmup=g.get("warmup"))
             known = {f.name for f in fields(Options)}
             options = Options(**{k: v for k, v in (doc.get("options") or {}).items() if k in known})
             return cls(grid=grid, auto=auto, target=doc.get("target", DEFAULT_TARGET),

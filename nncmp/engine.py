@@ -63,20 +63,22 @@ def evaluate(model: Any, loss_fn: Any, x: Any, y: Any, classification: bool) -> 
 
 
 class SingleRun:
-    """One run; the recorder's engine contract (see recorder.py)."""
+    """One run; the recorder's engine contract (see recorder.py). Trains every optimizer, with its learning-
+    rate schedule and whatever special handling it needs (stepping.py)."""
 
     def __init__(self, spec: RunSpec, data: Data):
         import torch
 
         from nncmp.models import has_batchnorm1d
-        from nncmp.optim import build_optimizer
+        from nncmp.stepping import Stepper
 
         spec = spec.resolved(data.n_train)
         self.specs = [spec]
         self.data = data
         self.classification = data.task == "classification"
         self.model = make_model(spec, data)
-        self.optimizer = build_optimizer(spec, self.model.parameters())
+        self.stepper = Stepper(spec, self.model, data.n_train)
+        self.optimizer = self.stepper.optimizer
         self.loss_fn = loss_function(data)
         # The batch order depends on (seed, dataset, batch size) only: its own generator, never the optimizer.
         self.order = torch.Generator().manual_seed(spec.seed)
@@ -85,15 +87,16 @@ class SingleRun:
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
         x, y = (self.data.x_train, self.data.y_train) if split == "train" else (self.data.x_val, self.data.y_val)
+        self.stepper.eval_mode(self.data.x_train, self.specs[0].batch_size)
         loss, acc = evaluate(self.model, self.loss_fn, x, y, self.classification)
         return [loss], [acc]
 
     def train_epoch(self) -> tuple[EpochMetrics, int]:
         import torch
 
-        model, optimizer, loss_fn, data = self.model, self.optimizer, self.loss_fn, self.data
+        model, loss_fn, data = self.model, self.loss_fn, self.data
         n, bs = data.n_train, self.specs[0].batch_size
-        model.train()
+        self.stepper.train_mode()
         perm = torch.randperm(n, generator=self.order)
         loss_sum = torch.zeros(())
         correct = torch.zeros((), dtype=torch.long)
@@ -103,23 +106,30 @@ class SingleRun:
             idx = perm[i:i + bs]
             if self.skip_single and len(idx) == 1:
                 continue
-            step_loss = torch.zeros(())
-            optimizer.zero_grad(set_to_none=True)
-            # A batch larger than GRAD_CHUNK (full-batch gd on big data) is backpropagated in chunks whose
-            # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
-            chunks = idx.split(GRAD_CHUNK)
-            for sub in chunks:
-                xb, yb = data.x_train[sub], data.y_train[sub]
-                out = model(xb)
-                loss = loss_fn(out, yb)
-                (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward()
-                # Accumulate as tensors: no per-step .item() sync in the hot loop.
-                step_loss += loss.detach() * len(sub)
-                if self.classification:
-                    correct += (out.detach().argmax(1) == yb).sum()
+
+            def forward_backward(create_graph: bool, idx: Any = idx) -> tuple[Any, Any]:
+                """The batch's summed loss and correct predictions, its mean gradient in .grad."""
+                self.optimizer.zero_grad(set_to_none=True)
+                step_loss = torch.zeros(())
+                step_correct = torch.zeros((), dtype=torch.long)
+                # A batch larger than GRAD_CHUNK (full-batch gd on big data) is backpropagated in chunks whose
+                # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
+                chunks = idx.split(GRAD_CHUNK)
+                for sub in chunks:
+                    xb, yb = data.x_train[sub], data.y_train[sub]
+                    out = model(xb)
+                    loss = loss_fn(out, yb)
+                    (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward(create_graph=create_graph)
+                    # Accumulate as tensors: no per-step .item() sync in the hot loop.
+                    step_loss += loss.detach() * len(sub)
+                    if self.classification:
+                        step_correct += (out.detach().argmax(1) == yb).sum()
+                return step_loss, step_correct
+
+            step_loss, step_correct = self.stepper.step(forward_backward, len(idx))
             loss_sum += step_loss
+            correct += step_correct
             bad_step = first_bad_step(bad_step, step_loss, step)
-            optimizer.step()
             seen += len(idx)
         accuracy = correct.item() / seen if self.classification else None
         return ([loss_sum.item() / seen], [accuracy], [int(bad_step)]), seen

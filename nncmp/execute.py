@@ -62,18 +62,31 @@ def train_together(specs: list[RunSpec], data: Data) -> list[list[Record]]:
     return run_group(groups[0], specs, data)
 
 
+def failure(e: BaseException) -> str:
+    """A training error as runs.csv and the failure report show it: one line."""
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"
+
+
 def run_local(specs: list[RunSpec], data: Data, progress: Any, on_group: OnGroup, max_group: int = MAX_GROUP,
-              say: Callable[[str], None] | None = None, probe: Probe | None = None) -> None:
-    """Train every spec in this process, group by group. KeyboardInterrupt propagates after the finished
-    groups have been handed to `on_group` (which saves them): an interruption loses only the group in
-    progress."""
+              say: Callable[[str], None] | None = None, probe: Probe | None = None) -> dict[int, str]:
+    """Train every spec in this process, group by group; returns the runs that raised (grid position →
+    error), whose group is then given up while the rest of the grid carries on, as on the parallel backends.
+    KeyboardInterrupt propagates after the finished groups have been handed to `on_group` (which saves
+    them): an interruption loses only the group in progress."""
     groups = plan(specs, data.n_train, max_group)
+    failed: dict[int, str] = {}
     for number, group in enumerate(groups, 1):
         members = [specs[i].resolved(data.n_train) for i in group.indices]
         if say:
             say(describe(number, len(groups), group, members[0]))
         progress.start_group(group.indices, members)
-        results = run_group(group, specs, data, on_epoch=progress.epoch, probe=probe)
+        try:
+            results = run_group(group, specs, data, on_epoch=progress.epoch, probe=probe)
+        except Exception as e:  # an optimizer that raises: recorded as failed, never the end of the grid
+            failed.update({i: failure(e) for i in group.indices})
+            progress.group_failed(group.indices, failure(e))
+            continue
         for i, records in zip(group.indices, results):
             progress.end_run(i + 1, specs[i], records)
         on_group(list(zip(group.indices, results)))
+    return failed

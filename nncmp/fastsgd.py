@@ -43,14 +43,22 @@ def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
     onehot = F.one_hot(y_all, n_out).float()  # [K, n, classes]: softmax - onehot is the delta at the output
     logits = torch.empty(k, n, n_out)
     rates = [s.lr for s in specs]
+    # A learning-rate schedule: each step's factor, shared by the members (it is part of their group key).
+    first = specs[0]
+    factors = None
+    if first.schedule != "constant":
+        from nncmp.schedules import factor
+
+        factors = [factor(first.schedule, state.steps_done + t, state.total_steps, first.warmup) for t in range(n)]
+    state.steps_done += n
     with torch.no_grad():
         ws = [w.detach() for w, _ in linears]
         bs = [b.detach() for _, b in linears]
         if k == 1:
             _fast_sgd_single(state, perms[0], [w[0] for w in ws], [b[0, 0] for b in bs], onehot[0], logits[0],
-                             rates[0], specs[0].act)
+                             rates[0], specs[0].act, factors)
         else:
-            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act)
+            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act, factors)
         step_losses = F.cross_entropy(logits.transpose(1, 2), y_all, reduction="none")  # [K, n]
         bad = ~torch.isfinite(step_losses)
         bad_step = torch.where(bad.any(1), bad.int().argmax(1) + 1, 0)  # argmax: the first True
@@ -59,8 +67,9 @@ def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
 
 
 def _fast_sgd_single(state: Any, perm: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
-                     lr: float, act_name: str) -> None:
-    """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all."""
+                     lr: float, act_name: str, factors: list[float] | None = None) -> None:
+    """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all.
+    factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
     import torch
 
     act, backward = _activation(act_name)
@@ -70,6 +79,7 @@ def _fast_sgd_single(state: Any, perm: Any, ws: list[Any], bs: list[Any], onehot
     for c in range(0, n, FAST_CHUNK):
         xs = state.x[perm[c:c + FAST_CHUNK]]
         for i in range(len(xs)):
+            rate = lr if factors is None else lr * factors[c + i]
             h = xs[i]
             inputs = []
             for j in range(last):
@@ -80,14 +90,15 @@ def _fast_sgd_single(state: Any, perm: Any, ws: list[Any], bs: list[Any], onehot
             delta = torch.softmax(out, 0).sub_(onehot[c + i])
             for j in range(last, -1, -1):
                 below = backward(torch.mv(wts[j], delta), inputs[j]) if j > 0 else None
-                ws[j].addr_(delta, inputs[j], alpha=-lr)
-                bs[j].add_(delta, alpha=-lr)
+                ws[j].addr_(delta, inputs[j], alpha=-rate)
+                bs[j].add_(delta, alpha=-rate)
                 delta = below
 
 
 def _fast_sgd_stacked(state: Any, perms: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
-                      rates: list[float], act_name: str) -> None:
-    """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate."""
+                      rates: list[float], act_name: str, factors: list[float] | None = None) -> None:
+    """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate.
+    factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
     import torch
 
     act, backward = _activation(act_name)
@@ -99,6 +110,7 @@ def _fast_sgd_stacked(state: Any, perms: Any, ws: list[Any], bs: list[Any], oneh
     for c in range(0, n, FAST_CHUNK):
         xs = state.x[perms[:, c:c + FAST_CHUNK]]  # [K, chunk, features]
         for i in range(xs.shape[1]):
+            f = 1.0 if factors is None else factors[c + i]
             h = xs[:, i:i + 1]
             inputs = []
             for j in range(last):
@@ -110,10 +122,10 @@ def _fast_sgd_stacked(state: Any, perms: Any, ws: list[Any], bs: list[Any], oneh
             for j in range(last, -1, -1):
                 below = backward(torch.bmm(delta, ws[j]), inputs[j]) if j > 0 else None
                 if shared:
-                    ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0])
-                    bs[j].add_(delta, alpha=-rates[0])
+                    ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0] * f)
+                    bs[j].add_(delta, alpha=-rates[0] * f)
                 else:
-                    scaled = delta * lr
+                    scaled = delta * (lr if factors is None else lr * f)
                     ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
                     bs[j].sub_(scaled)
                 delta = below

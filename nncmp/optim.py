@@ -1,25 +1,99 @@
-"""Optimizer registry: CLI name → torch.optim class, default learning rate and batch size.
+"""Optimizer registry: the nine built-ins, and every torch.optim and pytorch-optimizer optimizer by name.
 
-torch is imported only when an optimizer is built, so the CLI can validate names instantly.
+A name resolves built-in → torch.optim → pytorch-optimizer (the libraries share names such as `asgd` for
+different algorithms); `torch:NAME` and `pytorch-optimizer:NAME` force a library. A resolved name is
+canonical: the bare name when the bare name resolves to the same optimizer, else the prefixed one, so
+results name every optimizer unambiguously. The built-ins need no import; any other name imports the
+libraries (about 2 s) to look it up. Building an optimizer, with the special handling some need, is
+in stepping.py.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-# Hyperparameters a user may set; each optimizer lists the ones its torch class accepts.
+from nncmp.errors import SpecError
+
+# Hyperparameters with an option of their own (--momentum, --betas, ...); every other one is an --opt-arg.
 HYPERPARAMETERS = ("momentum", "betas", "alpha", "eps", "weight_decay")
+SOURCES = ("nncmp", "torch", "pytorch-optimizer")
+DEFAULT_BATCH = 64  # every optimizer outside the built-ins: mini-batches, as adam/rmsprop/minibatch
+
+# Special handling (stepping.py); `nncmp optimizers` shows these words.
+CLOSURE = "closure"  # step(closure) re-evaluates the batch
+HESSIAN = "hessian"  # backward(create_graph=True) for Hessian-vector products
+MUON = "muon-groups"  # hidden matrices in the Muon group, everything else in its AdamW group
+MATRICES = "matrices+adamw"  # takes 2-D parameters only: hidden matrices; a torch AdamW takes the rest
+SCHEDULE_FREE = "schedule-free"  # optimizer.train()/.eval() with the model; BatchNorm statistics refreshed
+AUTO_ARGS = "auto-args"  # a required argument nncmp fills in (training-set size, number of steps)
+NO_LR = "ignores-lr"  # computes its own step size: the learning rate does not change the run
+
+# pytorch-optimizer classes whose `lr` default is None, or that have no `lr`: the rate nncmp starts from.
+DEFAULT_LRS = {"a2grad": 1.0, "sara": 7.05e-4, "alig": 0.1, "sam": 0.01, "friendlysam": 0.01, "looksam": 0.01}
+# Arguments nncmp fills in: name → what it is ("examples": training-set size, "steps": all optimizer steps).
+AUTO = {"num_data": "examples", "num_iterations": "steps"}
+# Arguments no user sets: the parameters, the rate (--lr), and switches of the implementation.
+NOT_SETTABLE = {"self", "params", "lr", "maximize", "foreach", "fused", "capturable", "differentiable", "kwargs",
+                "base_optimizer", *AUTO}
+CLOSURE_NAMES = {"torch:lbfgs", "lbfgs", "alig", "sam", "friendlysam", "looksam", "bsam"}
+HESSIAN_NAMES = {"adahessian", "sophiah"}
+# Sharpness-aware wrappers of pytorch-optimizer (not in its name list): around torch's SGD.
+SAM_WRAPPERS = {"sam": "SAM", "friendlysam": "FriendlySAM", "looksam": "LookSAM"}
+# What cannot run here, and why (a test checks that every other optimizer trains).
+UNAVAILABLE = {
+    "pytorch-optimizer:distributedmuon": "needs torch.distributed with an initialised process group",
+    "pytorch-optimizer:demo": "needs torch.distributed and the einops package (distributed training only)",
+    "pytorch-optimizer:gsam": "needs the model and a rho scheduler, not only parameters",
+    "pytorch-optimizer:wsam": "needs the model, not only parameters",
+    "torch:sparseadam": "for sparse gradients (embeddings) only; nncmp's models have dense gradients",
+}
+TORCH_ONLY_2D = {"muon"}  # torch.optim classes that take 2-D parameters only
+
+# The libraries' optimizer names at the versions tested, so that a name is resolved, or refused with the
+# closest ones, without importing torch (2 s); another installed version is asked directly. A test keeps
+# this equal to the libraries at these versions.
+SNAPSHOT = {
+    "torch": ("2.14.1", (
+            "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "asgd", "lbfgs", "muon", "nadam",
+            "radam", "rmsprop", "rprop", "sgd", "sparseadam",
+    )),
+    "pytorch-optimizer": ("4.1.0", (
+            "a2grad", "accsgd", "adabelief", "adabound", "adadelta", "adafactor", "adagc", "adago",
+            "adahessian", "adai", "adalite", "adalomo", "adam", "adamax", "adamc", "adamg", "adammini",
+            "adamod", "adamp", "adams", "adamuon", "adamw", "adamwsn", "adan", "adanorm", "adapnm",
+            "adashift", "adasmooth", "adatam", "ademamix", "adopt", "aggmo", "aida", "alice", "alig",
+            "amos", "ano", "apollo", "apollodqn", "asgd", "avagrad", "bcos", "bsam", "came", "conda",
+            "dadaptadagrad", "dadaptadam", "dadaptadan", "dadaptlion", "dadaptsgd", "dash", "demo",
+            "diffgrad", "distributedmuon", "dualadam", "emofact", "emolynx", "emonavi", "exadam", "fadam",
+            "fira", "flashadamw", "focus", "fromage", "ftrl", "galore", "grams", "gravity", "grokfastadamw",
+            "kate", "kron", "lamb", "laprop", "lars", "lbfgs", "lion", "lomo", "lorarite", "madgrad",
+            "magma", "mars", "msvag", "muon", "muonclip", "nadam", "nero", "normuon", "novograd", "padam",
+            "pid", "pnm", "prodigy", "qhadam", "qhm", "racs", "radam", "ranger", "ranger21", "rmsprop",
+            "rose", "sara", "scalableshampoo", "schedulefreeadamw", "schedulefreeradam", "schedulefreesgd",
+            "scion", "scionlight", "sgd", "sgdp", "sgdsai", "sgdw", "shampoo", "signsgd",
+            "simplifiedademamix", "sm3", "soap", "sophiah", "spam", "spectralsphere", "splus", "srmm",
+            "stableadamw", "stablespam", "swats", "tam", "tiger", "vsgd", "yogi",
+    )),
+}
 
 
 @dataclass(frozen=True)
 class OptimizerEntry:
-    torch_class: str
+    torch_class: str  # the class's name in `module`
     lr: float
     batch_size: int | None  # None: the whole training set (one step per epoch)
-    defaults: dict[str, Any]  # user-settable hyperparameters and their defaults
+    defaults: dict[str, Any]  # hyperparameters with options of their own (HYPERPARAMETERS) and defaults
     fixed: dict[str, Any] = field(default_factory=dict)  # set by the entry, not the user
     summary: str = ""
+    source: str = "nncmp"
+    module: str = "torch.optim"
+    handling: tuple[str, ...] = ()
+    unavailable: str = ""  # why it cannot run here; empty: it can
+    lr_key: str = "lr"  # the parameter-group key a schedule scales ("": the optimizer has no rate to scale)
 
 
 _SGD = {"momentum": 0.0, "weight_decay": 0.0}
@@ -47,18 +121,341 @@ OPTIMIZERS: dict[str, OptimizerEntry] = {
 }
 
 
-def build_optimizer(spec: Any, params: Any) -> Any:
-    """torch.optim optimizer for a resolved RunSpec (every hyperparameter filled in)."""
+# ---------------------------------------------------------------------------------------------- names
+
+
+@functools.cache
+def _torch_names() -> dict[str, str]:
+    """torch.optim's optimizers: lower-case name → class name."""
     import torch.optim
 
-    entry = OPTIMIZERS[spec.optimizer]
-    kwargs = {name: getattr(spec, name) for name in entry.defaults}
-    cls = getattr(torch.optim, entry.torch_class)
-    # torch's fused CPU kernels do the whole update in one pass over each tensor: several times faster than
-    # the per-operation path for Adam (whose sqrt and div otherwise rival the matrix products), same formula.
-    if entry.torch_class in FUSED_CPU:
-        kwargs["fused"] = True
-    return cls(params, lr=spec.lr, **kwargs, **entry.fixed)
+    return {n.lower(): n for n in dir(torch.optim)
+            if isinstance(getattr(torch.optim, n), type) and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
+            and n != "Optimizer"}
 
 
-FUSED_CPU = ("SGD", "Adam", "AdamW", "Adagrad")
+@functools.cache
+def _po_names() -> tuple[str, ...]:
+    """pytorch-optimizer's optimizers, with its sharpness-aware wrappers and the ones that cannot run here."""
+    import pytorch_optimizer
+
+    return tuple(sorted({*pytorch_optimizer.get_supported_optimizers(), *SAM_WRAPPERS, "gsam", "wsam"}))
+
+
+def installed_version(source: str) -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version(source)
+
+
+def _names(source: str) -> tuple[str, ...]:
+    """A library's optimizer names (pytorch-optimizer's with its SAM wrappers): from SNAPSHOT when the
+    installed version is the one it was taken from, else from the library itself."""
+    version, names = SNAPSHOT[source]
+    if source == "torch":
+        return names if installed_version("torch").split("+")[0] == version else tuple(_torch_names())
+    if installed_version("pytorch-optimizer") != version:
+        return _po_names()
+    return tuple(sorted({*names, *SAM_WRAPPERS, "gsam", "wsam"}))
+
+
+def _split(name: str) -> tuple[str | None, str]:
+    raw = name.strip().lower()
+    if ":" not in raw:
+        return None, raw
+    source, key = raw.split(":", 1)
+    source = {"pytorch_optimizer": "pytorch-optimizer", "torch.optim": "torch"}.get(source, source)
+    if source not in ("torch", "pytorch-optimizer"):
+        raise SpecError(f"unknown optimizer library {source!r} in {name!r}; use torch:NAME or pytorch-optimizer:NAME")
+    return source, key
+
+
+def _bare_source(key: str) -> str | None:
+    """The library a bare name resolves to."""
+    if key in OPTIMIZERS:
+        return "nncmp"
+    if key in _names("torch"):
+        return "torch"
+    if key in _names("pytorch-optimizer"):
+        return "pytorch-optimizer"
+    return None
+
+
+def resolve(name: str) -> str:
+    """The canonical name of the optimizer `name` asks for, or SpecError with the closest names."""
+    source, key = _split(name)
+    if source is None and key in OPTIMIZERS:  # the built-ins need no import
+        return key
+    known = {"torch": _names("torch"), "pytorch-optimizer": _names("pytorch-optimizer")}
+    if source is None:
+        source = _bare_source(key)
+        if source is None:
+            every = [*OPTIMIZERS, *known["torch"], *known["pytorch-optimizer"]]
+            close = difflib.get_close_matches(key, every, n=5, cutoff=0.6)
+            hint = f"; closest: {', '.join(close)}" if close else ""
+            raise SpecError(f"unknown optimizer {name!r}{hint} (nncmp optimizers lists them all)")
+        return key
+    if key not in known[source]:
+        close = difflib.get_close_matches(key, list(known[source]), n=5, cutoff=0.6)
+        hint = f"; closest: {', '.join(f'{source}:{c}' for c in close)}" if close else ""
+        raise SpecError(f"{source} has no optimizer {key!r}{hint}")
+    return key if _bare_source(key) == source else f"{source}:{key}"
+
+
+def all_names() -> list[str]:
+    """Every canonical name: the built-ins, then torch.optim's, then pytorch-optimizer's."""
+    names = list(OPTIMIZERS)
+    for key in sorted(_names("torch")):
+        names.append(resolve(f"torch:{key}"))
+    for key in _names("pytorch-optimizer"):
+        names.append(resolve(f"pytorch-optimizer:{key}"))
+    return names
+
+
+# -------------------------------------------------------------------------------------------- entries
+
+
+def entry(name: str) -> OptimizerEntry:
+    """The entry of a canonical optimizer name (as RunSpec holds it)."""
+    if name in OPTIMIZERS:
+        return OPTIMIZERS[name]
+    return _external(name)
+
+
+def default_lr(name: str) -> float:
+    """An optimizer's default learning rate; nan for a name this installation does not know."""
+    try:
+        return entry(name).lr
+    except Exception:  # a results folder from an installation with other optimizers  # noqa: BLE001
+        return float("nan")
+
+
+def optimizer_class(e: OptimizerEntry) -> Any:
+    import importlib
+
+    return getattr(importlib.import_module(e.module), e.torch_class)
+
+
+def _signature(cls: Any) -> dict[str, inspect.Parameter]:
+    return dict(inspect.signature(cls.__init__).parameters)
+
+
+@functools.cache
+def _external(name: str) -> OptimizerEntry:
+    source, key = _split(name)
+    source = source or _bare_source(key)
+    full = f"{source}:{key}"
+    handling: list[str] = []
+    unavailable = UNAVAILABLE.get(full, "")
+    if source == "torch":
+        module, cls_name = "torch.optim", _torch_names()[key]
+        if key in TORCH_ONLY_2D:
+            handling.append(MATRICES)
+    elif key in SAM_WRAPPERS or key in ("gsam", "wsam"):
+        module, cls_name = "pytorch_optimizer", SAM_WRAPPERS.get(key, key.upper())
+    else:
+        import pytorch_optimizer
+
+        cls = pytorch_optimizer.load_optimizer(key)
+        module, cls_name = cls.__module__, cls.__name__
+    cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
+    params = _signature(cls)
+    if key in SAM_WRAPPERS:  # the wrapped SGD's arguments are the wrapper's too
+        import torch.optim
+
+        params = {**_signature(torch.optim.SGD), **params}
+    first = [p for p in params if p != "self"][0]
+    if first != "params" and not unavailable:
+        unavailable = f"takes the {first} instead of its parameters"
+    if "adamw_lr" in params:
+        handling.append(MUON)
+    if full == "pytorch-optimizer:spectralsphere":
+        handling.append(MATRICES)
+    if key in CLOSURE_NAMES:
+        handling.append(CLOSURE)
+    if key in HESSIAN_NAMES:
+        handling.append(HESSIAN)
+    if hasattr(cls, "train") and hasattr(cls, "eval"):
+        handling.append(SCHEDULE_FREE)
+    if any(a in params and params[a].default is inspect.Parameter.empty for a in AUTO):
+        handling.append(AUTO_ARGS)
+    if key == "a2grad":
+        handling.append(NO_LR)
+    lr_param = params.get("lr") or params.get("max_lr")
+    lr = DEFAULT_LRS.get(key) if lr_param is None or lr_param.default in (None, inspect.Parameter.empty) \
+        else float(lr_param.default)
+    if key in SAM_WRAPPERS:
+        lr = DEFAULT_LRS[key]
+    # Only values of the kind nncmp's options give (a number; betas: two) use those options; anything else
+    # of the same name (Adan's three betas, Adafactor's pair of eps) is an --opt-arg.
+    defaults = {k: _plain(params[k].default) for k in HYPERPARAMETERS
+                if k in params and _option_kind(k, _plain(params[k].default))}
+    lr_key = "" if NO_LR in handling else "lr" if "lr" in params else "max_lr"
+    return OptimizerEntry(cls_name, lr if lr is not None else 0.001, DEFAULT_BATCH, defaults,
+                          summary=_summary(cls), source=source, module=module, handling=tuple(handling),
+                          unavailable=unavailable, lr_key=lr_key)
+
+
+def _option_kind(key: str, value: Any) -> bool:
+    if key == "betas":
+        return isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _summary(cls: Any) -> str:
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return doc[0].strip().rstrip(".") if doc else cls.__name__
+
+
+def _plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def settable(name: str) -> dict[str, Any]:
+    """The --opt-arg keys of an optimizer and their defaults (HYPERPARAMETERS have their own options)."""
+    e = entry(name)
+    params = _signature(optimizer_class(e))
+    if name in SAM_WRAPPERS:
+        import torch.optim
+
+        params = {**_signature(torch.optim.SGD), **params}
+    out = {}
+    for key, p in params.items():
+        if key in NOT_SETTABLE or key in e.defaults or key in e.fixed or key == "max_lr" or \
+                p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is inspect.Parameter.empty:
+            continue
+        if p.default is None or isinstance(p.default, (bool, int, float, str, tuple)):
+            out[key] = _plain(p.default)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ --opt-arg
+
+
+def parse_value(text: str) -> Any:
+    """An --opt-arg value: true/false, a number, numbers separated by commas (a tuple), or a word."""
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.lower() == "none":
+        return None
+    if "," in text:
+        return tuple(parse_value(t) for t in text.split(","))
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def check_value(optimizer: str, key: str, value: Any, default: Any) -> Any:
+    """`value` as the kind `default` has, or SpecError."""
+    import math
+
+    def bad(kind: str) -> SpecError:
+        return SpecError(f"--opt-arg {key}={format_value(value)}: {optimizer} takes {kind} for {key} "
+                         f"(default {format_value(default)})")
+
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and not math.isfinite(value):
+        raise SpecError(f"--opt-arg {key} must be finite, got {format_value(value)}")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, int):
+        if not (number and float(value).is_integer()):
+            raise bad("an integer")
+        return int(value)
+    if isinstance(default, float):
+        if not number:
+            raise bad("a number")
+        return float(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, tuple) or len(value) != len(default):
+            raise bad(f"{len(default)} comma-separated values")
+        return tuple(check_value(optimizer, key, v, d) if d is not None else v for v, d in zip(value, default))
+    if isinstance(default, str) and not isinstance(value, str):
+        raise bad("a word")
+    return value
+
+
+def check_args(optimizer: str, args: dict[str, Any]) -> dict[str, Any]:
+    """--opt-arg for one optimizer: every key one it takes, every value of the right kind. Keys with options
+    of their own (HYPERPARAMETERS) are checked against the optimizer's defaults for them."""
+    e = entry(optimizer)
+    valid = {**e.defaults, **settable(optimizer)}
+    out = {}
+    for key, value in args.items():
+        if key not in valid:
+            close = difflib.get_close_matches(key, list(valid), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise SpecError(f"--opt-arg {key}: {optimizer} has no such argument{hint}; it takes: "
+                            f"{', '.join(valid) or 'none'}")
+        out[key] = check_value(optimizer, key, value, valid[key])
+    return out
+
+
+@functools.cache
+def check_build(name: str, lr: float | None, args: tuple[tuple[str, Any], ...]) -> None:
+    """SpecError, before any training, if the optimizer's own checks refuse these settings (a library
+    validates its arguments when the optimizer is made): made once on a small stand-in network."""
+    import torch
+    from torch import nn
+
+    from nncmp.stepping import build_optimizer
+    from nncmp.spec import RunSpec
+
+    import copy
+
+    # A stand-in run with these settings, made without RunSpec's checks (which call this one).
+    e, settings = entry(name), dict(args)
+    spec = copy.copy(RunSpec(dataset="synthetic", n=100, epochs=1))
+    values = {"optimizer": name, "lr": lr or e.lr, "batch_size": 64, **e.defaults,
+              **{k: settings.pop(k) for k in HYPERPARAMETERS if k in settings}, "opt_args": tuple(settings.items())}
+    for key, value in values.items():
+        object.__setattr__(spec, key, value)
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    try:
+        with torch.no_grad():
+            build_optimizer(spec, model.parameters(), model, 100)
+    except (ValueError, TypeError, AssertionError, KeyError) as e:
+        raise SpecError(f"{name} refuses these settings: {' '.join(str(e).split())}") from None
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(format_value(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_args(args: tuple[tuple[str, Any], ...]) -> str:
+    """The tidy opt_args column: `key=value` pairs joined by ';' ('' when none)."""
+    return ";".join(f"{k}={format_value(v)}" for k, v in args)
+
+
+# ------------------------------------------------------------------------------------ nncmp optimizers
+
+
+def catalog(pattern: str | None = None) -> list[dict[str, Any]]:
+    """`nncmp optimizers`: one row per optimizer whose canonical name matches the glob `pattern`."""
+    import fnmatch
+
+    rows = []
+    for name in all_names():
+        if pattern and not fnmatch.fnmatch(name, pattern.lower()):
+            continue
+        e = entry(name)
+        hyper = {**e.defaults, **settable(name)}
+        rows.append({
+            "name": name, "source": e.source, "class": f"{e.module}.{e.torch_class}",
+            "lr": e.lr, "batch_size": e.batch_size, "hyperparameters": hyper,
+            "handling": list(e.handling) + (["stacked"] if name in OPTIMIZERS else []),
+            "available": not e.unavailable, "why_not": e.unavailable, "summary": e.summary,
+        })
+    return rows

@@ -131,6 +131,34 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how the r
                                           show_default="off")]
 
 
+OptArgOpt = Annotated[list[str] | None, typer.Option(
+    "--opt-arg", metavar="KEY=VALUE",
+    help="Another argument of the optimizer, repeatable: numbers, true/false, words, tuples as 'a,b' "
+         "(e.g. --opt-arg amsgrad=true --opt-arg betas=0.9,0.95 is --betas). `nncmp optimizers` lists each "
+         "optimizer's arguments. On compare each goes to the optimizers that take it.", show_default="none")]
+WarmupOpt = Annotated[float | None, typer.Option(
+    help="Warm-up of warmup-cosine and wsd: a fraction of all optimizer steps when < 1, else a number of steps.",
+    show_default="0.05")]
+OPT_HELP = ("or any torch.optim or pytorch-optimizer optimizer by name (nadam, lion, prodigy, muon, ...; "
+            "torch:NAME or pytorch-optimizer:NAME picks a library; `nncmp optimizers` lists them)")
+
+
+def parse_opt_args(values: list[str] | None) -> dict[str, Any]:
+    """--opt-arg KEY=VALUE, repeated: {key: value}; values parsed (checked against the optimizer later)."""
+    from nncmp.optim import parse_value
+
+    out: dict[str, Any] = {}
+    for text in values or []:
+        key, sep, value = text.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key or not value.strip():
+            raise UsageFailure(f"--opt-arg needs KEY=VALUE, got {text!r}")
+        if key in out:
+            raise UsageFailure(f"--opt-arg {key} is given more than once")
+        out[key] = parse_value(value)
+    return out
+
+
 def set_threads(threads: int | None) -> int:
     """Apply --threads (after validation) and return the number torch will use."""
     import torch

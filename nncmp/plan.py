@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nncmp.optim import OPTIMIZERS
+from nncmp import optim
 from nncmp.spec import RunSpec
 
 # Bounds a group's memory: a full-batch step holds K × min(n, GRAD_CHUNK) examples' activations.
@@ -38,13 +38,17 @@ def unstackable(spec: RunSpec) -> str | None:
     """Why this run cannot train in a stack (it then trains alone on the single-run engine), or None."""
     if spec.model not in STACKABLE_MODELS:
         return f"model {spec.model} trains alone (stacked convolutions do not pay on a CPU)"
+    if spec.optimizer not in optim.OPTIMIZERS:
+        return ("stacking is exact only for the built-ins, whose torch.optim updates act on each weight by "
+                f"itself; {spec.optimizer} may not")
     return None
 
 
 def fast_sgd(spec: RunSpec) -> bool:
     """Batch size 1, plain SGD, an MLP without BatchNorm/Dropout on a classification dataset. `spec`: resolved."""
-    entry = OPTIMIZERS[spec.optimizer]
-    return (entry.torch_class == "SGD" and not entry.fixed.get("nesterov") and spec.batch_size == 1
+    entry = optim.OPTIMIZERS.get(spec.optimizer)
+    return (entry is not None and entry.torch_class == "SGD" and not entry.fixed.get("nesterov")
+            and not spec.opt_args and spec.batch_size == 1
             and not spec.momentum and not spec.weight_decay and spec.model in ("mlp", "logreg")
             and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
             and spec.dataset != "toy-regression")

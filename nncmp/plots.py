@@ -27,7 +27,9 @@ def _pyplot() -> Any:
 def config_label(row: Any, varying: set[str]) -> str:
     """optimizer · init · lr=…, plus the batch size when it varies between configurations."""
     parts = [str(row["optimizer"]), str(row["init"])]
-    parts += [str(row[f]) for f in ("act", "norm") if f in varying]
+    parts += [str(row[f]) for f in ("act", "norm", "schedule") if f in varying]
+    if isinstance(row.get("opt_args"), str) and row["opt_args"]:  # NaN when read back empty
+        parts.append(row["opt_args"])
     parts.append(f"lr={row['lr']:g}")
     if "batch_size" in varying:
         parts.append(f"bs={row['batch_size']}")
@@ -37,7 +39,7 @@ def config_label(row: Any, varying: set[str]) -> str:
 
 
 def _varying(summary: Any) -> set[str]:
-    return {c for c in ("optimizer", "init", "act", "norm", "lr", "batch_size")
+    return {c for c in ("optimizer", "init", "act", "norm", "lr", "batch_size", "schedule")
             if c in summary.columns and summary[c].nunique() > 1}
 
 
@@ -80,10 +82,13 @@ def _plain_log_formatter(**kwargs: Any) -> Any:
 
 def curves(metrics: Any, summary: Any, path: Path, x: str = "epochs", title: str = "") -> Any:
     """Train loss, val loss and val accuracy against `x`: one line per configuration (mean over its
-    finished seeds) with a shaded ±1 std band. Regression results have no accuracy panel."""
+    finished seeds) with a shaded ±1 std band. Regression results have no accuracy panel; a schedule
+    that is not constant adds a panel of the learning rate at the end of each epoch."""
     plt = _pyplot()
     column, xlabel = X_AXES[x]
     panels = [p for p in PANELS if metrics[p[0]].notna().any()]
+    if "schedule" in metrics.columns and (metrics["schedule"] != "constant").any():
+        panels.append(("lr_end", "learning rate"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
     axes = axes[0]
     varying = _varying(summary)

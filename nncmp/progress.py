@@ -101,6 +101,16 @@ class RunProgress:
         self._run = (f"run {indices[0] + 1}/{self.n_runs} {first.run_id}" if len(indices) == 1 else
                      f"{len(indices)} runs together, {first.config_id} …")
         self._epochs = first.epochs
+        self._group_start = self.done
+
+    def group_failed(self, indices: list[int] | tuple[int, ...], error: str) -> None:
+        """This process's group raised: its runs count as done for the ETA, and (lines mode) say why."""
+        self.done = self._group_start + self.cost * sum(self._epochs_of[i] for i in indices)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+        if self.mode == "lines":
+            for i in indices:
+                self.console.print(f"[{i + 1}/{self.n_runs}] failed: {error}")
 
     def epoch(self, record: dict[str, Any]) -> None:
         if record["epoch"] > 0:

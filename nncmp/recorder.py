@@ -8,6 +8,7 @@ together — is decided here, once, so the engines cannot disagree about it.
 An engine (engine.SingleRun, batched.StackedRun) provides:
 
     specs                 the resolved specs of the runs still training, in order
+    data                  the data.Data it trains on
     evaluate(split)       "train" or "val": each run's mean loss and accuracy (None for regression),
                           eval mode, no gradients
     train_epoch()         one epoch for every run: ((train losses, accuracies, first non-finite step
@@ -26,8 +27,9 @@ from typing import Any, Protocol
 from nncmp.spec import RunSpec
 
 RECORD_COLUMNS = [
-    "run_id", "config", "dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "epoch",
-    "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status", "diverged_step",
+    "run_id", "config", "dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed",
+    "schedule", "opt_args", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds",
+    "status", "diverged_step", "lr_end",
 ]
 # Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
 INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
@@ -42,6 +44,7 @@ EpochMetrics = tuple[list[float], list[float | None], list[int]]
 
 class Engine(Protocol):
     specs: list[RunSpec]
+    data: Any  # the Data it trains on
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]: ...
 
@@ -54,8 +57,14 @@ class Engine(Protocol):
 
 def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[list[Record]]:
     """Train `engine`'s runs to the end; returns each run's records, in the order of engine.specs."""
+    from nncmp.schedules import factor
+    from nncmp.spec import steps_per_epoch
+
     specs = list(engine.specs)
     bases = [record_base(s) for s in specs]
+    # The learning rate in force at the end of each epoch, as the schedule sets it (epoch 0: the initial one).
+    n_train = engine.data.n_train
+    per_epoch, total = steps_per_epoch(specs[0], n_train), specs[0].epochs * steps_per_epoch(specs[0], n_train)
     records: list[list[Record]] = [[] for _ in specs]
     members = list(range(len(specs)))  # positions in `specs` of the runs still training
 
@@ -65,10 +74,12 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
         diverged = []
         for j, m in enumerate(members):
             finite = math.isfinite(train[0][j]) and math.isfinite(val_loss[j])
+            spec = specs[m]
+            lr_end = spec.lr * factor(spec.schedule, epoch * per_epoch, total, spec.warmup)
             records[m].append({**bases[m], "epoch": epoch, "train_loss": train[0][j], "train_acc": train[1][j],
                                "val_loss": val_loss[j], "val_acc": val_acc[j], "examples": examples,
                                "seconds": seconds, "status": "ok" if finite else "diverged",
-                               "diverged_step": train[2][j] or None})
+                               "diverged_step": train[2][j] or None, "lr_end": lr_end})
             if on_epoch:
                 on_epoch(records[m][-1])
             if probe:
@@ -101,9 +112,12 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
 
 def record_base(spec: RunSpec) -> Record:
     """The columns every record of a (resolved) run shares."""
+    from nncmp.optim import format_args
+
     return {"run_id": spec.run_id, "config": spec.config_id, "dataset": spec.dataset, "model": spec.model,
             "optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm, "lr": spec.lr,
-            "batch_size": spec.batch_size, "seed": spec.seed}
+            "batch_size": spec.batch_size, "seed": spec.seed, "schedule": spec.schedule,
+            "opt_args": format_args(spec.opt_args)}
 
 
 def first_bad_step(bad: Any, loss: Any, step: int) -> Any:

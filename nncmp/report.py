@@ -60,13 +60,20 @@ def _seconds(x: float) -> str:
     return f"{x:.1f}s" if x >= 1 else f"{x:.2f}s"
 
 
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[str], list[list[str]]]:
     """Headers and cell texts of the ranked summary, shared by the terminal table and markdown."""
     has_target = target is not None and summary["final_val_acc_mean"].notna().any()
     has_baseline = "diff_vs_baseline" in summary.columns
     has_tuning = "lr_choice" in summary.columns
-    # Activation and normalisation get columns only when the comparison varies them.
+    # Activation and normalisation get columns only when the comparison varies them; a schedule and
+    # --opt-arg values whenever there are any.
     factors = [f for f in ("act", "norm") if summary[f].nunique() > 1]
+    factors += [f for f, plain in (("schedule", "constant"), ("opt_args", "")) if f in summary.columns
+                and (summary[f].nunique() > 1 or (summary[f].fillna("") != plain).any())]
     headers = ["#", "optimizer", "init", *factors, "lr", "batch", "n", "final val acc", "std", "best val acc",
                "final val loss", "final train loss"]
     if has_target:
@@ -81,7 +88,7 @@ def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[
         lr = f"{r['lr']:g}"
         if has_tuning and r.get("lr_choice"):
             lr += f" {r['lr_choice']}" + (" (edge!)" if r.get("lr_at_edge") is True else "")
-        cells = [str(r["rank"]), r["optimizer"], r["init"], *(r[f] for f in factors), lr, str(r["batch_size"]),
+        cells = [str(r["rank"]), r["optimizer"], r["init"], *(_text(r[f]) for f in factors), lr, str(r["batch_size"]),
                  str(r["n_seeds"]),
                  mean_pm(r["final_val_acc_mean"], r["final_val_acc_ci95"]), num(r["final_val_acc_std"]),
                  mean_pm(r["best_val_acc_mean"], r["best_val_acc_ci95"]),
@@ -139,7 +146,8 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)]) + "\n"
 
 
-FACTORS = ("optimizer", "init", "act", "norm")  # what a grid varies besides rates, batch sizes and seeds
+# What a grid varies besides rates, batch sizes and seeds.
+FACTORS = ("optimizer", "init", "act", "norm", "schedule", "opt_args")
 
 
 def pivot(summary: Any, by: str, metric: str) -> Any:
@@ -150,7 +158,7 @@ def pivot(summary: Any, by: str, metric: str) -> Any:
     import pandas as pd
 
     other = "init" if by == "optimizer" else "optimizer"
-    keys = [f for f in FACTORS if f != by and (f == other or summary[f].nunique() > 1)]
+    keys = [f for f in FACTORS if f != by and f in summary.columns and (f == other or summary[f].nunique() > 1)]
     keys += [c for c in ("lr_choice", "batch_size") if c in summary.columns and summary[c].nunique() > 1]
     if "lr_choice" not in keys and summary["lr"].nunique() > 1 and by != "lr":
         keys.append("lr")

@@ -48,6 +48,10 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
     except KeyboardInterrupt as e:
         console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
         return exit_code(e)
+    except Exception as e:  # the optimizer raised: one line, exit 1
+        from nncmp.execute import failure
+
+        raise SomeRunsFailed(f"{resolved.run_id} failed: {failure(e)}") from None
     metrics = recorder.records_frame(records)
     try:
         store.write_csv(folder / "metrics.csv", metrics)

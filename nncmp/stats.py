@@ -11,9 +11,9 @@ from typing import Any
 
 from nncmp.errors import BaselineError
 
-CONFIG_COLUMNS = ["config", "optimizer", "init", "act", "norm", "lr", "batch_size"]
+CONFIG_COLUMNS = ["config", "optimizer", "init", "act", "norm", "lr", "batch_size", "schedule", "opt_args"]
 # --lrs auto tunes one rate per value of every grid factor but the rate itself and the seed.
-TUNED_PER = ["optimizer", "init", "act", "norm", "batch_size"]
+TUNED_PER = ["optimizer", "init", "act", "norm", "batch_size", "schedule", "opt_args"]
 DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise
 TIME_METRICS = ("epochs_to_target", "examples_to_target", "seconds_to_target")
 
@@ -50,7 +50,9 @@ def per_run(metrics: Any, target: float | None = None) -> Any:
 
     rows = []
     for run_id, g in metrics.sort_values("epoch").groupby("run_id", sort=False):
-        row = {c: g[c].iloc[0] for c in CONFIG_COLUMNS + ["seed", "status"]}
+        # Tables built before schedules and --opt-arg existed lack their columns: those runs had neither.
+        row = {c: g[c].iloc[0] if c in g.columns else "" for c in CONFIG_COLUMNS + ["seed", "status"]}
+        row["schedule"] = row["schedule"] or "constant"
         row["run_id"] = run_id
         row["epochs"] = int(g["epoch"].max())
         for name, (col, how, _) in METRICS.items():
@@ -193,16 +195,16 @@ def add_tuning(summary: Any, table: Any, runs: Any, metric: str) -> Any:
     tuned rate the paired difference of `metric` against the same configuration at the default rate."""
     import pandas as pd
 
-    from nncmp.optim import OPTIMIZERS
+    from nncmp.optim import default_lr
 
     # tuning.csv of folders written before act and norm were tuning keys: one rate per the keys it has.
-    keys = [k for k in TUNED_PER if k in table.columns]
+    keys = [k for k in TUNED_PER if k in table.columns and k in summary.columns]
     per_key = table.groupby(keys, sort=False).agg(
         tuned_lr=("lr", lambda s: float(s[table.loc[s.index, "chosen"]].iloc[0])),
         lr_at_edge=("at_edge", "any"), tuning_runs=("lr", "size"), tuning_seconds=("seconds", "sum"),
     ).reset_index()
     out = summary.merge(per_key, on=keys, how="left")
-    default = out["optimizer"].map(lambda o: OPTIMIZERS[o].lr if o in OPTIMIZERS else math.nan)
+    default = out["optimizer"].map(default_lr)
     is_default, is_tuned = out["lr"] == default, out["lr"] == out["tuned_lr"]
     out["lr_choice"] = [("default=tuned" if d and t else "default" if d else "tuned" if t else "")
                         for d, t in zip(is_default, is_tuned)]
@@ -228,7 +230,9 @@ def summarize_folder(folder: Path, target: float | None, metric: str | None,
 
     metrics = store.read_metrics(folder)
     tuning_path = Path(folder) / "tuning.csv"
-    tuning = store.read_csv(tuning_path, TUNING_COLUMNS) if tuning_path.exists() else None
+    from nncmp.tune import read_table
+
+    tuning = read_table(tuning_path) if tuning_path.exists() else None
     metric = metric or default_metric(metrics)
     if baseline is not None:
         baseline = find_config(metrics["config"], baseline)

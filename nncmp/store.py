@@ -132,26 +132,41 @@ def read_csv(path: Path, columns: list[str] | None = None) -> Any:
 
 
 # Columns added after the first release: a folder written before them is read with their values filled in.
-LATER_COLUMNS = ("act", "norm", "diverged_step")
+LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end")
+
+
+def read_records(path: Path) -> Any:
+    """A metrics file (metrics.csv, tuning_metrics.csv) in RECORD_COLUMNS, older folders' included."""
+    from nncmp.recorder import RECORD_COLUMNS
+
+    path = Path(path)
+    frame = read_csv(path, [c for c in RECORD_COLUMNS if c not in LATER_COLUMNS])
+    if not all(c in frame.columns for c in LATER_COLUMNS):
+        try:  # an older folder: its activation and normalisation were the same for every run, in config.json
+            config = read_config(path.parent)
+            base = config.get("base") or config.get("spec") or {}
+        except StoreError:
+            base = {}
+        defaults = {"act": base.get("act", "relu"), "norm": "batchnorm" if base.get("batchnorm") else "none",
+                    "diverged_step": None, "schedule": "constant", "opt_args": ""}
+        for column, value in defaults.items():
+            if column not in frame.columns:
+                frame[column] = value
+        if "lr_end" not in frame.columns:  # no schedules then: the rate never changed
+            frame["lr_end"] = frame["lr"]
+    # An empty opt_args (no --opt-arg) reads back as NaN; it is a value of its own, grouped like any other.
+    frame["opt_args"] = text_column(frame["opt_args"])
+    return frame[RECORD_COLUMNS]
+
+
+def text_column(column: Any) -> Any:
+    """A text column read back from CSV, empty values as '' rather than NaN (which groupby would drop)."""
+    column = column.astype(object)
+    return column.where(column.notna(), "")
 
 
 def read_metrics(folder: Path) -> Any:
-    from nncmp.recorder import RECORD_COLUMNS
-
-    frame = read_csv(Path(folder) / "metrics.csv", [c for c in RECORD_COLUMNS if c not in LATER_COLUMNS])
-    if all(c in frame.columns for c in LATER_COLUMNS):
-        return frame
-    try:  # an older folder: its activation and normalisation were the same for every run, in config.json
-        config = read_config(folder)
-        base = config.get("base") or config.get("spec") or {}
-    except StoreError:
-        base = {}
-    defaults = {"act": base.get("act", "relu"), "norm": "batchnorm" if base.get("batchnorm") else "none",
-                "diverged_step": None}
-    for column, value in defaults.items():
-        if column not in frame.columns:
-            frame[column] = value
-    return frame[RECORD_COLUMNS]
+    return read_records(Path(folder) / "metrics.csv")
 
 
 def read_config(folder: Path) -> dict[str, Any]:

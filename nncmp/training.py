@@ -7,6 +7,7 @@ finds every finished run on disk and trains only the others. runs.csv says where
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from nncmp.data import Data
 from nncmp.errors import Interrupted, RunsFailed
 from nncmp.execute import run_local
 from nncmp.progress import RunProgress
-from nncmp.recorder import RECORD_COLUMNS, records_frame
+from nncmp.recorder import records_frame
 from nncmp.signals import exit_code, ignore_interrupts, termination_as_interrupt
 from nncmp.spec import RunSpec
 
@@ -31,7 +32,7 @@ def finished_runs(path: Path, specs: list[RunSpec], n_train: int) -> dict[int, R
     """
     if not path.exists():
         return {}
-    frame = store.read_csv(path, RECORD_COLUMNS)
+    frame = store.read_records(path)
     positions = {s.resolved(n_train).run_id: i for i, s in enumerate(specs)}
     done: dict[int, Records] = {}
     for run_id, rows in frame.groupby("run_id", sort=False):
@@ -97,8 +98,10 @@ def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool
     try:
         with termination_as_interrupt(), RunProgress(console, [specs[i] for i in todo], data.n_train, quiet) as p:
             if options.backend == "local":
-                run_local([specs[i] for i in todo], data, p, lambda group: save([(todo[j], r) for j, r in group]),
-                          options.group_size, say, probe)
+                failed = run_local([specs[i] for i in todo], data, p,
+                                   lambda group: save([(todo[j], r) for j, r in group]), options.group_size, say,
+                                   probe)
+                failed = {todo[j]: error for j, error in failed.items()}
             else:
                 failed = _run_parallel([specs[i] for i in todo], todo, data, p, save, options, phase, probe, say)
     except KeyboardInterrupt as e:
@@ -137,9 +140,7 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, qui
     from nncmp import tune
 
     if resume and (folder / "tuning.csv").exists():
-        from nncmp.stats import TUNING_COLUMNS
-
-        table = store.read_csv(folder / "tuning.csv", TUNING_COLUMNS)
+        table = tune.read_table(folder / "tuning.csv")
         return tune.with_tuned_rates(specs, table, data.n_train)
     candidates = tune.tuning_specs(specs)
     split = tune.tuning_split(data)
@@ -149,9 +150,10 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, qui
         console.print(f"tuning learning rates: {len(candidates)} runs on {split.n_train} training examples, "
                       f"scored on {len(split.x_val)} held out from training")
     by_run, failed = _run(candidates, split, path, console, quiet, options, verbose, "tuning", done)
-    if failed:
-        raise RunsFailed({candidates[i].resolved(split.n_train).run_id: e for i, e in failed.items()})
-    finals = [by_run[i][-1] for i in range(len(candidates))]
+    if failed and not quiet:  # they lose the tuning; the grid's runs of that configuration report the error
+        console.print(f"{len(failed)} tuning run(s) failed, e.g. {next(iter(failed.values()))}")
+    failure = {"val_acc": math.nan, "val_loss": math.nan, "status": "failed", "seconds": math.nan}
+    finals = [by_run[i][-1] if i in by_run else failure for i in range(len(candidates))]
     table = tune.tuning_table(candidates, finals, data.n_train)
     store.write_csv(folder / "tuning.csv", table)
     return tune.with_tuned_rates(specs, table, data.n_train)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from nncmp.data import Data
-from nncmp.optim import OPTIMIZERS
+from nncmp.optim import entry, format_args
 from nncmp.spec import RunSpec
 from nncmp.stats import TUNED_PER
 
@@ -53,9 +53,14 @@ def tuning_split(data: Data) -> Data:
                    x_val=data.x_train[va], y_val=data.y_train[va])
 
 
+def tuning_split_size(n_train: int) -> int:
+    """At most how many training examples the tuning runs train on (for checks before the data is split)."""
+    return n_train - math.ceil(n_train * TUNING_FRACTION)
+
+
 def score(record: dict[str, Any]) -> float:
-    """Higher is better; a diverged run scores -inf so it never wins."""
-    if record["status"] == "diverged":
+    """Higher is better; a diverged or failed run scores -inf so it never wins."""
+    if record["status"] in ("diverged", "failed"):
         return -math.inf
     if record["val_acc"] is not None and not (isinstance(record["val_acc"], float) and math.isnan(record["val_acc"])):
         return float(record["val_acc"])
@@ -65,7 +70,7 @@ def score(record: dict[str, Any]) -> float:
 def tuning_key(spec: RunSpec, n_train: int, keys: list[str] = TUNED_PER) -> tuple[Any, ...]:
     """The values of `keys` (a tuning table's key columns) for a spec, batch size resolved on n_train."""
     resolved = spec.resolved(n_train)
-    return tuple(getattr(resolved, k) for k in keys)
+    return tuple(format_args(resolved.opt_args) if k == "opt_args" else getattr(resolved, k) for k in keys)
 
 
 def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
@@ -77,7 +82,7 @@ def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
         if key in seen:
             continue
         seen.add(key)
-        out += [replace(s, lr=lr, seed=first_seed) for lr in lr_grid(OPTIMIZERS[s.optimizer].lr)]
+        out += [replace(s, lr=lr, seed=first_seed) for lr in lr_grid(entry(s.optimizer).lr)]
     return out
 
 
@@ -92,8 +97,8 @@ def tuning_table(specs: list[RunSpec], finals: list[dict[str, Any]], n_train: in
     rows = []
     for spec, last in zip(specs, finals):
         rows.append({"optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm,
-                     "batch_size": spec.resolved(n_train).batch_size, "lr": spec.lr,
-                     "default_lr": OPTIMIZERS[spec.optimizer].lr, "score": score(last),
+                     "batch_size": spec.resolved(n_train).batch_size, "schedule": spec.schedule,
+                     "opt_args": format_args(spec.opt_args), "lr": spec.lr, "default_lr": entry(spec.optimizer).lr, "score": score(last),
                      "tune_val_acc": last["val_acc"], "tune_val_loss": last["val_loss"],
                      "status": last["status"], "seconds": last["seconds"]})
     table = pd.DataFrame(rows)
@@ -103,6 +108,17 @@ def tuning_table(specs: list[RunSpec], finals: list[dict[str, Any]], n_train: in
         best = g["score"].idxmax()  # ties: the smallest rate (first in the grid)
         table.loc[best, "chosen"] = True
         table.loc[best, "at_edge"] = table.loc[best, "lr"] in (g["lr"].min(), g["lr"].max())
+    return table
+
+
+def read_table(path: Any) -> Any:
+    """tuning.csv through the results folder's reader; an empty opt_args (none given) reads back as ''."""
+    from nncmp import store
+    from nncmp.stats import TUNING_COLUMNS
+
+    table = store.read_csv(path, TUNING_COLUMNS)
+    if "opt_args" in table.columns:
+        table["opt_args"] = store.text_column(table["opt_args"])
     return table
 
 
@@ -125,7 +141,7 @@ def with_tuned_rates(specs: list[RunSpec], table: Any, n_train: int) -> list[Run
     keys = table_keys(table)
     out = []
     for s in specs:
-        default = OPTIMIZERS[s.optimizer].lr
+        default = entry(s.optimizer).lr
         tuned = chosen[tuning_key(s, n_train, keys)]
         out.append(replace(s, lr=default))
         if tuned != default:

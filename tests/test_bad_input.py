@@ -10,7 +10,37 @@ from hypothesis import strategies as st
 from nncmp import store
 
 USAGE = [
-    (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; choose from: gd, sgd"),
+    (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; closest: adam"),
+    # Optimizers beyond the built-ins, --opt-arg and schedules.
+    (["train", "--opt", "lino"], "unknown optimizer 'lino'; closest: lion"),
+    (["train", "--opt", "torch:lion"], "torch has no optimizer 'lion'"),
+    (["train", "--opt", "keras:adam"], "unknown optimizer library 'keras'"),
+    (["train", "--opt", "lion", "--opt-arg", "foo=1"], "--opt-arg foo: lion has no such argument; it takes: betas"),
+    (["train", "--opt", "lion", "--opt-arg", "betas=0.9"],
+     "--opt-arg betas=0.9: lion takes 2 comma-separated values for betas (default 0.9,0.99)"),
+    (["train", "--opt", "adam", "--opt-arg", "amsgrad=2"], "adam takes true or false for amsgrad"),
+    (["train", "--opt", "lion", "--opt-arg", "betas"], "--opt-arg needs KEY=VALUE, got 'betas'"),
+    (["train", "--opt", "adam", "--opt-arg", "amsgrad=true", "--opt-arg", "amsgrad=false"],
+     "--opt-arg amsgrad is given more than once"),
+    (["train", "--opt", "adam", "--betas", "0.9,0.99", "--opt-arg", "betas=0.9,0.9"],
+     "--betas and --opt-arg betas both give betas"),
+    (["compare", "--opts", "sgd,adam", "--opt-arg", "weight_decouple=true"],
+     "--opt-arg weight_decouple applies to none of the optimizers sgd, adam"),
+    (["train", "--opt", "distributedmuon"], "distributedmuon cannot run here: needs torch.distributed"),
+    (["train", "--opt", "adalomo"], "adalomo cannot run here: takes the model instead of its parameters"),
+    (["train", "--opt", "muon", "--model", "logreg"], "muon trains hidden weight matrices; the model logreg has none"),
+    (["train", "--opt", "a2grad", "--schedule", "cosine"], "a2grad computes its own step size"),
+    (["train", "--schedule", "cosin"], "unknown schedule 'cosin' (did you mean cosine?)"),
+    (["compare", "--schedules", "cosine,cosin"], "unknown schedule 'cosin'"),
+    (["compare", "--schedules", "cosine,cosine"], "--schedules lists cosine more than once"),
+    (["train", "--schedule", "warmup-cosine", "--warmup", "-1"], "--warmup must be a fraction in [0, 1)"),
+    (["train", "--schedule", "warmup-cosine", "--warmup", "2.5"], "or a whole number of steps, got 2.5"),
+    (["train", "--schedule", "cosine", "--warmup", "0.1"], "--warmup applies to the schedules warmup-cosine, wsd"),
+    (["compare", "--warmup", "0.1"], "--warmup applies to the schedules warmup-cosine, wsd; the grid has constant"),
+    (["train", "--opt", "gd", "--epochs", "1", "--schedule", "cosine"],
+     "--schedule cosine on full-batch gd for 1 epoch is one step"),
+    (["train", "--dataset", "digits", "--schedule", "wsd", "--warmup", "200", "--epochs", "1"],
+     "--warmup 200 is 200 warm-up steps; the run has 23 steps in all"),
     (["train", "--init", "glorotx"], "unknown init 'glorotx'; choose from: default"),
     (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from: mnist5k"),
     (["train", "--model", "resnet"], "unknown model 'resnet'; choose from: mlp"),
@@ -90,6 +120,9 @@ USAGE = [
     (["compare", "--dropout", "inf"], "--dropout must be a finite number"),
     (["compare", "--opts", "adam", "--betas", "0.9,nan"], "--betas must be finite numbers"),
     (["report", "{done}", "--target", "inf"], "--target must be a val accuracy in [0, 1], got inf"),
+    (["train", "--schedule", "wsd", "--warmup", "inf"], "--warmup must be a fraction"),
+    (["compare", "--schedules", "wsd", "--warmup", "nan"], "--warmup must be a fraction"),
+    (["train", "--opt", "adam", "--opt-arg", "eps=inf"], "--opt-arg eps must be finite"),
 ]
 
 

@@ -57,6 +57,10 @@ CASES = {
     "sgd-tanh": {"optimizer": "sgd", "act": "tanh", "epochs": 1},
     "sgd-sigmoid": {"optimizer": "sgd", "act": "sigmoid", "epochs": 1},
     "sgd-logreg": {"optimizer": "sgd", "model": "logreg", "epochs": 1},
+    # Learning-rate schedules: the stacked optimizer's groups and the fast path's own factors.
+    "sgd-warmup-cosine": {"optimizer": "sgd", "epochs": 1, "schedule": "warmup-cosine", "warmup": 0.1},
+    "adam-onecycle": {"optimizer": "adam", "schedule": "onecycle"},
+    "minibatch-amsgrad-wsd": {"optimizer": "adam", "schedule": "wsd", "opt_args": {"amsgrad": True}},
 }
 
 

@@ -31,7 +31,8 @@ def test_version(cli):
 def test_help_does_not_import_torch():
     # --help and bad input must answer instantly: torch is imported only inside commands, after the checks.
     code = ("import sys\nfrom nncmp.cli import app\nfrom typer.testing import CliRunner\n"
-            "for args in (['--help'], ['compare', '--help'], ['train', '--lr', 'inf'], ['compare', '--opts', 'x']):\n"
+            "for args in (['--help'], ['compare', '--help'], ['train', '--lr', 'inf'], ['compare', '--opts', 'x'],\n"
+            "             ['train', '--opt', 'lino'], ['optimizers', '--help']):\n"
             "    result = CliRunner().invoke(app, args)\n"
             "    assert result.exit_code in (0, 2), (args, result.output)\n"
             "    heavy = [m for m in ('torch', 'pandas', 'matplotlib', 'ray') if m in sys.modules]\n"

@@ -9,7 +9,8 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from nncmp.data import load
 from nncmp.engine import train
-from nncmp.optim import OPTIMIZERS, build_optimizer
+from nncmp.optim import OPTIMIZERS
+from nncmp.stepping import build_optimizer
 from nncmp.spec import RunSpec
 
 # Defaults nncmp chooses itself (the course's learning rates, the momentum of the momentum variants);

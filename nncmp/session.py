@@ -32,10 +32,11 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
 
     console = make_console()
     resolved = spec.resolved(data.n_train)
+    scheduled = spec.schedule != "constant"
     store.write_config(folder, "train", {"spec": resolved.to_dict(), "target": DEFAULT_TARGET})
     if not quiet:
         console.print(f"{resolved.run_id} on {spec.dataset} ({data.n_train} train / {len(data.x_val)} val)")
-        console.print(epoch_header())
+        console.print(epoch_header(scheduled))
     tracker = None
     if track_layers:
         from nncmp.layers import LayerTracker
@@ -43,8 +44,8 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
         tracker = LayerTracker(data)
     try:
         with termination_as_interrupt():
-            records = train_one(spec, data, on_epoch=None if quiet else lambda r: console.print(epoch_line(r)),
-                                probe=tracker)
+            records = train_one(spec, data, probe=tracker,
+                                on_epoch=None if quiet else lambda r: console.print(epoch_line(r, scheduled)))
     except KeyboardInterrupt as e:
         console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
         return exit_code(e)
@@ -68,7 +69,7 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
 
         write_plots(metrics, summary, folder)
     if quiet:
-        console.print(epoch_line(records[-1]))
+        console.print(epoch_line(records[-1], scheduled))
     if records[-1]["status"] == "diverged":
         step = records[-1]["diverged_step"]
         console.print(f"diverged at epoch {records[-1]['epoch']}" + (f", step {step}" if step else "")

@@ -403,3 +403,24 @@ def test_pytorch_optimizer_runs_on_the_process_backend_and_resume(cli, tmp_path,
     assert code == 0, out
     assert "resuming: 2 of 4 training runs already finished" in out
     assert without_time(tmp_path / "cut") == without_time(tmp_path / "local")
+
+
+def test_warmup_zero_is_allowed_and_makes_warmup_cosine_plain_cosine():
+    schedules.check("warmup-cosine", 0.0, 50)
+    assert [schedules.factor("warmup-cosine", t, 50, 0.0) for t in range(51)] == \
+        [schedules.factor("cosine", t, 50) for t in range(51)]
+
+
+def test_curves_gain_a_learning_rate_panel_when_a_schedule_is_not_constant(digits, tmp_path):
+    from nncmp.plots import curves
+    from nncmp.recorder import records_frame
+    from nncmp.stats import summarize
+
+    records = [r for s in ("constant", "cosine")
+               for r in train(RunSpec(dataset="digits", optimizer="gd", schedule=s, epochs=3, lr=0.1), digits)]
+    metrics = records_frame(records)
+    fig = curves(metrics, summarize(metrics), tmp_path / "c.png")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["train loss", "validation loss", "validation accuracy",
+                                                     "learning rate"]
+    lr_lines = fig.axes[-1].get_lines()
+    assert len(lr_lines) == 2 and list(lr_lines[1].get_ydata()) == pytest.approx([0.1, 0.075, 0.025, 0.0])

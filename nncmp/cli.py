@@ -17,6 +17,7 @@ from nncmp import __version__
 from nncmp.cli_bench import bench
 from nncmp.cli_inspect import inspect
 from nncmp.cli_optimizers import optimizers
+from nncmp.cli_paths import paths
 from nncmp.config import CompareConfig, Options, check_same_runs
 from nncmp.config import read as read_config
 from nncmp.inits import ALIASES, INITS
@@ -375,6 +376,7 @@ def datasets(
 app.command()(bench)
 app.command()(inspect)
 app.command()(optimizers)
+app.command()(paths)
 
 
 def main() -> None:

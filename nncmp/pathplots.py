@@ -1,0 +1,136 @@
+"""Figures of `nncmp paths`: every optimizer's walk over the function's filled contours, one panel per
+optimizer, and (--gif) the walks growing step by step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nncmp.paths import Function
+from nncmp.plots import _pyplot
+
+GRID = 300  # contour resolution per axis
+
+
+def _surface(fn: Function) -> tuple[Any, Any, Any, Any]:
+    """The function over its plot range, and log-spaced contour levels of its height above the minimum."""
+    import numpy as np
+
+    xs = np.linspace(*fn.xlim, GRID)
+    ys = np.linspace(*fn.ylim, GRID)
+    gx, gy = np.meshgrid(xs, ys)
+    height = fn.f(gx, gy) - fn.min_loss
+    floor = max(float(height[height > 0].min()), float(height.max()) * 1e-7)
+    levels = np.logspace(np.log10(floor), np.log10(float(height.max())), 30)
+    return gx, gy, np.clip(height, floor, None), levels
+
+
+def _background(ax: Any, fn: Function, surface: tuple[Any, Any, Any, Any]) -> None:
+    from matplotlib.colors import LogNorm
+
+    gx, gy, height, levels = surface
+    ax.contourf(gx, gy, height, levels=levels, norm=LogNorm(), cmap="viridis", alpha=0.85)
+    ax.contour(gx, gy, height, levels=levels[::3], norm=LogNorm(), colors="white", linewidths=0.3, alpha=0.5)
+    for mx, my in fn.minima:
+        ax.plot(mx, my, marker="*", color="red", markersize=14, markeredgecolor="white", zorder=5)
+    ax.set_xlim(*fn.xlim)
+    ax.set_ylim(*fn.ylim)
+
+
+def _path(ax: Any, frame: Any, color: Any, label: str | None, upto: int | None = None) -> None:
+    import numpy as np
+
+    rows = frame if upto is None else frame[frame["step"] <= upto]
+    x, y = rows["x"].to_numpy(), rows["y"].to_numpy()
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite], y[finite]
+    ax.plot(x, y, color=color, linewidth=1.6, marker=".", markersize=2.5, label=label, zorder=6)
+    ax.plot(x[:1], y[:1], marker="o", color=color, markeredgecolor="black", markersize=7, zorder=7)
+    ax.plot(x[-1:], y[-1:], marker="X", color=color, markeredgecolor="black", markersize=9, zorder=7)
+
+
+def _walk(paths: Any, row: dict[str, Any]) -> Any:
+    return paths[(paths["optimizer"] == row["optimizer"]) & (paths["lr"] == row["lr"])]
+
+
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['optimizer']} · lr={row['lr']:g}" + (" (tuned)" if row["tuned"] else "")
+
+
+def paths_figure(fn: Function, paths: Any, summary: Any, path: Path) -> Any:
+    """All walks on one contour plot: start ●, end ✕, the minimum ★."""
+    plt = _pyplot()
+    surface = _surface(fn)
+    fig, ax = plt.subplots(figsize=(8.5, 6.5))
+    _background(ax, fn, surface)
+    cmap = plt.get_cmap("tab10")
+    for i, row in enumerate(summary.to_dict("records")):
+        _path(ax, _walk(paths, row), cmap(i % 10), _label(row))
+    ax.set_xlabel("x" if fn.name != "toy-regression" else "w1")
+    ax.set_ylabel("y" if fn.name != "toy-regression" else "w2")
+    ax.set_title(f"{fn.name}: {fn.summary}", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return fig
+
+
+def grid_figure(fn: Function, paths: Any, summary: Any, path: Path) -> Any:
+    """One small panel per optimizer, so crossing paths do not hide each other."""
+    import math
+
+    plt = _pyplot()
+    surface = _surface(fn)
+    n = len(summary)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for i, row in enumerate(summary.to_dict("records")):
+        ax = axes[i // cols][i % cols]
+        _background(ax, fn, surface)
+        _path(ax, _walk(paths, row), cmap(i % 10), None)
+        ax.set_title(f"{_label(row)}\nfinal loss {row['final_loss']:.3g}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for j in range(n, rows * cols):
+        axes[j // cols][j % cols].axis("off")
+    fig.suptitle(fn.name, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return fig
+
+
+def animation(fn: Function, paths: Any, summary: Any, path: Path, frames: int = 40) -> None:
+    """The walks growing step by step (GIF, Pillow): the contours drawn once, the lines extended per frame."""
+    import numpy as np
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    _background(ax, fn, _surface(fn))
+    cmap = plt.get_cmap("tab10")
+    walks = []
+    for i, row in enumerate(summary.to_dict("records")):
+        rows = _walk(paths, row)
+        finite = np.isfinite(rows["x"].to_numpy()) & np.isfinite(rows["y"].to_numpy())
+        rows = rows[finite]
+        (line,) = ax.plot([], [], color=cmap(i % 10), linewidth=1.6, label=_label(row), zorder=6)
+        (head,) = ax.plot([], [], marker="o", color=cmap(i % 10), markeredgecolor="black", markersize=7, zorder=7)
+        walks.append((rows["step"].to_numpy(), rows["x"].to_numpy(), rows["y"].to_numpy(), line, head))
+    ax.legend(loc="upper left", fontsize=7, framealpha=0.85)
+    title = ax.set_title("", fontsize=10)
+    last = int(paths["step"].max())
+    steps = sorted({round(last * k / (frames - 1)) for k in range(frames)})
+
+    def draw(upto: int) -> list[Any]:
+        for step, x, y, line, head in walks:
+            shown = step <= upto
+            line.set_data(x[shown], y[shown])
+            head.set_data(x[shown][-1:], y[shown][-1:])
+        title.set_text(f"{fn.name}, step {upto}")
+        return []
+
+    FuncAnimation(fig, draw, frames=steps, blit=False).save(path, writer=PillowWriter(fps=10), dpi=70)
+    plt.close(fig)

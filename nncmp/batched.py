@@ -226,6 +226,7 @@ class StackedRun:
         first = specs[0]
         self.total_steps = total_steps(first, data.n_train)
         self.steps_done = 0
+        self.step_hook = None
         self.schedule = Schedule(self.optimizer, first.schedule, self.total_steps, first.warmup) \
             if first.schedule != "constant" and not fast else None
         if fast:
@@ -327,6 +328,9 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetric
         optimizer.step()
         if state.schedule:
             state.schedule.step()
+        state.steps_done += 1
+        if state.step_hook:
+            state.step_hook(state.steps_done)
         seen += width
     accuracy = (correct.double() / seen).tolist() if classification else [None] * k
     return ((loss_sum / seen).tolist(), accuracy, bad_step.tolist()), seen

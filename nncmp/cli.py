@@ -18,6 +18,7 @@ from nncmp.cli_bench import bench
 from nncmp.cli_inspect import inspect
 from nncmp.cli_optimizers import optimizers
 from nncmp.cli_paths import paths
+from nncmp.cli_landscape import landscape
 from nncmp.config import CompareConfig, Options, check_same_runs
 from nncmp.config import read as read_config
 from nncmp.inits import ALIASES, INITS
@@ -51,6 +52,8 @@ from nncmp.options import (
     OverwriteOpt,
     QuietOpt,
     RetriesOpt,
+    TrackEveryOpt,
+    TrackWeightsOpt,
     SeedOpt,
     ThreadsOpt,
     TrackLayersOpt,
@@ -63,6 +66,7 @@ from nncmp.options import (
     check_choice,
     check_target,
     check_threads,
+    check_tracking,
     hidden_layers,
     hyperparameters,
     load_data,
@@ -73,6 +77,7 @@ from nncmp.options import (
     set_threads,
     user_errors,
 )
+from nncmp.probes import Tracking
 from nncmp.spec import Grid, RunSpec, check_steps
 from nncmp.stats import DEFAULT_TARGET
 
@@ -134,6 +139,8 @@ def train(
     plot: PlotOpt = True,
     threads: ThreadsOpt = None,
     track_layers: TrackLayersOpt = False,
+    track_weights: TrackWeightsOpt = False,
+    track_every: TrackEveryOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -144,6 +151,7 @@ def train(
                        act=act, batchnorm=batchnorm, dropout=dropout, init=init, optimizer=opt, lr=lr,
                        batch_size=batch_size, epochs=epochs, seed=seed, n=n, opt_args=parse_opt_args(opt_arg),
                        schedule=schedule, warmup=warmup, **hyperparameters(momentum, betas, alpha, eps, weight_decay))
+    check_tracking(track_weights, track_every, [spec])
     data = load_data(spec, data_dir, download)
     with user_errors():
         check_steps([spec], data.n_train)
@@ -151,7 +159,8 @@ def train(
     from nncmp import session
 
     with results_folder(out, "train", overwrite=overwrite) as folder, user_errors():
-        code = session.train(folder, spec, data, quiet, plot, track_layers)
+        code = session.train(folder, spec, data, quiet, plot,
+                             Tracking(layers=track_layers, weights=track_weights, every=track_every or 0))
     raise typer.Exit(code)
 
 
@@ -226,6 +235,8 @@ def compare(
     threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
     track_layers: TrackLayersOpt = False,
+    track_weights: TrackWeightsOpt = False,
+    track_every: TrackEveryOpt = None,
     backend: BackendOpt = "local",
     jobs: JobsOpt = 2,
     retries: RetriesOpt = 2,
@@ -267,9 +278,11 @@ def compare(
                                                                                "schedule names"),
             warmup=warmup,
         )
+    check_tracking(track_weights, track_every, grid.runs())
     config = CompareConfig(grid=grid, auto=auto, target=check_target(DEFAULT_TARGET if target is None else target),
                            metric=metric, baseline=baseline,
                            options=Options(group_size=group_size, plot=plot, x=x, track_layers=track_layers,
+                                           track_weights=track_weights, track_every=track_every or 0,
                                            backend=backend, jobs=jobs, retries=retries, address=address,
                                            data_dir=str(data_dir) if data_dir else None, threads=threads))
     saved = None
@@ -377,6 +390,7 @@ app.command()(bench)
 app.command()(inspect)
 app.command()(optimizers)
 app.command()(paths)
+app.command()(landscape)
 
 
 def main() -> None:

@@ -36,6 +36,8 @@ class Options:
     plot: bool = True
     x: str = "epochs"
     track_layers: bool = False
+    track_weights: bool = False  # the first seed's weights of every configuration, for nncmp landscape
+    track_every: int = 0  # with track_weights: every this many optimizer steps too (0: each epoch only)
     backend: str = "local"  # local | processes | ray
     jobs: int = 2  # worker processes (processes) or CPUs of a local Ray instance (ray)
     retries: int = 2

@@ -84,6 +84,7 @@ class SingleRun:
         self.order = torch.Generator().manual_seed(spec.seed)
         # BatchNorm1d cannot train on a single example; a trailing batch of one is skipped.
         self.skip_single = has_batchnorm1d(spec) and data.n_train % spec.batch_size == 1
+        self.step_hook = None
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
         x, y = (self.data.x_train, self.data.y_train) if split == "train" else (self.data.x_val, self.data.y_val)
@@ -127,6 +128,8 @@ class SingleRun:
                 return step_loss, step_correct
 
             step_loss, step_correct = self.stepper.step(forward_backward, len(idx))
+            if self.step_hook:
+                self.step_hook(self.stepper.steps)
             loss_sum += step_loss
             correct += step_correct
             bad_step = first_bad_step(bad_step, step_loss, step)

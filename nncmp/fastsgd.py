@@ -50,15 +50,18 @@ def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
         from nncmp.schedules import factor
 
         factors = [factor(first.schedule, state.steps_done + t, state.total_steps, first.warmup) for t in range(n)]
+    base = state.steps_done
     state.steps_done += n
+    # --track-every: called after each example's update with the run's steps so far (None: not tracking).
+    on_step = (lambda t: state.step_hook(base + t)) if state.step_hook else None
     with torch.no_grad():
         ws = [w.detach() for w, _ in linears]
         bs = [b.detach() for _, b in linears]
         if k == 1:
             _fast_sgd_single(state, perms[0], [w[0] for w in ws], [b[0, 0] for b in bs], onehot[0], logits[0],
-                             rates[0], specs[0].act, factors)
+                             rates[0], specs[0].act, factors, on_step)
         else:
-            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act, factors)
+            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act, factors, on_step)
         step_losses = F.cross_entropy(logits.transpose(1, 2), y_all, reduction="none")  # [K, n]
         bad = ~torch.isfinite(step_losses)
         bad_step = torch.where(bad.any(1), bad.int().argmax(1) + 1, 0)  # argmax: the first True
@@ -67,7 +70,7 @@ def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
 
 
 def _fast_sgd_single(state: Any, perm: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
-                     lr: float, act_name: str, factors: list[float] | None = None) -> None:
+                     lr: float, act_name: str, factors: list[float] | None = None, on_step: Any = None) -> None:
     """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all.
     factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
     import torch
@@ -93,10 +96,13 @@ def _fast_sgd_single(state: Any, perm: Any, ws: list[Any], bs: list[Any], onehot
                 ws[j].addr_(delta, inputs[j], alpha=-rate)
                 bs[j].add_(delta, alpha=-rate)
                 delta = below
+            if on_step:
+                on_step(c + i + 1)
 
 
 def _fast_sgd_stacked(state: Any, perms: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
-                      rates: list[float], act_name: str, factors: list[float] | None = None) -> None:
+                      rates: list[float], act_name: str, factors: list[float] | None = None,
+                      on_step: Any = None) -> None:
     """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate.
     factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
     import torch
@@ -129,3 +135,5 @@ def _fast_sgd_stacked(state: Any, perms: Any, ws: list[Any], bs: list[Any], oneh
                     ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
                     bs[j].sub_(scaled)
                 delta = below
+            if on_step:
+                on_step(c + i + 1)

@@ -131,6 +131,25 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how the r
                                           show_default="off")]
 
 
+TrackWeightsOpt = Annotated[bool, typer.Option(
+    help="Record the flattened weights of the first seed of every configuration after every epoch into "
+         "weights/ (compressed; about 1 MB per epoch and configuration for the course's MLP), for nncmp landscape.",
+    show_default="off")]
+TrackEveryOpt = Annotated[int | None, typer.Option(
+    help="With --track-weights: also every this many optimizer steps.", show_default="each epoch only")]
+
+
+def check_tracking(track_weights: bool, track_every: int | None, specs: list[Any]) -> None:
+    """--track-weights/--track-every before anything trains (`specs`: the runs)."""
+    if track_every is not None and not track_weights:
+        raise UsageFailure("--track-every applies only with --track-weights")
+    if track_every is not None and track_every < 1:
+        raise UsageFailure(f"--track-every must be >= 1, got {track_every}")
+    if track_weights and any(s.batchnorm or s.model == "cnn" for s in specs):
+        raise UsageFailure("--track-weights: BatchNorm's running statistics are not weights, so nncmp landscape "
+                           "could not evaluate these models; use an mlp without --batchnorm")
+
+
 OptArgOpt = Annotated[list[str] | None, typer.Option(
     "--opt-arg", metavar="KEY=VALUE",
     help="Another argument of the optimizer, repeatable: numbers, true/false, words, tuples as 'a,b' "

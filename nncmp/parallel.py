@@ -23,6 +23,7 @@ from typing import Any
 from nncmp.data import Data
 from nncmp.errors import BackendError
 from nncmp.plan import Group, plan
+from nncmp.probes import Tracking
 from nncmp.spec import RunSpec
 
 BACKENDS = ("local", "processes", "ray")
@@ -59,22 +60,19 @@ def _worker_data(source: Any) -> Data:
     return source  # Ray: already the Data, from the object store
 
 
-def work(source: Any, specs: list[RunSpec], engine: str, track_layers: bool,
-         threads: int) -> tuple[list[list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
-    """One group in a worker: its runs' records, and (with track_layers) their per-layer rows."""
+def work(source: Any, specs: list[RunSpec], engine: str, tracking: Tracking,
+         threads: int) -> tuple[list[list[dict[str, Any]]], dict[str, Any]]:
+    """One group in a worker: its runs' records, and what `tracking` asked for (probes.Probes.results)."""
     import torch
 
     from nncmp.execute import train_with
+    from nncmp.probes import Probes
 
     torch.set_num_threads(threads)
     data = _worker_data(source)
-    tracker = None
-    if track_layers:
-        from nncmp.layers import LayerTracker
-
-        tracker = LayerTracker(data)
-    results = train_with(engine, specs, data, probe=tracker)
-    return results, (tracker.rows if tracker else {})
+    probes = Probes(data, tracking) if tracking else None
+    results = train_with(engine, specs, data, probe=probes)
+    return results, (probes.results() if probes else {})
 
 
 # What a worker runs for each group: `work`, unless a test puts a wrapper here to inject faults (a worker
@@ -122,9 +120,9 @@ class Retries:
 
 def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progress: Any,
                  on_group: Callable[[list[tuple[int, Any]], dict[str, Any]], None], max_group: int,
-                 backend: str, jobs: int, retries: int, track_layers: bool = False, address: str | None = None,
+                 backend: str, jobs: int, retries: int, tracking: Tracking = Tracking(), address: str | None = None,
                  say: Callable[[str], None] | None = None, threads: int | None = None) -> Outcome:
-    """Train every spec on `backend`; `on_group(positions and records, layer rows)` as each group finishes.
+    """Train every spec on `backend`; `on_group(positions and records, tracked results)` as each group finishes.
     `threads`: torch threads in each worker (None: its share of the cores, one for Ray tasks)."""
     groups = plan(specs, n_train, max_group)
     outcome = Outcome()
@@ -132,18 +130,18 @@ def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progres
         say(f"{len(groups)} groups on {backend}" + (f" ({jobs} workers)" if backend == "processes" else ""))
 
     def finished(group: Group, result: Any) -> None:
-        records, layer_rows = result
+        records, tracked = result
         start = time.perf_counter()
-        on_group(list(zip(group.indices, records)), layer_rows)
+        on_group(list(zip(group.indices, records)), tracked)
         outcome.driver_seconds += time.perf_counter() - start
         progress.group_done(group.indices, records)
 
     retry = Retries(retries, outcome, progress)
     if backend == "processes":
-        _run_pool(specs, groups, recipe, jobs, threads or threads_per_worker(jobs), track_layers, finished, retry,
+        _run_pool(specs, groups, recipe, jobs, threads or threads_per_worker(jobs), tracking, finished, retry,
                   progress)
     else:
-        _run_ray(specs, groups, recipe, jobs, threads or 1, track_layers, finished, retry, progress, address)
+        _run_ray(specs, groups, recipe, jobs, threads or 1, tracking, finished, retry, progress, address)
     return outcome
 
 
@@ -157,7 +155,7 @@ def threads_per_worker(jobs: int) -> int:
 
 
 def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, threads: int,
-              track_layers: bool, finished: Any, retry: Retries, progress: Any) -> None:
+              tracking: Tracking, finished: Any, retry: Retries, progress: Any) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -169,7 +167,7 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
     while todo:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
         try:
-            running = {pool.submit(task, recipe, [specs[i] for i in g.indices], g.engine, track_layers,
+            running = {pool.submit(task, recipe, [specs[i] for i in g.indices], g.engine, tracking,
                                    threads): g for g in todo}
             todo = []
             # A pool runs `jobs` tasks at a time; the other submitted ones wait for a worker.
@@ -192,7 +190,7 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
 
 
 def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, threads: int,
-             track_layers: bool, finished: Any, retry: Retries, progress: Any, address: str | None) -> None:
+             tracking: Tracking, finished: Any, retry: Retries, progress: Any, address: str | None) -> None:
     ray = start_ray(address, jobs)
     data_ref = ray.put(recipe.load())  # once into the object store; every task reads that copy
     # A task reserves as many CPUs as it runs torch threads (never more than the cluster has: it would wait
@@ -203,7 +201,7 @@ def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs
     capacity = max(1, cpus // min(threads, cpus))
 
     def submit(g: Group) -> Any:
-        return remote.remote(task, data_ref, [specs[i] for i in g.indices], g.engine, track_layers, threads)
+        return remote.remote(task, data_ref, [specs[i] for i in g.indices], g.engine, tracking, threads)
 
     running = {submit(g): g for g in groups}
     progress.counts(min(len(running), capacity), max(len(running) - capacity, 0))

@@ -14,7 +14,9 @@ An engine (engine.SingleRun, batched.StackedRun) provides:
     train_epoch()         one epoch for every run: ((train losses, accuracies, first non-finite step
                           or 0), examples seen)
     drop(keep)            keep only the runs at these positions of `specs` (the others diverged)
-    member(j)             run j as an ordinary nn.Module, for --track-layers
+    member(j)             run j as an ordinary nn.Module, for --track-layers and --track-weights
+    step_hook             set by the recorder: None, or a callable the engine calls after every optimizer
+                          step with the number of steps taken so far (--track-every)
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
 
     specs = list(engine.specs)
     bases = [record_base(s) for s in specs]
+    # --track-every: the probe may want the weights between epochs too; the engine calls this after each step.
+    engine.step_hook = probe.step_hook(engine) if probe is not None and hasattr(probe, "step_hook") else None
     # The learning rate in force at the end of each epoch, as the schedule sets it (epoch 0: the initial one).
     n_train = engine.data.n_train
     per_epoch, total = steps_per_epoch(specs[0], n_train), specs[0].epochs * steps_per_epoch(specs[0], n_train)

@@ -19,11 +19,12 @@ from nncmp import store
 from nncmp.config import CompareConfig
 from nncmp.data import Data
 from nncmp.errors import Interrupted, RunsFailed, SomeRunsFailed, WriteError
+from nncmp.probes import Tracking
 from nncmp.spec import RunSpec
 from nncmp.stats import DEFAULT_TARGET
 
 
-def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, track_layers: bool) -> int:
+def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, tracking: Tracking = Tracking()) -> int:
     """One run into `folder`, one line per epoch (unless quiet)."""
     from nncmp import recorder, stats
     from nncmp.execute import train_one
@@ -38,10 +39,10 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
         console.print(f"{resolved.run_id} on {spec.dataset} ({data.n_train} train / {len(data.x_val)} val)")
         console.print(epoch_header(scheduled))
     tracker = None
-    if track_layers:
-        from nncmp.layers import LayerTracker
+    if tracking:
+        from nncmp.probes import Probes
 
-        tracker = LayerTracker(data)
+        tracker = Probes(data, tracking)
     try:
         with termination_as_interrupt():
             records = train_one(spec, data, probe=tracker,
@@ -60,10 +61,12 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
         raise WriteError(f"cannot write {folder / 'metrics.csv'}: {e.strerror or e}") from None
     summary = stats.summarize(metrics, DEFAULT_TARGET)
     store.write_csv(folder / "summary.csv", summary)
-    if tracker:
+    if tracker and tracker.layers:
         from nncmp.training import write_layers
 
         write_layers(folder / "layers.csv", [resolved.run_id], tracker.rows)
+    if tracker and tracker.weights:
+        tracker.weights.save(folder, [resolved.run_id])
     if plot:
         from nncmp.plots import write_plots
 

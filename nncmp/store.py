@@ -24,7 +24,8 @@ DEFAULT_ROOT = Path("results")
 
 LOCK = ".lock"
 RESULT_FILES = ("config.json", "metrics.csv", "runs.csv", "summary.csv", "summary.md", "tuning.csv",
-                "tuning_metrics.csv", "bench.csv", "figures.csv", "bench.json", "layers.csv")
+                "tuning_metrics.csv", "bench.csv", "figures.csv", "bench.json", "layers.csv", "paths.csv",
+                "paths_summary.csv", "landscape.csv", "trajectories.csv", "interpolation.csv", "landscape.json")
 
 
 def new_results_dir(out: Path | None, command: str, root: Path = DEFAULT_ROOT, resume: bool = False,
@@ -67,9 +68,13 @@ def _has_content(folder: Path) -> bool:
 
 def clear_results(folder: Path) -> None:
     """--overwrite: remove nncmp's own files (call under the folder's Lock); anything else stays."""
+    import shutil
+
     for p in Path(folder).iterdir():
-        if p.name in RESULT_FILES or p.suffix == ".png" or (p.name.startswith(".") and p.name.endswith(".tmp")):
+        if p.name in RESULT_FILES or p.suffix in (".png", ".gif") or (p.name.startswith(".") and p.name.endswith(".tmp")):
             p.unlink()
+        elif p.name == "weights" and p.is_dir():  # --track-weights
+            shutil.rmtree(p)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

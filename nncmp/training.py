@@ -17,6 +17,7 @@ from nncmp.config import Options
 from nncmp.data import Data
 from nncmp.errors import Interrupted, RunsFailed
 from nncmp.execute import run_local
+from nncmp.probes import Tracking
 from nncmp.progress import RunProgress
 from nncmp.recorder import records_frame
 from nncmp.signals import exit_code, ignore_interrupts, termination_as_interrupt
@@ -117,13 +118,13 @@ def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progre
     first = specs[0]
     recipe = DataRecipe(first.dataset, first.n, options.data_dir, tuning=phase == "tuning")
 
-    def on_group(group: list[tuple[int, Records]], layer_rows: dict[str, Any]) -> None:
+    def on_group(group: list[tuple[int, Records]], tracked: dict[str, Any]) -> None:
         if probe is not None:
-            probe.rows.update(layer_rows)
+            probe.merge(tracked)
         save([(positions[j], r) for j, r in group])
 
     outcome = run_parallel(specs, recipe, data.n_train, progress, on_group, options.group_size, options.backend,
-                           options.jobs, options.retries, track_layers=probe is not None,
+                           options.jobs, options.retries, tracking=probe.tracking if probe is not None else Tracking(),
                            address=options.address, say=say, threads=options.threads)
     if say:
         n_done = len(specs) - len(outcome.failed)
@@ -166,20 +167,24 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet
     done = finished_runs(path, specs, data.n_train) if resume else {}
     write_runs(folder, specs, done, data.n_train)
     tracker = None
-    if options.track_layers:
-        from nncmp.layers import LayerTracker
+    tracking = Tracking(layers=options.track_layers, weights=options.track_weights, every=options.track_every,
+                        seed=min((s.seed for s in specs), default=None))
+    if tracking:
+        from nncmp.probes import Probes
 
-        tracker = LayerTracker(data)
-        if resume and (folder / "layers.csv").exists():  # the finished runs' rows, from the earlier attempt
+        tracker = Probes(data, tracking)
+        if resume and options.track_layers and (folder / "layers.csv").exists():  # the finished runs' rows
             earlier = store.read_csv(folder / "layers.csv", ["run_id", "epoch", "layer", "statistic", "value"])
             for run_id, rows in earlier.groupby("run_id", sort=False):
                 tracker.rows[run_id] = rows.to_dict("records")
 
     def after(current: dict[int, Records]) -> None:
         write_runs(folder, specs, current, data.n_train)
-        if tracker:
-            write_layers(folder / "layers.csv", [specs[i].resolved(data.n_train).run_id for i in sorted(current)],
-                         tracker.rows)
+        run_ids = [specs[i].resolved(data.n_train).run_id for i in sorted(current)]
+        if tracker and tracker.layers:
+            write_layers(folder / "layers.csv", run_ids, tracker.rows)
+        if tracker and tracker.weights:  # written once, as the run's group finishes; then out of memory
+            tracker.weights.save(folder, run_ids)
 
     try:
         _, failed = _run(specs, data, path, console, quiet, options, verbose, "training", done, after, tracker)

@@ -7,10 +7,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from nncmp import parallel
+from nncmp import parallel, weights
 from tests.faults import AlwaysFail, CrashOnce, task_for_ray
 
 pytestmark = pytest.mark.slow  # worker pools, Ray, subprocesses
@@ -30,7 +31,7 @@ def local(tmp_path_factory):
     from tests.conftest import run_cli
 
     out = tmp_path_factory.mktemp("local") / "run"
-    code, text, _ = run_cli(*GRID, "--track-layers", "--out", out)
+    code, text, _ = run_cli(*GRID, "--track-layers", "--track-weights", "--out", out)
     assert code == 0, text
     return out
 
@@ -48,11 +49,16 @@ def ray_session():
 def test_backends_give_the_local_numbers(cli, local, tmp_path, backend, request):
     if backend == "ray":
         request.getfixturevalue("ray_session")
-    code, out, _ = cli(*GRID, "--track-layers", "--backend", backend, "--jobs", "2", "--out", tmp_path)
+    code, out, _ = cli(*GRID, "--track-layers", "--track-weights", "--backend", backend,
+                       "--jobs", "2", "--out", tmp_path)
     assert code == 0, out
     assert without_time(tmp_path) == without_time(local)
-    # Same thread count, same numbers: the layer statistics too.
+    # Same thread count, same numbers: the layer statistics and the tracked weights too.
     assert (tmp_path / "layers.csv").read_text() == (local / "layers.csv").read_text()
+    mine, theirs = weights.read(local), weights.read(tmp_path)
+    assert len(mine) == 4 and [r["meta"] for r in mine] == [r["meta"] for r in theirs]
+    for a, b in zip(mine, theirs):
+        assert np.array_equal(a["step"], b["step"]) and np.array_equal(a["weights"], b["weights"])
     assert (pd.read_csv(tmp_path / "runs.csv")["status"] == "ok").all()
 
 
@@ -102,9 +108,9 @@ def test_a_run_that_keeps_failing_is_recorded_and_the_rest_finish(cli, local, tm
     assert "injected failure" in failed["error"].iloc[0]
     assert (runs.drop(failed.index)["status"] == "ok").all()
     assert (tmp_path / "summary.csv").exists()
-    # Its group-mates were retried alone and finished; a resume then completes the grid.
+    # Its group-mates were retried alone and finished; a resume (here, without another pool) completes the grid.
     monkeypatch.setattr(parallel, "TASK", parallel.work)
-    code, out, _ = cli("resume", tmp_path)
+    code, out, _ = cli("resume", tmp_path, "--backend", "local")
     assert code == 0, out
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert metrics["run_id"].nunique() == 8

@@ -36,7 +36,7 @@ examples: $(STAMP)
 	$(BIN)/nncmp report results/examples/modern --format markdown --no-plot > results/examples/modern/summary.md
 	$(BIN)/nncmp paths --fn rosenbrock --steps 1000 --quiet --out results/examples/paths-rosenbrock
 	$(BIN)/nncmp paths --fn toy-regression --steps 200 --quiet --out results/examples/paths-toy-regression
-	$(BIN)/nncmp compare --track-weights --quiet --out results/examples/landscape
+	$(BIN)/nncmp compare --track-weights --no-plot --quiet --out results/examples/landscape
 	$(BIN)/nncmp landscape results/examples/landscape --quiet
 	$(BIN)/python -c "import pathlib, re; readme = pathlib.Path('README.md'); \
 		table = pathlib.Path('results/examples/summary.md').read_text(); \

@@ -74,27 +74,35 @@ def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, res
     evaluate = ls.Evaluator(spec, data, n_points, seed)
     if runs[0]["weights"].shape[1] != sum(int(np.prod(s)) for s in evaluate.shapes):
         raise store.StoreError(f"{runs[0]['path']}: its weights do not fit the model {spec.model} of this folder")
-    if kind == "pca":
-        plane = ls.pca_plane([r["weights"] for r in runs], runs[0]["weights"][0], runs[0]["meta"]["run_id"])
+    if kind == "pca":  # a plane per set of runs that share their initial weights: one per init
+        groups = ls.by_start(runs)
+        planes = [ls.pca_plane([r["weights"] for r in g], g[0]["weights"][0], g[0]["meta"]["run_id"]) for g in groups]
     else:
         chosen = _find_run(runs, center)
-        plane = ls.random_plane(chosen["weights"][-1], evaluate.shapes, seed, chosen["meta"]["run_id"])
-    # Every tracked point: where it projects, how far it is from the plane, and its own loss.
-    trajectory_rows = []
-    for r in runs:
-        a, b, distance = plane.project(r["weights"].astype(np.float64))
-        travelled = np.linalg.norm(r["weights"] - r["weights"][0], axis=1)
-        loss, acc = evaluate(list(r["weights"]))
-        for k in range(len(a)):
-            trajectory_rows.append({"config": r["meta"]["config"], "run_id": r["meta"]["run_id"],
-                                    "epoch": float(r["epoch"][k]), "step": int(r["step"][k]), "a": float(a[k]),
-                                    "b": float(b[k]), "loss": loss[k], "acc": acc[k], "distance": float(distance[k]),
-                                    "travelled": float(travelled[k])})
+        groups = [runs]
+        planes = [ls.random_plane(chosen["weights"][-1], evaluate.shapes, seed, chosen["meta"]["run_id"])]
+    names = [ls.panel_name(g) for g in groups]
+    trajectory_rows, surface_rows = [], []
+    for name, group, plane in zip(names, groups, planes):
+        # Every tracked point: where it projects, how far it is from the plane, and its own loss.
+        rows = []
+        for r in group:
+            a, b, distance = plane.project(r["weights"].astype(np.float64))
+            travelled = np.linalg.norm(r["weights"] - r["weights"][0], axis=1)
+            loss, acc = evaluate(list(r["weights"]))
+            rows += [{"panel": name, "config": r["meta"]["config"], "run_id": r["meta"]["run_id"],
+                      "epoch": float(r["epoch"][k]), "step": int(r["step"][k]), "a": float(a[k]), "b": float(b[k]),
+                      "loss": loss[k], "acc": acc[k], "distance": float(distance[k]), "travelled": float(travelled[k])}
+                     for k in range(len(a))]
+        trajectory_rows += rows
+        xs, ys = ls.grid_axes([r["a"] for r in rows], [r["b"] for r in rows], resolution,
+                              1.0 if kind == "random" else 0.0)
+        grid = [(float(a), float(b)) for b in ys for a in xs]
+        loss, acc = evaluate([plane.point(a, b) for a, b in grid])
+        surface_rows += [{"panel": name, "a": g[0], "b": g[1], "loss": lo, "acc": ac}
+                         for g, lo, ac in zip(grid, loss, acc)]
     trajectories = pd.DataFrame(trajectory_rows)
-    xs, ys = ls.grid_axes(trajectories["a"], trajectories["b"], resolution, 1.0 if kind == "random" else 0.0)
-    grid = [(float(a), float(b)) for b in ys for a in xs]
-    loss, acc = evaluate([plane.point(a, b) for a, b in grid])
-    surface = pd.DataFrame({"a": [g[0] for g in grid], "b": [g[1] for g in grid], "loss": loss, "acc": acc})
+    surface = pd.DataFrame(surface_rows)
     alphas = ls.interpolation_alphas()
     interpolation_rows = []
     for r in runs:
@@ -107,16 +115,17 @@ def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, res
     store.write_csv(folder / "landscape.csv", surface)
     store.write_csv(folder / "trajectories.csv", trajectories)
     store.write_csv(folder / "interpolation.csv", interpolation)
-    labels = ls.describe_plane(plane)
+    labels = {name: ls.describe_plane(plane) for name, plane in zip(names, planes)}
     store.atomic_write_text(folder / "landscape.json", json.dumps({
-        "plane": kind, "origin_or_center": plane.center, "explained_variance": plane.explained,
-        "axes": list(labels), "resolution": resolution, "points": evaluate.n, "seed": seed,
-        "runs": [r["meta"]["run_id"] for r in runs], "seconds": round(seconds, 2)}, indent=2) + "\n")
+        "plane": kind, "resolution": resolution, "points": evaluate.n, "seed": seed, "seconds": round(seconds, 2),
+        "panels": [{"panel": name, "origin_or_center": plane.center, "explained_variance": plane.explained,
+                    "axes": list(labels[name]), "runs": [r["meta"]["run_id"] for r in group]}
+                   for name, group, plane in zip(names, groups, planes)]}, indent=2) + "\n")
     if plot:
         from nncmp.landscape_plots import interpolation_figure, landscape_figure
 
         landscape_figure(surface, trajectories, labels, folder / "landscape.png",
-                         f"Loss on a {kind} plane through the weights ({evaluate.n} training examples)")
+                         f"Training loss on a {kind} plane through the weights ({evaluate.n} examples)")
         interpolation_figure(interpolation, folder / "interpolation.png")
     if not quiet:
         rows = []
@@ -128,7 +137,8 @@ def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, res
                          "final loss": f"{last['loss']:.4g}",
                          "off the plane": f"{last['distance'] / max(last['travelled'], 1e-12):.0%} of its travel",
                          "barrier on the line": f"{inside.max() - max(inside.iloc[0], inside.iloc[-1]):.3g}"})
-        caption = (f"{labels[0]}; {labels[1]}. {resolution}×{resolution} grid on {evaluate.n} training examples "
+        axes = "; ".join(f"{name}: {a}, {b}" for name, (a, b) in labels.items())
+        caption = (f"{axes}. {resolution}×{resolution} grid per panel on {evaluate.n} training examples "
                    f"in {seconds:.1f}s. off the plane: the final weights' distance from the plane as a share of "
                    "their distance from the start; barrier: the highest loss on the straight line from the initial "
                    "to the final weights above the higher of its two ends (0: no bump).")

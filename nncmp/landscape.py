@@ -3,9 +3,10 @@ configuration's path across it (the runs' weights from --track-weights, weights.
 
 The plane is θ(a, b) = origin + a·d1 + b·d2:
 
-- pca:    d1, d2 the first two principal directions of all tracked points together (every configuration,
-          every epoch); origin the initial weights of the first tracked run. Paired seeds give runs with
-          the same init the same initial weights, so their paths all start at (0, 0) on one plane.
+- pca:    d1, d2 the first two principal directions of the moves of all tracked runs that share their
+          initial weights (paired seeds: every optimizer with one init), each run weighing the same;
+          origin those initial weights, so all their paths start at (0, 0) on one plane. Runs with other
+          initial weights (another init) get a plane, a grid and a panel of their own.
 - random: two Gaussian directions, filter-normalised (Li et al. 2018: each row of a weight matrix, each
           convolution filter, scaled to the norm of the same row of the centre's weights; biases and
           normalisation parameters get no component) around the centre run's final weights.
@@ -50,17 +51,23 @@ class Plane:
 
 
 def pca_plane(trajectories: list[Any], origin: Any, center: str = "") -> Plane:
-    """The two principal directions of every point of every trajectory ([T_i, P] arrays), in float64.
+    """The two principal directions of the trajectories' ([T_i, P] arrays) moves, in float64.
 
-    Each trajectory weighs the same however many points it has (a run tracked every 10 steps must not
-    outvote one tracked per epoch): its points count 1/T_i each.
+    Every trajectory weighs the same: its displacements from its start are divided by the length of its
+    whole move, and its points count 1/T_i each. Otherwise one optimizer that travels fifty times as far
+    (RMSProp at a high rate), or one tracked every 10 steps, would choose the plane alone.
     """
     import numpy as np
 
-    points = np.concatenate(trajectories).astype(np.float64)
-    weight = np.concatenate([np.full(len(t), 1.0 / len(t)) for t in trajectories])
-    weight /= weight.sum()
-    centered = (points - weight @ points) * np.sqrt(weight)[:, None]
+    moves, weight = [], []
+    for t in trajectories:
+        t = np.asarray(t, dtype=np.float64)
+        length = np.linalg.norm(t[-1] - t[0])
+        moves.append((t - t[0]) / (length if length > 0 else 1.0))
+        weight.append(np.full(len(t), 1.0 / len(t)))
+    points, w = np.concatenate(moves), np.concatenate(weight)
+    w /= w.sum()
+    centered = (points - w @ points) * np.sqrt(w)[:, None]
     # The points' Gram matrix is small (N × N) where the weights are many: its eigenvectors give the
     # principal directions without a P × P covariance.
     gram = centered @ centered.T
@@ -161,12 +168,18 @@ def interpolation_alphas() -> list[float]:
     return [round(-0.2 + 0.05 * k, 2) for k in range(29)]
 
 
-def config_order(runs: list[dict[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(r["meta"]["config"] for r in runs))
+def by_start(runs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Runs grouped by their initial weights (one group per init with paired seeds), in order of appearance."""
+    groups: dict[bytes, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(r["weights"][0].tobytes(), []).append(r)
+    return list(groups.values())
 
 
-def steps_label(run: dict[str, Any]) -> str:
-    return run["meta"]["config"]
+def panel_name(group: list[dict[str, Any]]) -> str:
+    inits = sorted({r["meta"]["init"] for r in group})
+    seeds = sorted({r["meta"]["seed"] for r in group})
+    return f"{'+'.join(inits)}, seed {'+'.join(map(str, seeds))}"
 
 
 def describe_plane(plane: Plane) -> tuple[str, str]:

@@ -9,36 +9,45 @@ from typing import Any
 from nncmp.plots import _pyplot
 
 
-def landscape_figure(surface: Any, trajectories: Any, labels: tuple[str, str], path: Path, title: str) -> Any:
+def landscape_figure(surface: Any, trajectories: Any, labels: dict[str, tuple[str, str]], path: Path,
+                     title: str) -> Any:
+    """One panel per plane (per set of runs sharing their initial weights): the loss's filled contours,
+    every configuration's path with its start ● and end ✕."""
     import numpy as np
     from matplotlib.colors import LogNorm
 
     plt = _pyplot()
-    xs = np.sort(surface["a"].unique())
-    ys = np.sort(surface["b"].unique())
-    z = surface.pivot(index="b", columns="a", values="loss").loc[ys, xs].to_numpy()
-    z = np.where(np.isfinite(z), z, np.nan)
-    fig, ax = plt.subplots(figsize=(9, 7))
-    positive = z[np.isfinite(z) & (z > 0)]
-    levels = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 30)
-    filled = ax.contourf(xs, ys, np.clip(z, levels[0], None), levels=levels, norm=LogNorm(), cmap="viridis", alpha=0.9)
-    ax.contour(xs, ys, np.clip(z, levels[0], None), levels=levels[::3], norm=LogNorm(), colors="white",
-               linewidths=0.4, alpha=0.6)
-    fig.colorbar(filled, ax=ax, label="loss", format="%.3g")
+    panels = list(dict.fromkeys(surface["panel"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(8.2 * len(panels), 6.8), squeeze=False)
+    # Colour by optimizer, so each one has the same colour in every panel.
+    optimizers = list(dict.fromkeys(c.split("/")[0] for c in trajectories["config"]))
     cmap = plt.get_cmap("tab10")
-    for i, (config, g) in enumerate(trajectories.groupby("config", sort=False)):
-        color = cmap(i % 10)
-        ax.plot(g["a"], g["b"], color=color, linewidth=1.8, marker=".", markersize=4, label=config, zorder=5)
-        ax.plot(g["a"].iloc[:1], g["b"].iloc[:1], marker="o", color=color, markeredgecolor="black", markersize=8,
-                zorder=6)
-        ax.plot(g["a"].iloc[-1:], g["b"].iloc[-1:], marker="X", color=color, markeredgecolor="black",
-                markersize=10, zorder=6)
-    ax.set_xlabel(labels[0])
-    ax.set_ylabel(labels[1])
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="best", fontsize=7, framealpha=0.85)
+    for ax, panel in zip(axes[0], panels):
+        part = surface[surface["panel"] == panel]
+        xs, ys = np.sort(part["a"].unique()), np.sort(part["b"].unique())
+        z = part.pivot(index="b", columns="a", values="loss").loc[ys, xs].to_numpy()
+        z = np.where(np.isfinite(z), z, np.nan)
+        positive = z[np.isfinite(z) & (z > 0)]
+        levels = np.logspace(np.log10(positive.min()), np.log10(positive.max()), 30)
+        filled = ax.contourf(xs, ys, np.clip(z, levels[0], None), levels=levels, norm=LogNorm(), cmap="viridis",
+                             alpha=0.9)
+        ax.contour(xs, ys, np.clip(z, levels[0], None), levels=levels[::3], norm=LogNorm(), colors="white",
+                   linewidths=0.4, alpha=0.6)
+        fig.colorbar(filled, ax=ax, label="loss", format="%.3g")
+        for config, g in trajectories[trajectories["panel"] == panel].groupby("config", sort=False):
+            color = cmap(optimizers.index(config.split("/")[0]) % 10)
+            ax.plot(g["a"], g["b"], color=color, linewidth=1.8, marker=".", markersize=4, label=config, zorder=5)
+            ax.plot(g["a"].iloc[:1], g["b"].iloc[:1], marker="o", color=color, markeredgecolor="black",
+                    markersize=8, zorder=6)
+            ax.plot(g["a"].iloc[-1:], g["b"].iloc[-1:], marker="X", color=color, markeredgecolor="black",
+                    markersize=10, zorder=6)
+        ax.set_xlabel(labels[panel][0])
+        ax.set_ylabel(labels[panel][1])
+        ax.set_title(panel, fontsize=10)
+        ax.legend(loc="best", fontsize=7, framealpha=0.85)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return fig
 

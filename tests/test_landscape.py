@@ -105,7 +105,8 @@ def test_landscape_writes_the_plane_the_paths_and_the_interpolations(tracked, cl
     code, out, _ = cli("landscape", tracked, "--resolution", "5", "--points", "300")
     assert code == 0, out
     surface = pd.read_csv(tracked / "landscape.csv")
-    assert len(surface) == 25 and list(surface.columns) == ["a", "b", "loss", "acc"]
+    assert len(surface) == 25 and list(surface.columns) == ["panel", "a", "b", "loss", "acc"]
+    assert set(surface["panel"]) == {"he-normal, seed 0"}  # one init: one plane
     paths = pd.read_csv(tracked / "trajectories.csv")
     starts = paths[paths["step"] == 0]
     assert len(starts) == 2 and (starts[["a", "b"]].abs() < 1e-6).all().all()  # one start, at the origin
@@ -114,7 +115,8 @@ def test_landscape_writes_the_plane_the_paths_and_the_interpolations(tracked, cl
     for name in ("landscape.png", "interpolation.png"):
         assert (tracked / name).stat().st_size > 1000
     meta = json.loads((tracked / "landscape.json").read_text())
-    assert meta["plane"] == "pca" and 0 < sum(meta["explained_variance"]) <= 1 + 1e-9
+    (panel,) = meta["panels"]
+    assert meta["plane"] == "pca" and 0 < sum(panel["explained_variance"]) <= 1 + 1e-9
     # The interpolation's ends are the tracked initial and final weights: their losses are the paths'.
     for run_id, g in paths.groupby("run_id"):
         line = interpolation[interpolation["run_id"] == run_id].set_index("alpha")["loss"]
@@ -123,7 +125,19 @@ def test_landscape_writes_the_plane_the_paths_and_the_interpolations(tracked, cl
     code, out, _ = cli("landscape", tracked, "--plane", "random", "--center", "adam", "--resolution", "3",
                        "--points", "200", "--no-plot")
     assert code == 0, out
-    assert json.loads((tracked / "landscape.json").read_text())["origin_or_center"].startswith("adam/")
+    assert json.loads((tracked / "landscape.json").read_text())["panels"][0]["origin_or_center"].startswith("adam/")
+
+
+def test_runs_with_other_initial_weights_get_a_plane_of_their_own(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "adam,minibatch", "--inits", "xavier,he",
+                       "--seeds", "1", "--epochs", "1", "--no-plot", "--quiet", "--track-weights", "--out", tmp_path)
+    assert code == 0, out
+    code, out, _ = cli("landscape", tmp_path, "--resolution", "3", "--points", "100", "--no-plot")
+    assert code == 0, out
+    paths = pd.read_csv(tmp_path / "trajectories.csv")
+    assert paths.groupby("panel")["config"].nunique().to_dict() == {"he-normal, seed 0": 2, "xavier-normal, seed 0": 2}
+    starts = paths[paths["step"] == 0]
+    assert (starts[["a", "b"]].abs() < 1e-6).all().all()  # each panel's runs start at its origin
 
 
 def test_the_landscape_at_the_origin_is_the_loss_of_the_tracked_weights(tracked):

@@ -190,3 +190,28 @@ def test_train_tracks_its_run_on_the_single_engine(cli, tmp_path):
     (run,) = weights.read(tmp_path)
     assert list(run["step"]) == sorted({*range(0, 47, 5), 23, 46})
     assert run["meta"]["optimizer"] == "lion"
+
+
+def test_an_interrupted_tracked_comparison_resumes_with_every_runs_weights(cli, tmp_path, monkeypatch):
+    from nncmp import execute
+
+    args = ["compare", "--dataset", "digits", "--opts", "adam,minibatch,momentum", "--inits", "he", "--seeds", "1",
+            "--epochs", "1", "--no-plot", "--quiet", "--track-weights", "--group-size", "1"]
+    real, calls = execute.run_group, []
+
+    def interrupt_third(group, specs, data, on_epoch=None, probe=None):
+        calls.append(group)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(group, specs, data, on_epoch, probe)
+
+    monkeypatch.setattr(execute, "run_group", interrupt_third)
+    code, out, _ = cli(*args, "--out", tmp_path)
+    assert code == 130, out
+    assert len(weights.read(tmp_path)) == 2  # the two finished runs' weights are on disk
+    monkeypatch.setattr(execute, "run_group", real)
+    code, out, _ = cli("resume", tmp_path)
+    assert code == 0, out
+    assert [r["meta"]["optimizer"] for r in weights.read(tmp_path)] == ["adam", "minibatch", "momentum"]
+    code, out, _ = cli("landscape", tmp_path, "--resolution", "3", "--points", "100", "--no-plot")
+    assert code == 0, out

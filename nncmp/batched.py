@@ -179,8 +179,8 @@ def evaluate_stack(stack: Stack, x: Any, y: Any, classification: bool) -> tuple[
     import torch
 
     k = stack.k
-    total = torch.zeros(k, dtype=torch.float64)
-    correct = torch.zeros(k, dtype=torch.long)
+    total = torch.zeros(k, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(k, dtype=torch.long, device=x.device)
     with torch.no_grad():
         for i in range(0, len(x), EVAL_CHUNK):
             xb = x[i:i + EVAL_CHUNK].reshape(1, len(x[i:i + EVAL_CHUNK]), -1).expand(k, -1, -1)
@@ -280,7 +280,7 @@ class StackedRun:
             else:
                 torch.randperm(self.data.n_train, generator=order)  # keep this member's generator in step
             rows.append(drawn[seed])
-        return torch.stack(rows)
+        return torch.stack(rows).to(self.x.device)  # drawn on the CPU from the seeds, moved once per epoch
 
 
 def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
@@ -295,22 +295,25 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetric
     y_train = state.data.y_train
     perms = state.permutations()
     k = stack.k
-    loss_sum = torch.zeros(k)
-    correct = torch.zeros(k, dtype=torch.long)
-    bad_step = torch.zeros(k, dtype=torch.long)
+    device = state.x.device
+    loss_sum = torch.zeros(k, device=device)
+    correct = torch.zeros(k, dtype=torch.long, device=device)
+    bad_step = torch.zeros(k, dtype=torch.long, device=device)
     seen = 0
 
     p = next((layer.p for layer in stack.layers if layer.kind == "dropout"), 0.0)
 
     def noise(_: int, shape: tuple[int, ...]) -> Any:
-        return torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p) for g in state.rngs])
+        # Each member's masks come from its own CPU generator, as a single run's would; then moved.
+        return torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p)
+                            for g in state.rngs]).to(device)
 
     for step, i in enumerate(range(0, n, bs), 1):
         idx = perms[:, i:i + bs]
         width = idx.shape[1]
         if skip_single and width == 1:
             continue
-        step_loss = torch.zeros(k)
+        step_loss = torch.zeros(k, device=device)
         optimizer.zero_grad(set_to_none=True)
         # The same chunk boundaries as the single-run engine, so BatchNorm and dropout see the same sub-batches.
         for start in range(0, width, GRAD_CHUNK):

@@ -104,13 +104,17 @@ def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
     return tvd.MNIST(root=str(workdir), train=True, download=False, transform=transform)
 
 
-def bench_reference(spec: RunSpec, data: Data, dataset: Any) -> dict[str, Any]:
+def bench_reference(spec: RunSpec, data: Data, dataset: Any, device: str = "cpu") -> dict[str, Any]:
     """Time the course's loop (DataLoader over per-sample transforms) on the same model and batch size.
 
-    Its model is built and initialised as the single-run engine builds it, so only the loop differs."""
+    Its model is built and initialised as the single-run engine builds it, so only the loop differs. On a
+    GPU it runs the course's way: each batch moved with .to(device)."""
     import torch
     from torch.utils.data import DataLoader
 
+    from nncmp.devices import on_device, synchronize
+
+    data = on_device(data, device)
     from nncmp.engine import loss_function, make_model
     from nncmp.stepping import build_optimizer
 
@@ -126,32 +130,37 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Any) -> dict[str, Any]:
         start = time.perf_counter()
         for _ in range(spec.epochs):
             for x, y in loader:
+                x, y = x.to(device), y.to(device)
                 optimizer.zero_grad()
                 loss = loss_fn(model(x), y)
                 loss.backward()
                 optimizer.step()
                 examples += len(y)
+        synchronize(device)
         seconds = max(time.perf_counter() - start, 1e-9)
     return {"ref samples/s": examples / seconds, "ref s/epoch": seconds / spec.epochs,
             "ref peak rise MB": memory.rise, "ref peak MB": memory.peak}
 
 
 def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path | None = None,
-              on_case: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+              on_case: Any = None, device: str = "cpu") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the bench table and the engine's records; with `reference`, each row gains the
-    course-style loop's speed and the engine's speed-up over it."""
+    course-style loop's speed and the engine's speed-up over it. `data` on the CPU; runs on `device`."""
+    from nncmp.devices import on_device
     from nncmp.execute import train_one
 
+    moved = on_device(data, device)
     # Warm-up (first-call allocations, thread pools) so the first case is not penalised.
     train_one(RunSpec(**{**specs[0].to_dict(), "optimizer": "minibatch", "epochs": 1, "batch_size": None,
-                     **{k: None for k in ("momentum", "betas", "alpha", "eps", "weight_decay")}}), data)
+                         "opt_args": (), "schedule": "constant", "warmup": None,
+                         **{k: None for k in ("momentum", "betas", "alpha", "eps", "weight_decay")}}), moved)
     rows, records = [], []
     with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
         course = course_dataset(data, data_dir, Path(tmp)) if reference else None
         for spec in specs:
-            row, recs = bench_engine(spec, data)
+            row, recs = bench_engine(spec, moved)
             if course is not None:
-                row.update(bench_reference(spec, data, course))
+                row.update(bench_reference(spec, data, course, device))
                 row["speed-up"] = row["samples/s"] / row["ref samples/s"]
             rows.append(row)
             records.extend(recs)
@@ -170,16 +179,20 @@ GRID_INITS = ("xavier", "he")
 GRID_SEEDS = 4
 
 
-def matmul_ceiling(size: int = 2048, repeats: int = 5) -> float:
-    """The machine's fp32 matrix-product rate in GFLOP/s: the best of several size³ products."""
+def matmul_ceiling(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """The device's fp32 matrix-product rate in GFLOP/s: the best of several size³ products."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    from nncmp.devices import synchronize
+
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     torch.mm(a, b)  # warm-up
+    synchronize(device)
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
         torch.mm(a, b)
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best / 1e9
 
@@ -230,37 +243,40 @@ def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool) -> tuple[floa
     return seconds, runs[0][-1]["examples"], memory.peak
 
 
-def _timed_reference(spec: RunSpec, data: Data, dataset: Any) -> tuple[float, int, float]:
-    row = bench_reference(spec, data, dataset)
+def _timed_reference(spec: RunSpec, data: Data, dataset: Any, device: str = "cpu") -> tuple[float, int, float]:
+    row = bench_reference(spec, data, dataset, device)
     examples = len(dataset) * spec.epochs
     return examples / row["ref samples/s"], examples, row["ref peak MB"]
 
 
-def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None) -> dict[str, Any]:
+def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None, device: str = "cpu") -> dict[str, Any]:
     """Every case of the standard suite, and the figures derived from them (ratios within this run).
 
     The cases run round-robin `repeats` times and each keeps its fastest round: on a shared machine the
     fastest round is the one least disturbed by other processes, for the reference loop as for nncmp.
+    On a GPU (`device`) the data is there once; the reference loop moves each batch, as the course does.
     """
     import torch
     from torch.utils.data import Subset
 
     from nncmp.data import load
+    from nncmp.devices import on_device
 
-    data = load("synthetic", n=math.ceil(n / 0.8))  # the synthetic set keeps 80% for training
-    data = subset(data, n)
-    small = subset(data, n_bs1)
+    cpu_data = subset(load("synthetic", n=math.ceil(n / 0.8)), n)  # the synthetic set keeps 80% for training
+    cpu_small = subset(cpu_data, n_bs1)
+    data, small = on_device(cpu_data, device), on_device(cpu_small, device)
     adam, sgd = _grid("adam"), _grid("sgd")
     flops = train_flops(adam[0], data)
     ceiling = 0.0
     _timed_nncmp(adam[:1], subset(data, min(n, 4096)), together=False)  # warm-up: thread pools, allocator
     best: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
-        course = course_dataset(data, None, Path(tmp))
+        course = course_dataset(cpu_data, None, Path(tmp))
         plan = [
-            ("reference_bs64", "course loop, adam", 64, 1, lambda: _timed_reference(adam[0], data, course)),
+            ("reference_bs64", "course loop, adam", 64, 1,
+             lambda: _timed_reference(adam[0], cpu_data, course, device)),
             ("reference_bs1", "course loop, sgd", 1, 1,
-             lambda: _timed_reference(sgd[0], small, Subset(course, range(n_bs1)))),
+             lambda: _timed_reference(sgd[0], cpu_small, Subset(course, range(n_bs1)), device)),
             ("single_bs64", "nncmp, one run, adam", 64, 1, lambda: _timed_nncmp(adam[:1], data, together=False)),
             ("single_bs1", "nncmp, one run, sgd", 1, 1, lambda: _timed_nncmp(sgd[:1], small, together=False)),
             ("grid_bs64_batched", "nncmp, 8 runs stacked, adam", 64, 8, lambda: _timed_nncmp(adam, data, True)),
@@ -272,7 +288,7 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None) -> dict
         ]
         for round_ in range(repeats):
             # The ceiling too is the best round's, so every fraction is of the machine at its least disturbed.
-            ceiling = max(ceiling, matmul_ceiling())
+            ceiling = max(ceiling, matmul_ceiling(device=device))
             if on_case:
                 on_case({"case": "ceiling", "GFLOP/s": ceiling, "round": round_ + 1})
             for name, what, batch, models, timed in plan:
@@ -302,11 +318,14 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None) -> dict
         "batched_vs_sequential_bs1": rate("grid_bs1_batched") / rate("grid_bs1_sequential"),
         "ceiling_fraction_bs64_batched": best["grid_bs64_batched"]["ceiling fraction"],
     }
-    pool = bench_pool(n)
-    if on_case:
-        on_case({"case": "pool", **pool, "round": repeats})
-    figures["processes_vs_local_runs"] = pool["processes_vs_local"]
-    return {"ceiling_gflops": ceiling, "flops_per_example": flops, "threads": torch.get_num_threads(),
+    pool = None
+    if device == "cpu":  # worker processes share the CPU's cores; on a GPU they would share the GPU instead
+        pool = bench_pool(n)
+        if on_case:
+            on_case({"case": "pool", **pool, "round": repeats})
+        figures["processes_vs_local_runs"] = pool["processes_vs_local"]
+    return {"device": device, "ceiling_gflops": ceiling, "flops_per_example": flops,
+            "threads": torch.get_num_threads(),
             "n": n, "n_bs1": n_bs1, "repeats": repeats, "cases": list(best.values()), "figures": figures,
             "targets": TARGETS, "pool": pool}
 

@@ -7,6 +7,7 @@ torch, pandas and matplotlib are imported inside commands, after the options are
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from dataclasses import replace
 from typing import Annotated
@@ -26,6 +27,8 @@ from nncmp.models import ACTIVATIONS
 from nncmp.optim import OPTIMIZERS
 from nncmp.schedules import SCHEDULES
 from nncmp.options import (
+    DeterministicOpt,
+    DeviceOpt,
     ActOpt,
     AddressOpt,
     AlphaOpt,
@@ -63,6 +66,8 @@ from nncmp.options import (
     WeightDecayOpt,
     WidthOpt,
     check_backend,
+    check_device,
+    check_gpu_jobs,
     check_choice,
     check_target,
     check_threads,
@@ -73,6 +78,7 @@ from nncmp.options import (
     names,
     parse_list,
     parse_opt_args,
+    pick_device,
     results_folder,
     set_threads,
     user_errors,
@@ -141,17 +147,21 @@ def train(
     track_layers: TrackLayersOpt = False,
     track_weights: TrackWeightsOpt = False,
     track_every: TrackEveryOpt = None,
+    device: DeviceOpt = "auto",
+    deterministic: DeterministicOpt = False,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train one run and print one row per epoch (epoch 0 is the untrained model)."""
     check_threads(threads)
+    check_device(device)
     with user_errors():
         spec = RunSpec(dataset=dataset, model=model, hidden=hidden_layers(hidden, depth, width),
                        act=act, batchnorm=batchnorm, dropout=dropout, init=init, optimizer=opt, lr=lr,
                        batch_size=batch_size, epochs=epochs, seed=seed, n=n, opt_args=parse_opt_args(opt_arg),
                        schedule=schedule, warmup=warmup, **hyperparameters(momentum, betas, alpha, eps, weight_decay))
     check_tracking(track_weights, track_every, [spec])
+    device = pick_device(device, threads, deterministic)
     data = load_data(spec, data_dir, download)
     with user_errors():
         check_steps([spec], data.n_train)
@@ -160,7 +170,7 @@ def train(
 
     with results_folder(out, "train", overwrite=overwrite) as folder, user_errors():
         code = session.train(folder, spec, data, quiet, plot,
-                             Tracking(layers=track_layers, weights=track_weights, every=track_every or 0))
+                             Tracking(layers=track_layers, weights=track_weights, every=track_every or 0), device)
     raise typer.Exit(code)
 
 
@@ -202,7 +212,8 @@ def compare(
         "--norms", help="Normalisations to compare, comma-separated: none, batchnorm (BatchNorm1d after each mlp "
         "hidden layer).", show_default="--batchnorm")] = None,
     schedules: Annotated[str, typer.Option(
-        "--schedules", "--schedule", help=f"Learning-rate schedules to compare, comma-separated: {', '.join(SCHEDULES)}.")]
+        "--schedules", "--schedule",
+        help=f"Learning-rate schedules to compare, comma-separated: {', '.join(SCHEDULES)}.")]
     = "constant",
     warmup: WarmupOpt = None,
     opt_arg: OptArgOpt = None,
@@ -237,10 +248,18 @@ def compare(
     track_layers: TrackLayersOpt = False,
     track_weights: TrackWeightsOpt = False,
     track_every: TrackEveryOpt = None,
+    device: DeviceOpt = "auto",
+    deterministic: DeterministicOpt = False,
     backend: BackendOpt = "local",
     jobs: JobsOpt = 2,
     retries: RetriesOpt = 2,
     address: AddressOpt = None,
+    gpus_per_task: Annotated[float | None, typer.Option(
+        help="--backend ray on GPUs: the GPUs each group's task reserves; a fraction packs several groups onto "
+             "one GPU.", show_default="1 on cuda, 0 on the CPU")] = None,
+    share_gpu: Annotated[bool, typer.Option(
+        "--share-gpu", help="--backend processes: let more workers than GPUs share them.", show_default="off")]
+    = False,
     resume: Annotated[Path | None, typer.Option(
         help="Continue the comparison in this results folder: only its unfinished runs train. The options must "
              "describe the same runs (or use `nncmp resume DIR`).", show_default="off")] = None,
@@ -251,7 +270,12 @@ def compare(
     from nncmp.stats import RANKABLE
 
     check_threads(threads)
+    check_device(device)
     check_backend(backend, jobs, retries, address)
+    if gpus_per_task is not None and not (math.isfinite(gpus_per_task) and gpus_per_task >= 0):
+        raise UsageFailure(f"--gpus-per-task must be a finite number >= 0, got {gpus_per_task:g}")
+    if gpus_per_task is not None and backend != "ray":
+        raise UsageFailure("--gpus-per-task applies only to --backend ray")
     if group_size < 1:
         raise UsageFailure(f"--group-size must be >= 1, got {group_size}")
     if resume is not None and (overwrite or (out is not None and Path(out) != Path(resume))):
@@ -279,10 +303,13 @@ def compare(
             warmup=warmup,
         )
     check_tracking(track_weights, track_every, grid.runs())
+    device = pick_device(device, threads, deterministic)
+    check_gpu_jobs(backend, jobs, device, share_gpu)
     config = CompareConfig(grid=grid, auto=auto, target=check_target(DEFAULT_TARGET if target is None else target),
                            metric=metric, baseline=baseline,
                            options=Options(group_size=group_size, plot=plot, x=x, track_layers=track_layers,
                                            track_weights=track_weights, track_every=track_every or 0,
+                                           device=device, deterministic=deterministic, gpus_per_task=gpus_per_task,
                                            backend=backend, jobs=jobs, retries=retries, address=address,
                                            data_dir=str(data_dir) if data_dir else None, threads=threads))
     saved = None
@@ -318,10 +345,12 @@ def resume_command(
     backend: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
     jobs: Annotated[int | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
     address: AddressOpt = None,
+    device: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Finish an interrupted comparison: train only its unfinished runs, with the options it was started with."""
     check_threads(threads)
+    check_device(device)
     with user_errors():
         config, saved = read_config(results_dir)
     options = config.options
@@ -329,6 +358,8 @@ def resume_command(
     options = replace(options, backend=backend, jobs=jobs or options.jobs,
                       address=address or (options.address if backend == "ray" else None), threads=threads)
     check_backend(options.backend, options.jobs, options.retries, options.address)
+    # Its recorded device, or another: a run's numbers do not depend on the device beyond rounding.
+    options = replace(options, device=pick_device(device or options.device, threads, options.deterministic))
     config = replace(config, options=options)
     data = load_data(config.grid.base, Path(options.data_dir) if options.data_dir else None, False)
     set_threads(threads)

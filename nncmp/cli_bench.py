@@ -10,6 +10,7 @@ import typer
 
 from nncmp.optim import OPTIMIZERS
 from nncmp.options import (
+    DeviceOpt,
     ActOpt,
     BatchnormOpt,
     DataDirOpt,
@@ -26,11 +27,13 @@ from nncmp.options import (
     ThreadsOpt,
     UsageFailure,
     WidthOpt,
+    check_device,
     check_threads,
     load_data,
     names,
     hidden_layers,
     parse_list,
+    pick_device,
     results_folder,
     set_threads,
     user_errors,
@@ -73,6 +76,7 @@ def bench(
     out: OutOpt = None,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
+    device: DeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -80,6 +84,7 @@ def bench(
     sizes 64 and 1, the course-style loop) and the ratios between them. With --opts: samples/s, seconds per
     epoch and peak memory per optimizer (and batch size)."""
     check_threads(threads)
+    check_device(device)
     if opts is None:
         if n is not None and n < 100:
             raise UsageFailure(f"--n must be >= 100 for the suite, got {n}")
@@ -89,7 +94,7 @@ def bench(
             raise UsageFailure(f"--n-bs1 must be between 1 and --n ({n}), got {n_bs1}")
         if repeats < 1:
             raise UsageFailure(f"--repeats must be >= 1, got {repeats}")
-        _bench_suite(n, n_bs1, repeats, out, overwrite, json_out, threads, quiet)
+        _bench_suite(n, n_bs1, repeats, out, overwrite, json_out, threads, quiet, pick_device(device, threads))
         return
     with user_errors():
         base = RunSpec(dataset=dataset, model=model, hidden=hidden_layers(hidden, depth, width),
@@ -98,6 +103,7 @@ def bench(
                     inits=(base.init,), seeds=1,
                     batch_sizes=parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else None)
     specs = grid.runs()
+    device = pick_device(device, threads)
     data = load_data(base, data_dir, download)
     set_threads(threads)
     from nncmp import store
@@ -107,7 +113,7 @@ def bench(
 
     with results_folder(out, "bench", overwrite=overwrite) as folder:
         console = make_console(stderr=json_out)
-        store.write_config(folder, "bench", {"base"    : base.to_dict(), "reference": reference,
+        store.write_config(folder, "bench", {"base": base.to_dict(), "reference": reference, "device": device,
                                              "runs": [s.resolved(data.n_train).to_dict() for s in specs]})
 
         def show(row: dict[str, Any]) -> None:
@@ -117,7 +123,7 @@ def bench(
 
         try:
             with user_errors():
-                rows, records = run_bench(specs, data, reference, data_dir, on_case=show)
+                rows, records = run_bench(specs, data, reference, data_dir, on_case=show, device=device)
         except KeyboardInterrupt:
             console.print("interrupted: no benchmark table written")
             raise typer.Exit(130) from None
@@ -126,9 +132,10 @@ def bench(
         store.write_csv(folder / "bench.csv", pd.DataFrame(rows))
         store.write_csv(folder / "metrics.csv", records_frame(records))
         if json_out:
-            _print_json({"cases": rows, "threads": _threads()})
+            _print_json({"cases": rows, "threads": _threads(), "device": device})
             return
-        caption = (f"{data.name}, {model}, {epochs} epoch(s) per case, {_threads()} threads. Seconds exclude "
+        caption = (f"{data.name}, {model}, {epochs} epoch(s) per case, device {device}, {_threads()} threads. "
+                   "Seconds exclude "
                    "evaluation. peak MB: the process's peak resident memory during the case (torch alone holds "
                    "most of it); peak rise MB: how far it rose above the case's start.")
         if reference:
@@ -144,7 +151,7 @@ def _print_json(doc: Any) -> None:
 
 
 def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, overwrite: bool, json_out: bool,
-                 threads: int | None, quiet: bool) -> None:
+                 threads: int | None, quiet: bool, device: str = "cpu") -> None:
     import pandas as pd
 
     from nncmp import store
@@ -154,7 +161,8 @@ def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, overwrite: 
     set_threads(threads)
     with results_folder(out, "bench", overwrite=overwrite) as folder:
         console = make_console(stderr=json_out)
-        store.write_config(folder, "bench", {"suite": True, "n": n, "n_bs1": n_bs1, "repeats": repeats})
+        store.write_config(folder, "bench", {"suite": True, "n": n, "n_bs1": n_bs1, "repeats": repeats,
+                                             "device": device})
 
         def show(case: dict[str, Any]) -> None:
             if quiet or json_out:
@@ -170,7 +178,7 @@ def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, overwrite: 
 
         try:
             with user_errors():
-                result = run_suite(n, n_bs1, repeats, on_case=show)
+                result = run_suite(n, n_bs1, repeats, on_case=show, device=device)
         except KeyboardInterrupt:
             console.print("interrupted: no benchmark table written")
             raise typer.Exit(130) from None
@@ -185,7 +193,7 @@ def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, overwrite: 
             return
         console.print(simple_table("Speed per case", result["cases"], (
             f"MLP 784-256-128-10 on synthetic MNIST-shaped data, {n} examples ({n_bs1} at batch size 1), "
-            f"{result['threads']} threads, matmul ceiling {result['ceiling_gflops']:.0f} GFLOP/s, fastest of "
+            f"device {device}, {result['threads']} threads, matmul ceiling {result['ceiling_gflops']:.0f} GFLOP/s, fastest of "
             f"{repeats} round(s) per case. samples/s counts "
             "every model's examples (model-samples/s); GFLOP/s at "
             f"{result['flops_per_example'] / 1e6:.2f} MFLOP per training example; seconds exclude evaluation.")))

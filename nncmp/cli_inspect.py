@@ -9,6 +9,7 @@ import typer
 
 from nncmp.inits import ALIASES, INITS
 from nncmp.options import (
+    DeviceOpt,
     ActOpt,
     BatchnormOpt,
     DataDirOpt,
@@ -23,11 +24,13 @@ from nncmp.options import (
     QuietOpt,
     SeedOpt,
     UsageFailure,
+    check_device,
     WidthOpt,
     load_data,
     names,
     hidden_layers,
     parse_list,
+    pick_device,
     results_folder,
     user_errors,
 )
@@ -51,12 +54,14 @@ def inspect(
     out: OutOpt = None,
     plot: Annotated[bool, typer.Option(help="Write layers_std.png and layers_hist.png.")] = True,
     json_out: JsonOpt = False,
+    device: DeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Per-layer signal statistics of each init's network at initialisation: one batch forward and
     backward; activation mean/std, dead or saturated units, gradient std at each layer's output and
     weights, weight std."""
+    check_device(device)
     if batch_size < 2:
         raise UsageFailure(f"--batch-size must be >= 2 (statistics over a batch), got {batch_size}")
     with user_errors():
@@ -65,13 +70,16 @@ def inspect(
         names = [RunSpec(init=i).init for i in parse_list("--inits", inits, str, "init names")]
         if len(set(names)) != len(names):
             raise UsageFailure(f"--inits lists an init more than once: {inits}")
+    device = pick_device(device, None)
     data = load_data(base, data_dir, download)
+    from nncmp.devices import on_device
+
     with results_folder(out, "inspect", overwrite=overwrite) as folder:
-        _inspect_into(folder, base, names, data, batch_size, plot, json_out, quiet)
+        _inspect_into(folder, base, names, on_device(data, device), batch_size, plot, json_out, quiet, device)
 
 
 def _inspect_into(folder: Path, base: RunSpec, inits: list[str], data: Any, batch_size: int, plot: bool,
-                  json_out: bool, quiet: bool) -> None:
+                  json_out: bool, quiet: bool, device: str = "cpu") -> None:
     import json
 
     import pandas as pd
@@ -82,7 +90,8 @@ def _inspect_into(folder: Path, base: RunSpec, inits: list[str], data: Any, batc
     per_init, samples = layers.inspect_inits(base, inits, data, batch_size)
     rows = [row for init, stats in per_init.items() for row in layers.tidy(stats, init=init)]
     frame = pd.DataFrame(rows)
-    store.write_config(folder, "inspect", {"base": base.to_dict(), "inits": inits, "batch_size": batch_size})
+    store.write_config(folder, "inspect", {"base": base.to_dict(), "inits": inits, "batch_size": batch_size,
+                                           "device": device})
     store.write_csv(folder / "layers.csv", frame)
     shape = f"{len(base.hidden)} hidden layers of {', '.join(map(str, sorted(set(base.hidden))))}"
     title = f"{base.act}{' + batchnorm' if base.batchnorm else ''}, {shape}"

@@ -10,7 +10,17 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.options import QuietOpt, ThreadsOpt, UsageFailure, check_threads, set_threads, user_errors
+from nncmp.options import (
+    DeviceOpt,
+    QuietOpt,
+    ThreadsOpt,
+    UsageFailure,
+    check_device,
+    check_threads,
+    pick_device,
+    set_threads,
+    user_errors,
+)
 
 PLANES = ("pca", "random")
 
@@ -28,6 +38,7 @@ def landscape(
     points: Annotated[int, typer.Option(help="Training examples the loss is evaluated on.")] = 2000,
     seed: Annotated[int, typer.Option(help="Seeds the random plane and the choice of examples.")] = 0,
     threads: ThreadsOpt = None,
+    device: DeviceOpt = "auto",
     plot: Annotated[bool, typer.Option(help="Write landscape.png and interpolation.png.")] = True,
     quiet: QuietOpt = False,
 ) -> None:
@@ -35,6 +46,7 @@ def landscape(
     from nncmp import store
 
     check_threads(threads)
+    check_device(device)
     if plane not in PLANES:
         raise UsageFailure(f"--plane: unknown value {plane!r}; choose from: {', '.join(PLANES)}")
     if resolution < 2:
@@ -49,13 +61,14 @@ def landscape(
     if not any((folder / "weights").glob("*.npz")):
         raise UsageFailure(f"{folder} has no tracked weights (weights/*.npz): record them with "
                            "nncmp compare --track-weights (or nncmp train --track-weights), then run landscape")
+    device = pick_device(device, threads)
     set_threads(threads)
     with user_errors(), store.Lock(folder):
-        run(folder, config, plane, center, resolution, points, seed, plot, quiet)
+        run(folder, config, plane, center, resolution, points, seed, plot, quiet, device)
 
 
 def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, resolution: int, n_points: int,
-        seed: int, plot: bool, quiet: bool) -> None:
+        seed: int, plot: bool, quiet: bool, device: str = "cpu") -> None:
     import numpy as np
     import pandas as pd
 
@@ -71,7 +84,7 @@ def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, res
     spec = RunSpec(**runs[0]["meta"]["spec"])
     data_dir = (config.get("options") or {}).get("data_dir")
     data = load(spec.dataset, n=spec.n, data_dir=data_dir)
-    evaluate = ls.Evaluator(spec, data, n_points, seed)
+    evaluate = ls.Evaluator(spec, data, n_points, seed, device)
     if runs[0]["weights"].shape[1] != sum(int(np.prod(s)) for s in evaluate.shapes):
         raise store.StoreError(f"{runs[0]['path']}: its weights do not fit the model {spec.model} of this folder")
     if kind == "pca":  # a plane per set of runs that share their initial weights: one per init
@@ -118,6 +131,7 @@ def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, res
     labels = {name: ls.describe_plane(plane) for name, plane in zip(names, planes)}
     store.atomic_write_text(folder / "landscape.json", json.dumps({
         "plane": kind, "resolution": resolution, "points": evaluate.n, "seed": seed, "seconds": round(seconds, 2),
+        "device": device,
         "panels": [{"panel": name, "origin_or_center": plane.center, "explained_variance": plane.explained,
                     "axes": list(labels[name]), "runs": [r["meta"]["run_id"] for r in group]}
                    for name, group, plane in zip(names, groups, planes)]}, indent=2) + "\n")

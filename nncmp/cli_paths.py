@@ -15,8 +15,10 @@ from nncmp.options import (
     QuietOpt,
     UsageFailure,
     WarmupOpt,
+    check_device,
     parse_list,
     parse_opt_args,
+    pick_device,
     results_folder,
     user_errors,
 )
@@ -47,6 +49,8 @@ def paths(
     gif: Annotated[bool, typer.Option("--gif", help="Also write paths.gif: the walks growing step by step.",
                                       show_default="off")] = False,
     plot: Annotated[bool, typer.Option(help="Write paths.png and paths_grid.png.")] = True,
+    device: Annotated[str, typer.Option(help="Where the walks run: cpu (two numbers: a GPU only adds "
+                                        "latency), cuda, cuda:N; mps has no float64.")] = "cpu",
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
@@ -55,6 +59,9 @@ def paths(
     a table of where each one got."""
     from nncmp import paths as walks
 
+    check_device(device)
+    if device.strip().lower() in ("mps", "auto"):
+        raise UsageFailure("--device for paths: cpu, cuda or cuda:N (the walks are float64, which MPS lacks)")
     if steps < 1:
         raise UsageFailure(f"--steps must be >= 1, got {steps}")
     if not (math.isfinite(tol) and tol > 0):
@@ -83,9 +90,10 @@ def paths(
                 raise UsageFailure(f"--opt-arg {key} applies to none of the optimizers {', '.join(resolved)}")
         for name in resolved:  # every setting checked before the first step
             walks.spec_for(name, None, steps, {k: v for k, v in args.items() if _takes(name, k)}, schedule, warmup)
+    device = pick_device(device, None)
     with results_folder(out, "paths", overwrite=overwrite) as folder, user_errors():
         run(folder, function, resolved, rates, lrs.strip() == "auto", steps, point or function.start, tol,
-            schedule, warmup, args, gif, plot, quiet)
+            schedule, warmup, args, gif, plot, quiet, device)
 
 
 def _takes(optimizer: str, key: str) -> bool:
@@ -96,7 +104,7 @@ def _takes(optimizer: str, key: str) -> bool:
 
 def run(folder: Path, fn: Any, optimizers: tuple[str, ...], rates: tuple[float, ...] | None, auto: bool,
         steps: int, start: tuple[float, float], tol: float, schedule: str, warmup: float | None,
-        args: dict[str, Any], gif: bool, plot: bool, quiet: bool) -> None:
+        args: dict[str, Any], gif: bool, plot: bool, quiet: bool, device: str = "cpu") -> None:
     import pandas as pd
 
     from nncmp import optim, store
@@ -107,13 +115,14 @@ def run(folder: Path, fn: Any, optimizers: tuple[str, ...], rates: tuple[float, 
     store.write_config(folder, "paths", {"fn": fn.name, "summary": fn.summary, "optimizers": list(optimizers),
                                          "lrs": "auto" if auto else list(rates) if rates else "default",
                                          "steps": steps, "start": list(start), "tol": tol, "schedule": schedule,
-                                         "warmup": warmup, "opt_args": args, "minima": [list(m) for m in fn.minima]})
+                                         "warmup": warmup, "opt_args": args, "minima": [list(m) for m in fn.minima],
+                                         "device": device})
     rows, summary = [], []
     for name in optimizers:
         own = {k: v for k, v in args.items() if _takes(name, k)}
         default = optim.entry(name).lr
         candidates = walks.rate_grid(default) if auto else list(rates or (default,))
-        walked = [(lr, walks.walk(fn, walks.spec_for(name, lr, steps, own, schedule, warmup), start))
+        walked = [(lr, walks.walk(fn, walks.spec_for(name, lr, steps, own, schedule, warmup), start, device))
                   for lr in candidates]
         if auto:  # the lowest final loss wins; ties go to the smaller rate (first in the grid)
             walked = [min(walked, key=lambda w: walks.final_loss(w[1]))]

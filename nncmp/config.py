@@ -44,6 +44,9 @@ class Options:
     address: str | None = None  # Ray cluster
     data_dir: str | None = None  # where torchvision datasets are, for this process and the workers
     threads: int | None = None  # --threads: torch threads per run, here and in every worker (None: their share)
+    device: str = "cpu"  # the resolved --device
+    deterministic: bool = False  # --deterministic: torch's deterministic algorithms
+    gpus_per_task: float | None = None  # ray: GPUs each task reserves (None: 1 on cuda, 0 on the CPU)
 
 
 @dataclass(frozen=True)

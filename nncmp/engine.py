@@ -35,8 +35,8 @@ def make_model(spec: RunSpec, data: Data) -> Any:
 
     seed_everything(spec.seed)
     model = build_model(spec, data.shape, data.n_out)
-    apply_init(model, spec.init)
-    return model
+    apply_init(model, spec.init)  # drawn on the CPU from the seed: the same weights on every device
+    return model.to(data.x_train.device)
 
 
 def loss_function(data: Data) -> Any:
@@ -50,16 +50,18 @@ def evaluate(model: Any, loss_fn: Any, x: Any, y: Any, classification: bool) -> 
     import torch
 
     model.eval()
-    total, correct = 0.0, 0
+    # Summed on the device in float64 (as Python floats would be), then read once: one host sync per split.
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
     with torch.no_grad():
         for i in range(0, len(x), EVAL_CHUNK):
             out = model(x[i:i + EVAL_CHUNK])
             yb = y[i:i + EVAL_CHUNK]
-            total += loss_fn(out, yb).item() * len(yb)
+            total += loss_fn(out, yb).double() * len(yb)
             if classification:
-                correct += (out.argmax(1) == yb).sum().item()
+                correct += (out.argmax(1) == yb).sum()
     n = len(x)
-    return total / n, (correct / n if classification else None)
+    return total.item() / n, (correct.item() / n if classification else None)
 
 
 class SingleRun:
@@ -98,10 +100,12 @@ class SingleRun:
         model, loss_fn, data = self.model, self.loss_fn, self.data
         n, bs = data.n_train, self.specs[0].batch_size
         self.stepper.train_mode()
-        perm = torch.randperm(n, generator=self.order)
-        loss_sum = torch.zeros(())
-        correct = torch.zeros((), dtype=torch.long)
-        bad_step = torch.zeros((), dtype=torch.long)
+        device = data.x_train.device
+        # The order is drawn on the CPU from the seed (the same on every device), then moved once per epoch.
+        perm = torch.randperm(n, generator=self.order).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        bad_step = torch.zeros((), dtype=torch.long, device=device)
         seen = 0
         for step, i in enumerate(range(0, n, bs), 1):
             idx = perm[i:i + bs]
@@ -111,8 +115,8 @@ class SingleRun:
             def forward_backward(create_graph: bool, idx: Any = idx) -> tuple[Any, Any]:
                 """The batch's summed loss and correct predictions, its mean gradient in .grad."""
                 self.optimizer.zero_grad(set_to_none=True)
-                step_loss = torch.zeros(())
-                step_correct = torch.zeros((), dtype=torch.long)
+                step_loss = torch.zeros((), device=device)
+                step_correct = torch.zeros((), dtype=torch.long, device=device)
                 # A batch larger than GRAD_CHUNK (full-batch gd on big data) is backpropagated in chunks whose
                 # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
                 chunks = idx.split(GRAD_CHUNK)

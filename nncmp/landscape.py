@@ -117,16 +117,16 @@ def random_plane(center: Any, shapes: list[tuple[int, ...]], seed: int = 0, name
 class Evaluator:
     """Loss and accuracy of flat weight vectors on a fixed set of training examples, many at a time."""
 
-    def __init__(self, spec: Any, data: Any, points: int, seed: int = 0):
+    def __init__(self, spec: Any, data: Any, points: int, seed: int = 0, device: str = "cpu"):
         import torch
 
         from nncmp.models import build_model
 
-        self.template = build_model(spec, data.shape, data.n_out)
+        self.template = build_model(spec, data.shape, data.n_out).to(device)
         self.shapes = [tuple(p.shape) for p in self.template.parameters()]
         n = min(points, data.n_train)
         order = torch.randperm(data.n_train, generator=torch.Generator().manual_seed(seed))[:n]
-        self.x, self.y = data.x_train[order], data.y_train[order]
+        self.x, self.y = data.x_train[order].to(device), data.y_train[order].to(device)
         self.classification = data.task == "classification"
         self.n = n
 
@@ -142,7 +142,8 @@ class Evaluator:
             models = []
             for v in vectors[i:i + CHUNK]:
                 model = copy.deepcopy(self.template)
-                vector_to_parameters(torch.as_tensor(v, dtype=torch.float32), model.parameters())
+                vector_to_parameters(torch.as_tensor(v, dtype=torch.float32, device=self.x.device),
+                                     model.parameters())
                 models.append(model.eval())
             loss, acc = evaluate_stack(Stack(models), self.x, self.y, self.classification)
             losses += loss

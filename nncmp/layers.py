@@ -143,7 +143,7 @@ def hidden_activations(model: Any, x: Any) -> list[Any]:
         for i, module in enumerate(layers):
             h = module(h)
             if is_activation(module) and any(isinstance(m, nn.Linear) for m in layers[:i]):
-                outs.append(h.flatten())
+                outs.append(h.flatten().cpu())  # for the histograms (matplotlib), from any device
     return outs
 
 
@@ -167,7 +167,8 @@ class LayerTracker:
     def __call__(self, spec: Any, model: Any, epoch: int) -> None:
         was_training = model.training
         model.eval()
-        stats = layer_stats(model, self.x, self.y, spec.act, self.loss_fn)
+        device = next(model.parameters()).device  # a single run's live model may be on a GPU
+        stats = layer_stats(model, self.x.to(device), self.y.to(device), spec.act, self.loss_fn)
         model.train(was_training)
         keys = {"run_id": spec.run_id, "config": spec.config_id, "optimizer": spec.optimizer, "init": spec.init,
                 "act": spec.act, "norm": spec.norm, "seed": spec.seed, "epoch": epoch}

@@ -178,6 +178,34 @@ def parse_opt_args(values: list[str] | None) -> dict[str, Any]:
     return out
 
 
+DeviceOpt = Annotated[str, typer.Option(
+    help="Where to train: auto (CUDA if there is a GPU, else Apple's MPS, else the CPU), cpu, cuda, cuda:N, mps.")]
+DeterministicOpt = Annotated[bool, typer.Option(
+    "--deterministic", help="torch's deterministic algorithms only (on a GPU: the same numbers every time, slower).",
+    show_default="off")]
+
+
+def check_device(device: str | None) -> None:
+    """--device's form, at once (which devices exist needs torch: pick_device)."""
+    from nncmp.devices import check
+
+    if device is not None:
+        with user_errors():
+            check(device)
+
+
+def pick_device(device: str, threads: int | None, deterministic: bool = False) -> str:
+    """The device --device names (exit 2 if it is not here); --deterministic switched on."""
+    from nncmp import devices
+
+    with user_errors():
+        resolved = devices.resolve(device)
+    if threads is not None and resolved != "cpu":
+        typer.echo(f"note: --threads sets torch's CPU threads; on {resolved} the training runs on the GPU", err=True)
+    devices.deterministic(deterministic)
+    return resolved
+
+
 def set_threads(threads: int | None) -> int:
     """Apply --threads (after validation) and return the number torch will use."""
     import torch
@@ -199,6 +227,19 @@ def hyperparameters(momentum: float | None, betas: str | None, alpha: float | No
     if values["betas"] is not None and len(values["betas"]) != 2:
         raise UsageFailure(f"--betas needs exactly two numbers 'b1,b2', got {betas!r}")
     return {k: v for k, v in values.items() if v is not None}
+
+
+def check_gpu_jobs(backend: str, jobs: int, device: str, share_gpu: bool) -> None:
+    """--backend processes on GPUs: no more workers than GPUs, unless --share-gpu says they may share."""
+    if backend != "processes" or not device.startswith("cuda"):
+        return
+    from nncmp.devices import gpus
+
+    if jobs > gpus() and not share_gpu:
+        raise UsageFailure(f"--jobs {jobs} with {gpus()} GPU(s): the workers would share a GPU; add --share-gpu "
+                           f"to run them so, or use --jobs {gpus()}")
+    if jobs > gpus():
+        typer.echo(f"note: {jobs} workers share {gpus()} GPU(s)", err=True)
 
 
 def check_backend(backend: str, jobs: int, retries: int, address: str | None) -> None:

@@ -37,8 +37,10 @@ class DataRecipe:
     n: int | None
     data_dir: str | None
     tuning: bool = False
+    device: str = "cpu"  # where the worker trains; the data moves there once per worker
 
     def load(self) -> Data:
+        """The data on the CPU (moved to `device` by the worker)."""
         from nncmp.data import load
 
         data = load(self.name, n=self.n, data_dir=self.data_dir)
@@ -60,17 +62,30 @@ def _worker_data(source: Any) -> Data:
     return source  # Ray: already the Data, from the object store
 
 
+@dataclass(frozen=True)
+class Setup:
+    """How a worker runs torch: its threads, its device, and --deterministic."""
+
+    threads: int
+    device: str = "cpu"
+    deterministic: bool = False
+
+
 def work(source: Any, specs: list[RunSpec], engine: str, tracking: Tracking,
-         threads: int) -> tuple[list[list[dict[str, Any]]], dict[str, Any]]:
+         setup: Setup) -> tuple[list[list[dict[str, Any]]], dict[str, Any]]:
     """One group in a worker: its runs' records, and what `tracking` asked for (probes.Probes.results)."""
     import torch
 
+    from nncmp.devices import deterministic, on_device
     from nncmp.execute import train_with
     from nncmp.probes import Probes
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(setup.threads)
+    deterministic(setup.deterministic)
+    device = setup.device
     data = _worker_data(source)
     probes = Probes(data, tracking) if tracking else None
+    data = on_device(data, device)
     results = train_with(engine, specs, data, probe=probes)
     return results, (probes.results() if probes else {})
 
@@ -121,10 +136,11 @@ class Retries:
 def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progress: Any,
                  on_group: Callable[[list[tuple[int, Any]], dict[str, Any]], None], max_group: int,
                  backend: str, jobs: int, retries: int, tracking: Tracking = Tracking(), address: str | None = None,
-                 say: Callable[[str], None] | None = None, threads: int | None = None) -> Outcome:
+                 say: Callable[[str], None] | None = None, threads: int | None = None,
+                 gpus_per_task: float = 0.0, deterministic: bool = False) -> Outcome:
     """Train every spec on `backend`; `on_group(positions and records, tracked results)` as each group finishes.
     `threads`: torch threads in each worker (None: its share of the cores, one for Ray tasks)."""
-    groups = plan(specs, n_train, max_group)
+    groups = plan(specs, n_train, max_group, recipe.device)
     outcome = Outcome()
     if say:
         say(f"{len(groups)} groups on {backend}" + (f" ({jobs} workers)" if backend == "processes" else ""))
@@ -138,10 +154,11 @@ def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progres
 
     retry = Retries(retries, outcome, progress)
     if backend == "processes":
-        _run_pool(specs, groups, recipe, jobs, threads or threads_per_worker(jobs), tracking, finished, retry,
-                  progress)
+        _run_pool(specs, groups, recipe, jobs, Setup(threads or threads_per_worker(jobs), recipe.device,
+                                                       deterministic), tracking, finished, retry, progress)
     else:
-        _run_ray(specs, groups, recipe, jobs, threads or 1, tracking, finished, retry, progress, address)
+        _run_ray(specs, groups, recipe, jobs, Setup(threads or 1, recipe.device, deterministic), tracking, finished,
+                 retry, progress, address, gpus_per_task)
     return outcome
 
 
@@ -154,7 +171,19 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, cores // jobs)
 
 
-def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, threads: int,
+def spread(setup: Setup, index: int) -> Setup:
+    """The pool's group `index` on GPU index mod the GPUs there are: several GPUs each take a share."""
+    from dataclasses import replace
+
+    if not setup.device.startswith("cuda"):
+        return setup
+    from nncmp.devices import gpus
+
+    count = gpus()
+    return replace(setup, device=f"cuda:{index % count}") if count > 1 else setup
+
+
+def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, setup: Setup,
               tracking: Tracking, finished: Any, retry: Retries, progress: Any) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -168,7 +197,7 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
         try:
             running = {pool.submit(task, recipe, [specs[i] for i in g.indices], g.engine, tracking,
-                                   threads): g for g in todo}
+                                   spread(setup, g.indices[0])): g for g in todo}
             todo = []
             # A pool runs `jobs` tasks at a time; the other submitted ones wait for a worker.
             progress.counts(min(len(running), jobs), max(len(running) - jobs, 0))
@@ -189,19 +218,22 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, threads: int,
-             tracking: Tracking, finished: Any, retry: Retries, progress: Any, address: str | None) -> None:
+def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, setup: Setup,
+             tracking: Tracking, finished: Any, retry: Retries, progress: Any, address: str | None,
+             gpus_per_task: float = 0.0) -> None:
     ray = start_ray(address, jobs)
     data_ref = ray.put(recipe.load())  # once into the object store; every task reads that copy
     # A task reserves as many CPUs as it runs torch threads (never more than the cluster has: it would wait
     # forever). Retries are the driver's (Retries), as for the process pool, so each one is counted.
     cpus = max(1, int(ray.cluster_resources().get("CPU", jobs)))
-    remote = ray.remote(num_cpus=min(threads, cpus), max_retries=0)(call)
+    # On GPUs a task also reserves --gpus-per-task of one (a fraction packs several groups onto one GPU), so
+    # Ray places groups on GPUs across the cluster.
+    remote = ray.remote(num_cpus=min(setup.threads, cpus), num_gpus=gpus_per_task, max_retries=0)(call)
     task = TASK
-    capacity = max(1, cpus // min(threads, cpus))
+    capacity = max(1, cpus // min(setup.threads, cpus))
 
     def submit(g: Group) -> Any:
-        return remote.remote(task, data_ref, [specs[i] for i in g.indices], g.engine, tracking, threads)
+        return remote.remote(task, data_ref, [specs[i] for i in g.indices], g.engine, tracking, setup)
 
     running = {submit(g): g for g in groups}
     progress.counts(min(len(running), capacity), max(len(running) - capacity, 0))

@@ -114,7 +114,7 @@ def spec_for(optimizer: str, lr: float | None, steps: int, opt_args: dict[str, A
     return spec.resolved(1)
 
 
-def walk(fn: Function, spec: Any, start: tuple[float, float]) -> list[dict[str, Any]]:
+def walk(fn: Function, spec: Any, start: tuple[float, float], device: str = "cpu") -> list[dict[str, Any]]:
     """The points an optimizer visits from `start`: step 0 and one row per step, until a loss is not finite."""
     import torch
 
@@ -123,7 +123,7 @@ def walk(fn: Function, spec: Any, start: tuple[float, float]) -> list[dict[str, 
     from nncmp.stepping import build_optimizer
 
     steps = spec.epochs
-    p = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
+    p = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64, device=device))
     entry = optim.entry(spec.optimizer)
     optimizer = build_optimizer(spec, [p], None, 1)
     schedule = Schedule(optimizer, spec.schedule, steps, spec.warmup, entry.lr_key) \

@@ -44,29 +44,31 @@ def unstackable(spec: RunSpec) -> str | None:
     return None
 
 
-def fast_sgd(spec: RunSpec) -> bool:
-    """Batch size 1, plain SGD, an MLP without BatchNorm/Dropout on a classification dataset. `spec`: resolved."""
+def fast_sgd(spec: RunSpec, device: str = "cpu") -> bool:
+    """Batch size 1, plain SGD, an MLP without BatchNorm/Dropout on a classification dataset, on the CPU (on a
+    GPU a kernel launch per tiny operation is the opposite of fast: the stacked engine does it). `spec`:
+    resolved."""
     entry = optim.OPTIMIZERS.get(spec.optimizer)
-    return (entry is not None and entry.torch_class == "SGD" and not entry.fixed.get("nesterov")
+    return (device == "cpu" and entry is not None and entry.torch_class == "SGD" and not entry.fixed.get("nesterov")
             and not spec.opt_args and spec.batch_size == 1
             and not spec.momentum and not spec.weight_decay and spec.model in ("mlp", "logreg")
             and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
             and spec.dataset != "toy-regression")
 
 
-def group_key(spec: RunSpec) -> tuple[Any, ...] | None:
+def group_key(spec: RunSpec, device: str = "cpu") -> tuple[Any, ...] | None:
     """Runs with equal keys can train together; None: this run trains alone. `spec` must be resolved."""
     if unstackable(spec):
         return None
     # The fast path scales each member's update by its own rate, so rates may differ there.
-    varying = {"init", "seed"} | ({"lr"} if fast_sgd(spec) else set())
+    varying = {"init", "seed"} | ({"lr"} if fast_sgd(spec, device) else set())
     return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
 
 
-def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP) -> list[Group]:
+def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP, device: str = "cpu") -> list[Group]:
     """Groups in order of each group's first run; runs keep grid order inside a group.
 
-    max_group=1 trains every run alone (each on its fastest single-run path).
+    max_group=1 trains every run alone (each on its fastest single-run path). `device`: where they train.
     """
     if max_group < 1:
         raise ValueError("max_group must be >= 1")
@@ -74,7 +76,7 @@ def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP) -> list
     open_groups: dict[tuple, list[int]] = {}
     groups: list[list[int]] = []
     for i, spec in enumerate(resolved):
-        key = group_key(spec) if max_group > 1 else None
+        key = group_key(spec, device) if max_group > 1 else None
         if key is None:
             groups.append([i])
             continue
@@ -83,13 +85,13 @@ def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP) -> list
             members = open_groups[key] = []
             groups.append(members)
         members.append(i)
-    return [choose(tuple(members), resolved[members[0]], max_group) for members in groups]
+    return [choose(tuple(members), resolved[members[0]], max_group, device) for members in groups]
 
 
-def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP) -> Group:
+def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP, device: str = "cpu") -> Group:
     """The engine of a group (runs sharing `first`'s group key) and the reason, in words."""
     n = len(indices)
-    if fast_sgd(first):
+    if fast_sgd(first, device):
         return Group(indices, "fast-sgd", ("batch-1 SGD fast path, " + (f"{n} runs stacked" if n > 1 else "alone")
                                            + ": plain SGD at batch size 1 needs no autograd"))
     if n > 1:

@@ -24,8 +24,11 @@ from nncmp.spec import RunSpec
 from nncmp.stats import DEFAULT_TARGET
 
 
-def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, tracking: Tracking = Tracking()) -> int:
-    """One run into `folder`, one line per epoch (unless quiet)."""
+def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, tracking: Tracking = Tracking(),
+          device: str = "cpu") -> int:
+    """One run into `folder`, one line per epoch (unless quiet), trained on `device`."""
+    from nncmp.devices import describe, on_device
+
     from nncmp import recorder, stats
     from nncmp.execute import train_one
     from nncmp.report import epoch_header, epoch_line, make_console
@@ -34,9 +37,10 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
     console = make_console()
     resolved = spec.resolved(data.n_train)
     scheduled = spec.schedule != "constant"
-    store.write_config(folder, "train", {"spec": resolved.to_dict(), "target": DEFAULT_TARGET})
+    store.write_config(folder, "train", {"spec": resolved.to_dict(), "target": DEFAULT_TARGET, "device": device})
     if not quiet:
-        console.print(f"{resolved.run_id} on {spec.dataset} ({data.n_train} train / {len(data.x_val)} val)")
+        console.print(f"{resolved.run_id} on {spec.dataset} ({data.n_train} train / {len(data.x_val)} val), "
+                      f"device {describe(device)}")
         console.print(epoch_header(scheduled))
     tracker = None
     if tracking:
@@ -45,7 +49,7 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
         tracker = Probes(data, tracking)
     try:
         with termination_as_interrupt():
-            records = train_one(spec, data, probe=tracker,
+            records = train_one(spec, on_device(data, device), probe=tracker,
                                 on_epoch=None if quiet else lambda r: console.print(epoch_line(r, scheduled)))
     except KeyboardInterrupt as e:
         console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
@@ -106,6 +110,10 @@ def compare(folder: Path, config: CompareConfig, data: Data, quiet: bool, json_o
                  "resumed": [*saved.get("resumed", []), datetime.now().isoformat(timespec="seconds")]}
     options = config.options
     _write_config(folder, config, specs, data, extra)
+    if not quiet and options.device != "cpu":
+        from nncmp.devices import describe
+
+        console.print(f"device: {describe(options.device)}")
     try:
         if config.auto:
             specs = training.tune_rates(specs, data, folder, console, quiet, options, verbose, resume=saved is not None)

@@ -71,7 +71,8 @@ def clear_results(folder: Path) -> None:
     import shutil
 
     for p in Path(folder).iterdir():
-        if p.name in RESULT_FILES or p.suffix in (".png", ".gif") or (p.name.startswith(".") and p.name.endswith(".tmp")):
+        temporary = p.name.startswith(".") and p.name.endswith(".tmp")
+        if p.name in RESULT_FILES or p.suffix in (".png", ".gif") or temporary:
             p.unlink()
         elif p.name == "weights" and p.is_dir():  # --track-weights
             shutil.rmtree(p)

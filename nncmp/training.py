@@ -99,7 +99,9 @@ def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool
     try:
         with termination_as_interrupt(), RunProgress(console, [specs[i] for i in todo], data.n_train, quiet) as p:
             if options.backend == "local":
-                failed = run_local([specs[i] for i in todo], data, p,
+                from nncmp.devices import on_device
+
+                failed = run_local([specs[i] for i in todo], on_device(data, options.device), p,
                                    lambda group: save([(todo[j], r) for j, r in group]), options.group_size, say,
                                    probe)
                 failed = {todo[j]: error for j, error in failed.items()}
@@ -116,7 +118,7 @@ def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progre
     from nncmp.parallel import DataRecipe, run_parallel
 
     first = specs[0]
-    recipe = DataRecipe(first.dataset, first.n, options.data_dir, tuning=phase == "tuning")
+    recipe = DataRecipe(first.dataset, first.n, options.data_dir, tuning=phase == "tuning", device=options.device)
 
     def on_group(group: list[tuple[int, Records]], tracked: dict[str, Any]) -> None:
         if probe is not None:
@@ -125,7 +127,10 @@ def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progre
 
     outcome = run_parallel(specs, recipe, data.n_train, progress, on_group, options.group_size, options.backend,
                            options.jobs, options.retries, tracking=probe.tracking if probe is not None else Tracking(),
-                           address=options.address, say=say, threads=options.threads)
+                           address=options.address, say=say, threads=options.threads,
+                           gpus_per_task=options.gpus_per_task if options.gpus_per_task is not None
+                           else (1.0 if options.device.startswith("cuda") else 0.0),
+                           deterministic=options.deterministic)
     if say:
         n_done = len(specs) - len(outcome.failed)
         say(f"driver: {outcome.driver_seconds * 1000 / max(n_done, 1):.1f} ms per finished run to save results; "

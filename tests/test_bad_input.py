@@ -124,6 +124,7 @@ USAGE = [
     (["compare", "--schedules", "wsd", "--warmup", "nan"], "--warmup must be a fraction"),
     (["train", "--opt", "adam", "--opt-arg", "eps=inf"], "--opt-arg eps must be finite"),
     (["paths", "--fn", "quadratic", "--condition", "inf"], "--condition must be a finite number >= 1"),
+    (["compare", "--backend", "ray", "--gpus-per-task", "inf"], "--gpus-per-task must be a finite number >= 0"),
     (["paths", "--tol", "nan"], "--tol must be a finite number > 0"),
     (["paths", "--schedule", "wsd", "--warmup", "inf"], "--warmup must be a fraction"),
 ]

@@ -104,6 +104,8 @@ def test_signals_save_mark_and_say_how_to_resume(reference, tmp_path, sig, code,
     assert set(runs["status"]) == {"ok", "interrupted"}
     finished = set(pd.read_csv(out / "metrics.csv")["run_id"])
     assert finished == set(runs.loc[runs["status"] == "ok", "run_id"])
+    if not twice:  # resuming is the same after either signal: the most disturbed case checks it (time)
+        return
     proc = subprocess.run([sys.executable, "-m", "nncmp", "resume", str(out), "--quiet"], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr

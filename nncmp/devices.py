@@ -1,0 +1,113 @@
+"""--device: where the engines train. auto = CUDA if available, else MPS if available, else the CPU.
+
+The data moves to the device once per process (on_device caches it); models, optimizers and every tensor
+an engine makes live there. Batch orders, initial weights and dropout masks are still drawn on the CPU
+from the seed and moved, so a seed gives the same run on any device up to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from nncmp.errors import SpecError
+
+CHOICES = "auto, cpu, cuda, cuda:N, mps"
+_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+_MOVED: dict[tuple[int, str], Any] = {}  # (id of a Data on the CPU, device) → that Data on the device
+
+
+def check(text: str) -> str:
+    """The --device text, checked for its form only (no torch: bad input answers at once)."""
+    value = text.strip().lower()
+    if not _PATTERN.match(value):
+        raise SpecError(f"--device: unknown value {text!r}; choose from: {CHOICES}")
+    return value
+
+
+def resolve(text: str) -> str:
+    """The device --device names, or SpecError saying why it is not there."""
+    import torch
+
+    value = check(text)
+    if value == "auto":
+        if torch.cuda.is_available():
+            return "cuda:0"
+        if _mps_available():
+            return "mps"
+        return "cpu"
+    if value.startswith("cuda"):
+        if not torch.cuda.is_available():
+            if torch.backends.cuda.is_built():
+                why = "torch finds no CUDA GPU (none here, or no NVIDIA driver)"
+                fix = "use --device cpu (or auto)"
+            else:
+                why = "this torch is built without CUDA"
+                fix = 'use --device cpu, or install a CUDA build of torch (README "GPU")'
+            raise SpecError(f"--device {value}: {why} (torch {torch.__version__}); {fix}")
+        index = int(value.split(":")[1]) if ":" in value else 0
+        if index >= torch.cuda.device_count():
+            raise SpecError(f"--device {value}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        return f"cuda:{index}"
+    if value == "mps" and not _mps_available():
+        raise SpecError("--device mps: no Apple GPU (MPS) here; use --device cpu")
+    return value
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def describe(device: str) -> str:
+    """The device as a person reads it: cpu (2 threads), cuda:0 (NVIDIA A100, 80 GB), mps."""
+    import torch
+
+    if device == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    if device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(int(device.split(":")[1]))
+        return f"{device} ({props.name}, {props.total_memory / 2**30:.0f} GB)"
+    return device
+
+
+def on_device(data: Any, device: str) -> Any:
+    """`data` with its tensors on `device`, moved once per process (the CPU data itself on the CPU)."""
+    if device == "cpu":
+        return data
+    key = (id(data), device)
+    if key not in _MOVED:
+        from dataclasses import replace
+
+        _MOVED[key] = replace(data, **{k: getattr(data, k).to(device) for k in ("x_train", "y_train", "x_val",
+                                                                               "y_val")})
+    return _MOVED[key]
+
+
+def deterministic(on: bool) -> None:
+    """--deterministic: torch's deterministic algorithms everywhere (and the cuBLAS workspace they need)."""
+    if on:
+        import torch
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+
+
+def gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work (timing on a GPU measures nothing without it)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+    elif device == "mps":
+        torch.mps.synchronize()

@@ -152,3 +152,43 @@ def test_on_device_moves_the_data_once_per_process():
     # A second device name for the CPU (torch calls it "cpu" too) still moves nothing: one tensor, one copy.
     moved = devices.on_device(data, "cpu")
     assert moved.x_train.data_ptr() == data.x_train.data_ptr()
+
+
+def test_processes_refuse_more_workers_than_gpus_unless_shared_and_spread_groups(monkeypatch, capsys):
+    from nncmp import parallel
+    from nncmp.options import UsageFailure, check_gpu_jobs
+
+    monkeypatch.setattr(devices, "gpus", lambda: 1)
+    with pytest.raises(UsageFailure, match="--jobs 2 with 1 GPU"):
+        check_gpu_jobs("processes", 2, "cuda:0", share_gpu=False)
+    check_gpu_jobs("processes", 2, "cuda:0", share_gpu=True)
+    assert "2 workers share 1 GPU" in capsys.readouterr().err
+    check_gpu_jobs("processes", 4, "cpu", share_gpu=False)  # CPU workers: nothing to share
+    check_gpu_jobs("ray", 4, "cuda:0", share_gpu=False)  # Ray reserves GPUs per task itself
+    monkeypatch.setattr(devices, "gpus", lambda: 2)
+    setup = parallel.Setup(threads=1, device="cuda:0")
+    assert [parallel.spread(setup, i).device for i in range(4)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    assert parallel.spread(parallel.Setup(threads=1), 3).device == "cpu"
+
+
+def test_threads_with_a_gpu_get_a_note_and_deterministic_is_switched_on(monkeypatch, capsys):
+    from nncmp.options import pick_device
+
+    monkeypatch.setattr(devices, "resolve", lambda text: "cuda:0")
+    calls = []
+    monkeypatch.setattr(devices, "deterministic", lambda on: calls.append(on))
+    assert pick_device("cuda", threads=4, deterministic=True) == "cuda:0"
+    assert "--threads sets torch's CPU threads" in capsys.readouterr().err and calls == [True]
+
+
+def test_deterministic_mode_sets_torch_and_the_cublas_workspace(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        devices.deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled()
+        import os
+
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(before)

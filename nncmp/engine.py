@@ -39,6 +39,31 @@ def make_model(spec: RunSpec, data: Data) -> Any:
     return model.to(data.x_train.device)
 
 
+def cpu_mask_dropout(model: Any) -> Any:
+    """The model with each nn.Dropout drawing its masks on the CPU (the global generator, as nn.Dropout
+    does there) and moving them: on a GPU, a seed's masks are then the CPU's."""
+    import torch
+    from torch import nn
+
+    class CpuMaskDropout(nn.Module):
+        def __init__(self, p: float):
+            super().__init__()
+            self.p = p
+
+        def forward(self, x: Any) -> Any:
+            if not self.training or self.p == 0:
+                return x
+            mask = torch.empty(x.shape).bernoulli_(1 - self.p).div_(1 - self.p)
+            return x * mask.to(x.device)
+
+    for name, module in list(model.named_children()):
+        if isinstance(module, nn.Dropout):
+            setattr(model, name, CpuMaskDropout(module.p))
+        else:
+            cpu_mask_dropout(module)
+    return model
+
+
 def loss_function(data: Data) -> Any:
     from torch import nn
 
@@ -79,6 +104,8 @@ class SingleRun:
         self.data = data
         self.classification = data.task == "classification"
         self.model = make_model(spec, data)
+        if data.x_train.device.type != "cpu":  # dropout masks from the seed's CPU generator, as on the CPU
+            cpu_mask_dropout(self.model)
         self.stepper = Stepper(spec, self.model, data.n_train)
         self.optimizer = self.stepper.optimizer
         self.loss_fn = loss_function(data)

@@ -192,3 +192,21 @@ def test_deterministic_mode_sets_torch_and_the_cublas_workspace(monkeypatch):
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     finally:
         torch.use_deterministic_algorithms(before)
+
+
+def test_dropout_masks_drawn_on_the_cpu_are_the_ones_nn_dropout_draws():
+    """On a GPU the single-run engine swaps nn.Dropout for CPU-drawn masks: here, the same run either way."""
+    from nncmp.engine import cpu_mask_dropout
+
+    data = load("digits")
+    spec = RunSpec(**{**SMALL, "epochs": 2}, optimizer="adam", dropout=0.3)
+    # One after the other: both draw from the global generator that SingleRun seeds.
+    plain = SingleRun(spec, data)
+    a = [plain.train_epoch()[0][0][0] for _ in range(2)]
+    swapped = SingleRun(spec, data)
+    cpu_mask_dropout(swapped.model)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in swapped.model.modules())
+    b = [swapped.train_epoch()[0][0][0] for _ in range(2)]
+    assert a == pytest.approx(b, rel=1e-6)
+    for p, q in zip(plain.model.parameters(), swapped.model.parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-7)

@@ -110,7 +110,7 @@ def compare(folder: Path, config: CompareConfig, data: Data, quiet: bool, json_o
                  "resumed": [*saved.get("resumed", []), datetime.now().isoformat(timespec="seconds")]}
     options = config.options
     _write_config(folder, config, specs, data, extra)
-    if not quiet and options.device != "cpu":
+    if not quiet:
         from nncmp.devices import describe
 
         console.print(f"device: {describe(options.device)}")

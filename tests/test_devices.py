@@ -58,6 +58,8 @@ def test_an_explicit_cpu_is_the_default_byte_for_byte_and_is_recorded(cli, tmp_p
     pd.testing.assert_frame_equal(a, b)
     config = json.loads((tmp_path / "cpu" / "config.json").read_text())
     assert config["options"]["device"] == "cpu"
+    code, out, _ = cli(*[a for a in args if a != "--quiet"], "--out", tmp_path / "loud")
+    assert code == 0 and "device: cpu (" in out  # printed
     code, out, _ = cli("train", "--dataset", "digits", "--epochs", "1", "--no-plot", "--out", tmp_path / "train")
     assert code == 0 and "device cpu (" in out
     assert json.loads((tmp_path / "train" / "config.json").read_text())["device"] == "cpu"

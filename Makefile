@@ -38,6 +38,11 @@ examples: $(STAMP)
 	$(BIN)/nncmp paths --fn toy-regression --steps 200 --quiet --out results/examples/paths-toy-regression
 	$(BIN)/nncmp compare --track-weights --no-plot --quiet --out results/examples/landscape
 	$(BIN)/nncmp landscape results/examples/landscape --quiet
+	$(BIN)/nncmp report results/examples --html results/examples/report.html --no-plot
+	# The screenshot README shows, where headless Chromium is installed (Debian: apt-get install chromium).
+	if command -v chromium >/dev/null; then chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
+		--window-size=1400,1800 --screenshot=results/examples/report.png \
+		file://$(CURDIR)/results/examples/report.html; fi
 	$(BIN)/python -c "import pathlib, re; readme = pathlib.Path('README.md'); \
 		table = pathlib.Path('results/examples/summary.md').read_text(); \
 		readme.write_text(re.sub(r'(<!-- example-table[^>]*-->\n).*?(<!-- /example-table -->)', \

@@ -175,7 +175,7 @@ def train(
 
 
 X_CHOICES = ("epochs", "examples", "seconds")
-FORMATS = ("table", "csv", "markdown", "json")
+FORMATS = ("table", "csv", "markdown", "json", "html")
 BY_CHOICES = ("init", "optimizer", "act", "norm", "schedule")
 
 TargetOpt = Annotated[float | None, typer.Option(
@@ -240,6 +240,8 @@ def compare(
     download: DownloadOpt = False,
     out: OutOpt = None,
     plot: PlotOpt = True,
+    html: Annotated[bool, typer.Option("--html", help="Also write report.html: the whole comparison as one "
+                                       "self-contained page.", show_default="off")] = False,
     x: XOpt = "epochs",
     json_out: JsonOpt = False,
     group_size: GroupSizeOpt = 16,
@@ -307,7 +309,8 @@ def compare(
     check_gpu_jobs(backend, jobs, device, share_gpu)
     config = CompareConfig(grid=grid, auto=auto, target=check_target(DEFAULT_TARGET if target is None else target),
                            metric=metric, baseline=baseline,
-                           options=Options(group_size=group_size, plot=plot, x=x, track_layers=track_layers,
+                           options=Options(group_size=group_size, plot=plot, html=html, x=x,
+                                           track_layers=track_layers,
                                            track_weights=track_weights, track_every=track_every or 0,
                                            device=device, deterministic=deterministic, gpus_per_task=gpus_per_task,
                                            backend=backend, jobs=jobs, retries=retries, address=address,
@@ -380,7 +383,10 @@ def report_command(
     target: TargetOpt = None,
     metric: MetricOpt = None,
     baseline: BaselineOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="Output: table, csv, markdown or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="Output: table, csv, markdown, json, or html (one "
+                                     "self-contained page for any results folder).")] = "table",
+    html_path: Annotated[Path | None, typer.Option(
+        "--html", help="Write the HTML report to this file (implies --format html).", show_default="off")] = None,
     json_out: JsonOpt = False,
     plot: PlotOpt = True,
     x: XOpt = "epochs",
@@ -392,6 +398,9 @@ def report_command(
     check_choice("--format", fmt, FORMATS)
     check_choice("--metric", metric, RANKABLE)
     check_choice("--x", x, X_CHOICES)
+    if html_path is not None or fmt == "html":
+        _html_report(results_dir, html_path, target, metric, baseline, by, x)
+        return
     if not (results_dir / "metrics.csv").is_file():
         raise UsageFailure(f"{results_dir} is not a results folder: it has no metrics.csv")
     from nncmp import session, store
@@ -403,6 +412,25 @@ def report_command(
         target = check_target(saved.get("target", DEFAULT_TARGET) if target is None else target)
         session.render(results_dir, target, metric or saved.get("metric"), baseline or saved.get("baseline"), by,
                        "json" if json_out else fmt, plot, x, make_console())
+
+
+def _html_report(folder: Path, path: Path | None, target: float | None, metric: str | None,
+                 baseline: str | None, by: str | None, x: str) -> None:
+    from nncmp import store
+    from nncmp.htmlreport import build
+
+    if not (folder / "metrics.csv").is_file() and not (folder / "config.json").is_file():
+        raise UsageFailure(f"{folder} is not a results folder: it has neither metrics.csv nor config.json")
+    with user_errors():
+        saved = store.read_config(folder) if (folder / "config.json").is_file() else {}
+        target = check_target(saved.get("target", DEFAULT_TARGET) if target is None else target)
+        page = build(folder, target, metric or saved.get("metric"), baseline or saved.get("baseline"),
+                     (by,) if by else (), x)
+        if path is None:
+            typer.echo(page, nl=False)
+        else:
+            store.atomic_write_text(Path(path), page)
+            typer.echo(f"report: {path}")
 
 
 @app.command()

@@ -132,9 +132,15 @@ def compare(folder: Path, config: CompareConfig, data: Data, quiet: bool, json_o
                              f"are saved: nncmp resume {folder} tries the failed ones again") from None
     render(folder, config.target, config.metric, config.baseline, None, "json" if json_out else "table",
            options.plot, options.x, make_console(), write=True)
+    if options.html:  # one self-contained page beside the CSVs and PNGs
+        from nncmp.htmlreport import build
+
+        store.atomic_write_text(folder / "report.html", build(folder, config.target, config.metric,
+                                                              config.baseline, (), options.x))
     if not json_out:
         console.print(f"results: {folder}  ({len(specs)} runs: config.json, metrics.csv, summary.csv"
-                      + (", tuning.csv" if config.auto else "") + (", PNG plots" if options.plot else "") + ")")
+                      + (", tuning.csv" if config.auto else "") + (", PNG plots" if options.plot else "")
+                      + (", report.html" if options.html else "") + ")")
     return 0
 
 

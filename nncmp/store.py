@@ -25,7 +25,8 @@ DEFAULT_ROOT = Path("results")
 LOCK = ".lock"
 RESULT_FILES = ("config.json", "metrics.csv", "runs.csv", "summary.csv", "summary.md", "tuning.csv",
                 "tuning_metrics.csv", "bench.csv", "figures.csv", "bench.json", "layers.csv", "paths.csv",
-                "paths_summary.csv", "landscape.csv", "trajectories.csv", "interpolation.csv", "landscape.json")
+                "paths_summary.csv", "landscape.csv", "trajectories.csv", "interpolation.csv", "landscape.json",
+                "report.html")
 
 
 def new_results_dir(out: Path | None, command: str, root: Path = DEFAULT_ROOT, resume: bool = False,

@@ -1,0 +1,163 @@
+"""`nncmp report DIR --format html`: one self-contained HTML file for any results folder.
+
+No external scripts, styles, fonts or images: figures are inlined as PNG data URIs, the style is inline,
+and a few lines of inline script sort the tables by a clicked column (the page reads fine without it).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1400px;
+       padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; cursor: pointer; } td:nth-child(-n+3) { text-align: left; }
+caption { caption-side: bottom; text-align: left; font-size: 0.85em; color: #555; padding-top: 0.4em;
+          white-space: normal; max-width: 100em; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.scroll { overflow-x: auto; } .failed { color: #a00; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
+"""
+
+# Sort a table by a clicked header: numbers by value (the leading number of "0.93 ± 0.01"), text otherwise.
+SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.title = "sort by this column";
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var up = th.getAttribute("data-order") !== "up";
+      function key(row) { var t = row.cells[col].textContent.trim(), n = parseFloat(t);
+                          return isNaN(n) ? t : n; }
+      rows.sort(function (a, b) { var x = key(a), y = key(b);
+        if (typeof x !== typeof y) { x = String(x); y = String(y); }
+        return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); });
+      rows.forEach(function (r) { body.appendChild(r); });
+      th.setAttribute("data-order", up ? "up" : "down");
+    });
+  });
+});
+document.body.setAttribute("data-sortable", "ready");
+"""
+
+
+def table(headers: list[str], rows: list[list[Any]], caption: str = "", css: str = "sortable") -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>" for row in rows)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    # Wide tables scroll sideways inside the page instead of widening it.
+    return (f'<div class="scroll"><table class="{css}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></div>")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "—" if value != value else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def frame_table(frame: Any, caption: str = "", limit: int = 500) -> str:
+    rows = frame.head(limit).to_dict("records")
+    note = f" (first {limit} of {len(frame)} rows)" if len(frame) > limit else ""
+    return table(list(frame.columns), [list(r.values()) for r in rows], caption + note)
+
+
+def image(path: Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def build(folder: Path, target: float | None = None, metric: str | None = None, baseline: str | None = None,
+          by: tuple[str, ...] = (), x: str = "epochs") -> str:
+    """The report of any nncmp results folder: what its files hold, as one HTML page."""
+    import pandas as pd
+
+    from nncmp import store
+
+    folder = Path(folder)
+    config = store.read_config(folder) if (folder / "config.json").is_file() else {}
+    command = config.get("command", "compare")
+    parts: list[str] = []
+    shown: set[str] = set()
+    if (folder / "metrics.csv").is_file() and command in ("compare", "train"):
+        parts += _runs(folder, config, target, metric, baseline, by, x)
+    for name, title in (("paths_summary.csv", "Paths"), ("bench.csv", "Benchmark cases"),
+                        ("figures.csv", "Benchmark figures")):
+        if (folder / name).is_file():
+            parts.append(f"<h2>{title}</h2>" + frame_table(store.read_csv(folder / name)))
+    if command == "inspect" and (folder / "layers.csv").is_file():
+        layers = store.read_csv(folder / "layers.csv")
+        wide = layers.pivot_table(index=["init", "layer"], columns="statistic", values="value", sort=False)
+        parts.append("<h2>Layers at initialisation</h2>" + frame_table(wide.reset_index()))
+    figures = [p for p in sorted(folder.glob("*.png")) if p.name not in shown and not p.name.startswith("curves_")
+               and p.name not in ("final_val_acc.png", "final_val_loss.png", "layers_tracks.png")]
+    if figures:
+        parts.append("<h2>Figures</h2>" + "".join(image(p, p.stem.replace("_", " ")) for p in figures))
+    if (folder / "landscape.json").is_file():
+        parts.append("<h2>Landscape</h2><pre>" + html.escape((folder / "landscape.json").read_text()) + "</pre>")
+    parts.append(_about(config))
+    title = f"nncmp {command}: {folder.name}"
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>" + "".join(parts)
+            + f"<script>{SCRIPT}</script></body></html>\n")
+
+
+def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: str | None, baseline: str | None,
+          by: tuple[str, ...], x: str) -> list[str]:
+    """compare and train folders: the ranked summary, pivots, figures, tuning, layers, run status."""
+    from nncmp import report, stats, store
+    from nncmp.plots import curves, final_bars, layer_tracks
+
+    metrics, summary, metric = stats.summarize_folder(folder, target, metric, baseline)
+    headers, rows = report.summary_rows(summary, metric, target)
+    parts = ["<h2>Summary</h2>" + table(headers, rows, report.summary_caption(summary, metric, target))]
+    for factor in by:
+        wide = report.pivot(summary, factor, metric)
+        headers, rows = report.pivot_rows(wide, list(dict.fromkeys(summary[factor])))
+        parts.append(f"<h2>{html.escape(metric)} by {html.escape(factor)}</h2>" + table(headers, rows))
+    with tempfile.TemporaryDirectory(prefix="nncmp-html-") as tmp:
+        figures = [Path(tmp) / f"curves_{x}.png"]
+        curves(metrics, summary, figures[0], x)
+        if len(summary) > 1:
+            figures.append(Path(tmp) / f"{metric}.png")
+            final_bars(summary, metric if f"{metric}_mean" in summary.columns else "final_val_acc", figures[-1])
+        if (folder / "layers.csv").is_file():
+            frame = store.read_csv(folder / "layers.csv")
+            if "epoch" in frame.columns and not frame.empty:
+                figures.append(Path(tmp) / "layers_tracks.png")
+                layer_tracks(frame, figures[-1])
+        parts.append("<h2>Curves and final values</h2>" + "".join(image(p, p.stem.replace("_", " "))
+                                                                   for p in figures))
+    if (folder / "tuning.csv").is_file():
+        from nncmp.tune import read_table
+
+        tuning = read_table(folder / "tuning.csv")
+        parts.append("<h2>Learning-rate tuning</h2>" + frame_table(
+            tuning, "One row per tuning run; chosen: the rate the configuration got; at_edge: chosen at the "
+                    "edge of the grid."))
+    if (folder / "runs.csv").is_file():
+        runs = store.read_csv(folder / "runs.csv")
+        bad = runs[runs["status"] != "ok"]
+        note = "every run finished ok" if bad.empty else f"{len(bad)} of {len(runs)} runs did not finish ok"
+        parts.append(f"<h2>Run status</h2><p>{note}.</p>"
+                     + ("" if bad.empty else frame_table(bad.fillna(""))))
+    return parts
+
+
+def _about(config: dict[str, Any]) -> str:
+    """What was run and on what: the environment and the whole config.json."""
+    env = dict(config.get("environment") or {})
+    options = config.get("options") or {}
+    env["device"] = config.get("device") or options.get("device") or "cpu"
+    rows = [[k, v] for k, v in env.items()]
+    return ("<h2>Environment</h2>" + table(["", ""], rows, css="plain")
+            + "<h2>Configuration</h2><details><summary>config.json</summary><pre>"
+            + html.escape(json.dumps(config, indent=2, default=str)) + "</pre></details>")

@@ -55,6 +55,7 @@ from nncmp.options import (
     OverwriteOpt,
     QuietOpt,
     RetriesOpt,
+    TensorboardOpt,
     TrackEveryOpt,
     TrackWeightsOpt,
     SeedOpt,
@@ -67,6 +68,7 @@ from nncmp.options import (
     WidthOpt,
     check_backend,
     check_device,
+    check_tensorboard,
     check_gpu_jobs,
     check_choice,
     check_target,
@@ -149,12 +151,14 @@ def train(
     track_every: TrackEveryOpt = None,
     device: DeviceOpt = "auto",
     deterministic: DeterministicOpt = False,
+    tensorboard: TensorboardOpt = None,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train one run and print one row per epoch (epoch 0 is the untrained model)."""
     check_threads(threads)
     check_device(device)
+    check_tensorboard(tensorboard)
     with user_errors():
         spec = RunSpec(dataset=dataset, model=model, hidden=hidden_layers(hidden, depth, width),
                        act=act, batchnorm=batchnorm, dropout=dropout, init=init, optimizer=opt, lr=lr,
@@ -170,7 +174,8 @@ def train(
 
     with results_folder(out, "train", overwrite=overwrite) as folder, user_errors():
         code = session.train(folder, spec, data, quiet, plot,
-                             Tracking(layers=track_layers, weights=track_weights, every=track_every or 0), device)
+                             Tracking(layers=track_layers, weights=track_weights, every=track_every or 0), device,
+                             tensorboard)
     raise typer.Exit(code)
 
 
@@ -252,6 +257,7 @@ def compare(
     track_every: TrackEveryOpt = None,
     device: DeviceOpt = "auto",
     deterministic: DeterministicOpt = False,
+    tensorboard: TensorboardOpt = None,
     backend: BackendOpt = "local",
     jobs: JobsOpt = 2,
     retries: RetriesOpt = 2,
@@ -273,6 +279,7 @@ def compare(
 
     check_threads(threads)
     check_device(device)
+    check_tensorboard(tensorboard)
     check_backend(backend, jobs, retries, address)
     if gpus_per_task is not None and not (math.isfinite(gpus_per_task) and gpus_per_task >= 0):
         raise UsageFailure(f"--gpus-per-task must be a finite number >= 0, got {gpus_per_task:g}")
@@ -310,6 +317,7 @@ def compare(
     config = CompareConfig(grid=grid, auto=auto, target=check_target(DEFAULT_TARGET if target is None else target),
                            metric=metric, baseline=baseline,
                            options=Options(group_size=group_size, plot=plot, html=html, x=x,
+                                           tensorboard=str(tensorboard) if tensorboard else None,
                                            track_layers=track_layers,
                                            track_weights=track_weights, track_every=track_every or 0,
                                            device=device, deterministic=deterministic, gpus_per_task=gpus_per_task,
@@ -431,6 +439,25 @@ def _html_report(folder: Path, path: Path | None, target: float | None, metric: 
         else:
             store.atomic_write_text(Path(path), page)
             typer.echo(f"report: {path}")
+
+
+@app.command()
+def export(
+    results_dir: Annotated[Path, typer.Argument(help="A results folder of compare or train.", metavar="RESULTS_DIR",
+                                                show_default=False)],
+    tensorboard: Annotated[Path, typer.Option("--tensorboard", metavar="LOGDIR",
+                                              help="The TensorBoard log folder to write the runs into.")],
+) -> None:
+    """Export a results folder's runs: to TensorBoard (one run per nncmp run, HParams included)."""
+    check_tensorboard(tensorboard)
+    if not (results_dir / "metrics.csv").is_file():
+        raise UsageFailure(f"{results_dir} is not a results folder: it has no metrics.csv")
+    from nncmp import store
+    from nncmp.tboard import export as export_runs
+
+    with user_errors():
+        folders = export_runs(store.read_metrics(results_dir), tensorboard)
+    typer.echo(f"{len(folders)} runs written to {tensorboard}; view them with: tensorboard --logdir {tensorboard}")
 
 
 @app.command()

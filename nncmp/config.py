@@ -35,6 +35,7 @@ class Options:
     group_size: int = MAX_GROUP
     plot: bool = True
     html: bool = False  # --html: report.html at the end
+    tensorboard: str | None = None  # --tensorboard LOGDIR: each run written there as it finishes
     x: str = "epochs"
     track_layers: bool = False
     track_weights: bool = False  # the first seed's weights of every configuration, for nncmp landscape

@@ -185,6 +185,19 @@ DeterministicOpt = Annotated[bool, typer.Option(
     show_default="off")]
 
 
+TensorboardOpt = Annotated[Path | None, typer.Option(
+    "--tensorboard", metavar="LOGDIR", help="Also write each run to this TensorBoard log folder as it finishes "
+    "(needs the tensorboard package: pip install 'nncmp[tensorboard]').", show_default="off")]
+
+
+def check_tensorboard(logdir: Path | None) -> None:
+    if logdir is not None:
+        from nncmp.tboard import check_installed
+
+        with user_errors():
+            check_installed()
+
+
 def check_device(device: str | None) -> None:
     """--device's form, at once (which devices exist needs torch: pick_device)."""
     from nncmp.devices import check

@@ -25,7 +25,7 @@ from nncmp.stats import DEFAULT_TARGET
 
 
 def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, tracking: Tracking = Tracking(),
-          device: str = "cpu") -> int:
+          device: str = "cpu", tensorboard: Path | None = None) -> int:
     """One run into `folder`, one line per epoch (unless quiet), trained on `device`."""
     from nncmp.devices import describe, on_device
 
@@ -71,6 +71,10 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
         write_layers(folder / "layers.csv", [resolved.run_id], tracker.rows)
     if tracker and tracker.weights:
         tracker.weights.save(folder, [resolved.run_id])
+    if tensorboard is not None:
+        from nncmp.tboard import write_run
+
+        write_run(tensorboard, records)
     if plot:
         from nncmp.plots import write_plots
 

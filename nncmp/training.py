@@ -183,9 +183,17 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet
             for run_id, rows in earlier.groupby("run_id", sort=False):
                 tracker.rows[run_id] = rows.to_dict("records")
 
+    written: set[int] = set()  # runs already in --tensorboard's LOGDIR
+
     def after(current: dict[int, Records]) -> None:
         write_runs(folder, specs, current, data.n_train)
         run_ids = [specs[i].resolved(data.n_train).run_id for i in sorted(current)]
+        if options.tensorboard:  # as runs finish, so `tensorboard --logdir` shows progress live
+            from nncmp.tboard import write_run
+
+            for i in sorted(set(current) - written):
+                write_run(Path(options.tensorboard), current[i])
+                written.add(i)
         if tracker and tracker.layers:
             write_layers(folder / "layers.csv", run_ids, tracker.rows)
         if tracker and tracker.weights:  # written once, as the run's group finishes; then out of memory

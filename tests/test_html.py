@@ -67,7 +67,7 @@ def compared(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("html") / "run"
     code, out, _ = run_cli("compare", "--dataset", "digits", "--opts", "adam,sgd", "--inits", "xavier,he",
-                           "--seeds", "2", "--epochs", "2", "--track-layers", "--html", "--quiet", "--out", folder)
+                           "--seeds", "1", "--epochs", "2", "--track-layers", "--html", "--no-plot", "--quiet", "--out", folder)
     assert code == 0, out
     return folder
 
@@ -136,3 +136,17 @@ def test_the_report_renders_in_a_real_browser(compared, tmp_path):
     assert 'data-sortable="ready"' in dom  # the inline script ran to its end
     assert dom.count("<tr>") >= 5 and dom.count("<img") >= 3
     assert not re.search(r"Uncaught|CONSOLE\(\d+\).*[Ee]rror", done.stderr)
+
+
+def test_train_and_bench_folders_report(cli, tmp_path):
+    assert cli("train", "--dataset", "digits", "--epochs", "1", "--quiet", "--out", tmp_path / "train")[0] == 0
+    assert cli("bench", "--opts", "adam", "--n", "500", "--dataset", "synthetic", "--quiet",
+               "--out", tmp_path / "bench")[0] == 0
+    for name in ("train", "bench"):
+        code, out, _ = cli("report", tmp_path / name, "--html", tmp_path / f"{name}.html")
+        assert code == 0, out
+        text = (tmp_path / f"{name}.html").read_text()
+        if name == "bench":
+            assert "Benchmark cases" in text and "Environment" in text
+        else:
+            check_self_contained(text)

@@ -88,11 +88,11 @@ def test_paths_command_writes_the_walks_the_table_and_the_figures(cli, tmp_path)
 def test_gif_animates_the_walks(cli, tmp_path):
     from PIL import Image
 
-    code, out, _ = cli("paths", "--fn", "saddle", "--opts", "gd,adam", "--lrs", "0.1", "--steps", "40", "--gif",
+    code, out, _ = cli("paths", "--fn", "saddle", "--opts", "gd,adam", "--lrs", "0.1", "--steps", "15", "--gif",
                        "--no-plot", "--out", tmp_path)
     assert code == 0, out
     with Image.open(tmp_path / "paths.gif") as gif:
-        assert gif.n_frames > 10
+        assert gif.n_frames == 16
 
 
 def test_closure_and_hessian_optimizers_walk_too():

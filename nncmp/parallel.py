@@ -193,11 +193,19 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
     todo = list(groups)
     # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
     context = multiprocessing.get_context("spawn")
-    while todo:
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
-        try:
-            running = {pool.submit(task, recipe, [specs[i] for i in g.indices], g.engine, tracking,
-                                   spread(setup, g.indices[0])): g for g in todo}
+    pool = None
+
+    def submit(g: Group) -> Any:
+        return pool.submit(task, recipe, [specs[i] for i in g.indices], g.engine, tracking, spread(setup, g.indices[0]))
+
+    try:
+        while todo:
+            # A pool lives until a worker dies (that breaks every future in it); a group that merely raised is
+            # tried again at once in the same pool, without starting new workers.
+            if pool is None:
+                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+            broken = False
+            running = {submit(g): g for g in todo}
             todo = []
             # A pool runs `jobs` tasks at a time; the other submitted ones wait for a worker.
             progress.counts(min(len(running), jobs), max(len(running) - jobs, 0))
@@ -208,13 +216,22 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
                     try:
                         result = future.result()
                     except BrokenProcessPool:
+                        broken = True
                         todo += retry.after_failure(group, "its worker process died")
                     except Exception as e:  # noqa: BLE001 -- any failure of the task is recorded, not raised
-                        todo += retry.after_failure(group, f"{type(e).__name__}: {e}")
+                        again = retry.after_failure(group, f"{type(e).__name__}: {e}")
+                        if broken:
+                            todo += again
+                        else:
+                            running.update({submit(g): g for g in again})
                     else:
                         finished(group, result)
                     progress.counts(min(len(running), jobs), max(len(running) - jobs, 0) + len(todo))
-        finally:
+            if broken:
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = None
+    finally:
+        if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -49,3 +49,23 @@ def task_for_ray(task):
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     return task
+
+
+@dataclass
+class InterruptGroup:
+    """A stand-in for execute.run_group that trains groups as usual but raises KeyboardInterrupt (Ctrl-C)
+    when the `at`-th group starts: put it in place with monkeypatch.setattr(execute, "run_group", ...)."""
+
+    at: int
+    calls: int = 0
+
+    def __post_init__(self) -> None:
+        from nncmp import execute
+
+        self.real = execute.run_group
+
+    def __call__(self, group, specs, data, on_epoch=None, probe=None):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.real(group, specs, data, on_epoch, probe)

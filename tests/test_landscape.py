@@ -197,19 +197,14 @@ def test_an_interrupted_tracked_comparison_resumes_with_every_runs_weights(cli, 
 
     args = ["compare", "--dataset", "digits", "--opts", "adam,minibatch,momentum", "--inits", "he", "--seeds", "1",
             "--epochs", "1", "--no-plot", "--quiet", "--track-weights", "--group-size", "1"]
-    real, calls = execute.run_group, []
+    from tests.faults import InterruptGroup
 
-    def interrupt_third(group, specs, data, on_epoch=None, probe=None):
-        calls.append(group)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(group, specs, data, on_epoch, probe)
-
-    monkeypatch.setattr(execute, "run_group", interrupt_third)
+    interrupt = InterruptGroup(at=3)
+    monkeypatch.setattr(execute, "run_group", interrupt)
     code, out, _ = cli(*args, "--out", tmp_path)
     assert code == 130, out
     assert len(weights.read(tmp_path)) == 2  # the two finished runs' weights are on disk
-    monkeypatch.setattr(execute, "run_group", real)
+    monkeypatch.setattr(execute, "run_group", interrupt.real)
     code, out, _ = cli("resume", tmp_path)
     assert code == 0, out
     assert [r["meta"]["optimizer"] for r in weights.read(tmp_path)] == ["adam", "minibatch", "momentum"]

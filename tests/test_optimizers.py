@@ -387,18 +387,13 @@ def test_pytorch_optimizer_runs_on_the_process_backend_and_resume(cli, tmp_path,
     assert code == 0, out
     assert without_time(tmp_path / "pool") == without_time(tmp_path / "local")
 
-    real, calls = execute.run_group, []
+    from tests.faults import InterruptGroup
 
-    def interrupt_third(group, specs, data, on_epoch=None, probe=None):
-        calls.append(group)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(group, specs, data, on_epoch, probe)
-
-    monkeypatch.setattr(execute, "run_group", interrupt_third)
+    interrupt = InterruptGroup(at=3)
+    monkeypatch.setattr(execute, "run_group", interrupt)
     code, out, _ = cli(*MODERN, "--out", tmp_path / "cut")
     assert code == 130, out
-    monkeypatch.setattr(execute, "run_group", real)
+    monkeypatch.setattr(execute, "run_group", interrupt.real)
     code, out, _ = cli("resume", tmp_path / "cut", "--threads", "1")
     assert code == 0, out
     assert "resuming: 2 of 4 training runs already finished" in out

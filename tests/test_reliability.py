@@ -119,19 +119,14 @@ def test_an_interrupted_tuning_resumes_where_it_stopped(cli, tmp_path, monkeypat
             "--epochs", "2", "--lrs", "auto", "--no-plot", "--quiet"]
     code, out, _ = cli(*args, "--out", tmp_path / "whole")
     assert code == 0, out
-    real, calls = execute.run_group, []
+    from tests.faults import InterruptGroup
 
-    def interrupt_third(group, specs, data, on_epoch=None, probe=None):
-        calls.append(group)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(group, specs, data, on_epoch, probe)
-
-    monkeypatch.setattr(execute, "run_group", interrupt_third)
+    interrupt = InterruptGroup(at=3)
+    monkeypatch.setattr(execute, "run_group", interrupt)
     code, out, _ = cli(*args, "--out", tmp_path / "cut")
     assert code == 130 and "interrupted while tuning" in out and "resume with" in out
     assert not (tmp_path / "cut" / "tuning.csv").exists()
-    monkeypatch.setattr(execute, "run_group", real)
+    monkeypatch.setattr(execute, "run_group", interrupt.real)
     code, out, _ = cli(*[a for a in args if a != "--quiet"], "--resume", tmp_path / "cut")
     assert code == 0, out
     assert "resuming: 2 of 14 tuning runs already finished" in out

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nncmp.data import Data
+from nncmp.registry.datasets import Data
 from nncmp.engine import EVAL_CHUNK, GRAD_CHUNK, make_model
 from nncmp.recorder import EpochMetrics, first_bad_step
 from nncmp.spec import RunSpec
@@ -203,7 +203,7 @@ class StackedRun:
     def __init__(self, specs: list[RunSpec], data: Data, fast: bool = False):
         import torch
 
-        from nncmp.schedules import Schedule
+        from nncmp.registry.schedules import Schedule
         from nncmp.spec import total_steps
         from nncmp.stepping import build_optimizer
 
@@ -245,7 +245,7 @@ class StackedRun:
         return self._epoch(self, self.specs)
 
     def member(self, j: int) -> Any:
-        from nncmp.models import build_model
+        from nncmp.registry.models import build_model
 
         return self.stack.member(j, build_model(self.specs[j], self.data.shape, self.data.n_out))
 
@@ -287,7 +287,7 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetric
     """One epoch of the stack with autograd and the stack's torch.optim optimizer."""
     import torch
 
-    from nncmp.models import has_batchnorm1d
+    from nncmp.registry.models import has_batchnorm1d
 
     stack, optimizer, classification = state.stack, state.optimizer, state.classification
     n, bs = state.data.n_train, specs[0].batch_size

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nncmp.data import TORCHVISION, Data, torchvision_dataset, write_mnist_files
+from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
 from nncmp.errors import DataError
 from nncmp.spec import RunSpec
 
@@ -89,7 +89,7 @@ def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
     channels = data.shape[0]
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,) * channels, (0.5,) * channels)])
     if data.name in TORCHVISION:
-        from nncmp.data import default_data_dir
+        from nncmp.registry.datasets import default_data_dir
 
         return torchvision_dataset(data.name, Path(data_dir) if data_dir else default_data_dir(), True, False, transform)
     if channels != 1:
@@ -259,7 +259,7 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None, device:
     import torch
     from torch.utils.data import Subset
 
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
     from nncmp.devices import on_device
 
     cpu_data = subset(load("synthetic", n=math.ceil(n / 0.8)), n)  # the synthetic set keeps 80% for training
@@ -345,7 +345,7 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
     pool of `jobs` worker processes, wall time included (the pool's start-up is part of what a user waits
     for); and the driver's own time per finished run (saving the rows as they arrive)."""
     from nncmp import store
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
     from nncmp.recorder import records_frame
     from nncmp.execute import train_one
     from nncmp.parallel import DataRecipe, run_parallel

@@ -22,10 +22,10 @@ from nncmp.cli_paths import paths
 from nncmp.cli_landscape import landscape
 from nncmp.config import CompareConfig, Options, check_same_runs
 from nncmp.config import read as read_config
-from nncmp.inits import ALIASES, INITS
-from nncmp.models import ACTIVATIONS
-from nncmp.optim import OPTIMIZERS
-from nncmp.schedules import SCHEDULES
+from nncmp.registry.inits import ALIASES, INITS
+from nncmp.registry.models import ACTIVATIONS
+from nncmp.registry.optimizers import OPTIMIZERS
+from nncmp.registry.schedules import SCHEDULES
 from nncmp.options import (
     DeterministicOpt,
     DeviceOpt,
@@ -465,7 +465,7 @@ def datasets(
     data_dir: DataDirOpt = None,
 ) -> None:
     """List the datasets: shape, classes, sizes, and whether each is available offline now."""
-    from nncmp.data import availability
+    from nncmp.registry.datasets import availability
     from nncmp.report import make_console, simple_table
 
     caption = f"torchvision datasets are looked for in {data_dir or '~/.cache/nncmp/data'}; --download fetches them."

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.optim import OPTIMIZERS
+from nncmp.registry.optimizers import OPTIMIZERS
 from nncmp.options import (
     DeviceOpt,
     ActOpt,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.inits import ALIASES, INITS
+from nncmp.registry.inits import ALIASES, INITS
 from nncmp.options import (
     DeviceOpt,
     ActOpt,

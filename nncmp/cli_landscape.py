@@ -74,7 +74,7 @@ def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, res
 
     from nncmp import landscape as ls
     from nncmp import store, weights
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
     from nncmp.report import make_console, simple_table
     from nncmp.spec import RunSpec
 

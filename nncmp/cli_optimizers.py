@@ -18,7 +18,7 @@ def optimizers(
 ) -> None:
     """List the optimizers: source, default learning rate, hyperparameters, special handling, and whether
     each runs here."""
-    from nncmp.optim import catalog, format_value
+    from nncmp.registry.optimizers import catalog, format_value
 
     with user_errors():
         rows = catalog(filter_)

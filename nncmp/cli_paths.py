@@ -23,7 +23,7 @@ from nncmp.options import (
     user_errors,
 )
 from nncmp.paths import NAMES
-from nncmp.schedules import SCHEDULES
+from nncmp.registry.schedules import SCHEDULES
 
 DEFAULT_OPTS = "gd,momentum,nesterov,rmsprop,adagrad,adam"
 
@@ -80,7 +80,7 @@ def paths(
     args = parse_opt_args(opt_arg)
     with user_errors():
         function = walks.function(fn, condition)
-        from nncmp import optim
+        from nncmp.registry import optimizers as optim
 
         resolved = tuple(dict.fromkeys(optim.resolve(n) for n in names))
         for key in args:
@@ -97,7 +97,7 @@ def paths(
 
 
 def _takes(optimizer: str, key: str) -> bool:
-    from nncmp import optim
+    from nncmp.registry import optimizers as optim
 
     return key in optim.entry(optimizer).defaults or key in optim.settable(optimizer)
 
@@ -107,7 +107,8 @@ def run(folder: Path, fn: Any, optimizers: tuple[str, ...], rates: tuple[float, 
         args: dict[str, Any], gif: bool, plot: bool, quiet: bool, device: str = "cpu") -> None:
     import pandas as pd
 
-    from nncmp import optim, store
+    from nncmp import store
+    from nncmp.registry import optimizers as optim
     from nncmp import paths as walks
     from nncmp.report import make_console, simple_table
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from nncmp.data import Data
+from nncmp.registry.datasets import Data
 from nncmp.recorder import EpochMetrics, OnEpoch, Probe, Record, first_bad_step, record_runs
 from nncmp.spec import RunSpec
 
@@ -30,8 +30,8 @@ def seed_everything(seed: int) -> None:
 
 def make_model(spec: RunSpec, data: Data) -> Any:
     """The initial model: depends on (seed, init, architecture) only, so seeds are paired across optimizers."""
-    from nncmp.inits import apply_init
-    from nncmp.models import build_model
+    from nncmp.registry.inits import apply_init
+    from nncmp.registry.models import build_model
 
     seed_everything(spec.seed)
     model = build_model(spec, data.shape, data.n_out)
@@ -96,7 +96,7 @@ class SingleRun:
     def __init__(self, spec: RunSpec, data: Data):
         import torch
 
-        from nncmp.models import has_batchnorm1d
+        from nncmp.registry.models import has_batchnorm1d
         from nncmp.stepping import Stepper
 
         spec = spec.resolved(data.n_train)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nncmp.data import Data
+from nncmp.registry.datasets import Data
 from nncmp.plan import ENGINES, MAX_GROUP, Group, describe, fast_sgd, group_key, plan
 from nncmp.recorder import OnEpoch, Probe, Record, record_runs
 from nncmp.spec import RunSpec

@@ -47,7 +47,7 @@ def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
     first = specs[0]
     factors = None
     if first.schedule != "constant":
-        from nncmp.schedules import factor
+        from nncmp.registry.schedules import factor
 
         factors = [factor(first.schedule, state.steps_done + t, state.total_steps, first.warmup) for t in range(n)]
     base = state.steps_done

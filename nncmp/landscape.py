@@ -120,7 +120,7 @@ class Evaluator:
     def __init__(self, spec: Any, data: Any, points: int, seed: int = 0, device: str = "cpu"):
         import torch
 
-        from nncmp.models import build_model
+        from nncmp.registry.models import build_model
 
         self.template = build_model(spec, data.shape, data.n_out).to(device)
         self.shapes = [tuple(p.shape) for p in self.template.parameters()]

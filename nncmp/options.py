@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.data import DATASETS
+from nncmp.registry.datasets import DATASETS
 from nncmp.errors import NncmpError
-from nncmp.models import ACTIVATIONS, MODELS
+from nncmp.registry.models import ACTIVATIONS, MODELS
 from nncmp.spec import RunSpec
 
 
@@ -164,7 +164,7 @@ OPT_HELP = ("or any torch.optim or pytorch-optimizer optimizer by name (nadam, l
 
 def parse_opt_args(values: list[str] | None) -> dict[str, Any]:
     """--opt-arg KEY=VALUE, repeated: {key: value}; values parsed (checked against the optimizer later)."""
-    from nncmp.optim import parse_value
+    from nncmp.registry.optimizers import parse_value
 
     out: dict[str, Any] = {}
     for text in values or []:
@@ -294,7 +294,7 @@ def hidden_layers(hidden: str | None, depth: int | None, width: int | None) -> t
 
 
 def load_data(spec: RunSpec, data_dir: Path | None, download: bool) -> Any:
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
 
     with user_errors():
         return load(spec.dataset, n=spec.n, data_dir=data_dir, download=download)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nncmp.data import Data
+from nncmp.registry.datasets import Data
 from nncmp.errors import BackendError
 from nncmp.plan import Group, plan
 from nncmp.probes import Tracking
@@ -41,7 +41,7 @@ class DataRecipe:
 
     def load(self) -> Data:
         """The data on the CPU (moved to `device` by the worker)."""
-        from nncmp.data import load
+        from nncmp.registry.datasets import load
 
         data = load(self.name, n=self.n, data_dir=self.data_dir)
         if self.tuning:

@@ -108,7 +108,7 @@ def spec_for(optimizer: str, lr: float | None, steps: int, opt_args: dict[str, A
 
     spec = RunSpec(dataset="toy-regression", model="linear", optimizer=optimizer, lr=lr, batch_size=1,
                    epochs=steps, opt_args=opt_args or {}, schedule=schedule, warmup=warmup)
-    from nncmp import schedules
+    from nncmp.registry import schedules
 
     schedules.check(schedule, warmup, steps)
     return spec.resolved(1)
@@ -118,8 +118,8 @@ def walk(fn: Function, spec: Any, start: tuple[float, float], device: str = "cpu
     """The points an optimizer visits from `start`: step 0 and one row per step, until a loss is not finite."""
     import torch
 
-    from nncmp import optim
-    from nncmp.schedules import Schedule
+    from nncmp.registry import optimizers as optim
+    from nncmp.registry.schedules import Schedule
     from nncmp.stepping import build_optimizer
 
     steps = spec.epochs

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nncmp import optim
+from nncmp.registry import optimizers as optim
 from nncmp.spec import RunSpec
 
 # Bounds a group's memory: a full-batch step holds K × min(n, GRAD_CHUNK) examples' activations.

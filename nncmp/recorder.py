@@ -59,7 +59,7 @@ class Engine(Protocol):
 
 def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[list[Record]]:
     """Train `engine`'s runs to the end; returns each run's records, in the order of engine.specs."""
-    from nncmp.schedules import factor
+    from nncmp.registry.schedules import factor
     from nncmp.spec import steps_per_epoch
 
     specs = list(engine.specs)
@@ -116,7 +116,7 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
 
 def record_base(spec: RunSpec) -> Record:
     """The columns every record of a (resolved) run shares."""
-    from nncmp.optim import format_args
+    from nncmp.registry.optimizers import format_args
 
     return {"run_id": spec.run_id, "config": spec.config_id, "dataset": spec.dataset, "model": spec.model,
             "optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm, "lr": spec.lr,

@@ -17,7 +17,7 @@ from typing import Any
 
 from nncmp import store
 from nncmp.config import CompareConfig
-from nncmp.data import Data
+from nncmp.registry.datasets import Data
 from nncmp.errors import Interrupted, RunsFailed, SomeRunsFailed, WriteError
 from nncmp.probes import Tracking
 from nncmp.spec import RunSpec

@@ -10,12 +10,13 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nncmp.data import DATASETS
+from nncmp.registry.datasets import DATASETS
 from nncmp.errors import SpecError
-from nncmp.inits import ALIASES, INITS, canonical_init
-from nncmp.models import ACTIVATIONS, MODELS
-from nncmp import optim, schedules
-from nncmp.optim import HYPERPARAMETERS, OPTIMIZERS
+from nncmp.registry.inits import ALIASES, INITS, canonical_init
+from nncmp.registry.models import ACTIVATIONS, MODELS
+from nncmp.registry import optimizers as optim
+from nncmp.registry import schedules
+from nncmp.registry.optimizers import HYPERPARAMETERS, OPTIMIZERS
 
 MAX_SEED = 2**32 - 1
 NORMS = ("none", "batchnorm")

@@ -147,7 +147,7 @@ def find_config(configs: Any, wanted: str) -> str:
 
     Init aliases are accepted (`he` for `he-normal`).
     """
-    from nncmp.inits import canonical_init
+    from nncmp.registry.inits import canonical_init
 
     configs = list(dict.fromkeys(configs))
     if wanted in configs:
@@ -195,7 +195,7 @@ def add_tuning(summary: Any, table: Any, runs: Any, metric: str) -> Any:
     tuned rate the paired difference of `metric` against the same configuration at the default rate."""
     import pandas as pd
 
-    from nncmp.optim import default_lr
+    from nncmp.registry.optimizers import default_lr
 
     # tuning.csv of folders written before act and norm were tuning keys: one rate per the keys it has.
     keys = [k for k in TUNED_PER if k in table.columns and k in summary.columns]

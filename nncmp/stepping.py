@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nncmp import optim
+from nncmp.registry import optimizers as optim
 from nncmp.errors import SpecError
 from nncmp.spec import RunSpec, total_steps
 
@@ -97,7 +97,7 @@ class Stepper:
     """A run's optimizer with its schedule and special handling, for the single-run engine."""
 
     def __init__(self, spec: RunSpec, model: Any, n_train: int):
-        from nncmp.schedules import Schedule
+        from nncmp.registry.schedules import Schedule
 
         self.model = model
         self.optimizer = build_optimizer(spec, model.parameters(), model, n_train)

@@ -14,7 +14,7 @@ from typing import Any
 
 from nncmp import store
 from nncmp.config import Options
-from nncmp.data import Data
+from nncmp.registry.datasets import Data
 from nncmp.errors import Interrupted, RunsFailed
 from nncmp.execute import run_local
 from nncmp.probes import Tracking

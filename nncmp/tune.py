@@ -13,8 +13,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from nncmp.data import Data
-from nncmp.optim import entry, format_args
+from nncmp.registry.datasets import Data
+from nncmp.registry.optimizers import entry, format_args
 from nncmp.spec import RunSpec
 from nncmp.stats import TUNED_PER
 

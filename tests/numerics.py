@@ -64,7 +64,7 @@ def acc_tol(n_examples: int, relative: float) -> float:
 
 def amplification(spec) -> float:
     """Step 4 above, for a resolved RunSpec."""
-    from nncmp.optim import OPTIMIZERS
+    from nncmp.registry.optimizers import OPTIMIZERS
 
     torch_class = OPTIMIZERS[spec.optimizer].torch_class
     if torch_class in ("Adam", "AdamW"):

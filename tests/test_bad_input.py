@@ -137,7 +137,7 @@ def folders(tmp_path_factory):
     import torch
 
     from nncmp.cli import app
-    from nncmp.data import write_mnist_files
+    from nncmp.registry.datasets import write_mnist_files
     from tests.conftest import run_cli
 
     tmp = tmp_path_factory.mktemp("bad-input")

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from nncmp.data import load
+from nncmp.registry.datasets import load
 from nncmp.engine import train
 from nncmp.execute import run_group, train_one, train_with
 from nncmp.plan import fast_sgd, group_key, plan

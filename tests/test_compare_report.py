@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from nncmp.data import load
+from nncmp.registry.datasets import load
 from nncmp.plots import curves, final_bars
 from nncmp.stats import summarize
 from nncmp.tune import lr_grid, tuning_split

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nncmp.data import DATASETS, DataError, load, load_mnist5k, load_synthetic, write_mnist_files
+from nncmp.registry.datasets import DATASETS, DataError, load, load_mnist5k, load_synthetic, write_mnist_files
 
 
 def test_mnist5k_split_is_stratified_and_fixed():

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nncmp import devices
-from nncmp.data import load
+from nncmp.registry.datasets import load
 from nncmp.engine import SingleRun
 from nncmp.batched import StackedRun
 from nncmp.errors import SpecError

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from nncmp.data import load
+from nncmp.registry.datasets import load
 from nncmp.engine import evaluate, loss_function, make_model, train
 from nncmp.recorder import RECORD_COLUMNS
 from nncmp.spec import RunSpec

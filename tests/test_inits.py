@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from nncmp.inits import ALIASES, INITS, apply_init, canonical_init
+from nncmp.registry.inits import ALIASES, INITS, apply_init, canonical_init
 
 FAN_IN, FAN_OUT = 400, 300
 
@@ -84,7 +84,7 @@ def test_aliases_follow_the_course():
 
 @pytest.mark.parametrize("name", list(INITS) + list(ALIASES))
 def test_every_init_trains_on_tiny_data(name):
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
     from nncmp.engine import train
     from nncmp.spec import RunSpec
 
@@ -100,7 +100,7 @@ def test_zeros_shows_the_symmetry_problem():
     stays identical, so the network cannot learn beyond the class prior."""
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
     from nncmp.engine import train
     from nncmp.spec import RunSpec
 

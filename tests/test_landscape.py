@@ -77,9 +77,9 @@ def test_track_weights_saves_the_first_seed_of_every_configuration(tracked):
 
 def test_tracked_weights_are_the_weights_the_run_ends_with(tracked):
     """The last tracked point of a run is its final model: evaluating it gives the run's recorded val loss."""
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
     from nncmp.engine import evaluate, loss_function
-    from nncmp.models import build_model
+    from nncmp.registry.models import build_model
     from nncmp.spec import RunSpec
     from torch.nn.utils import vector_to_parameters
 
@@ -142,8 +142,8 @@ def test_runs_with_other_initial_weights_get_a_plane_of_their_own(cli, tmp_path)
 
 def test_the_landscape_at_the_origin_is_the_loss_of_the_tracked_weights(tracked):
     """The stacked evaluation of grid points against a plain model holding the same weights."""
-    from nncmp.data import load
-    from nncmp.models import build_model
+    from nncmp.registry.datasets import load
+    from nncmp.registry.models import build_model
     from nncmp.spec import RunSpec
     from torch.nn.utils import vector_to_parameters
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from nncmp.data import load
-from nncmp.inits import apply_init
+from nncmp.registry.datasets import load
+from nncmp.registry.inits import apply_init
 from nncmp.layers import STATISTICS, dead_fraction, layer_stats, saturated_fraction
-from nncmp.models import build_model
+from nncmp.registry.models import build_model
 from nncmp.spec import RunSpec
 from tests.numerics import assert_layers_close
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from nncmp.models import build_model
+from nncmp.registry.models import build_model
 from nncmp.spec import RunSpec
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from nncmp.data import load
+from nncmp.registry.datasets import load
 from nncmp.engine import train
-from nncmp.optim import OPTIMIZERS
+from nncmp.registry.optimizers import OPTIMIZERS
 from nncmp.stepping import build_optimizer
 from nncmp.spec import RunSpec
 

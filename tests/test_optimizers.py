@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from nncmp import optim, schedules
-from nncmp.data import load
+from nncmp.registry import optimizers as optim
+from nncmp.registry import schedules
+from nncmp.registry.datasets import load
 from nncmp.engine import SingleRun, train
 from nncmp.errors import SpecError
 from nncmp.spec import Grid, RunSpec, total_steps

@@ -63,7 +63,7 @@ def test_backends_give_the_local_numbers(cli, local, tmp_path, backend, request)
 
 
 def test_workers_with_other_thread_counts_agree_to_rounding(cli, local, tmp_path):
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
     from tests.numerics import assert_frames_close
 
     code, out, _ = cli(*GRID[:-1], "2", "--backend", "processes", "--jobs", "2", "--out", tmp_path)

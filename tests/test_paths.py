@@ -24,7 +24,7 @@ def test_every_minimum_has_zero_gradient_and_the_lowest_loss_around_it(name):
 
 
 def test_toy_regression_is_the_courses_five_points_and_its_least_squares_solution():
-    from nncmp.data import load
+    from nncmp.registry.datasets import load
 
     data = load("toy-regression")
     solution = torch.linalg.lstsq(data.x_train.double(), data.y_train.double()).solution.flatten().tolist()

@@ -20,8 +20,8 @@ from nncmp.cli_inspect import inspect
 from nncmp.cli_optimizers import optimizers
 from nncmp.cli_paths import paths
 from nncmp.cli_landscape import landscape
-from nncmp.config import CompareConfig, Options, check_same_runs
-from nncmp.config import read as read_config
+from nncmp.spec.config import CompareConfig, Options, check_same_runs
+from nncmp.spec.config import read as read_config
 from nncmp.registry.inits import ALIASES, INITS
 from nncmp.registry.models import ACTIVATIONS
 from nncmp.registry.optimizers import OPTIMIZERS
@@ -85,9 +85,9 @@ from nncmp.options import (
     set_threads,
     user_errors,
 )
-from nncmp.probes import Tracking
-from nncmp.spec import Grid, RunSpec, check_steps
-from nncmp.stats import DEFAULT_TARGET
+from nncmp.training.probes import Tracking
+from nncmp.spec.run import Grid, RunSpec, check_steps
+from nncmp.results.stats import DEFAULT_TARGET
 
 app = typer.Typer(
     help="Compare neural-network optimizers and weight initialisations on real PyTorch training runs.",
@@ -275,7 +275,7 @@ def compare(
     quiet: QuietOpt = False,
 ) -> None:
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
-    from nncmp.stats import RANKABLE
+    from nncmp.results.stats import RANKABLE
 
     check_threads(threads)
     check_device(device)
@@ -335,7 +335,7 @@ def compare(
     with user_errors():
         check_steps(grid.runs(), data.n_train)
         if auto:  # tuning runs train on a split of the training set: fewer steps
-            from nncmp.tune import tuning_split_size
+            from nncmp.tuning.lr import tuning_split_size
 
             check_steps(grid.runs(), tuning_split_size(data.n_train))
         else:
@@ -400,7 +400,7 @@ def report_command(
     x: XOpt = "epochs",
 ) -> None:
     """Re-render the summary, statistics and plots of an existing results folder, without training."""
-    from nncmp.stats import RANKABLE
+    from nncmp.results.stats import RANKABLE
 
     check_choice("--by", by, BY_CHOICES)
     check_choice("--format", fmt, FORMATS)
@@ -411,8 +411,9 @@ def report_command(
         return
     if not (results_dir / "metrics.csv").is_file():
         raise UsageFailure(f"{results_dir} is not a results folder: it has no metrics.csv")
-    from nncmp import session, store
-    from nncmp.report import make_console
+    from nncmp import session
+    from nncmp.results import store
+    from nncmp.output.terminal import make_console
 
     with user_errors():
         # What the folder's command asked for, unless overridden here (a train folder has no baseline).
@@ -424,8 +425,8 @@ def report_command(
 
 def _html_report(folder: Path, path: Path | None, target: float | None, metric: str | None,
                  baseline: str | None, by: str | None, x: str) -> None:
-    from nncmp import store
-    from nncmp.htmlreport import build
+    from nncmp.results import store
+    from nncmp.output.html import build
 
     if not (folder / "metrics.csv").is_file() and not (folder / "config.json").is_file():
         raise UsageFailure(f"{folder} is not a results folder: it has neither metrics.csv nor config.json")
@@ -452,8 +453,8 @@ def export(
     check_tensorboard(tensorboard)
     if not (results_dir / "metrics.csv").is_file():
         raise UsageFailure(f"{results_dir} is not a results folder: it has no metrics.csv")
-    from nncmp import store
-    from nncmp.tboard import export as export_runs
+    from nncmp.results import store
+    from nncmp.output.tensorboard import export as export_runs
 
     with user_errors():
         folders = export_runs(store.read_metrics(results_dir), tensorboard)
@@ -466,7 +467,7 @@ def datasets(
 ) -> None:
     """List the datasets: shape, classes, sizes, and whether each is available offline now."""
     from nncmp.registry.datasets import availability
-    from nncmp.report import make_console, simple_table
+    from nncmp.output.terminal import make_console, simple_table
 
     caption = f"torchvision datasets are looked for in {data_dir or '~/.cache/nncmp/data'}; --download fetches them."
     make_console().print(simple_table("Datasets", availability(data_dir), caption=caption))
@@ -480,7 +481,7 @@ app.command()(landscape)
 
 
 def main() -> None:
-    from nncmp import signals
+    from nncmp.training import signals
 
     signals.EXITING_AFTER_INTERRUPT = True
     app(prog_name="nncmp")

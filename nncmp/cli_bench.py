@@ -38,7 +38,7 @@ from nncmp.options import (
     set_threads,
     user_errors,
 )
-from nncmp.spec import Grid, RunSpec
+from nncmp.spec.run import Grid, RunSpec
 
 
 def bench(
@@ -106,10 +106,10 @@ def bench(
     device = pick_device(device, threads)
     data = load_data(base, data_dir, download)
     set_threads(threads)
-    from nncmp import store
-    from nncmp.bench import run_bench
-    from nncmp.recorder import records_frame
-    from nncmp.report import make_console, simple_table
+    from nncmp.results import store
+    from nncmp.bench.suite import run_bench
+    from nncmp.training.recorder import records_frame
+    from nncmp.output.terminal import make_console, simple_table
 
     with results_folder(out, "bench", overwrite=overwrite) as folder:
         console = make_console(stderr=json_out)
@@ -154,9 +154,9 @@ def _bench_suite(n: int, n_bs1: int, repeats: int, out: Path | None, overwrite: 
                  threads: int | None, quiet: bool, device: str = "cpu") -> None:
     import pandas as pd
 
-    from nncmp import store
-    from nncmp.bench import run_suite
-    from nncmp.report import make_console, simple_table
+    from nncmp.results import store
+    from nncmp.bench.suite import run_suite
+    from nncmp.output.terminal import make_console, simple_table
 
     set_threads(threads)
     with results_folder(out, "bench", overwrite=overwrite) as folder:

@@ -34,7 +34,7 @@ from nncmp.options import (
     results_folder,
     user_errors,
 )
-from nncmp.spec import RunSpec
+from nncmp.spec.run import RunSpec
 
 
 def inspect(
@@ -72,7 +72,7 @@ def inspect(
             raise UsageFailure(f"--inits lists an init more than once: {inits}")
     device = pick_device(device, None)
     data = load_data(base, data_dir, download)
-    from nncmp.devices import on_device
+    from nncmp.training.devices import on_device
 
     with results_folder(out, "inspect", overwrite=overwrite) as folder:
         _inspect_into(folder, base, names, on_device(data, device), batch_size, plot, json_out, quiet, device)
@@ -84,8 +84,9 @@ def _inspect_into(folder: Path, base: RunSpec, inits: list[str], data: Any, batc
 
     import pandas as pd
 
-    from nncmp import layers, store
-    from nncmp.report import layer_table, make_console
+    from nncmp.training import layers
+    from nncmp.results import store
+    from nncmp.output.terminal import layer_table, make_console
 
     per_init, samples = layers.inspect_inits(base, inits, data, batch_size)
     rows = [row for init, stats in per_init.items() for row in layers.tidy(stats, init=init)]
@@ -96,7 +97,7 @@ def _inspect_into(folder: Path, base: RunSpec, inits: list[str], data: Any, batc
     shape = f"{len(base.hidden)} hidden layers of {', '.join(map(str, sorted(set(base.hidden))))}"
     title = f"{base.act}{' + batchnorm' if base.batchnorm else ''}, {shape}"
     if plot:
-        from nncmp.plots import activation_histograms, layer_profile
+        from nncmp.output.plots import activation_histograms, layer_profile
 
         layer_profile(frame, folder / "layers_std.png", title)
         activation_histograms(samples, folder / "layers_hist.png", title)

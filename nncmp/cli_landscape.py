@@ -43,7 +43,7 @@ def landscape(
     quiet: QuietOpt = False,
 ) -> None:
     """A real network's loss landscape on a plane, with every tracked configuration's path across it."""
-    from nncmp import store
+    from nncmp.results import store
 
     check_threads(threads)
     check_device(device)
@@ -72,11 +72,12 @@ def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, res
     import numpy as np
     import pandas as pd
 
-    from nncmp import landscape as ls
-    from nncmp import store, weights
+    from nncmp.explore import landscape as ls
+    from nncmp.training import weights
+    from nncmp.results import store
     from nncmp.registry.datasets import load
-    from nncmp.report import make_console, simple_table
-    from nncmp.spec import RunSpec
+    from nncmp.output.terminal import make_console, simple_table
+    from nncmp.spec.run import RunSpec
 
     console = make_console()
     started = time.perf_counter()
@@ -136,7 +137,7 @@ def run(folder: Path, config: dict[str, Any], kind: str, center: str | None, res
                     "axes": list(labels[name]), "runs": [r["meta"]["run_id"] for r in group]}
                    for name, group, plane in zip(names, groups, planes)]}, indent=2) + "\n")
     if plot:
-        from nncmp.landscape_plots import interpolation_figure, landscape_figure
+        from nncmp.explore.landscape_plots import interpolation_figure, landscape_figure
 
         landscape_figure(surface, trajectories, labels, folder / "landscape.png",
                          f"Training loss on a {kind} plane through the weights ({evaluate.n} examples)")

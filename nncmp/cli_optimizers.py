@@ -29,7 +29,7 @@ def optimizers(
         return
     from rich.table import Table
 
-    from nncmp.report import make_console
+    from nncmp.output.terminal import make_console
 
     table = Table(title=f"Optimizers ({len(rows)})", caption_justify="left", caption=(
         "Bare names resolve built-in → torch.optim → pytorch-optimizer; torch:NAME or pytorch-optimizer:NAME "

@@ -22,7 +22,7 @@ from nncmp.options import (
     results_folder,
     user_errors,
 )
-from nncmp.paths import NAMES
+from nncmp.explore.paths import NAMES
 from nncmp.registry.schedules import SCHEDULES
 
 DEFAULT_OPTS = "gd,momentum,nesterov,rmsprop,adagrad,adam"
@@ -57,7 +57,7 @@ def paths(
 ) -> None:
     """Optimizers walking across a 2-D function (the course's loss-landscape picture): paths.csv, paths.png,
     a table of where each one got."""
-    from nncmp import paths as walks
+    from nncmp.explore import paths as walks
 
     check_device(device)
     if device.strip().lower() in ("mps", "auto"):
@@ -107,10 +107,10 @@ def run(folder: Path, fn: Any, optimizers: tuple[str, ...], rates: tuple[float, 
         args: dict[str, Any], gif: bool, plot: bool, quiet: bool, device: str = "cpu") -> None:
     import pandas as pd
 
-    from nncmp import store
+    from nncmp.results import store
     from nncmp.registry import optimizers as optim
-    from nncmp import paths as walks
-    from nncmp.report import make_console, simple_table
+    from nncmp.explore import paths as walks
+    from nncmp.output.terminal import make_console, simple_table
 
     console = make_console()
     store.write_config(folder, "paths", {"fn": fn.name, "summary": fn.summary, "optimizers": list(optimizers),
@@ -135,7 +135,7 @@ def run(folder: Path, fn: Any, optimizers: tuple[str, ...], rates: tuple[float, 
     store.write_csv(folder / "paths.csv", frame)
     store.write_csv(folder / "paths_summary.csv", table)
     if plot or gif:
-        from nncmp import pathplots
+        from nncmp.explore import path_plots as pathplots
 
         if plot:
             pathplots.paths_figure(fn, frame, table, folder / "paths.png")

@@ -15,7 +15,7 @@ import typer
 from nncmp.registry.datasets import DATASETS
 from nncmp.errors import NncmpError
 from nncmp.registry.models import ACTIVATIONS, MODELS
-from nncmp.spec import RunSpec
+from nncmp.spec.run import RunSpec
 
 
 class UsageFailure(typer.BadParameter):
@@ -50,7 +50,7 @@ def user_errors() -> Iterator[None]:
 @contextlib.contextmanager
 def results_folder(out: Path | None, command: str, resume: bool = False, overwrite: bool = False) -> Iterator[Path]:
     """The checked results folder, locked against a second process for as long as the command writes."""
-    from nncmp import store
+    from nncmp.results import store
 
     with user_errors():
         folder = store.new_results_dir(out, command, resume=resume, overwrite=overwrite)
@@ -192,7 +192,7 @@ TensorboardOpt = Annotated[Path | None, typer.Option(
 
 def check_tensorboard(logdir: Path | None) -> None:
     if logdir is not None:
-        from nncmp.tboard import check_installed
+        from nncmp.output.tensorboard import check_installed
 
         with user_errors():
             check_installed()
@@ -200,7 +200,7 @@ def check_tensorboard(logdir: Path | None) -> None:
 
 def check_device(device: str | None) -> None:
     """--device's form, at once (which devices exist needs torch: pick_device)."""
-    from nncmp.devices import check
+    from nncmp.training.devices import check
 
     if device is not None:
         with user_errors():
@@ -209,7 +209,7 @@ def check_device(device: str | None) -> None:
 
 def pick_device(device: str, threads: int | None, deterministic: bool = False) -> str:
     """The device --device names (exit 2 if it is not here); --deterministic switched on."""
-    from nncmp import devices
+    from nncmp.training import devices
 
     with user_errors():
         resolved = devices.resolve(device)
@@ -246,7 +246,7 @@ def check_gpu_jobs(backend: str, jobs: int, device: str, share_gpu: bool) -> Non
     """--backend processes on GPUs: no more workers than GPUs, unless --share-gpu says they may share."""
     if backend != "processes" or not device.startswith("cuda"):
         return
-    from nncmp.devices import gpus
+    from nncmp.training.devices import gpus
 
     if jobs > gpus() and not share_gpu:
         raise UsageFailure(f"--jobs {jobs} with {gpus()} GPU(s): the workers would share a GPU; add --share-gpu "
@@ -256,7 +256,7 @@ def check_gpu_jobs(backend: str, jobs: int, device: str, share_gpu: bool) -> Non
 
 
 def check_backend(backend: str, jobs: int, retries: int, address: str | None) -> None:
-    from nncmp.parallel import BACKENDS
+    from nncmp.training.backends import BACKENDS
 
     if backend not in BACKENDS:
         raise UsageFailure(f"--backend: unknown value {backend!r}; choose from: {', '.join(BACKENDS)}")

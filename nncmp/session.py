@@ -15,24 +15,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nncmp import store
-from nncmp.config import CompareConfig
+from nncmp.results import store
+from nncmp.spec.config import CompareConfig
 from nncmp.registry.datasets import Data
 from nncmp.errors import Interrupted, RunsFailed, SomeRunsFailed, WriteError
-from nncmp.probes import Tracking
-from nncmp.spec import RunSpec
-from nncmp.stats import DEFAULT_TARGET
+from nncmp.training.probes import Tracking
+from nncmp.spec.run import RunSpec
+from nncmp.results.stats import DEFAULT_TARGET
 
 
 def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, tracking: Tracking = Tracking(),
           device: str = "cpu", tensorboard: Path | None = None) -> int:
     """One run into `folder`, one line per epoch (unless quiet), trained on `device`."""
-    from nncmp.devices import describe, on_device
+    from nncmp.training.devices import describe, on_device
 
-    from nncmp import recorder, stats
-    from nncmp.execute import train_one
-    from nncmp.report import epoch_header, epoch_line, make_console
-    from nncmp.signals import exit_code, termination_as_interrupt
+    from nncmp.training import recorder
+    from nncmp.results import stats
+    from nncmp.training.execute import train_one
+    from nncmp.output.terminal import epoch_header, epoch_line, make_console
+    from nncmp.training.signals import exit_code, termination_as_interrupt
 
     console = make_console()
     resolved = spec.resolved(data.n_train)
@@ -44,7 +45,7 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
         console.print(epoch_header(scheduled))
     tracker = None
     if tracking:
-        from nncmp.probes import Probes
+        from nncmp.training.probes import Probes
 
         tracker = Probes(data, tracking)
     try:
@@ -55,7 +56,7 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
         console.print(f"interrupted before the run finished; nothing to save beyond {folder / 'config.json'}")
         return exit_code(e)
     except Exception as e:  # the optimizer raised: one line, exit 1
-        from nncmp.execute import failure
+        from nncmp.training.execute import failure
 
         raise SomeRunsFailed(f"{resolved.run_id} failed: {failure(e)}") from None
     metrics = recorder.records_frame(records)
@@ -66,17 +67,17 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
     summary = stats.summarize(metrics, DEFAULT_TARGET)
     store.write_csv(folder / "summary.csv", summary)
     if tracker and tracker.layers:
-        from nncmp.training import write_layers
+        from nncmp.training.runner import write_layers
 
         write_layers(folder / "layers.csv", [resolved.run_id], tracker.rows)
     if tracker and tracker.weights:
         tracker.weights.save(folder, [resolved.run_id])
     if tensorboard is not None:
-        from nncmp.tboard import write_run
+        from nncmp.output.tensorboard import write_run
 
         write_run(tensorboard, records)
     if plot:
-        from nncmp.plots import write_plots
+        from nncmp.output.plots import write_plots
 
         write_plots(metrics, summary, folder)
     if quiet:
@@ -92,7 +93,7 @@ def train(folder: Path, spec: RunSpec, data: Data, quiet: bool, plot: bool, trac
 def check_baseline(specs: list[RunSpec], baseline: str | None, n_train: int) -> None:
     """BaselineError now, before training, if --baseline names no configuration of these runs or several."""
     if baseline is not None:
-        from nncmp.stats import find_config
+        from nncmp.results.stats import find_config
 
         find_config([s.resolved(n_train).config_id for s in specs], baseline)
 
@@ -101,8 +102,8 @@ def compare(folder: Path, config: CompareConfig, data: Data, quiet: bool, json_o
             saved: dict[str, Any] | None = None) -> int:
     """Tune (with --lrs auto), train every unfinished run, then summarise. `saved`: the config.json of the
     folder being resumed (None for a new comparison)."""
-    from nncmp import training
-    from nncmp.report import make_console
+    from nncmp.training import runner as training
+    from nncmp.output.terminal import make_console
 
     # With --json, stdout carries the JSON document only; anything else goes to stderr.
     console = make_console(stderr=json_out)
@@ -115,7 +116,7 @@ def compare(folder: Path, config: CompareConfig, data: Data, quiet: bool, json_o
     options = config.options
     _write_config(folder, config, specs, data, extra)
     if not quiet:
-        from nncmp.devices import describe
+        from nncmp.training.devices import describe
 
         console.print(f"device: {describe(options.device)}")
     try:
@@ -137,7 +138,7 @@ def compare(folder: Path, config: CompareConfig, data: Data, quiet: bool, json_o
     render(folder, config.target, config.metric, config.baseline, None, "json" if json_out else "table",
            options.plot, options.x, make_console(), write=True)
     if options.html:  # one self-contained page beside the CSVs and PNGs
-        from nncmp.htmlreport import build
+        from nncmp.output.html import build
 
         store.atomic_write_text(folder / "report.html", build(folder, config.target, config.metric,
                                                               config.baseline, (), options.x))
@@ -157,7 +158,7 @@ def _write_config(folder: Path, config: CompareConfig, specs: list[RunSpec], dat
 def _interrupted(stop: Interrupted, folder: Path, config: CompareConfig, console: Any) -> int:
     """Say what was saved and how to go on; the exit code. Interrupts are ignored from the moment of the
     interruption (signals.ignore_interrupts) until these last writes are done."""
-    from nncmp.signals import restore_interrupts
+    from nncmp.training.signals import restore_interrupts
 
     try:
         if stop.phase == "tuning":
@@ -179,13 +180,14 @@ def render(folder: Path, target: float | None, metric: str | None, baseline: str
            fmt: str, plot: bool, x: str, console: Any, write: bool = False) -> None:
     """Summarise a results folder from its files and print it in `fmt`. compare and report both come
     here, so report reproduces compare's summary.csv byte for byte."""
-    from nncmp import report, stats
+    from nncmp.output import terminal as report
+    from nncmp.results import stats
 
     metrics, summary, metric = stats.summarize_folder(folder, target, metric, baseline)
     if write:
         store.write_csv(folder / "summary.csv", summary)
     if plot:
-        from nncmp.plots import write_plots
+        from nncmp.output.plots import write_plots
 
         write_plots(metrics, summary, folder, x)
     output = report.render(summary, metric, target, fmt, by, folder)

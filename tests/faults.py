@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from nncmp import parallel
+from nncmp.training import backends as parallel
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class InterruptGroup:
     calls: int = 0
 
     def __post_init__(self) -> None:
-        from nncmp import execute
+        from nncmp.training import execute
 
         self.real = execute.run_group
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncmp import store
+from nncmp.results import store
 
 USAGE = [
     (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; closest: adam"),

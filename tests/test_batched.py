@@ -6,10 +6,10 @@ import math
 import pytest
 
 from nncmp.registry.datasets import load
-from nncmp.engine import train
-from nncmp.execute import run_group, train_one, train_with
-from nncmp.plan import fast_sgd, group_key, plan
-from nncmp.spec import Grid, RunSpec
+from nncmp.training.engines.single import train
+from nncmp.training.execute import run_group, train_one, train_with
+from nncmp.training.plan import fast_sgd, group_key, plan
+from nncmp.spec.run import Grid, RunSpec
 from tests.numerics import THREADS, assert_same_records, spec_rtol, torch_threads
 
 
@@ -158,7 +158,8 @@ def test_engines_refuse_runs_they_cannot_train(synthetic):
 
 
 def test_train_one_uses_the_fast_path_for_batch1_sgd_only(synthetic, monkeypatch):
-    from nncmp import batched, engine
+    from nncmp.training.engines import stacked as batched
+    from nncmp.training.engines import single as engine
 
     used = []
     for name, module in (("StackedRun", batched), ("SingleRun", engine)):
@@ -207,7 +208,7 @@ def test_plan_sends_the_cnn_to_the_single_engine_and_says_why():
 
 
 def test_training_flops_of_the_course_mlp_by_hand():
-    from nncmp.bench import train_flops
+    from nncmp.bench.suite import train_flops
 
     data = load("synthetic", n=100)
     macs = 784 * 256 + 256 * 128 + 128 * 10

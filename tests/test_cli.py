@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nncmp import __version__
-from nncmp.recorder import RECORD_COLUMNS
+from nncmp.training.recorder import RECORD_COLUMNS
 
 
 def test_help_lists_commands_and_defaults(cli):
@@ -164,7 +164,7 @@ def test_unwritable_out_is_a_clear_error(cli, tmp_path):
 
 
 def test_ctrl_c_keeps_finished_runs_and_exits_130(cli, tmp_path, monkeypatch):
-    from nncmp import execute
+    from nncmp.training import execute
 
     real_run_group = execute.run_group
     calls = []
@@ -186,7 +186,7 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(cli, tmp_path, monkeypatch):
 
 
 def test_ctrl_c_during_train_exits_130_without_traceback(cli, tmp_path, monkeypatch):
-    from nncmp import execute
+    from nncmp.training import execute
 
     def interrupted(group, specs, data, on_epoch=None, probe=None):
         raise KeyboardInterrupt

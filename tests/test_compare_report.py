@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from nncmp.registry.datasets import load
-from nncmp.plots import curves, final_bars
-from nncmp.stats import summarize
-from nncmp.tune import lr_grid, tuning_split
+from nncmp.output.plots import curves, final_bars
+from nncmp.results.stats import summarize
+from nncmp.tuning.lr import lr_grid, tuning_split
 from tests.numerics import THREADS, assert_frames_close
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from nncmp import devices
+from nncmp.training import devices
 from nncmp.registry.datasets import load
-from nncmp.engine import SingleRun
-from nncmp.batched import StackedRun
+from nncmp.training.engines.single import SingleRun
+from nncmp.training.engines.stacked import StackedRun
 from nncmp.errors import SpecError
-from nncmp.spec import RunSpec
+from nncmp.spec.run import RunSpec
 
 SMALL = {"dataset": "digits", "hidden": (32, 16), "epochs": 1}
 
@@ -127,9 +127,10 @@ def test_no_engine_calls_item_cpu_or_numpy_inside_its_step_loop():
     """Static check of the training loops: a host sync there would run once per step on a GPU."""
     root = Path(__file__).resolve().parents[1] / "nncmp"
     # file: (where the training step's function starts, where its loop ends)
-    loops = {"engine.py": ("def train_epoch", "accuracy = "), "batched.py": ("def autograd_epoch", "accuracy = "),
-             "fastsgd.py": ("def _fast_sgd_single", "def _fast_sgd_stacked"),
-             "stepping.py": ("def step(self, forward_backward", "def refresh_batchnorm")}
+    loops = {"training/engines/single.py": ("def train_epoch", "accuracy = "),
+             "training/engines/stacked.py": ("def autograd_epoch", "accuracy = "),
+             "training/engines/fast_sgd.py": ("def _fast_sgd_single", "def _fast_sgd_stacked"),
+             "training/stepping.py": ("def step(self, forward_backward", "def refresh_batchnorm")}
     for name, (start, end) in loops.items():
         text = (root / name).read_text()
         body = text[text.index(start):]
@@ -142,7 +143,7 @@ def test_no_engine_calls_item_cpu_or_numpy_inside_its_step_loop():
 
 
 def test_the_fast_batch1_path_stays_on_the_cpu():
-    from nncmp.plan import fast_sgd
+    from nncmp.training.plan import fast_sgd
 
     spec = RunSpec(**SMALL, optimizer="sgd").resolved(100)
     assert fast_sgd(spec, "cpu") and not fast_sgd(spec, "cuda:0")
@@ -157,7 +158,7 @@ def test_on_device_moves_the_data_once_per_process():
 
 
 def test_processes_refuse_more_workers_than_gpus_unless_shared_and_spread_groups(monkeypatch, capsys):
-    from nncmp import parallel
+    from nncmp.training import backends as parallel
     from nncmp.options import UsageFailure, check_gpu_jobs
 
     monkeypatch.setattr(devices, "gpus", lambda: 1)
@@ -198,7 +199,7 @@ def test_deterministic_mode_sets_torch_and_the_cublas_workspace(monkeypatch):
 
 def test_dropout_masks_drawn_on_the_cpu_are_the_ones_nn_dropout_draws():
     """On a GPU the single-run engine swaps nn.Dropout for CPU-drawn masks: here, the same run either way."""
-    from nncmp.engine import cpu_mask_dropout
+    from nncmp.training.engines.single import cpu_mask_dropout
 
     data = load("digits")
     spec = RunSpec(**{**SMALL, "epochs": 2}, optimizer="adam", dropout=0.3)

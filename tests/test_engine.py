@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from nncmp.registry.datasets import load
-from nncmp.engine import evaluate, loss_function, make_model, train
-from nncmp.recorder import RECORD_COLUMNS
-from nncmp.spec import RunSpec
+from nncmp.training.engines.single import evaluate, loss_function, make_model, train
+from nncmp.training.recorder import RECORD_COLUMNS
+from nncmp.spec.run import RunSpec
 from tests.numerics import acc_tol, rtol
 
 SMALL = {"dataset": "digits", "hidden": (32,), "epochs": 2}
@@ -99,7 +99,7 @@ def test_cnn_trains():
 
 
 def test_chunked_full_batch_gradient_equals_the_plain_one(monkeypatch):
-    from nncmp import engine
+    from nncmp.training.engines import single as engine
 
     data = load("digits")
     spec = RunSpec(dataset="digits", hidden=(32,), optimizer="gd", lr=0.5, epochs=3)

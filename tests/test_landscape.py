@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from nncmp import landscape as ls
-from nncmp import weights
+from nncmp.explore import landscape as ls
+from nncmp.training import weights
 
 TRACKED = ["compare", "--dataset", "digits", "--opts", "sgd,adam", "--inits", "he", "--seeds", "2",
            "--epochs", "2", "--no-plot", "--quiet", "--threads", "1"]
@@ -78,9 +78,9 @@ def test_track_weights_saves_the_first_seed_of_every_configuration(tracked):
 def test_tracked_weights_are_the_weights_the_run_ends_with(tracked):
     """The last tracked point of a run is its final model: evaluating it gives the run's recorded val loss."""
     from nncmp.registry.datasets import load
-    from nncmp.engine import evaluate, loss_function
+    from nncmp.training.engines.single import evaluate, loss_function
     from nncmp.registry.models import build_model
-    from nncmp.spec import RunSpec
+    from nncmp.spec.run import RunSpec
     from torch.nn.utils import vector_to_parameters
 
     data = load("digits")
@@ -144,7 +144,7 @@ def test_the_landscape_at_the_origin_is_the_loss_of_the_tracked_weights(tracked)
     """The stacked evaluation of grid points against a plain model holding the same weights."""
     from nncmp.registry.datasets import load
     from nncmp.registry.models import build_model
-    from nncmp.spec import RunSpec
+    from nncmp.spec.run import RunSpec
     from torch.nn.utils import vector_to_parameters
 
     data = load("digits")
@@ -193,7 +193,7 @@ def test_train_tracks_its_run_on_the_single_engine(cli, tmp_path):
 
 
 def test_an_interrupted_tracked_comparison_resumes_with_every_runs_weights(cli, tmp_path, monkeypatch):
-    from nncmp import execute
+    from nncmp.training import execute
 
     args = ["compare", "--dataset", "digits", "--opts", "adam,minibatch,momentum", "--inits", "he", "--seeds", "1",
             "--epochs", "1", "--no-plot", "--quiet", "--track-weights", "--group-size", "1"]

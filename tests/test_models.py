@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nncmp.registry.models import build_model
-from nncmp.spec import RunSpec
+from nncmp.spec.run import RunSpec
 
 
 def layers(model, kind):

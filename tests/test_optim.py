@@ -8,10 +8,10 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from nncmp.registry.datasets import load
-from nncmp.engine import train
+from nncmp.training.engines.single import train
 from nncmp.registry.optimizers import OPTIMIZERS
-from nncmp.stepping import build_optimizer
-from nncmp.spec import RunSpec
+from nncmp.training.stepping import build_optimizer
+from nncmp.spec.run import RunSpec
 
 # Defaults nncmp chooses itself (the course's learning rates, the momentum of the momentum variants);
 # every other default must be torch.optim's own.

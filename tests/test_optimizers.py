@@ -11,10 +11,10 @@ import torch
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
 from nncmp.registry.datasets import load
-from nncmp.engine import SingleRun, train
+from nncmp.training.engines.single import SingleRun, train
 from nncmp.errors import SpecError
-from nncmp.spec import Grid, RunSpec, total_steps
-from nncmp.stepping import build_optimizer, hidden_matrices
+from nncmp.spec.run import Grid, RunSpec, total_steps
+from nncmp.training.stepping import build_optimizer, hidden_matrices
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_default_rates_are_the_classes_own_or_the_table():
     assert optim.entry("lion").lr == 1e-4 and optim.entry("nadam").lr == 2e-3 and optim.entry("prodigy").lr == 1.0
     assert optim.entry("sara").lr == optim.DEFAULT_LRS["sara"]  # its class default is None
     assert optim.entry("alig").lr_key == "max_lr"
-    from nncmp.tune import tuning_specs
+    from nncmp.tuning.lr import tuning_specs
 
     rates = [s.lr for s in tuning_specs([RunSpec(optimizer="lion")])]
     assert 1e-4 in rates and min(rates) < 1e-4 < max(rates)  # --lrs auto centres on the default
@@ -246,7 +246,7 @@ def test_schedule_free_evaluates_the_averaged_weights_with_fresh_batchnorm_stati
 
 
 def test_required_arguments_are_filled_in(tiny):
-    from nncmp import stepping
+    from nncmp.training import stepping
 
     seen = {}
     original = stepping.build_optimizer
@@ -268,7 +268,7 @@ def test_required_arguments_are_filled_in(tiny):
 
 
 def test_a_run_whose_optimizer_raises_is_recorded_as_failed_and_the_rest_finish(cli, tmp_path, monkeypatch):
-    from nncmp import stepping
+    from nncmp.training import stepping
 
     original = stepping.Stepper.step
 
@@ -380,7 +380,7 @@ def without_time(folder):
 
 @pytest.mark.slow
 def test_pytorch_optimizer_runs_on_the_process_backend_and_resume(cli, tmp_path, monkeypatch):
-    from nncmp import execute
+    from nncmp.training import execute
 
     code, out, _ = cli(*MODERN, "--out", tmp_path / "local")
     assert code == 0, out
@@ -408,9 +408,9 @@ def test_warmup_zero_is_allowed_and_makes_warmup_cosine_plain_cosine():
 
 
 def test_curves_gain_a_learning_rate_panel_when_a_schedule_is_not_constant(digits, tmp_path):
-    from nncmp.plots import curves
-    from nncmp.recorder import records_frame
-    from nncmp.stats import summarize
+    from nncmp.output.plots import curves
+    from nncmp.training.recorder import records_frame
+    from nncmp.results.stats import summarize
 
     records = [r for s in ("constant", "cosine")
                for r in train(RunSpec(dataset="digits", optimizer="gd", schedule=s, epochs=3, lr=0.1), digits)]

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nncmp import parallel, weights
+from nncmp.training import backends as parallel
+from nncmp.training import weights
 from tests.faults import AlwaysFail, CrashOnce, task_for_ray
 
 pytestmark = pytest.mark.slow  # worker pools, Ray, subprocesses
@@ -145,7 +146,7 @@ def test_backend_options_are_checked(cli):
 def test_missing_ray_says_how_to_install(monkeypatch):
     import builtins
 
-    from nncmp.parallel import BackendError, start_ray
+    from nncmp.training.backends import BackendError, start_ray
 
     real_import = builtins.__import__
 

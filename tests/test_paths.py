@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from nncmp import paths as walks
+from nncmp.explore import paths as walks
 
 
 @pytest.mark.parametrize("name", walks.NAMES)

@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import pytest
 
-from nncmp import store
+from nncmp.results import store
 
 # Eight groups of two batch-1 SGD runs on digits: long enough to be interrupted between groups.
 GRID = ["compare", "--dataset", "digits", "--opts", "sgd", "--lrs", "0.001,0.002,0.003,0.005", "--inits",
@@ -113,7 +113,7 @@ def test_signals_save_mark_and_say_how_to_resume(reference, tmp_path, sig, code,
 
 
 def test_an_interrupted_tuning_resumes_where_it_stopped(cli, tmp_path, monkeypatch):
-    from nncmp import execute
+    from nncmp.training import execute
 
     args = ["compare", "--dataset", "digits", "--opts", "minibatch,adam", "--inits", "he", "--seeds", "2",
             "--epochs", "2", "--lrs", "auto", "--no-plot", "--quiet"]
@@ -192,7 +192,7 @@ def test_a_live_lock_is_refused_and_a_stale_one_taken_over(cli, tmp_path):
 def test_lock_unit(tmp_path):
     with store.Lock(tmp_path):
         assert (tmp_path / store.LOCK).read_text().strip() == str(os.getpid())
-        child = subprocess.run([sys.executable, "-c", f"from nncmp.store import Lock\nwith Lock('{tmp_path}'): pass"],
+        child = subprocess.run([sys.executable, "-c", f"from nncmp.results.store import Lock\nwith Lock('{tmp_path}'): pass"],
                                capture_output=True, text=True, check=False)
         assert child.returncode != 0 and "LockedError" in child.stderr
     assert not (tmp_path / store.LOCK).exists()

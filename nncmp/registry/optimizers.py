@@ -404,8 +404,8 @@ def check_build(name: str, lr: float | None, args: tuple[tuple[str, Any], ...]) 
     import torch
     from torch import nn
 
-    from nncmp.stepping import build_optimizer
-    from nncmp.spec import RunSpec
+    from nncmp.training.stepping import build_optimizer
+    from nncmp.spec.run import RunSpec
 
     import copy
 

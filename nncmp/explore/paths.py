@@ -104,7 +104,7 @@ def spec_for(optimizer: str, lr: float | None, steps: int, opt_args: dict[str, A
              schedule: str = "constant", warmup: float | None = None) -> Any:
     """The RunSpec that names and checks an optimizer's settings for a walk of `steps` steps (its model and
     data are placeholders: a walk has a 2-element parameter and a function instead)."""
-    from nncmp.spec import RunSpec
+    from nncmp.spec.run import RunSpec
 
     spec = RunSpec(dataset="toy-regression", model="linear", optimizer=optimizer, lr=lr, batch_size=1,
                    epochs=steps, opt_args=opt_args or {}, schedule=schedule, warmup=warmup)
@@ -120,7 +120,7 @@ def walk(fn: Function, spec: Any, start: tuple[float, float], device: str = "cpu
 
     from nncmp.registry import optimizers as optim
     from nncmp.registry.schedules import Schedule
-    from nncmp.stepping import build_optimizer
+    from nncmp.training.stepping import build_optimizer
 
     steps = spec.epochs
     p = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64, device=device))

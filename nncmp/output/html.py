@@ -79,7 +79,7 @@ def build(folder: Path, target: float | None = None, metric: str | None = None, 
     """The report of any nncmp results folder: what its files hold, as one HTML page."""
     import pandas as pd
 
-    from nncmp import store
+    from nncmp.results import store
 
     folder = Path(folder)
     config = store.read_config(folder) if (folder / "config.json").is_file() else {}
@@ -113,8 +113,10 @@ def build(folder: Path, target: float | None = None, metric: str | None = None, 
 def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: str | None, baseline: str | None,
           by: tuple[str, ...], x: str) -> list[str]:
     """compare and train folders: the ranked summary, pivots, figures, tuning, layers, run status."""
-    from nncmp import report, stats, store
-    from nncmp.plots import curves, final_bars, layer_tracks
+    from nncmp.output import terminal as report
+    from nncmp.results import stats
+    from nncmp.results import store
+    from nncmp.output.plots import curves, final_bars, layer_tracks
 
     metrics, summary, metric = stats.summarize_folder(folder, target, metric, baseline)
     headers, rows = report.summary_rows(summary, metric, target)
@@ -137,7 +139,7 @@ def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: st
         parts.append("<h2>Curves and final values</h2>" + "".join(image(p, p.stem.replace("_", " "))
                                                                    for p in figures))
     if (folder / "tuning.csv").is_file():
-        from nncmp.tune import read_table
+        from nncmp.tuning.lr import read_table
 
         tuning = read_table(folder / "tuning.csv")
         parts.append("<h2>Learning-rate tuning</h2>" + frame_table(

@@ -22,7 +22,7 @@ from typing import Any
 
 from nncmp.registry import optimizers as optim
 from nncmp.errors import SpecError
-from nncmp.spec import RunSpec, total_steps
+from nncmp.spec.run import RunSpec, total_steps
 
 FUSED_CPU = ("SGD", "Adam", "AdamW", "Adagrad")
 BN_REFRESH_BATCHES = 50  # batches of the training set that re-estimate BatchNorm statistics (schedule-free)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nncmp.paths import Function
-from nncmp.plots import _pyplot
+from nncmp.explore.paths import Function
+from nncmp.output.plots import _pyplot
 
 GRID = 300  # contour resolution per axis
 

@@ -37,7 +37,7 @@ class WeightTracker:
         return self.seed is None or spec.seed == self.seed
 
     def __call__(self, spec: Any, model: Any, epoch: int) -> None:
-        from nncmp.spec import steps_per_epoch
+        from nncmp.spec.run import steps_per_epoch
 
         if self.tracked(spec):
             self._add(spec, model, epoch * steps_per_epoch(spec, self.n_train), float(epoch))
@@ -46,7 +46,7 @@ class WeightTracker:
         """--track-every K: called by the engine after every optimizer step with the steps taken."""
         if not self.every:
             return None
-        from nncmp.spec import steps_per_epoch
+        from nncmp.spec.run import steps_per_epoch
 
         def hook(step: int) -> None:
             if step % self.every == 0:
@@ -96,7 +96,7 @@ def write(folder: Path, run: dict[str, Any]) -> Path:
                                 meta=np.asarray(json.dumps(run["meta"])))
             f.flush()
             os.fsync(f.fileno())
-        from nncmp.store import _umask
+        from nncmp.results.store import _umask
 
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)

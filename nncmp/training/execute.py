@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from nncmp.registry.datasets import Data
-from nncmp.plan import ENGINES, MAX_GROUP, Group, describe, fast_sgd, group_key, plan
-from nncmp.recorder import OnEpoch, Probe, Record, record_runs
-from nncmp.spec import RunSpec
+from nncmp.training.plan import ENGINES, MAX_GROUP, Group, describe, fast_sgd, group_key, plan
+from nncmp.training.recorder import OnEpoch, Probe, Record, record_runs
+from nncmp.spec.run import RunSpec
 
 # Called once per finished group with (grid position, records) of each of its runs: saving them in one
 # write keeps a group whole on disk, so a resume regroups the remaining runs exactly as before.
@@ -30,12 +30,12 @@ def train_with(engine: str, specs: list[RunSpec], data: Data, on_epoch: OnEpoch 
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
     if engine == "single":
-        from nncmp.engine import SingleRun
+        from nncmp.training.engines.single import SingleRun
 
         if len(specs) != 1:
             raise ValueError("the single-run engine trains one run")
         return record_runs(SingleRun(specs[0], data), on_epoch, probe)
-    from nncmp.batched import StackedRun
+    from nncmp.training.engines.stacked import StackedRun
 
     resolved = [s.resolved(data.n_train) for s in specs]
     device = where(data)

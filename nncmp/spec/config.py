@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from nncmp import store
+from nncmp.results import store
 from nncmp.errors import SpecError, StoreError
-from nncmp.plan import MAX_GROUP
-from nncmp.spec import Grid, RunSpec
-from nncmp.stats import DEFAULT_TARGET
+from nncmp.training.plan import MAX_GROUP
+from nncmp.spec.run import Grid, RunSpec
+from nncmp.results.stats import DEFAULT_TARGET
 
 # Grid field → the option that sets it, for resume's "was run with …" message.
 GRID_OPTIONS = {"optimizers": "--opts", "inits": "--inits", "lrs": "--lrs", "batch_sizes": "--batch-sizes",

@@ -22,9 +22,9 @@ from typing import Any
 
 from nncmp.registry.datasets import Data
 from nncmp.errors import BackendError
-from nncmp.plan import Group, plan
-from nncmp.probes import Tracking
-from nncmp.spec import RunSpec
+from nncmp.training.plan import Group, plan
+from nncmp.training.probes import Tracking
+from nncmp.spec.run import RunSpec
 
 BACKENDS = ("local", "processes", "ray")
 
@@ -45,7 +45,7 @@ class DataRecipe:
 
         data = load(self.name, n=self.n, data_dir=self.data_dir)
         if self.tuning:
-            from nncmp.tune import tuning_split
+            from nncmp.tuning.lr import tuning_split
 
             data = tuning_split(data)
         return data
@@ -76,9 +76,9 @@ def work(source: Any, specs: list[RunSpec], engine: str, tracking: Tracking,
     """One group in a worker: its runs' records, and what `tracking` asked for (probes.Probes.results)."""
     import torch
 
-    from nncmp.devices import deterministic, on_device
-    from nncmp.execute import train_with
-    from nncmp.probes import Probes
+    from nncmp.training.devices import deterministic, on_device
+    from nncmp.training.execute import train_with
+    from nncmp.training.probes import Probes
 
     torch.set_num_threads(setup.threads)
     deterministic(setup.deterministic)
@@ -177,7 +177,7 @@ def spread(setup: Setup, index: int) -> Setup:
 
     if not setup.device.startswith("cuda"):
         return setup
-    from nncmp.devices import gpus
+    from nncmp.training.devices import gpus
 
     count = gpus()
     return replace(setup, device=f"cuda:{index % count}") if count > 1 else setup

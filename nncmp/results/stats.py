@@ -226,11 +226,11 @@ def add_tuning(summary: Any, table: Any, runs: Any, metric: str) -> Any:
 def summarize_folder(folder: Path, target: float | None, metric: str | None,
                      baseline: str | None) -> tuple[Any, Any, str]:
     """The metrics, the ranked summary and the metric used, from a results folder's files."""
-    from nncmp import store
+    from nncmp.results import store
 
     metrics = store.read_metrics(folder)
     tuning_path = Path(folder) / "tuning.csv"
-    from nncmp.tune import read_table
+    from nncmp.tuning.lr import read_table
 
     tuning = read_table(tuning_path) if tuning_path.exists() else None
     metric = metric or default_metric(metrics)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nncmp.plots import _pyplot
+from nncmp.output.plots import _pyplot
 
 
 def landscape_figure(surface: Any, trajectories: Any, labels: dict[str, tuple[str, str]], path: Path,

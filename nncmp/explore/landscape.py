@@ -134,7 +134,7 @@ class Evaluator:
         import torch
         from torch.nn.utils import vector_to_parameters
 
-        from nncmp.batched import Stack, evaluate_stack
+        from nncmp.training.engines.stacked import Stack, evaluate_stack
 
         losses: list[float] = []
         accs: list[float | None] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nncmp.spec import RunSpec
+from nncmp.spec.run import RunSpec
 
 
 def _activation(act: str) -> tuple[Any, Any]:

@@ -15,8 +15,8 @@ from typing import Any
 
 from nncmp.registry.datasets import Data
 from nncmp.registry.optimizers import entry, format_args
-from nncmp.spec import RunSpec
-from nncmp.stats import TUNED_PER
+from nncmp.spec.run import RunSpec
+from nncmp.results.stats import TUNED_PER
 
 POINTS = 7  # half-decade steps over three decades, centred on the default
 DECADES = 3.0
@@ -113,8 +113,8 @@ def tuning_table(specs: list[RunSpec], finals: list[dict[str, Any]], n_train: in
 
 def read_table(path: Any) -> Any:
     """tuning.csv through the results folder's reader; an empty opt_args (none given) reads back as ''."""
-    from nncmp import store
-    from nncmp.stats import TUNING_COLUMNS
+    from nncmp.results import store
+    from nncmp.results.stats import TUNING_COLUMNS
 
     table = store.read_csv(path, TUNING_COLUMNS)
     if "opt_args" in table.columns:

@@ -26,8 +26,8 @@ class Probes:
     """The recorder's probe: called with (resolved spec, model, epoch) after every epoch's record."""
 
     def __init__(self, data: Any, tracking: Tracking):
-        from nncmp.layers import LayerTracker
-        from nncmp.weights import WeightTracker
+        from nncmp.training.layers import LayerTracker
+        from nncmp.training.weights import WeightTracker
 
         self.tracking = tracking
         self.layers = LayerTracker(data) if tracking.layers else None

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from nncmp.spec import RunSpec
+from nncmp.spec.run import RunSpec
 
 RECORD_COLUMNS = [
     "run_id", "config", "dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed",
@@ -60,7 +60,7 @@ class Engine(Protocol):
 def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[list[Record]]:
     """Train `engine`'s runs to the end; returns each run's records, in the order of engine.specs."""
     from nncmp.registry.schedules import factor
-    from nncmp.spec import steps_per_epoch
+    from nncmp.spec.run import steps_per_epoch
 
     specs = list(engine.specs)
     bases = [record_base(s) for s in specs]

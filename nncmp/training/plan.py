@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nncmp.registry import optimizers as optim
-from nncmp.spec import RunSpec
+from nncmp.spec.run import RunSpec
 
 # Bounds a group's memory: a full-batch step holds K × min(n, GRAD_CHUNK) examples' activations.
 MAX_GROUP = 16

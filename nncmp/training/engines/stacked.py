@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nncmp.registry.datasets import Data
-from nncmp.engine import EVAL_CHUNK, GRAD_CHUNK, make_model
-from nncmp.recorder import EpochMetrics, first_bad_step
-from nncmp.spec import RunSpec
+from nncmp.training.engines.single import EVAL_CHUNK, GRAD_CHUNK, make_model
+from nncmp.training.recorder import EpochMetrics, first_bad_step
+from nncmp.spec.run import RunSpec
 
 
 @dataclass
@@ -204,8 +204,8 @@ class StackedRun:
         import torch
 
         from nncmp.registry.schedules import Schedule
-        from nncmp.spec import total_steps
-        from nncmp.stepping import build_optimizer
+        from nncmp.spec.run import total_steps
+        from nncmp.training.stepping import build_optimizer
 
         specs = [s.resolved(data.n_train) for s in specs]
         self.specs, self.data = specs, data
@@ -230,7 +230,7 @@ class StackedRun:
         self.schedule = Schedule(self.optimizer, first.schedule, self.total_steps, first.warmup) \
             if first.schedule != "constant" and not fast else None
         if fast:
-            from nncmp.fastsgd import fast_sgd_epoch
+            from nncmp.training.engines.fast_sgd import fast_sgd_epoch
 
             self._epoch = fast_sgd_epoch
         else:

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from nncmp.report import num
+from nncmp.output.terminal import num
 
 
 def epoch_cost(spec: Any, n_train: int) -> float:

@@ -12,16 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nncmp import store
-from nncmp.config import Options
+from nncmp.results import store
+from nncmp.spec.config import Options
 from nncmp.registry.datasets import Data
 from nncmp.errors import Interrupted, RunsFailed
-from nncmp.execute import run_local
-from nncmp.probes import Tracking
-from nncmp.progress import RunProgress
-from nncmp.recorder import records_frame
-from nncmp.signals import exit_code, ignore_interrupts, termination_as_interrupt
-from nncmp.spec import RunSpec
+from nncmp.training.execute import run_local
+from nncmp.training.probes import Tracking
+from nncmp.output.progress import RunProgress
+from nncmp.training.recorder import records_frame
+from nncmp.training.signals import exit_code, ignore_interrupts, termination_as_interrupt
+from nncmp.spec.run import RunSpec
 
 Records = list[dict[str, Any]]
 
@@ -99,7 +99,7 @@ def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool
     try:
         with termination_as_interrupt(), RunProgress(console, [specs[i] for i in todo], data.n_train, quiet) as p:
             if options.backend == "local":
-                from nncmp.devices import on_device
+                from nncmp.training.devices import on_device
 
                 failed = run_local([specs[i] for i in todo], on_device(data, options.device), p,
                                    lambda group: save([(todo[j], r) for j, r in group]), options.group_size, say,
@@ -115,7 +115,7 @@ def _run(specs: list[RunSpec], data: Data, path: Path, console: Any, quiet: bool
 
 def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progress: Any, save: Any,
                   options: Options, phase: str, probe: Any, say: Any) -> dict[int, str]:
-    from nncmp.parallel import DataRecipe, run_parallel
+    from nncmp.training.backends import DataRecipe, run_parallel
 
     first = specs[0]
     recipe = DataRecipe(first.dataset, first.n, options.data_dir, tuning=phase == "tuning", device=options.device)
@@ -143,7 +143,7 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, console: Any, qui
     """--lrs auto: train the tuning grid on a split of the training data, write tuning.csv, and return the
     runs to report: every spec at its optimizer's default rate and at its tuned rate. A resume reuses a
     finished tuning.csv, or the finished tuning runs."""
-    from nncmp import tune
+    from nncmp.tuning import lr as tune
 
     if resume and (folder / "tuning.csv").exists():
         table = tune.read_table(folder / "tuning.csv")
@@ -175,7 +175,7 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet
     tracking = Tracking(layers=options.track_layers, weights=options.track_weights, every=options.track_every,
                         seed=min((s.seed for s in specs), default=None))
     if tracking:
-        from nncmp.probes import Probes
+        from nncmp.training.probes import Probes
 
         tracker = Probes(data, tracking)
         if resume and options.track_layers and (folder / "layers.csv").exists():  # the finished runs' rows
@@ -189,7 +189,7 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, console: Any, quiet
         write_runs(folder, specs, current, data.n_train)
         run_ids = [specs[i].resolved(data.n_train).run_id for i in sorted(current)]
         if options.tensorboard:  # as runs finish, so `tensorboard --logdir` shows progress live
-            from nncmp.tboard import write_run
+            from nncmp.output.tensorboard import write_run
 
             for i in sorted(set(current) - written):
                 write_run(Path(options.tensorboard), current[i])

@@ -118,7 +118,7 @@ def tidy(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
 
 def inspect_inits(base: Any, inits: list[str], data: Any, batch_size: int) -> tuple[dict[str, list], list]:
     """Each init's network at initialisation: per-layer rows, and the activations for the histograms."""
-    from nncmp.engine import loss_function, make_model
+    from nncmp.training.engines.single import loss_function, make_model
 
     x, y = probe_batch(data, batch_size, base.seed)
     per_init, samples = {}, []
@@ -158,7 +158,7 @@ class LayerTracker:
     """
 
     def __init__(self, data: Any, size: int = 256, seed: int = 0):
-        from nncmp.engine import loss_function
+        from nncmp.training.engines.single import loss_function
 
         self.x, self.y = probe_batch(data, size, seed)
         self.loss_fn = loss_function(data)

@@ -144,7 +144,7 @@ LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end
 
 def read_records(path: Path) -> Any:
     """A metrics file (metrics.csv, tuning_metrics.csv) in RECORD_COLUMNS, older folders' included."""
-    from nncmp.recorder import RECORD_COLUMNS
+    from nncmp.training.recorder import RECORD_COLUMNS
 
     path = Path(path)
     frame = read_csv(path, [c for c in RECORD_COLUMNS if c not in LATER_COLUMNS])

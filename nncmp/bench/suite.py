@@ -18,7 +18,7 @@ from typing import Any
 
 from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
 from nncmp.errors import DataError
-from nncmp.spec import RunSpec
+from nncmp.spec.run import RunSpec
 
 
 def reset_peak_rss() -> bool:
@@ -62,7 +62,7 @@ class PeakMemory:
 
 
 def bench_engine(spec: RunSpec, data: Data) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from nncmp.execute import train_one
+    from nncmp.training.execute import train_one
 
     with PeakMemory() as memory:
         records = train_one(spec, data)
@@ -112,11 +112,11 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Any, device: str = "cpu"
     import torch
     from torch.utils.data import DataLoader
 
-    from nncmp.devices import on_device, synchronize
+    from nncmp.training.devices import on_device, synchronize
 
     data = on_device(data, device)
-    from nncmp.engine import loss_function, make_model
-    from nncmp.stepping import build_optimizer
+    from nncmp.training.engines.single import loss_function, make_model
+    from nncmp.training.stepping import build_optimizer
 
     spec = spec.resolved(len(dataset))
     model = make_model(spec, data)
@@ -146,8 +146,8 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
               on_case: Any = None, device: str = "cpu") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the bench table and the engine's records; with `reference`, each row gains the
     course-style loop's speed and the engine's speed-up over it. `data` on the CPU; runs on `device`."""
-    from nncmp.devices import on_device
-    from nncmp.execute import train_one
+    from nncmp.training.devices import on_device
+    from nncmp.training.execute import train_one
 
     moved = on_device(data, device)
     # Warm-up (first-call allocations, thread pools) so the first case is not penalised.
@@ -183,7 +183,7 @@ def matmul_ceiling(size: int = 2048, repeats: int = 5, device: str = "cpu") -> f
     """The device's fp32 matrix-product rate in GFLOP/s: the best of several size³ products."""
     import torch
 
-    from nncmp.devices import synchronize
+    from nncmp.training.devices import synchronize
 
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     torch.mm(a, b)  # warm-up
@@ -229,7 +229,7 @@ def _case(name: str, what: str, batch: int, models: int, examples: int, seconds:
 def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool) -> tuple[float, int, float]:
     """Training seconds (evaluation excluded) of `specs` stacked, or one after another on the fastest
     single-run path; and the examples each model saw."""
-    from nncmp.execute import train_one, train_together
+    from nncmp.training.execute import train_one, train_together
 
     with PeakMemory() as memory:
         if together:
@@ -260,7 +260,7 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None, device:
     from torch.utils.data import Subset
 
     from nncmp.registry.datasets import load
-    from nncmp.devices import on_device
+    from nncmp.training.devices import on_device
 
     cpu_data = subset(load("synthetic", n=math.ceil(n / 0.8)), n)  # the synthetic set keeps 80% for training
     cpu_small = subset(cpu_data, n_bs1)
@@ -344,11 +344,11 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
     """Runs/s of one grid (Adam, batch 64, `runs` seeds trained one by one) on the local backend and on a
     pool of `jobs` worker processes, wall time included (the pool's start-up is part of what a user waits
     for); and the driver's own time per finished run (saving the rows as they arrive)."""
-    from nncmp import store
+    from nncmp.results import store
     from nncmp.registry.datasets import load
-    from nncmp.recorder import records_frame
-    from nncmp.execute import train_one
-    from nncmp.parallel import DataRecipe, run_parallel
+    from nncmp.training.recorder import records_frame
+    from nncmp.training.execute import train_one
+    from nncmp.training.backends import DataRecipe, run_parallel
 
     total = math.ceil(n / 0.8)
     specs = [RunSpec(dataset="synthetic", n=total, optimizer="adam", init="he", seed=s, epochs=1) for s in range(runs)]

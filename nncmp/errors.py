@@ -1,12 +1,14 @@
-"""Every error nncmp raises on purpose, in one place.
+"""The exceptions nncmp raises on purpose.
 
 `NncmpError` subclasses carry the exit code the command line gives them: 2 for bad input (found before
-anything trains), 1 for a failure while running. Their message is written for the command-line user and
-is shown as one `Error: …` line, never a traceback. The other classes here are control flow of a
-comparison (interrupted, some runs failed), which the session turns into its own messages and exit codes.
+anything trains), 1 for a failure while running. Their message is written for the user and is shown as
+one `Error: …` line, never a traceback; from Python they are what nncmp's functions raise. `Interrupted`
+(Ctrl-C, SIGTERM) says what was saved; `RunsFailed` is control flow between training and the commands.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class NncmpError(Exception):
@@ -57,12 +59,20 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C (exit 143 instead of 130)."""
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM during a comparison; says how far it got. Everything finished is already on disk."""
+class Interrupted(NncmpError):
+    """Ctrl-C or SIGTERM during a comparison; says how far it got. Everything finished is already on disk.
+
+    `code`: 130 (Ctrl-C) or 143 (SIGTERM). The command that saw it fills in `folder` and, when some runs
+    had finished, the summary of those (`summary`, ranked by `metric`) before raising it on."""
 
     def __init__(self, phase: str, finished: int, total: int, code: int = 130):
-        super().__init__(phase)
+        super().__init__(f"interrupted while {phase}: {finished} of {total} runs finished")
         self.phase, self.finished, self.total, self.code = phase, finished, total, code
+        self.exit_code = code
+        self.folder: Any = None
+        self.summary: Any = None
+        self.metric: str | None = None
+        self.target: float | None = None
 
 
 class RunsFailed(Exception):

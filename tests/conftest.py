@@ -3,7 +3,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from nncmp.cli import app
+from nncmp.cli.app import app
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

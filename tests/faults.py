@@ -1,5 +1,5 @@
-"""Fault injection for the parallel backends' tests: stand-ins for parallel.TASK, the function a worker
-runs for each group. A test puts one in place with monkeypatch.setattr(parallel, "TASK", ...); the
+"""Fault injection for the parallel backends' tests: stand-ins for backends.work, the function a worker
+runs for each group. A test puts one in place with monkeypatch.setattr(backends, "work", ...); the
 driver sends it to the workers with each group (pickled by reference for the process pool, by value
 for Ray), so nothing of this lives in the shipped code.
 """

@@ -9,7 +9,8 @@ from nncmp.registry.datasets import load
 from nncmp.training.engines.single import train
 from nncmp.training.execute import run_group, train_one, train_with
 from nncmp.training.plan import fast_sgd, group_key, plan
-from nncmp.spec.run import Grid, RunSpec
+from nncmp.spec.grid import Grid
+from nncmp.spec.run import RunSpec
 from tests.numerics import THREADS, assert_same_records, spec_rtol, torch_threads
 
 
@@ -177,7 +178,7 @@ def test_train_one_uses_the_fast_path_for_batch1_sgd_only(synthetic, monkeypatch
 
 
 def test_plan_groups_runs_that_differ_in_init_and_seed():
-    grid = Grid(base=RunSpec(epochs=2), optimizers=("sgd", "minibatch", "rmsprop", "adam"), inits=("xavier", "he"),
+    grid = Grid(base=RunSpec(epochs=2), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"), "init": ("xavier", "he")},
                 seeds=3)
     specs = grid.runs()
     groups = plan(specs, 4000)
@@ -194,16 +195,16 @@ def test_plan_groups_runs_that_differ_in_init_and_seed():
 
 
 def test_plan_keeps_different_rates_apart_except_in_the_fast_path():
-    specs = Grid(base=RunSpec(), optimizers=("adam", "sgd"), inits=("he",), lrs=(0.001, 0.01), seeds=2).runs()
+    specs = Grid(base=RunSpec(), dims={"optimizer": ("adam", "sgd"), "init": ("he",), "lr": (0.001, 0.01)}, seeds=2).runs()
     groups = plan(specs, 4000)
     assert [[specs[i].optimizer for i in g.indices] for g in groups] == [["adam"] * 2, ["adam"] * 2, ["sgd"] * 4]
 
 
 def test_plan_sends_the_cnn_to_the_single_engine_and_says_why():
-    specs = Grid(base=RunSpec(dataset="digits", model="cnn"), optimizers=("adam",), inits=("he",), seeds=2).runs()
+    specs = Grid(base=RunSpec(dataset="digits", model="cnn"), dims={"optimizer": ("adam",), "init": ("he",)}, seeds=2).runs()
     groups = plan(specs, 1437)
     assert len(groups) == 2 and groups[0].engine == "single" and "cnn" in groups[0].why
-    lone = plan(Grid(base=RunSpec(), optimizers=("adam",), inits=("he",), seeds=1).runs(), 4000)
+    lone = plan(Grid(base=RunSpec(), dims={"optimizer": ("adam",), "init": ("he",)}, seeds=1).runs(), 4000)
     assert [g.engine for g in lone] == ["single"] and "no other run shares its settings" in lone[0].why
 
 
@@ -225,8 +226,8 @@ def test_ten_epochs_grouped_or_alone_agree_to_rounding(threads, capsys):
 
     full = load("digits")
     data = replace(full, x_train=full.x_train[:480], y_train=full.y_train[:480])
-    specs = Grid(base=RunSpec(dataset="digits", epochs=10), optimizers=("sgd", "minibatch", "rmsprop", "adam"),
-                 inits=("xavier", "he"), seeds=1).runs()
+    specs = Grid(base=RunSpec(dataset="digits", epochs=10), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"),
+                 "init": ("xavier", "he")}, seeds=1).runs()
     grouped = {}
     for group in plan(specs, data.n_train):
         assert len(group.indices) == 2  # each optimizer's two inits train together

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nncmp import __version__
-from nncmp.training.recorder import RECORD_COLUMNS
+from nncmp.results.schema import RECORD_COLUMNS
 
 
 def test_help_lists_commands_and_defaults(cli):
@@ -30,7 +30,7 @@ def test_version(cli):
 @pytest.mark.slow
 def test_help_does_not_import_torch():
     # --help and bad input must answer instantly: torch is imported only inside commands, after the checks.
-    code = ("import sys\nfrom nncmp.cli import app\nfrom typer.testing import CliRunner\n"
+    code = ("import sys\nfrom nncmp.cli.app import app\nfrom typer.testing import CliRunner\n"
             "for args in (['--help'], ['compare', '--help'], ['train', '--lr', 'inf'], ['compare', '--opts', 'x'],\n"
             "             ['train', '--opt', 'lino'], ['optimizers', '--help']):\n"
             "    result = CliRunner().invoke(app, args)\n"

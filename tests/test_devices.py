@@ -61,7 +61,7 @@ def test_an_explicit_cpu_is_the_default_byte_for_byte_and_is_recorded(cli, tmp_p
     code, out, _ = cli(*[a for a in args if a != "--quiet"], "--out", tmp_path / "loud")
     assert code == 0 and "device: cpu (" in out  # printed
     code, out, _ = cli("train", "--dataset", "digits", "--epochs", "1", "--no-plot", "--out", tmp_path / "train")
-    assert code == 0 and "device cpu (" in out
+    assert code == 0 and "device: cpu (" in out
     assert json.loads((tmp_path / "train" / "config.json").read_text())["device"] == "cpu"
 
 
@@ -159,13 +159,15 @@ def test_on_device_moves_the_data_once_per_process():
 
 def test_processes_refuse_more_workers_than_gpus_unless_shared_and_spread_groups(monkeypatch, capsys):
     from nncmp.training import backends as parallel
-    from nncmp.options import UsageFailure, check_gpu_jobs
+    from nncmp.commands.common import check_gpu_jobs
+    from nncmp.errors import SpecError
 
     monkeypatch.setattr(devices, "gpus", lambda: 1)
-    with pytest.raises(UsageFailure, match="--jobs 2 with 1 GPU"):
+    with pytest.raises(SpecError, match="--jobs 2 with 1 GPU"):
         check_gpu_jobs("processes", 2, "cuda:0", share_gpu=False)
-    check_gpu_jobs("processes", 2, "cuda:0", share_gpu=True)
-    assert "2 workers share 1 GPU" in capsys.readouterr().err
+    said = []
+    check_gpu_jobs("processes", 2, "cuda:0", share_gpu=True, say=said.append)
+    assert "2 workers share 1 GPU" in said[0]
     check_gpu_jobs("processes", 4, "cpu", share_gpu=False)  # CPU workers: nothing to share
     check_gpu_jobs("ray", 4, "cuda:0", share_gpu=False)  # Ray reserves GPUs per task itself
     monkeypatch.setattr(devices, "gpus", lambda: 2)
@@ -175,13 +177,13 @@ def test_processes_refuse_more_workers_than_gpus_unless_shared_and_spread_groups
 
 
 def test_threads_with_a_gpu_get_a_note_and_deterministic_is_switched_on(monkeypatch, capsys):
-    from nncmp.options import pick_device
+    from nncmp.commands.common import pick_device
 
     monkeypatch.setattr(devices, "resolve", lambda text: "cuda:0")
-    calls = []
+    calls, said = [], []
     monkeypatch.setattr(devices, "deterministic", lambda on: calls.append(on))
-    assert pick_device("cuda", threads=4, deterministic=True) == "cuda:0"
-    assert "--threads sets torch's CPU threads" in capsys.readouterr().err and calls == [True]
+    assert pick_device("cuda", threads=4, deterministic=True, say=said.append) == "cuda:0"
+    assert "--threads sets torch's CPU threads" in said[0] and calls == [True]
 
 
 def test_deterministic_mode_sets_torch_and_the_cublas_workspace(monkeypatch):

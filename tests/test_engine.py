@@ -7,7 +7,7 @@ import torch
 
 from nncmp.registry.datasets import load
 from nncmp.training.engines.single import evaluate, loss_function, make_model, train
-from nncmp.training.recorder import RECORD_COLUMNS
+from nncmp.results.schema import RECORD_COLUMNS
 from nncmp.spec.run import RunSpec
 from tests.numerics import acc_tol, rtol
 

@@ -10,7 +10,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from nncmp.registry.datasets import load
 from nncmp.training.engines.single import train
 from nncmp.registry.optimizers import OPTIMIZERS
-from nncmp.training.stepping import build_optimizer
+from nncmp.training.stepping import build_for
 from nncmp.spec.run import RunSpec
 
 # Defaults nncmp chooses itself (the course's learning rates, the momentum of the momentum variants);
@@ -46,11 +46,11 @@ def test_every_optimizer_trains_on_tiny_data(name):
 def test_build_optimizer_passes_hyperparameters():
     params = [torch.nn.Parameter(torch.zeros(2))]
     spec = RunSpec(optimizer="nesterov", momentum=0.5, weight_decay=0.1).resolved(100)
-    opt = build_optimizer(spec, params)
+    opt = build_for(spec, params)
     assert isinstance(opt, torch.optim.SGD)
     group = opt.param_groups[0]
     assert group["nesterov"] and group["momentum"] == 0.5 and group["weight_decay"] == 0.1 and group["lr"] == 0.01
-    opt = build_optimizer(RunSpec(optimizer="adamw", betas=(0.8, 0.9)).resolved(100), params)
+    opt = build_for(RunSpec(optimizer="adamw", betas=(0.8, 0.9)).resolved(100), params)
     assert isinstance(opt, torch.optim.AdamW) and opt.param_groups[0]["betas"] == (0.8, 0.9)
     assert opt.param_groups[0]["weight_decay"] == 0.01
 

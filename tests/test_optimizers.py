@@ -13,8 +13,9 @@ from nncmp.registry import schedules
 from nncmp.registry.datasets import load
 from nncmp.training.engines.single import SingleRun, train
 from nncmp.errors import SpecError
-from nncmp.spec.run import Grid, RunSpec, total_steps
-from nncmp.training.stepping import build_optimizer, hidden_matrices
+from nncmp.spec.grid import Grid
+from nncmp.spec.run import RunSpec, total_steps
+from nncmp.training.stepping import build_for, hidden_matrices
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +143,7 @@ def test_opt_arg_values_are_parsed_and_checked_against_the_signature():
 
 def test_opt_args_reach_the_optimizer_the_config_id_and_the_metrics(cli, tmp_path, digits):
     spec = RunSpec(optimizer="lbfgs", opt_args={"history_size": 5, "line_search_fn": "strong_wolfe"}).resolved(100)
-    opt = build_optimizer(spec, [torch.nn.Parameter(torch.zeros(3))])
+    opt = build_for(spec, [torch.nn.Parameter(torch.zeros(3))])
     assert opt.param_groups[0]["history_size"] == 5 and opt.param_groups[0]["line_search_fn"] == "strong_wolfe"
     code, out, _ = cli("compare", "--dataset", "digits", "--opts", "adam,adamw", "--inits", "he", "--seeds", "1",
                        "--epochs", "1", "--opt-arg", "amsgrad=true", "--no-plot", "--out", tmp_path)
@@ -158,7 +159,7 @@ def test_opt_args_reach_the_optimizer_the_config_id_and_the_metrics(cli, tmp_pat
 
 
 def test_on_compare_each_key_goes_to_the_optimizers_that_take_it():
-    grid = Grid(base=RunSpec(dataset="digits"), optimizers=("adam", "lion", "sgd"), inits=("he",), seeds=1,
+    grid = Grid(base=RunSpec(dataset="digits"), dims={"optimizer": ("adam", "lion", "sgd"), "init": ("he",)}, seeds=1,
                 opt_args={"amsgrad": True, "weight_decouple": False})
     args = {s.optimizer: dict(s.opt_args) for s in grid.runs()}
     assert args == {"adam": {"amsgrad": True}, "lion": {"weight_decouple": False}, "sgd": {}}
@@ -172,7 +173,7 @@ def test_lion_step_matches_its_update_rule_by_hand():
     spec = RunSpec(optimizer="lion", lr=lr, weight_decay=wd).resolved(100)
     p0 = torch.tensor([0.5, -1.0, 2.0, 0.0], dtype=torch.float64)
     p = torch.nn.Parameter(p0.clone())
-    opt = build_optimizer(spec, [p])
+    opt = build_for(spec, [p])
     grads = [torch.tensor([0.3, -0.2, 0.0, 1.0], dtype=torch.float64), torch.tensor([-1.0, 0.5, 0.2, -0.1],
                                                                                   dtype=torch.float64)]
     m, expected = torch.zeros(4, dtype=torch.float64), p0.clone()
@@ -251,9 +252,9 @@ def test_required_arguments_are_filled_in(tiny):
     seen = {}
     original = stepping.build_optimizer
 
-    def spy(spec, params, model=None, n_train=None):
-        optimizer = original(spec, params, model, n_train)
-        seen[spec.optimizer] = optimizer
+    def spy(name, *args, **kwargs):
+        optimizer = original(name, *args, **kwargs)
+        seen[name] = optimizer
         return optimizer
 
     stepping.build_optimizer = spy
@@ -361,8 +362,8 @@ def test_full_batch_gd_sees_the_same_shape_over_its_few_steps(digits):
 
 
 def test_schedules_are_a_grid_dimension_with_their_own_config_ids():
-    grid = Grid(base=RunSpec(dataset="digits"), optimizers=("adam",), inits=("he",), seeds=1,
-                schedules=("constant", "warmup-cosine"), warmup=0.1)
+    grid = Grid(base=RunSpec(dataset="digits"), dims={"optimizer": ("adam",), "init": ("he",),
+                "schedule": ("constant", "warmup-cosine")}, seeds=1, warmup=0.1)
     ids = [s.config_id for s in grid.runs()]
     assert ids == ["adam/he-normal/lr=default/bs=default", "adam/he-normal/lr=default/bs=default/sched=warmup-cosine"]
     assert [s.warmup for s in grid.runs()] == [None, 0.1]
@@ -409,7 +410,7 @@ def test_warmup_zero_is_allowed_and_makes_warmup_cosine_plain_cosine():
 
 def test_curves_gain_a_learning_rate_panel_when_a_schedule_is_not_constant(digits, tmp_path):
     from nncmp.output.plots import curves
-    from nncmp.training.recorder import records_frame
+    from nncmp.results.schema import records_frame
     from nncmp.results.stats import summarize
 
     records = [r for s in ("constant", "cosine")

@@ -79,7 +79,7 @@ def test_a_worker_killed_mid_task_is_retried(cli, local, tmp_path, monkeypatch, 
     if backend == "ray":
         request.getfixturevalue("ray_session")
     task = CrashOnce(str(tmp_path / "crashed"))
-    monkeypatch.setattr(parallel, "TASK", task_for_ray(task) if backend == "ray" else task)
+    monkeypatch.setattr(parallel, "work", task_for_ray(task) if backend == "ray" else task)
     code, out, _ = cli(*LOUD, "--backend", backend, "--out", tmp_path / "run", "--verbose")
     assert code == 0, out
     assert (tmp_path / "crashed").exists()  # a worker did die
@@ -96,7 +96,7 @@ def test_a_run_that_keeps_failing_is_recorded_and_the_rest_finish(cli, local, tm
     if backend == "ray":
         request.getfixturevalue("ray_session")
     task = AlwaysFail("adam/he-normal/lr=0.001/bs=64/seed=1")
-    monkeypatch.setattr(parallel, "TASK", task_for_ray(task) if backend == "ray" else task)
+    monkeypatch.setattr(parallel, "work", task_for_ray(task) if backend == "ray" else task)
     code, out, result = cli(*LOUD, "--backend", backend, "--retries", "1", "--out", tmp_path, "--verbose")
     assert code == 1
     # The group failed twice (one retry), then the failing run alone twice (one retry): 2 retries counted.
@@ -110,7 +110,6 @@ def test_a_run_that_keeps_failing_is_recorded_and_the_rest_finish(cli, local, tm
     assert (runs.drop(failed.index)["status"] == "ok").all()
     assert (tmp_path / "summary.csv").exists()
     # Its group-mates were retried alone and finished; a resume (here, without another pool) completes the grid.
-    monkeypatch.setattr(parallel, "TASK", parallel.work)
     code, out, _ = cli("resume", tmp_path, "--backend", "local")
     assert code == 0, out
     metrics = pd.read_csv(tmp_path / "metrics.csv")

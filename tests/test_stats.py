@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from nncmp.training.recorder import RECORD_COLUMNS
+from nncmp.results.schema import RECORD_COLUMNS
 from nncmp.results.stats import mean_std_ci, summarize
 
 T_975_2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom

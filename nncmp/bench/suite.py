@@ -116,11 +116,11 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Any, device: str = "cpu"
 
     data = on_device(data, device)
     from nncmp.training.engines.single import loss_function, make_model
-    from nncmp.training.stepping import build_optimizer
+    from nncmp.training.stepping import build_for
 
     spec = spec.resolved(len(dataset))
     model = make_model(spec, data)
-    optimizer = build_optimizer(spec, model.parameters())
+    optimizer = build_for(spec, model.parameters())
     loss_fn = loss_function(data)
     loader = DataLoader(dataset, batch_size=spec.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(spec.seed))
@@ -346,7 +346,8 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
     for); and the driver's own time per finished run (saving the rows as they arrive)."""
     from nncmp.results import store
     from nncmp.registry.datasets import load
-    from nncmp.training.recorder import records_frame
+    from nncmp.results import schema
+    from nncmp.results.schema import records_frame
     from nncmp.training.execute import train_one
     from nncmp.training.backends import DataRecipe, run_parallel
 
@@ -362,7 +363,7 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
 
         def save(group: list[tuple[int, Any]], layer_rows: Any) -> None:  # as compare saves: one atomic write
             saved.extend(r for _, records in group for r in records)
-            store.write_csv(Path(tmp) / "metrics.csv", records_frame(saved))
+            store.write_csv(Path(tmp) / schema.METRICS, records_frame(saved))
 
         start = time.perf_counter()
         outcome = run_parallel(specs, DataRecipe("synthetic", total, None), data.n_train, _Quiet(), save,

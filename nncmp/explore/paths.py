@@ -120,12 +120,12 @@ def walk(fn: Function, spec: Any, start: tuple[float, float], device: str = "cpu
 
     from nncmp.registry import optimizers as optim
     from nncmp.registry.schedules import Schedule
-    from nncmp.training.stepping import build_optimizer
+    from nncmp.training.stepping import build_for
 
     steps = spec.epochs
     p = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64, device=device))
     entry = optim.entry(spec.optimizer)
-    optimizer = build_optimizer(spec, [p], None, 1)
+    optimizer = build_for(spec, [p], None, 1)
     schedule = Schedule(optimizer, spec.schedule, steps, spec.warmup, entry.lr_key) \
         if spec.schedule != "constant" else None
     hessian, closure_step = optim.HESSIAN in entry.handling, optim.CLOSURE in entry.handling

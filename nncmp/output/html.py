@@ -13,6 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from nncmp.results import schema, store
+from nncmp.results.summary import summarize_folder
+
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1400px;
        padding: 0 1em; color: #222; }
@@ -77,31 +80,27 @@ def image(path: Path, alt: str) -> str:
 def build(folder: Path, target: float | None = None, metric: str | None = None, baseline: str | None = None,
           by: tuple[str, ...] = (), x: str = "epochs") -> str:
     """The report of any nncmp results folder: what its files hold, as one HTML page."""
-    import pandas as pd
-
-    from nncmp.results import store
-
     folder = Path(folder)
-    config = store.read_config(folder) if (folder / "config.json").is_file() else {}
+    config = store.read_config(folder) if (folder / schema.CONFIG).is_file() else {}
     command = config.get("command", "compare")
     parts: list[str] = []
     shown: set[str] = set()
-    if (folder / "metrics.csv").is_file() and command in ("compare", "train"):
+    if (folder / schema.METRICS).is_file() and command in ("compare", "train"):
         parts += _runs(folder, config, target, metric, baseline, by, x)
-    for name, title in (("paths_summary.csv", "Paths"), ("bench.csv", "Benchmark cases"),
-                        ("figures.csv", "Benchmark figures")):
+    for name, title in ((schema.PATHS_SUMMARY, "Paths"), (schema.BENCH, "Benchmark cases"),
+                        (schema.FIGURES, "Benchmark figures")):
         if (folder / name).is_file():
             parts.append(f"<h2>{title}</h2>" + frame_table(store.read_csv(folder / name)))
-    if command == "inspect" and (folder / "layers.csv").is_file():
-        layers = store.read_csv(folder / "layers.csv")
+    if command == "inspect" and (folder / schema.LAYERS).is_file():
+        layers = store.read_csv(folder / schema.LAYERS)
         wide = layers.pivot_table(index=["init", "layer"], columns="statistic", values="value", sort=False)
         parts.append("<h2>Layers at initialisation</h2>" + frame_table(wide.reset_index()))
     figures = [p for p in sorted(folder.glob("*.png")) if p.name not in shown and not p.name.startswith("curves_")
                and p.name not in ("final_val_acc.png", "final_val_loss.png", "layers_tracks.png")]
     if figures:
         parts.append("<h2>Figures</h2>" + "".join(image(p, p.stem.replace("_", " ")) for p in figures))
-    if (folder / "landscape.json").is_file():
-        parts.append("<h2>Landscape</h2><pre>" + html.escape((folder / "landscape.json").read_text()) + "</pre>")
+    if (folder / schema.LANDSCAPE_JSON).is_file():
+        parts.append("<h2>Landscape</h2><pre>" + html.escape((folder / schema.LANDSCAPE_JSON).read_text()) + "</pre>")
     parts.append(_about(config))
     title = f"nncmp {command}: {folder.name}"
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -114,11 +113,9 @@ def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: st
           by: tuple[str, ...], x: str) -> list[str]:
     """compare and train folders: the ranked summary, pivots, figures, tuning, layers, run status."""
     from nncmp.output import terminal as report
-    from nncmp.results import stats
-    from nncmp.results import store
     from nncmp.output.plots import curves, final_bars, layer_tracks
 
-    metrics, summary, metric = stats.summarize_folder(folder, target, metric, baseline)
+    metrics, summary, metric = summarize_folder(folder, target, metric, baseline)
     headers, rows = report.summary_rows(summary, metric, target)
     parts = ["<h2>Summary</h2>" + table(headers, rows, report.summary_caption(summary, metric, target))]
     for factor in by:
@@ -131,22 +128,20 @@ def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: st
         if len(summary) > 1:
             figures.append(Path(tmp) / f"{metric}.png")
             final_bars(summary, metric if f"{metric}_mean" in summary.columns else "final_val_acc", figures[-1])
-        if (folder / "layers.csv").is_file():
-            frame = store.read_csv(folder / "layers.csv")
+        if (folder / schema.LAYERS).is_file():
+            frame = store.read_csv(folder / schema.LAYERS)
             if "epoch" in frame.columns and not frame.empty:
                 figures.append(Path(tmp) / "layers_tracks.png")
                 layer_tracks(frame, figures[-1])
         parts.append("<h2>Curves and final values</h2>" + "".join(image(p, p.stem.replace("_", " "))
                                                                    for p in figures))
-    if (folder / "tuning.csv").is_file():
-        from nncmp.tuning.lr import read_table
-
-        tuning = read_table(folder / "tuning.csv")
+    if (folder / schema.TUNING).is_file():
+        tuning = store.read_tuning(folder / schema.TUNING)
         parts.append("<h2>Learning-rate tuning</h2>" + frame_table(
             tuning, "One row per tuning run; chosen: the rate the configuration got; at_edge: chosen at the "
                     "edge of the grid."))
-    if (folder / "runs.csv").is_file():
-        runs = store.read_csv(folder / "runs.csv")
+    if (folder / schema.RUNS).is_file():
+        runs = store.read_csv(folder / schema.RUNS)
         bad = runs[runs["status"] != "ok"]
         note = "every run finished ok" if bad.empty else f"{len(bad)} of {len(runs)} runs did not finish ok"
         parts.append(f"<h2>Run status</h2><p>{note}.</p>"

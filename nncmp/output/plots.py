@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from nncmp.results import schema, store
+
 X_AXES = {"epochs": ("epoch", "epoch"), "examples": ("examples", "training examples seen"),
           "seconds": ("seconds", "training time (s)")}
 PANELS = [("train_loss", "train loss"), ("val_loss", "validation loss"), ("val_acc", "validation accuracy")]
@@ -171,11 +173,9 @@ def write_plots(metrics: Any, summary: Any, folder: Path, x: str = "epochs") -> 
     folder = Path(folder)
     written = [folder / f"curves_{x}.png"]
     curves(metrics, summary, written[0], x)
-    tracked = folder / "layers.csv"
+    tracked = folder / schema.LAYERS
     if tracked.exists():  # --track-layers
-        import pandas as pd
-
-        frame = pd.read_csv(tracked)
+        frame = store.read_csv(tracked)
         if "epoch" in frame.columns and not frame.empty:
             written.append(folder / "layers_tracks.png")
             layer_tracks(frame, written[-1])

@@ -1,24 +1,22 @@
-"""Progress of a grid: runs × epochs, with an ETA weighted by each epoch's cost.
+"""Progress of a grid on a console: runs × epochs, with an ETA weighted by each epoch's cost.
 
-A Rich bar on a terminal, plain lines when stdout is not a terminal (logs, CI), nothing with --quiet.
-The engines and backends report to it through these calls, in this order:
-
-    start_group(indices, specs)   local backend: these runs (0-based grid positions) start training together
-    epoch(record)                 local backend: a run finished an epoch (epoch 0 included)
-    end_run(i, spec, records)     a run (1-based position) finished, diverged or not
-    counts(running, waiting)      parallel backends: groups on workers and waiting for one
-    group_done(indices, results)  parallel backends: a group came back (results None: it failed for good)
+A Rich bar on a terminal, plain lines when the output is not a terminal (logs, CI), nothing with --quiet;
+nncmp train's one line per epoch. The calls it gets are training/progress.py's; ConsoleReporter is the
+training.progress.Reporter that prints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
 
-from nncmp.output.terminal import num
+from nncmp.output.terminal import epoch_header, epoch_line, num
+from nncmp.training.progress import Reporter, Silent
 
 
 def epoch_cost(spec: Any, n_train: int) -> float:
@@ -133,3 +131,41 @@ class RunProgress:
             f"[{i}/{self.n_runs}] {last['run_id']}  val_acc {num(last['val_acc'])}  val_loss {num(last['val_loss'])}"
             f"  {last['status']}  elapsed {elapsed:.0f}s  eta {eta:.0f}s"
         )
+
+
+class EpochLines(Silent):
+    """nncmp train: one line per epoch of its one run, as it finishes."""
+
+    def __init__(self, console: Console, scheduled: bool):
+        self.console, self.scheduled = console, scheduled
+        console.print(epoch_header(scheduled))
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        self.console.print(epoch_line(record, self.scheduled))
+
+
+class ConsoleReporter(Reporter):
+    """Progress, notes and --verbose details on a Rich console (quiet: the notes and details are dropped;
+    `epochs`: one line per epoch instead of a bar, for a single run)."""
+
+    def __init__(self, console: Console, quiet: bool = False, verbose: bool = False, epochs: bool = False):
+        self.console, self.quiet, self.verbose, self.epochs = console, quiet, verbose, epochs
+
+    @contextlib.contextmanager
+    def progress(self, specs: list[Any], n_train: int) -> Iterator[Any]:
+        if self.epochs and not self.quiet:
+            yield EpochLines(self.console, any(s.schedule != "constant" for s in specs))
+            return
+        with RunProgress(self.console, specs, n_train, self.quiet or self.epochs) as progress:
+            yield progress
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)
+
+    def detail(self, text: str) -> None:
+        self.console.print(text)
+
+    @property
+    def detailed(self) -> bool:
+        return self.verbose and not self.quiet

@@ -252,3 +252,85 @@ def render(summary: Any, metric: str, target: float | None, fmt: str, by: str | 
     baseline = summary["baseline"].iloc[0] if "baseline" in summary.columns else None
     return _json({"results_dir": str(folder), "metric": metric, "target": target, "baseline": baseline},
                  "summary", summary)
+
+
+def show_train(result: Any, console: Console, quiet: bool) -> None:
+    """nncmp train's last lines: with --quiet its final epoch; a divergence and what to try."""
+    import pandas as pd
+
+    if not len(result.metrics):
+        return
+    last = {k: (None if pd.isna(v) else v) for k, v in result.metrics.iloc[-1].to_dict().items()}
+    last["epoch"] = int(last["epoch"])
+    if quiet:
+        console.print(epoch_line(last, last["schedule"] != "constant"))
+    if last["status"] == "diverged":
+        step = last["diverged_step"]
+        console.print(f"diverged at epoch {last['epoch']}" + (f", step {int(step)}" if step else "")
+                      + ": the loss is not finite (try a smaller --lr)")
+
+
+def inspect_lines(per_init: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """nncmp inspect: per init, how the activation and gradient spreads change from the first hidden layer
+    to the last."""
+    lines = []
+    for init, stats in per_init.items():
+        last = -2 if len(stats) > 1 else -1
+        first, final = stats[0]["act_std"], stats[last]["act_std"]
+        g_first, g_last = stats[0]["grad_out_std"], stats[last]["grad_out_std"]
+        lines.append(f"{init}: activation std {first:.3g} → {final:.3g} (×{final / first:.3g}) and gradient std "
+                     f"{g_first:.3g} → {g_last:.3g} (×{g_last / g_first:.3g}) from the first to the last hidden "
+                     "layer")
+    return lines
+
+
+def optimizer_table(rows: list[dict[str, Any]]) -> Table:
+    """nncmp optimizers: one row per optimizer."""
+    from nncmp.registry.optimizers import format_value
+
+    table = Table(title=f"Optimizers ({len(rows)})", caption_justify="left", caption=(
+        "Bare names resolve built-in → torch.optim → pytorch-optimizer; torch:NAME or pytorch-optimizer:NAME "
+        "picks a library. Set a hyperparameter with --opt-arg KEY=VALUE (--momentum, --betas, --alpha, --eps and "
+        "--weight-decay have options of their own). handling: see README \"Optimizers\"."))
+    for column in ("name", "source", "lr", "hyperparameters (defaults)", "handling", "runs here"):
+        table.add_column(column, justify="right" if column == "lr" else "left", overflow="fold")
+    for r in rows:
+        hyper = " ".join(f"{k}={format_value(v)}" for k, v in r["hyperparameters"].items())
+        table.add_row(r["name"], r["source"], f"{r['lr']:g}", hyper, ", ".join(r["handling"]),
+                      "yes" if r["available"] else f"no: {r['why_not']}")
+    return table
+
+
+def paths_table(result: Any, steps: int, tol: float) -> Table:
+    """nncmp paths: where each walk got."""
+    import pandas as pd
+
+    fn, start = result.fn, result.start
+    shown = [{"optimizer": r["optimizer"], "lr": f"{r['lr']:g}" + (" (tuned)" if r["tuned"] else ""),
+              "final loss": f"{r['final_loss']:.4g}", "distance to minimum": f"{r['distance']:.4g}",
+              f"steps to within {tol:g}": "never" if r["steps_to_tol"] is None or pd.isna(r["steps_to_tol"])
+              else str(int(r["steps_to_tol"])), "status": r["status"]} for r in result.summary.to_dict("records")]
+    caption = (f"{fn.name} from ({start[0]:g}, {start[1]:g}), {steps} steps; minimum loss {fn.min_loss:g} at "
+               + " and ".join(f"({a:g}, {b:g})" for a, b in fn.minima)
+               + (". lr tuned per optimizer: the lowest final loss of 13 rates." if result.auto else "."))
+    return simple_table(f"Paths on {fn.name}", shown, caption=caption)
+
+
+def landscape_table(result: Any) -> Table:
+    """nncmp landscape: where each tracked run ended on its plane, how far off it, and its line's barrier."""
+    rows = []
+    trajectories, interpolation = result.trajectories, result.interpolation
+    for run_id, g in trajectories.groupby("run_id", sort=False):
+        last = g.iloc[-1]
+        line = interpolation[interpolation["run_id"] == run_id].set_index("alpha")["loss"]
+        inside = line[(line.index >= 0) & (line.index <= 1)]
+        rows.append({"configuration": last["config"], "end (a, b)": f"({last['a']:.3g}, {last['b']:.3g})",
+                     "final loss": f"{last['loss']:.4g}",
+                     "off the plane": f"{last['distance'] / max(last['travelled'], 1e-12):.0%} of its travel",
+                     "barrier on the line": f"{inside.max() - max(inside.iloc[0], inside.iloc[-1]):.3g}"})
+    axes = "; ".join(f"{name}: {a}, {b}" for name, (a, b) in result.labels.items())
+    caption = (f"{axes}. {result.resolution}×{result.resolution} grid per panel on {result.points} training "
+               f"examples in {result.seconds:.1f}s. off the plane: the final weights' distance from the plane as a "
+               "share of their distance from the start; barrier: the highest loss on the straight line from the "
+               "initial to the final weights above the higher of its two ends (0: no bump).")
+    return simple_table("Landscape", rows, caption=caption)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from nncmp.errors import DataError
+
+HOLDOUT_FRACTION = 0.2  # of the training set, held out to score tuning runs
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,36 @@ def load(name: str, n: int | None = None, data_dir: str | Path | None = None, do
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose from: {', '.join(DATASETS)}")
     return _load_cached(name, n if name == "synthetic" else None, str(data_dir) if data_dir else None, download)
+
+
+def holdout(data: Data) -> Data:
+    """The split that anything choosing (tuning) trains and scores on: 80% of the training set to train,
+    the other 20% to score (stratified, fixed). The validation data a table reports is never part of it.
+
+    A dataset without a separate validation split (toy-regression: val = train) is its own split.
+    """
+    import torch
+
+    if data.x_val is data.x_train:
+        return data
+    n = data.n_train
+    if data.task == "classification":
+        from sklearn.model_selection import train_test_split
+
+        tr, va = train_test_split(range(n), test_size=HOLDOUT_FRACTION, stratify=data.y_train.numpy(),
+                                  random_state=0)
+        tr, va = torch.as_tensor(tr), torch.as_tensor(va)
+    else:
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+        k = max(1, int(n * HOLDOUT_FRACTION))
+        tr, va = perm[k:], perm[:k]
+    return replace(data, x_train=data.x_train[tr], y_train=data.y_train[tr],
+                   x_val=data.x_train[va], y_val=data.y_train[va])
+
+
+def holdout_size(n_train: int) -> int:
+    """At most how many training examples the holdout split trains on (for checks before the data is split)."""
+    return n_train - math.ceil(n_train * HOLDOUT_FRACTION)
 
 
 def write_mnist_files(root: Path, folder: str, images: Any, labels: Any, train: bool) -> None:

@@ -5,7 +5,7 @@ different algorithms); `torch:NAME` and `pytorch-optimizer:NAME` force a library
 canonical: the bare name when the bare name resolves to the same optimizer, else the prefixed one, so
 results name every optimizer unambiguously. The built-ins need no import; any other name imports the
 libraries (about 2 s) to look it up. Building an optimizer, with the special handling some need, is
-in stepping.py.
+in training/stepping.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from nncmp.errors import SpecError
 
 # Hyperparameters with an option of their own (--momentum, --betas, ...); every other one is an --opt-arg.
 HYPERPARAMETERS = ("momentum", "betas", "alpha", "eps", "weight_decay")
-SOURCES = ("nncmp", "torch", "pytorch-optimizer")
+OPT_HELP = ("or any torch.optim or pytorch-optimizer optimizer by name (nadam, lion, prodigy, muon, ...; "
+            "torch:NAME or pytorch-optimizer:NAME picks a library; `nncmp optimizers` lists them)")
 DEFAULT_BATCH = 64  # every optimizer outside the built-ins: mini-batches, as adam/rmsprop/minibatch
 
 # Special handling (stepping.py); `nncmp optimizers` shows these words.
@@ -236,7 +237,7 @@ def optimizer_class(e: OptimizerEntry) -> Any:
     return getattr(importlib.import_module(e.module), e.torch_class)
 
 
-def _signature(cls: Any) -> dict[str, inspect.Parameter]:
+def signature(cls: Any) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(cls.__init__).parameters)
 
 
@@ -259,11 +260,11 @@ def _external(name: str) -> OptimizerEntry:
         cls = pytorch_optimizer.load_optimizer(key)
         module, cls_name = cls.__module__, cls.__name__
     cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
-    params = _signature(cls)
+    params = signature(cls)
     if key in SAM_WRAPPERS:  # the wrapped SGD's arguments are the wrapper's too
         import torch.optim
 
-        params = {**_signature(torch.optim.SGD), **params}
+        params = {**signature(torch.optim.SGD), **params}
     first = [p for p in params if p != "self"][0]
     if first != "params" and not unavailable:
         unavailable = f"takes the {first} instead of its parameters"
@@ -314,11 +315,11 @@ def _plain(value: Any) -> Any:
 def settable(name: str) -> dict[str, Any]:
     """The --opt-arg keys of an optimizer and their defaults (HYPERPARAMETERS have their own options)."""
     e = entry(name)
-    params = _signature(optimizer_class(e))
+    params = signature(optimizer_class(e))
     if name in SAM_WRAPPERS:
         import torch.optim
 
-        params = {**_signature(torch.optim.SGD), **params}
+        params = {**signature(torch.optim.SGD), **params}
     out = {}
     for key, p in params.items():
         if key in NOT_SETTABLE or key in e.defaults or key in e.fixed or key == "max_lr" or \
@@ -395,33 +396,6 @@ def check_args(optimizer: str, args: dict[str, Any]) -> dict[str, Any]:
                             f"{', '.join(valid) or 'none'}")
         out[key] = check_value(optimizer, key, value, valid[key])
     return out
-
-
-@functools.cache
-def check_build(name: str, lr: float | None, args: tuple[tuple[str, Any], ...]) -> None:
-    """SpecError, before any training, if the optimizer's own checks refuse these settings (a library
-    validates its arguments when the optimizer is made): made once on a small stand-in network."""
-    import torch
-    from torch import nn
-
-    from nncmp.training.stepping import build_optimizer
-    from nncmp.spec.run import RunSpec
-
-    import copy
-
-    # A stand-in run with these settings, made without RunSpec's checks (which call this one).
-    e, settings = entry(name), dict(args)
-    spec = copy.copy(RunSpec(dataset="synthetic", n=100, epochs=1))
-    values = {"optimizer": name, "lr": lr or e.lr, "batch_size": 64, **e.defaults,
-              **{k: settings.pop(k) for k in HYPERPARAMETERS if k in settings}, "opt_args": tuple(settings.items())}
-    for key, value in values.items():
-        object.__setattr__(spec, key, value)
-    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
-    try:
-        with torch.no_grad():
-            build_optimizer(spec, model.parameters(), model, 100)
-    except (ValueError, TypeError, AssertionError, KeyError) as e:
-        raise SpecError(f"{name} refuses these settings: {' '.join(str(e).split())}") from None
 
 
 def format_value(value: Any) -> str:

@@ -1,20 +1,23 @@
 """Summaries over seeds: mean, std and Student-t 95% CI per configuration, time to target, ranking.
 
-Input is the tidy metrics table (one row per run × epoch); output is one row per configuration.
+Input is the tidy metrics table (one row per run × epoch); output is one row per configuration. No file
+I/O: results/summary.py reads a folder's tables and brings them here.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from nncmp.errors import BaselineError
+from nncmp.registry.inits import canonical_init
+from nncmp.registry.optimizers import default_lr
+from nncmp.results.schema import CONFIG_COLUMNS, TUNED_PER
 
-CONFIG_COLUMNS = ["config", "optimizer", "init", "act", "norm", "lr", "batch_size", "schedule", "opt_args"]
-# --lrs auto tunes one rate per value of every grid factor but the rate itself and the seed.
-TUNED_PER = ["optimizer", "init", "act", "norm", "batch_size", "schedule", "opt_args"]
-DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise
+if TYPE_CHECKING:
+    import pandas as pd
+
 TIME_METRICS = ("epochs_to_target", "examples_to_target", "seconds_to_target")
 
 # summary metric → (metrics column, how a run's value is taken from its epochs, larger is better)
@@ -26,7 +29,7 @@ METRICS: dict[str, tuple[str, str, bool]] = {
 }
 
 
-def mean_std_ci(values: Any, level: float = 0.95) -> tuple[float, float, float]:
+def mean_std_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
     """Mean, sample std (ddof=1) and the half-width of the Student-t confidence interval of the mean."""
     import numpy as np
     from scipy import stats
@@ -43,7 +46,7 @@ def mean_std_ci(values: Any, level: float = 0.95) -> tuple[float, float, float]:
     return mean, std, float(stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
 
 
-def per_run(metrics: Any, target: float | None = None) -> Any:
+def per_run(metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
     """One row per run: its configuration, seed, status, each summary metric, and its own time to
     `target` (so a baseline can pair any rankable metric seed by seed)."""
     import pandas as pd
@@ -64,7 +67,7 @@ def per_run(metrics: Any, target: float | None = None) -> Any:
     return pd.DataFrame(rows)
 
 
-def time_to_target(runs: Any, target: float) -> tuple[float, float, float]:
+def time_to_target(runs: pd.DataFrame, target: float) -> tuple[float, float, float]:
     """First epoch at which the seed-mean val accuracy reaches `target`; examples and seconds by then."""
     curve = runs.groupby("epoch")[["val_acc", "examples", "seconds"]].mean().sort_index()
     hit = curve[curve["val_acc"] >= target]
@@ -74,12 +77,12 @@ def time_to_target(runs: Any, target: float) -> tuple[float, float, float]:
     return float(epoch), float(hit["examples"].iloc[0]), float(hit["seconds"].iloc[0])
 
 
-def default_metric(metrics: Any) -> str:
+def default_metric(metrics: pd.DataFrame) -> str:
     return "final_val_acc" if metrics["val_acc"].notna().any() else "final_val_loss"
 
 
-def summarize(metrics: Any, target: float | None = None, metric: str | None = None,
-              baseline: str | None = None, tuning: Any = None) -> Any:
+def summarize(metrics: pd.DataFrame, target: float | None = None, metric: str | None = None,
+              baseline: str | None = None, tuning: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per configuration, ranked (rank 1 is best). See README "summary.csv columns"."""
     import pandas as pd
 
@@ -120,7 +123,7 @@ def larger_is_better(metric: str) -> bool:
     return METRICS[metric][2] if metric in METRICS else False  # *_to_target: sooner is better
 
 
-def rank(summary: Any, metric: str, use_target: bool = False) -> Any:
+def rank(summary: pd.DataFrame, metric: str, use_target: bool = False) -> pd.DataFrame:
     """Rank configurations, best first, by these keys in order:
 
     1. every run finished (a configuration with a diverged run ranks below all that finished);
@@ -142,13 +145,11 @@ def rank(summary: Any, metric: str, use_target: bool = False) -> Any:
     return out
 
 
-def find_config(configs: Any, wanted: str) -> str:
+def find_config(configs: Iterable[str], wanted: str) -> str:
     """The configuration `wanted` names: its full id, or the leading parts of it (`adam`, `adam/he`, ...).
 
     Init aliases are accepted (`he` for `he-normal`).
     """
-    from nncmp.registry.inits import canonical_init
-
     configs = list(dict.fromkeys(configs))
     if wanted in configs:
         return wanted
@@ -163,7 +164,7 @@ def find_config(configs: Any, wanted: str) -> str:
     raise BaselineError(f"--baseline {wanted!r} is ambiguous: it matches {', '.join(matches)}")
 
 
-def paired_difference(runs: Any, config: str, baseline: str, metric: str) -> tuple[float, float, int]:
+def paired_difference(runs: pd.DataFrame, config: str, baseline: str, metric: str) -> tuple[float, float, int]:
     """Mean and 95% CI half-width of metric(config, seed) − metric(baseline, seed) over the seeds both
     finished. Seeds are paired: the same seed starts both from the same weights and batch order."""
     ok = runs[runs["status"] != "diverged"]
@@ -174,7 +175,7 @@ def paired_difference(runs: Any, config: str, baseline: str, metric: str) -> tup
     return mean, ci, len(diff)
 
 
-def add_baseline(summary: Any, runs: Any, baseline: str, metric: str) -> Any:
+def add_baseline(summary: pd.DataFrame, runs: pd.DataFrame, baseline: str, metric: str) -> pd.DataFrame:
     diffs = [paired_difference(runs, c, baseline, metric) for c in summary["config"]]
     out = summary.assign(
         baseline=baseline,
@@ -187,15 +188,12 @@ def add_baseline(summary: Any, runs: Any, baseline: str, metric: str) -> Any:
     return out
 
 
-RANKABLE = [*METRICS, *TIME_METRICS]
 
 
-def add_tuning(summary: Any, table: Any, runs: Any, metric: str) -> Any:
+def add_tuning(summary: pd.DataFrame, table: pd.DataFrame, runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per configuration: whether its lr is the default or the tuned one, the tuning cost, and for a
     tuned rate the paired difference of `metric` against the same configuration at the default rate."""
     import pandas as pd
-
-    from nncmp.registry.optimizers import default_lr
 
     # tuning.csv of folders written before act and norm were tuning keys: one rate per the keys it has.
     keys = [k for k in TUNED_PER if k in table.columns and k in summary.columns]
@@ -221,23 +219,3 @@ def add_tuning(summary: Any, table: Any, runs: Any, metric: str) -> Any:
         gain_ci.append(ci)
     out["tuned_minus_default"], out["tuned_minus_default_ci95"] = gain, gain_ci
     return out
-
-
-def summarize_folder(folder: Path, target: float | None, metric: str | None,
-                     baseline: str | None) -> tuple[Any, Any, str]:
-    """The metrics, the ranked summary and the metric used, from a results folder's files."""
-    from nncmp.results import store
-
-    metrics = store.read_metrics(folder)
-    tuning_path = Path(folder) / "tuning.csv"
-    from nncmp.tuning.lr import read_table
-
-    tuning = read_table(tuning_path) if tuning_path.exists() else None
-    metric = metric or default_metric(metrics)
-    if baseline is not None:
-        baseline = find_config(metrics["config"], baseline)
-    return metrics, summarize(metrics, target, metric, baseline, tuning), metric
-
-
-# What summaries need of tuning.csv (act and norm too, in folders written since they became tuning keys).
-TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]

@@ -1,5 +1,5 @@
-"""The results folder: config.json, metrics.csv (one row per run × epoch), runs.csv, summary.csv, and
-the lock that keeps a second process out.
+"""The results folder on disk: creating and locking it, writing its files atomically, and reading them
+back with errors that name the file (what the files are called and hold: schema.py).
 
 Files are replaced atomically (write a temporary file, fsync, rename), so a command killed at any
 moment leaves every file either as it was or complete, and metrics.csv is rewritten after every
@@ -15,18 +15,18 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import LockedError, StoreError, WriteError
+from nncmp.results import schema
+from nncmp.results.schema import CONFIG, LOCK
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nncmp.spec.config import CompareConfig
 
 DEFAULT_ROOT = Path("results")
-
-
-LOCK = ".lock"
-RESULT_FILES = ("config.json", "metrics.csv", "runs.csv", "summary.csv", "summary.md", "tuning.csv",
-                "tuning_metrics.csv", "bench.csv", "figures.csv", "bench.json", "layers.csv", "paths.csv",
-                "paths_summary.csv", "landscape.csv", "trajectories.csv", "interpolation.csv", "landscape.json",
-                "report.html")
 
 
 def new_results_dir(out: Path | None, command: str, root: Path = DEFAULT_ROOT, resume: bool = False,
@@ -34,16 +34,20 @@ def new_results_dir(out: Path | None, command: str, root: Path = DEFAULT_ROOT, r
     """`out`, or a new `results/<timestamp>-<command>/`; checked writable before any training starts.
 
     An existing non-empty `out` is refused unless `resume` (continue it) or `overwrite` (replace the
-    results of an nncmp folder — one with config.json; anything else in it is left alone).
+    results of an nncmp folder — one with config.json; anything else in it is left alone). `resume` on a
+    folder that is missing or still empty (a job killed before it wrote config.json) starts it there, so
+    one command line serves the first attempt and every retry; is_started() tells which it is.
     """
     if resume:
-        if out is None or not (Path(out) / "config.json").is_file():
-            raise StoreError(f"--resume: {out} is not an nncmp results folder (no config.json)")
-    elif out is not None and Path(out).is_dir() and _has_content(Path(out)):
+        if out is None:
+            raise StoreError("--resume needs the results folder to continue")
+        if not is_started(Path(out)) and Path(out).is_dir() and has_content(Path(out)):
+            raise StoreError(f"--resume: {out} is not an nncmp results folder (no config.json), and not empty")
+    elif out is not None and Path(out).is_dir() and has_content(Path(out)):
         if not overwrite:
             raise StoreError(f"results folder {out} is not empty; add --resume to continue it or --overwrite "
                              "to replace its results")
-        if not (Path(out) / "config.json").is_file():
+        if not is_started(Path(out)):
             raise StoreError(f"--overwrite: {out} is not an nncmp results folder (no config.json); "
                              "choose another --out")
     if out is None:
@@ -63,8 +67,19 @@ def new_results_dir(out: Path | None, command: str, root: Path = DEFAULT_ROOT, r
     return out
 
 
-def _has_content(folder: Path) -> bool:
-    return any(p.name != LOCK for p in folder.iterdir())
+def is_started(folder: Path) -> bool:
+    """Whether an nncmp command has begun writing into `folder` (it has config.json)."""
+    return (Path(folder) / CONFIG).is_file()
+
+
+def _temporary(path: Path) -> bool:
+    """A temporary file of an atomic write that was cut short (it never became a result)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def has_content(folder: Path) -> bool:
+    """Anything in the folder but its lock and the temporary files of interrupted writes."""
+    return any(p.name != LOCK and not _temporary(p) for p in folder.iterdir())
 
 
 def clear_results(folder: Path) -> None:
@@ -72,10 +87,9 @@ def clear_results(folder: Path) -> None:
     import shutil
 
     for p in Path(folder).iterdir():
-        temporary = p.name.startswith(".") and p.name.endswith(".tmp")
-        if p.name in RESULT_FILES or p.suffix in (".png", ".gif") or temporary:
+        if p.name in schema.RESULT_FILES or p.suffix in (".png", ".gif") or _temporary(p):
             p.unlink()
-        elif p.name == "weights" and p.is_dir():  # --track-weights
+        elif p.name == schema.WEIGHTS and p.is_dir():  # --track-weights
             shutil.rmtree(p)
 
 
@@ -114,14 +128,14 @@ def environment() -> dict[str, str]:
 def write_config(folder: Path, command: str, config: dict[str, Any]) -> None:
     doc = {"command": command, "argv": sys.argv[1:], "created": datetime.now().isoformat(timespec="seconds"),
            **config, "environment": environment()}
-    atomic_write_text(folder / "config.json", json.dumps(doc, indent=2, default=str) + "\n")
+    atomic_write_text(folder / CONFIG, json.dumps(doc, indent=2, default=str) + "\n")
 
 
-def write_csv(path: Path, frame: Any) -> None:
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False))
 
 
-def read_csv(path: Path, columns: list[str] | None = None) -> Any:
+def read_csv(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """A results CSV, or StoreError naming the file if it is missing, empty, corrupt or lacks columns."""
     import pandas as pd
 
@@ -138,46 +152,33 @@ def read_csv(path: Path, columns: list[str] | None = None) -> Any:
     return frame
 
 
-# Columns added after the first release: a folder written before them is read with their values filled in.
-LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end")
-
-
-def read_records(path: Path) -> Any:
-    """A metrics file (metrics.csv, tuning_metrics.csv) in RECORD_COLUMNS, older folders' included."""
-    from nncmp.training.recorder import RECORD_COLUMNS
-
+def read_records(path: Path) -> pd.DataFrame:
+    """A metrics file (metrics.csv, tuning_metrics.csv) in the current layout, older folders' included."""
     path = Path(path)
-    frame = read_csv(path, [c for c in RECORD_COLUMNS if c not in LATER_COLUMNS])
-    if not all(c in frame.columns for c in LATER_COLUMNS):
-        try:  # an older folder: its activation and normalisation were the same for every run, in config.json
+    frame = read_csv(path, [c for c in schema.RECORD_COLUMNS if c not in schema.LATER_COLUMNS])
+    config: dict[str, Any] = {}
+    if not all(c in frame.columns for c in schema.LATER_COLUMNS):
+        try:
             config = read_config(path.parent)
-            base = config.get("base") or config.get("spec") or {}
         except StoreError:
-            base = {}
-        defaults = {"act": base.get("act", "relu"), "norm": "batchnorm" if base.get("batchnorm") else "none",
-                    "diverged_step": None, "schedule": "constant", "opt_args": ""}
-        for column, value in defaults.items():
-            if column not in frame.columns:
-                frame[column] = value
-        if "lr_end" not in frame.columns:  # no schedules then: the rate never changed
-            frame["lr_end"] = frame["lr"]
-    # An empty opt_args (no --opt-arg) reads back as NaN; it is a value of its own, grouped like any other.
-    frame["opt_args"] = text_column(frame["opt_args"])
-    return frame[RECORD_COLUMNS]
+            pass
+    return schema.upgrade_records(frame, config)
 
 
-def text_column(column: Any) -> Any:
-    """A text column read back from CSV, empty values as '' rather than NaN (which groupby would drop)."""
-    column = column.astype(object)
-    return column.where(column.notna(), "")
+def read_metrics(folder: Path) -> pd.DataFrame:
+    return read_records(Path(folder) / schema.METRICS)
 
 
-def read_metrics(folder: Path) -> Any:
-    return read_records(Path(folder) / "metrics.csv")
+def read_tuning(path: Path) -> pd.DataFrame:
+    return schema.upgrade_tuning(read_csv(path, schema.TUNING_COLUMNS))
+
+
+def read_layers(folder: Path) -> pd.DataFrame:
+    return read_csv(Path(folder) / schema.LAYERS, schema.LAYER_COLUMNS)
 
 
 def read_config(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / "config.json"
+    path = Path(folder) / CONFIG
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
@@ -238,3 +239,39 @@ class Lock:
         if self.held and self._holder() == os.getpid():
             self.path.unlink(missing_ok=True)
         self.held = False
+
+
+def read_compare(folder: Path) -> tuple[CompareConfig, dict[str, Any]]:
+    """The comparison a folder holds (compare's, or train's one-run comparison), and its config.json as
+    written (for `created` and `resumed`)."""
+    from nncmp.spec.config import CompareConfig
+
+    doc = read_config(folder)
+    if not isinstance(doc.get("grid"), dict) or not isinstance(doc.get("base"), dict):
+        if doc.get("command") not in ("compare", "train"):
+            raise StoreError(f"{Path(folder)} holds the results of nncmp {doc.get('command')}, not of compare; "
+                             "only a comparison can be resumed")
+        raise StoreError(f"{Path(folder) / CONFIG}: no grid or base spec recorded")
+    return CompareConfig.from_json(doc, Path(folder) / CONFIG), doc
+
+
+def has_runs(folder: Path) -> bool:
+    """Whether a folder holds training runs (a compare, train or bench folder): its metrics.csv."""
+    return (Path(folder) / schema.METRICS).is_file()
+
+
+def command_of(folder: Path) -> str | None:
+    """The nncmp command that wrote a folder, from its config.json; None without a readable one."""
+    try:
+        return read_config(folder).get("command")
+    except StoreError:
+        return None
+
+
+def require_results(folder: Path, runs: bool = True) -> None:
+    """StoreError unless `folder` is an nncmp results folder: with `runs`, one with metrics.csv; else any
+    folder nncmp wrote (metrics.csv or config.json)."""
+    if has_runs(folder) or (not runs and is_started(folder)):
+        return
+    what = "it has no metrics.csv" if runs else "it has neither metrics.csv nor config.json"
+    raise StoreError(f"{folder} is not a results folder: {what}")

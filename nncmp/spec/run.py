@@ -1,28 +1,34 @@
-"""Run specifications: a frozen, validated description of one training run, and grids of them.
+"""A run: the frozen, validated description of one training run (RunSpec), and its step arithmetic.
 
-Knows names and numbers only: no torch, no files. Every check raises SpecError, which the CLI turns
-into one line and exit code 2 before anything trains.
+Every field is declared once (spec/fields.py): its help, option, grid dimension, id part and column are
+read from the declaration. The fields are in the order compare's grid loops over them (optimizer, init,
+activation, normalisation, schedule, learning rate, batch size), which is also the order of the optional
+parts of a config id. Every check raises SpecError, which the command line shows as one line and exit
+code 2 before anything trains. Names and numbers only: no torch, no files.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from nncmp.registry.datasets import DATASETS
 from nncmp.errors import SpecError
-from nncmp.registry.inits import ALIASES, INITS, canonical_init
-from nncmp.registry.models import ACTIVATIONS, MODELS
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
-from nncmp.registry.optimizers import HYPERPARAMETERS, OPTIMIZERS
+from nncmp.registry.datasets import DATASETS
+from nncmp.registry.inits import ALIASES, INITS, canonical_init
+from nncmp.registry.models import ACTIVATIONS, MODELS
+from nncmp.registry.optimizers import HYPERPARAMETERS, OPTIMIZERS, format_args, format_value
+from nncmp.spec.fields import at_least, check_values, declared, option
 
 MAX_SEED = 2**32 - 1
 NORMS = ("none", "batchnorm")
+DEFAULT_HIDDEN = (256, 128)
 
 
-def _option(name: str) -> str:
+def option_name(name: str) -> str:
+    """The option of a field: --weight-decay for weight_decay."""
     return "--" + name.replace("_", "-")
 
 
@@ -31,30 +37,78 @@ def check_choice(kind: str, value: str, choices: Any) -> None:
         raise SpecError(f"unknown {kind} {value!r}; choose from: {', '.join(choices)}")
 
 
+def _widths(hidden: tuple[int, ...]) -> str | None:
+    return None if all(h >= 1 for h in hidden) else f"--hidden widths must be >= 1, got {','.join(map(str, hidden))}"
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    dataset: str = "mnist5k"
-    model: str = "mlp"
-    hidden: tuple[int, ...] = (256, 128)
-    act: str = "relu"
-    batchnorm: bool = False
-    dropout: float = 0.0
-    init: str = "default"
-    optimizer: str = "adam"
-    lr: float | None = None  # None: the optimizer's default
-    momentum: float | None = None
-    betas: tuple[float, float] | None = None
-    alpha: float | None = None
-    eps: float | None = None
-    weight_decay: float | None = None
-    batch_size: int | None = None  # None: the optimizer's default (gd: the whole training set)
-    epochs: int = 10
-    seed: int = 0
-    n: int | None = None  # synthetic dataset size
+    dataset: str = option("mnist5k", flag="--dataset", help=f"Dataset: {', '.join(DATASETS)}.", column="dataset")
+    model: str = option("mlp", flag="--model", help=f"Model: {', '.join(MODELS)}.", column="model")
+    hidden: tuple[int, ...] = option(DEFAULT_HIDDEN, flag="--hidden", item=int, kind="integers", show_default="256,128",
+                                     help="mlp hidden-layer widths, comma-separated.", check=_widths)
+    dropout: float = option(0.0, flag="--dropout", help="Dropout probability after each hidden layer, in [0, 1).",
+                            check=lambda v: None if 0.0 <= v < 1.0 else f"--dropout must be in [0, 1), got {v:g}")
+    optimizer: str = option(
+        "adam", flag="--opt", grid="--opts", key="optimizers", column="optimizer", label=str, always=True,
+        kind="optimizer names", grid_default="sgd,minibatch,rmsprop,adam",
+        help=f"Optimizer: {', '.join(OPTIMIZERS)}, {optim.OPT_HELP}.",
+        grid_help=f"Optimizers, comma-separated: {', '.join(OPTIMIZERS)}, {optim.OPT_HELP}.")
+    init: str = option(
+        "default", flag="--init", grid="--inits", key="inits", column="init", label=str, always=True,
+        kind="init names", grid_default="xavier,he",
+        help=f"Weight init: {', '.join(INITS)} (aliases: {', '.join(f'{a}={c}' for a, c in ALIASES.items())}).",
+        grid_help=f"Inits, comma-separated: {', '.join(INITS)}, xavier, he.")
+    act: str = option("relu", flag="--act", grid="--acts", key="acts", column="act",
+                      label=lambda v: None if v == "relu" else f"act={v}", kind="activation names",
+                      help=f"Activation: {', '.join(ACTIVATIONS)}.",
+                      grid_help=f"Activations to compare, comma-separated: {', '.join(ACTIVATIONS)}.")
+    batchnorm: bool = option(False, flag="--batchnorm", grid="--norms", key="norms", column="norm",
+                             grid_value=lambda v: v == "batchnorm", label=lambda v: "norm=batchnorm" if v else None,
+                             kind="normalisations", help="BatchNorm1d after each mlp hidden layer.",
+                             grid_help="Normalisations to compare, comma-separated: none, batchnorm (BatchNorm1d "
+                                       "after each mlp hidden layer).")
+    schedule: str = option("constant", flag="--schedule", grid="--schedules", key="schedules", column="schedule",
+                           label=lambda v: None if v == "constant" else f"sched={v}", kind="schedule names",
+                           help=f"Learning-rate schedule over all steps: {', '.join(schedules.SCHEDULES)}.",
+                           grid_help="Learning-rate schedules to compare, comma-separated: "
+                                     f"{', '.join(schedules.SCHEDULES)}.")
+    lr: float | None = option(
+        None, flag="--lr", grid="--lrs", key="lrs", column="lr", item=float, kind="numbers (or 'auto')", always=True,
+        grid_help="Learning rates, comma-separated, or 'auto': tune each optimizer's rate on a split of the training "
+                  "data (7 rates over 3 decades around its default, one seed), then run the default and the tuned "
+                  "rate with every seed.",
+        label=lambda v: f"lr={v:g}" if v else "lr=default", show_default="optimizer's default: 0.01, adam/adamw 0.001",
+        help="Learning rate.", check=lambda v: None if v > 0 else f"--lr must be > 0, got {v:g}")
+    batch_size: int | None = option(
+        None, flag="--batch-size", grid="--batch-sizes", key="batch_sizes", column="batch_size", item=int,
+        kind="integers", grid_help="Batch sizes, comma-separated.", always=True, label=lambda v: f"bs={v or 'default'}", help="Examples per step.",
+        show_default="optimizer's default: gd all, sgd 1, others 64", check=at_least("--batch-size", 1))
+    epochs: int = option(10, flag="--epochs", help="Passes over the training set.", check=at_least("--epochs", 1))
+    seed: int = option(0, flag="--seed", help="Random seed (weights, batch order, dropout).", column="seed",
+                       check=lambda v: None if 0 <= v <= MAX_SEED else
+                       f"--seed must be in [0, {MAX_SEED}] (NumPy's seed range), got {v}")
+    n: int | None = option(None, flag="--n", help="Examples in the synthetic dataset.", show_default="5000",
+                           check=lambda v: None if v >= 10 else
+                           f"--n must be >= 10 (one example per class at least), got {v}")
+    momentum: float | None = option(None, flag="--momentum", help="SGD/RMSProp momentum.",
+                                    show_default="optimizer's default: 0, momentum/nesterov 0.9")
+    betas: tuple[float, float] | None = option(None, flag="--betas", item=float, kind="numbers", show_default="0.9,0.999",
+                                               help="Adam/AdamW betas 'b1,b2'.")
+    alpha: float | None = option(None, flag="--alpha", help="RMSProp smoothing constant.", show_default="0.99")
+    eps: float | None = option(None, flag="--eps", help="Term added to the denominator (adaptive optimizers).",
+                               show_default="1e-8, adagrad 1e-10")
+    weight_decay: float | None = option(None, flag="--weight-decay", help="L2 penalty (decoupled for adamw).",
+                                        show_default="0, adamw 0.01")
     # --opt-arg: the optimizer's other arguments, sorted by key; only values the user set
-    opt_args: tuple[tuple[str, Any], ...] = ()
-    schedule: str = "constant"
-    warmup: float | None = None  # None: schedules.DEFAULT_WARMUP for the schedules with a warm-up
+    opt_args: tuple[tuple[str, Any], ...] = option(
+        (), column="opt_args", label=lambda args: "/".join(f"{k}={format_value(v)}" for k, v in args) or None,
+        help="Another argument of the optimizer, repeatable: numbers, true/false, words, tuples as 'a,b' (e.g. "
+             "--opt-arg amsgrad=true --opt-arg betas=0.9,0.95 is --betas). `nncmp optimizers` lists each "
+             "optimizer's arguments. On compare each goes to the optimizers that take it.")
+    warmup: float | None = option(
+        None, flag="--warmup", show_default="0.05", help="Warm-up of warmup-cosine and wsd: a fraction of all "
+        "optimizer steps when < 1, else a number of steps.")
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
@@ -74,45 +128,28 @@ class RunSpec:
         # --opt-arg betas=... is --betas: the hyperparameters with options of their own live in their fields.
         for key in [k for k in args if k in HYPERPARAMETERS]:
             if getattr(self, key) is not None:
-                raise SpecError(f"{_option(key)} and --opt-arg {key} both give {key}; use one")
+                raise SpecError(f"{option_name(key)} and --opt-arg {key} both give {key}; use one")
             object.__setattr__(self, key, args.pop(key))
         object.__setattr__(self, "opt_args", tuple(sorted(args.items())))
         schedules.check(self.schedule, self.warmup)
-        self._check_numbers()
+        check_values(self)
+        self._check_hyperparameters()
         self._check_combination()
 
-    def _check_numbers(self) -> None:
-        # Every float option: inf and nan are bad input, never a run that diverges at its second step.
-        for name in ("lr", "momentum", "alpha", "eps", "weight_decay", "dropout"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise SpecError(f"{_option(name)} must be a finite number, got {value:g}")
+    def _check_hyperparameters(self) -> None:
         if self.betas is not None and not all(math.isfinite(b) for b in self.betas):
             raise SpecError(f"--betas must be finite numbers, got {','.join(map(str, self.betas))}")
-        if any(h < 1 for h in self.hidden):
-            raise SpecError(f"--hidden widths must be >= 1, got {','.join(map(str, self.hidden))}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise SpecError(f"--dropout must be in [0, 1), got {self.dropout:g}")
-        if self.lr is not None and not self.lr > 0:
-            raise SpecError(f"--lr must be > 0, got {self.lr:g}")
-        # The built-ins' ranges; the libraries' optimizers check their own (optim.check_build).
+        # The built-ins' ranges; the libraries' optimizers check their own (training.stepping.check_build,
+        # from the command layer).
         builtin = self.optimizer in OPTIMIZERS
         for name in ("momentum", "alpha", "eps", "weight_decay"):
             value = getattr(self, name)
             if value is not None and not value >= 0 and builtin:
-                raise SpecError(f"{_option(name)} must be >= 0, got {value:g}")
+                raise SpecError(f"{option_name(name)} must be >= 0, got {value:g}")
         if self.betas is not None and len(self.betas) != 2:
-            raise SpecError(f"--betas must be two numbers, got {','.join(map(str, self.betas))}")
+            raise SpecError(f"--betas needs exactly two numbers 'b1,b2', got {','.join(map(str, self.betas))}")
         if self.betas is not None and builtin and not all(0.0 <= b < 1.0 for b in self.betas):
             raise SpecError(f"--betas must be two numbers in [0, 1), got {','.join(map(str, self.betas))}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise SpecError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.epochs < 1:
-            raise SpecError(f"--epochs must be >= 1, got {self.epochs}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise SpecError(f"--seed must be in [0, {MAX_SEED}] (NumPy's seed range), got {self.seed}")
-        if self.n is not None and self.n < 10:
-            raise SpecError(f"--n must be >= 10 (one example per class at least), got {self.n}")
 
     def _check_combination(self) -> None:
         entry = optim.entry(self.optimizer)
@@ -129,14 +166,11 @@ class RunSpec:
             if getattr(self, name) is not None and name not in entry.defaults:
                 other = optim.settable(self.optimizer) if self.optimizer not in OPTIMIZERS else {}
                 if name in other:
-                    raise SpecError(f"{self.optimizer}'s {name} (default {optim.format_value(other[name])}) is not "
-                                    f"what {_option(name)} gives; use --opt-arg {name}=...")
+                    raise SpecError(f"{self.optimizer}'s {name} (default {format_value(other[name])}) is not "
+                                    f"what {option_name(name)} gives; use --opt-arg {name}=...")
                 users = [o for o, e in OPTIMIZERS.items() if name in e.defaults]
-                raise SpecError(f"{_option(name)} does not apply to {self.optimizer} (it applies to: {', '.join(users)})")
-        if self.optimizer not in OPTIMIZERS and (self.opt_args or any(getattr(self, k) is not None
-                                                                      for k in HYPERPARAMETERS)):
-            optim.check_build(self.optimizer, self.lr, tuple((k, getattr(self, k)) for k in HYPERPARAMETERS
-                                                             if getattr(self, k) is not None) + self.opt_args)
+                raise SpecError(f"{option_name(name)} does not apply to {self.optimizer} (it applies to: "
+                                f"{', '.join(users)})")
         if entry.fixed.get("nesterov") and self.momentum == 0:
             raise SpecError("nesterov needs --momentum > 0")
         if self.n is not None and self.dataset != "synthetic":
@@ -151,7 +185,9 @@ class RunSpec:
         return self.batch_size or optim.entry(self.optimizer).batch_size
 
     def resolved(self, n_train: int) -> RunSpec:
-        """The same run with every default filled in, as recorded in results."""
+        """The same run with every default filled in, as recorded in results: the learning rate, the batch
+        size (full-batch: the training set; never more than it) and the optimizer's hyperparameters.
+        Resolving a resolved spec on the same or a smaller training set changes only the batch size."""
         entry = optim.entry(self.optimizer)
         batch = min(self.effective_batch_size() or n_train, n_train)
         hyper = {k: v if getattr(self, k) is None else getattr(self, k) for k, v in entry.defaults.items()}
@@ -159,13 +195,16 @@ class RunSpec:
 
     @property
     def config_id(self) -> str:
-        """The configuration a run belongs to: everything a grid varies except the seed."""
-        lr = f"{self.lr:g}" if self.lr else "default"
-        # Activation and normalisation appear only when not the default, so ids of plain grids stay short.
-        extra = ("" if self.act == "relu" else f"/act={self.act}") + ("/norm=batchnorm" if self.batchnorm else "")
-        extra += ("" if self.schedule == "constant" else f"/sched={self.schedule}")
-        extra += "".join(f"/{k}={optim.format_value(v)}" for k, v in self.opt_args)
-        return f"{self.optimizer}/{self.init}/lr={lr}/bs={self.batch_size or 'default'}{extra}"
+        """The configuration a run belongs to: every declared part of the id but the seed — the optimizer,
+        init, rate and batch size always, the others when not at their defaults."""
+        parts, extra = [], []
+        for name, d in declared(RunSpec).items():
+            if d.label is None:
+                continue
+            text = d.label(getattr(self, name))
+            if text:
+                (parts if d.always else extra).append(text)
+        return "/".join(parts + extra)
 
     @property
     def norm(self) -> str:
@@ -174,6 +213,12 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         return f"{self.config_id}/seed={self.seed}"
+
+    def columns(self) -> dict[str, Any]:
+        """The run's identity columns of metrics.csv (a resolved spec), by the declarations."""
+        values = {"norm": self.norm, "opt_args": format_args(self.opt_args)}
+        return {d.column: values.get(d.column, getattr(self, name))
+                for name, d in declared(RunSpec).items() if d.column}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,81 +244,3 @@ def check_steps(specs: list[RunSpec], n_train: int) -> None:
         if key not in seen:
             seen.add(key)
             schedules.check(*key)
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Every combination of optimizers × inits × lrs × batch sizes × seeds around one base spec."""
-
-    base: RunSpec
-    optimizers: tuple[str, ...]
-    inits: tuple[str, ...]
-    lrs: tuple[float, ...] | None = None  # None: each optimizer's default
-    batch_sizes: tuple[int, ...] | None = None
-    seeds: int = 3
-    hyper: dict[str, Any] = field(default_factory=dict)  # explicit --momentum/--betas/... for optimizers that take them
-    acts: tuple[str, ...] | None = None  # None: the base spec's activation
-    norms: tuple[str, ...] | None = None  # "none" / "batchnorm"; None: the base spec's
-    opt_args: dict[str, Any] = field(default_factory=dict)  # --opt-arg, for the optimizers that take each key
-    schedules: tuple[str, ...] | None = None  # None: the base spec's schedule
-    warmup: float | None = None  # --warmup, for the schedules with a warm-up
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "optimizers", tuple(optim.resolve(o) for o in self.optimizers))
-        if self.seeds < 1:
-            raise SpecError(f"--seeds must be >= 1, got {self.seeds}")
-        if not self.optimizers:
-            raise SpecError("--opts needs at least one optimizer")
-        if not self.inits:
-            raise SpecError("--inits needs at least one init")
-        if self.base.seed + self.seeds - 1 > MAX_SEED:
-            raise SpecError(f"--seed + --seeds - 1 must be <= {MAX_SEED}, got {self.base.seed + self.seeds - 1}")
-        # Each run must be one row group: a value listed twice would run (and count) the same runs twice.
-        for act in self.acts or ():
-            check_choice("activation", act, ACTIVATIONS)
-        for norm in self.norms or ():
-            check_choice("normalisation", norm, NORMS)
-        for option, values in (("--opts", self.optimizers), ("--lrs", self.lrs or ()),
-                               ("--acts", self.acts or ()), ("--norms", self.norms or ()),
-                               ("--batch-sizes", self.batch_sizes or ()), ("--schedules", self.schedules or ()),
-                               ("--inits", [canonical_init(i) if i in INITS or i in ALIASES else i for i in self.inits])):
-            twice = sorted({str(v) for v in values if list(values).count(v) > 1})
-            if twice:
-                raise SpecError(f"{option} lists {', '.join(twice)} more than once")
-        for name in self.hyper:
-            if not any(name in optim.entry(o).defaults for o in self.optimizers):
-                raise SpecError(f"{_option(name)} applies to none of the optimizers {', '.join(self.optimizers)}")
-        if self.warmup is not None and not set(self.schedules or ()) & set(schedules.WARMUP_SCHEDULES):
-            raise SpecError(f"--warmup applies to the schedules {', '.join(schedules.WARMUP_SCHEDULES)}; "
-                            f"the grid has {', '.join(self.schedules or (self.base.schedule,))}")
-        for name in self.opt_args:
-            if name in HYPERPARAMETERS:
-                if name in self.hyper:
-                    raise SpecError(f"{_option(name)} and --opt-arg {name} both give {name}; use one")
-                if not any(name in optim.entry(o).defaults for o in self.optimizers):
-                    raise SpecError(f"--opt-arg {name} applies to none of the optimizers {', '.join(self.optimizers)}")
-                continue
-            if not any(name in optim.settable(o) for o in self.optimizers):
-                raise SpecError(f"--opt-arg {name} applies to none of the optimizers {', '.join(self.optimizers)}")
-        self.runs()  # validate every run now, before any training
-
-    def runs(self) -> list[RunSpec]:
-        out = []
-        for opt in self.optimizers:
-            hyper = {k: v for k, v in self.hyper.items() if k in optim.entry(opt).defaults}
-            args = {k: v for k, v in self.opt_args.items()
-                    if k in optim.entry(opt).defaults or k in optim.settable(opt)} if self.opt_args else {}
-            for init in self.inits:
-                for act in self.acts or (self.base.act,):
-                    for norm in self.norms or (self.base.norm,):
-                        for sched in self.schedules or (self.base.schedule,):
-                            for lr in self.lrs or (None,):
-                                for bs in self.batch_sizes or (None,):
-                                    for s in range(self.seeds):
-                                        out.append(replace(
-                                            self.base, optimizer=opt, init=init, act=act,
-                                            batchnorm=norm == "batchnorm", lr=lr, batch_size=bs,
-                                            seed=self.base.seed + s, opt_args=args, schedule=sched,
-                                            warmup=self.warmup if sched in schedules.WARMUP_SCHEDULES else None,
-                                            **hyper))
-        return out

@@ -26,17 +26,18 @@ from nncmp.training.plan import Group, plan
 from nncmp.training.probes import Tracking
 from nncmp.spec.run import RunSpec
 
-BACKENDS = ("local", "processes", "ray")
+
 
 
 @dataclass(frozen=True)
 class DataRecipe:
-    """How a worker gets the data by itself: the registry entry, and whether it is the tuning split."""
+    """How a worker gets the data by itself: the registry entry, and whether it is the holdout split that
+    tuning runs train on."""
 
     name: str
     n: int | None
     data_dir: str | None
-    tuning: bool = False
+    holdout: bool = False
     device: str = "cpu"  # where the worker trains; the data moves there once per worker
 
     def load(self) -> Data:
@@ -44,10 +45,10 @@ class DataRecipe:
         from nncmp.registry.datasets import load
 
         data = load(self.name, n=self.n, data_dir=self.data_dir)
-        if self.tuning:
-            from nncmp.tuning.lr import tuning_split
+        if self.holdout:
+            from nncmp.registry.datasets import holdout
 
-            data = tuning_split(data)
+            data = holdout(data)
         return data
 
 
@@ -90,13 +91,8 @@ def work(source: Any, specs: list[RunSpec], engine: str, tracking: Tracking,
     return results, (probes.results() if probes else {})
 
 
-# What a worker runs for each group: `work`, unless a test puts a wrapper here to inject faults (a worker
-# that dies, a run that always fails). Read when a grid starts.
-TASK: Callable[..., Any] = work
-
-
 def call(task: Callable[..., Any], *args: Any) -> Any:
-    """Ray's remote function: runs `task` (TASK as the driver had it) on a worker."""
+    """Ray's remote function: runs `task` (the driver's `work`, looked up when the grid starts) on a worker."""
     return task(*args)
 
 
@@ -189,7 +185,7 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    task = TASK
+    task = work  # looked up now: what the driver's module holds is what the workers run
     todo = list(groups)
     # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
     context = multiprocessing.get_context("spawn")
@@ -246,7 +242,7 @@ def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs
     # On GPUs a task also reserves --gpus-per-task of one (a fraction packs several groups onto one GPU), so
     # Ray places groups on GPUs across the cluster.
     remote = ray.remote(num_cpus=min(setup.threads, cpus), num_gpus=gpus_per_task, max_retries=0)(call)
-    task = TASK
+    task = work  # looked up now: what the driver's module holds is what the workers run
     capacity = max(1, cpus // min(setup.threads, cpus))
 
     def submit(g: Group) -> Any:

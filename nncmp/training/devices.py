@@ -8,21 +8,19 @@ from the seed and moved, so a seed gives the same run on any device up to floati
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from nncmp.errors import SpecError
+from nncmp.spec.config import DEVICE, DEVICES
 
-CHOICES = "auto, cpu, cuda, cuda:N, mps"
-_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 _MOVED: dict[tuple[int, str], Any] = {}  # (id of a Data on the CPU, device) → that Data on the device
 
 
 def check(text: str) -> str:
     """The --device text, checked for its form only (no torch: bad input answers at once)."""
     value = text.strip().lower()
-    if not _PATTERN.match(value):
-        raise SpecError(f"--device: unknown value {text!r}; choose from: {CHOICES}")
+    if not DEVICE.match(value):
+        raise SpecError(f"--device: unknown value {text!r}; choose from: {DEVICES}")
     return value
 
 

@@ -1,7 +1,7 @@
 """Where groups of runs train: the only place that turns the plan's engine choice into an engine.
 
-run_local trains a grid's groups one after another in this process; parallel.py sends the same groups
-to worker processes or Ray tasks, which call run_group too.
+run_local trains a grid's groups one after another in this process; backends.py sends the same groups
+to worker processes or Ray tasks, which call train_with too.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def run_local(specs: list[RunSpec], data: Data, progress: Any, on_group: OnGroup
     groups = plan(specs, data.n_train, max_group, where(data))
     failed: dict[int, str] = {}
     for number, group in enumerate(groups, 1):
-        members = [specs[i].resolved(data.n_train) for i in group.indices]
+        members = [specs[i] for i in group.indices]
         if say:
             say(describe(number, len(groups), group, members[0]))
         progress.start_group(group.indices, members)

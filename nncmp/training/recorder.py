@@ -26,15 +26,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from nncmp.results.schema import RUN_COLUMNS
 from nncmp.spec.run import RunSpec
-
-RECORD_COLUMNS = [
-    "run_id", "config", "dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed",
-    "schedule", "opt_args", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds",
-    "status", "diverged_step", "lr_end",
-]
-# Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
-INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
 
 Record = dict[str, Any]
 OnEpoch = Callable[[Record], None]
@@ -115,13 +108,9 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
 
 
 def record_base(spec: RunSpec) -> Record:
-    """The columns every record of a (resolved) run shares."""
-    from nncmp.registry.optimizers import format_args
-
-    return {"run_id": spec.run_id, "config": spec.config_id, "dataset": spec.dataset, "model": spec.model,
-            "optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm, "lr": spec.lr,
-            "batch_size": spec.batch_size, "seed": spec.seed, "schedule": spec.schedule,
-            "opt_args": format_args(spec.opt_args)}
+    """The columns every record of a (resolved) run shares: its ids and its declared identity columns."""
+    columns = spec.columns()
+    return {"run_id": spec.run_id, "config": spec.config_id, **{c: columns[c] for c in RUN_COLUMNS}}
 
 
 def first_bad_step(bad: Any, loss: Any, step: int) -> Any:
@@ -130,11 +119,3 @@ def first_bad_step(bad: Any, loss: Any, step: int) -> Any:
     import torch
 
     return torch.where((bad == 0) & ~torch.isfinite(loss), step, bad)
-
-
-def records_frame(records: list[Record]) -> Any:
-    """Records as the tidy metrics table (columns in RECORD_COLUMNS order)."""
-    import pandas as pd
-
-    frame = pd.DataFrame(records, columns=RECORD_COLUMNS)
-    return frame.astype({c: "Int64" for c in INTEGER_COLUMNS})

@@ -18,11 +18,15 @@ words `nncmp optimizers` shows (optim.py decides which optimizer gets which):
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 from nncmp.registry import optimizers as optim
 from nncmp.errors import SpecError
 from nncmp.spec.run import RunSpec, total_steps
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FUSED_CPU = ("SGD", "Adam", "AdamW", "Adagrad")
 BN_REFRESH_BATCHES = 50  # batches of the training set that re-estimate BatchNorm statistics (schedule-free)
@@ -38,36 +42,73 @@ def hidden_matrices(model: Any) -> tuple[list[Any], list[Any]]:
     return matrices, [p for p in model.parameters() if id(p) not in chosen]
 
 
-def build_optimizer(spec: RunSpec, params: Any, model: Any = None, n_train: int | None = None) -> Any:
-    """The optimizer of a resolved RunSpec (every hyperparameter filled in). `model` and `n_train` are
-    needed by the optimizers that split the parameters or take the data size."""
+def settings(spec: RunSpec) -> dict[str, Any]:
+    """A resolved run's optimizer settings: its hyperparameters and its --opt-arg values."""
+    e = optim.entry(spec.optimizer)
+    return {**{name: getattr(spec, name) for name in e.defaults}, **dict(spec.opt_args)}
+
+
+def build_for(spec: RunSpec, params: Any, model: nn.Module | None = None, n_train: int | None = None) -> Any:
+    """The optimizer of a resolved RunSpec (every hyperparameter filled in)."""
+    return build_optimizer(spec.optimizer, spec.lr, settings(spec), params, model, n_train,
+                           total_steps(spec, n_train) if n_train else None)
+
+
+def build_optimizer(name: str, lr: float, values: dict[str, Any], params: Any, model: nn.Module | None = None,
+                    n_train: int | None = None, steps: int | None = None) -> Any:
+    """Optimizer `name` at rate `lr` with these settings (hyperparameters and --opt-arg values). `model`,
+    `n_train` and `steps` are needed by the optimizers that split the parameters or take the data size."""
     import torch.optim
 
-    e = optim.entry(spec.optimizer)
+    e = optim.entry(name)
     if e.unavailable:
-        raise SpecError(f"{spec.optimizer} cannot run here: {e.unavailable}")
+        raise SpecError(f"{name} cannot run here: {e.unavailable}")
     cls = optim.optimizer_class(e)
-    kwargs: dict[str, Any] = {name: getattr(spec, name) for name in e.defaults}
-    kwargs.update(dict(spec.opt_args))
+    kwargs: dict[str, Any] = dict(values)
     kwargs.update(e.fixed)
-    kwargs[e.lr_key or "lr"] = spec.lr
+    kwargs[e.lr_key or "lr"] = lr
     # torch's fused CPU kernels do the whole update in one pass over each tensor: several times faster than
     # the per-operation path for Adam (whose sqrt and div otherwise rival the matrix products), same formula.
     if e.module == "torch.optim" and e.torch_class in FUSED_CPU and "fused" not in kwargs:
         kwargs["fused"] = True
     if optim.AUTO_ARGS in e.handling:
-        sizes = {"examples": n_train, "steps": total_steps(spec, n_train) if n_train else None}
-        kwargs.update({a: sizes[what] for a, what in optim.AUTO.items() if a in optim._signature(cls)})
-    if spec.optimizer in optim.SAM_WRAPPERS:
+        sizes = {"examples": n_train, "steps": steps}
+        kwargs.update({a: sizes[what] for a, what in optim.AUTO.items() if a in optim.signature(cls)})
+    if name in optim.SAM_WRAPPERS:
         kwargs["base_optimizer"] = torch.optim.SGD
     if optim.MUON in e.handling or optim.MATRICES in e.handling:
         if model is None:
-            raise ValueError(f"{spec.optimizer} splits the model's parameters: pass the model")
+            raise ValueError(f"{name} splits the model's parameters: pass the model")
         matrices, rest = hidden_matrices(model)
         if optim.MUON in e.handling:
             return cls([{"params": matrices, "use_muon": True}, {"params": rest, "use_muon": False}], **kwargs)
-        return Pair(cls(matrices, **kwargs), torch.optim.AdamW(rest, lr=spec.lr, fused=True))
+        return Pair(cls(matrices, **kwargs), torch.optim.AdamW(rest, lr=lr, fused=True))
     return cls(params, **kwargs)
+
+
+@functools.cache
+def check_build(name: str, lr: float | None, values: tuple[tuple[str, Any], ...]) -> None:
+    """SpecError, before any training, if the optimizer's own checks refuse these settings (a library
+    validates its arguments when the optimizer is made): made once on a small stand-in network."""
+    import torch
+    from torch import nn
+
+    e = optim.entry(name)
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    try:
+        with torch.no_grad():
+            build_optimizer(name, lr or e.lr, {**e.defaults, **dict(values)}, model.parameters(), model, 100, 2)
+    except (ValueError, TypeError, AssertionError, KeyError) as error:
+        raise SpecError(f"{name} refuses these settings: {' '.join(str(error).split())}") from None
+
+
+def check_settings(specs: list[RunSpec]) -> None:
+    """check_build for every run of a library's optimizer given settings of the user's (the built-ins'
+    ranges RunSpec checks itself)."""
+    for spec in specs:
+        given = tuple((k, getattr(spec, k)) for k in optim.HYPERPARAMETERS if getattr(spec, k) is not None)
+        if spec.optimizer not in optim.OPTIMIZERS and (spec.opt_args or given):
+            check_build(spec.optimizer, spec.lr, given + spec.opt_args)
 
 
 class Pair:
@@ -100,7 +141,7 @@ class Stepper:
         from nncmp.registry.schedules import Schedule
 
         self.model = model
-        self.optimizer = build_optimizer(spec, model.parameters(), model, n_train)
+        self.optimizer = build_for(spec, model.parameters(), model, n_train)
         handling = optim.entry(spec.optimizer).handling
         self.closure = optim.CLOSURE in handling
         self.hessian = optim.HESSIAN in handling

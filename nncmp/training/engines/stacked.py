@@ -205,7 +205,7 @@ class StackedRun:
 
         from nncmp.registry.schedules import Schedule
         from nncmp.spec.run import total_steps
-        from nncmp.training.stepping import build_optimizer
+        from nncmp.training.stepping import build_for
 
         specs = [s.resolved(data.n_train) for s in specs]
         self.specs, self.data = specs, data
@@ -221,7 +221,7 @@ class StackedRun:
         self.x = data.x_train.reshape(data.n_train, -1)
         self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
         self.seeds = [s.seed for s in specs]
-        self.optimizer = None if fast else build_optimizer(specs[0], self.stack.parameters())
+        self.optimizer = None if fast else build_for(specs[0], self.stack.parameters())
         # Members share their schedule (it is part of the group key); the fast path applies it itself.
         first = specs[0]
         self.total_steps = total_steps(first, data.n_train)

@@ -1,0 +1,59 @@
+"""The `nncmp` Typer application: the commands in the order `nncmp --help` lists them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from nncmp import __version__
+from nncmp.cli.bench import bench
+from nncmp.cli.compare import compare, resume_command
+from nncmp.cli.inspect import inspect
+from nncmp.cli.landscape import landscape
+from nncmp.cli.optimizers import optimizers
+from nncmp.cli.paths import paths
+from nncmp.cli.report import datasets, export, report
+from nncmp.cli.train import train
+
+app = typer.Typer(
+    help="Compare neural-network optimizers and weight initialisations on real PyTorch training runs.",
+    rich_markup_mode=None,  # plain click errors: one "Error: ..." line, no boxed panels
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nncmp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                         help="Show the version and exit.")] = False,
+) -> None:
+    """Compare neural-network optimizers and weight initialisations on real PyTorch training runs."""
+
+
+app.command()(train)
+app.command()(compare)
+app.command("resume")(resume_command)
+app.command()(report)
+app.command()(export)
+app.command()(datasets)
+app.command()(bench)
+app.command()(inspect)
+app.command()(optimizers)
+app.command()(paths)
+app.command()(landscape)
+
+
+def main() -> None:
+    from nncmp.training import signals
+
+    signals.EXITING_AFTER_INTERRUPT = True
+    app(prog_name="nncmp")

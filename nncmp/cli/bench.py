@@ -1,0 +1,136 @@
+"""`nncmp bench`: the standard speed suite, or per-optimizer cases (bench/suite.py says what is timed)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from nncmp.cli.common import (DepthOpt, DownloadOpt, JsonOpt, OutOpt, OverwriteOpt, QuietOpt, WidthOpt, console,
+                              hidden_layers, print_json, user_errors)
+from nncmp.cli.declared import declares, extra, single, values
+from nncmp.registry.optimizers import OPTIMIZERS
+from nncmp.spec.config import Options
+from nncmp.spec.run import RunSpec
+
+
+@declares(single(RunSpec, ["dataset", "model", "hidden"]), extra("depth", DepthOpt), extra("width", WidthOpt),
+          single(RunSpec, ["act", "batchnorm"]),
+          extra("epochs", Annotated[int, typer.Option(help="With --opts: epochs timed per case.")], 1),
+          single(RunSpec, ["seed"]), single(Options, ["data_dir", "threads", "device"]))
+def bench(
+    opts: Annotated[str | None, typer.Option(
+        "--opts", "--opt", help=f"Time these optimizers instead of the standard suite: {', '.join(OPTIMIZERS)}.",
+        show_default="the standard suite")] = None,
+    batch_sizes: Annotated[str | None, typer.Option(
+        "--batch-sizes", "--batch-size", help="With --opts: batch sizes, comma-separated; each optimizer runs at each.",
+        show_default="each optimizer's default")] = None,
+    reference: Annotated[bool, typer.Option(
+        help="With --opts: also time the course-style loop (torchvision dataset + per-sample transforms + "
+             "DataLoader) and print the engine's speed-up over it. The suite always does.")] = False,
+    quick: Annotated[bool, typer.Option(help="Suite on 10,000 examples (2,000 at batch size 1): under a minute.",
+                                        show_default="off")] = False,
+    n_bs1: Annotated[int | None, typer.Option(
+        "--n-bs1", help="Suite: training examples for the batch-size-1 cases (one step each).",
+        show_default="10000, --quick 2000")] = None,
+    repeats: Annotated[int, typer.Option(
+        help="Suite: rounds over all cases; each case keeps its fastest round (the least disturbed by other "
+             "processes).")] = 3,
+    n: Annotated[int | None, typer.Option(
+        "--n", help="Suite: training examples (synthetic, MNIST-shaped); with --opts: the synthetic dataset's size.",
+        show_default="suite 60000, --quick 10000")] = None,
+    download: DownloadOpt = False,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+    **declared: Any,
+) -> None:
+    """Measure speed. Without --opts: the standard suite (matmul ceiling, one run and 8-run grids at batch
+    sizes 64 and 1, the course-style loop) and the ratios between them. With --opts: samples/s, seconds per
+    epoch and peak memory per optimizer (and batch size)."""
+    from nncmp.commands import bench as commands
+
+    out_console = console(stderr=json_out)
+    talk = not (quiet or json_out)
+    with user_errors():
+        options = Options(**values(Options, declared, ["data_dir", "threads", "device"]))
+        if opts is None:
+            size = n or (10_000 if quick else 60_000)
+            request = commands.SuiteRequest(size, n_bs1 or min(size, 2_000 if quick else 10_000), repeats,
+                                            options.threads, options.device, out, overwrite)
+            result = _interruptible(lambda: commands.suite(request, on_case=_show_suite(out_console) if talk
+                                                           else None), out_console)
+        else:
+            from nncmp.spec.fields import parse_list
+            from nncmp.spec.grid import Grid
+
+            declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
+            base = RunSpec(**values(RunSpec, declared, ["dataset", "model", "hidden", "act", "batchnorm", "seed"]),
+                           epochs=declared["epochs"], n=n)
+            dims = {"optimizer": parse_list("--opts", opts, str, "optimizer names")}
+            if batch_sizes:
+                dims["batch_size"] = parse_list("--batch-sizes", batch_sizes, int, "integers")
+            grid = Grid(base=base, dims=dims, seeds=1)
+            request = commands.CasesRequest(grid, reference, options.threads, options.device, options.data_dir,
+                                            download, out, overwrite)
+            result = _interruptible(lambda: commands.cases(request, on_case=_show_case(out_console, reference)
+                                                           if talk else None), out_console)
+    _print(result, json_out, out_console, reference, declared["epochs"], declared.get("model") or "mlp")
+
+
+def _interruptible(call: Any, out: Any) -> Any:
+    try:
+        return call()
+    except KeyboardInterrupt:
+        out.print("interrupted: no benchmark table written")
+        raise typer.Exit(130) from None
+
+
+def _show_suite(out: Any) -> Any:
+    def show(case: dict[str, Any]) -> None:
+        if case["case"] == "pool":
+            out.print(f"process pool: {case['processes runs/s']:.2f} runs/s with {case['jobs']} workers "
+                      f"vs {case['local runs/s']:.2f} locally; driver {case['driver ms per run']:.1f} ms per run")
+        elif case["case"] == "ceiling":
+            out.print(f"round {case['round']} matmul ceiling (best so far): {case['GFLOP/s']:.0f} GFLOP/s")
+        else:
+            out.print(f"round {case['round']} {case['case']}: {case['samples/s']:.0f} samples/s ({case['what']})")
+
+    return show
+
+
+def _show_case(out: Any, reference: bool) -> Any:
+    def show(row: dict[str, Any]) -> None:
+        out.print(f"{row['optimizer']} bs={row['batch_size']}: {row['samples/s']:.0f} samples/s"
+                  + (f", course loop {row['ref samples/s']:.0f} samples/s" if reference else ""))
+
+    return show
+
+
+def _print(result: Any, json_out: bool, out: Any, reference: bool, epochs: int, model: str) -> None:
+    from nncmp.output.terminal import simple_table
+
+    suite = result.suite
+    if json_out:
+        print_json(suite if suite is not None else {"cases": result.cases.to_dict("records"),
+                                                    "threads": result.threads, "device": result.device})
+        return
+    if suite is not None:
+        out.print(simple_table("Speed per case", suite["cases"], (
+            f"MLP 784-256-128-10 on synthetic MNIST-shaped data, {suite['n']} examples ({suite['n_bs1']} at batch "
+            f"size 1), device {result.device}, {suite['threads']} threads, matmul ceiling "
+            f"{suite['ceiling_gflops']:.0f} GFLOP/s, fastest of {suite['repeats']} round(s) per case. samples/s "
+            "counts every model's examples (model-samples/s); GFLOP/s at "
+            f"{suite['flops_per_example'] / 1e6:.2f} MFLOP per training example; seconds exclude evaluation.")))
+        out.print(simple_table("Figures", result.figures.to_dict("records"),
+                               "Ratios of the cases above, measured in this run."))
+    else:
+        caption = (f"{result.dataset}, {model}, {epochs} epoch(s) per case, device {result.device}, "
+                   f"{result.threads} threads. Seconds exclude evaluation. peak MB: the process's peak resident "
+                   "memory during the case (torch alone holds most of it); peak rise MB: how far it rose above the "
+                   "case's start.")
+        if reference:
+            caption += " speed-up = engine samples/s ÷ course-loop samples/s."
+        out.print(simple_table("Engine speed", result.cases.to_dict("records"), caption))
+    out.print(f"results: {result.folder}")

@@ -1,0 +1,147 @@
+"""`nncmp compare` and `nncmp resume`: a grid of runs, a ranked summary with confidence intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nncmp.cli.common import (DepthOpt, DownloadOpt, JsonOpt, OptArgOpt, OutOpt, OverwriteOpt, QuietOpt,
+                              UsageFailure, VerboseOpt, WidthOpt, console, hidden_layers, parse_opt_args,
+                              reporter, user_errors)
+from nncmp.cli.declared import declares, dimensions, extra, grid, single, values
+from nncmp.spec.config import CompareConfig, Options
+from nncmp.spec.grid import DIMENSIONS
+from nncmp.spec.run import RunSpec
+
+STATS = ["target", "metric", "baseline"]
+BASE = ["dataset", "model", "hidden"]
+BASE_REST = ["batchnorm", "dropout"]
+HYPER = ["momentum", "betas", "alpha", "eps", "weight_decay"]
+BASE_LAST = ["epochs", "seed", "n"]
+OPTIONS = ["data_dir", "plot", "html", "x", "group_size", "threads", "track_layers", "track_weights", "track_every",
+           "device", "deterministic", "tensorboard", "backend", "jobs", "retries", "address", "gpus_per_task"]
+
+
+@declares(grid(RunSpec, ["optimizer", "init"]), extra("seeds", Annotated[int, typer.Option(
+              help="Seeds per configuration: --seed, --seed+1, ...")], 3),
+          grid(RunSpec, ["lr", "batch_size", "act", "schedule"]), grid(RunSpec, ["batchnorm"]),
+          single(RunSpec, ["warmup"]), extra("opt_arg", OptArgOpt), single(CompareConfig, STATS),
+          single(RunSpec, BASE), extra("depth", DepthOpt), extra("width", WidthOpt), single(RunSpec, BASE_REST),
+          single(RunSpec, HYPER), single(RunSpec, BASE_LAST), single(Options, OPTIONS))
+def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False,
+            share_gpu: Annotated[bool, typer.Option(
+                "--share-gpu", help="--backend processes: let more workers than GPUs share them.",
+                show_default="off")] = False,
+            resume: Annotated[Path | None, typer.Option(
+                help="Continue the comparison in this results folder: only its unfinished runs train (a missing "
+                     "or empty folder: the comparison starts there, so one command line serves every retry of a "
+                     "preempted job). The options must describe the same runs (or use `nncmp resume DIR`).",
+                show_default="off")] = None,
+            overwrite: OverwriteOpt = False, quiet: QuietOpt = False, **declared: Any) -> None:
+    """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
+    from nncmp.commands.compare import CompareRequest
+    from nncmp.commands.compare import compare as run
+    from nncmp.spec.grid import Grid
+
+    if resume is not None and (overwrite or (out is not None and Path(out) != Path(resume))):
+        raise UsageFailure("--resume DIR continues DIR: it cannot be combined with --overwrite or another --out")
+    with user_errors():
+        lrs = declared["lrs"]
+        auto = lrs is not None and lrs.strip() == "auto"
+        if auto:
+            declared["lrs"] = None
+        declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
+        base = RunSpec(**values(RunSpec, declared, BASE + BASE_REST + BASE_LAST))
+        the_grid = Grid(base=base, dims=dimensions(RunSpec, declared, DIMENSIONS), seeds=declared["seeds"],
+                        hyper=values(RunSpec, declared, HYPER), opt_args=parse_opt_args(declared["opt_arg"]),
+                        warmup=declared["warmup"])
+        config = CompareConfig(grid=the_grid, auto=auto, **values(CompareConfig, declared, STATS),
+                               options=Options(**values(Options, declared, OPTIONS)))
+        request = CompareRequest(config, out=resume or out, resume=resume is not None, overwrite=overwrite,
+                                 download=download, share_gpu=share_gpu)
+    show = reporter(quiet, verbose, json_out)
+    raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out))
+
+
+def resume_command(
+    results_dir: Annotated[Path, typer.Argument(help="A results folder of an interrupted compare.",
+                                                metavar="RESULTS_DIR", show_default=False)],
+    json_out: JsonOpt = False,
+    threads: Annotated[int | None, typer.Option(help="As in compare.", show_default="torch's choice")] = None,
+    verbose: VerboseOpt = False,
+    backend: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
+    jobs: Annotated[int | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
+    address: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
+    device: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Finish an interrupted comparison: train only its unfinished runs, with the options it was started with."""
+    from nncmp.commands.compare import resume as run
+
+    with user_errors():
+        Options(threads=threads, device=device or "auto")  # their checks, before anything is read
+    show = reporter(quiet, verbose, json_out)
+    overrides = {"threads": threads, "backend": backend, "jobs": jobs, "address": address, "device": device}
+    raise typer.Exit(finish(lambda: run(results_dir, show, **overrides), show, json_out=json_out))
+
+
+def finish(call: Callable[[], Any], show: Any, json_out: bool = False, train: bool = False,
+           quiet: bool = False) -> int:
+    """Run a compare-shaped command and show its outcome: the summary table (or JSON), what failed, where the
+    results are; after Ctrl-C or SIGTERM what was saved and how to go on. Returns the exit code."""
+    from nncmp.errors import Interrupted, SomeRunsFailed
+    from nncmp.output import terminal
+
+    try:
+        with user_errors():
+            try:
+                result = call()
+            except Interrupted as stop:
+                return _interrupted(stop, show.console)
+    except KeyboardInterrupt:  # before the folder existed: nothing to save
+        return 130
+    if train:
+        terminal.show_train(result, show.console, quiet)
+    elif json_out:
+        typer.echo(terminal.render(result.summary, result.metric, result.target, "json", None, result.folder),
+                   nl=False)
+    elif len(result.summary):
+        show.console.print(terminal.summary_table(result.summary, result.metric, result.target))
+    if result.failed:
+        first = next(iter(result.failed.items()))
+        how = f"nncmp resume {result.folder} tries {'it' if result.runs == 1 else 'the failed ones'} again"
+        message = (f"{first[0]} failed: {first[1]}" if result.runs == 1 else
+                   f"{len(result.failed)} run(s) failed on every attempt (their errors are in "
+                   f"{result.folder / 'runs.csv'}), e.g. {first[0]}: {first[1]}; the other runs finished and are "
+                   f"saved")
+        with user_errors():
+            raise SomeRunsFailed(f"{message}: {how}")
+    if not json_out:
+        show.console.print(f"results: {result.folder}" + ("" if train else f"  ({result.runs} runs: "
+                                                           + ", ".join(result.files) + ")"))
+    return 0
+
+
+def _interrupted(stop: Any, out: Any) -> int:
+    """Say what was saved and how to go on; the exit code. Interrupts are ignored from the moment of the
+    interruption (training/signals.py) until these last lines are out."""
+    from nncmp.output import terminal
+    from nncmp.training.signals import restore_interrupts
+
+    try:
+        folder = stop.folder
+        if stop.phase == "tuning":
+            out.print(f"interrupted while tuning learning rates ({stop.finished} of {stop.total} tuning runs "
+                      f"finished, saved in {folder / 'tuning_metrics.csv'})")
+        else:
+            if stop.summary is not None:
+                out.print(terminal.summary_table(stop.summary, stop.metric, stop.target))
+            out.print(f"interrupted: {stop.finished} of {stop.total} runs finished and saved in {folder} "
+                      "(runs.csv lists each run's state)")
+        out.print(f"resume with: nncmp resume {folder}")
+    finally:
+        restore_interrupts()
+    return stop.code

@@ -1,0 +1,132 @@
+"""Command-line options derived from the declarations in spec/ (spec/fields.py): each option of a run or of
+a comparison is declared once, as a field, and becomes a Typer option here — its names, help, default and
+type — and its text is parsed back into the field's value here.
+
+A command function takes its own parameters and `**declared`; `@declares(...)` adds the derived ones to
+its signature, which is what Typer reads, so `--help` lists them and Typer parses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
+
+import typer
+
+from nncmp.spec.fields import NONE, Declared, declared, parse_list
+
+Param = inspect.Parameter
+
+
+def _types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_tuple(annotation: Any) -> bool:
+    return any(typing.get_origin(a) is tuple for a in (annotation, *typing.get_args(annotation)))
+
+
+def _default(cls: type, name: str) -> Any:
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    d = f.metadata["nncmp"]
+    if d.cli_default is not None:
+        return None if d.cli_default is NONE else d.cli_default
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _option(names: Iterable[str], help: str, show_default: str | bool, metavar: str | None = None) -> Any:
+    return typer.Option(*names, help=help, show_default=show_default, metavar=metavar)
+
+
+def single(cls: type, names: Iterable[str], defaults: dict[str, Any] | None = None) -> list[Param]:
+    """One option per field `names` of `cls` that sets one value (train; the base run of compare)."""
+    hints, decl, out = _types(cls), declared(cls), []
+    for name in names:
+        d = decl[name]
+        default = (defaults or {}).get(name, _default(cls, name))
+        annotation = hints[name]
+        show = d.show_default
+        if _is_tuple(annotation):  # given as text: '256,128', '0.9,0.999'
+            annotation = str | None
+            default = None
+        elif default is None and type(None) not in typing.get_args(annotation):
+            annotation = annotation | None
+        flags = (d.flag, *d.aliases) if annotation is not bool else (f"{d.flag}/--no-{d.flag[2:]}",)
+        out.append(Param(name, Param.KEYWORD_ONLY, default=default,
+                         annotation=Annotated[annotation, _option(flags, d.help, show, d.metavar)]))
+    return out
+
+
+def grid(cls: type, names: Iterable[str]) -> list[Param]:
+    """compare's grid dimensions: one comma-separated option per field `names`, the field's own option an
+    alias of it (a switch such as --batchnorm keeps setting the base run)."""
+    hints, decl, out = _types(cls), declared(cls), []
+    for name in names:
+        d = decl[name]
+        flags = [d.grid] + ([d.flag] if hints[name] is not bool else [])
+        default = d.grid_default
+        if default is None and _default(cls, name) is not None:
+            default = str(_default(cls, name)) if hints[name] is not bool else None
+        show: str | bool = d.show_default if default is None else True
+        if hints[name] is bool:
+            show = f"{d.flag}"
+        out.append(Param(d.key, Param.KEYWORD_ONLY, default=default,
+                         annotation=Annotated[str | None, _option(flags, d.grid_help or d.help, show)]))
+    return out
+
+
+def declares(*groups: list[Param]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the parameters of `groups` to a command function's signature, after its own (which it takes by
+    name; the added ones arrive in its **kwargs)."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        own = [p.replace(annotation=hints.get(p.name, p.annotation), kind=Param.KEYWORD_ONLY)
+               for p in inspect.signature(fn).parameters.values() if p.kind != Param.VAR_KEYWORD]
+        # Arguments (no default) first, as Typer lists them; then the declared options; then the command's own.
+        params = ([p for p in own if p.default is Param.empty] + [p for group in groups for p in group]
+                  + [p for p in own if p.default is not Param.empty])
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            return fn(**kwargs)
+
+        del command.__wrapped__  # Typer must read this signature, not the function's own
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return wrap
+
+
+def values(cls: type, given: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """The fields `names` of `cls` from their options' values (text of tuple fields parsed); options not
+    given (None where the field has another default) are left out, so the field's default applies."""
+    hints, decl, out = _types(cls), declared(cls), {}
+    for name in names:
+        value = given.get(name)
+        if value is None:
+            continue
+        d: Declared = decl[name]
+        out[name] = parse_list(d.flag or name, value, d.item, d.kind) if _is_tuple(hints[name]) else value
+    return out
+
+
+def dimensions(cls: type, given: dict[str, Any], names: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """Grid dimension → values, from compare's comma-separated options (those given)."""
+    decl, out = declared(cls), {}
+    for name in names:
+        d = decl[name]
+        text = given.get(d.key)
+        if text is not None:
+            out[name] = parse_list(d.grid, text, d.item, d.kind)
+    return out
+
+
+def extra(name: str, annotation: Any, default: Any = None) -> list[Param]:
+    """An option of the command line's own, to place among the declared ones."""
+    return [Param(name, Param.KEYWORD_ONLY, default=default, annotation=annotation)]

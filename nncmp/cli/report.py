@@ -1,0 +1,88 @@
+"""`nncmp report`, `nncmp export` and `nncmp datasets`: what is already on disk, shown or exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nncmp.cli.common import JsonOpt, UsageFailure, console, user_errors
+from nncmp.cli.declared import declares, single, values
+from nncmp.spec.config import CompareConfig, Options, check_statistics
+
+FORMATS = ("table", "csv", "markdown", "json", "html")
+BY_CHOICES = ("init", "optimizer", "act", "norm", "schedule")
+
+
+def _choice(option: str, value: str | None, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        raise UsageFailure(f"{option}: unknown value {value!r}; choose from: {', '.join(choices)}")
+
+
+@declares(single(CompareConfig, ["target", "metric", "baseline"]))
+def report(
+    results_dir: Annotated[Path, typer.Argument(help="A results folder written by compare (or train).",
+                                                metavar="RESULTS_DIR", show_default=False)],
+    by: Annotated[str | None, typer.Option(
+        help="Pivot: one column per value of this factor (init or optimizer), rows the other; "
+             "cells mean ± 95% CI of the metric.", show_default="no pivot: the ranked summary")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Output: table, csv, markdown, json, or html (one "
+                                     "self-contained page for any results folder).")] = "table",
+    html_path: Annotated[Path | None, typer.Option(
+        "--html", help="Write the HTML report to this file (implies --format html).", show_default="off")] = None,
+    json_out: JsonOpt = False,
+    plot: Annotated[bool, typer.Option(help="Write PNG plots into the results folder.")] = True,
+    x: Annotated[str, typer.Option("--x", help="x axis of the curves: epochs, examples or seconds.")] = "epochs",
+    **declared: Any,
+) -> None:
+    """Re-render the summary, statistics and plots of an existing results folder, without training."""
+    from nncmp.commands import report as commands
+
+    _choice("--by", by, BY_CHOICES)
+    _choice("--format", fmt, FORMATS)
+    with user_errors():
+        stats = values(CompareConfig, declared, ["target", "metric", "baseline"])
+        Options(x=x)
+        check_statistics(**stats)
+        if html_path is not None or fmt == "html":
+            page = commands.html(results_dir, *(stats.get(k) for k in ("target", "metric", "baseline")),
+                                 (by,) if by else (), x, html_path)
+            typer.echo(page if html_path is None else f"report: {html_path}", nl=html_path is not None)
+            return
+        result = commands.report(results_dir, stats.get("target"), stats.get("metric"), stats.get("baseline"),
+                                 plot, x)
+    from nncmp.output import terminal
+
+    output = terminal.render(result.summary, result.metric, result.target, "json" if json_out else fmt, by,
+                             result.folder)
+    out = console()
+    if isinstance(output, str):
+        out.file.write(output)
+    else:
+        out.print(output)
+
+
+def export(
+    results_dir: Annotated[Path, typer.Argument(help="A results folder of compare or train.", metavar="RESULTS_DIR",
+                                                show_default=False)],
+    tensorboard: Annotated[Path, typer.Option("--tensorboard", metavar="LOGDIR",
+                                              help="The TensorBoard log folder to write the runs into.")],
+) -> None:
+    """Export a results folder's runs: to TensorBoard (one run per nncmp run, HParams included)."""
+    from nncmp.commands.export import export as run
+
+    with user_errors():
+        folders = run(results_dir, tensorboard)
+    typer.echo(f"{len(folders)} runs written to {tensorboard}; view them with: tensorboard --logdir {tensorboard}")
+
+
+@declares(single(Options, ["data_dir"]))
+def datasets(**declared: Any) -> None:
+    """List the datasets: shape, classes, sizes, and whether each is available offline now."""
+    from nncmp.commands.datasets import datasets as run
+    from nncmp.output.terminal import simple_table
+
+    data_dir = declared["data_dir"]
+    caption = f"torchvision datasets are looked for in {data_dir or '~/.cache/nncmp/data'}; --download fetches them."
+    console().print(simple_table("Datasets", run(data_dir), caption=caption))

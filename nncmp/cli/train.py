@@ -1,0 +1,39 @@
+"""`nncmp train`: one run, one row per epoch (epoch 0 is the untrained model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from nncmp.cli.common import (DepthOpt, DownloadOpt, OptArgOpt, OutOpt, OverwriteOpt, QuietOpt, WidthOpt,
+                              hidden_layers, parse_opt_args, reporter, user_errors)
+from nncmp.cli.declared import declares, extra, single, values
+from nncmp.spec.config import Options
+from nncmp.spec.run import RunSpec
+
+RUN = ["dataset", "model", "hidden"]
+RUN_REST = ["act", "batchnorm", "dropout", "init", "optimizer", "lr", "schedule", "warmup"]
+HYPER = ["momentum", "betas", "alpha", "eps", "weight_decay", "batch_size", "epochs", "seed", "n"]
+OPTIONS = ["data_dir", "plot", "threads", "track_layers", "track_weights", "track_every", "device", "deterministic",
+           "tensorboard"]
+
+
+@declares(single(RunSpec, RUN), extra("depth", DepthOpt), extra("width", WidthOpt), single(RunSpec, RUN_REST),
+          extra("opt_arg", OptArgOpt), single(RunSpec, HYPER), single(Options, OPTIONS))
+def train(download: DownloadOpt = False, out: OutOpt = None, overwrite: OverwriteOpt = False,
+          quiet: QuietOpt = False, **declared: Any) -> None:
+    """Train one run and print one row per epoch (epoch 0 is the untrained model)."""
+    from nncmp.commands.train import TrainRequest
+    from nncmp.commands.train import train as run
+
+    with user_errors():
+        declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
+        spec = RunSpec(**values(RunSpec, declared, RUN + RUN_REST + HYPER),
+                       opt_args=parse_opt_args(declared["opt_arg"]))
+        options = Options(**values(Options, declared, OPTIONS))
+        request = TrainRequest(spec, options, out=out, overwrite=overwrite, download=download)
+    from nncmp.cli.compare import finish
+
+    show = reporter(quiet, epochs=True)
+    raise typer.Exit(finish(lambda: run(request, show), show, train=True, quiet=quiet))

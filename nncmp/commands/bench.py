@@ -1,0 +1,107 @@
+"""bench: the standard speed suite, or per-optimizer cases (bench/suite.py says what is timed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nncmp.commands.common import load_data, pick_device, results_folder, set_threads
+from nncmp.errors import SpecError
+from nncmp.results import schema, store
+from nncmp.spec.grid import Grid
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+OnCase = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class SuiteRequest:
+    n: int = 60_000  # training examples (synthetic, MNIST-shaped)
+    n_bs1: int = 10_000  # of them, for the batch-size-1 cases
+    repeats: int = 3  # rounds over all cases; each case keeps its fastest
+    threads: int | None = None
+    device: str = "auto"
+    out: Path | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n < 100:
+            raise SpecError(f"--n must be >= 100 for the suite, got {self.n}")
+        if not 1 <= self.n_bs1 <= self.n:
+            raise SpecError(f"--n-bs1 must be between 1 and --n ({self.n}), got {self.n_bs1}")
+        if self.repeats < 1:
+            raise SpecError(f"--repeats must be >= 1, got {self.repeats}")
+
+
+@dataclass(frozen=True)
+class CasesRequest:
+    grid: Grid  # the optimizers (and batch sizes) to time, one seed each, around a base run
+    reference: bool = False  # also time the course-style loop
+    threads: int | None = None
+    device: str = "auto"
+    data_dir: str | None = None
+    download: bool = False
+    out: Path | None = None
+    overwrite: bool = False
+
+
+@dataclass
+class BenchResult:
+    folder: Path
+    cases: pd.DataFrame  # bench.csv
+    figures: pd.DataFrame | None  # the suite's ratios (figures.csv); None for per-optimizer cases
+    suite: dict[str, Any] | None  # everything the suite measured (bench.json)
+    device: str
+    threads: int
+    dataset: str = "synthetic"
+
+
+def suite(request: SuiteRequest, on_case: OnCase | None = None) -> BenchResult:
+    """Every case of the standard suite and the ratios between them, into the folder."""
+    import math
+
+    import pandas as pd
+
+    from nncmp.bench.suite import run_suite
+
+    device = pick_device(request.device, request.threads)
+    set_threads(request.threads)
+    with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
+        store.write_config(folder, "bench", {"suite": True, "n": request.n, "n_bs1": request.n_bs1,
+                                             "repeats": request.repeats, "device": device})
+        result = run_suite(request.n, request.n_bs1, request.repeats, on_case=on_case, device=device)
+        figures = pd.DataFrame([{"figure": k, "value": v, "target": result["targets"].get(k, math.nan),
+                                 "met": v >= result["targets"][k] if k in result["targets"] else "—"}
+                                for k, v in result["figures"].items()])
+        cases = pd.DataFrame(result["cases"])
+        store.write_csv(folder / schema.BENCH, cases)
+        store.write_csv(folder / schema.FIGURES, figures)
+        store.atomic_write_text(folder / schema.BENCH_JSON, json.dumps(result, indent=2) + "\n")
+    return BenchResult(folder, cases, figures, result, device, result["threads"])
+
+
+def cases(request: CasesRequest, on_case: OnCase | None = None) -> BenchResult:
+    """samples/s, seconds per epoch and peak memory of each optimizer (and batch size) of the grid."""
+    import pandas as pd
+
+    from nncmp.bench.suite import run_bench
+    from nncmp.results.schema import records_frame
+
+    base = request.grid.base
+    device = pick_device(request.device, request.threads)
+    data = load_data(base.dataset, base.n, request.data_dir, request.download)
+    threads = set_threads(request.threads)
+    specs = [s.resolved(data.n_train) for s in request.grid.runs()]
+    with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
+        store.write_config(folder, "bench", {"base": base.to_dict(), "reference": request.reference,
+                                             "device": device, "runs": [s.to_dict() for s in specs]})
+        rows, records = run_bench(specs, data, request.reference, request.data_dir, on_case=on_case, device=device)
+        frame = pd.DataFrame(rows)
+        store.write_csv(folder / schema.BENCH, frame)
+        store.write_csv(folder / schema.METRICS, records_frame(records))
+    return BenchResult(folder, frame, None, None, device, threads, data.name)

@@ -1,0 +1,185 @@
+"""compare and resume: a CompareConfig in, a folder of results and their summary out.
+
+    config.json → [tune the rates (--lrs auto)] → every unfinished run, saved group by group (training/)
+    → summary.csv, plots, [report.html] → CompareResult
+
+resume is compare on a folder's own config.json. Bad input raises SpecError (and the other NncmpErrors)
+before anything trains; Ctrl-C or SIGTERM raises Interrupted once everything finished is saved and
+summarised; runs that fail on every attempt are in the result's `failed`, the others finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nncmp.commands.common import check_gpu_jobs, check_runs, load_data, pick_device, results_folder, set_threads
+from nncmp.errors import Interrupted, RunsFailed
+from nncmp.results import schema, store
+from nncmp.results.summary import summarize_folder
+from nncmp.spec.config import CompareConfig, check_same_runs
+from nncmp.spec.run import RunSpec
+from nncmp.training.progress import Reporter
+from nncmp.training.runner import run_grid
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nncmp.registry.datasets import Data
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """What compare is asked to do: the comparison, and where its results go."""
+
+    config: CompareConfig
+    out: Path | None = None  # the results folder (None: results/<timestamp>-compare)
+    resume: bool = False  # continue `out` (a missing or empty one: start it there)
+    overwrite: bool = False  # replace the results of an nncmp folder at `out`
+    download: bool = False  # fetch a missing torchvision dataset
+    share_gpu: bool = False  # --backend processes: let more workers than GPUs share them
+    command: str = "compare"  # what config.json says wrote it (train: a one-run comparison)
+
+
+@dataclass
+class CompareResult:
+    """A finished (or partly failed) comparison: its folder and its tables."""
+
+    folder: Path
+    metrics: pd.DataFrame  # one row per run × epoch (metrics.csv)
+    summary: pd.DataFrame  # one row per configuration, ranked (summary.csv)
+    metric: str  # what the summary is ranked by
+    target: float
+    runs: int  # how many runs the comparison has
+    failed: dict[str, str] = field(default_factory=dict)  # run id → error, for runs that failed every attempt
+    files: list[str] = field(default_factory=list)  # what was written, for the last line
+
+
+def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> CompareResult:
+    """Train every run of the comparison that is not finished yet into the results folder, then summarise."""
+    config = request.config
+    options = config.options
+    if options.tensorboard:
+        from nncmp.output.tensorboard import check_installed
+
+        check_installed()
+    device = pick_device(options.device, options.threads, options.deterministic, reporter.note)
+    check_gpu_jobs(options.backend, options.jobs, device, request.share_gpu, reporter.note)
+    config = replace(config, options=replace(options, device=device))
+    saved = None
+    if request.resume and request.out is not None and store.is_started(request.out):
+        saved_config, saved = store.read_compare(request.out)
+        check_same_runs(request.out, saved_config, config)
+    elif request.resume:
+        reporter.note(f"{request.out} holds no comparison yet: starting it there")
+    base = config.grid.base
+    data = load_data(base.dataset, base.n, options.data_dir, request.download)
+    set_threads(options.threads)
+    specs = [s.resolved(data.n_train) for s in config.grid.runs()]
+    check_runs(specs, data.n_train, config.auto, config.baseline)
+    with results_folder(request.out, request.command, resume=request.resume,
+                        overwrite=request.overwrite) as folder:
+        return _run(folder, config, specs, data, saved, request.command, reporter)
+
+
+def resume(folder: Path, reporter: Reporter = Reporter(), **overrides: Any) -> CompareResult:
+    """Finish an interrupted comparison with the options it was started with (`overrides`: backend, jobs,
+    address, threads, device, which change how it runs, never what it computes)."""
+    config, doc = store.read_compare(folder)
+    options = config.options
+    backend = overrides.get("backend") or options.backend
+    options = replace(options, backend=backend, jobs=overrides.get("jobs") or options.jobs,
+                      address=overrides.get("address") or (options.address if backend == "ray" else None),
+                      threads=overrides.get("threads"), device=overrides.get("device") or options.device)
+    command = doc.get("command", "compare")
+    return compare(CompareRequest(replace(config, options=options), out=Path(folder), resume=True, command=command),
+                   reporter)
+
+
+def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, saved: dict[str, Any] | None,
+         command: str, reporter: Reporter) -> CompareResult:
+    options = config.options
+    extra: dict[str, Any] = {}
+    if saved is not None:
+        extra = {"created": saved.get("created"),
+                 "resumed": [*saved.get("resumed", []), datetime.now().isoformat(timespec="seconds")]}
+    _write_config(folder, command, config, specs, extra)
+    from nncmp.training.devices import describe
+
+    reporter.note(f"device: {describe(options.device)}")
+    try:
+        if config.auto:
+            from nncmp.tuning.lr import tune_rates
+
+            specs = tune_rates(specs, data, folder, reporter, options, resume=saved is not None)
+            _write_config(folder, command, config, specs, extra)
+            from nncmp.commands.common import check_baseline
+
+            check_baseline(specs, config.baseline)
+        run_grid(specs, data, folder, reporter, options, resume=saved is not None, on_saved=_tensorboard(options))
+    except Interrupted as stop:
+        stop.folder = folder
+        if stop.phase == "training" and stop.finished:
+            _, stop.summary, stop.metric = _summarize(folder, config, plot=False)
+            stop.target = config.target
+        raise
+    except RunsFailed as failure:
+        result = _result(folder, config, len(specs))
+        result.failed = failure.failed
+        return result
+    result = _result(folder, config, len(specs))
+    if options.html:  # one self-contained page beside the CSVs and PNGs
+        from nncmp.output.html import build
+
+        store.atomic_write_text(folder / schema.REPORT_HTML, build(folder, config.target, config.metric,
+                                                                   config.baseline, (), options.x))
+    result.files = [schema.CONFIG, schema.METRICS, schema.SUMMARY] + ([schema.TUNING] if config.auto else []) \
+        + (["PNG plots"] if options.plot else []) + ([schema.REPORT_HTML] if options.html else [])
+    return result
+
+
+def _summarize(folder: Path, config: CompareConfig, plot: bool) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """summary.csv (and the plots) from the folder's files, as report makes them."""
+    metrics, summary, metric = summarize_folder(folder, config.target, config.metric, config.baseline)
+    store.write_csv(folder / schema.SUMMARY, summary)
+    if plot:
+        from nncmp.output.plots import write_plots
+
+        write_plots(metrics, summary, folder, config.options.x)
+    return metrics, summary, metric
+
+
+def _result(folder: Path, config: CompareConfig, runs: int) -> CompareResult:
+    if not store.has_runs(folder):  # every run failed
+        import pandas as pd
+
+        return CompareResult(folder, pd.DataFrame(columns=schema.RECORD_COLUMNS), pd.DataFrame(),
+                             config.metric or "final_val_acc", config.target, runs)
+    metrics, summary, metric = _summarize(folder, config, config.options.plot)
+    return CompareResult(folder, metrics, summary, metric, config.target, runs)
+
+
+def _write_config(folder: Path, command: str, config: CompareConfig, specs: list[RunSpec],
+                  extra: dict[str, Any]) -> None:
+    doc = {**config.to_json(), **extra, "runs": [s.to_dict() for s in specs]}
+    if command == "train":  # what folders of train have always recorded: the run itself
+        doc = {**doc, "spec": specs[0].to_dict(), "device": config.options.device}
+    store.write_config(folder, command, doc)
+
+
+def _tensorboard(options: Any) -> Any:
+    """--tensorboard LOGDIR: each run written there as it finishes, so TensorBoard shows progress live."""
+    if not options.tensorboard:
+        return None
+    from nncmp.output.tensorboard import write_run
+
+    written: set[int] = set()
+
+    def write(current: dict[int, list[dict[str, Any]]]) -> None:
+        for i in sorted(set(current) - written):
+            write_run(Path(options.tensorboard), current[i])
+            written.add(i)
+
+    return write

@@ -1,0 +1,73 @@
+"""inspect: each init's network at initialisation, layer by layer (training/layers.py measures it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nncmp.commands.common import load_data, pick_device, results_folder
+from nncmp.errors import SpecError
+from nncmp.results import schema, store
+from nncmp.spec.run import RunSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class InspectRequest:
+    base: RunSpec  # the network (an mlp), the dataset and the seed
+    inits: tuple[str, ...] = ("xavier-normal", "he-normal", "default")
+    batch_size: int = 256  # examples passed forward and backward
+    device: str = "auto"
+    plot: bool = True
+    out: Path | None = None
+    overwrite: bool = False
+    data_dir: str | None = None
+    download: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 2:
+            raise SpecError(f"--batch-size must be >= 2 (statistics over a batch), got {self.batch_size}")
+        names = [RunSpec(init=i).init for i in self.inits]
+        if len(set(names)) != len(names):
+            raise SpecError(f"--inits lists an init more than once: {','.join(self.inits)}")
+        object.__setattr__(self, "inits", tuple(names))
+
+
+@dataclass
+class InspectResult:
+    folder: Path
+    layers: pd.DataFrame  # layers.csv: one row per init × layer × statistic
+    per_init: dict[str, list[dict[str, Any]]]  # init → one dict of statistics per layer
+    title: str  # the network, as the figures name it
+    dataset: str
+    files: list[str] = field(default_factory=list)
+
+
+def inspect(request: InspectRequest) -> InspectResult:
+    import pandas as pd
+
+    from nncmp.training import layers
+    from nncmp.training.devices import on_device
+
+    base = request.base
+    device = pick_device(request.device)
+    data = on_device(load_data(base.dataset, base.n, request.data_dir, request.download), device)
+    with results_folder(request.out, "inspect", overwrite=request.overwrite) as folder:
+        per_init, samples = layers.inspect_inits(base, list(request.inits), data, request.batch_size)
+        frame = pd.DataFrame([row for init, stats in per_init.items() for row in layers.tidy(stats, init=init)])
+        store.write_config(folder, "inspect", {"base": base.to_dict(), "inits": list(request.inits),
+                                               "batch_size": request.batch_size, "device": device})
+        store.write_csv(folder / schema.LAYERS, frame)
+        shape = f"{len(base.hidden)} hidden layers of {', '.join(map(str, sorted(set(base.hidden))))}"
+        title = f"{base.act}{' + batchnorm' if base.batchnorm else ''}, {shape}"
+        files = [schema.LAYERS]
+        if request.plot:
+            from nncmp.output.plots import activation_histograms, layer_profile
+
+            layer_profile(frame, folder / "layers_std.png", title)
+            activation_histograms(samples, folder / "layers_hist.png", title)
+            files += ["layers_std.png", "layers_hist.png"]
+    return InspectResult(folder, frame, per_init, title, data.name, files)

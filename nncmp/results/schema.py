@@ -1,0 +1,97 @@
+"""What a results folder holds: its file names, the columns of its tables, and how older folders are read.
+
+Every file name and column list of a results folder is spelled here and nowhere else. A folder written
+by an older nncmp is brought up to date here too, once (upgrade_records): columns it lacks are filled in
+with the values they had then, taken from its config.json, so every reader (results/store.py reads the
+files) sees the current layout. No file I/O here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CONFIG = "config.json"
+METRICS = "metrics.csv"  # one row per run × epoch (the records)
+RUNS = "runs.csv"  # one row per run: where it stands
+SUMMARY = "summary.csv"  # one row per configuration, ranked
+SUMMARY_MD = "summary.md"
+TUNING = "tuning.csv"  # --lrs auto: one row per tuning run, the chosen rate marked
+TUNING_METRICS = "tuning_metrics.csv"  # --lrs auto: the tuning runs' records
+LAYERS = "layers.csv"  # inspect, --track-layers: per-layer statistics
+WEIGHTS = "weights"  # --track-weights: a folder of one .npz per tracked run
+BENCH = "bench.csv"
+FIGURES = "figures.csv"
+BENCH_JSON = "bench.json"
+PATHS = "paths.csv"
+PATHS_SUMMARY = "paths_summary.csv"
+LANDSCAPE = "landscape.csv"
+TRAJECTORIES = "trajectories.csv"
+INTERPOLATION = "interpolation.csv"
+LANDSCAPE_JSON = "landscape.json"
+REPORT_HTML = "report.html"
+LOCK = ".lock"  # the pid of the process writing into the folder
+# Every file nncmp writes into a folder (--overwrite removes these, PNG and GIF figures and weights/ only).
+RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRICS, BENCH, FIGURES, BENCH_JSON,
+                LAYERS, PATHS, PATHS_SUMMARY, LANDSCAPE, TRAJECTORIES, INTERPOLATION, LANDSCAPE_JSON, REPORT_HTML)
+
+# The run's identity columns (declared by RunSpec's fields) in the order the files have always had them.
+RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",
+               "opt_args"]
+EPOCH_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status",
+                 "diverged_step", "lr_end"]
+RECORD_COLUMNS = ["run_id", "config", *RUN_COLUMNS, *EPOCH_COLUMNS]
+# Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
+INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
+# Columns added after the first release: a folder written before them is read with their values filled in.
+LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end")
+
+# A configuration's columns in summary.csv: a run's identity without what one comparison never varies.
+CONFIG_COLUMNS = ["config", *(c for c in RUN_COLUMNS if c not in ("dataset", "model", "seed"))]
+# --lrs auto tunes one rate per value of every grid factor but the rate itself and the seed.
+TUNED_PER = [c for c in CONFIG_COLUMNS if c not in ("config", "lr")]
+# What summaries need of tuning.csv (act and norm too, in folders written since they became tuning keys).
+TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]
+RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
+LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Records as the tidy metrics table (columns in RECORD_COLUMNS order)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(records, columns=RECORD_COLUMNS)
+    return frame.astype({c: "Int64" for c in INTEGER_COLUMNS})
+
+
+def text_column(column: pd.Series) -> pd.Series:
+    """A text column read back from CSV, empty values as '' rather than NaN (which groupby would drop)."""
+    column = column.astype(object)
+    return column.where(column.notna(), "")
+
+
+def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+    """A metrics table as read from a file, in RECORD_COLUMNS: the columns an older folder lacks filled in
+    from its config.json (`config`; {} if it has none), whose activation and normalisation were then the
+    same for every run."""
+    if not all(c in frame.columns for c in LATER_COLUMNS):
+        base = config.get("base") or config.get("spec") or {}
+        defaults = {"act": base.get("act", "relu"), "norm": "batchnorm" if base.get("batchnorm") else "none",
+                    "diverged_step": None, "schedule": "constant", "opt_args": ""}
+        for column, value in defaults.items():
+            if column not in frame.columns:
+                frame[column] = value
+        if "lr_end" not in frame.columns:  # no schedules then: the rate never changed
+            frame["lr_end"] = frame["lr"]
+    # An empty opt_args (no --opt-arg) reads back as NaN; it is a value of its own, grouped like any other.
+    frame["opt_args"] = text_column(frame["opt_args"])
+    return frame[RECORD_COLUMNS]
+
+
+def upgrade_tuning(table: pd.DataFrame) -> pd.DataFrame:
+    """tuning.csv as read: an empty opt_args (none given) as ''."""
+    if "opt_args" in table.columns:
+        table["opt_args"] = text_column(table["opt_args"])
+    return table

@@ -1,0 +1,24 @@
+"""The summary of a results folder: its tables read back (store) and summarised (stats). compare, report
+and the HTML report all come here, so report reproduces compare's summary.csv byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nncmp.results import schema, stats, store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def summarize_folder(folder: Path, target: float | None, metric: str | None,
+                     baseline: str | None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The metrics, the ranked summary and the metric used, from a results folder's files."""
+    metrics = store.read_metrics(folder)
+    tuning_path = Path(folder) / schema.TUNING
+    tuning = store.read_tuning(tuning_path) if tuning_path.exists() else None
+    metric = metric or stats.default_metric(metrics)
+    if baseline is not None:
+        baseline = stats.find_config(metrics["config"], baseline)
+    return metrics, stats.summarize(metrics, target, metric, baseline, tuning), metric

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install examples clean
+.PHONY: run test test-fast lint docs bench install examples clean
 
 install: $(STAMP)
 
@@ -19,6 +19,17 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The quick inner loop: everything but the tests marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# The documentation site, strict: a broken link or a stale page fails the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -q -d site
 
 # The speed suite README's Performance section shows (about 2.5 minutes on 2 cores).
 bench: $(STAMP)

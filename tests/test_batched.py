@@ -6,11 +6,11 @@ import math
 import pytest
 
 from nncmp.registry.datasets import load
+from nncmp.spec.grid import Grid
+from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import train
 from nncmp.training.execute import run_group, train_one, train_with
 from nncmp.training.plan import fast_sgd, group_key, plan
-from nncmp.spec.grid import Grid
-from nncmp.spec.run import RunSpec
 from tests.numerics import THREADS, assert_same_records, spec_rtol, torch_threads
 
 
@@ -159,8 +159,8 @@ def test_engines_refuse_runs_they_cannot_train(synthetic):
 
 
 def test_train_one_uses_the_fast_path_for_batch1_sgd_only(synthetic, monkeypatch):
-    from nncmp.training.engines import stacked as batched
     from nncmp.training.engines import single as engine
+    from nncmp.training.engines import stacked as batched
 
     used = []
     for name, module in (("StackedRun", batched), ("SingleRun", engine)):
@@ -178,8 +178,8 @@ def test_train_one_uses_the_fast_path_for_batch1_sgd_only(synthetic, monkeypatch
 
 
 def test_plan_groups_runs_that_differ_in_init_and_seed():
-    grid = Grid(base=RunSpec(epochs=2), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"), "init": ("xavier", "he")},
-                seeds=3)
+    grid = Grid(base=RunSpec(epochs=2), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"),
+                                              "init": ("xavier", "he")}, seeds=3)
     specs = grid.runs()
     groups = plan(specs, 4000)
     assert [len(g.indices) for g in groups] == [6, 6, 6, 6]
@@ -195,13 +195,15 @@ def test_plan_groups_runs_that_differ_in_init_and_seed():
 
 
 def test_plan_keeps_different_rates_apart_except_in_the_fast_path():
-    specs = Grid(base=RunSpec(), dims={"optimizer": ("adam", "sgd"), "init": ("he",), "lr": (0.001, 0.01)}, seeds=2).runs()
+    dims = {"optimizer": ("adam", "sgd"), "init": ("he",), "lr": (0.001, 0.01)}
+    specs = Grid(base=RunSpec(), dims=dims, seeds=2).runs()
     groups = plan(specs, 4000)
     assert [[specs[i].optimizer for i in g.indices] for g in groups] == [["adam"] * 2, ["adam"] * 2, ["sgd"] * 4]
 
 
 def test_plan_sends_the_cnn_to_the_single_engine_and_says_why():
-    specs = Grid(base=RunSpec(dataset="digits", model="cnn"), dims={"optimizer": ("adam",), "init": ("he",)}, seeds=2).runs()
+    dims = {"optimizer": ("adam",), "init": ("he",)}
+    specs = Grid(base=RunSpec(dataset="digits", model="cnn"), dims=dims, seeds=2).runs()
     groups = plan(specs, 1437)
     assert len(groups) == 2 and groups[0].engine == "single" and "cnn" in groups[0].why
     lone = plan(Grid(base=RunSpec(), dims={"optimizer": ("adam",), "init": ("he",)}, seeds=1).runs(), 4000)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from nncmp.registry.datasets import load
 from nncmp.output.plots import curves, final_bars
-from nncmp.results.stats import summarize
 from nncmp.registry.datasets import holdout as tuning_split
+from nncmp.registry.datasets import load
+from nncmp.results.stats import summarize
 from nncmp.tuning.lr import lr_grid
 from tests.numerics import THREADS, assert_frames_close
 

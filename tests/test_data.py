@@ -101,7 +101,8 @@ def test_failed_download_is_one_clear_line(tmp_path, monkeypatch):
     import torchvision.datasets as tvd
 
     def offline(self):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://example/, got:\n<urlopen error>\n")
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://example/, got:\n"
+                           "<urlopen error>\n")
 
     monkeypatch.setattr(tvd.MNIST, "download", offline)
     with pytest.raises(DataError) as info:

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from nncmp.training import devices
+from nncmp.errors import SpecError
 from nncmp.registry.datasets import load
+from nncmp.spec.run import RunSpec
+from nncmp.training import devices
 from nncmp.training.engines.single import SingleRun
 from nncmp.training.engines.stacked import StackedRun
-from nncmp.errors import SpecError
-from nncmp.spec.run import RunSpec
 
 SMALL = {"dataset": "digits", "hidden": (32, 16), "epochs": 1}
 
@@ -158,9 +158,9 @@ def test_on_device_moves_the_data_once_per_process():
 
 
 def test_processes_refuse_more_workers_than_gpus_unless_shared_and_spread_groups(monkeypatch, capsys):
-    from nncmp.training import backends as parallel
     from nncmp.commands.common import check_gpu_jobs
     from nncmp.errors import SpecError
+    from nncmp.training import backends as parallel
 
     monkeypatch.setattr(devices, "gpus", lambda: 1)
     with pytest.raises(SpecError, match="--jobs 2 with 1 GPU"):

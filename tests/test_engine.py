@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from nncmp.registry.datasets import load
-from nncmp.training.engines.single import evaluate, loss_function, make_model, train
 from nncmp.results.schema import RECORD_COLUMNS
 from nncmp.spec.run import RunSpec
+from nncmp.training.engines.single import evaluate, loss_function, make_model, train
 from tests.numerics import acc_tol, rtol
 
 SMALL = {"dataset": "digits", "hidden": (32,), "epochs": 2}

@@ -67,7 +67,8 @@ def compared(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("html") / "run"
     code, out, _ = run_cli("compare", "--dataset", "digits", "--opts", "adam,sgd", "--inits", "xavier,he",
-                           "--seeds", "1", "--epochs", "2", "--track-layers", "--html", "--no-plot", "--quiet", "--out", folder)
+                           "--seeds", "1", "--epochs", "2", "--track-layers", "--html", "--no-plot", "--quiet",
+                           "--out", folder)
     assert code == 0, out
     return folder
 

@@ -85,8 +85,8 @@ def test_aliases_follow_the_course():
 @pytest.mark.parametrize("name", list(INITS) + list(ALIASES))
 def test_every_init_trains_on_tiny_data(name):
     from nncmp.registry.datasets import load
-    from nncmp.training.engines.single import train
     from nncmp.spec.run import RunSpec
+    from nncmp.training.engines.single import train
 
     records = train(RunSpec(dataset="synthetic", n=200, hidden=(16,), init=name, optimizer="adam", epochs=2),
                     load("synthetic", n=200))
@@ -101,8 +101,8 @@ def test_zeros_shows_the_symmetry_problem():
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
     from nncmp.registry.datasets import load
-    from nncmp.training.engines.single import train
     from nncmp.spec.run import RunSpec
+    from nncmp.training.engines.single import train
 
     data = load("digits")
     spec = RunSpec(dataset="digits", hidden=(16,), init="zeros", optimizer="adam", epochs=3)

@@ -77,11 +77,12 @@ def test_track_weights_saves_the_first_seed_of_every_configuration(tracked):
 
 def test_tracked_weights_are_the_weights_the_run_ends_with(tracked):
     """The last tracked point of a run is its final model: evaluating it gives the run's recorded val loss."""
+    from torch.nn.utils import vector_to_parameters
+
     from nncmp.registry.datasets import load
-    from nncmp.training.engines.single import evaluate, loss_function
     from nncmp.registry.models import build_model
     from nncmp.spec.run import RunSpec
-    from torch.nn.utils import vector_to_parameters
+    from nncmp.training.engines.single import evaluate, loss_function
 
     data = load("digits")
     metrics = pd.read_csv(tracked / "metrics.csv")
@@ -142,10 +143,11 @@ def test_runs_with_other_initial_weights_get_a_plane_of_their_own(cli, tmp_path)
 
 def test_the_landscape_at_the_origin_is_the_loss_of_the_tracked_weights(tracked):
     """The stacked evaluation of grid points against a plain model holding the same weights."""
+    from torch.nn.utils import vector_to_parameters
+
     from nncmp.registry.datasets import load
     from nncmp.registry.models import build_model
     from nncmp.spec.run import RunSpec
-    from torch.nn.utils import vector_to_parameters
 
     data = load("digits")
     runs = weights.read(tracked)

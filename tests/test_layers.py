@@ -9,9 +9,9 @@ import torch
 
 from nncmp.registry.datasets import load
 from nncmp.registry.inits import apply_init
-from nncmp.training.layers import STATISTICS, dead_fraction, layer_stats, saturated_fraction
 from nncmp.registry.models import build_model
 from nncmp.spec.run import RunSpec
+from nncmp.training.layers import STATISTICS, dead_fraction, layer_stats, saturated_fraction
 from tests.numerics import assert_layers_close
 
 WIDTH, DEPTH = 256, 20

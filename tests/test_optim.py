@@ -8,10 +8,10 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from nncmp.registry.datasets import load
-from nncmp.training.engines.single import train
 from nncmp.registry.optimizers import OPTIMIZERS
-from nncmp.training.stepping import build_for
 from nncmp.spec.run import RunSpec
+from nncmp.training.engines.single import train
+from nncmp.training.stepping import build_for
 
 # Defaults nncmp chooses itself (the course's learning rates, the momentum of the momentum variants);
 # every other default must be torch.optim's own.
@@ -31,7 +31,8 @@ def test_defaults_are_torch_defaults(name):
 def test_course_learning_rates():
     assert OPTIMIZERS["sgd"].lr == OPTIMIZERS["minibatch"].lr == OPTIMIZERS["gd"].lr == 0.01
     assert OPTIMIZERS["adam"].lr == 0.001
-    assert (OPTIMIZERS["gd"].batch_size, OPTIMIZERS["sgd"].batch_size, OPTIMIZERS["minibatch"].batch_size) == (None, 1, 64)
+    sizes = (OPTIMIZERS["gd"].batch_size, OPTIMIZERS["sgd"].batch_size, OPTIMIZERS["minibatch"].batch_size)
+    assert sizes == (None, 1, 64)
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

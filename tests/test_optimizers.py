@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
+from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
 from nncmp.registry.datasets import load
-from nncmp.training.engines.single import SingleRun, train
-from nncmp.errors import SpecError
 from nncmp.spec.grid import Grid
 from nncmp.spec.run import RunSpec, total_steps
+from nncmp.training.engines.single import SingleRun, train
 from nncmp.training.stepping import build_for, hidden_matrices
 
 
@@ -94,7 +94,9 @@ def test_default_rates_are_the_classes_own_or_the_table():
 
 def test_every_optimizer_that_runs_here_trains_an_epoch_and_the_others_are_refused(tiny):
     """The contract of `nncmp optimizers`' last column, for every name it lists."""
-    rows = optim.catalog()
+    from nncmp.commands.optimizers import catalog
+
+    rows = catalog()
     assert len(rows) > 130
     for row in rows:
         spec = RunSpec(**TINY, optimizer=row["name"]) if row["available"] else None

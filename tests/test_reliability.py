@@ -192,7 +192,8 @@ def test_a_live_lock_is_refused_and_a_stale_one_taken_over(cli, tmp_path):
 def test_lock_unit(tmp_path):
     with store.Lock(tmp_path):
         assert (tmp_path / store.LOCK).read_text().strip() == str(os.getpid())
-        child = subprocess.run([sys.executable, "-c", f"from nncmp.results.store import Lock\nwith Lock('{tmp_path}'): pass"],
+        code = f"from nncmp.results.store import Lock\nwith Lock('{tmp_path}'): pass"
+        child = subprocess.run([sys.executable, "-c", code],
                                capture_output=True, text=True, check=False)
         assert child.returncode != 0 and "LockedError" in child.stderr
     assert not (tmp_path / store.LOCK).exists()

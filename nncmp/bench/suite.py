@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
 from nncmp.errors import DataError
+from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
 from nncmp.spec.run import RunSpec
 
 
@@ -91,7 +91,8 @@ def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
     if data.name in TORCHVISION:
         from nncmp.registry.datasets import default_data_dir
 
-        return torchvision_dataset(data.name, Path(data_dir) if data_dir else default_data_dir(), True, False, transform)
+        root = Path(data_dir) if data_dir else default_data_dir()
+        return torchvision_dataset(data.name, root, True, False, transform)
     if channels != 1:
         raise DataError(f"--reference supports single-channel data here, got {channels} channels")
 
@@ -344,12 +345,11 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
     """Runs/s of one grid (Adam, batch 64, `runs` seeds trained one by one) on the local backend and on a
     pool of `jobs` worker processes, wall time included (the pool's start-up is part of what a user waits
     for); and the driver's own time per finished run (saving the rows as they arrive)."""
-    from nncmp.results import store
     from nncmp.registry.datasets import load
-    from nncmp.results import schema
+    from nncmp.results import schema, store
     from nncmp.results.schema import records_frame
-    from nncmp.training.execute import train_one
     from nncmp.training.backends import DataRecipe, run_parallel
+    from nncmp.training.execute import train_one
 
     total = math.ceil(n / 0.8)
     specs = [RunSpec(dataset="synthetic", n=total, optimizer="adam", init="he", seed=s, epochs=1) for s in range(runs)]

@@ -6,8 +6,19 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.cli.common import (DepthOpt, DownloadOpt, JsonOpt, OutOpt, OverwriteOpt, QuietOpt, WidthOpt, console,
-                              hidden_layers, print_json, user_errors)
+from nncmp.cli.common import (
+    DepthOpt,
+    DownloadOpt,
+    JsonOpt,
+    OutOpt,
+    OverwriteOpt,
+    QuietOpt,
+    WidthOpt,
+    console,
+    hidden_layers,
+    print_json,
+    user_errors,
+)
 from nncmp.cli.declared import declares, extra, single, values
 from nncmp.registry.optimizers import OPTIMIZERS
 from nncmp.spec.config import Options

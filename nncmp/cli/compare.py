@@ -8,9 +8,22 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.cli.common import (DepthOpt, DownloadOpt, JsonOpt, OptArgOpt, OutOpt, OverwriteOpt, QuietOpt,
-                              UsageFailure, VerboseOpt, WidthOpt, console, hidden_layers, parse_opt_args,
-                              reporter, user_errors)
+from nncmp.cli.common import (
+    DepthOpt,
+    DownloadOpt,
+    JsonOpt,
+    OptArgOpt,
+    OutOpt,
+    OverwriteOpt,
+    QuietOpt,
+    UsageFailure,
+    VerboseOpt,
+    WidthOpt,
+    hidden_layers,
+    parse_opt_args,
+    reporter,
+    user_errors,
+)
 from nncmp.cli.declared import declares, dimensions, extra, grid, single, values
 from nncmp.spec.config import CompareConfig, Options
 from nncmp.spec.grid import DIMENSIONS

@@ -6,8 +6,18 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.cli.common import (DepthOpt, DownloadOpt, JsonOpt, OutOpt, OverwriteOpt, QuietOpt, WidthOpt, console,
-                              hidden_layers, user_errors)
+from nncmp.cli.common import (
+    DepthOpt,
+    DownloadOpt,
+    JsonOpt,
+    OutOpt,
+    OverwriteOpt,
+    QuietOpt,
+    WidthOpt,
+    console,
+    hidden_layers,
+    user_errors,
+)
 from nncmp.cli.declared import declares, extra, single, values
 from nncmp.registry.inits import ALIASES, INITS
 from nncmp.spec.config import Options

@@ -10,14 +10,16 @@ import typer
 from nncmp.cli.common import JsonOpt, UsageFailure, console, user_errors
 from nncmp.cli.declared import declares, single, values
 from nncmp.spec.config import CompareConfig, Options, check_statistics
+from nncmp.spec.fields import one_of
 
 FORMATS = ("table", "csv", "markdown", "json", "html")
 BY_CHOICES = ("init", "optimizer", "act", "norm", "schedule")
 
 
 def _choice(option: str, value: str | None, choices: tuple[str, ...]) -> None:
-    if value is not None and value not in choices:
-        raise UsageFailure(f"{option}: unknown value {value!r}; choose from: {', '.join(choices)}")
+    problem = one_of(option, choices)(value) if value is not None else None
+    if problem:
+        raise UsageFailure(problem)
 
 
 @declares(single(CompareConfig, ["target", "metric", "baseline"]))

@@ -6,8 +6,19 @@ from typing import Any
 
 import typer
 
-from nncmp.cli.common import (DepthOpt, DownloadOpt, OptArgOpt, OutOpt, OverwriteOpt, QuietOpt, WidthOpt,
-                              hidden_layers, parse_opt_args, reporter, user_errors)
+from nncmp.cli.common import (
+    DepthOpt,
+    DownloadOpt,
+    OptArgOpt,
+    OutOpt,
+    OverwriteOpt,
+    QuietOpt,
+    WidthOpt,
+    hidden_layers,
+    parse_opt_args,
+    reporter,
+    user_errors,
+)
 from nncmp.cli.declared import declares, extra, single, values
 from nncmp.spec.config import Options
 from nncmp.spec.run import RunSpec

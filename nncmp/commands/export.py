@@ -9,7 +9,8 @@ from nncmp.results import store
 
 def export(folder: Path, tensorboard: Path) -> list[Path]:
     """Every run of a results folder into a TensorBoard log folder; the run folders written."""
-    from nncmp.output.tensorboard import check_installed, export as export_runs
+    from nncmp.output.tensorboard import check_installed
+    from nncmp.output.tensorboard import export as export_runs
 
     check_installed()
     store.require_results(folder)

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from nncmp.errors import SpecError
+from nncmp.registry import optimizers as optim
 
 
 def optimizers(pattern: str | None = None) -> list[dict[str, Any]]:
     """One row per optimizer whose canonical name matches the glob `pattern`."""
-    from nncmp.registry.optimizers import catalog
-
     rows = catalog(pattern)
     if not rows:
         raise SpecError(f"--filter {pattern!r} matches no optimizer")
+    return rows
+
+
+def catalog(pattern: str | None = None) -> list[dict[str, Any]]:
+    """`nncmp optimizers`: one row per optimizer whose canonical name matches the glob `pattern`."""
+    rows = []
+    for name in optim.all_names():
+        if pattern and not fnmatch.fnmatch(name, pattern.lower()):
+            continue
+        e = optim.entry(name)
+        hyper = {**e.defaults, **optim.settable(name)}
+        rows.append({
+            "name": name, "source": e.source, "class": f"{e.module}.{e.torch_class}",
+            "lr": e.lr, "batch_size": e.batch_size, "hyperparameters": hyper,
+            "handling": list(e.handling) + (["stacked"] if name in optim.OPTIMIZERS else []),
+            "available": not e.unavailable, "why_not": e.unavailable, "summary": e.summary,
+        })
     return rows

@@ -26,7 +26,8 @@ th { background: #f3f3f3; cursor: pointer; } td:nth-child(-n+3) { text-align: le
 caption { caption-side: bottom; text-align: left; font-size: 0.85em; color: #555; padding-top: 0.4em;
           white-space: normal; max-width: 100em; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
-.scroll { overflow-x: auto; } .failed { color: #a00; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
+.scroll { overflow-x: auto; } .failed { color: #a00; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
 """
 
 # Sort a table by a clicked header: numbers by value (the leading number of "0.93 ± 0.01"), text otherwise.

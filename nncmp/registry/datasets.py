@@ -6,9 +6,9 @@ DataLoader or per-sample transform runs in the hot loop.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
-import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path

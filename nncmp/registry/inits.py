@@ -21,7 +21,8 @@ INITS: dict[str, tuple[str, dict[str, Any]] | None] = {
 }
 
 # The course initialises with the *normal* variants (xavier_normal_, kaiming_normal_).
-ALIASES: dict[str, str] = {"xavier": "xavier-normal", "glorot": "xavier-normal", "he": "he-normal", "kaiming": "he-normal"}
+ALIASES: dict[str, str] = {"xavier": "xavier-normal", "glorot": "xavier-normal", "he": "he-normal",
+                           "kaiming": "he-normal"}
 
 
 def canonical_init(name: str) -> str:

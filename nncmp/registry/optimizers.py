@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nncmp.errors import SpecError
+from nncmp.registry.optimizer_names import SNAPSHOT
 
 # Hyperparameters with an option of their own (--momentum, --betas, ...); every other one is an --opt-arg.
 HYPERPARAMETERS = ("momentum", "betas", "alpha", "eps", "weight_decay")
@@ -54,34 +55,6 @@ UNAVAILABLE = {
 }
 TORCH_ONLY_2D = {"muon"}  # torch.optim classes that take 2-D parameters only
 
-# The libraries' optimizer names at the versions tested, so that a name is resolved, or refused with the
-# closest ones, without importing torch (2 s); another installed version is asked directly. A test keeps
-# this equal to the libraries at these versions.
-SNAPSHOT = {
-    "torch": ("2.14.1", (
-            "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "asgd", "lbfgs", "muon", "nadam",
-            "radam", "rmsprop", "rprop", "sgd", "sparseadam",
-    )),
-    "pytorch-optimizer": ("4.1.0", (
-            "a2grad", "accsgd", "adabelief", "adabound", "adadelta", "adafactor", "adagc", "adago",
-            "adahessian", "adai", "adalite", "adalomo", "adam", "adamax", "adamc", "adamg", "adammini",
-            "adamod", "adamp", "adams", "adamuon", "adamw", "adamwsn", "adan", "adanorm", "adapnm",
-            "adashift", "adasmooth", "adatam", "ademamix", "adopt", "aggmo", "aida", "alice", "alig",
-            "amos", "ano", "apollo", "apollodqn", "asgd", "avagrad", "bcos", "bsam", "came", "conda",
-            "dadaptadagrad", "dadaptadam", "dadaptadan", "dadaptlion", "dadaptsgd", "dash", "demo",
-            "diffgrad", "distributedmuon", "dualadam", "emofact", "emolynx", "emonavi", "exadam", "fadam",
-            "fira", "flashadamw", "focus", "fromage", "ftrl", "galore", "grams", "gravity", "grokfastadamw",
-            "kate", "kron", "lamb", "laprop", "lars", "lbfgs", "lion", "lomo", "lorarite", "madgrad",
-            "magma", "mars", "msvag", "muon", "muonclip", "nadam", "nero", "normuon", "novograd", "padam",
-            "pid", "pnm", "prodigy", "qhadam", "qhm", "racs", "radam", "ranger", "ranger21", "rmsprop",
-            "rose", "sara", "scalableshampoo", "schedulefreeadamw", "schedulefreeradam", "schedulefreesgd",
-            "scion", "scionlight", "sgd", "sgdp", "sgdsai", "sgdw", "shampoo", "signsgd",
-            "simplifiedademamix", "sm3", "soap", "sophiah", "spam", "spectralsphere", "splus", "srmm",
-            "stableadamw", "stablespam", "swats", "tam", "tiger", "vsgd", "yogi",
-    )),
-}
-
-
 @dataclass(frozen=True)
 class OptimizerEntry:
     torch_class: str  # the class's name in `module`
@@ -109,7 +82,8 @@ OPTIMIZERS: dict[str, OptimizerEntry] = {
         "SGD", 0.01, 64, {"momentum": 0.9, "weight_decay": 0.0}, summary="SGD with heavy-ball momentum"
     ),
     "nesterov": OptimizerEntry(
-        "SGD", 0.01, 64, {"momentum": 0.9, "weight_decay": 0.0}, {"nesterov": True}, summary="SGD with Nesterov momentum"
+        "SGD", 0.01, 64, {"momentum": 0.9, "weight_decay": 0.0}, {"nesterov": True},
+        summary="SGD with Nesterov momentum"
     ),
     "rmsprop": OptimizerEntry(
         "RMSprop", 0.01, 64, {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0}, summary="RMSProp"
@@ -411,25 +385,3 @@ def format_value(value: Any) -> str:
 def format_args(args: tuple[tuple[str, Any], ...]) -> str:
     """The tidy opt_args column: `key=value` pairs joined by ';' ('' when none)."""
     return ";".join(f"{k}={format_value(v)}" for k, v in args)
-
-
-# ------------------------------------------------------------------------------------ nncmp optimizers
-
-
-def catalog(pattern: str | None = None) -> list[dict[str, Any]]:
-    """`nncmp optimizers`: one row per optimizer whose canonical name matches the glob `pattern`."""
-    import fnmatch
-
-    rows = []
-    for name in all_names():
-        if pattern and not fnmatch.fnmatch(name, pattern.lower()):
-            continue
-        e = entry(name)
-        hyper = {**e.defaults, **settable(name)}
-        rows.append({
-            "name": name, "source": e.source, "class": f"{e.module}.{e.torch_class}",
-            "lr": e.lr, "batch_size": e.batch_size, "hyperparameters": hyper,
-            "handling": list(e.handling) + (["stacked"] if name in OPTIMIZERS else []),
-            "available": not e.unavailable, "why_not": e.unavailable, "summary": e.summary,
-        })
-    return rows

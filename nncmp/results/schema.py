@@ -8,7 +8,6 @@ files) sees the current layout. No file I/O here.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:

@@ -90,7 +90,7 @@ def summarize(metrics: pd.DataFrame, target: float | None = None, metric: str | 
     runs = per_run(metrics, target)
     has_acc = bool(metrics["val_acc"].notna().any())
     rows = []
-    for config, g in runs.groupby("config", sort=False):
+    for _, g in runs.groupby("config", sort=False):
         ok = g[g["status"] != "diverged"]
         row = {c: g[c].iloc[0] for c in CONFIG_COLUMNS}
         row["n_seeds"] = len(g)

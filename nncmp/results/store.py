@@ -8,6 +8,7 @@ finished group of runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -17,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nncmp.errors import LockedError, StoreError, WriteError
+from nncmp.errors import LockedError, StoreError
 from nncmp.results import schema
 from nncmp.results.schema import CONFIG, LOCK
 
@@ -158,10 +159,8 @@ def read_records(path: Path) -> pd.DataFrame:
     frame = read_csv(path, [c for c in schema.RECORD_COLUMNS if c not in schema.LATER_COLUMNS])
     config: dict[str, Any] = {}
     if not all(c in frame.columns for c in schema.LATER_COLUMNS):
-        try:
+        with contextlib.suppress(StoreError):  # an older folder without config.json: the defaults then
             config = read_config(path.parent)
-        except StoreError:
-            pass
     return schema.upgrade_records(frame, config)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nncmp.errors import SpecError, StoreError
-from nncmp.spec.fields import NONE, at_least, check_values, option
+from nncmp.spec.fields import NONE, at_least, check_values, one_of, option
 from nncmp.spec.grid import DIMENSIONS, Grid
 from nncmp.spec.run import RunSpec
 
@@ -38,10 +38,6 @@ GRID_OPTIONS = {**{d.key: d.grid for d in DIMENSIONS.values()}, "seeds": "--seed
                 "warmup": "--warmup"}
 
 
-def _choice(flag: str, choices: tuple[str, ...]) -> Any:
-    return lambda v: None if v in choices else f"{flag}: unknown value {v!r}; choose from: {', '.join(choices)}"
-
-
 @dataclass(frozen=True)
 class Options:
     """How a comparison runs and is shown; never what it computes."""
@@ -57,7 +53,7 @@ class Options:
         None, flag="--tensorboard", metavar="LOGDIR", show_default="off",
         help="Also write each run to this TensorBoard log folder as it finishes (needs the tensorboard package: "
              "pip install 'nncmp[tensorboard]').")
-    x: str = option("epochs", flag="--x", check=_choice("--x", X_AXES),
+    x: str = option("epochs", flag="--x", check=one_of("--x", X_AXES),
                     help="x axis of the curves: epochs, examples or seconds.")
     track_layers: bool = option(
         False, flag="--track-layers", show_default="off",
@@ -72,7 +68,7 @@ class Options:
                                      check=at_least("--track-every", 1),
                                      help="With --track-weights: also every this many optimizer steps.")
     backend: str = option(
-        "local", flag="--backend", check=_choice("--backend", BACKENDS),
+        "local", flag="--backend", check=one_of("--backend", BACKENDS),
         help="Where the runs train: local (this process), processes (a pool of --jobs worker processes), ray (Ray "
              "tasks: a local instance, or the cluster at --address).")
     jobs: int = option(2, flag="--jobs", check=at_least("--jobs", 1),
@@ -124,7 +120,7 @@ class CompareConfig:
         help="Val accuracy to reach: epochs, examples and seconds until the seed-mean curve reaches it.")
     metric: str | None = option(
         None, flag="--metric", show_default="final_val_acc (regression: final_val_loss)",
-        check=_choice("--metric", RANKABLE),
+        check=one_of("--metric", RANKABLE),
         help=f"Metric to rank by: {', '.join(RANKABLE)}.")
     baseline: str | None = option(
         None, flag="--baseline", show_default="none",
@@ -171,8 +167,9 @@ def check_statistics(target: float | None = None, metric: str | None = None, bas
     """--target and --metric (also report's, whose defaults are its folder's)."""
     if target is not None and not (math.isfinite(target) and 0.0 <= target <= 1.0):
         raise SpecError(f"--target must be a val accuracy in [0, 1], got {target:g}")
-    if metric is not None and metric not in RANKABLE:
-        raise SpecError(f"--metric: unknown value {metric!r}; choose from: {', '.join(RANKABLE)}")
+    problem = one_of("--metric", RANKABLE)(metric) if metric is not None else None
+    if problem:
+        raise SpecError(problem)
 
 
 def check_same_runs(folder: Path, saved: CompareConfig, new: CompareConfig) -> None:

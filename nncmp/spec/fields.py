@@ -19,8 +19,6 @@ from typing import Any
 
 from nncmp.errors import SpecError
 
-
-
 NONE = "<none>"  # a cli_default of None (no value given: the command decides)
 
 
@@ -86,6 +84,11 @@ def parse_list(option: str, text: str, convert: Callable[[str], Any], kind: str)
         return tuple(convert(t) for t in items)
     except ValueError:
         raise SpecError(f"{option}: {text!r} is not a comma-separated list of {kind}") from None
+
+
+def one_of(flag: str, choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    """A check: the value is one of `choices` (an option's fixed words: --backend, --x, --format)."""
+    return lambda v: None if v in choices else f"{flag}: unknown value {v!r}; choose from: {', '.join(choices)}"
 
 
 def at_least(flag: str, low: float) -> Callable[[Any], str | None]:

@@ -22,7 +22,7 @@ from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.models import ACTIVATIONS
 from nncmp.registry.optimizers import HYPERPARAMETERS
 from nncmp.spec.fields import Declared, dimensions
-from nncmp.spec.run import MAX_SEED, NORMS, RunSpec, check_choice, option_name
+from nncmp.spec.run import MAX_SEED, NORMS, RunSpec, check_name, option_name
 
 DIMENSIONS: dict[str, Declared] = dimensions(RunSpec)
 # The values a dimension may take, where a name list is known without the dimension's own checks.
@@ -64,9 +64,9 @@ class Grid:
             if name in CHOICES:
                 kind, choices = CHOICES[name]
                 for value in values:
-                    check_choice(kind, value, choices)
+                    check_name(kind, value, choices)
             # Each run must be one row group: a value listed twice would run (and count) the same runs twice.
-            same = [canonical_init(v) if v in INITS or v in ALIASES else v for v in values] if name == "init" else values
+            same = values if name != "init" else [canonical_init(v) if v in (*INITS, *ALIASES) else v for v in values]
             twice = sorted({str(v) for v in same if list(same).count(v) > 1})
             if twice:
                 raise SpecError(f"{DIMENSIONS[name].grid} lists {', '.join(twice)} more than once")

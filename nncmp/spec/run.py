@@ -32,7 +32,7 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_choice(kind: str, value: str, choices: Any) -> None:
+def check_name(kind: str, value: str, choices: Any) -> None:
     if value not in choices:
         raise SpecError(f"unknown {kind} {value!r}; choose from: {', '.join(choices)}")
 
@@ -82,7 +82,8 @@ class RunSpec:
         help="Learning rate.", check=lambda v: None if v > 0 else f"--lr must be > 0, got {v:g}")
     batch_size: int | None = option(
         None, flag="--batch-size", grid="--batch-sizes", key="batch_sizes", column="batch_size", item=int,
-        kind="integers", grid_help="Batch sizes, comma-separated.", always=True, label=lambda v: f"bs={v or 'default'}", help="Examples per step.",
+        kind="integers", grid_help="Batch sizes, comma-separated.", always=True,
+        label=lambda v: f"bs={v or 'default'}", help="Examples per step.",
         show_default="optimizer's default: gd all, sgd 1, others 64", check=at_least("--batch-size", 1))
     epochs: int = option(10, flag="--epochs", help="Passes over the training set.", check=at_least("--epochs", 1))
     seed: int = option(0, flag="--seed", help="Random seed (weights, batch order, dropout).", column="seed",
@@ -93,8 +94,8 @@ class RunSpec:
                            f"--n must be >= 10 (one example per class at least), got {v}")
     momentum: float | None = option(None, flag="--momentum", help="SGD/RMSProp momentum.",
                                     show_default="optimizer's default: 0, momentum/nesterov 0.9")
-    betas: tuple[float, float] | None = option(None, flag="--betas", item=float, kind="numbers", show_default="0.9,0.999",
-                                               help="Adam/AdamW betas 'b1,b2'.")
+    betas: tuple[float, float] | None = option(None, flag="--betas", item=float, kind="numbers",
+                                               show_default="0.9,0.999", help="Adam/AdamW betas 'b1,b2'.")
     alpha: float | None = option(None, flag="--alpha", help="RMSProp smoothing constant.", show_default="0.99")
     eps: float | None = option(None, flag="--eps", help="Term added to the denominator (adaptive optimizers).",
                                show_default="1e-8, adagrad 1e-10")
@@ -111,10 +112,10 @@ class RunSpec:
         "optimizer steps when < 1, else a number of steps.")
 
     def __post_init__(self) -> None:
-        check_choice("dataset", self.dataset, DATASETS)
-        check_choice("model", self.model, MODELS)
-        check_choice("activation", self.act, ACTIVATIONS)
-        check_choice("init", self.init, [*INITS, *ALIASES])
+        check_name("dataset", self.dataset, DATASETS)
+        check_name("model", self.model, MODELS)
+        check_name("activation", self.act, ACTIVATIONS)
+        check_name("init", self.init, [*INITS, *ALIASES])
         object.__setattr__(self, "optimizer", optim.resolve(self.optimizer))
         object.__setattr__(self, "init", canonical_init(self.init))
         object.__setattr__(self, "hidden", tuple(self.hidden))

@@ -20,13 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nncmp.registry.datasets import Data
 from nncmp.errors import BackendError
+from nncmp.registry.datasets import Data
+from nncmp.spec.run import RunSpec
 from nncmp.training.plan import Group, plan
 from nncmp.training.probes import Tracking
-from nncmp.spec.run import RunSpec
-
-
 
 
 @dataclass(frozen=True)

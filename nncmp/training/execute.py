@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from nncmp.registry.datasets import Data
+from nncmp.spec.run import RunSpec
 from nncmp.training.plan import ENGINES, MAX_GROUP, Group, describe, fast_sgd, group_key, plan
 from nncmp.training.recorder import OnEpoch, Probe, Record, record_runs
-from nncmp.spec.run import RunSpec
 
 # Called once per finished group with (grid position, records) of each of its runs: saving them in one
 # write keeps a group whole on disk, so a resume regroups the remaining runs exactly as before.

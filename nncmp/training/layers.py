@@ -11,17 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 STATISTICS = ("act_mean", "act_std", "dead", "saturated", "grad_out_std", "grad_w_std", "weight_std")
-DESCRIPTIONS = {
-    "act_mean": "mean of the layer's activations (after its nonlinearity; the output layer: logits)",
-    "act_std": "standard deviation of those activations",
-    "dead": "ReLU family: fraction of units whose output is 0 (≤ 0 for leaky-relu/elu: negative) for every "
-            "example of the batch",
-    "saturated": "tanh: fraction of activations with |h| > 0.99; sigmoid: h < 0.01 or h > 0.99",
-    "grad_out_std": "standard deviation of the loss gradient with respect to the layer's output (before the "
-                    "nonlinearity)",
-    "grad_w_std": "standard deviation of the loss gradient with respect to the layer's weights",
-    "weight_std": "standard deviation of the layer's weights",
-}
 SATURATING = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}
 DYING = ("relu", "leaky-relu", "elu")
 
@@ -145,9 +134,6 @@ def hidden_activations(model: Any, x: Any) -> list[Any]:
             if is_activation(module) and any(isinstance(m, nn.Linear) for m in layers[:i]):
                 outs.append(h.flatten().cpu())  # for the histograms (matplotlib), from any device
     return outs
-
-
-TRACK_KEYS = ("run_id", "config", "optimizer", "init", "act", "norm", "seed", "epoch")
 
 
 class LayerTracker:

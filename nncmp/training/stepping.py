@@ -21,8 +21,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from nncmp.registry import optimizers as optim
 from nncmp.errors import SpecError
+from nncmp.registry import optimizers as optim
 from nncmp.spec.run import RunSpec, total_steps
 
 if TYPE_CHECKING:

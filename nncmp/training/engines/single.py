@@ -10,8 +10,8 @@ import random
 from typing import Any
 
 from nncmp.registry.datasets import Data
-from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, first_bad_step, record_runs
 from nncmp.spec.run import RunSpec
+from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, first_bad_step, record_runs
 
 EVAL_CHUNK = 1000  # bounds evaluation memory (CIFAR-10 through the cnn), without changing results
 # Bounds training memory for huge batches. Exact for models without BatchNorm; with BatchNorm each chunk

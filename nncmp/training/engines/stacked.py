@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nncmp.registry.datasets import Data
+from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import EVAL_CHUNK, GRAD_CHUNK, make_model
 from nncmp.training.recorder import EpochMetrics, first_bad_step
-from nncmp.spec.run import RunSpec
 
 
 @dataclass
@@ -46,7 +46,8 @@ class Stack:
                 b = _stack([m.bias.unsqueeze(0) for m in mods]) if first.bias is not None else None
                 self.layers.append(Layer("linear", [w, b]))
             elif isinstance(first, nn.BatchNorm1d):
-                stats = [_stack([getattr(m, a) for m in mods]) for a in ("weight", "bias", "running_mean", "running_var")]
+                names = ("weight", "bias", "running_mean", "running_var")
+                stats = [_stack([getattr(m, a) for m in mods]) for a in names]
                 self.layers.append(Layer("batchnorm", stats, first))
             elif isinstance(first, nn.Dropout):
                 self.layers.append(Layer("dropout", [], p=first.p))

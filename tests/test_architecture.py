@@ -1,0 +1,91 @@
+"""The layout: every import (at the top of a module, inside functions, under TYPE_CHECKING) goes from a
+package to one below it, and no module imports itself back through others. Read with ast, without
+importing anything."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "nncmp"
+# Top to bottom: a package may import only packages after it (docs/architecture.md draws this).
+LAYERS = ["cli", "commands", "suite", "bench", "tuning", "explore", "output", "training", "results", "spec",
+          "registry", "errors"]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every nncmp module `path` imports, wherever the import statement is."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("nncmp")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nncmp"):
+            found.add(node.module)
+            # `from nncmp.results import store` imports the module nncmp.results.store
+            found |= {f"{node.module}.{a.name}" for a in node.names if (ROOT.parent / node.module.replace(".", "/")
+                                                                         / f"{a.name}.py").exists()}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in ROOT.rglob("*.py")}
+    return {name: {m for m in imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] != "__main__" else None  # None: nncmp itself (API, __main__)
+
+
+def test_every_package_imports_only_packages_below_it():
+    assert set(LAYERS) >= {p.name if p.is_dir() else p.stem for p in ROOT.iterdir()
+                           if p.name not in ("__init__.py", "__main__.py", "__pycache__")}
+    wrong = []
+    for module, targets in graph().items():
+        here = layer(module)
+        for target in targets:
+            there = layer(target)
+            if here is None or there is None or here == there:
+                continue
+            if LAYERS.index(there) <= LAYERS.index(here):
+                wrong.append(f"{module} imports {target}")
+    assert not wrong, "imports against the layer rule:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_import_cycle():
+    edges = graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append(" → ".join(path[path.index(nxt):] + [nxt]) if nxt in path else f"{node} → {nxt}")
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_package_inits_import_nothing():
+    """`nncmp --help` stays instant: a package's __init__ imports nothing at its top level."""
+    for init in ROOT.rglob("__init__.py"):
+        tree = ast.parse(init.read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        assert not top, f"{init.relative_to(ROOT.parent)} imports at its top level"
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(ROOT.parent)): n for p in ROOT.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long

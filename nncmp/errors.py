@@ -8,7 +8,12 @@ one `Error: …` line, never a traceback; from Python they are what nncmp's func
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
 
 
 class NncmpError(Exception):
@@ -69,8 +74,8 @@ class Interrupted(NncmpError):
         super().__init__(f"interrupted while {phase}: {finished} of {total} runs finished")
         self.phase, self.finished, self.total, self.code = phase, finished, total, code
         self.exit_code = code
-        self.folder: Any = None
-        self.summary: Any = None
+        self.folder: Path | None = None
+        self.summary: pd.DataFrame | None = None
         self.metric: str | None = None
         self.target: float | None = None
 

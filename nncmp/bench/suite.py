@@ -13,12 +13,20 @@ import math
 import resource
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import DataError
 from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
 from nncmp.spec.run import RunSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import Dataset
+    from torchvision.datasets import CIFAR10, MNIST
+
+    from nncmp.training.recorder import Record
 
 
 def reset_peak_rss() -> bool:
@@ -78,7 +86,7 @@ def bench_engine(spec: RunSpec, data: Data) -> tuple[dict[str, Any], list[dict[s
     return row, records
 
 
-def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
+def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> MNIST | CIFAR10:
     """The training set as the course loads it: a torchvision dataset with ToTensor + Normalize per sample."""
     import torch
     import torchvision.datasets as tvd
@@ -97,7 +105,7 @@ def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
         raise DataError(f"--reference supports single-channel data here, got {channels} channels")
 
     # Write the in-memory images back as MNIST files so the reference reads them exactly as the course does.
-    def to_uint8(x: Any) -> Any:
+    def to_uint8(x: torch.Tensor) -> torch.Tensor:
         return ((x * 0.5 + 0.5) * 255).round().clamp(0, 255).to(torch.uint8)[:, 0]
 
     write_mnist_files(workdir, "MNIST", to_uint8(data.x_train), data.y_train, train=True)
@@ -105,7 +113,7 @@ def course_dataset(data: Data, data_dir: Path | None, workdir: Path) -> Any:
     return tvd.MNIST(root=str(workdir), train=True, download=False, transform=transform)
 
 
-def bench_reference(spec: RunSpec, data: Data, dataset: Any, device: str = "cpu") -> dict[str, Any]:
+def bench_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: str = "cpu") -> dict[str, Any]:
     """Time the course's loop (DataLoader over per-sample transforms) on the same model and batch size.
 
     Its model is built and initialised as the single-run engine builds it, so only the loop differs. On a
@@ -144,7 +152,8 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Any, device: str = "cpu"
 
 
 def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path | None = None,
-              on_case: Any = None, device: str = "cpu") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+              on_case: Callable[[dict[str, Any]], None] | None = None,
+              device: str = "cpu") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the bench table and the engine's records; with `reference`, each row gains the
     course-style loop's speed and the engine's speed-up over it. `data` on the CPU; runs on `device`."""
     from nncmp.training.devices import on_device
@@ -244,13 +253,15 @@ def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool) -> tuple[floa
     return seconds, runs[0][-1]["examples"], memory.peak
 
 
-def _timed_reference(spec: RunSpec, data: Data, dataset: Any, device: str = "cpu") -> tuple[float, int, float]:
+def _timed_reference(spec: RunSpec, data: Data, dataset: Dataset[Any],
+                     device: str = "cpu") -> tuple[float, int, float]:
     row = bench_reference(spec, data, dataset, device)
     examples = len(dataset) * spec.epochs
     return examples / row["ref samples/s"], examples, row["ref peak MB"]
 
 
-def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Any = None, device: str = "cpu") -> dict[str, Any]:
+def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str, Any]], None] | None = None,
+              device: str = "cpu") -> dict[str, Any]:
     """Every case of the standard suite, and the figures derived from them (ratios within this run).
 
     The cases run round-robin `repeats` times and each keeps its fastest round: on a shared machine the
@@ -337,7 +348,7 @@ class _Quiet:
     def counts(self, running: int, pending: int) -> None:
         pass
 
-    def group_done(self, indices: Any, results: Any) -> None:
+    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None:
         pass
 
 
@@ -359,9 +370,10 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
         train_one(spec, data)
     local = time.perf_counter() - start
     with tempfile.TemporaryDirectory(prefix="nncmp-pool-") as tmp:
-        saved: list[Any] = []
+        saved: list[Record] = []
 
-        def save(group: list[tuple[int, Any]], layer_rows: Any) -> None:  # as compare saves: one atomic write
+        # as compare saves: one atomic write
+        def save(group: list[tuple[int, list[Record]]], layer_rows: dict[str, Any]) -> None:
             saved.extend(r for _, records in group for r in records)
             store.write_csv(Path(tmp) / schema.METRICS, records_frame(saved))
 

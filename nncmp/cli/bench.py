@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +24,11 @@ from nncmp.cli.declared import declares, extra, single, values
 from nncmp.registry.optimizers import OPTIMIZERS
 from nncmp.spec.config import Options
 from nncmp.spec.run import RunSpec
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nncmp.commands.bench import BenchResult, OnCase
 
 
 @declares(single(RunSpec, ["dataset", "model", "hidden"]), extra("depth", DepthOpt), extra("width", WidthOpt),
@@ -90,7 +96,7 @@ def bench(
     _print(result, json_out, out_console, reference, declared["epochs"], declared.get("model") or "mlp")
 
 
-def _interruptible(call: Any, out: Any) -> Any:
+def _interruptible(call: Callable[[], BenchResult], out: Console) -> BenchResult:
     try:
         return call()
     except KeyboardInterrupt:
@@ -98,7 +104,7 @@ def _interruptible(call: Any, out: Any) -> Any:
         raise typer.Exit(130) from None
 
 
-def _show_suite(out: Any) -> Any:
+def _show_suite(out: Console) -> OnCase:
     def show(case: dict[str, Any]) -> None:
         if case["case"] == "pool":
             out.print(f"process pool: {case['processes runs/s']:.2f} runs/s with {case['jobs']} workers "
@@ -111,7 +117,7 @@ def _show_suite(out: Any) -> Any:
     return show
 
 
-def _show_case(out: Any, reference: bool) -> Any:
+def _show_case(out: Console, reference: bool) -> OnCase:
     def show(row: dict[str, Any]) -> None:
         out.print(f"{row['optimizer']} bs={row['batch_size']}: {row['samples/s']:.0f} samples/s"
                   + (f", course loop {row['ref samples/s']:.0f} samples/s" if reference else ""))
@@ -119,7 +125,7 @@ def _show_case(out: Any, reference: bool) -> Any:
     return show
 
 
-def _print(result: Any, json_out: bool, out: Any, reference: bool, epochs: int, model: str) -> None:
+def _print(result: BenchResult, json_out: bool, out: Console, reference: bool, epochs: int, model: str) -> None:
     from nncmp.output.terminal import simple_table
 
     suite = result.suite

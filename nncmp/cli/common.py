@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,11 +17,16 @@ from nncmp.errors import NncmpError, SpecError
 from nncmp.spec.fields import declared
 from nncmp.spec.run import RunSpec
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nncmp.output.progress import ConsoleReporter
+
 
 class UsageFailure(typer.BadParameter):
     """Bad input: shown as one 'Error: ...' line with exit code 2 (usage error), never a traceback."""
 
-    def show(self, file: Any = None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         typer.echo(f"Error: {self.message}", err=True)
 
 
@@ -34,7 +39,7 @@ class RuntimeFailure(_ClickException):  # type: ignore[misc,valid-type]
 
     exit_code = 1
 
-    def show(self, file: Any = None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         typer.echo(f"Error: {self.message}", err=True)
 
 
@@ -47,13 +52,13 @@ def user_errors() -> Iterator[None]:
         raise (UsageFailure if e.exit_code == 2 else RuntimeFailure)(str(e)) from None
 
 
-def console(stderr: bool = False) -> Any:
+def console(stderr: bool = False) -> Console:
     from nncmp.output.terminal import make_console
 
     return make_console(stderr=stderr)
 
 
-def reporter(quiet: bool, verbose: bool = False, json_out: bool = False, epochs: bool = False) -> Any:
+def reporter(quiet: bool, verbose: bool = False, json_out: bool = False, epochs: bool = False) -> ConsoleReporter:
     """Progress and notes on the terminal (with --json on stderr: stdout carries the JSON document only)."""
     from nncmp.output.progress import ConsoleReporter
 

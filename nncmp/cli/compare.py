@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,6 +28,13 @@ from nncmp.cli.declared import declares, dimensions, extra, grid, single, values
 from nncmp.spec.config import CompareConfig, Options
 from nncmp.spec.grid import DIMENSIONS
 from nncmp.spec.run import RunSpec
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nncmp.commands.compare import CompareResult
+    from nncmp.errors import Interrupted
+    from nncmp.output.progress import ConsoleReporter
 
 STATS = ["target", "metric", "baseline"]
 BASE = ["dataset", "model", "hidden"]
@@ -101,7 +108,7 @@ def resume_command(
     raise typer.Exit(finish(lambda: run(results_dir, show, **overrides), show, json_out=json_out))
 
 
-def finish(call: Callable[[], Any], show: Any, json_out: bool = False, train: bool = False,
+def finish(call: Callable[[], CompareResult], show: ConsoleReporter, json_out: bool = False, train: bool = False,
            quiet: bool = False) -> int:
     """Run a compare-shaped command and show its outcome: the summary table (or JSON), what failed, where the
     results are; after Ctrl-C or SIGTERM what was saved and how to go on. Returns the exit code."""
@@ -138,7 +145,7 @@ def finish(call: Callable[[], Any], show: Any, json_out: bool = False, train: bo
     return 0
 
 
-def _interrupted(stop: Any, out: Any) -> int:
+def _interrupted(stop: Interrupted, out: Console) -> int:
     """Say what was saved and how to go on; the exit code. Interrupts are ignored from the moment of the
     interruption (training/signals.py) until these last lines are out."""
     from nncmp.output import terminal

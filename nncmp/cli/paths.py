@@ -55,7 +55,7 @@ def paths(
         point = None if start is None else parse_list("--start", start, float, "numbers")
         if point is not None and (len(point) != 2 or not all(math.isfinite(v) for v in point)):
             raise SpecError(f"--start needs two finite numbers 'x,y', got {start!r}")
-        rates: Any = lrs.strip() if lrs.strip() in ("auto", "default") else \
+        rates: tuple[float, ...] | str = lrs.strip() if lrs.strip() in ("auto", "default") else \
             parse_list("--lrs", lrs, float, "numbers (or 'auto' or 'default')")
         request = PathsRequest(fn, parse_list("--opts", opts, str, "optimizer names"), rates, steps, point,
                                condition, tol, schedule, values(RunSpec, declared, ["warmup"]).get("warmup"),

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from nncmp.registry.datasets import Data
+    from nncmp.spec.config import Options
+    from nncmp.training.runner import OnSaved
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ def _write_config(folder: Path, command: str, config: CompareConfig, specs: list
     store.write_config(folder, command, doc)
 
 
-def _tensorboard(options: Any) -> Any:
+def _tensorboard(options: Options) -> OnSaved | None:
     """--tensorboard LOGDIR: each run written there as it finishes, so TensorBoard shows progress live."""
     if not options.tensorboard:
         return None

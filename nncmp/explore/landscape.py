@@ -20,9 +20,16 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from nncmp.registry.datasets import Data
+    from nncmp.spec.run import RunSpec
 
 CHUNK = 24  # models evaluated at once (stacked); bounds memory: CHUNK × the model's weights
 
@@ -30,13 +37,13 @@ CHUNK = 24  # models evaluated at once (stacked); bounds memory: CHUNK × the mo
 @dataclass
 class Plane:
     kind: str
-    origin: Any  # [P] float64 numpy
-    d1: Any
-    d2: Any
+    origin: np.ndarray  # [P] float64
+    d1: np.ndarray
+    d2: np.ndarray
     explained: tuple[float, float] | None = None  # pca: fractions of the points' variance along d1, d2
     center: str = ""  # the run the plane is centred on (random) or starts from (pca)
 
-    def project(self, points: Any) -> tuple[Any, Any, Any]:
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(a, b, distance from the plane) of each row of `points` [N, P] (least squares on d1, d2)."""
         import numpy as np
 
@@ -46,11 +53,11 @@ class Plane:
         residual = rel - (basis @ coef).T
         return coef[0], coef[1], np.linalg.norm(residual, axis=1)
 
-    def point(self, a: float, b: float) -> Any:
+    def point(self, a: float, b: float) -> np.ndarray:
         return self.origin + a * self.d1 + b * self.d2
 
 
-def pca_plane(trajectories: list[Any], origin: Any, center: str = "") -> Plane:
+def pca_plane(trajectories: list[np.ndarray], origin: np.ndarray, center: str = "") -> Plane:
     """The two principal directions of the trajectories' ([T_i, P] arrays) moves, in float64.
 
     Every trajectory weighs the same: its displacements from its start are divided by the length of its
@@ -85,7 +92,7 @@ def pca_plane(trajectories: list[Any], origin: Any, center: str = "") -> Plane:
                  (float(values[0] / total), float(values[1] / total)), center)
 
 
-def filter_normalised(direction: Any, weights: Any, shapes: list[tuple[int, ...]]) -> Any:
+def filter_normalised(direction: np.ndarray, weights: np.ndarray, shapes: list[tuple[int, ...]]) -> np.ndarray:
     """Li et al.'s filter normalisation of a flat direction: each row of each ≥2-D parameter (a Linear's
     output unit, a convolution's filter) scaled to that row's norm in `weights`; 1-D parameters (biases,
     normalisation) zeroed."""
@@ -105,7 +112,7 @@ def filter_normalised(direction: Any, weights: Any, shapes: list[tuple[int, ...]
     return out
 
 
-def random_plane(center: Any, shapes: list[tuple[int, ...]], seed: int = 0, name: str = "") -> Plane:
+def random_plane(center: np.ndarray, shapes: list[tuple[int, ...]], seed: int = 0, name: str = "") -> Plane:
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -117,7 +124,7 @@ def random_plane(center: Any, shapes: list[tuple[int, ...]], seed: int = 0, name
 class Evaluator:
     """Loss and accuracy of flat weight vectors on a fixed set of training examples, many at a time."""
 
-    def __init__(self, spec: Any, data: Any, points: int, seed: int = 0, device: str = "cpu"):
+    def __init__(self, spec: RunSpec, data: Data, points: int, seed: int = 0, device: str = "cpu"):
         import torch
 
         from nncmp.registry.models import build_model
@@ -130,7 +137,7 @@ class Evaluator:
         self.classification = data.task == "classification"
         self.n = n
 
-    def __call__(self, vectors: list[Any]) -> tuple[list[float], list[float | None]]:
+    def __call__(self, vectors: list[np.ndarray]) -> tuple[list[float], list[float | None]]:
         import torch
         from torch.nn.utils import vector_to_parameters
 
@@ -151,7 +158,8 @@ class Evaluator:
         return losses, accs
 
 
-def grid_axes(a: Any, b: Any, resolution: int, at_least: float = 0.0) -> tuple[Any, Any]:
+def grid_axes(a: npt.ArrayLike, b: npt.ArrayLike, resolution: int,
+              at_least: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Grid coordinates covering the paths (and the origin) with a quarter of their extent to spare."""
     import numpy as np
 

@@ -4,13 +4,17 @@ along the straight line from each configuration's initial to its final weights."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nncmp.output.plots import _pyplot
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
-def landscape_figure(surface: Any, trajectories: Any, labels: dict[str, tuple[str, str]], path: Path,
-                     title: str) -> Any:
+
+def landscape_figure(surface: pd.DataFrame, trajectories: pd.DataFrame, labels: dict[str, tuple[str, str]],
+                     path: Path, title: str) -> Figure:
     """One panel per plane (per set of runs sharing their initial weights): the loss's filled contours,
     every configuration's path with its start ● and end ✕."""
     import numpy as np
@@ -52,7 +56,7 @@ def landscape_figure(surface: Any, trajectories: Any, labels: dict[str, tuple[st
     return fig
 
 
-def interpolation_figure(interpolation: Any, path: Path) -> Any:
+def interpolation_figure(interpolation: pd.DataFrame, path: Path) -> Figure:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     cmap = plt.get_cmap("tab10")

@@ -4,15 +4,23 @@ optimizer, and (--gif) the walks growing step by step."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.explore.paths import Function
 from nncmp.output.plots import _pyplot
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.typing import ColorType
+
 GRID = 300  # contour resolution per axis
 
 
-def _surface(fn: Function) -> tuple[Any, Any, Any, Any]:
+def _surface(fn: Function) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The function over its plot range, and log-spaced contour levels of its height above the minimum."""
     import numpy as np
 
@@ -25,7 +33,7 @@ def _surface(fn: Function) -> tuple[Any, Any, Any, Any]:
     return gx, gy, np.clip(height, floor, None), levels
 
 
-def _background(ax: Any, fn: Function, surface: tuple[Any, Any, Any, Any]) -> None:
+def _background(ax: Axes, fn: Function, surface: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
     from matplotlib.colors import LogNorm
 
     gx, gy, height, levels = surface
@@ -37,7 +45,7 @@ def _background(ax: Any, fn: Function, surface: tuple[Any, Any, Any, Any]) -> No
     ax.set_ylim(*fn.ylim)
 
 
-def _path(ax: Any, frame: Any, color: Any, label: str | None, upto: int | None = None) -> None:
+def _path(ax: Axes, frame: pd.DataFrame, color: ColorType, label: str | None, upto: int | None = None) -> None:
     import numpy as np
 
     rows = frame if upto is None else frame[frame["step"] <= upto]
@@ -49,7 +57,7 @@ def _path(ax: Any, frame: Any, color: Any, label: str | None, upto: int | None =
     ax.plot(x[-1:], y[-1:], marker="X", color=color, markeredgecolor="black", markersize=9, zorder=7)
 
 
-def _walk(paths: Any, row: dict[str, Any]) -> Any:
+def _walk(paths: pd.DataFrame, row: dict[str, Any]) -> pd.DataFrame:
     return paths[(paths["optimizer"] == row["optimizer"]) & (paths["lr"] == row["lr"])]
 
 
@@ -57,7 +65,7 @@ def _label(row: dict[str, Any]) -> str:
     return f"{row['optimizer']} · lr={row['lr']:g}" + (" (tuned)" if row["tuned"] else "")
 
 
-def paths_figure(fn: Function, paths: Any, summary: Any, path: Path) -> Any:
+def paths_figure(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Figure:
     """All walks on one contour plot: start ●, end ✕, the minimum ★."""
     plt = _pyplot()
     surface = _surface(fn)
@@ -76,7 +84,7 @@ def paths_figure(fn: Function, paths: Any, summary: Any, path: Path) -> Any:
     return fig
 
 
-def grid_figure(fn: Function, paths: Any, summary: Any, path: Path) -> Any:
+def grid_figure(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Figure:
     """One small panel per optimizer, so crossing paths do not hide each other."""
     import math
 
@@ -102,7 +110,7 @@ def grid_figure(fn: Function, paths: Any, summary: Any, path: Path) -> Any:
     return fig
 
 
-def animation(fn: Function, paths: Any, summary: Any, path: Path, frames: int = 40) -> None:
+def animation(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Path, frames: int = 40) -> None:
     """The walks growing step by step (GIF, Pillow): the contours drawn once, the lines extended per frame."""
     import numpy as np
     from matplotlib.animation import FuncAnimation, PillowWriter
@@ -124,7 +132,7 @@ def animation(fn: Function, paths: Any, summary: Any, path: Path, frames: int = 
     last = int(paths["step"].max())
     steps = sorted({round(last * k / (frames - 1)) for k in range(frames)})
 
-    def draw(upto: int) -> list[Any]:
+    def draw(upto: int) -> list[Artist]:
         for step, x, y, line, head in walks:
             shown = step <= upto
             line.set_data(x[shown], y[shown])

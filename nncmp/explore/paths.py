@@ -10,9 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
+
+if TYPE_CHECKING:
+    import torch
+
+    from nncmp.spec.run import RunSpec
 
 # The course's five points (data.load_toy_regression): y = x·w is fitted exactly by w = (-1, 3).
 TOY_X = ((1.0, 2.0), (2.0, 3.0), (3.0, 4.0), (4.0, 5.0), (5.0, 6.0))
@@ -101,7 +106,7 @@ NAMES = ("rosenbrock", "beale", "rastrigin", "quadratic", "saddle", "toy-regress
 
 
 def spec_for(optimizer: str, lr: float | None, steps: int, opt_args: dict[str, Any] | None = None,
-             schedule: str = "constant", warmup: float | None = None) -> Any:
+             schedule: str = "constant", warmup: float | None = None) -> RunSpec:
     """The RunSpec that names and checks an optimizer's settings for a walk of `steps` steps (its model and
     data are placeholders: a walk has a 2-element parameter and a function instead)."""
     from nncmp.spec.run import RunSpec
@@ -114,7 +119,7 @@ def spec_for(optimizer: str, lr: float | None, steps: int, opt_args: dict[str, A
     return spec.resolved(1)
 
 
-def walk(fn: Function, spec: Any, start: tuple[float, float], device: str = "cpu") -> list[dict[str, Any]]:
+def walk(fn: Function, spec: RunSpec, start: tuple[float, float], device: str = "cpu") -> list[dict[str, Any]]:
     """The points an optimizer visits from `start`: step 0 and one row per step, until a loss is not finite."""
     import torch
 
@@ -131,7 +136,7 @@ def walk(fn: Function, spec: Any, start: tuple[float, float], device: str = "cpu
     hessian, closure_step = optim.HESSIAN in entry.handling, optim.CLOSURE in entry.handling
     schedule_free = optim.SCHEDULE_FREE in entry.handling
 
-    def closure() -> Any:
+    def closure() -> torch.Tensor:
         with torch.enable_grad():
             optimizer.zero_grad(set_to_none=True)
             loss = fn.f(p[0], p[1])

@@ -11,10 +11,13 @@ import html
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.results import schema, store
 from nncmp.results.summary import summarize_folder
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1400px;
@@ -67,7 +70,7 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def frame_table(frame: Any, caption: str = "", limit: int = 500) -> str:
+def frame_table(frame: pd.DataFrame, caption: str = "", limit: int = 500) -> str:
     rows = frame.head(limit).to_dict("records")
     note = f" (first {limit} of {len(frame)} rows)" if len(frame) > limit else ""
     return table(list(frame.columns), [list(r.values()) for r in rows], caption + note)

@@ -7,17 +7,26 @@ tests can count its lines.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.results import schema, store
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import pandas as pd
+    import torch
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatter
 
 X_AXES = {"epochs": ("epoch", "epoch"), "examples": ("examples", "training examples seen"),
           "seconds": ("seconds", "training time (s)")}
 PANELS = [("train_loss", "train loss"), ("val_loss", "validation loss"), ("val_acc", "validation accuracy")]
 
 
-def _pyplot() -> Any:
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,7 +35,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def config_label(row: Any, varying: set[str]) -> str:
+def config_label(row: Mapping[str, Any], varying: set[str]) -> str:
     """optimizer · init · lr=…, plus the batch size when it varies between configurations."""
     parts = [str(row["optimizer"]), str(row["init"])]
     parts += [str(row[f]) for f in ("act", "norm", "schedule") if f in varying]
@@ -40,7 +49,7 @@ def config_label(row: Any, varying: set[str]) -> str:
     return " · ".join(parts)
 
 
-def _varying(summary: Any) -> set[str]:
+def _varying(summary: pd.DataFrame) -> set[str]:
     return {c for c in ("optimizer", "init", "act", "norm", "lr", "batch_size", "schedule")
             if c in summary.columns and summary[c].nunique() > 1}
 
@@ -49,7 +58,7 @@ LINESTYLES = ["-", "--", ":", "-."]
 MARKERS = [None, "o", "s", "^", "D", "v", "P", "X"]
 
 
-def styles(summary: Any) -> list[dict[str, Any]]:
+def styles(summary: pd.DataFrame) -> list[dict[str, Any]]:
     """A look per configuration that reads at a glance: colour = optimizer, line style = init, and
     configurations sharing both (other lr or batch size) get a lighter shade and a marker."""
     from matplotlib.colors import to_rgb
@@ -71,18 +80,18 @@ def styles(summary: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _plain_log_formatter(**kwargs: Any) -> Any:
+def _plain_log_formatter(**kwargs: Any) -> LogFormatter:
     """Log-axis labels as plain numbers (0.3, 2) instead of 3×10^-1; matplotlib still picks which ticks."""
     from matplotlib.ticker import LogFormatter
 
     class Plain(LogFormatter):
-        def __call__(self, x: float, pos: Any = None) -> str:
+        def __call__(self, x: float, pos: int | None = None) -> str:
             return f"{x:g}" if super().__call__(x, pos) else ""
 
     return Plain(**kwargs)
 
 
-def curves(metrics: Any, summary: Any, path: Path, x: str = "epochs", title: str = "") -> Any:
+def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "epochs", title: str = "") -> Figure:
     """Train loss, val loss and val accuracy against `x`: one line per configuration (mean over its
     finished seeds) with a shaded ±1 std band. Regression results have no accuracy panel; a schedule
     that is not constant adds a panel of the learning rate at the end of each epoch."""
@@ -137,7 +146,7 @@ def curves(metrics: Any, summary: Any, path: Path, x: str = "epochs", title: str
     return fig
 
 
-def final_bars(summary: Any, metric: str, path: Path, title: str = "") -> Any:
+def final_bars(summary: pd.DataFrame, metric: str, path: Path, title: str = "") -> Figure:
     """A horizontal bar per configuration, best rank on top: the metric's mean with 95% CI error bars."""
     plt = _pyplot()
     mean, ci = summary[f"{metric}_mean"], summary[f"{metric}_ci95"].fillna(0.0)
@@ -169,7 +178,7 @@ def final_bars(summary: Any, metric: str, path: Path, title: str = "") -> Any:
     return fig
 
 
-def write_plots(metrics: Any, summary: Any, folder: Path, x: str = "epochs") -> list[Path]:
+def write_plots(metrics: pd.DataFrame, summary: pd.DataFrame, folder: Path, x: str = "epochs") -> list[Path]:
     folder = Path(folder)
     written = [folder / f"curves_{x}.png"]
     curves(metrics, summary, written[0], x)
@@ -187,7 +196,7 @@ def write_plots(metrics: Any, summary: Any, folder: Path, x: str = "epochs") -> 
     return written
 
 
-def _save(fig: Any, path: Path, title: str, dpi: int) -> Any:
+def _save(fig: Figure, path: Path, title: str, dpi: int) -> Figure:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -196,7 +205,7 @@ def _save(fig: Any, path: Path, title: str, dpi: int) -> Any:
     return fig
 
 
-def layer_profile(frame: Any, path: Path, title: str = "") -> Any:
+def layer_profile(frame: pd.DataFrame, path: Path, title: str = "") -> Figure:
     """Activation std and back-propagated gradient std per layer (log scale), one line per init: a signal
     that vanishes or explodes with depth shows as a slope (Glorot & Bengio 2010, fig. 6-7)."""
     plt = _pyplot()
@@ -215,8 +224,8 @@ def layer_profile(frame: Any, path: Path, title: str = "") -> Any:
     return _save(fig, path, title, dpi=110)
 
 
-def activation_histograms(samples: list[tuple[str, list[Any]]], path: Path, title: str = "",
-                          max_layers: int = 6) -> Any:
+def activation_histograms(samples: list[tuple[str, list[torch.Tensor]]], path: Path, title: str = "",
+                          max_layers: int = 6) -> Figure:
     """Histograms of each hidden layer's activations, one panel per init (Glorot & Bengio 2010, fig. 6):
     at most `max_layers` layers, spread from the first to the last."""
     plt = _pyplot()
@@ -234,7 +243,7 @@ def activation_histograms(samples: list[tuple[str, list[Any]]], path: Path, titl
     return _save(fig, path, title, dpi=110)
 
 
-def layer_tracks(frame: Any, path: Path, title: str = "") -> Any:
+def layer_tracks(frame: pd.DataFrame, path: Path, title: str = "") -> Figure:
     """--track-layers: per-layer statistics over epochs, one panel per statistic, one line per layer;
     the first seed of each configuration."""
     plt = _pyplot()

@@ -10,16 +10,23 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from nncmp.output.terminal import epoch_header, epoch_line, num
 from nncmp.training.progress import Reporter, Silent
 
+if TYPE_CHECKING:
+    import rich.progress
 
-def epoch_cost(spec: Any, n_train: int) -> float:
+    from nncmp.spec.run import RunSpec
+    from nncmp.training.progress import Progress
+    from nncmp.training.recorder import Record
+
+
+def epoch_cost(spec: RunSpec, n_train: int) -> float:
     """Relative time of one epoch, for the ETA: a step costs about as much as 64 examples of compute,
     so batch size 1 (4,000 steps an epoch) is ~30x slower than batch size 64 on the same data."""
     batch = min(spec.effective_batch_size() or n_train, n_train)
@@ -30,7 +37,7 @@ class RunProgress:
     """Progress over runs × epochs, with an ETA weighted by each epoch's cost: a Rich bar on a terminal,
     plain lines otherwise, nothing when quiet."""
 
-    def __init__(self, console: Console, specs: list[Any], n_train: int, quiet: bool = False):
+    def __init__(self, console: Console, specs: list[RunSpec], n_train: int, quiet: bool = False):
         self.console = console
         self.n_runs = len(specs)
         self.costs = [epoch_cost(s, n_train) for s in specs]
@@ -42,7 +49,7 @@ class RunProgress:
         self._finished = 0
         self._state = ""
         self.started = time.perf_counter()
-        self._bar: Any = None
+        self._bar: rich.progress.Progress | None = None
 
     def __enter__(self) -> RunProgress:
         if self.mode == "bar":
@@ -73,7 +80,7 @@ class RunProgress:
         self._state = state
         self.counts_refresh()
 
-    def group_done(self, indices: list[int] | tuple[int, ...], results: list[Any] | None) -> None:
+    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None:
         """Parallel backends: a whole group finished on a worker (results None: it failed)."""
         for k, i in enumerate(indices):
             self.cost = self.costs[i]
@@ -92,7 +99,7 @@ class RunProgress:
             self._bar.update(self._task, completed=self.done,
                              description=f"{self._finished}/{self.n_runs} runs done · {self._state}")
 
-    def start_group(self, indices: list[int] | tuple[int, ...], specs: list[Any]) -> None:
+    def start_group(self, indices: Sequence[int], specs: list[RunSpec]) -> None:
         """Runs (0-based grid positions) about to train together; they share one epoch cost."""
         self.cost = self.costs[indices[0]]
         first = specs[0]
@@ -101,7 +108,7 @@ class RunProgress:
         self._epochs = first.epochs
         self._group_start = self.done
 
-    def group_failed(self, indices: list[int] | tuple[int, ...], error: str) -> None:
+    def group_failed(self, indices: Sequence[int], error: str) -> None:
         """This process's group raised: its runs count as done for the ETA, and (lines mode) say why."""
         self.done = self._group_start + self.cost * sum(self._epochs_of[i] for i in indices)
         if self._bar is not None:
@@ -110,14 +117,14 @@ class RunProgress:
             for i in indices:
                 self.console.print(f"[{i + 1}/{self.n_runs}] failed: {error}")
 
-    def epoch(self, record: dict[str, Any]) -> None:
+    def epoch(self, record: Record) -> None:
         if record["epoch"] > 0:
             self.done += self.cost
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done,
                              description=f"{self._run} epoch {record['epoch']}/{self._epochs}")
 
-    def end_run(self, i: int, spec: Any, records: list[dict[str, Any]]) -> None:
+    def end_run(self, i: int, spec: RunSpec | None, records: list[Record]) -> None:
         # Epochs a diverged run never trained count as done for the ETA.
         self.done += self.cost * (self._epochs_of[i - 1] - records[-1]["epoch"])
         if self._bar is not None:
@@ -136,11 +143,13 @@ class RunProgress:
 class EpochLines(Silent):
     """nncmp train: one line per epoch of its one run, as it finishes."""
 
-    def __init__(self, console: Console, scheduled: bool):
-        self.console, self.scheduled = console, scheduled
-        console.print(epoch_header(scheduled))
+    def __init__(self, console: Console, specs: list[RunSpec], n_train: int):
+        self.console, self.scheduled = console, any(s.schedule != "constant" for s in specs)
+        if specs:
+            console.print(f"{specs[0].run_id} on {specs[0].dataset} ({n_train} training examples)")
+        console.print(epoch_header(self.scheduled))
 
-    def epoch(self, record: dict[str, Any]) -> None:
+    def epoch(self, record: Record) -> None:
         self.console.print(epoch_line(record, self.scheduled))
 
 
@@ -152,9 +161,9 @@ class ConsoleReporter(Reporter):
         self.console, self.quiet, self.verbose, self.epochs = console, quiet, verbose, epochs
 
     @contextlib.contextmanager
-    def progress(self, specs: list[Any], n_train: int) -> Iterator[Any]:
+    def progress(self, specs: list[RunSpec], n_train: int) -> Iterator[Progress]:
         if self.epochs and not self.quiet:
-            yield EpochLines(self.console, any(s.schedule != "constant" for s in specs))
+            yield EpochLines(self.console, specs, n_train)
             return
         with RunProgress(self.console, specs, n_train, self.quiet or self.epochs) as progress:
             yield progress

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc")
 HPARAMS = ("optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule", "opt_args", "dataset",
@@ -65,7 +68,7 @@ def write_run(logdir: Path, records: list[dict[str, Any]]) -> Path:
     return folder
 
 
-def export(metrics: Any, logdir: Path) -> list[Path]:
+def export(metrics: pd.DataFrame, logdir: Path) -> list[Path]:
     """Every run of a metrics table (metrics.csv) into LOGDIR."""
     folders = []
     for _, rows in metrics.sort_values(["run_id", "epoch"], kind="stable").groupby("run_id", sort=False):

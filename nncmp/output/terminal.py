@@ -9,10 +9,48 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+# What the tables below read of the commands' results: commands/ sits above output/, so its result classes
+# (CompareResult, PathsResult, LandscapeResult) cannot be named here.
+class HasMetrics(Protocol):
+    metrics: pd.DataFrame
+
+
+class WalkedFunction(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def minima(self) -> tuple[tuple[float, float], ...]: ...
+
+    @property
+    def min_loss(self) -> float: ...
+
+
+class PathsShown(Protocol):
+    summary: pd.DataFrame
+    start: tuple[float, float]
+    auto: bool
+
+    @property
+    def fn(self) -> WalkedFunction: ...
+
+
+class LandscapeShown(Protocol):
+    trajectories: pd.DataFrame
+    interpolation: pd.DataFrame
+    labels: dict[str, tuple[str, str]]
+    seconds: float
+    resolution: int
+    points: int
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -67,7 +105,7 @@ def _text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
-def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[str], list[list[str]]]:
+def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tuple[list[str], list[list[str]]]:
     """Headers and cell texts of the ranked summary, shared by the terminal table and markdown."""
     has_target = target is not None and summary["final_val_acc_mean"].notna().any()
     has_baseline = "diff_vs_baseline" in summary.columns
@@ -116,7 +154,7 @@ def summary_rows(summary: Any, metric: str, target: float | None) -> tuple[list[
     return headers, rows
 
 
-def summary_caption(summary: Any, metric: str, target: float | None) -> str:
+def summary_caption(summary: pd.DataFrame, metric: str, target: float | None) -> str:
     parts = ["n: seeds. Values: mean ± 95% CI (Student t) over the seeds that finished; std: of the final val acc."]
     rule = "Ranked: configurations with a diverged run last"
     if target is not None and summary["final_val_acc_mean"].notna().any():
@@ -132,7 +170,7 @@ def summary_caption(summary: Any, metric: str, target: float | None) -> str:
     return " ".join(parts)
 
 
-def summary_table(summary: Any, metric: str, target: float | None) -> Table:
+def summary_table(summary: pd.DataFrame, metric: str, target: float | None) -> Table:
     headers, rows = summary_rows(summary, metric, target)
     table = Table(title="Summary", caption=summary_caption(summary, metric, target), caption_justify="left")
     for h in headers:
@@ -153,7 +191,7 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
 FACTORS = ("optimizer", "init", "act", "norm", "schedule", "opt_args")
 
 
-def pivot(summary: Any, by: str, metric: str) -> Any:
+def pivot(summary: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
     """Rows: the other factor (and any other setting that varies); one column per value of `by`.
 
     Cells hold the metric's mean and CI half-width; see pivot_rows for their text.
@@ -176,7 +214,7 @@ def pivot(summary: Any, by: str, metric: str) -> Any:
     return out.reset_index()
 
 
-def pivot_rows(table: Any, by_values: list[str]) -> tuple[list[str], list[list[str]]]:
+def pivot_rows(table: pd.DataFrame, by_values: list[str]) -> tuple[list[str], list[list[str]]]:
     keys = [c for c in table.columns if not c.endswith(("_mean", "_ci95"))]
     headers = keys + list(by_values)
     rows = []
@@ -225,12 +263,13 @@ def simple_table(title: str, rows: list[dict[str, Any]], caption: str | None = N
     return table
 
 
-def _json(doc: dict[str, Any], frame_key: str, frame: Any) -> str:
+def _json(doc: dict[str, Any], frame_key: str, frame: pd.DataFrame) -> str:
     doc[frame_key] = json.loads(frame.to_json(orient="records", double_precision=15))
     return json.dumps(doc, indent=2) + "\n"
 
 
-def render(summary: Any, metric: str, target: float | None, fmt: str, by: str | None, folder: Path) -> Any:
+def render(summary: pd.DataFrame, metric: str, target: float | None, fmt: str, by: str | None,
+           folder: Path) -> Table | str:
     """The summary (or its pivot `by` init/optimizer) as a Rich Table, or as csv/markdown/json text."""
     if by is not None:
         table = pivot(summary, by, metric)
@@ -254,7 +293,7 @@ def render(summary: Any, metric: str, target: float | None, fmt: str, by: str | 
                  "summary", summary)
 
 
-def show_train(result: Any, console: Console, quiet: bool) -> None:
+def show_train(result: HasMetrics, console: Console, quiet: bool) -> None:
     """nncmp train's last lines: with --quiet its final epoch; a divergence and what to try."""
     import pandas as pd
 
@@ -301,7 +340,7 @@ def optimizer_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def paths_table(result: Any, steps: int, tol: float) -> Table:
+def paths_table(result: PathsShown, steps: int, tol: float) -> Table:
     """nncmp paths: where each walk got."""
     import pandas as pd
 
@@ -316,7 +355,7 @@ def paths_table(result: Any, steps: int, tol: float) -> Table:
     return simple_table(f"Paths on {fn.name}", shown, caption=caption)
 
 
-def landscape_table(result: Any) -> Table:
+def landscape_table(result: LandscapeShown) -> Table:
     """nncmp landscape: where each tracked run ended on its plane, how far off it, and its line's barrier."""
     rows = []
     trajectories, interpolation = result.trajectories, result.interpolation

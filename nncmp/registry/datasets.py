@@ -12,9 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import torch
+    from torchvision.datasets import CIFAR10, MNIST
 
 HOLDOUT_FRACTION = 0.2  # of the training set, held out to score tuning runs
 
@@ -25,10 +30,10 @@ class Data:
     task: str  # "classification" or "regression"
     shape: tuple[int, ...]  # one example, e.g. (1, 28, 28)
     classes: int  # 0 for regression
-    x_train: Any
-    y_train: Any
-    x_val: Any
-    y_val: Any
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
 
     @property
     def n_out(self) -> int:
@@ -54,12 +59,13 @@ def default_data_dir() -> Path:
     return Path(cache) / "nncmp" / "data"
 
 
-def _scale_images(x_uint8: Any) -> Any:
+def _scale_images(x_uint8: torch.Tensor) -> torch.Tensor:
     """Course scaling: ToTensor then Normalize((0.5,), (0.5,)), i.e. (x/255 - 0.5) / 0.5."""
     return (x_uint8.float() / 255.0 - 0.5) / 0.5
 
 
-def _stratified(x: Any, y: Any, val_size: float, name: str, shape: tuple[int, ...], classes: int) -> Data:
+def _stratified(x: torch.Tensor, y: torch.Tensor, val_size: float, name: str, shape: tuple[int, ...],
+                classes: int) -> Data:
     import torch
     from sklearn.model_selection import train_test_split
 
@@ -133,7 +139,8 @@ def load_toy_regression(**_: Any) -> Data:
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
-def torchvision_dataset(name: str, data_dir: Path, train: bool, download: bool, transform: Any = None) -> Any:
+def torchvision_dataset(name: str, data_dir: Path, train: bool, download: bool,
+                        transform: Callable[[Any], Any] | None = None) -> MNIST | CIFAR10:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, TORCHVISION[name])
@@ -240,7 +247,7 @@ def holdout_size(n_train: int) -> int:
     return n_train - math.ceil(n_train * HOLDOUT_FRACTION)
 
 
-def write_mnist_files(root: Path, folder: str, images: Any, labels: Any, train: bool) -> None:
+def write_mnist_files(root: Path, folder: str, images: npt.ArrayLike, labels: npt.ArrayLike, train: bool) -> None:
     """Write images (N, H, W uint8) and labels in torchvision's raw MNIST idx format under root/folder/raw.
 
     Used by tests (torchvision's loader on generated files) and by `bench --reference` (the course's

@@ -5,7 +5,10 @@ Kept as data (not closures over torch) so names validate without importing torch
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
 
 INITS: dict[str, tuple[str, dict[str, Any]] | None] = {
     "default": None,  # PyTorch's own per-layer initialisation, biases included
@@ -29,7 +32,7 @@ def canonical_init(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-def apply_init(model: Any, name: str) -> None:
+def apply_init(model: nn.Module, name: str) -> None:
     """Initialise every Linear and Conv weight in place; zero their biases (unless `default`)."""
     import torch
     from torch import nn

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from torch import nn
 
 ACTIVATIONS: dict[str, str] = {
     "relu": "ReLU",
@@ -14,7 +17,26 @@ ACTIVATIONS: dict[str, str] = {
 }
 
 
-def _act(name: str) -> Any:
+class ModelSpec(Protocol):
+    """What a builder reads of a run (RunSpec has it; the registry sits below spec/ and cannot name it)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def hidden(self) -> tuple[int, ...]: ...
+
+    @property
+    def act(self) -> str: ...
+
+    @property
+    def batchnorm(self) -> bool: ...
+
+    @property
+    def dropout(self) -> float: ...
+
+
+def _act(name: str) -> nn.Module:
     from torch import nn
 
     return getattr(nn, ACTIVATIONS[name])()
@@ -27,10 +49,10 @@ def _flat(shape: tuple[int, ...]) -> int:
     return n
 
 
-def build_mlp(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+def build_mlp(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
     from torch import nn
 
-    layers: list[Any] = [nn.Flatten()]
+    layers: list[nn.Module] = [nn.Flatten()]
     width = _flat(shape)
     for h in spec.hidden:
         layers.append(nn.Linear(width, h))
@@ -44,7 +66,7 @@ def build_mlp(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
     return nn.Sequential(*layers)
 
 
-def build_cnn(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+def build_cnn(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
     """The course's ConvNet: conv3x3(64)-BN-act-pool, conv3x3(128)-BN-act-pool, Linear 256, Linear."""
     from torch import nn
 
@@ -71,20 +93,20 @@ def build_cnn(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
     )
 
 
-def build_logreg(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+def build_logreg(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
     from torch import nn
 
     return nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), n_out))
 
 
-def build_linear(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+def build_linear(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
     """y = Xw with no bias, as in the course's regression examples."""
     from torch import nn
 
     return nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), n_out, bias=False))
 
 
-MODELS: dict[str, Callable[[Any, tuple[int, ...], int], Any]] = {
+MODELS: dict[str, Callable[[ModelSpec, tuple[int, ...], int], nn.Sequential]] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
     "logreg": build_logreg,
@@ -92,9 +114,9 @@ MODELS: dict[str, Callable[[Any, tuple[int, ...], int], Any]] = {
 }
 
 
-def build_model(spec: Any, shape: tuple[int, ...], n_out: int) -> Any:
+def build_model(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
     return MODELS[spec.model](spec, shape, n_out)
 
 
-def has_batchnorm1d(spec: Any) -> bool:
+def has_batchnorm1d(spec: ModelSpec) -> bool:
     return spec.model == "mlp" and spec.batchnorm

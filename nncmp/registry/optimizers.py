@@ -14,10 +14,13 @@ import difflib
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
 from nncmp.registry.optimizer_names import SNAPSHOT
+
+if TYPE_CHECKING:
+    import torch.optim
 
 # Hyperparameters with an option of their own (--momentum, --betas, ...); every other one is an --opt-arg.
 HYPERPARAMETERS = ("momentum", "betas", "alpha", "eps", "weight_decay")
@@ -205,13 +208,13 @@ def default_lr(name: str) -> float:
         return float("nan")
 
 
-def optimizer_class(e: OptimizerEntry) -> Any:
+def optimizer_class(e: OptimizerEntry) -> type[torch.optim.Optimizer]:
     import importlib
 
     return getattr(importlib.import_module(e.module), e.torch_class)
 
 
-def signature(cls: Any) -> dict[str, inspect.Parameter]:
+def signature(cls: type) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(cls.__init__).parameters)
 
 
@@ -277,7 +280,7 @@ def _option_kind(key: str, value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _summary(cls: Any) -> str:
+def _summary(cls: type) -> str:
     doc = (cls.__doc__ or "").strip().splitlines()
     return doc[0].strip().rstrip(".") if doc else cls.__name__
 

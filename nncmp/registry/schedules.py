@@ -21,7 +21,7 @@ t is the number of steps taken (the factor is that of step t+1), T all steps, W 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from nncmp.errors import SpecError
 
@@ -105,6 +105,11 @@ def _onecycle(t: int, total: int) -> float:
     raise AssertionError("unreachable")
 
 
+class HasParamGroups(Protocol):
+    @property
+    def param_groups(self) -> list[dict[str, Any]]: ...
+
+
 class Schedule:
     """Sets every parameter group's rate to its initial rate × the factor, after each optimizer step.
 
@@ -112,7 +117,7 @@ class Schedule:
     `key` is the group's rate (AliG's is its maximal step, max_lr).
     """
 
-    def __init__(self, optimizer: Any, name: str, total: int, warmup: float | None, key: str = "lr"):
+    def __init__(self, optimizer: HasParamGroups, name: str, total: int, warmup: float | None, key: str = "lr"):
         self.optimizer, self.name, self.total, self.warmup, self.key = optimizer, name, total, warmup, key
         self.initial = [g[key] for g in optimizer.param_groups]
         self.t = 0

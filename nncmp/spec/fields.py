@@ -53,17 +53,17 @@ def option(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | N
     return dataclasses.field(**kwargs)
 
 
-def declared(cls: Any) -> dict[str, Declared]:
+def declared(cls: type) -> dict[str, Declared]:
     """Field name → declaration, in field order, for the declared fields of a dataclass."""
     return {f.name: f.metadata["nncmp"] for f in dataclasses.fields(cls) if "nncmp" in f.metadata}
 
 
-def dimensions(cls: Any) -> dict[str, Declared]:
+def dimensions(cls: type) -> dict[str, Declared]:
     """The fields compare can vary as grid dimensions, in the order the grid loops over them."""
     return {name: d for name, d in declared(cls).items() if d.grid}
 
 
-def check_values(obj: Any) -> None:
+def check_values(obj: object) -> None:
     """SpecError for the first declared field of `obj` whose value its declaration refuses. Every float:
     inf and nan are bad input, never a run that diverges at its second step."""
     for name, d in declared(type(obj)).items():

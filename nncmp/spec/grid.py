@@ -29,9 +29,9 @@ DIMENSIONS: dict[str, Declared] = dimensions(RunSpec)
 CHOICES = {"act": ("activation", ACTIVATIONS), "batchnorm": ("normalisation", NORMS)}
 
 
-def field_value(name: str, value: Any) -> Any:
+def field_value(name: str, value: Any, dims: dict[str, Declared] = DIMENSIONS) -> Any:
     """A grid value (as options and config.json spell it) as RunSpec's field holds it."""
-    convert = DIMENSIONS[name].grid_value
+    convert = dims[name].grid_value
     return convert(value) if convert else value
 
 
@@ -49,18 +49,24 @@ class Grid:
     opt_args: dict[str, Any] = field(default_factory=dict)  # --opt-arg, for the optimizers that take each key
     warmup: float | None = None  # --warmup, for the schedules with a warm-up
 
+    @property
+    def dimensions(self) -> dict[str, Declared]:
+        """The dimensions the base run's class declares (RunSpec's, or a subclass's with more)."""
+        return DIMENSIONS if type(self.base) is RunSpec else dimensions(type(self.base))
+
     def __post_init__(self) -> None:
-        unknown = set(self.dims) - set(DIMENSIONS)
+        known = self.dimensions
+        unknown = set(self.dims) - set(known)
         if unknown:
             raise SpecError(f"not grid dimensions: {', '.join(sorted(unknown))}")
-        dims = {name: tuple(self.dims[name]) for name in DIMENSIONS if self.dims.get(name) is not None}
+        dims = {name: tuple(self.dims[name]) for name in known if self.dims.get(name) is not None}
         if "optimizer" in dims:
             dims["optimizer"] = tuple(optim.resolve(o) for o in dims["optimizer"])
         if self.seeds < 1:
             raise SpecError(f"--seeds must be >= 1, got {self.seeds}")
         for name, values in dims.items():
             if not values:
-                raise SpecError(f"{DIMENSIONS[name].grid} needs at least one value")
+                raise SpecError(f"{known[name].grid} needs at least one value")
             if name in CHOICES:
                 kind, choices = CHOICES[name]
                 for value in values:
@@ -69,13 +75,14 @@ class Grid:
             same = values if name != "init" else [canonical_init(v) if v in (*INITS, *ALIASES) else v for v in values]
             twice = sorted({str(v) for v in same if list(same).count(v) > 1})
             if twice:
-                raise SpecError(f"{DIMENSIONS[name].grid} lists {', '.join(twice)} more than once")
+                raise SpecError(f"{known[name].grid} lists {', '.join(twice)} more than once")
         # A dimension with one value is the base run's value (--act tanh and --acts tanh are one grid, which
         # config.json writes as it always has); the optimizers and inits are always listed.
         single = {name: values[0] for name, values in dims.items() if len(values) == 1
                   and name not in ("optimizer", "init")}
         if single:
-            object.__setattr__(self, "base", replace(self.base, **{n: field_value(n, v) for n, v in single.items()}))
+            object.__setattr__(self, "base", replace(self.base, **{n: field_value(n, v, known)
+                                                                  for n, v in single.items()}))
             dims = {name: values for name, values in dims.items() if name not in single}
         object.__setattr__(self, "dims", dims)
         if self.base.seed + self.seeds - 1 > MAX_SEED:
@@ -105,8 +112,9 @@ class Grid:
     def runs(self) -> list[RunSpec]:
         """Every run, in grid order: the dimensions in declaration order, then the seeds."""
         out = []
-        for combo in itertools.product(*(self.values(name) for name in DIMENSIONS)):
-            values = {name: field_value(name, v) for name, v in zip(DIMENSIONS, combo)}
+        dims = self.dimensions
+        for combo in itertools.product(*(self.values(name) for name in dims)):
+            values = {name: field_value(name, v, dims) for name, v in zip(dims, combo)}
             opt = values["optimizer"]
             hyper = {k: v for k, v in self.hyper.items() if k in optim.entry(opt).defaults}
             args = dict(self.base.opt_args)
@@ -123,7 +131,7 @@ class Grid:
     def to_json(self) -> dict[str, Any]:
         """config.json's grid section (the learning rates: CompareConfig writes 'auto' for a tuned grid)."""
         doc: dict[str, Any] = {}
-        for name, d in DIMENSIONS.items():
+        for name, d in self.dimensions.items():
             values = self.dims.get(name)
             if name in ("optimizer", "init"):  # always written, as a list
                 values = self.values(name)
@@ -136,7 +144,7 @@ class Grid:
     def from_json(cls, base: RunSpec, doc: dict[str, Any], lrs: bool = True) -> Grid:
         """The grid config.json's section `doc` describes around `base` (lrs=False: its 'lrs' is not a list)."""
         dims = {}
-        for name, d in DIMENSIONS.items():
+        for name, d in (DIMENSIONS if type(base) is RunSpec else dimensions(type(base))).items():
             values = doc.get(d.key)
             if values is None or (name == "lr" and not lrs):
                 continue

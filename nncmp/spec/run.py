@@ -10,6 +10,7 @@ code 2 before anything trains. Names and numbers only: no torch, no files.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_name(kind: str, value: str, choices: Any) -> None:
+def check_name(kind: str, value: str, choices: Collection[str]) -> None:
     if value not in choices:
         raise SpecError(f"unknown {kind} {value!r}; choose from: {', '.join(choices)}")
 
@@ -199,7 +200,7 @@ class RunSpec:
         """The configuration a run belongs to: every declared part of the id but the seed — the optimizer,
         init, rate and batch size always, the others when not at their defaults."""
         parts, extra = [], []
-        for name, d in declared(RunSpec).items():
+        for name, d in declared(type(self)).items():
             if d.label is None:
                 continue
             text = d.label(getattr(self, name))
@@ -219,7 +220,7 @@ class RunSpec:
         """The run's identity columns of metrics.csv (a resolved spec), by the declarations."""
         values = {"norm": self.norm, "opt_args": format_args(self.opt_args)}
         return {d.column: values.get(d.column, getattr(self, name))
-                for name, d in declared(RunSpec).items() if d.column}
+                for name, d in declared(type(self)).items() if d.column}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

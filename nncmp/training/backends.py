@@ -18,13 +18,24 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nncmp.errors import BackendError
 from nncmp.registry.datasets import Data
 from nncmp.spec.run import RunSpec
 from nncmp.training.plan import Group, plan
 from nncmp.training.probes import Tracking
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+    from types import ModuleType
+
+    import ray
+
+    from nncmp.training.progress import GroupProgress
+    from nncmp.training.recorder import Record
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,7 @@ class DataRecipe:
 _WORKER_DATA: dict[DataRecipe, Data] = {}
 
 
-def _worker_data(source: Any) -> Data:
+def _worker_data(source: DataRecipe | Data) -> Data:
     if isinstance(source, DataRecipe):
         if source not in _WORKER_DATA:  # once per worker process
             _WORKER_DATA[source] = source.load()
@@ -70,8 +81,8 @@ class Setup:
     deterministic: bool = False
 
 
-def work(source: Any, specs: list[RunSpec], engine: str, tracking: Tracking,
-         setup: Setup) -> tuple[list[list[dict[str, Any]]], dict[str, Any]]:
+def work(source: DataRecipe | Data, specs: list[RunSpec], engine: str, tracking: Tracking,
+         setup: Setup) -> tuple[list[list[Record]], dict[str, Any]]:
     """One group in a worker: its runs' records, and what `tracking` asked for (probes.Probes.results)."""
     import torch
 
@@ -89,7 +100,7 @@ def work(source: Any, specs: list[RunSpec], engine: str, tracking: Tracking,
     return results, (probes.results() if probes else {})
 
 
-def call(task: Callable[..., Any], *args: Any) -> Any:
+def call(task: Callable[..., T], *args: Any) -> T:
     """Ray's remote function: runs `task` (the driver's `work`, looked up when the grid starts) on a worker."""
     return task(*args)
 
@@ -107,7 +118,7 @@ class Retries:
     """What happens to a group that failed: tried again up to `retries` times, then each of its runs
     alone, then a run that still fails is recorded as failed."""
 
-    def __init__(self, retries: int, outcome: Outcome, progress: Any):
+    def __init__(self, retries: int, outcome: Outcome, progress: GroupProgress):
         self.retries, self.outcome, self.progress = retries, outcome, progress
         self.attempts: dict[tuple[int, ...], int] = {}
 
@@ -127,8 +138,8 @@ class Retries:
         return []
 
 
-def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progress: Any,
-                 on_group: Callable[[list[tuple[int, Any]], dict[str, Any]], None], max_group: int,
+def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progress: GroupProgress,
+                 on_group: Callable[[list[tuple[int, list[Record]]], dict[str, Any]], None], max_group: int,
                  backend: str, jobs: int, retries: int, tracking: Tracking = Tracking(), address: str | None = None,
                  say: Callable[[str], None] | None = None, threads: int | None = None,
                  gpus_per_task: float = 0.0, deterministic: bool = False) -> Outcome:
@@ -139,7 +150,7 @@ def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progres
     if say:
         say(f"{len(groups)} groups on {backend}" + (f" ({jobs} workers)" if backend == "processes" else ""))
 
-    def finished(group: Group, result: Any) -> None:
+    def finished(group: Group, result: tuple[list[list[Record]], dict[str, Any]]) -> None:
         records, tracked = result
         start = time.perf_counter()
         on_group(list(zip(group.indices, records)), tracked)
@@ -178,7 +189,8 @@ def spread(setup: Setup, index: int) -> Setup:
 
 
 def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, setup: Setup,
-              tracking: Tracking, finished: Any, retry: Retries, progress: Any) -> None:
+              tracking: Tracking, finished: Callable[[Group, tuple[list[list[Record]], dict[str, Any]]], None],
+              retry: Retries, progress: GroupProgress) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -187,9 +199,9 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
     todo = list(groups)
     # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
     context = multiprocessing.get_context("spawn")
-    pool = None
+    pool: ProcessPoolExecutor | None = None
 
-    def submit(g: Group) -> Any:
+    def submit(g: Group) -> Future[tuple[list[list[Record]], dict[str, Any]]]:
         return pool.submit(task, recipe, [specs[i] for i in g.indices], g.engine, tracking, spread(setup, g.indices[0]))
 
     try:
@@ -230,8 +242,8 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
 
 
 def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, setup: Setup,
-             tracking: Tracking, finished: Any, retry: Retries, progress: Any, address: str | None,
-             gpus_per_task: float = 0.0) -> None:
+             tracking: Tracking, finished: Callable[[Group, tuple[list[list[Record]], dict[str, Any]]], None],
+             retry: Retries, progress: GroupProgress, address: str | None, gpus_per_task: float = 0.0) -> None:
     ray = start_ray(address, jobs)
     data_ref = ray.put(recipe.load())  # once into the object store; every task reads that copy
     # A task reserves as many CPUs as it runs torch threads (never more than the cluster has: it would wait
@@ -243,7 +255,7 @@ def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs
     task = work  # looked up now: what the driver's module holds is what the workers run
     capacity = max(1, cpus // min(setup.threads, cpus))
 
-    def submit(g: Group) -> Any:
+    def submit(g: Group) -> ray.ObjectRef:
         return remote.remote(task, data_ref, [specs[i] for i in g.indices], g.engine, tracking, setup)
 
     running = {submit(g): g for g in groups}
@@ -274,7 +286,7 @@ def _ray_error(e: Exception) -> str:
     return " ".join(text.split())[:300]
 
 
-def start_ray(address: str | None, jobs: int) -> Any:
+def start_ray(address: str | None, jobs: int) -> ModuleType:
     """Connect to the cluster at `address` (auto, ray://host:port) or start a local Ray instance."""
     try:
         import ray

@@ -8,12 +8,15 @@ from the seed and moved, so a seed gives the same run on any device up to floati
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nncmp.errors import SpecError
 from nncmp.spec.config import DEVICE, DEVICES
 
-_MOVED: dict[tuple[int, str], Any] = {}  # (id of a Data on the CPU, device) → that Data on the device
+if TYPE_CHECKING:
+    from nncmp.registry.datasets import Data
+
+_MOVED: dict[tuple[int, str], Data] = {}  # (id of a Data on the CPU, device) → that Data on the device
 
 
 def check(text: str) -> str:
@@ -73,7 +76,7 @@ def describe(device: str) -> str:
     return device
 
 
-def on_device(data: Any, device: str) -> Any:
+def on_device(data: Data, device: str) -> Data:
     """`data` with its tensors on `device`, moved once per process (the CPU data itself on the CPU)."""
     if device == "cpu":
         return data

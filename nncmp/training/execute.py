@@ -7,12 +7,15 @@ to worker processes or Ray tasks, which call train_with too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nncmp.registry.datasets import Data
 from nncmp.spec.run import RunSpec
 from nncmp.training.plan import ENGINES, MAX_GROUP, Group, describe, fast_sgd, group_key, plan
 from nncmp.training.recorder import OnEpoch, Probe, Record, record_runs
+
+if TYPE_CHECKING:
+    from nncmp.training.progress import Progress
 
 # Called once per finished group with (grid position, records) of each of its runs: saving them in one
 # write keeps a group whole on disk, so a resume regroups the remaining runs exactly as before.
@@ -73,7 +76,7 @@ def failure(e: BaseException) -> str:
     return f"{type(e).__name__}: {' '.join(str(e).split())}"
 
 
-def run_local(specs: list[RunSpec], data: Data, progress: Any, on_group: OnGroup, max_group: int = MAX_GROUP,
+def run_local(specs: list[RunSpec], data: Data, progress: Progress, on_group: OnGroup, max_group: int = MAX_GROUP,
               say: Callable[[str], None] | None = None, probe: Probe | None = None) -> dict[int, str]:
     """Train every spec in this process, group by group; returns the runs that raised (grid position →
     error), whose group is then given up while the rest of the grid carries on, as on the parallel backends.

@@ -8,25 +8,33 @@ output and its weights, and the weights' own spread. `nncmp inspect` shows them 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from nncmp.registry.datasets import Data
+    from nncmp.spec.run import RunSpec
 
 STATISTICS = ("act_mean", "act_std", "dead", "saturated", "grad_out_std", "grad_w_std", "weight_std")
 SATURATING = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}
 DYING = ("relu", "leaky-relu", "elu")
 
 
-def dead_fraction(h: Any) -> float:
+def dead_fraction(h: torch.Tensor) -> float:
     """Units (columns) whose activation is ≤ 0 for every example (rows): a dead ReLU passes no gradient."""
     return float((h <= 0).all(0).float().mean())
 
 
-def saturated_fraction(h: Any, act: str) -> float:
+def saturated_fraction(h: torch.Tensor, act: str) -> float:
     """Activations in the flat tails of tanh or sigmoid, where the derivative is nearly 0."""
     low, high = SATURATING[act]
     return float(((h < low) | (h > high)).float().mean())
 
 
-def layer_stats(model: Any, x: Any, y: Any, act: str, loss_fn: Any) -> list[dict[str, Any]]:
+def layer_stats(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, act: str,
+                loss_fn: nn.Module) -> list[dict[str, Any]]:
     """One forward and backward pass of (x, y) through an nn.Sequential; one dict per Linear layer.
 
     The model stays in whatever mode it is in (train mode: BatchNorm normalises with the batch, as the
@@ -36,18 +44,18 @@ def layer_stats(model: Any, x: Any, y: Any, act: str, loss_fn: Any) -> list[dict
     from torch import nn
 
     linears = [m for m in model if isinstance(m, nn.Linear)]
-    outputs: dict[int, Any] = {}
-    activations: dict[int, Any] = {}
+    outputs: dict[int, torch.Tensor] = {}
+    activations: dict[int, torch.Tensor] = {}
     hooks = []
     current = {"layer": -1}
 
-    def on_linear(module: Any, _: Any, out: Any) -> None:
+    def on_linear(module: nn.Module, _: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         current["layer"] = linears.index(module)
         out.retain_grad()
         outputs[current["layer"]] = out
         activations[current["layer"]] = out  # until an activation follows (the output layer: logits)
 
-    def on_activation(_: Any, __: Any, out: Any) -> None:
+    def on_activation(_: nn.Module, __: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         activations[current["layer"]] = out
 
     for module in model:
@@ -81,12 +89,12 @@ def layer_stats(model: Any, x: Any, y: Any, act: str, loss_fn: Any) -> list[dict
     return rows
 
 
-def is_activation(module: Any) -> bool:
+def is_activation(module: nn.Module) -> bool:
     """ReLU, Tanh, Sigmoid, LeakyReLU, ELU...: torch keeps them all in torch.nn.modules.activation."""
     return type(module).__module__ == "torch.nn.modules.activation"
 
 
-def probe_batch(data: Any, size: int, seed: int) -> tuple[Any, Any]:
+def probe_batch(data: Data, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The same `size` training examples for every init and every epoch (a seeded draw)."""
     import torch
 
@@ -105,7 +113,8 @@ def tidy(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
     return out
 
 
-def inspect_inits(base: Any, inits: list[str], data: Any, batch_size: int) -> tuple[dict[str, list], list]:
+def inspect_inits(base: RunSpec, inits: list[str], data: Data,
+                  batch_size: int) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, list[torch.Tensor]]]]:
     """Each init's network at initialisation: per-layer rows, and the activations for the histograms."""
     from nncmp.training.engines.single import loss_function, make_model
 
@@ -120,12 +129,12 @@ def inspect_inits(base: Any, inits: list[str], data: Any, batch_size: int) -> tu
     return per_init, samples
 
 
-def hidden_activations(model: Any, x: Any) -> list[Any]:
+def hidden_activations(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     """Each hidden layer's activations (after the nonlinearity), flattened, for histograms."""
     import torch
     from torch import nn
 
-    outs: list[Any] = []
+    outs: list[torch.Tensor] = []
     layers = list(model)
     with torch.no_grad():
         h = x
@@ -143,14 +152,14 @@ class LayerTracker:
     changes training: no random numbers drawn, no running statistics updated.
     """
 
-    def __init__(self, data: Any, size: int = 256, seed: int = 0):
+    def __init__(self, data: Data, size: int = 256, seed: int = 0):
         from nncmp.training.engines.single import loss_function
 
         self.x, self.y = probe_batch(data, size, seed)
         self.loss_fn = loss_function(data)
         self.rows: dict[str, list[dict[str, Any]]] = {}
 
-    def __call__(self, spec: Any, model: Any, epoch: int) -> None:
+    def __call__(self, spec: RunSpec, model: nn.Sequential, epoch: int) -> None:
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device  # a single run's live model may be on a GPU

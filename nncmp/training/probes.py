@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nncmp.registry.datasets import Data
+    from nncmp.spec.run import RunSpec
+    from nncmp.training.recorder import Engine
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class Tracking:
 class Probes:
     """The recorder's probe: called with (resolved spec, model, epoch) after every epoch's record."""
 
-    def __init__(self, data: Any, tracking: Tracking):
+    def __init__(self, data: Data, tracking: Tracking):
         from nncmp.training.layers import LayerTracker
         from nncmp.training.weights import WeightTracker
 
@@ -38,13 +45,13 @@ class Probes:
         """The layer statistics gathered so far, by run id."""
         return self.layers.rows if self.layers else {}
 
-    def __call__(self, spec: Any, model: Any, epoch: int) -> None:
+    def __call__(self, spec: RunSpec, model: nn.Sequential, epoch: int) -> None:
         if self.layers:
             self.layers(spec, model, epoch)
         if self.weights:
             self.weights(spec, model, epoch)
 
-    def step_hook(self, engine: Any) -> Callable[[int], None] | None:
+    def step_hook(self, engine: Engine) -> Callable[[int], None] | None:
         """A callable the engine calls with the run's step count after every optimizer step, or None."""
         return self.weights.step_hook(engine) if self.weights else None
 

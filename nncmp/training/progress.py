@@ -15,19 +15,43 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from nncmp.spec.run import RunSpec
+    from nncmp.training.recorder import Record
+
+
+class GroupProgress(Protocol):
+    """The calls the parallel backends make (all they need of a progress object)."""
+
+    def counts(self, running: int, pending: int) -> None: ...
+
+    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None: ...
+
+
+class Progress(GroupProgress, Protocol):
+    """Every call a progress object gets (the module's docstring says when)."""
+
+    def start_group(self, indices: Sequence[int], specs: list[RunSpec]) -> None: ...
+
+    def epoch(self, record: Record) -> None: ...
+
+    def end_run(self, i: int, spec: RunSpec, records: list[Record]) -> None: ...
+
+    def group_failed(self, indices: Sequence[int], error: str) -> None: ...
 
 
 class Silent:
     """A progress object that shows nothing."""
 
-    def start_group(self, indices: Sequence[int], specs: list[Any]) -> None:
+    def start_group(self, indices: Sequence[int], specs: list[RunSpec]) -> None:
         pass
 
-    def epoch(self, record: dict[str, Any]) -> None:
+    def epoch(self, record: Record) -> None:
         pass
 
-    def end_run(self, i: int, spec: Any, records: list[dict[str, Any]]) -> None:
+    def end_run(self, i: int, spec: RunSpec | None, records: list[Record]) -> None:
         pass
 
     def group_failed(self, indices: Sequence[int], error: str) -> None:
@@ -36,7 +60,7 @@ class Silent:
     def counts(self, running: int, pending: int) -> None:
         pass
 
-    def group_done(self, indices: Sequence[int], results: list[Any] | None) -> None:
+    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None:
         pass
 
 
@@ -44,7 +68,7 @@ class Reporter:
     """Says nothing; subclasses show progress, notes (one line each) and --verbose details."""
 
     @contextlib.contextmanager
-    def progress(self, specs: list[Any], n_train: int) -> Iterator[Any]:
+    def progress(self, specs: list[RunSpec], n_train: int) -> Iterator[Progress]:
         """A progress object for training `specs` on `n_train` examples, for the duration of the block."""
         yield Silent()
 

@@ -24,22 +24,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nncmp.results.schema import RUN_COLUMNS
 from nncmp.spec.run import RunSpec
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from nncmp.registry.datasets import Data
+
 Record = dict[str, Any]
 OnEpoch = Callable[[Record], None]
 # --track-layers: called with (resolved spec, model, epoch) after each epoch's record, epoch 0 included.
-Probe = Callable[[RunSpec, Any, int], None]
+# Quoted: torch is not imported at run time.
+Probe = Callable[[RunSpec, "nn.Sequential", int], None]
 # Per run: train loss, train accuracy (None: regression), first step of the epoch whose loss was not finite (0: none)
 EpochMetrics = tuple[list[float], list[float | None], list[int]]
 
 
 class Engine(Protocol):
     specs: list[RunSpec]
-    data: Any  # the Data it trains on
+    data: Data
+    step_hook: Callable[[int], None] | None
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]: ...
 
@@ -47,7 +55,7 @@ class Engine(Protocol):
 
     def drop(self, keep: list[int]) -> None: ...
 
-    def member(self, j: int) -> Any: ...
+    def member(self, j: int) -> nn.Sequential: ...
 
 
 def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[list[Record]]:
@@ -113,7 +121,7 @@ def record_base(spec: RunSpec) -> Record:
     return {"run_id": spec.run_id, "config": spec.config_id, **{c: columns[c] for c in RUN_COLUMNS}}
 
 
-def first_bad_step(bad: Any, loss: Any, step: int) -> Any:
+def first_bad_step(bad: torch.Tensor, loss: torch.Tensor, step: int) -> torch.Tensor:
     """`bad` (0 = none yet) becomes `step` where `loss` is not finite for the first time; elementwise, as
     tensors, so the training loop never waits on a .item() per step."""
     import torch

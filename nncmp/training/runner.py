@@ -26,6 +26,7 @@ from nncmp.training.signals import exit_code, ignore_interrupts, termination_as_
 
 if TYPE_CHECKING:
     from nncmp.registry.datasets import Data
+    from nncmp.training.progress import Progress
 
 # Called after every save with every finished run's records so far, by position in the run list.
 OnSaved = Callable[[dict[int, list[Record]]], None]
@@ -110,7 +111,7 @@ def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, 
     return by_run, failed
 
 
-def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progress: Any,
+def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progress: Progress,
                   save: Callable[[list[tuple[int, list[Record]]]], None], options: Options, phase: str,
                   probe: Probes | None, say: Callable[[str], None] | None) -> dict[int, str]:
     from nncmp.training.backends import DataRecipe, run_parallel

@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nncmp.errors import Terminated
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 # True when nncmp is the whole process (the console script, python -m nncmp): after an interruption it is
 # only exiting, and a further Ctrl-C must not cut that short either. In-process callers (tests) get their
@@ -24,7 +27,7 @@ EXITING_AFTER_INTERRUPT = False
 def termination_as_interrupt() -> Iterator[None]:
     """SIGTERM raises Terminated in the main thread, so it unwinds exactly like Ctrl-C."""
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         raise Terminated()
 
     try:

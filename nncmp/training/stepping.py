@@ -19,6 +19,7 @@ words `nncmp optimizers` shows (optim.py decides which optimizer gets which):
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
@@ -26,13 +27,16 @@ from nncmp.registry import optimizers as optim
 from nncmp.spec.run import RunSpec, total_steps
 
 if TYPE_CHECKING:
+    import torch
+    import torch.optim
     from torch import nn
+    from torch.optim.optimizer import ParamsT
 
 FUSED_CPU = ("SGD", "Adam", "AdamW", "Adagrad")
 BN_REFRESH_BATCHES = 50  # batches of the training set that re-estimate BatchNorm statistics (schedule-free)
 
 
-def hidden_matrices(model: Any) -> tuple[list[Any], list[Any]]:
+def hidden_matrices(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(weight matrices of the hidden Linear layers, every other parameter), in model order."""
     from torch import nn
 
@@ -48,14 +52,15 @@ def settings(spec: RunSpec) -> dict[str, Any]:
     return {**{name: getattr(spec, name) for name in e.defaults}, **dict(spec.opt_args)}
 
 
-def build_for(spec: RunSpec, params: Any, model: nn.Module | None = None, n_train: int | None = None) -> Any:
+def build_for(spec: RunSpec, params: ParamsT, model: nn.Module | None = None,
+              n_train: int | None = None) -> torch.optim.Optimizer | Pair:
     """The optimizer of a resolved RunSpec (every hyperparameter filled in)."""
     return build_optimizer(spec.optimizer, spec.lr, settings(spec), params, model, n_train,
                            total_steps(spec, n_train) if n_train else None)
 
 
-def build_optimizer(name: str, lr: float, values: dict[str, Any], params: Any, model: nn.Module | None = None,
-                    n_train: int | None = None, steps: int | None = None) -> Any:
+def build_optimizer(name: str, lr: float, values: dict[str, Any], params: ParamsT, model: nn.Module | None = None,
+                    n_train: int | None = None, steps: int | None = None) -> torch.optim.Optimizer | Pair:
     """Optimizer `name` at rate `lr` with these settings (hyperparameters and --opt-arg values). `model`,
     `n_train` and `steps` are needed by the optimizers that split the parameters or take the data size."""
     import torch.optim
@@ -114,7 +119,7 @@ def check_settings(specs: list[RunSpec]) -> None:
 class Pair:
     """Two optimizers stepped as one (torch's Muon on the hidden matrices, AdamW on the rest)."""
 
-    def __init__(self, *parts: Any):
+    def __init__(self, *parts: torch.optim.Optimizer):
         self.parts = parts
 
     @property
@@ -122,14 +127,14 @@ class Pair:
         return [g for p in self.parts for g in p.param_groups]
 
     @property
-    def state(self) -> dict[Any, Any]:
+    def state(self) -> dict[torch.Tensor, Any]:
         return {k: v for p in self.parts for k, v in p.state.items()}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parts:
             p.zero_grad(set_to_none=set_to_none)
 
-    def step(self, closure: Any = None) -> Any:
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> None:
         for p in self.parts:
             p.step()
 
@@ -137,7 +142,7 @@ class Pair:
 class Stepper:
     """A run's optimizer with its schedule and special handling, for the single-run engine."""
 
-    def __init__(self, spec: RunSpec, model: Any, n_train: int):
+    def __init__(self, spec: RunSpec, model: nn.Module, n_train: int):
         from nncmp.registry.schedules import Schedule
 
         self.model = model
@@ -155,7 +160,7 @@ class Stepper:
         if self.schedule_free:
             self.optimizer.train()
 
-    def eval_mode(self, x_train: Any, batch_size: int) -> None:
+    def eval_mode(self, x_train: torch.Tensor, batch_size: int) -> None:
         """The model as evaluated: eval mode, and for schedule-free optimizers the averaged weights (with
         BatchNorm statistics recomputed there, as the library advises)."""
         # Before the first step the averaged weights are the weights (and some optimizers, SPlus, have no
@@ -165,7 +170,8 @@ class Stepper:
             refresh_batchnorm(self.model, x_train, batch_size)
         self.model.eval()
 
-    def step(self, forward_backward: Any, n: int) -> Any:
+    def step(self, forward_backward: Callable[[bool], tuple[torch.Tensor, torch.Tensor]],
+             n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step on a batch of `n` examples. `forward_backward(create_graph)` zeroes the
         gradients, backpropagates the batch and returns (summed loss, what else the epoch records of it);
         a closure optimizer gets a closure that does it again and returns the mean loss."""
@@ -173,7 +179,7 @@ class Stepper:
 
         result = forward_backward(self.hessian)
         if self.closure:
-            def closure() -> Any:
+            def closure() -> torch.Tensor:
                 with torch.enable_grad():
                     return forward_backward(self.hessian)[0] / n
 
@@ -186,7 +192,7 @@ class Stepper:
         return result
 
 
-def refresh_batchnorm(model: Any, x: Any, batch_size: int) -> None:
+def refresh_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
     """Recompute BatchNorm running statistics at the current weights: a cumulative average over the first
     BN_REFRESH_BATCHES training batches, in order (no effect on models without BatchNorm)."""
     import torch

@@ -14,12 +14,19 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+    from nncmp.spec.run import RunSpec
+    from nncmp.training.recorder import Engine
 
 FOLDER = "weights"
 
 
-def flatten(model: Any) -> Any:
+def flatten(model: nn.Module) -> np.ndarray:
     """The model's parameters as one float32 NumPy vector (a copy)."""
     from torch.nn.utils import parameters_to_vector
 
@@ -33,16 +40,16 @@ class WeightTracker:
         self.n_train, self.seed, self.every = n_train, seed, every
         self.runs: dict[str, dict[str, Any]] = {}
 
-    def tracked(self, spec: Any) -> bool:
+    def tracked(self, spec: RunSpec) -> bool:
         return self.seed is None or spec.seed == self.seed
 
-    def __call__(self, spec: Any, model: Any, epoch: int) -> None:
+    def __call__(self, spec: RunSpec, model: nn.Module, epoch: int) -> None:
         from nncmp.spec.run import steps_per_epoch
 
         if self.tracked(spec):
             self._add(spec, model, epoch * steps_per_epoch(spec, self.n_train), float(epoch))
 
-    def step_hook(self, engine: Any) -> Callable[[int], None] | None:
+    def step_hook(self, engine: Engine) -> Callable[[int], None] | None:
         """--track-every K: called by the engine after every optimizer step with the steps taken."""
         if not self.every:
             return None
@@ -56,7 +63,7 @@ class WeightTracker:
 
         return hook
 
-    def _add(self, spec: Any, model: Any, step: int, epoch: float) -> None:
+    def _add(self, spec: RunSpec, model: nn.Module, step: int, epoch: float) -> None:
         run = self.runs.setdefault(spec.run_id, {
             "meta": {"run_id": spec.run_id, "config": spec.config_id, "optimizer": spec.optimizer,
                      "init": spec.init, "seed": spec.seed, "spec": spec.to_dict()},

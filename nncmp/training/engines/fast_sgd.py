@@ -9,12 +9,51 @@ per step: their dispatch cost, not arithmetic, is the limit.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from nncmp.spec.run import RunSpec
 
+if TYPE_CHECKING:
+    import torch
 
-def _activation(act: str) -> tuple[Any, Any]:
+    from nncmp.registry.datasets import Data
+    from nncmp.training.recorder import EpochMetrics
+
+
+# What the epoch uses of a stacked.StackedRun (and its Stack and Layers): stacked.py imports this module, so
+# it cannot be imported back here.
+class _Layer(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def tensors(self) -> Sequence[torch.Tensor | None]: ...
+
+
+class _Stack(Protocol):
+    @property
+    def k(self) -> int: ...
+
+    @property
+    def layers(self) -> Sequence[_Layer]: ...
+
+
+class FastState(Protocol):
+    data: Data
+    x: torch.Tensor  # the training inputs, flattened
+    steps_done: int
+    total_steps: int
+    step_hook: Callable[[int], None] | None
+
+    @property
+    def stack(self) -> _Stack: ...
+
+    def permutations(self) -> torch.Tensor: ...
+
+
+def _activation(act: str) -> tuple[Callable[[torch.Tensor], torch.Tensor],
+                                   Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """The activation as a plain torch function (no nn.Module call overhead per step) and torch's own
     backward kernel for it, taking (gradient, activation output)."""
     import torch
@@ -28,7 +67,7 @@ def _activation(act: str) -> tuple[Any, Any]:
 FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per chunk, not per step
 
 
-def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
+def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
     """One epoch of the stack in `state` (a batched.StackedRun built with fast=True); returns the members'
     (train loss, accuracy, first non-finite step) and the examples seen."""
     import torch
@@ -69,8 +108,9 @@ def fast_sgd_epoch(state: Any, specs: list[RunSpec]) -> tuple[Any, int]:
     return (step_losses.mean(1).tolist(), accuracy.tolist(), bad_step.tolist()), n
 
 
-def _fast_sgd_single(state: Any, perm: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
-                     lr: float, act_name: str, factors: list[float] | None = None, on_step: Any = None) -> None:
+def _fast_sgd_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
+                     onehot: torch.Tensor, logits: torch.Tensor, lr: float, act_name: str,
+                     factors: list[float] | None = None, on_step: Callable[[int], None] | None = None) -> None:
     """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all.
     factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
     import torch
@@ -100,9 +140,9 @@ def _fast_sgd_single(state: Any, perm: Any, ws: list[Any], bs: list[Any], onehot
                 on_step(c + i + 1)
 
 
-def _fast_sgd_stacked(state: Any, perms: Any, ws: list[Any], bs: list[Any], onehot: Any, logits: Any,
-                      rates: list[float], act_name: str, factors: list[float] | None = None,
-                      on_step: Any = None) -> None:
+def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
+                      onehot: torch.Tensor, logits: torch.Tensor, rates: list[float], act_name: str,
+                      factors: list[float] | None = None, on_step: Callable[[int], None] | None = None) -> None:
     """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate.
     factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
     import torch

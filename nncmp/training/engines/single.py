@@ -7,11 +7,16 @@ The reference every faster engine is tested against, and the engine of runs noth
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from nncmp.registry.datasets import Data
 from nncmp.spec.run import RunSpec
 from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, first_bad_step, record_runs
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 EVAL_CHUNK = 1000  # bounds evaluation memory (CIFAR-10 through the cnn), without changing results
 # Bounds training memory for huge batches. Exact for models without BatchNorm; with BatchNorm each chunk
@@ -28,7 +33,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_model(spec: RunSpec, data: Data) -> Any:
+def make_model(spec: RunSpec, data: Data) -> nn.Sequential:
     """The initial model: depends on (seed, init, architecture) only, so seeds are paired across optimizers."""
     from nncmp.registry.inits import apply_init
     from nncmp.registry.models import build_model
@@ -39,7 +44,7 @@ def make_model(spec: RunSpec, data: Data) -> Any:
     return model.to(data.x_train.device)
 
 
-def cpu_mask_dropout(model: Any) -> Any:
+def cpu_mask_dropout(model: nn.Module) -> nn.Module:
     """The model with each nn.Dropout drawing its masks on the CPU (the global generator, as nn.Dropout
     does there) and moving them: on a GPU, a seed's masks are then the CPU's."""
     import torch
@@ -50,7 +55,7 @@ def cpu_mask_dropout(model: Any) -> Any:
             super().__init__()
             self.p = p
 
-        def forward(self, x: Any) -> Any:
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             if not self.training or self.p == 0:
                 return x
             mask = torch.empty(x.shape).bernoulli_(1 - self.p).div_(1 - self.p)
@@ -64,13 +69,14 @@ def cpu_mask_dropout(model: Any) -> Any:
     return model
 
 
-def loss_function(data: Data) -> Any:
+def loss_function(data: Data) -> nn.CrossEntropyLoss | nn.MSELoss:
     from torch import nn
 
     return nn.CrossEntropyLoss() if data.task == "classification" else nn.MSELoss()
 
 
-def evaluate(model: Any, loss_fn: Any, x: Any, y: Any, classification: bool) -> tuple[float, float | None]:
+def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             classification: bool) -> tuple[float, float | None]:
     """Mean loss and accuracy over (x, y) in eval mode without gradients."""
     import torch
 
@@ -113,7 +119,7 @@ class SingleRun:
         self.order = torch.Generator().manual_seed(spec.seed)
         # BatchNorm1d cannot train on a single example; a trailing batch of one is skipped.
         self.skip_single = has_batchnorm1d(spec) and data.n_train % spec.batch_size == 1
-        self.step_hook = None
+        self.step_hook: Callable[[int], None] | None = None
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
         x, y = (self.data.x_train, self.data.y_train) if split == "train" else (self.data.x_val, self.data.y_val)
@@ -139,7 +145,7 @@ class SingleRun:
             if self.skip_single and len(idx) == 1:
                 continue
 
-            def forward_backward(create_graph: bool, idx: Any = idx) -> tuple[Any, Any]:
+            def forward_backward(create_graph: bool, idx: torch.Tensor = idx) -> tuple[torch.Tensor, torch.Tensor]:
                 """The batch's summed loss and correct predictions, its mean gradient in .grad."""
                 self.optimizer.zero_grad(set_to_none=True)
                 step_loss = torch.zeros((), device=device)
@@ -171,7 +177,7 @@ class SingleRun:
     def drop(self, keep: list[int]) -> None:
         assert not keep, "a single run has no one to keep once it diverged"
 
-    def member(self, j: int) -> Any:
+    def member(self, j: int) -> nn.Sequential:
         return self.model
 
 

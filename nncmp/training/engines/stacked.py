@@ -14,27 +14,37 @@ stack. Like every engine it only trains epochs and evaluates; recorder.record_ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.registry.datasets import Data
 from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import EVAL_CHUNK, GRAD_CHUNK, make_model
 from nncmp.training.recorder import EpochMetrics, first_bad_step
 
+if TYPE_CHECKING:
+    import torch
+    import torch.optim
+    from torch import nn
+
+    from nncmp.registry.schedules import Schedule
+    from nncmp.training.stepping import Pair
+
 
 @dataclass
 class Layer:
     kind: str  # linear | batchnorm | act | dropout
-    tensors: list[Any]  # linear: W [K,out,in], b [K,1,out] or None; batchnorm: weight, bias, mean, var [K,h]
-    module: Any = None  # act: the stateless torch module; batchnorm: the template (eps, momentum)
+    # linear: W [K,out,in], b [K,1,out] or None; batchnorm: weight, bias, mean, var [K,h]
+    tensors: list[torch.Tensor | None]
+    module: nn.Module | None = None  # act: the stateless torch module; batchnorm: the template (eps, momentum)
     p: float = 0.0  # dropout probability
 
 
 class Stack:
     """K same-shaped nn.Sequential models as stacked tensors, and their forward pass."""
 
-    def __init__(self, models: list[Any]):
+    def __init__(self, models: list[nn.Sequential]):
         from torch import nn
 
         self.k = len(models)
@@ -54,7 +64,7 @@ class Stack:
             elif not isinstance(first, nn.Flatten):  # inputs arrive flattened
                 self.layers.append(Layer("act", [], first))
 
-    def parameters(self) -> list[Any]:
+    def parameters(self) -> list[torch.Tensor]:
         """Trainable tensors (BatchNorm running statistics excluded)."""
         out = []
         for layer in self.layers:
@@ -64,9 +74,9 @@ class Stack:
                 out += layer.tensors[:2]
         return out
 
-    def select(self, keep: Any) -> dict[int, Any]:
+    def select(self, keep: torch.Tensor) -> dict[int, torch.Tensor]:
         """Keep only members `keep` (an index tensor); returns old tensor id → new tensor, for optimizer state."""
-        moved: dict[int, Any] = {}
+        moved: dict[int, torch.Tensor] = {}
         for layer in self.layers:
             new = []
             for t in layer.tensors:
@@ -80,7 +90,7 @@ class Stack:
         self.k = len(keep)
         return moved
 
-    def member(self, j: int, template: Any) -> Any:
+    def member(self, j: int, template: nn.Sequential) -> nn.Sequential:
         """Member j as an ordinary nn.Sequential: `template` (the same architecture) with its weights."""
         import torch
         from torch import nn
@@ -98,7 +108,8 @@ class Stack:
                         getattr(module, name).copy_(t[j])
         return template
 
-    def forward(self, h: Any, training: bool, noise: Any = None) -> Any:
+    def forward(self, h: torch.Tensor, training: bool,
+                noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None) -> torch.Tensor:
         """h: [K, B, features] → [K, B, outputs]. `noise(layer_index, (B, width))` gives dropout masks [K, B, width]."""
         import torch.nn.functional as F
 
@@ -123,10 +134,10 @@ class Stack:
         return h
 
 
-_LINEAR: Any = None
+_LINEAR: type[torch.autograd.Function] | None = None
 
 
-def stacked_linear(x: Any, w: Any, b: Any) -> Any:
+def stacked_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     """x [K,B,in] @ W[k]ᵀ + b[k] for W [K,out,in], differentiable, with nn.Linear's gradient formulas.
 
     Autograd through baddbmm would return W's gradient in the transposed layout, which then costs a copy
@@ -138,18 +149,18 @@ def stacked_linear(x: Any, w: Any, b: Any) -> Any:
     return _LINEAR.apply(x, w, b)
 
 
-def _make_linear_function() -> Any:
+def _make_linear_function() -> type[torch.autograd.Function]:
     import torch
 
     class StackedLinear(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, x: Any, w: Any, b: Any) -> Any:
+        def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
             ctx.save_for_backward(x, w)
             ctx.has_bias = b is not None
             return torch.bmm(x, w.transpose(1, 2)) if b is None else torch.baddbmm(b, x, w.transpose(1, 2))
 
         @staticmethod
-        def backward(ctx: Any, g: Any) -> Any:
+        def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
             x, w = ctx.saved_tensors
             gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
             gw = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
@@ -159,13 +170,13 @@ def _make_linear_function() -> Any:
     return StackedLinear
 
 
-def _stack(tensors: list[Any]) -> Any:
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     import torch
 
     return torch.stack([t.detach() for t in tensors]).contiguous().requires_grad_(tensors[0].requires_grad)
 
 
-def _member_losses(out: Any, y: Any, classification: bool) -> Any:
+def _member_losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
     """Mean loss of each member over its batch: [K]."""
     import torch.nn.functional as F
 
@@ -175,7 +186,8 @@ def _member_losses(out: Any, y: Any, classification: bool) -> Any:
     return F.mse_loss(out, y, reduction="none").reshape(k, -1).mean(1)
 
 
-def evaluate_stack(stack: Stack, x: Any, y: Any, classification: bool) -> tuple[list[float], list[float | None]]:
+def evaluate_stack(stack: Stack, x: torch.Tensor, y: torch.Tensor,
+                   classification: bool) -> tuple[list[float], list[float | None]]:
     """Each member's mean loss and accuracy over (x, y), in eval mode."""
     import torch
 
@@ -222,13 +234,14 @@ class StackedRun:
         self.x = data.x_train.reshape(data.n_train, -1)
         self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
         self.seeds = [s.seed for s in specs]
-        self.optimizer = None if fast else build_for(specs[0], self.stack.parameters())
+        self.optimizer: torch.optim.Optimizer | Pair | None = (
+            None if fast else build_for(specs[0], self.stack.parameters()))
         # Members share their schedule (it is part of the group key); the fast path applies it itself.
         first = specs[0]
         self.total_steps = total_steps(first, data.n_train)
         self.steps_done = 0
-        self.step_hook = None
-        self.schedule = Schedule(self.optimizer, first.schedule, self.total_steps, first.warmup) \
+        self.step_hook: Callable[[int], None] | None = None
+        self.schedule: Schedule | None = Schedule(self.optimizer, first.schedule, self.total_steps, first.warmup) \
             if first.schedule != "constant" and not fast else None
         if fast:
             from nncmp.training.engines.fast_sgd import fast_sgd_epoch
@@ -245,7 +258,7 @@ class StackedRun:
     def train_epoch(self) -> tuple[EpochMetrics, int]:
         return self._epoch(self, self.specs)
 
-    def member(self, j: int) -> Any:
+    def member(self, j: int) -> nn.Sequential:
         from nncmp.registry.models import build_model
 
         return self.stack.member(j, build_model(self.specs[j], self.data.shape, self.data.n_out))
@@ -269,11 +282,11 @@ class StackedRun:
                     state[moved[id(p)]] = {k: v[keep] if (torch.is_tensor(v) and v.shape == p.shape) else v
                                            for k, v in entry.items()}
 
-    def permutations(self) -> Any:
+    def permutations(self) -> torch.Tensor:
         """This epoch's batch order for each member, [K, n]; members with one seed share one draw."""
         import torch
 
-        drawn: dict[int, Any] = {}
+        drawn: dict[int, torch.Tensor] = {}
         rows = []
         for seed, order in zip(self.seeds, self.orders):
             if seed not in drawn:
@@ -304,7 +317,7 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetric
 
     p = next((layer.p for layer in stack.layers if layer.kind == "dropout"), 0.0)
 
-    def noise(_: int, shape: tuple[int, ...]) -> Any:
+    def noise(_: int, shape: tuple[int, ...]) -> torch.Tensor:
         # Each member's masks come from its own CPU generator, as a single run's would; then moved.
         return torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p)
                             for g in state.rngs]).to(device)

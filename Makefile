@@ -35,32 +35,26 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example tables and plots README.md shows (about 7 minutes on 2 cores).
+# The example results the docs show, into docs/examples/ (about 7 minutes on 2 cores). The docs include
+# their markdown tables (docs/examples/**/summary.md) and figures as they are.
+EX := docs/examples
 examples: $(STAMP)
-	rm -rf results/examples
+	rm -rf $(EX)
 	$(BIN)/nncmp compare --opts sgd,minibatch,rmsprop,adam --inits xavier,he --seeds 3 --epochs 10 \
-		--lrs auto --baseline minibatch/he-normal/lr=0.01 --out results/examples
-	$(BIN)/nncmp report results/examples --format markdown --no-plot > results/examples/summary.md
-	$(BIN)/nncmp inspect --inits xavier,he --act relu --depth 30 --width 256 --quiet --out results/examples/inspect
+		--lrs auto --baseline minibatch/he-normal/lr=0.01 --out $(EX)
+	$(BIN)/nncmp report $(EX) --format markdown --no-plot > $(EX)/summary.md
+	$(BIN)/nncmp inspect --inits xavier,he --act relu --depth 30 --width 256 --quiet --out $(EX)/inspect
 	$(BIN)/nncmp compare --opts adam,adamw,lion,adan,prodigy,schedulefreeadamw,muon --lrs auto \
-		--schedule warmup-cosine --warmup 0.05 --seeds 3 --out results/examples/modern
-	$(BIN)/nncmp report results/examples/modern --format markdown --no-plot > results/examples/modern/summary.md
-	$(BIN)/nncmp paths --fn rosenbrock --steps 1000 --quiet --out results/examples/paths-rosenbrock
-	$(BIN)/nncmp paths --fn toy-regression --steps 200 --quiet --out results/examples/paths-toy-regression
-	$(BIN)/nncmp compare --track-weights --no-plot --quiet --out results/examples/landscape
-	$(BIN)/nncmp landscape results/examples/landscape --quiet
-	$(BIN)/nncmp report results/examples --html results/examples/report.html --no-plot
-	# The screenshot README shows, where headless Chromium is installed (Debian: apt-get install chromium).
+		--schedule warmup-cosine --warmup 0.05 --seeds 3 --out $(EX)/modern
+	$(BIN)/nncmp report $(EX)/modern --format markdown --no-plot > $(EX)/modern/summary.md
+	$(BIN)/nncmp paths --fn rosenbrock --steps 1000 --quiet --out $(EX)/paths-rosenbrock
+	$(BIN)/nncmp paths --fn toy-regression --steps 200 --quiet --out $(EX)/paths-toy-regression
+	$(BIN)/nncmp compare --track-weights --no-plot --quiet --out $(EX)/landscape
+	$(BIN)/nncmp landscape $(EX)/landscape --quiet
+	$(BIN)/nncmp report $(EX) --html $(EX)/report.html --no-plot
+	# The screenshot the docs show, where headless Chromium is installed (Debian: apt-get install chromium).
 	if command -v chromium >/dev/null; then chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
-		--window-size=1400,1800 --screenshot=results/examples/report.png \
-		file://$(CURDIR)/results/examples/report.html; fi
-	$(BIN)/python -c "import pathlib, re; readme = pathlib.Path('README.md'); \
-		table = pathlib.Path('results/examples/summary.md').read_text(); \
-		readme.write_text(re.sub(r'(<!-- example-table[^>]*-->\n).*?(<!-- /example-table -->)', \
-		lambda m: m.group(1) + table + m.group(2), readme.read_text(), flags=re.S)); \
-		modern = pathlib.Path('results/examples/modern/summary.md').read_text(); \
-		readme.write_text(re.sub(r'(<!-- modern-table[^>]*-->\n).*?(<!-- /modern-table -->)', \
-		lambda m: m.group(1) + modern + m.group(2), readme.read_text(), flags=re.S))"
+		--window-size=1400,1800 --screenshot=$(EX)/report.png file://$(CURDIR)/$(EX)/report.html; fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info site

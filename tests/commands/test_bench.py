@@ -1,0 +1,54 @@
+"""nncmp bench: the cases against the reference loop, and the whole suite of figures."""
+
+import json
+
+import pandas as pd
+import pytest
+
+
+def test_bench_with_reference(cli, tmp_path):
+    code, out, _ = cli("bench", "--opts", "minibatch,gd", "--dataset", "digits", "--reference", "--out", tmp_path)
+    assert code == 0, out
+    bench = pd.read_csv(tmp_path / "bench.csv")
+    assert bench["optimizer"].tolist() == ["minibatch", "gd"]
+    assert bench["batch_size"].tolist() == [64, 1437]
+    for col in ("samples/s", "s/epoch", "peak MB", "ref samples/s", "speed-up"):
+        assert (bench[col] > 0).all(), col
+    assert "speed-up" in out
+
+
+@pytest.mark.slow
+def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
+    code, out, _ = cli("bench", "--n", "256", "--n-bs1", "32", "--repeats", "1", "--json", "--out", tmp_path)
+    assert code == 0, out
+    doc = json.loads(out)
+    assert set(doc["figures"]) - set(doc["targets"]) == {"processes_vs_local_runs"}
+    assert set(doc["targets"]) == {
+        "speedup_vs_reference_bs64", "speedup_vs_reference_bs1", "grid_vs_reference_bs64", "grid_vs_reference_bs1",
+        "batched_vs_sequential_bs64", "batched_vs_sequential_bs1", "ceiling_fraction_bs64_batched"}
+    assert all(v > 0 for v in doc["figures"].values()) and doc["ceiling_gflops"] > 0
+    cases = {c["case"]: c for c in doc["cases"]}
+    assert len(cases) == 8
+    assert cases["grid_bs64_batched"]["models"] == 8 and cases["grid_bs1_sequential"]["batch"] == 1
+    assert cases["single_bs64"]["examples"] == 256 and cases["reference_bs1"]["examples"] == 32
+    # The figures are ratios of the cases' own rates.
+    assert doc["figures"]["batched_vs_sequential_bs1"] == pytest.approx(
+        cases["grid_bs1_batched"]["samples/s"] / cases["grid_bs1_sequential"]["samples/s"])
+    assert doc["figures"]["ceiling_fraction_bs64_batched"] == pytest.approx(
+        cases["grid_bs64_batched"]["GFLOP/s"] / doc["ceiling_gflops"])
+    assert cases["single_bs64"]["GFLOP/s"] == pytest.approx(cases["single_bs64"]["samples/s"] * 1_007_104 / 1e9)
+    assert all(c["peak RSS MB"] > 0 for c in cases.values())
+    assert len(pd.read_csv(tmp_path / "bench.csv")) == 8 and len(pd.read_csv(tmp_path / "figures.csv")) == 8
+    pool = doc["pool"]
+    assert pool["processes_vs_local"] == pytest.approx(pool["local seconds"] / pool["processes seconds"])
+    assert pool["driver ms per run"] > 0 and pool["jobs"] == 2
+    assert json.loads((tmp_path / "bench.json").read_text())["figures"] == doc["figures"]
+
+
+@pytest.mark.slow
+def test_bench_suite_table(cli, tmp_path):
+    code, out, _ = cli("bench", "--quick", "--n", "200", "--n-bs1", "20", "--repeats", "1", "--threads", "1",
+                       "--out", tmp_path)
+    assert code == 0, out
+    for text in ("matmul ceiling", "Speed per case", "Figures", "grid_vs_reference_bs64", "1 threads"):
+        assert text in out, text

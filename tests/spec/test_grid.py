@@ -1,0 +1,22 @@
+"""Grids: --opt-arg keys go to the optimizers that take them; schedules are a dimension with their own ids."""
+
+import pytest
+
+from nncmp.spec.grid import Grid
+from nncmp.spec.run import RunSpec
+
+
+def test_on_compare_each_key_goes_to_the_optimizers_that_take_it():
+    grid = Grid(base=RunSpec(dataset="digits"), dims={"optimizer": ("adam", "lion", "sgd"), "init": ("he",)}, seeds=1,
+                opt_args={"amsgrad": True, "weight_decouple": False})
+    args = {s.optimizer: dict(s.opt_args) for s in grid.runs()}
+    assert args == {"adam": {"amsgrad": True}, "lion": {"weight_decouple": False}, "sgd": {}}
+
+
+@pytest.mark.fast
+def test_schedules_are_a_grid_dimension_with_their_own_config_ids():
+    grid = Grid(base=RunSpec(dataset="digits"), dims={"optimizer": ("adam",), "init": ("he",),
+                "schedule": ("constant", "warmup-cosine")}, seeds=1, warmup=0.1)
+    ids = [s.config_id for s in grid.runs()]
+    assert ids == ["adam/he-normal/lr=default/bs=default", "adam/he-normal/lr=default/bs=default/sched=warmup-cosine"]
+    assert [s.warmup for s in grid.runs()] == [None, 0.1]

@@ -1,0 +1,63 @@
+"""The plan: which runs train together, on which engine, and why; torch-free (the fast tier) but for the
+end-to-end check of what compare --verbose says."""
+
+import pytest
+
+from nncmp.spec.grid import Grid
+from nncmp.spec.run import RunSpec
+from nncmp.training.plan import plan
+from tests.conftest import SMALL
+
+
+@pytest.mark.fast
+def test_plan_groups_runs_that_differ_in_init_and_seed():
+    grid = Grid(base=RunSpec(epochs=2), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"),
+                                              "init": ("xavier", "he")}, seeds=3)
+    specs = grid.runs()
+    groups = plan(specs, 4000)
+    assert [len(g.indices) for g in groups] == [6, 6, 6, 6]
+    assert sorted(i for g in groups for i in g.indices) == list(range(24))
+    assert all(len({specs[i].optimizer for i in g.indices}) == 1 for g in groups)
+    assert [g.engine for g in groups] == ["fast-sgd", "stacked", "stacked", "stacked"]
+    assert "fast path" in groups[0].why and "differ only in init and seed" in groups[1].why
+    assert [len(g.indices) for g in plan(specs, 4000, max_group=4)] == [4, 2] * 4
+    alone = plan(specs, 4000, max_group=1)
+    assert len(alone) == 24
+    assert alone[0].engine == "fast-sgd" and "alone" in alone[0].why  # sgd alone still takes the fast path
+    assert alone[6].engine == "single" and "--group-size 1" in alone[6].why
+
+
+@pytest.mark.fast
+def test_plan_keeps_different_rates_apart_except_in_the_fast_path():
+    dims = {"optimizer": ("adam", "sgd"), "init": ("he",), "lr": (0.001, 0.01)}
+    specs = Grid(base=RunSpec(), dims=dims, seeds=2).runs()
+    groups = plan(specs, 4000)
+    assert [[specs[i].optimizer for i in g.indices] for g in groups] == [["adam"] * 2, ["adam"] * 2, ["sgd"] * 4]
+
+
+@pytest.mark.fast
+def test_plan_sends_the_cnn_to_the_single_engine_and_says_why():
+    dims = {"optimizer": ("adam",), "init": ("he",)}
+    specs = Grid(base=RunSpec(dataset="digits", model="cnn"), dims=dims, seeds=2).runs()
+    groups = plan(specs, 1437)
+    assert len(groups) == 2 and groups[0].engine == "single" and "cnn" in groups[0].why
+    lone = plan(Grid(base=RunSpec(), dims={"optimizer": ("adam",), "init": ("he",)}, seeds=1).runs(), 4000)
+    assert [g.engine for g in lone] == ["single"] and "no other run shares its settings" in lone[0].why
+
+
+@pytest.mark.fast
+def test_the_fast_batch1_path_stays_on_the_cpu():
+    from nncmp.training.plan import fast_sgd
+
+    spec = RunSpec(**SMALL, optimizer="sgd").resolved(100)
+    assert fast_sgd(spec, "cpu") and not fast_sgd(spec, "cuda:0")
+
+
+def test_compare_verbose_says_how_runs_are_grouped(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "sgd,adam", "--inits", "xavier,he", "--seeds", "2",
+                       "--epochs", "1", "--no-plot", "--verbose", "--out", tmp_path)
+    assert code == 0, out
+    assert ("group 1/2: sgd/xavier-normal/lr=0.01/bs=1 and 3 more on the fast-sgd engine (batch-1 SGD fast path, "
+            "4 runs stacked: plain SGD at batch size 1 needs no autograd)") in out
+    assert ("group 2/2: adam/xavier-normal/lr=0.001/bs=64 and 3 more on the stacked engine (4 runs stacked: they "
+            "differ only in init and seed)") in out

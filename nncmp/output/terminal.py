@@ -330,7 +330,7 @@ def optimizer_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title=f"Optimizers ({len(rows)})", caption_justify="left", caption=(
         "Bare names resolve built-in → torch.optim → pytorch-optimizer; torch:NAME or pytorch-optimizer:NAME "
         "picks a library. Set a hyperparameter with --opt-arg KEY=VALUE (--momentum, --betas, --alpha, --eps and "
-        "--weight-decay have options of their own). handling: see README \"Optimizers\"."))
+        "--weight-decay have options of their own). handling: see the docs, Optimizers."))
     for column in ("name", "source", "lr", "hyperparameters (defaults)", "handling", "runs here"):
         table.add_column(column, justify="right" if column == "lr" else "left", overflow="fold")
     for r in rows:

@@ -67,12 +67,11 @@ def _scale_images(x_uint8: torch.Tensor) -> torch.Tensor:
 def _stratified(x: torch.Tensor, y: torch.Tensor, val_size: float, name: str, shape: tuple[int, ...],
                 classes: int) -> Data:
     import torch
-    from sklearn.model_selection import train_test_split
 
-    # A fixed random_state: the split is part of the dataset's definition, not of a run's seed.
-    idx_train, idx_val = train_test_split(
-        range(len(y)), test_size=val_size, stratify=y.numpy(), random_state=0
-    )
+    from nncmp.registry.splits import stratified
+
+    # A fixed seed: the split is part of the dataset's definition, not of a run's seed.
+    idx_train, idx_val = stratified(y.numpy(), val_size, seed=0)
     tr, va = torch.as_tensor(idx_train), torch.as_tensor(idx_val)
     return Data(name, "classification", shape, classes, x[tr], y[tr], x[va], y[va])
 
@@ -100,14 +99,29 @@ def load_mnist5k(**_: Any) -> Data:
     return _stratified(x, y, 1000, "mnist5k", (1, 28, 28), 10)
 
 
-def load_digits(**_: Any) -> Data:
-    import torch
-    from sklearn.datasets import load_digits as sk_digits
+def digits_path() -> Path:
+    """scikit-learn's bundled digits file, found without importing scikit-learn (about 2 s)."""
+    import importlib.util
 
-    d = sk_digits()
-    x = torch.as_tensor(d.images, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("digits needs the scikit-learn package: pip install scikit-learn")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+
+
+def load_digits(**_: Any) -> Data:
+    """scikit-learn's 8x8 digits, read as sklearn.datasets.load_digits reads them (64 pixels and the label
+    per row; a test checks the values are its)."""
+    import pandas as pd
+    import torch
+
+    path = digits_path()
+    if not path.exists():
+        raise DataError(f"digits: {path} is missing; reinstall scikit-learn")
+    values = pd.read_csv(path, header=None).to_numpy(dtype=float)
+    x = torch.as_tensor(values[:, :-1], dtype=torch.float32).reshape(-1, 1, 8, 8)
     x = (x / 16.0 - 0.5) / 0.5  # pixel values are 0..16
-    y = torch.as_tensor(d.target, dtype=torch.long)
+    y = torch.as_tensor(values[:, -1].astype(int), dtype=torch.long)
     return _stratified(x, y, 0.2, "digits", (1, 8, 8), 10)
 
 
@@ -229,10 +243,9 @@ def holdout(data: Data) -> Data:
         return data
     n = data.n_train
     if data.task == "classification":
-        from sklearn.model_selection import train_test_split
+        from nncmp.registry.splits import stratified
 
-        tr, va = train_test_split(range(n), test_size=HOLDOUT_FRACTION, stratify=data.y_train.numpy(),
-                                  random_state=0)
+        tr, va = stratified(data.y_train.numpy(), HOLDOUT_FRACTION, seed=0)
         tr, va = torch.as_tensor(tr), torch.as_tensor(va)
     else:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))

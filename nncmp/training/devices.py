@@ -45,7 +45,7 @@ def resolve(text: str) -> str:
                 fix = "use --device cpu (or auto)"
             else:
                 why = "this torch is built without CUDA"
-                fix = 'use --device cpu, or install a CUDA build of torch (README "GPU")'
+                fix = 'use --device cpu, or install a CUDA build of torch (docs: GPU)'
             raise SpecError(f"--device {value}: {why} (torch {torch.__version__}); {fix}")
         index = int(value.split(":")[1]) if ":" in value else 0
         if index >= torch.cuda.device_count():

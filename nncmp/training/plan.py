@@ -9,7 +9,7 @@ Three engines train runs (execute.py switches on the choice, nowhere else does):
               that the fast path does not cover.
 
 A group is an execution detail: a run's records do not depend on the group it trained in (to rounding;
-README "How a run is trained" says how far).
+docs/methodology/how-a-run-is-trained.md says how far).
 """
 
 from __future__ import annotations

@@ -89,6 +89,7 @@ USAGE = [
     (["compare", "--resume", "{done}", "--overwrite"], "cannot be combined with --overwrite"),
     (["compare", "--out", "{other}"], "is not empty; add --resume to continue it or --overwrite"),
     (["compare", "--out", "{other}", "--overwrite"], "not an nncmp results folder (no config.json)"),
+    (["compare", "--resume", "{other}"], "is not an nncmp results folder (no config.json), and not empty"),
     (["report", "{tmp}/nothing"], "has no metrics.csv"),
     (["report", "{done}", "--by", "seed"], "--by: unknown value 'seed'"),
     (["report", "{badtuning}"], "tuning.csv: not an nncmp file (missing columns: lr, chosen"),

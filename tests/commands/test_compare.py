@@ -210,18 +210,21 @@ def test_the_same_command_twice_gives_the_same_numbers(cli, tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(reference, tmp_path):
+    """A preempted job: killed at any moment, the first second included (before config.json exists), and
+    re-run with the same command line each time, as a cluster scheduler re-runs it."""
     out = tmp_path / "run"
     rng = random.Random(4)
-    finished, kills = False, 0
-    for cycle in range(6):
-        # Until config.json exists there is nothing to resume: start over into the same folder.
-        args = ["resume", out] if (out / "config.json").exists() else [*GRID, "--out", out]
-        proc = start(*args)
+    finished, kills, early = False, 0, False
+    for cycle in range(5):
+        proc = start(*GRID, "--resume", out)
+        # The first kill within the first second (start-up, nothing written yet); then moments within the
+        # uninterrupted run's own duration on this machine, so kills land mid-grid on a fast machine as on a
+        # slow one; the last attempt runs to the end.
+        wait = rng.uniform(0.2, 1.0) if cycle == 0 else rng.uniform(0.3, 0.8) * DURATION[reference]
         try:
-            # Moments within the uninterrupted run's own duration on this machine, so kills land mid-grid
-            # on a fast machine as on a slow one.
-            proc.wait(timeout=rng.uniform(0.3, 0.8) * DURATION[reference] if cycle < 4 else 120)
+            proc.wait(timeout=wait if cycle < 3 else 120)
         except subprocess.TimeoutExpired:
+            early = early or (cycle == 0 and not (out / "config.json").exists())
             proc.kill()  # SIGKILL: no handler runs, no file is finished off
             proc.wait()
             kills += 1
@@ -229,6 +232,7 @@ def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(referenc
         assert proc.returncode == 0, proc.stderr.read()
         finished = True
         break
+    assert early  # one kill came before the comparison had written anything to resume from
     assert finished
     assert kills >= 1  # the test killed something: a grid that finishes first proves nothing
     assert without_time(out) == without_time(reference)
@@ -296,3 +300,21 @@ def test_disk_full_mid_run_keeps_earlier_results_and_exits_1(cli, tmp_path, monk
     assert "cannot write" in result.stderr and "No space left on device" in result.stderr
     assert "Traceback" not in result.output
     assert pd.read_csv(tmp_path / "metrics.csv")["optimizer"].unique().tolist() == ["minibatch", "adam"]
+
+
+def test_resume_into_a_missing_or_empty_folder_starts_the_comparison_there(cli, tmp_path):
+    """One command line for the first attempt and every retry: --resume DIR starts DIR if it holds nothing
+    yet (a lock or a temporary file left by a kill counts as nothing)."""
+    args = ["compare", "--dataset", "digits", "--opts", "adam", "--inits", "he", "--seeds", "1", "--epochs", "1",
+            "--no-plot"]
+    code, out, _ = cli(*args, "--resume", tmp_path / "new")
+    assert code == 0, out
+    assert "holds no comparison yet: starting it there" in out and (tmp_path / "new" / "metrics.csv").exists()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".lock").write_text("999999999\n")  # a killed process's lock
+    (tmp_path / "empty" / ".config.json.x.tmp").write_text("{")  # an atomic write cut short
+    code, out, _ = cli(*args, "--resume", tmp_path / "empty")
+    assert code == 0, out
+    assert without_time(tmp_path / "empty") == without_time(tmp_path / "new")
+    code, out, _ = cli(*args, "--resume", tmp_path / "new")  # finished: nothing trains again
+    assert code == 0 and "resuming: 1 of 1 training runs already finished" in out

@@ -261,7 +261,7 @@ def _timed_reference(spec: RunSpec, data: Data, dataset: Dataset[Any],
 
 
 def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str, Any]], None] | None = None,
-              device: str = "cpu") -> dict[str, Any]:
+              device: str = "cpu", load: bool = False) -> dict[str, Any]:
     """Every case of the standard suite, and the figures derived from them (ratios within this run).
 
     The cases run round-robin `repeats` times and each keeps its fastest round: on a shared machine the
@@ -271,10 +271,10 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str,
     import torch
     from torch.utils.data import Subset
 
-    from nncmp.registry.datasets import load
+    from nncmp.registry.datasets import load as load_dataset
     from nncmp.training.devices import on_device
 
-    cpu_data = subset(load("synthetic", n=math.ceil(n / 0.8)), n)  # the synthetic set keeps 80% for training
+    cpu_data = subset(load_dataset("synthetic", n=math.ceil(n / 0.8)), n)  # the synthetic set keeps 80% for training
     cpu_small = subset(cpu_data, n_bs1)
     data, small = on_device(cpu_data, device), on_device(cpu_small, device)
     adam, sgd = _grid("adam"), _grid("sgd")
@@ -315,6 +315,11 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str,
                 if on_case:
                     on_case({**case, "round": round_ + 1})
 
+        if load:  # the engine cases again with another process spinning on one core
+            from nncmp.bench.load import under_load
+
+            loaded = under_load(plan, best, repeats, on_case)
+
     for case in best.values():  # fractions of the final (best) ceiling
         case["ceiling fraction"] = case["GFLOP/s"] / ceiling
 
@@ -329,6 +334,7 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str,
         "batched_vs_sequential_bs64": rate("grid_bs64_batched") / rate("grid_bs64_sequential"),
         "batched_vs_sequential_bs1": rate("grid_bs1_batched") / rate("grid_bs1_sequential"),
         "ceiling_fraction_bs64_batched": best["grid_bs64_batched"]["ceiling fraction"],
+        **(loaded if load else {}),
     }
     pool = None
     if device == "cpu":  # worker processes share the CPU's cores; on a GPU they would share the GPU instead

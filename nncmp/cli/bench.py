@@ -53,6 +53,9 @@ def bench(
     repeats: Annotated[int, typer.Option(
         help="Suite: rounds over all cases; each case keeps its fastest round (the least disturbed by other "
              "processes).")] = 3,
+    load: Annotated[bool, typer.Option(
+        "--load", help="Suite: also time the engine cases with another process keeping one core busy, and report "
+        "how much each slows down (a laptop with a browser open, a shared machine).", show_default="off")] = False,
     n: Annotated[int | None, typer.Option(
         "--n", help="Suite: training examples (synthetic, MNIST-shaped); with --opts: the synthetic dataset's size.",
         show_default="suite 60000, --quick 10000")] = None,
@@ -74,7 +77,7 @@ def bench(
         options = Options(**values(Options, declared, ["data_dir", "threads", "device"]))
         if opts is None:
             size = n or (10_000 if quick else 60_000)
-            request = commands.SuiteRequest(size, n_bs1 or min(size, 2_000 if quick else 10_000), repeats,
+            request = commands.SuiteRequest(size, n_bs1 or min(size, 2_000 if quick else 10_000), repeats, load,
                                             options.threads, options.device, out, overwrite)
             result = _interruptible(lambda: commands.suite(request, on_case=_show_suite(out_console) if talk
                                                            else None), out_console)
@@ -109,6 +112,8 @@ def _show_suite(out: Console) -> OnCase:
         if case["case"] == "pool":
             out.print(f"process pool: {case['processes runs/s']:.2f} runs/s with {case['jobs']} workers "
                       f"vs {case['local runs/s']:.2f} locally; driver {case['driver ms per run']:.1f} ms per run")
+        elif case["case"].endswith("(a core busy)"):
+            out.print(f"round {case['round']} {case['case']}: {case['samples/s']:.0f} samples/s")
         elif case["case"] == "ceiling":
             out.print(f"round {case['round']} matmul ceiling (best so far): {case['GFLOP/s']:.0f} GFLOP/s")
         else:

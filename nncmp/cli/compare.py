@@ -25,7 +25,9 @@ from nncmp.cli.common import (
     user_errors,
 )
 from nncmp.cli.declared import declares, dimensions, extra, grid, single, values
+from nncmp.errors import SpecError
 from nncmp.spec.config import CompareConfig, Options
+from nncmp.spec.fields import parse_list
 from nncmp.spec.grid import DIMENSIONS
 from nncmp.spec.run import RunSpec
 
@@ -37,8 +39,8 @@ if TYPE_CHECKING:
     from nncmp.output.progress import ConsoleReporter
 
 STATS = ["target", "metric", "baseline"]
-BASE = ["dataset", "model", "hidden"]
-BASE_REST = ["batchnorm", "dropout"]
+BASE = ["dataset", "model"]
+BASE_REST = ["batchnorm"]
 HYPER = ["momentum", "betas", "alpha", "eps", "weight_decay"]
 BASE_LAST = ["epochs", "seed", "n"]
 OPTIONS = ["data_dir", "plot", "html", "x", "group_size", "threads", "track_layers", "track_weights", "track_every",
@@ -47,7 +49,11 @@ OPTIONS = ["data_dir", "plot", "html", "x", "group_size", "threads", "track_laye
 
 @declares(grid(RunSpec, ["optimizer", "init"]), extra("seeds", Annotated[int, typer.Option(
               help="Seeds per configuration: --seed, --seed+1, ...")], 3),
-          grid(RunSpec, ["lr", "batch_size", "act", "schedule"]), grid(RunSpec, ["batchnorm"]),
+          grid(RunSpec, ["lr", "batch_size", "act", "schedule", "hidden", "dropout"]),
+          extra("depths", Annotated[str | None, typer.Option(
+              help="mlp depths to compare, comma-separated: each that many hidden layers, all --width wide.",
+              show_default="off")]),
+          grid(RunSpec, ["batchnorm"]),
           single(RunSpec, ["warmup"]), extra("opt_arg", OptArgOpt), single(CompareConfig, STATS),
           single(RunSpec, BASE), extra("depth", DepthOpt), extra("width", WidthOpt), single(RunSpec, BASE_REST),
           single(RunSpec, HYPER), single(RunSpec, BASE_LAST), single(Options, OPTIONS))
@@ -73,7 +79,8 @@ def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt
         auto = lrs is not None and lrs.strip() == "auto"
         if auto:
             declared["lrs"] = None
-        declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
+        declared["hiddens"] = architectures(declared["hiddens"], declared.pop("depth"), declared.pop("width"),
+                                            declared.pop("depths"))
         base = RunSpec(**values(RunSpec, declared, BASE + BASE_REST + BASE_LAST))
         the_grid = Grid(base=base, dims=dimensions(RunSpec, declared, DIMENSIONS), seeds=declared["seeds"],
                         hyper=values(RunSpec, declared, HYPER), opt_args=parse_opt_args(declared["opt_arg"]),
@@ -84,6 +91,20 @@ def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt
                                  download=download, share_gpu=share_gpu)
     show = reporter(quiet, verbose, json_out)
     raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out))
+
+
+def architectures(hiddens: str | None, depth: int | None, width: int | None, depths: str | None) -> str | None:
+    """--hiddens (or --hidden), --depth × --width, or --depths with --width, as --hiddens' text."""
+    if depths is None:
+        return hidden_layers(hiddens, depth, width)
+    if hiddens is not None or depth is not None:
+        raise SpecError("--depths gives the architectures; it cannot be combined with --hidden(s) or --depth")
+    if width is not None and width < 1:
+        raise SpecError(f"--width must be >= 1, got {width}")
+    values = parse_list("--depths", depths, int, "integers")
+    if any(d < 1 for d in values):
+        raise SpecError(f"--depths must be >= 1, got {depths}")
+    return ";".join(f"{width or 256}x{d}" for d in values)
 
 
 def resume_command(
@@ -121,10 +142,13 @@ def finish(call: Callable[[], CompareResult], show: ConsoleReporter, json_out: b
                 result = call()
             except Interrupted as stop:
                 return _interrupted(stop, show.console)
-    except KeyboardInterrupt:  # before the folder existed: nothing to save
+    except KeyboardInterrupt:  # before the results folder was made: nothing to save
+        show.console.print("interrupted before anything was saved")
         return 130
     if train:
-        terminal.show_train(result, show.console, quiet)
+        from nncmp.output.views import show_train
+
+        show_train(result, show.console, quiet)
     elif json_out:
         typer.echo(terminal.render(result.summary, result.metric, result.target, "json", None, result.folder),
                    nl=False)
@@ -153,6 +177,11 @@ def _interrupted(stop: Interrupted, out: Console) -> int:
 
     try:
         folder = stop.folder
+        if stop.phase == "summarising":
+            out.print(f"interrupted while writing the summary and figures: all {stop.total} runs finished and are "
+                      f"saved in {folder} (metrics.csv, runs.csv)")
+            out.print(f"write the summary and figures with: nncmp report {folder}")
+            return stop.code
         if stop.phase == "tuning":
             out.print(f"interrupted while tuning learning rates ({stop.finished} of {stop.total} tuning runs "
                       f"finished, saved in {folder / 'tuning_metrics.csv'})")

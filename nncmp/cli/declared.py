@@ -69,7 +69,7 @@ def grid(cls: type, names: Iterable[str]) -> list[Param]:
         d = decl[name]
         flags = [d.grid] + ([d.flag] if hints[name] is not bool else [])
         default = d.grid_default
-        if default is None and _default(cls, name) is not None:
+        if default is None and _default(cls, name) is not None and not _is_tuple(hints[name]):
             default = str(_default(cls, name)) if hints[name] is not bool else None
         show: str | bool = d.show_default if default is None else True
         if hints[name] is bool:
@@ -123,7 +123,7 @@ def dimensions(cls: type, given: dict[str, Any], names: Iterable[str]) -> dict[s
         d = decl[name]
         text = given.get(d.key)
         if text is not None:
-            out[name] = parse_list(d.grid, text, d.item, d.kind)
+            out[name] = parse_list(d.grid, text, d.grid_item or d.item, d.grid_kind or d.kind, d.grid_sep)
     return out
 
 

@@ -60,7 +60,7 @@ def inspect(
 
         typer.echo(json.dumps({"inits": result.per_init, "folder": str(result.folder)}, indent=2))
         return
-    from nncmp.output.terminal import inspect_lines, layer_table
+    from nncmp.output.views import inspect_lines, layer_table
 
     out_console = console()
     act = request.base.act

@@ -41,7 +41,7 @@ def landscape(
         result = run(request)
     out = console()
     if not quiet:
-        from nncmp.output.terminal import landscape_table
+        from nncmp.output.views import landscape_table
 
         out.print(landscape_table(result))
     out.print(f"results: {result.folder}  (landscape.csv, trajectories.csv, interpolation.csv"

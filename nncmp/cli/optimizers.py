@@ -25,6 +25,6 @@ def optimizers(
     if json_out:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
-    from nncmp.output.terminal import optimizer_table
+    from nncmp.output.views import optimizer_table
 
     console().print(optimizer_table(rows))

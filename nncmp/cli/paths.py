@@ -62,7 +62,7 @@ def paths(
                                parse_opt_args(opt_arg), gif, plot, device, out, overwrite)
         result = run(request)
     if not quiet:
-        from nncmp.output.terminal import paths_table
+        from nncmp.output.views import paths_table
 
         console().print(paths_table(result, request.steps, request.tol))
     console().print(f"results: {result.folder}")

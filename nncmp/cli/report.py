@@ -13,7 +13,7 @@ from nncmp.spec.config import CompareConfig, Options, check_statistics
 from nncmp.spec.fields import one_of
 
 FORMATS = ("table", "csv", "markdown", "json", "html")
-BY_CHOICES = ("init", "optimizer", "act", "norm", "schedule")
+BY_CHOICES = ("init", "optimizer", "hidden", "dropout", "act", "norm", "schedule")
 
 
 def _choice(option: str, value: str | None, choices: tuple[str, ...]) -> None:
@@ -27,7 +27,7 @@ def report(
     results_dir: Annotated[Path, typer.Argument(help="A results folder written by compare (or train).",
                                                 metavar="RESULTS_DIR", show_default=False)],
     by: Annotated[str | None, typer.Option(
-        help="Pivot: one column per value of this factor (init or optimizer), rows the other; "
+        help=f"Pivot: one column per value of this factor ({', '.join(BY_CHOICES)}), rows the others; "
              "cells mean ± 95% CI of the metric.", show_default="no pivot: the ranked summary")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Output: table, csv, markdown, json, or html (one "
                                      "self-contained page for any results folder).")] = "table",
@@ -54,15 +54,17 @@ def report(
             return
         result = commands.report(results_dir, stats.get("target"), stats.get("metric"), stats.get("baseline"),
                                  plot, x)
-    from nncmp.output import terminal
+    from nncmp.output import views
 
-    output = terminal.render(result.summary, result.metric, result.target, "json" if json_out else fmt, by,
-                             result.folder)
+    if by is not None and result.summary is None:
+        raise UsageFailure(f"--by pivots a comparison's summary; {results_dir} holds the results of nncmp "
+                           f"{result.kind}")
     out = console()
-    if isinstance(output, str):
-        out.file.write(output)
-    else:
-        out.print(output)
+    for output in views.render_folder(result, "json" if json_out else fmt, by):
+        if isinstance(output, str):
+            out.file.write(output)
+        else:
+            out.print(output)
 
 
 def export(

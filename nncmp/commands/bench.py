@@ -24,6 +24,7 @@ class SuiteRequest:
     n: int = 60_000  # training examples (synthetic, MNIST-shaped)
     n_bs1: int = 10_000  # of them, for the batch-size-1 cases
     repeats: int = 3  # rounds over all cases; each case keeps its fastest
+    load: bool = False  # also time the engine cases with one core kept busy (bench/load.py)
     threads: int | None = None
     device: str = "auto"
     out: Path | None = None
@@ -73,8 +74,10 @@ def suite(request: SuiteRequest, on_case: OnCase | None = None) -> BenchResult:
     set_threads(request.threads)
     with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
         store.write_config(folder, "bench", {"suite": True, "n": request.n, "n_bs1": request.n_bs1,
-                                             "repeats": request.repeats, "device": device})
-        result = run_suite(request.n, request.n_bs1, request.repeats, on_case=on_case, device=device)
+                                             "repeats": request.repeats, "load": request.load,
+                                             "device": device})
+        result = run_suite(request.n, request.n_bs1, request.repeats, on_case=on_case, device=device,
+                           load=request.load)
         figures = pd.DataFrame([{"figure": k, "value": v, "target": result["targets"].get(k, math.nan),
                                  "met": v >= result["targets"][k] if k in result["targets"] else "—"}
                                 for k, v in result["figures"].items()])

@@ -23,6 +23,7 @@ from nncmp.spec.config import CompareConfig, check_same_runs
 from nncmp.spec.run import RunSpec
 from nncmp.training.progress import Reporter
 from nncmp.training.runner import run_grid
+from nncmp.training.signals import exit_code, ignore_interrupts, termination_as_interrupt
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,12 +132,19 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
         result = _result(folder, config, len(specs))
         result.failed = failure.failed
         return result
-    result = _result(folder, config, len(specs))
-    if options.html:  # one self-contained page beside the CSVs and PNGs
-        from nncmp.output.html import build
+    try:
+        with termination_as_interrupt():
+            result = _result(folder, config, len(specs))
+            if options.html:  # one self-contained page beside the CSVs and PNGs
+                from nncmp.output.html import build
 
-        store.atomic_write_text(folder / schema.REPORT_HTML, build(folder, config.target, config.metric,
-                                                                   config.baseline, (), options.x))
+                store.atomic_write_text(folder / schema.REPORT_HTML, build(folder, config.target, config.metric,
+                                                                           config.baseline, (), options.x))
+    except KeyboardInterrupt as e:  # every run is saved; what was cut short is summary and figures
+        ignore_interrupts()
+        stop = Interrupted("summarising", len(specs), len(specs), exit_code(e))
+        stop.folder = folder
+        raise stop from None
     result.files = [schema.CONFIG, schema.METRICS, schema.SUMMARY] + ([schema.TUNING] if config.auto else []) \
         + (["PNG plots"] if options.plot else []) + ([schema.REPORT_HTML] if options.html else [])
     return result

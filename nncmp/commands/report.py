@@ -3,12 +3,13 @@ one-file HTML report of any folder nncmp wrote."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
-from nncmp.results import store
+from nncmp.results import schema, store
 from nncmp.results.summary import summarize_folder
 from nncmp.spec.config import DEFAULT_TARGET
 
@@ -19,10 +20,13 @@ if TYPE_CHECKING:
 @dataclass
 class ReportResult:
     folder: Path
-    metrics: pd.DataFrame
-    summary: pd.DataFrame
-    metric: str
+    metrics: pd.DataFrame | None  # the runs' records (None: a folder without training runs)
+    summary: pd.DataFrame | None  # the ranked summary of its configurations
+    metric: str | None
     target: float | None
+    kind: str = "compare"  # the command that wrote it: compare, train, bench, inspect, paths
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # what else it holds: name → table
+    landscape: dict[str, Any] | None = None  # landscape.json, when nncmp landscape wrote into the folder
 
 
 def saved_settings(folder: Path, target: float | None, metric: str | None,
@@ -40,14 +44,38 @@ def report(folder: Path, target: float | None = None, metric: str | None = None,
            plot: bool = True, x: str = "epochs") -> ReportResult:
     """The folder's ranked summary (as compare made it: the same summary.csv byte for byte), its plots
     rewritten when `plot`."""
-    store.require_results(folder)
-    target, metric, baseline = saved_settings(folder, target, metric, baseline)
-    metrics, summary, metric = summarize_folder(folder, target, metric, baseline)
-    if plot:
-        from nncmp.output.plots import write_plots
+    folder = Path(folder)
+    store.require_results(folder, runs=False)
+    kind = store.command_of(folder) or "compare"
+    result = ReportResult(folder, None, None, None, None, kind, _tables(folder, kind))
+    if (folder / schema.LANDSCAPE_JSON).is_file():
+        result.landscape = json.loads((folder / schema.LANDSCAPE_JSON).read_text())
+    if kind in ("compare", "train") and store.has_runs(folder):
+        target, metric, baseline = saved_settings(folder, target, metric, baseline)
+        result.metrics, result.summary, result.metric = summarize_folder(folder, target, metric, baseline)
+        result.target = target
+        if plot:
+            from nncmp.output.plots import write_plots
 
-        write_plots(metrics, summary, folder, x)
-    return ReportResult(Path(folder), metrics, summary, metric, target)
+            write_plots(result.metrics, result.summary, folder, x)
+    elif not result.tables:
+        store.require_results(folder)  # a folder nncmp began but that holds nothing to show yet
+    return result
+
+
+def _tables(folder: Path, kind: str) -> dict[str, pd.DataFrame]:
+    """The tables of a folder besides its runs' summary: a bench's cases and figures, inspect's layer
+    statistics (one row per init × layer), the paths' summary, a landscape's trajectories and lines."""
+    names = {"bench": (schema.BENCH, schema.FIGURES), "inspect": (schema.LAYERS,), "paths": (schema.PATHS_SUMMARY,)}
+    tables = {name: store.read_csv(folder / name) for name in names.get(kind, ()) if (folder / name).is_file()}
+    if kind == "inspect" and schema.LAYERS in tables:
+        layers = tables[schema.LAYERS]
+        tables[schema.LAYERS] = layers.pivot_table(index=["init", "layer"], columns="statistic", values="value",
+                                                   sort=False).reset_index()
+    for name in (schema.TRAJECTORIES, schema.INTERPOLATION):
+        if (folder / name).is_file():
+            tables[name] = store.read_csv(folder / name)
+    return tables
 
 
 def html(folder: Path, target: float | None = None, metric: str | None = None, baseline: str | None = None,

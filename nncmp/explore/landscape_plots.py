@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nncmp.output.plots import _pyplot
+from nncmp.output.plots import _pyplot, save_figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +51,7 @@ def landscape_figure(surface: pd.DataFrame, trajectories: pd.DataFrame, labels: 
         ax.legend(loc="best", fontsize=7, framealpha=0.85)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, 90)
     plt.close(fig)
     return fig
 
@@ -72,6 +72,6 @@ def interpolation_figure(interpolation: pd.DataFrame, path: Path) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, 100)
     plt.close(fig)
     return fig

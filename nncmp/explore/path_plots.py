@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.explore.paths import Function
-from nncmp.output.plots import _pyplot
+from nncmp.output.plots import _pyplot, save_figure
 
 if TYPE_CHECKING:
     import numpy as np
@@ -18,14 +18,51 @@ if TYPE_CHECKING:
     from matplotlib.typing import ColorType
 
 GRID = 300  # contour resolution per axis
+ZOOM_OUT = 4.0  # the view grows to frame every endpoint up to this many times the function's own range
+Limits = tuple[tuple[float, float], tuple[float, float]]
 
 
-def _surface(fn: Function) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The function over its plot range, and log-spaced contour levels of its height above the minimum."""
+def view(fn: Function, paths: pd.DataFrame) -> Limits:
+    """The function's plot range, grown (up to ZOOM_OUT times along each axis) so that every walk's end and
+    start is in the picture; an end further out is marked at the edge instead (_outside)."""
     import numpy as np
 
-    xs = np.linspace(*fn.xlim, GRID)
-    ys = np.linspace(*fn.ylim, GRID)
+    limits = []
+    for axis, (lo, hi) in (("x", fn.xlim), ("y", fn.ylim)):
+        span = hi - lo
+        ends = paths.groupby(["optimizer", "lr"], sort=False)[axis].agg(["first", "last"]).to_numpy().ravel()
+        ends = ends[np.isfinite(ends)]
+        near = ends[(ends > lo - ZOOM_OUT * span) & (ends < hi + ZOOM_OUT * span)]
+        if len(near):
+            margin = 0.06 * (max(hi, near.max()) - min(lo, near.min()))
+            lo, hi = min(lo, near.min() - margin), max(hi, near.max() + margin)
+        limits.append((float(lo), float(hi)))
+    return limits[0], limits[1]
+
+
+def _outside(ax: Axes, frame: pd.DataFrame, color: ColorType, limits: Limits) -> None:
+    """An end beyond the view: an arrow at the edge pointing to it, with its coordinates."""
+    import numpy as np
+
+    rows = frame[np.isfinite(frame["x"]) & np.isfinite(frame["y"])]
+    if rows.empty:
+        return
+    x, y = float(rows["x"].iloc[-1]), float(rows["y"].iloc[-1])
+    (x0, x1), (y0, y1) = limits
+    if x0 <= x <= x1 and y0 <= y <= y1:
+        return
+    cx, cy = min(max(x, x0), x1), min(max(y, y0), y1)
+    ax.annotate(f"end ({x:.3g}, {y:.3g})", xy=(cx, cy), xytext=((cx + (x0 + x1) / 2) / 2, (cy + (y0 + y1) / 2) / 2),
+                color=color, fontsize=7, zorder=8, arrowprops={"arrowstyle": "->", "color": color})
+
+
+def _surface(fn: Function, limits: Limits | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The function over the plot range, and log-spaced contour levels of its height above the minimum."""
+    import numpy as np
+
+    (x0, x1), (y0, y1) = limits or (fn.xlim, fn.ylim)
+    xs = np.linspace(x0, x1, GRID)
+    ys = np.linspace(y0, y1, GRID)
     gx, gy = np.meshgrid(xs, ys)
     height = fn.f(gx, gy) - fn.min_loss
     floor = max(float(height[height > 0].min()), float(height.max()) * 1e-7)
@@ -33,7 +70,8 @@ def _surface(fn: Function) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return gx, gy, np.clip(height, floor, None), levels
 
 
-def _background(ax: Axes, fn: Function, surface: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+def _background(ax: Axes, fn: Function, surface: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                limits: Limits | None = None) -> None:
     from matplotlib.colors import LogNorm
 
     gx, gy, height, levels = surface
@@ -41,8 +79,9 @@ def _background(ax: Axes, fn: Function, surface: tuple[np.ndarray, np.ndarray, n
     ax.contour(gx, gy, height, levels=levels[::3], norm=LogNorm(), colors="white", linewidths=0.3, alpha=0.5)
     for mx, my in fn.minima:
         ax.plot(mx, my, marker="*", color="red", markersize=14, markeredgecolor="white", zorder=5)
-    ax.set_xlim(*fn.xlim)
-    ax.set_ylim(*fn.ylim)
+    (x0, x1), (y0, y1) = limits or (fn.xlim, fn.ylim)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
 
 
 def _path(ax: Axes, frame: pd.DataFrame, color: ColorType, label: str | None, upto: int | None = None) -> None:
@@ -68,18 +107,20 @@ def _label(row: dict[str, Any]) -> str:
 def paths_figure(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Figure:
     """All walks on one contour plot: start ●, end ✕, the minimum ★."""
     plt = _pyplot()
-    surface = _surface(fn)
+    limits = view(fn, paths)
+    surface = _surface(fn, limits)
     fig, ax = plt.subplots(figsize=(8.5, 6.5))
-    _background(ax, fn, surface)
+    _background(ax, fn, surface, limits)
     cmap = plt.get_cmap("tab10")
     for i, row in enumerate(summary.to_dict("records")):
         _path(ax, _walk(paths, row), cmap(i % 10), _label(row))
+        _outside(ax, _walk(paths, row), cmap(i % 10), limits)
     ax.set_xlabel("x" if fn.name != "toy-regression" else "w1")
     ax.set_ylabel("y" if fn.name != "toy-regression" else "w2")
     ax.set_title(f"{fn.name}: {fn.summary}", fontsize=10)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, 110)
     plt.close(fig)
     return fig
 
@@ -89,7 +130,8 @@ def grid_figure(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: 
     import math
 
     plt = _pyplot()
-    surface = _surface(fn)
+    limits = view(fn, paths)
+    surface = _surface(fn, limits)
     n = len(summary)
     cols = min(4, n)
     rows = math.ceil(n / cols)
@@ -97,15 +139,16 @@ def grid_figure(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: 
     cmap = plt.get_cmap("tab10")
     for i, row in enumerate(summary.to_dict("records")):
         ax = axes[i // cols][i % cols]
-        _background(ax, fn, surface)
+        _background(ax, fn, surface, limits)
         _path(ax, _walk(paths, row), cmap(i % 10), None)
+        _outside(ax, _walk(paths, row), cmap(i % 10), limits)
         ax.set_title(f"{_label(row)}\nfinal loss {row['final_loss']:.3g}", fontsize=9)
         ax.tick_params(labelsize=7)
     for j in range(n, rows * cols):
         axes[j // cols][j % cols].axis("off")
     fig.suptitle(fn.name, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, 100)
     plt.close(fig)
     return fig
 
@@ -117,7 +160,8 @@ def animation(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Pa
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.0))
-    _background(ax, fn, _surface(fn))
+    limits = view(fn, paths)
+    _background(ax, fn, _surface(fn, limits), limits)
     cmap = plt.get_cmap("tab10")
     walks = []
     for i, row in enumerate(summary.to_dict("records")):
@@ -140,5 +184,8 @@ def animation(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Pa
         title.set_text(f"{fn.name}, step {upto}")
         return []
 
-    FuncAnimation(fig, draw, frames=steps, blit=False).save(path, writer=PillowWriter(fps=10), dpi=70)
+    from nncmp.results.store import atomic_file
+
+    with atomic_file(path) as tmp:
+        FuncAnimation(fig, draw, frames=steps, blit=False).save(tmp, writer=PillowWriter(fps=10), dpi=70)
     plt.close(fig)

@@ -26,6 +26,12 @@ X_AXES = {"epochs": ("epoch", "epoch"), "examples": ("examples", "training examp
 PANELS = [("train_loss", "train loss"), ("val_loss", "validation loss"), ("val_acc", "validation accuracy")]
 
 
+def save_figure(fig: Figure, path: Path, dpi: int) -> None:
+    """The figure as a PNG, written atomically: a Ctrl-C mid-write leaves the old file or the whole new one."""
+    with store.atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+
+
 def _pyplot() -> ModuleType:
     import matplotlib
 
@@ -38,7 +44,8 @@ def _pyplot() -> ModuleType:
 def config_label(row: Mapping[str, Any], varying: set[str]) -> str:
     """optimizer · init · lr=…, plus the batch size when it varies between configurations."""
     parts = [str(row["optimizer"]), str(row["init"])]
-    parts += [str(row[f]) for f in ("act", "norm", "schedule") if f in varying]
+    parts += [f"{f}={row[f]:g}" if f == "dropout" else f"{f}={row[f]}" if f == "hidden" else str(row[f])
+              for f in ("hidden", "dropout", "act", "norm", "schedule") if f in varying]
     if isinstance(row.get("opt_args"), str) and row["opt_args"]:  # NaN when read back empty
         parts.append(row["opt_args"])
     parts.append(f"lr={row['lr']:g}")
@@ -50,33 +57,42 @@ def config_label(row: Mapping[str, Any], varying: set[str]) -> str:
 
 
 def _varying(summary: pd.DataFrame) -> set[str]:
-    return {c for c in ("optimizer", "init", "act", "norm", "lr", "batch_size", "schedule")
+    return {c for c in ("optimizer", "init", "hidden", "dropout", "act", "norm", "lr", "batch_size", "schedule")
             if c in summary.columns and summary[c].nunique() > 1}
 
 
 LINESTYLES = ["-", "--", ":", "-."]
 MARKERS = [None, "o", "s", "^", "D", "v", "P", "X"]
+# What distinguishes two configurations of one optimizer, in the order a legend names it.
+VARIANT = ("init", "lr_choice", "lr", "batch_size", "hidden", "dropout", "act", "norm", "schedule", "opt_args")
 
 
-def styles(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    """A look per configuration that reads at a glance: colour = optimizer, line style = init, and
-    configurations sharing both (other lr or batch size) get a lighter shade and a marker."""
+def palette(n: int) -> list[tuple[float, float, float]]:
+    """n clearly different hues: tab10's, then tab20's lighter partners, then Dark2's (at most 26 distinct;
+    beyond that colours repeat and the line styles tell configurations apart)."""
     from matplotlib.colors import to_rgb
 
     plt = _pyplot()
+    hues = [to_rgb(plt.get_cmap("tab10")(i)) for i in range(10)]
+    hues += [to_rgb(plt.get_cmap("tab20")(i)) for i in range(1, 20, 2)]
+    hues += [to_rgb(plt.get_cmap("Dark2")(i)) for i in range(6)]
+    return [hues[i % len(hues)] for i in range(n)]
+
+
+def styles(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """A look per configuration that reads at a glance: one hue per optimizer, the same in every figure of
+    the comparison; the rest (init, default or tuned rate, batch size, architecture...) a line style, the
+    same variant with the same style for every optimizer, and a marker once the four styles run out."""
     optimizers = list(dict.fromkeys(summary["optimizer"]))
-    inits = list(dict.fromkeys(summary["init"]))
-    cmap = plt.get_cmap("tab10")
-    seen: dict[tuple[str, str], int] = {}
+    colors = palette(len(optimizers))
+    keys = [tuple(str(r.get(c, "")) for c in VARIANT) for r in summary.to_dict("records")]
+    variants = list(dict.fromkeys(keys))
     out = []
-    for row in summary.to_dict("records"):
-        key = (row["optimizer"], row["init"])
-        k = seen[key] = seen.get(key, -1) + 1
-        base = to_rgb(cmap(optimizers.index(row["optimizer"]) % 10))
-        shade = min(0.55, 0.3 * k)  # mix towards white for the 2nd, 3rd... variant
-        color = tuple(c + (1 - c) * shade for c in base)
-        out.append({"color": color, "linestyle": LINESTYLES[inits.index(row["init"]) % len(LINESTYLES)],
-                    "marker": MARKERS[k % len(MARKERS)]})
+    for row, key in zip(summary.to_dict("records"), keys):
+        k = variants.index(key)
+        out.append({"color": colors[optimizers.index(row["optimizer"])],
+                    "linestyle": LINESTYLES[k % len(LINESTYLES)],
+                    "marker": MARKERS[(k // len(LINESTYLES)) % len(MARKERS)]})
     return out
 
 
@@ -104,6 +120,9 @@ def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "e
     axes = axes[0]
     varying = _varying(summary)
     finished = metrics[metrics["status"] != "diverged"]
+    # Losses of several optimizers span decades: a log axis, where the line is the geometric mean over the
+    # seeds and the band ×/÷ their geometric std, so a band never dips below what any run reached.
+    logs = {name: "loss" in name and bool((finished[name] > 0).all()) for name, _ in panels}
     for style, row in zip(styles(summary), summary.to_dict("records")):
         runs = finished[finished["config"] == row["config"]]
         if runs.empty:
@@ -111,9 +130,9 @@ def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "e
         grouped = runs.groupby("epoch")
         xs = grouped[column].mean()
         for ax, (name, _) in zip(axes, panels):
-            mean, std = grouped[name].mean(), grouped[name].std().fillna(0.0)
-            ax.plot(xs, mean, linewidth=1.8, markersize=4, label=config_label(row, varying), **style)
-            ax.fill_between(xs, mean - std, mean + std, color=style["color"], alpha=0.12, linewidth=0)
+            center, low, high = band(runs, name, logs[name])
+            ax.plot(xs, center, linewidth=1.8, markersize=4, label=config_label(row, varying), **style)
+            ax.fill_between(xs, low, high, color=style["color"], alpha=0.12, linewidth=0)
     for ax, (name, label) in zip(axes, panels):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
@@ -125,7 +144,7 @@ def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "e
             # annealed rate of exactly 0 at the end is then left out).
             if len(positive) and positive.max() > 10 * positive.min():
                 ax.set_yscale("log", nonpositive="mask")
-        if "loss" in name and (finished[name] > 0).all():
+        if logs.get(name):
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(_plain_log_formatter())
             ax.yaxis.set_minor_formatter(_plain_log_formatter(minor_thresholds=(2, 0.5)))
@@ -136,14 +155,34 @@ def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "e
         if x == "examples":
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
     handles, labels = axes[0].get_legend_handles_labels()
-    ncol = min(4, max(1, len(labels)))
+    # As many legend columns as fit the figure's width (about 15 characters of 9-point text per inch).
+    fits = int(fig.get_figwidth() * 15) // (max((len(s) for s in labels), default=1) + 6)
+    ncol = min(4, max(1, len(labels)), max(1, fits))
     fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=9)
-    fig.suptitle(title or "Mean over seeds, shaded band ±1 std", fontsize=12)
+    fig.suptitle(title or ("Over seeds: mean and ±1 std band" + ("; log axes: geometric mean, band ×/÷ geometric std"
+                                                                 if any(logs.values()) else "")
+                           + "; bands never leave the range the seeds covered"), fontsize=11)
     rows = (len(labels) + ncol - 1) // ncol
     fig.tight_layout(rect=(0, 0.045 * rows + 0.03, 1, 1))
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, 100)
     plt.close(fig)
     return fig
+
+
+def band(runs: pd.DataFrame, name: str, log: bool) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The line and band of metric `name` over a configuration's seeds, per epoch: mean ± std, or on a log
+    axis geometric mean ×/÷ geometric std (computed in log space, where the axis measures); the band cut
+    to the range the seeds covered."""
+    import numpy as np
+
+    values = runs[name]
+    grouped = (np.log(values) if log else values).groupby(runs["epoch"])
+    center, spread = grouped.mean(), grouped.std().fillna(0.0)
+    low, high = center - spread, center + spread
+    if log:
+        center, low, high = np.exp(center), np.exp(low), np.exp(high)
+    seen = values.groupby(runs["epoch"])
+    return center, np.maximum(low, seen.min()), np.minimum(high, seen.max())
 
 
 def final_bars(summary: pd.DataFrame, metric: str, path: Path, title: str = "") -> Figure:
@@ -153,27 +192,36 @@ def final_bars(summary: pd.DataFrame, metric: str, path: Path, title: str = "") 
     varying = _varying(summary)
     labels = [config_label(r, varying) for r in summary.to_dict("records")]
     n = len(summary)
-    fig, ax = plt.subplots(figsize=(10.0, 0.42 * n + 1.6))
+    fig, ax = plt.subplots(figsize=(11.0, 0.42 * n + 1.9))
     ys = list(range(n))[::-1]  # rank 1 at the top
     colors = [st["color"] for st in styles(summary)]
-    ax.barh(ys, mean.fillna(0.0), xerr=ci, capsize=4, color=colors, height=0.7,
+    # Error bars cut at the metric's range (an accuracy in [0, 1], a loss from 0), as the tables show them.
+    lo, hi = (0.0, 1.0) if "acc" in metric else (0.0, math.inf)
+    below = (mean - (mean - ci).clip(lower=lo)).fillna(0.0)
+    above = ((mean + ci).clip(upper=hi) - mean).fillna(0.0)
+    ax.barh(ys, mean.fillna(0.0), xerr=[below, above], capsize=4, color=colors, height=0.7,
             error_kw={"elinewidth": 1.2, "ecolor": "0.2"})
-    for y, m, c, status in zip(ys, mean, ci, summary["status"]):
-        text = "diverged" if status == "diverged" else f"{m:.3f} ± {c:.3f}"
-        ax.annotate(text, (0 if math.isnan(m) else m + c, y), textcoords="offset points", xytext=(5, 0),
+    from nncmp.output.terminal import ACCURACY, LOSS, mean_pm
+
+    for y, m, c, up, status in zip(ys, mean, summary[f"{metric}_ci95"], above, summary["status"]):
+        text = "diverged" if status == "diverged" else mean_pm(m, c, 3, bounds=ACCURACY if "acc" in metric else LOSS)
+        text += "" if status in ("ok", "diverged") else f" ({status})"
+        ax.annotate(text, (0 if math.isnan(m) else m + up, y), textcoords="offset points", xytext=(5, 0),
                     va="center", fontsize=8)
     ax.set_yticks(ys, labels, fontsize=9)
     pretty = metric.replace("_", " ")
     ax.set_xlabel(pretty)
-    finite = (mean - ci).dropna()
-    if "acc" in metric and len(finite):
-        # Start near the worst interval rather than at 0, so differences of a few points show.
-        low = max(0.0, float(finite.min()) - 0.05)
-        ax.set_xlim(low, min(1.0, float((mean + ci).max())) + 0.06)
-    ax.set_title(title or f"{pretty} by configuration (mean over seeds, error bars: 95% CI)", fontsize=11)
+    if "acc" in metric:
+        # From 0: a bar's length is the accuracy, so small gaps look as small as they are.
+        ax.set_xlim(0.0, 1.5)  # room right of a full bar for its value
+        ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    else:
+        ax.set_xlim(0.0, None)
+    ax.set_title(title or f"{pretty} by configuration\n(mean over seeds; error bars: 95% CI, cut at the metric's "
+                          "range)", fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, 100)
     plt.close(fig)
     return fig
 
@@ -200,7 +248,7 @@ def _save(fig: Figure, path: Path, title: str, dpi: int) -> Figure:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi)
     _pyplot().close(fig)
     return fig
 

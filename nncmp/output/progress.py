@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -27,29 +28,52 @@ if TYPE_CHECKING:
 
 
 def epoch_cost(spec: RunSpec, n_train: int) -> float:
-    """Relative time of one epoch, for the ETA: a step costs about as much as 64 examples of compute,
-    so batch size 1 (4,000 steps an epoch) is ~30x slower than batch size 64 on the same data."""
+    """Relative time of one epoch, before anything is measured: a step costs about as much as 64 examples
+    of compute, so batch size 1 on autograd (4,000 steps an epoch) is ~30x slower than batch size 64.
+    Once runs have trained, the ETA uses their measured times instead (RunProgress.eta)."""
+    from nncmp.training.plan import fast_sgd
+
     batch = min(spec.effective_batch_size() or n_train, n_train)
-    return math.ceil(n_train / batch) + n_train / 64
+    # The batch-1 SGD fast path (no autograd) takes about a twelfth of an autograd step (measured on the
+    # course's MLP: 4,000 of its steps take about three times as long as 63 batch-64 steps).
+    step = 0.08 if fast_sgd(spec.resolved(n_train)) else 1.0
+    return math.ceil(n_train / batch) * step + n_train / 64
+
+
+def _kind(spec: RunSpec) -> tuple[object, ...]:
+    """Runs whose epochs take about as long: same model, architecture and batch size."""
+    return (spec.model, spec.hidden, spec.effective_batch_size())
 
 
 class RunProgress:
-    """Progress over runs × epochs, with an ETA weighted by each epoch's cost: a Rich bar on a terminal,
-    plain lines otherwise, nothing when quiet."""
+    """Progress over runs × epochs: a Rich bar on a terminal, plain lines otherwise (one per finished run,
+    and a line at least every HEARTBEAT seconds while training), nothing when quiet. The ETA comes from
+    measured epoch times: each kind of run (model, architecture, batch size) at the seconds its epochs took
+    so far, kinds not trained yet at the cost model scaled by the overall measured rate."""
+
+    HEARTBEAT = 10.0  # seconds between progress lines on piped output
 
     def __init__(self, console: Console, specs: list[RunSpec], n_train: int, quiet: bool = False):
         self.console = console
         self.n_runs = len(specs)
         self.costs = [epoch_cost(s, n_train) for s in specs]
+        self.kinds = [_kind(s) for s in specs]
         self.total = sum(c * s.epochs for c, s in zip(self.costs, specs))
+        self.left = [c * s.epochs for c, s in zip(self.costs, specs)]  # cost not trained yet, per run
         self.done = 0.0
         self.cost = 0.0
         self.mode = "off" if quiet else ("bar" if console.is_terminal else "lines")
         self._epochs_of = [s.epochs for s in specs]
         self._finished = 0
         self._state = ""
-        self.started = time.perf_counter()
+        self._run = "starting"
+        self._group: tuple[int, ...] = ()
+        self._seconds: dict[tuple[object, ...], float] = {}  # kind → measured seconds of its trained epochs
+        self._costs: dict[tuple[object, ...], float] = {}  # kind → cost of those epochs
+        self.started = self._group_clock = time.perf_counter()
         self._bar: rich.progress.Progress | None = None
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def __enter__(self) -> RunProgress:
         if self.mode == "bar":
@@ -59,18 +83,51 @@ class RunProgress:
                 TaskProgressColumn,
                 TextColumn,
                 TimeElapsedColumn,
-                TimeRemainingColumn,
             )
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console)
+                                 TimeElapsedColumn(), TextColumn("eta {task.fields[eta]}"), console=self.console)
             self._bar.__enter__()
-            self._task = self._bar.add_task("training", total=self.total)
+            self._task = self._bar.add_task("training", total=self.total, eta="…")
+        elif self.mode == "lines":
+            self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+            self._beat.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
         if self._bar is not None:
             self._bar.__exit__(*exc)
+
+    def _heartbeat(self) -> None:
+        """Piped output (a notebook's !nncmp, CI, | tee): a line every HEARTBEAT seconds while training."""
+        while not self._stop.wait(self.HEARTBEAT):
+            self.console.print(f"{self._finished}/{self.n_runs} runs done; {self._state or 'training'} "
+                               f"{self._run}; elapsed {self._elapsed()}; eta {self.eta_text()}")
+
+    def _elapsed(self) -> str:
+        return f"{time.perf_counter() - self.started:.0f}s"
+
+    def eta(self) -> float:
+        """Seconds still to train: each run's untrained cost at the measured rate of its kind."""
+        measured = sum(self._costs.values())
+        overall = sum(self._seconds.values()) / measured if measured else math.nan
+        total = 0.0
+        for kind, left in zip(self.kinds, self.left):
+            if left > 0:
+                rate = self._seconds[kind] / self._costs[kind] if self._costs.get(kind) else overall
+                total += left * rate
+        return total
+
+    def eta_text(self) -> str:
+        eta = self.eta()
+        return "…" if math.isnan(eta) else f"{eta:.0f}s"
+
+    def _trained(self, indices: Sequence[int], cost: float, seconds: float) -> None:
+        """Runs `indices` trained `cost` more (each) in `seconds` (together)."""
+        kind = self.kinds[indices[0]]
+        self._seconds[kind] = self._seconds.get(kind, 0.0) + seconds
+        self._costs[kind] = self._costs.get(kind, 0.0) + cost * len(indices)
 
     def counts(self, running: int, pending: int) -> None:
         """Parallel backends: groups running on workers and waiting for one."""
@@ -78,25 +135,29 @@ class RunProgress:
         if self.mode == "lines" and self._finished and state != self._state:
             self.console.print(f"{self._finished}/{self.n_runs} runs done; {state}")
         self._state = state
+        self._run = ""
         self.counts_refresh()
 
     def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None:
         """Parallel backends: a whole group finished on a worker (results None: it failed)."""
+        if results is not None:  # the workers' own training seconds (shared equally among the group)
+            self._trained(indices, self.costs[indices[0]] * max(r[-1]["epoch"] for r in results),
+                          sum(r[-1]["seconds"] for r in results))
         for k, i in enumerate(indices):
             self.cost = self.costs[i]
             self._finished += 1
+            self.done += self.left[i]
+            self.left[i] = 0.0
             if results is None:
-                self.done += self.cost * self._epochs_of[i]
                 if self.mode == "lines":
                     self.console.print(f"[{i + 1}/{self.n_runs}] failed")
             else:
-                self.done += self.cost * results[k][-1]["epoch"]
-                self.end_run(i + 1, None, results[k])
+                self._print_run(i + 1, results[k])
         self.counts_refresh()
 
     def counts_refresh(self) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done,
+            self._bar.update(self._task, completed=self.done, eta=self.eta_text(),
                              description=f"{self._finished}/{self.n_runs} runs done · {self._state}")
 
     def start_group(self, indices: Sequence[int], specs: list[RunSpec]) -> None:
@@ -106,11 +167,15 @@ class RunProgress:
         self._run = (f"run {indices[0] + 1}/{self.n_runs} {first.run_id}" if len(indices) == 1 else
                      f"{len(indices)} runs together, {first.config_id} …")
         self._epochs = first.epochs
-        self._group_start = self.done
+        self._group = tuple(indices)
+        self._group_clock = time.perf_counter()
+        self._group_epoch = 0
 
     def group_failed(self, indices: Sequence[int], error: str) -> None:
         """This process's group raised: its runs count as done for the ETA, and (lines mode) say why."""
-        self.done = self._group_start + self.cost * sum(self._epochs_of[i] for i in indices)
+        for i in indices:
+            self.done += self.left[i]
+            self.left[i] = 0.0
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done)
         if self.mode == "lines":
@@ -120,23 +185,33 @@ class RunProgress:
     def epoch(self, record: Record) -> None:
         if record["epoch"] > 0:
             self.done += self.cost
+            if self._group and record["epoch"] > self._group_epoch:  # the group just trained this epoch
+                self._group_epoch = record["epoch"]
+                now = time.perf_counter()
+                self._trained(self._group, self.cost, now - self._group_clock)
+                self._group_clock = now
+                for i in self._group:
+                    self.left[i] = max(0.0, self.left[i] - self.cost)
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done,
+            self._bar.update(self._task, completed=self.done, eta=self.eta_text(),
                              description=f"{self._run} epoch {record['epoch']}/{self._epochs}")
 
     def end_run(self, i: int, spec: RunSpec | None, records: list[Record]) -> None:
         # Epochs a diverged run never trained count as done for the ETA.
         self.done += self.cost * (self._epochs_of[i - 1] - records[-1]["epoch"])
+        self.left[i - 1] = 0.0
+        self._finished += 1
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done)
+            self._bar.update(self._task, completed=self.done, eta=self.eta_text())
+        self._print_run(i, records)
+
+    def _print_run(self, i: int, records: list[Record]) -> None:
         if self.mode != "lines":
             return
         last = records[-1]
-        elapsed = time.perf_counter() - self.started
-        eta = elapsed / self.done * (self.total - self.done) if self.done else math.nan
         self.console.print(
             f"[{i}/{self.n_runs}] {last['run_id']}  val_acc {num(last['val_acc'])}  val_loss {num(last['val_loss'])}"
-            f"  {last['status']}  elapsed {elapsed:.0f}s  eta {eta:.0f}s"
+            f"  {last['status']}  elapsed {self._elapsed()}  eta {self.eta_text()}"
         )
 
 

@@ -9,7 +9,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,39 +20,6 @@ if TYPE_CHECKING:
 
 # What the tables below read of the commands' results: commands/ sits above output/, so its result classes
 # (CompareResult, PathsResult, LandscapeResult) cannot be named here.
-class HasMetrics(Protocol):
-    metrics: pd.DataFrame
-
-
-class WalkedFunction(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def minima(self) -> tuple[tuple[float, float], ...]: ...
-
-    @property
-    def min_loss(self) -> float: ...
-
-
-class PathsShown(Protocol):
-    summary: pd.DataFrame
-    start: tuple[float, float]
-    auto: bool
-
-    @property
-    def fn(self) -> WalkedFunction: ...
-
-
-class LandscapeShown(Protocol):
-    trajectories: pd.DataFrame
-    interpolation: pd.DataFrame
-    labels: dict[str, tuple[str, str]]
-    seconds: float
-    resolution: int
-    points: int
-
-
 def make_console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Piped output gets a wide, colourless table instead of Rich's 80-column default.
@@ -68,11 +35,31 @@ def num(x: Any, digits: int = 4) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
-def mean_pm(mean: float, spread: float, digits: int = 4, signed: bool = False) -> str:
+CLIPPED = "‡"  # an interval cut at the metric's bounds
+FEW = "†"  # fewer than MIN_SEEDS seeds finished: the interval says little
+MIN_SEEDS = 3
+
+
+def mean_pm(mean: float, spread: float, digits: int = 4, signed: bool = False,
+            bounds: tuple[float, float] | None = None) -> str:
+    """mean ± half-width of its interval. A zero spread (every seed gave the same value) is a tie, not
+    certainty; an interval that reaches past the metric's `bounds` (an accuracy in [0, 1], a loss ≥ 0) is
+    shown cut at them, marked ‡. The CSV and JSON keep the raw numbers."""
     if mean is None or math.isnan(mean):
         return "—"
     text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
-    return text if spread is None or math.isnan(spread) else f"{text} ± {spread:.{digits}f}"
+    if spread is None or math.isnan(spread):
+        return text
+    if spread == 0:
+        return f"{text} (tied)"
+    if bounds is not None and (mean - spread < bounds[0] or mean + spread > bounds[1]):
+        low, high = max(mean - spread, bounds[0]), min(mean + spread, bounds[1])
+        return f"{text} [{low:.{digits}f}, {high:.{digits}f}]{CLIPPED}"
+    return f"{text} ± {spread:.{digits}f}"
+
+
+ACCURACY = (0.0, 1.0)
+LOSS = (0.0, math.inf)
 
 
 EPOCH_COLUMNS = [("epoch", 0), ("train_loss", 4), ("train_acc", 4), ("val_loss", 4), ("val_acc", 4), ("seconds", 2)]
@@ -112,7 +99,7 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
     has_tuning = "lr_choice" in summary.columns
     # Activation and normalisation get columns only when the comparison varies them; a schedule and
     # --opt-arg values whenever there are any.
-    factors = [f for f in ("act", "norm") if summary[f].nunique() > 1]
+    factors = [f for f in ("hidden", "dropout", "act", "norm") if f in summary.columns and summary[f].nunique() > 1]
     factors += [f for f, plain in (("schedule", "constant"), ("opt_args", "")) if f in summary.columns
                 and (summary[f].nunique() > 1 or (summary[f].fillna("") != plain).any())]
     headers = ["#", "optimizer", "init", *factors, "lr", "batch", "n", "final val acc", "std", "best val acc",
@@ -130,11 +117,12 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
         if has_tuning and r.get("lr_choice"):
             lr += f" {r['lr_choice']}" + (" (edge!)" if r.get("lr_at_edge") is True else "")
         cells = [str(r["rank"]), r["optimizer"], r["init"], *(_text(r[f]) for f in factors), lr, str(r["batch_size"]),
-                 str(r["n_seeds"]),
-                 mean_pm(r["final_val_acc_mean"], r["final_val_acc_ci95"]), num(r["final_val_acc_std"]),
-                 mean_pm(r["best_val_acc_mean"], r["best_val_acc_ci95"]),
-                 mean_pm(r["final_val_loss_mean"], r["final_val_loss_ci95"]),
-                 mean_pm(r["final_train_loss_mean"], r["final_train_loss_ci95"])]
+                 str(r["n_seeds"]) + (FEW if 1 < r["n_seeds"] - r["n_diverged"] < MIN_SEEDS else ""),
+                 mean_pm(r["final_val_acc_mean"], r["final_val_acc_ci95"], bounds=ACCURACY),
+                 num(r["final_val_acc_std"]),
+                 mean_pm(r["best_val_acc_mean"], r["best_val_acc_ci95"], bounds=ACCURACY),
+                 mean_pm(r["final_val_loss_mean"], r["final_val_loss_ci95"], bounds=LOSS),
+                 mean_pm(r["final_train_loss_mean"], r["final_train_loss_ci95"], bounds=LOSS)]
         if has_target:
             e = r["epochs_to_target"]
             cells.append("never" if math.isnan(e) else
@@ -155,7 +143,16 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
 
 
 def summary_caption(summary: pd.DataFrame, metric: str, target: float | None) -> str:
-    parts = ["n: seeds. Values: mean ± 95% CI (Student t) over the seeds that finished; std: of the final val acc."]
+    parts = ["n: seeds. Values: mean ± 95% CI (Student t) over the seeds that finished; std: of the final val acc; "
+             "(tied): every seed gave the same value, which is no certainty."]
+    finished = summary["n_seeds"] - summary["n_diverged"]
+    if ((finished > 1) & (finished < MIN_SEEDS)).any():
+        parts.append(f"{FEW} fewer than {MIN_SEEDS} seeds: the interval of 2 seeds spans ±12.7 standard errors "
+                     "(Student t with 1 degree of freedom) and says little; compare with --seeds 3 or more.")
+    rendered = [c for row in summary_rows(summary, metric, target)[1] for c in row]
+    if any(c.endswith(CLIPPED) for c in rendered):
+        parts.append(f"{CLIPPED} the interval reached past the metric's range (accuracy 0 to 1, loss from 0) and is "
+                     "shown cut there: a Student-t interval of few seeds ignores bounds.")
     rule = "Ranked: configurations with a diverged run last"
     if target is not None and summary["final_val_acc_mean"].notna().any():
         rule += f"; those that never reach val acc {target:g} (seed-mean curve) below those that do"
@@ -188,7 +185,7 @@ def markdown(headers: list[str], rows: list[list[str]]) -> str:
 
 
 # What a grid varies besides rates, batch sizes and seeds.
-FACTORS = ("optimizer", "init", "act", "norm", "schedule", "opt_args")
+FACTORS = ("optimizer", "init", "hidden", "dropout", "act", "norm", "schedule", "opt_args")
 
 
 def pivot(summary: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
@@ -232,25 +229,6 @@ def rich_table(title: str, headers: list[str], rows: list[list[str]], caption: s
     return table
 
 
-def layer_table(init: str, stats: list[dict[str, Any]], act: str, caption: str) -> Table:
-    """nncmp inspect: one row per layer of one init's network."""
-    unit_stat = "dead" if any(r["dead"] is not None for r in stats) else (
-        "saturated" if any(r["saturated"] is not None for r in stats) else None)
-    headers = ["layer", "units", "act mean", "act std", *([unit_stat] if unit_stat else []), "grad out std",
-               "grad W std", "weight std"]
-    table = Table(title=f"{init} ({act})", caption=caption, caption_justify="left")
-    for h in headers:
-        table.add_column(h, justify="right")
-    for r in stats:
-        cells = [f"{r['layer']}{'' if r['kind'] == 'hidden' else ' (out)'}", str(r["units"]),
-                 f"{r['act_mean']:.3g}", f"{r['act_std']:.3g}"]
-        if unit_stat:
-            cells.append("" if r[unit_stat] is None else f"{r[unit_stat]:.1%}")
-        cells += [f"{r['grad_out_std']:.3g}", f"{r['grad_w_std']:.3g}", f"{r['weight_std']:.3g}"]
-        table.add_row(*cells)
-    return table
-
-
 def simple_table(title: str, rows: list[dict[str, Any]], caption: str | None = None) -> Table:
     table = Table(title=title, caption=caption, caption_justify="left")
     if not rows:
@@ -259,8 +237,19 @@ def simple_table(title: str, rows: list[dict[str, Any]], caption: str | None = N
         numeric = isinstance(rows[0][col], (int, float))
         table.add_column(col, justify="right" if numeric else "left")
     for r in rows:
-        table.add_row(*(num(v, 2) if isinstance(v, float) else str(v) for v in r.values()))
+        table.add_row(*(short(v) if isinstance(v, float) else str(v) for v in r.values()))
     return table
+
+
+def short(x: float) -> str:
+    """A number in a few significant digits, whatever its size: 70,474, 0.0439, 9.3e-09, —."""
+    if math.isnan(x):
+        return "—"
+    if math.isinf(x) or x == 0:
+        return num(x)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
 
 
 def _json(doc: dict[str, Any], frame_key: str, frame: pd.DataFrame) -> str:
@@ -291,85 +280,3 @@ def render(summary: pd.DataFrame, metric: str, target: float | None, fmt: str, b
     baseline = summary["baseline"].iloc[0] if "baseline" in summary.columns else None
     return _json({"results_dir": str(folder), "metric": metric, "target": target, "baseline": baseline},
                  "summary", summary)
-
-
-def show_train(result: HasMetrics, console: Console, quiet: bool) -> None:
-    """nncmp train's last lines: with --quiet its final epoch; a divergence and what to try."""
-    import pandas as pd
-
-    if not len(result.metrics):
-        return
-    last = {k: (None if pd.isna(v) else v) for k, v in result.metrics.iloc[-1].to_dict().items()}
-    last["epoch"] = int(last["epoch"])
-    if quiet:
-        console.print(epoch_line(last, last["schedule"] != "constant"))
-    if last["status"] == "diverged":
-        step = last["diverged_step"]
-        console.print(f"diverged at epoch {last['epoch']}" + (f", step {int(step)}" if step else "")
-                      + ": the loss is not finite (try a smaller --lr)")
-
-
-def inspect_lines(per_init: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """nncmp inspect: per init, how the activation and gradient spreads change from the first hidden layer
-    to the last."""
-    lines = []
-    for init, stats in per_init.items():
-        last = -2 if len(stats) > 1 else -1
-        first, final = stats[0]["act_std"], stats[last]["act_std"]
-        g_first, g_last = stats[0]["grad_out_std"], stats[last]["grad_out_std"]
-        lines.append(f"{init}: activation std {first:.3g} → {final:.3g} (×{final / first:.3g}) and gradient std "
-                     f"{g_first:.3g} → {g_last:.3g} (×{g_last / g_first:.3g}) from the first to the last hidden "
-                     "layer")
-    return lines
-
-
-def optimizer_table(rows: list[dict[str, Any]]) -> Table:
-    """nncmp optimizers: one row per optimizer."""
-    from nncmp.registry.optimizers import format_value
-
-    table = Table(title=f"Optimizers ({len(rows)})", caption_justify="left", caption=(
-        "Bare names resolve built-in → torch.optim → pytorch-optimizer; torch:NAME or pytorch-optimizer:NAME "
-        "picks a library. Set a hyperparameter with --opt-arg KEY=VALUE (--momentum, --betas, --alpha, --eps and "
-        "--weight-decay have options of their own). handling: see the docs, Optimizers."))
-    for column in ("name", "source", "lr", "hyperparameters (defaults)", "handling", "runs here"):
-        table.add_column(column, justify="right" if column == "lr" else "left", overflow="fold")
-    for r in rows:
-        hyper = " ".join(f"{k}={format_value(v)}" for k, v in r["hyperparameters"].items())
-        table.add_row(r["name"], r["source"], f"{r['lr']:g}", hyper, ", ".join(r["handling"]),
-                      "yes" if r["available"] else f"no: {r['why_not']}")
-    return table
-
-
-def paths_table(result: PathsShown, steps: int, tol: float) -> Table:
-    """nncmp paths: where each walk got."""
-    import pandas as pd
-
-    fn, start = result.fn, result.start
-    shown = [{"optimizer": r["optimizer"], "lr": f"{r['lr']:g}" + (" (tuned)" if r["tuned"] else ""),
-              "final loss": f"{r['final_loss']:.4g}", "distance to minimum": f"{r['distance']:.4g}",
-              f"steps to within {tol:g}": "never" if r["steps_to_tol"] is None or pd.isna(r["steps_to_tol"])
-              else str(int(r["steps_to_tol"])), "status": r["status"]} for r in result.summary.to_dict("records")]
-    caption = (f"{fn.name} from ({start[0]:g}, {start[1]:g}), {steps} steps; minimum loss {fn.min_loss:g} at "
-               + " and ".join(f"({a:g}, {b:g})" for a, b in fn.minima)
-               + (". lr tuned per optimizer: the lowest final loss of 13 rates." if result.auto else "."))
-    return simple_table(f"Paths on {fn.name}", shown, caption=caption)
-
-
-def landscape_table(result: LandscapeShown) -> Table:
-    """nncmp landscape: where each tracked run ended on its plane, how far off it, and its line's barrier."""
-    rows = []
-    trajectories, interpolation = result.trajectories, result.interpolation
-    for run_id, g in trajectories.groupby("run_id", sort=False):
-        last = g.iloc[-1]
-        line = interpolation[interpolation["run_id"] == run_id].set_index("alpha")["loss"]
-        inside = line[(line.index >= 0) & (line.index <= 1)]
-        rows.append({"configuration": last["config"], "end (a, b)": f"({last['a']:.3g}, {last['b']:.3g})",
-                     "final loss": f"{last['loss']:.4g}",
-                     "off the plane": f"{last['distance'] / max(last['travelled'], 1e-12):.0%} of its travel",
-                     "barrier on the line": f"{inside.max() - max(inside.iloc[0], inside.iloc[-1]):.3g}"})
-    axes = "; ".join(f"{name}: {a}, {b}" for name, (a, b) in result.labels.items())
-    caption = (f"{axes}. {result.resolution}×{result.resolution} grid per panel on {result.points} training "
-               f"examples in {result.seconds:.1f}s. off the plane: the final weights' distance from the plane as a "
-               "share of their distance from the start; barrier: the highest loss on the straight line from the "
-               "initial to the final weights above the higher of its two ends (0: no bump).")
-    return simple_table("Landscape", rows, caption=caption)

@@ -114,6 +114,24 @@ MODELS: dict[str, Callable[[ModelSpec, tuple[int, ...], int], nn.Sequential]] = 
 }
 
 
+# What each built-in model has: an option it lacks is refused, so no label names what a model does not have.
+HAS: dict[str, frozenset[str]] = {
+    "mlp": frozenset({"hidden", "act", "batchnorm", "dropout"}),
+    "cnn": frozenset({"act", "dropout"}),
+    "logreg": frozenset(),
+    "linear": frozenset(),
+}
+WHAT = {
+    "mlp": "hidden layers of --hidden widths (or --depth × --width), each Linear → [BatchNorm1d] → act → [Dropout]",
+    "cnn": "a fixed architecture: two 3x3 convolutions with BatchNorm2d, a Linear of 256 with the activation and "
+           "dropout, the output layer",
+    "logreg": "a single Linear layer: no hidden layers, activation, BatchNorm or dropout",
+    "linear": "y = Xw, one Linear layer without bias: no hidden layers, activation, BatchNorm or dropout",
+}
+# The normalisation a model always has, whatever --batchnorm says (the cnn's BatchNorm2d).
+BUILT_IN_NORM = {"cnn": "batchnorm"}
+
+
 def build_model(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
     return MODELS[spec.model](spec, shape, n_out)
 

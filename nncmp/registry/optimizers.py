@@ -168,7 +168,8 @@ def resolve(name: str) -> str:
     if source is None:
         source = _bare_source(key)
         if source is None:
-            every = [*OPTIMIZERS, *known["torch"], *known["pytorch-optimizer"]]
+            # One suggestion per name: torch and pytorch-optimizer both have an adam.
+            every = list(dict.fromkeys([*OPTIMIZERS, *known["torch"], *known["pytorch-optimizer"]]))
             close = difflib.get_close_matches(key, every, n=5, cutoff=0.6)
             hint = f"; closest: {', '.join(close)}" if close else ""
             raise SpecError(f"unknown optimizer {name!r}{hint} (nncmp optimizers lists them all)")

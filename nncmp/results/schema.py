@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from nncmp.spec.run import DEFAULT_HIDDEN, widths_text
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -39,14 +41,14 @@ RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRI
 
 # The run's identity columns (declared by RunSpec's fields) in the order the files have always had them.
 RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",
-               "opt_args"]
+               "opt_args", "hidden", "dropout"]
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status",
                  "diverged_step", "lr_end"]
 RECORD_COLUMNS = ["run_id", "config", *RUN_COLUMNS, *EPOCH_COLUMNS]
 # Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
 INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
 # Columns added after the first release: a folder written before them is read with their values filled in.
-LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end")
+LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end", "hidden", "dropout")
 
 # A configuration's columns in summary.csv: a run's identity without what one comparison never varies.
 CONFIG_COLUMNS = ["config", *(c for c in RUN_COLUMNS if c not in ("dataset", "model", "seed"))]
@@ -55,6 +57,8 @@ TUNED_PER = [c for c in CONFIG_COLUMNS if c not in ("config", "lr")]
 # What summaries need of tuning.csv (act and norm too, in folders written since they became tuning keys).
 TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]
 RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
+# Text columns, read as text even when every value looks like a number (a one-layer mlp's "512").
+TEXT_COLUMNS = ("run_id", "config", "act", "opt_args", "hidden")
 LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -73,24 +77,45 @@ def text_column(column: pd.Series) -> pd.Series:
 
 def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
     """A metrics table as read from a file, in RECORD_COLUMNS: the columns an older folder lacks filled in
-    from its config.json (`config`; {} if it has none), whose activation and normalisation were then the
-    same for every run."""
+    from its config.json (`config`; {} if it has none), whose activation, normalisation, architecture and
+    dropout were then the same for every run. Folders from before architecture and dropout were part of
+    the run ids get the ids they would have now, so they resume and merge with newer ones."""
     if not all(c in frame.columns for c in LATER_COLUMNS):
         base = config.get("base") or config.get("spec") or {}
-        defaults = {"act": base.get("act", "relu"), "norm": "batchnorm" if base.get("batchnorm") else "none",
-                    "diverged_step": None, "schedule": "constant", "opt_args": ""}
+        model = base.get("model", "mlp")
+        hidden = tuple(base.get("hidden") or DEFAULT_HIDDEN)
+        dropout = float(base.get("dropout") or 0.0)
+        defaults = {"act": base.get("act", "relu") if model in ("mlp", "cnn") else "",
+                    "norm": "batchnorm" if base.get("batchnorm") or model == "cnn" else "none",
+                    "diverged_step": None, "schedule": "constant", "opt_args": "",
+                    "hidden": widths_text(hidden) if model == "mlp" else "", "dropout": dropout}
+        if "hidden" not in frame.columns:
+            # The id parts of the architecture and dropout come right after the batch size's.
+            extra = ("" if hidden == DEFAULT_HIDDEN else f"/hidden={widths_text(hidden)}") + \
+                    ("" if dropout == 0 else f"/dropout={dropout:g}")
+            if extra:
+                frame["config"] = [_insert(c, extra) for c in frame["config"]]
+                frame["run_id"] = [_insert(r, extra) for r in frame["run_id"]]
         for column, value in defaults.items():
             if column not in frame.columns:
                 frame[column] = value
         if "lr_end" not in frame.columns:  # no schedules then: the rate never changed
             frame["lr_end"] = frame["lr"]
-    # An empty opt_args (no --opt-arg) reads back as NaN; it is a value of its own, grouped like any other.
-    frame["opt_args"] = text_column(frame["opt_args"])
+    # Empty text (no --opt-arg; a model without hidden layers) reads back as NaN; it is a value of its own.
+    for column in ("opt_args", "hidden", "act"):
+        frame[column] = text_column(frame[column])
     return frame[RECORD_COLUMNS]
 
 
+def _insert(config_id: str, extra: str) -> str:
+    """`extra` after the four parts every config id starts with (optimizer/init/lr=…/bs=…)."""
+    parts = config_id.split("/")
+    return "/".join(parts[:4]) + extra + ("/" + "/".join(parts[4:]) if len(parts) > 4 else "")
+
+
 def upgrade_tuning(table: pd.DataFrame) -> pd.DataFrame:
-    """tuning.csv as read: an empty opt_args (none given) as ''."""
-    if "opt_args" in table.columns:
-        table["opt_args"] = text_column(table["opt_args"])
+    """tuning.csv as read: empty text (no --opt-arg, no hidden layers) as ''."""
+    for column in ("opt_args", "hidden", "act"):
+        if column in table.columns:
+            table[column] = text_column(table[column])
     return table

@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,7 @@ def is_started(folder: Path) -> bool:
 
 def _temporary(path: Path) -> bool:
     """A temporary file of an atomic write that was cut short (it never became a result)."""
-    return path.name.startswith(".") and path.name.endswith(".tmp")
+    return path.name.startswith(".") and (path.name.endswith(".tmp") or ".tmp." in path.name)
 
 
 def has_content(folder: Path) -> bool:
@@ -94,18 +95,29 @@ def clear_results(folder: Path) -> None:
             shutil.rmtree(p)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; when the block ends, the file is flushed to disk and
+    renamed over `path` in one step, so `path` is always either the old file or the whole new one (a
+    crash or Ctrl-C mid-write leaves no half-written result)."""
+    path = Path(path)
+    # The file's own extension last, for writers that go by it (Pillow's GIF).
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())  # on disk before the rename makes it the file: durable, not just atomic
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_file(path) as tmp, open(tmp, "w", newline="") as f:
+        f.write(text)
 
 
 def _umask() -> int:
@@ -136,7 +148,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False))
 
 
-def read_csv(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+def read_csv(path: Path, columns: list[str] | None = None, text: tuple[str, ...] = ()) -> pd.DataFrame:
     """A results CSV, or StoreError naming the file if it is missing, empty, corrupt or lacks columns."""
     import pandas as pd
 
@@ -144,7 +156,7 @@ def read_csv(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise StoreError(f"{path}: no such file")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={c: str for c in text} or None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
         raise StoreError(f"{path}: not a readable CSV ({' '.join(str(e).split())})") from None
     missing = [c for c in columns or [] if c not in frame.columns]
@@ -156,7 +168,7 @@ def read_csv(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
 def read_records(path: Path) -> pd.DataFrame:
     """A metrics file (metrics.csv, tuning_metrics.csv) in the current layout, older folders' included."""
     path = Path(path)
-    frame = read_csv(path, [c for c in schema.RECORD_COLUMNS if c not in schema.LATER_COLUMNS])
+    frame = read_csv(path, [c for c in schema.RECORD_COLUMNS if c not in schema.LATER_COLUMNS], schema.TEXT_COLUMNS)
     config: dict[str, Any] = {}
     if not all(c in frame.columns for c in schema.LATER_COLUMNS):
         with contextlib.suppress(StoreError):  # an older folder without config.json: the defaults then
@@ -169,7 +181,7 @@ def read_metrics(folder: Path) -> pd.DataFrame:
 
 
 def read_tuning(path: Path) -> pd.DataFrame:
-    return schema.upgrade_tuning(read_csv(path, schema.TUNING_COLUMNS))
+    return schema.upgrade_tuning(read_csv(path, schema.TUNING_COLUMNS, schema.TEXT_COLUMNS))
 
 
 def read_layers(folder: Path) -> pd.DataFrame:

@@ -32,6 +32,9 @@ class Declared:
     grid_help: str | None = None  # the grid option's help (None: `help`)
     grid_default: str | None = None  # the grid option's default on compare (None: the field's default)
     item: Callable[[str], Any] = str  # one value from the command line's text (a list: each of its items)
+    grid_item: Callable[[str], Any] | None = None  # one value of the grid option (None: `item`)
+    grid_sep: str = ","  # what separates the grid option's values (--hiddens "256,128;512": ';')
+    grid_kind: str | None = None  # what the grid option's values are called in an error (None: `kind`)
     kind: str = "values"  # what a list of them is called in an error: "integers", "optimizer names"
     grid_value: Callable[[Any], Any] | None = None  # a grid value (as config.json holds it) → the field's value
     show_default: str | bool = True
@@ -75,15 +78,17 @@ def check_values(obj: object) -> None:
             raise SpecError(problem)
 
 
-def parse_list(option: str, text: str, convert: Callable[[str], Any], kind: str) -> tuple[Any, ...]:
-    """A comma-separated option value, each item converted, or SpecError naming the option."""
-    items = [t.strip() for t in text.split(",")]
+def parse_list(option: str, text: str, convert: Callable[[str], Any], kind: str, sep: str = ",") -> tuple[Any, ...]:
+    """A comma-separated (or `sep`-separated) option value, each item converted, or SpecError naming the
+    option."""
+    items = [t.strip() for t in text.split(sep)]
     try:
         if not text.strip() or any(not t for t in items):
             raise ValueError
         return tuple(convert(t) for t in items)
     except ValueError:
-        raise SpecError(f"{option}: {text!r} is not a comma-separated list of {kind}") from None
+        what = "comma-separated" if sep == "," else f"{sep!r}-separated"
+        raise SpecError(f"{option}: {text!r} is not a {what} list of {kind}") from None
 
 
 def one_of(flag: str, choices: tuple[str, ...]) -> Callable[[Any], str | None]:

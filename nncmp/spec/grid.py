@@ -135,7 +135,7 @@ class Grid:
             values = self.dims.get(name)
             if name in ("optimizer", "init"):  # always written, as a list
                 values = self.values(name)
-            doc[d.key] = None if values is None else list(values)
+            doc[d.key] = None if values is None else [list(v) if isinstance(v, tuple) else v for v in values]
         doc.update({"seeds": self.seeds, "hyper": dict(self.hyper), "opt_args": dict(self.opt_args),
                     "warmup": self.warmup})
         return doc
@@ -148,7 +148,8 @@ class Grid:
             values = doc.get(d.key)
             if values is None or (name == "lr" and not lrs):
                 continue
-            dims[name] = tuple(d.item(v) if d.item in (int, float) else v for v in values)
+            dims[name] = tuple(tuple(v) if isinstance(v, list) else d.item(v) if d.item in (int, float) else v
+                               for v in values)
         return cls(base=base, dims=dims, seeds=int(doc["seeds"]), hyper=dict(doc.get("hyper") or {}),
                    opt_args={k: tuple(v) if isinstance(v, list) else v for k, v in (doc.get("opt_args") or {}).items()},
                    warmup=doc.get("warmup"))

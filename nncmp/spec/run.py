@@ -19,7 +19,7 @@ from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
 from nncmp.registry.datasets import DATASETS
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
-from nncmp.registry.models import ACTIVATIONS, MODELS
+from nncmp.registry.models import ACTIVATIONS, BUILT_IN_NORM, HAS, MODELS, WHAT
 from nncmp.registry.optimizers import HYPERPARAMETERS, OPTIMIZERS, format_args, format_value
 from nncmp.spec.fields import at_least, check_values, declared, option
 
@@ -38,6 +38,22 @@ def check_name(kind: str, value: str, choices: Collection[str]) -> None:
         raise SpecError(f"unknown {kind} {value!r}; choose from: {', '.join(choices)}")
 
 
+def widths_text(hidden: tuple[int, ...]) -> str:
+    """Hidden-layer widths as ids and columns write them: 256,128; ten layers of 256 as 256x10."""
+    if len(hidden) >= 2 and len(set(hidden)) == 1:
+        return f"{hidden[0]}x{len(hidden)}"
+    return ",".join(map(str, hidden))
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    """One architecture: '256,128' or '256x10'; ValueError otherwise."""
+    text = text.strip()
+    if "x" in text:
+        width, depth = text.split("x")
+        return (int(width),) * int(depth)
+    return tuple(int(w) for w in text.split(","))
+
+
 def _widths(hidden: tuple[int, ...]) -> str | None:
     return None if all(h >= 1 for h in hidden) else f"--hidden widths must be >= 1, got {','.join(map(str, hidden))}"
 
@@ -46,10 +62,20 @@ def _widths(hidden: tuple[int, ...]) -> str | None:
 class RunSpec:
     dataset: str = option("mnist5k", flag="--dataset", help=f"Dataset: {', '.join(DATASETS)}.", column="dataset")
     model: str = option("mlp", flag="--model", help=f"Model: {', '.join(MODELS)}.", column="model")
-    hidden: tuple[int, ...] = option(DEFAULT_HIDDEN, flag="--hidden", item=int, kind="integers", show_default="256,128",
-                                     help="mlp hidden-layer widths, comma-separated.", check=_widths)
-    dropout: float = option(0.0, flag="--dropout", help="Dropout probability after each hidden layer, in [0, 1).",
-                            check=lambda v: None if 0.0 <= v < 1.0 else f"--dropout must be in [0, 1), got {v:g}")
+    hidden: tuple[int, ...] = option(
+        DEFAULT_HIDDEN, flag="--hidden", item=int, kind="integers", show_default="256,128", check=_widths,
+        grid="--hiddens", key="hiddens", grid_item=parse_widths, grid_sep=";", column="hidden",
+        grid_kind="architectures (each widths 'a,b' or WIDTHxDEPTH)",
+        label=lambda v: None if v == DEFAULT_HIDDEN else f"hidden={widths_text(v)}",
+        help="mlp hidden-layer widths, comma-separated.",
+        grid_help="mlp architectures to compare, separated by ';': each a comma-separated list of widths, or "
+                  "WIDTHxDEPTH (e.g. \"256,128;512;64x3\").")
+    dropout: float = option(
+        0.0, flag="--dropout", grid="--dropouts", key="dropouts", item=float, kind="numbers", column="dropout",
+        label=lambda v: None if v == 0 else f"dropout={v:g}",
+        help="Dropout probability after each hidden layer, in [0, 1).",
+        grid_help="Dropout probabilities to compare, comma-separated, each in [0, 1).",
+        check=lambda v: None if 0.0 <= v < 1.0 else f"--dropout must be in [0, 1), got {v:g}")
     optimizer: str = option(
         "adam", flag="--opt", grid="--opts", key="optimizers", column="optimizer", label=str, always=True,
         kind="optimizer names", grid_default="sgd,minibatch,rmsprop,adam",
@@ -173,6 +199,7 @@ class RunSpec:
                 users = [o for o, e in OPTIMIZERS.items() if name in e.defaults]
                 raise SpecError(f"{option_name(name)} does not apply to {self.optimizer} (it applies to: "
                                 f"{', '.join(users)})")
+        self._check_model()
         if entry.fixed.get("nesterov") and self.momentum == 0:
             raise SpecError("nesterov needs --momentum > 0")
         if self.n is not None and self.dataset != "synthetic":
@@ -182,6 +209,17 @@ class RunSpec:
             raise SpecError(f"cnn needs image data; {self.dataset} examples have shape {shape}")
         if self.model == "mlp" and self.batchnorm and self.effective_batch_size() == 1:
             raise SpecError("--batchnorm needs a batch size of at least 2 (BatchNorm1d cannot normalise one example)")
+
+    def _check_model(self) -> None:
+        """An option the model does not have is refused, so no label names what it lacks."""
+        has = HAS.get(self.model, frozenset())
+        given = {"hidden": self.hidden != DEFAULT_HIDDEN, "act": self.act != "relu", "batchnorm": self.batchnorm,
+                 "dropout": self.dropout > 0}
+        flags = {"hidden": "--hidden (or --depth, --width)", "act": "--act", "batchnorm": "--batchnorm",
+                 "dropout": "--dropout"}
+        for name, set_ in given.items():
+            if set_ and name not in has:
+                raise SpecError(f"{flags[name]} does not apply to the {self.model} model: it is {WHAT[self.model]}")
 
     def effective_batch_size(self) -> int | None:
         return self.batch_size or optim.entry(self.optimizer).batch_size
@@ -210,7 +248,8 @@ class RunSpec:
 
     @property
     def norm(self) -> str:
-        return "batchnorm" if self.batchnorm else "none"
+        """The normalisation the model has: --batchnorm's, or the one it is built with (the cnn's)."""
+        return BUILT_IN_NORM.get(self.model) or ("batchnorm" if self.batchnorm else "none")
 
     @property
     def run_id(self) -> str:
@@ -218,7 +257,10 @@ class RunSpec:
 
     def columns(self) -> dict[str, Any]:
         """The run's identity columns of metrics.csv (a resolved spec), by the declarations."""
-        values = {"norm": self.norm, "opt_args": format_args(self.opt_args)}
+        has = HAS.get(self.model, frozenset())
+        values = {"norm": self.norm, "opt_args": format_args(self.opt_args),
+                  "hidden": widths_text(self.hidden) if "hidden" in has else "",
+                  "act": self.act if "act" in has else ""}
         return {d.column: values.get(d.column, getattr(self, name))
                 for name, d in declared(type(self)).items() if d.column}
 

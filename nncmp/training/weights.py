@@ -10,11 +10,11 @@ config, optimizer, init, seed and the resolved spec).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from nncmp.results.store import atomic_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,21 +95,9 @@ def write(folder: Path, run: dict[str, Any]) -> Path:
     target = folder / FOLDER
     target.mkdir(exist_ok=True)
     path = target / filename(run["meta"]["run_id"])
-    fd, tmp = tempfile.mkstemp(dir=target, prefix=".", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, weights=np.stack(run["weights"]), step=np.asarray(run["step"], dtype=np.int64),
-                                epoch=np.asarray(run["epoch"], dtype=np.float64),
-                                meta=np.asarray(json.dumps(run["meta"])))
-            f.flush()
-            os.fsync(f.fileno())
-        from nncmp.results.store import _umask
-
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, weights=np.stack(run["weights"]), step=np.asarray(run["step"], dtype=np.int64),
+                            epoch=np.asarray(run["epoch"], dtype=np.float64), meta=np.asarray(json.dumps(run["meta"])))
     return path
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.registry.datasets import Data, holdout
-from nncmp.registry.optimizers import entry, format_args
+from nncmp.registry.optimizers import entry
 from nncmp.results import schema, store
 from nncmp.results.schema import TUNED_PER
 from nncmp.spec.config import Options
@@ -46,8 +46,9 @@ def score(record: dict[str, Any]) -> float:
 
 
 def tuning_key(spec: RunSpec, keys: list[str] = TUNED_PER) -> tuple[Any, ...]:
-    """The values of `keys` (a tuning table's key columns) for a resolved spec."""
-    return tuple(format_args(spec.opt_args) if k == "opt_args" else getattr(spec, k) for k in keys)
+    """The values of `keys` (a tuning table's key columns) for a resolved spec, as the table holds them."""
+    columns = spec.columns()
+    return tuple(columns[k] for k in keys)
 
 
 def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
@@ -56,7 +57,7 @@ def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
     first_seed = min(s.seed for s in specs)
     seen, out = set(), []
     for s in specs:
-        key = tuple(getattr(s, k) for k in TUNED_PER)
+        key = tuning_key(s)
         if key in seen:
             continue
         seen.add(key)
@@ -74,9 +75,8 @@ def tuning_table(specs: list[RunSpec], finals: list[dict[str, Any]]) -> pd.DataF
 
     rows = []
     for spec, last in zip(specs, finals):
-        rows.append({"optimizer": spec.optimizer, "init": spec.init, "act": spec.act, "norm": spec.norm,
-                     "batch_size": spec.batch_size, "schedule": spec.schedule,
-                     "opt_args": format_args(spec.opt_args), "lr": spec.lr, "default_lr": entry(spec.optimizer).lr,
+        columns = spec.columns()
+        rows.append({**{k: columns[k] for k in TUNED_PER}, "lr": spec.lr, "default_lr": entry(spec.optimizer).lr,
                      "score": score(last),
                      "tune_val_acc": last["val_acc"], "tune_val_loss": last["val_loss"],
                      "status": last["status"], "seconds": last["seconds"]})

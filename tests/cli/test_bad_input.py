@@ -90,7 +90,7 @@ USAGE = [
     (["compare", "--out", "{other}"], "is not empty; add --resume to continue it or --overwrite"),
     (["compare", "--out", "{other}", "--overwrite"], "not an nncmp results folder (no config.json)"),
     (["compare", "--resume", "{other}"], "is not an nncmp results folder (no config.json), and not empty"),
-    (["report", "{tmp}/nothing"], "has no metrics.csv"),
+    (["report", "{tmp}/nothing"], "is not a results folder: it has neither metrics.csv nor config.json"),
     (["report", "{done}", "--by", "seed"], "--by: unknown value 'seed'"),
     (["report", "{badtuning}"], "tuning.csv: not an nncmp file (missing columns: lr, chosen"),
     (["report", "{emptytuning}"], "tuning.csv: not a readable CSV"),
@@ -126,6 +126,28 @@ USAGE = [
     (["compare", "--backend", "ray", "--gpus-per-task", "inf"], "--gpus-per-task must be a finite number >= 0"),
     (["paths", "--tol", "nan"], "--tol must be a finite number > 0"),
     (["paths", "--schedule", "wsd", "--warmup", "inf"], "--warmup must be a fraction"),
+    # Options a model does not have are refused, so no label names what it lacks.
+    (["train", "--model", "logreg", "--dropout", "0.5"], "--dropout does not apply to the logreg model"),
+    (["train", "--model", "logreg", "--batchnorm"], "--batchnorm does not apply to the logreg model"),
+    (["train", "--model", "logreg", "--depth", "7"], "--hidden (or --depth, --width) does not apply to the logreg"),
+    (["train", "--model", "logreg", "--act", "tanh"], "--act does not apply to the logreg model"),
+    (["compare", "--model", "logreg", "--acts", "relu,tanh"], "--act does not apply to the logreg model"),
+    (["train", "--dataset", "toy-regression", "--model", "linear", "--hidden", "8"],
+     "does not apply to the linear model"),
+    (["train", "--dataset", "digits", "--model", "cnn", "--depth", "5"],
+     "--hidden (or --depth, --width) does not apply to the cnn model"),
+    (["train", "--dataset", "digits", "--model", "cnn", "--batchnorm"], "--batchnorm does not apply to the cnn"),
+    (["compare", "--dataset", "digits", "--model", "cnn", "--dropouts", "0,0.2", "--norms", "none,batchnorm"],
+     "--batchnorm does not apply to the cnn model"),
+    # Architecture and dropout as grid dimensions.
+    (["compare", "--depths", "2,x"], "--depths: '2,x' is not a comma-separated list of integers"),
+    (["compare", "--depths", "0,2"], "--depths must be >= 1"),
+    (["compare", "--depths", "2", "--hidden", "64"], "--depths gives the architectures"),
+    (["compare", "--hiddens", "256;;64"], "is not a ';'-separated list of architectures"),
+    (["compare", "--hiddens", "256;0,4"], "--hidden widths must be >= 1"),
+    (["compare", "--dropouts", "0,1"], "--dropout must be in [0, 1), got 1"),
+    (["compare", "--dropouts", "0.2,0.2"], "--dropouts lists 0.2 more than once"),
+    (["compare", "--dropouts", "0,nan"], "--dropout must be a finite number, got nan"),
 ]
 
 

@@ -318,3 +318,87 @@ def test_resume_into_a_missing_or_empty_folder_starts_the_comparison_there(cli, 
     assert without_time(tmp_path / "empty") == without_time(tmp_path / "new")
     code, out, _ = cli(*args, "--resume", tmp_path / "new")  # finished: nothing trains again
     assert code == 0 and "resuming: 1 of 1 training runs already finished" in out
+
+
+def test_dropout_and_depth_grids_are_one_table_with_their_factors_and_paired_seeds(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "sgd,adam", "--dropouts", "0,0.5", "--depths",
+                       "1,2", "--width", "32", "--inits", "he", "--seeds", "2", "--epochs", "1", "--no-plot",
+                       "--out", tmp_path)
+    assert code == 0, out
+    metrics = pd.read_csv(tmp_path / "metrics.csv", dtype={"hidden": str})
+    assert set(metrics["hidden"]) == {"32", "32x2"} and set(metrics["dropout"]) == {0.0, 0.5}
+    assert metrics["config"].nunique() == 8 and all("/dropout=" in c for c in metrics["config"] if "0.5" in c)
+    summary = pd.read_csv(tmp_path / "summary.csv", dtype={"hidden": str})
+    assert {"hidden", "dropout"} <= set(summary.columns) and len(summary) == 8
+    header = next(line for line in out.splitlines() if "optimizer" in line and "hidden" in line)
+    assert "dropout" in header  # both vary, so both are columns of the table
+    # Seeds are paired: the untrained model of a seed and an architecture is the same for every optimizer
+    # and dropout rate (epoch 0 evaluates without dropout).
+    start = metrics[metrics["epoch"] == 0]
+    assert start.groupby(["hidden", "seed"])["val_loss"].nunique().eq(1).all()
+    assert start.groupby("hidden")["val_loss"].nunique().eq(2).all()  # two seeds, two starting points
+
+
+def test_a_folder_from_before_architecture_columns_reports_and_keeps_its_ids(cli, tmp_path):
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "adam", "--inits", "he", "--seeds", "1",
+                       "--epochs", "1", "--hidden", "64", "--dropout", "0.1", "--no-plot", "--quiet", "--out", tmp_path)
+    assert code == 0, out
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    old = metrics.drop(columns=["hidden", "dropout"])
+    old["config"] = "adam/he-normal/lr=0.001/bs=64"  # ids then named neither
+    old["run_id"] = old["config"] + "/seed=0"
+    old.to_csv(tmp_path / "metrics.csv", index=False)
+    read = store.read_metrics(tmp_path)
+    assert set(read["hidden"]) == {"64"} and set(read["dropout"]) == {0.1}
+    assert set(read["run_id"]) == {"adam/he-normal/lr=0.001/bs=64/hidden=64/dropout=0.1/seed=0"}
+    code, out, _ = cli("resume", tmp_path)  # nothing to train: the old run is this comparison's run
+    assert code == 0 and "resuming: 1 of 1 training runs already finished" in out
+
+
+def test_piped_progress_says_something_every_few_seconds(cli, tmp_path, monkeypatch):
+    """A notebook's !nncmp, CI, | tee: while a long group trains, a line at least every HEARTBEAT seconds."""
+    import time as clock
+
+    from nncmp.output.progress import RunProgress
+    from nncmp.training import execute
+
+    real = execute.run_group
+
+    def slow(group, specs, data, on_epoch=None, probe=None):
+        clock.sleep(0.6)  # a long epoch
+        return real(group, specs, data, on_epoch, probe)
+
+    monkeypatch.setattr(RunProgress, "HEARTBEAT", 0.1)
+    monkeypatch.setattr(execute, "run_group", slow)
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "adam", "--inits", "he", "--seeds", "1",
+                       "--epochs", "1", "--no-plot", "--out", tmp_path)
+    assert code == 0, out
+    beats = [line for line in out.splitlines() if "runs done; training" in line]
+    assert len(beats) >= 3 and all("eta" in line and "elapsed" in line for line in beats)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_summary_is_written_says_what_is_saved_and_how_to_finish(tmp_path):
+    """A real SIGINT in a real process, at the moment the last run is saved and the summary begins."""
+    out = tmp_path / "run"
+    script = (
+        "import os, signal\n"
+        "from nncmp.commands import compare\n"
+        "real = compare._result\n"
+        "def interrupted(*args):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(*args)\n"
+        "compare._result = interrupted\n"
+        "from nncmp.cli.app import main\n"
+        "main()\n"
+    )
+    args = ["compare", "--dataset", "digits", "--opts", "adam", "--inits", "he", "--seeds", "2", "--epochs", "1",
+            "--out", str(out)]
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 130, done.stderr
+    assert "all 2 runs finished and are saved" in done.stdout
+    assert f"nncmp report {out}" in done.stdout and "Traceback" not in done.stderr
+    assert (pd.read_csv(out / "runs.csv")["status"] == "ok").all()
+    assert not list(out.glob(".*.tmp*"))  # nothing half-written
+    code = subprocess.run([sys.executable, "-m", "nncmp", "report", str(out)], capture_output=True, text=True)
+    assert code.returncode == 0 and (out / "curves_epochs.png").exists()

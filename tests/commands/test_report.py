@@ -53,3 +53,29 @@ def test_report_other_metric_and_target(compared, cli):
     losses = [r["final_val_loss_mean"] for r in rows]
     assert losses == sorted(losses)
     assert all(r["target"] == 0.5 for r in rows)
+
+
+@pytest.mark.parametrize("kind", ["paths", "inspect", "bench"])
+def test_report_shows_every_kind_of_folder_in_the_terminal(cli, tmp_path, kind):
+    make = {"paths": ["paths", "--fn", "saddle", "--steps", "20", "--lrs", "0.1", "--opts", "gd", "--no-plot"],
+            "inspect": ["inspect", "--depth", "3", "--inits", "he", "--no-plot", "--dataset", "digits"],
+            "bench": ["bench", "--opts", "adam", "--dataset", "digits"]}[kind]
+    code, out, _ = cli(*make, "--quiet", "--out", tmp_path / kind)
+    assert code == 0, out
+    code, out, result = cli("report", tmp_path / kind, "--no-plot")
+    assert code == 0, out
+    title = {"paths": "Paths (paths)", "inspect": "Layers at initialisation (inspect)", "bench": "Speed per case"}
+    assert title[kind] in out
+    code, out, _ = cli("report", tmp_path / kind, "--json")
+    assert code == 0 and json.loads(out)["kind"] == kind
+
+
+def test_report_shows_a_landscape_beside_its_comparison(tracked, cli, tmp_path):
+    import shutil
+
+    folder = tmp_path / "tracked"
+    shutil.copytree(tracked, folder)  # the shared folder stays as the other tests expect it
+    code, out, _ = cli("landscape", folder, "--resolution", "3", "--points", "100", "--no-plot", "--quiet")
+    assert code == 0, out
+    code, out, _ = cli("report", folder, "--no-plot")
+    assert code == 0 and "Summary" in out and "Landscape" in out and "barrier on the line" in out

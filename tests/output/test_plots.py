@@ -62,3 +62,45 @@ def test_curves_gain_a_learning_rate_panel_when_a_schedule_is_not_constant(digit
                                                      "learning rate"]
     lr_lines = fig.axes[-1].get_lines()
     assert len(lr_lines) == 2 and list(lr_lines[1].get_ydata()) == pytest.approx([0.1, 0.075, 0.025, 0.0])
+
+
+def test_accuracy_bars_start_at_zero_and_their_error_bars_stay_in_range(tmp_path):
+    summary = pd.DataFrame({"rank": [1, 2], "config": ["a", "b"], "optimizer": ["sgd", "adam"], "init": ["he"] * 2,
+                            "lr": [0.01, 0.001], "batch_size": [64, 64], "status": ["ok", "ok"],
+                            "final_val_acc_mean": [0.97, 0.75], "final_val_acc_ci95": [0.01, 0.8]})
+    fig = final_bars(summary, "final_val_acc", tmp_path / "bars.png")
+    (ax,) = fig.axes
+    assert ax.get_xlim()[0] == 0  # a bar's length is the accuracy itself
+    segments = [s for c in ax.collections for s in c.get_segments()]  # the error bars
+    assert segments and all(0.0 <= x <= 1.0 for seg in segments for x, _ in seg)
+    texts = [t.get_text() for t in ax.texts]
+    assert any("[0.000, 1.000]‡" in t for t in texts)  # 0.75 ± 0.8 would reach past both ends
+
+
+def test_a_log_band_is_computed_in_log_space_and_stays_within_the_runs():
+    from nncmp.output.plots import band
+
+    # Two seeds, losses 0.2 and 2.0: a ±std band in linear space would reach below 0.2 (to about -0.35).
+    runs = pd.DataFrame({"epoch": [1, 1], "val_loss": [0.2, 2.0]})
+    center, low, high = band(runs, "val_loss", log=True)
+    assert center.iloc[0] == pytest.approx((0.2 * 2.0) ** 0.5)  # the geometric mean
+    assert 0.2 <= low.iloc[0] < center.iloc[0] < high.iloc[0] <= 2.0
+    center, low, high = band(runs, "val_loss", log=False)
+    assert low.iloc[0] == pytest.approx(0.2) and high.iloc[0] == pytest.approx(2.0)  # cut to what ran
+
+
+def test_each_optimizer_keeps_one_hue_and_variants_a_line_style():
+    from nncmp.output.plots import styles
+
+    rows = [{"optimizer": o, "init": i, "lr_choice": c, "lr": 0.1} for o in ("adam", "lion", "sgd", "adamw",
+            "nadam", "radam", "adan", "prodigy", "muon", "sophiah", "tiger", "came")
+            for i in ("xavier", "he") for c in ("default", "tuned")]
+    looks = styles(pd.DataFrame(rows))
+    hue = {}
+    for row, look in zip(rows, looks):
+        assert hue.setdefault(row["optimizer"], look["color"]) == look["color"]
+    assert len(set(hue.values())) == 12  # twelve optimizers, twelve hues
+    by_variant = {}
+    for row, look in zip(rows, looks):  # the same init and rate choice: the same line style for everyone
+        assert by_variant.setdefault((row["init"], row["lr_choice"]), look["linestyle"]) == look["linestyle"]
+    assert len(set(by_variant.values())) == 4

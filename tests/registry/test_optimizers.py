@@ -81,6 +81,14 @@ def test_the_two_asgds_are_different_algorithms():
     assert "lambd" in optim.settable("asgd") and "amplifier" in optim.settable("pytorch-optimizer:asgd")
 
 
+def test_suggestions_name_each_optimizer_once():
+    """torch and pytorch-optimizer both have an adam: it is suggested once."""
+    with pytest.raises(SpecError) as refused:
+        optim.resolve("adm")
+    close = str(refused.value).split("closest: ")[1].split(" (")[0].split(", ")
+    assert close[0] == "adam" and len(close) == len(set(close))
+
+
 def test_unknown_names_say_the_closest():
     with pytest.raises(SpecError, match=r"unknown optimizer 'lino'; closest: lion"):
         optim.resolve("lino")

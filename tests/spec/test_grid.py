@@ -20,3 +20,16 @@ def test_schedules_are_a_grid_dimension_with_their_own_config_ids():
     ids = [s.config_id for s in grid.runs()]
     assert ids == ["adam/he-normal/lr=default/bs=default", "adam/he-normal/lr=default/bs=default/sched=warmup-cosine"]
     assert [s.warmup for s in grid.runs()] == [None, 0.1]
+
+
+@pytest.mark.fast
+def test_dropout_and_architecture_are_grid_dimensions_paired_by_seed():
+    grid = Grid(base=RunSpec(dataset="digits"), dims={"optimizer": ("sgd", "adam"), "init": ("he",),
+                                                     "hidden": ((64, 64), (64,) * 6), "dropout": (0.0, 0.5)}, seeds=2)
+    runs = grid.runs()
+    assert len(runs) == 2 * 2 * 2 * 2
+    assert {r.hidden for r in runs} == {(64, 64), (64,) * 6} and {r.dropout for r in runs} == {0.0, 0.5}
+    assert len({r.config_id for r in runs}) == 8
+    doc = grid.to_json()
+    assert doc["hiddens"] == [[64, 64], [64] * 6] and doc["dropouts"] == [0.0, 0.5]
+    assert Grid.from_json(grid.base, doc).runs() == runs

@@ -25,7 +25,7 @@ def test_records_have_every_column_and_count_examples():
     assert [r["epoch"] for r in records] == [0, 1, 2]
     assert [r["examples"] for r in records] == [0, data.n_train, 2 * data.n_train]
     assert records[0]["seconds"] == 0.0 and records[1]["seconds"] <= records[2]["seconds"]
-    assert records[0]["run_id"] == "minibatch/default/lr=0.01/bs=64/seed=0"
+    assert records[0]["run_id"] == "minibatch/default/lr=0.01/bs=64/hidden=32/seed=0"
 
 
 def test_epoch_zero_is_the_untrained_model():

@@ -1,0 +1,34 @@
+"""Every label true: a run's id and columns name its architecture and dropout, and only what its model has
+(the cnn's BatchNorm2d shows; a logistic regression has no activation or hidden widths)."""
+
+import pytest
+
+from nncmp.spec.run import RunSpec
+
+
+@pytest.mark.fast
+def test_architecture_and_dropout_are_in_the_id_and_the_columns():
+    spec = RunSpec(hidden=(256,) * 10, dropout=0.2, act="tanh")
+    assert spec.config_id == "adam/default/lr=default/bs=default/hidden=256x10/dropout=0.2/act=tanh"
+    assert spec.columns()["hidden"] == "256x10" and spec.columns()["dropout"] == 0.2
+    plain = RunSpec()
+    assert plain.config_id == "adam/default/lr=default/bs=default"  # the defaults add nothing
+    assert plain.columns()["hidden"] == "256,128" and plain.columns()["dropout"] == 0.0
+
+
+@pytest.mark.fast
+def test_labels_say_what_the_model_is():
+    cnn = RunSpec(dataset="digits", model="cnn")
+    assert cnn.norm == "batchnorm" and cnn.columns()["norm"] == "batchnorm"  # its BatchNorm2d
+    assert cnn.columns()["hidden"] == ""  # a fixed architecture, no --hidden widths
+    logreg = RunSpec(model="logreg")
+    assert logreg.columns()["act"] == "" and logreg.columns()["hidden"] == "" and logreg.norm == "none"
+
+
+@pytest.mark.fast
+def test_widths_read_and_written_alike():
+    from nncmp.spec.run import parse_widths, widths_text
+
+    for hidden in ((256, 128), (512,), (64, 64, 64), (32, 32)):
+        assert parse_widths(widths_text(hidden)) == hidden
+    assert widths_text((64, 64, 64)) == "64x3" and widths_text((256, 128)) == "256,128"

@@ -56,9 +56,10 @@ def main() -> None:
     import os
 
     # OpenMP threads that sleep while they wait instead of spinning: with one core busy (a browser, another
-    # job) spinning threads wait for a descheduled one and a comparison took 4x as long; passive waiting
-    # costs some speed on an idle machine (docs: Performance, "A busy core"). Set before torch starts its
-    # thread pool; a value the user set is kept.
+    # job) spinning threads wait for a descheduled one and a comparison took 3.3x as long; passive waiting
+    # costs some speed on an idle machine, most for Muon's many small products (1.8x), and short spinning
+    # (GOMP_SPINCOUNT) was worse than both under load (docs: Performance, "A busy core"). Set before torch
+    # starts its thread pool; a value the user set is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from nncmp.training import signals
 

@@ -13,7 +13,7 @@ from nncmp.cli.inspect import inspect
 from nncmp.cli.landscape import landscape
 from nncmp.cli.optimizers import optimizers
 from nncmp.cli.paths import paths
-from nncmp.cli.report import datasets, export, report
+from nncmp.cli.report import datasets, export, models, report
 from nncmp.cli.train import train
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ app.command("resume")(resume_command)
 app.command()(report)
 app.command()(export)
 app.command()(datasets)
+app.command()(models)
 app.command()(bench)
 app.command()(inspect)
 app.command()(optimizers)

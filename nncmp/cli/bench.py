@@ -11,12 +11,14 @@ from nncmp.cli.common import (
     DepthOpt,
     DownloadOpt,
     JsonOpt,
+    ModelArgOpt,
     OutOpt,
     OverwriteOpt,
     QuietOpt,
     WidthOpt,
     console,
     hidden_layers,
+    parse_opt_args,
     print_json,
     user_errors,
 )
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
     from nncmp.commands.bench import BenchResult, OnCase
 
 
-@declares(single(RunSpec, ["dataset", "model", "hidden"]), extra("depth", DepthOpt), extra("width", WidthOpt),
+@declares(single(RunSpec, ["dataset", "model"]), extra("model_arg", ModelArgOpt), single(RunSpec, ["hidden"]),
+          extra("depth", DepthOpt), extra("width", WidthOpt),
           single(RunSpec, ["act", "batchnorm"]),
           extra("epochs", Annotated[int, typer.Option(help="With --opts: epochs timed per case.")], 1),
           single(RunSpec, ["seed"]), single(Options, ["data_dir", "threads", "device"]))
@@ -75,6 +78,21 @@ def bench(
     talk = not (quiet or json_out)
     with user_errors():
         options = Options(**values(Options, declared, ["data_dir", "threads", "device"]))
+        if opts is None and ":" in (declared.get("model") or ""):  # a user's model: stacked, one by one, plain
+            from nncmp.errors import SpecError
+            from nncmp.spec.fields import parse_list
+
+            sizes = parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else (None,)
+            if len(sizes) != 1:
+                raise SpecError("--model: one --batch-size per bench (the cases compare engines, not sizes)")
+            base = RunSpec(**values(RunSpec, declared, ["dataset", "model", "seed"]), epochs=declared["epochs"],
+                           batch_size=sizes[0], n=n,
+                           model_args=parse_opt_args(declared["model_arg"], "--model-arg"))
+            model_request = commands.ModelRequest(base, repeats=min(repeats, 2), threads=options.threads,
+                                                  data_dir=options.data_dir, out=out, overwrite=overwrite)
+            result = _interruptible(lambda: commands.model_cases(model_request), out_console)
+            _print_model(result, json_out, out_console)
+            return
         if opts is None:
             size = n or (10_000 if quick else 60_000)
             request = commands.SuiteRequest(size, n_bs1 or min(size, 2_000 if quick else 10_000), repeats, load,
@@ -97,6 +115,25 @@ def bench(
             result = _interruptible(lambda: commands.cases(request, on_case=_show_case(out_console, reference)
                                                            if talk else None), out_console)
     _print(result, json_out, out_console, reference, declared["epochs"], declared.get("model") or "mlp")
+
+
+def _print_model(result: BenchResult, json_out: bool, out: Console) -> None:
+    from rich.table import Table
+
+    suite = result.suite or {}
+    if json_out:
+        print_json({"cases": result.cases.to_dict("records"), **suite, "folder": str(result.folder)})
+        return
+    table = Table(title=f"{result.dataset}, {result.threads} thread(s)")
+    for column in ("case", "runs", "seconds", "samples/s"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for row in result.cases.to_dict("records"):
+        table.add_row(row["case"], str(row["runs"]), f"{row['seconds']:.2f}", f"{row['samples/s']:.0f}")
+    out.print(table)
+    out.print(f"how the runs train: {suite.get('how')}")
+    out.print(f"stacked vs one by one: {suite.get('stacked_vs_one_by_one', float('nan')):.2f}x; nncmp's single run vs "
+              f"the plain PyTorch loop: {suite.get('nncmp_vs_plain_loop', float('nan')):.2f}x (above 1: faster)")
+    out.print(f"results: {result.folder}")
 
 
 def _interruptible(call: Callable[[], BenchResult], out: Console) -> BenchResult:

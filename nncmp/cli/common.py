@@ -65,8 +65,9 @@ def reporter(quiet: bool, verbose: bool = False, json_out: bool = False, epochs:
     return ConsoleReporter(console(stderr=json_out), quiet=quiet or json_out, verbose=verbose, epochs=epochs)
 
 
-def parse_opt_args(values: list[str] | None) -> dict[str, Any]:
-    """--opt-arg KEY=VALUE, repeated: {key: value}; values parsed (checked against the optimizer later)."""
+def parse_opt_args(values: list[str] | None, flag: str = "--opt-arg") -> dict[str, Any]:
+    """--opt-arg (or --model-arg) KEY=VALUE, repeated: {key: value}; values parsed (checked against the
+    optimizer, or the model, later)."""
     from nncmp.registry.optimizers import parse_value
 
     out: dict[str, Any] = {}
@@ -74,9 +75,9 @@ def parse_opt_args(values: list[str] | None) -> dict[str, Any]:
         key, sep, value = text.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key or not value.strip():
-            raise SpecError(f"--opt-arg needs KEY=VALUE, got {text!r}")
+            raise SpecError(f"{flag} needs KEY=VALUE, got {text!r}")
         if key in out:
-            raise SpecError(f"--opt-arg {key} is given more than once")
+            raise SpecError(f"{flag} {key} is given more than once")
         out[key] = parse_value(value)
     return out
 
@@ -113,6 +114,11 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how the r
 DownloadOpt = Annotated[bool, typer.Option(help="Download a missing torchvision dataset into --data-dir.")]
 OptArgOpt = Annotated[list[str] | None, typer.Option(
     "--opt-arg", metavar="KEY=VALUE", help=declared(RunSpec)["opt_args"].help, show_default="none")]
+ModelArgOpt = Annotated[list[str] | None, typer.Option(
+    "--model-arg", metavar="KEY=VALUE", help=declared(RunSpec)["model_args"].help, show_default="none")]
+AllowChangedOpt = Annotated[bool, typer.Option(
+    "--allow-changed-code", help="Resume although your --model or --dataset file changed since the comparison "
+    "started (its runs then mix two versions of it).", show_default="off: refused")]
 DepthOpt = Annotated[int | None, typer.Option(
     help="mlp with this many hidden layers, all --width wide (instead of --hidden).", show_default="off")]
 WidthOpt = Annotated[int | None, typer.Option(help="Width of each hidden layer with --depth.", show_default="256")]

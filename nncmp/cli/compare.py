@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nncmp.cli.common import (
+    AllowChangedOpt,
     DepthOpt,
     DownloadOpt,
     JsonOpt,
+    ModelArgOpt,
     OptArgOpt,
     OutOpt,
     OverwriteOpt,
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from nncmp.output.progress import ConsoleReporter
 
 STATS = ["target", "metric", "baseline"]
-BASE = ["dataset", "model"]
+BASE = ["dataset", "target_column", "task", "model"]
 BASE_REST = ["batchnorm"]
 HYPER = ["momentum", "betas", "alpha", "eps", "weight_decay"]
 BASE_LAST = ["epochs", "seed", "n"]
@@ -55,7 +57,8 @@ OPTIONS = ["data_dir", "plot", "html", "x", "group_size", "threads", "track_laye
               show_default="off")]),
           grid(RunSpec, ["batchnorm"]),
           single(RunSpec, ["warmup"]), extra("opt_arg", OptArgOpt), single(CompareConfig, STATS),
-          single(RunSpec, BASE), extra("depth", DepthOpt), extra("width", WidthOpt), single(RunSpec, BASE_REST),
+          single(RunSpec, BASE), extra("model_arg", ModelArgOpt), extra("depth", DepthOpt), extra("width", WidthOpt),
+          single(RunSpec, BASE_REST),
           single(RunSpec, HYPER), single(RunSpec, BASE_LAST), single(Options, OPTIONS))
 def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False,
             share_gpu: Annotated[bool, typer.Option(
@@ -66,7 +69,8 @@ def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt
                      "or empty folder: the comparison starts there, so one command line serves every retry of a "
                      "preempted job). The options must describe the same runs (or use `nncmp resume DIR`).",
                 show_default="off")] = None,
-            overwrite: OverwriteOpt = False, quiet: QuietOpt = False, **declared: Any) -> None:
+            overwrite: OverwriteOpt = False, allow_changed_code: AllowChangedOpt = False, quiet: QuietOpt = False,
+            **declared: Any) -> None:
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
     from nncmp.commands.compare import CompareRequest
     from nncmp.commands.compare import compare as run
@@ -81,14 +85,15 @@ def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt
             declared["lrs"] = None
         declared["hiddens"] = architectures(declared["hiddens"], declared.pop("depth"), declared.pop("width"),
                                             declared.pop("depths"))
-        base = RunSpec(**values(RunSpec, declared, BASE + BASE_REST + BASE_LAST))
+        base = RunSpec(**values(RunSpec, declared, BASE + BASE_REST + BASE_LAST),
+                       model_args=parse_opt_args(declared["model_arg"], "--model-arg"))
         the_grid = Grid(base=base, dims=dimensions(RunSpec, declared, DIMENSIONS), seeds=declared["seeds"],
                         hyper=values(RunSpec, declared, HYPER), opt_args=parse_opt_args(declared["opt_arg"]),
                         warmup=declared["warmup"])
         config = CompareConfig(grid=the_grid, auto=auto, **values(CompareConfig, declared, STATS),
                                options=Options(**values(Options, declared, OPTIONS)))
         request = CompareRequest(config, out=resume or out, resume=resume is not None, overwrite=overwrite,
-                                 download=download, share_gpu=share_gpu)
+                                 download=download, share_gpu=share_gpu, allow_changed_code=allow_changed_code)
     show = reporter(quiet, verbose, json_out)
     raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out))
 
@@ -117,6 +122,7 @@ def resume_command(
     jobs: Annotated[int | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
     address: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
     device: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
+    allow_changed_code: AllowChangedOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Finish an interrupted comparison: train only its unfinished runs, with the options it was started with."""
@@ -125,7 +131,8 @@ def resume_command(
     with user_errors():
         Options(threads=threads, device=device or "auto")  # their checks, before anything is read
     show = reporter(quiet, verbose, json_out)
-    overrides = {"threads": threads, "backend": backend, "jobs": jobs, "address": address, "device": device}
+    overrides = {"threads": threads, "backend": backend, "jobs": jobs, "address": address, "device": device,
+                 "allow_changed_code": allow_changed_code}
     raise typer.Exit(finish(lambda: run(results_dir, show, **overrides), show, json_out=json_out))
 
 

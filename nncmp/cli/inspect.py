@@ -10,12 +10,14 @@ from nncmp.cli.common import (
     DepthOpt,
     DownloadOpt,
     JsonOpt,
+    ModelArgOpt,
     OutOpt,
     OverwriteOpt,
     QuietOpt,
     WidthOpt,
     console,
     hidden_layers,
+    parse_opt_args,
     user_errors,
 )
 from nncmp.cli.declared import declares, extra, single, values
@@ -24,11 +26,12 @@ from nncmp.spec.config import Options
 from nncmp.spec.run import RunSpec
 
 
-@declares(single(RunSpec, ["act"]), extra("depth", DepthOpt), extra("width", WidthOpt),
+@declares(single(RunSpec, ["model"]), extra("model_arg", ModelArgOpt), single(RunSpec, ["act"]),
+          extra("depth", DepthOpt), extra("width", WidthOpt),
           single(RunSpec, ["hidden", "batchnorm"]),
           extra("batch_size", Annotated[int, typer.Option(help="Examples in the batch passed forward and backward.")],
                 256),
-          single(RunSpec, ["dataset", "seed", "n"]), single(Options, ["data_dir", "device"]))
+          single(RunSpec, ["dataset", "target_column", "task", "seed", "n"]), single(Options, ["data_dir", "device"]))
 def inspect(
     inits: Annotated[str, typer.Option("--inits", "--init", help=f"Inits, comma-separated: {', '.join(INITS)}, "
                                        + ", ".join(ALIASES) + ".")] = "xavier,he,default",
@@ -50,8 +53,9 @@ def inspect(
     with user_errors():
         device = Options(device=declared["device"]).device
         declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
-        base = RunSpec(model="mlp", epochs=1,
-                       **values(RunSpec, declared, ["act", "hidden", "batchnorm", "dataset", "seed", "n"]))
+        base = RunSpec(epochs=1, model_args=parse_opt_args(declared["model_arg"], "--model-arg"),
+                       **values(RunSpec, declared, ["model", "act", "hidden", "batchnorm", "dataset", "target_column",
+                                                    "task", "seed", "n"]))
         request = InspectRequest(base, parse_list("--inits", inits, str, "init names"), declared["batch_size"],
                                  device, plot, out, overwrite, declared["data_dir"], download)
         result = run(request)

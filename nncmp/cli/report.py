@@ -1,4 +1,5 @@
-"""`nncmp report`, `nncmp export` and `nncmp datasets`: what is already on disk, shown or exported."""
+"""`nncmp report`, `nncmp export`, `nncmp datasets` and `nncmp models`: what is already on disk, shown or
+exported, and what can be trained."""
 
 from __future__ import annotations
 
@@ -90,3 +91,12 @@ def datasets(**declared: Any) -> None:
     data_dir = declared["data_dir"]
     caption = f"torchvision datasets are looked for in {data_dir or '~/.cache/nncmp/data'}; --download fetches them."
     console().print(simple_table("Datasets", run(data_dir), caption=caption))
+
+
+def models() -> None:
+    """List the models: nncmp's own, those installed packages register (entry points nncmp.models), and
+    how to pass your own."""
+    from nncmp.commands.models import models as run
+    from nncmp.output.terminal import simple_table
+
+    console().print(simple_table("Models", run()))

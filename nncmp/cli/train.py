@@ -9,6 +9,7 @@ import typer
 from nncmp.cli.common import (
     DepthOpt,
     DownloadOpt,
+    ModelArgOpt,
     OptArgOpt,
     OutOpt,
     OverwriteOpt,
@@ -23,14 +24,15 @@ from nncmp.cli.declared import declares, extra, single, values
 from nncmp.spec.config import Options
 from nncmp.spec.run import RunSpec
 
-RUN = ["dataset", "model", "hidden"]
+RUN = ["dataset", "target_column", "task", "model", "hidden"]
 RUN_REST = ["act", "batchnorm", "dropout", "init", "optimizer", "lr", "schedule", "warmup"]
 HYPER = ["momentum", "betas", "alpha", "eps", "weight_decay", "batch_size", "epochs", "seed", "n"]
 OPTIONS = ["data_dir", "plot", "threads", "track_layers", "track_weights", "track_every", "device", "deterministic",
            "tensorboard"]
 
 
-@declares(single(RunSpec, RUN), extra("depth", DepthOpt), extra("width", WidthOpt), single(RunSpec, RUN_REST),
+@declares(single(RunSpec, RUN), extra("model_arg", ModelArgOpt), extra("depth", DepthOpt), extra("width", WidthOpt),
+          single(RunSpec, RUN_REST),
           extra("opt_arg", OptArgOpt), single(RunSpec, HYPER), single(Options, OPTIONS))
 def train(download: DownloadOpt = False, out: OutOpt = None, overwrite: OverwriteOpt = False,
           quiet: QuietOpt = False, **declared: Any) -> None:
@@ -41,7 +43,8 @@ def train(download: DownloadOpt = False, out: OutOpt = None, overwrite: Overwrit
     with user_errors():
         declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
         spec = RunSpec(**values(RunSpec, declared, RUN + RUN_REST + HYPER),
-                       opt_args=parse_opt_args(declared["opt_arg"]))
+                       opt_args=parse_opt_args(declared["opt_arg"]),
+                       model_args=parse_opt_args(declared["model_arg"], "--model-arg"))
         options = Options(**values(Options, declared, OPTIONS))
         request = TrainRequest(spec, options, out=out, overwrite=overwrite, download=download)
     from nncmp.cli.compare import finish

@@ -12,6 +12,7 @@ from nncmp.commands.common import load_data, pick_device, results_folder, set_th
 from nncmp.errors import SpecError
 from nncmp.results import schema, store
 from nncmp.spec.grid import Grid
+from nncmp.spec.run import RunSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +48,17 @@ class CasesRequest:
     device: str = "auto"
     data_dir: str | None = None
     download: bool = False
+    out: Path | None = None
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    base: RunSpec  # a user's model (--model net.py:Net), its data, optimizer, batch size and epochs
+    runs: int = 8  # stacked together, and one by one
+    repeats: int = 2
+    threads: int | None = None
+    data_dir: str | None = None
     out: Path | None = None
     overwrite: bool = False
 
@@ -97,7 +109,7 @@ def cases(request: CasesRequest, on_case: OnCase | None = None) -> BenchResult:
 
     base = request.grid.base
     device = pick_device(request.device, request.threads)
-    data = load_data(base.dataset, base.n, request.data_dir, request.download)
+    data = load_data(base, request.data_dir, request.download)
     threads = set_threads(request.threads)
     specs = [s.resolved(data.n_train) for s in request.grid.runs()]
     with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
@@ -108,3 +120,26 @@ def cases(request: CasesRequest, on_case: OnCase | None = None) -> BenchResult:
         store.write_csv(folder / schema.BENCH, frame)
         store.write_csv(folder / schema.METRICS, records_frame(records))
     return BenchResult(folder, frame, None, None, device, threads, data.name)
+
+
+def model_cases(request: ModelRequest) -> BenchResult:
+    """A user's model: K runs stacked against one by one, and nncmp's single run against the plain PyTorch
+    loop (bench/model.py), into the folder (bench.csv, figures.csv)."""
+    import pandas as pd
+
+    from nncmp.bench.model import bench_model
+    from nncmp.commands.common import check_models
+
+    base = request.base
+    data = load_data(base, request.data_dir)
+    check_models([base], data)
+    threads = set_threads(request.threads)
+    with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
+        store.write_config(folder, "bench", {"base": base.to_dict(), "model": True, "runs": request.runs,
+                                             "repeats": request.repeats, "device": "cpu"})
+        rows, ratios, how = bench_model(base, data, request.runs, request.repeats)
+        frame = pd.DataFrame(rows)
+        figures = pd.DataFrame([{"figure": k, "value": v} for k, v in ratios.items()])
+        store.write_csv(folder / schema.BENCH, frame)
+        store.write_csv(folder / schema.FIGURES, figures)
+    return BenchResult(folder, frame, figures, {"how": how, **ratios}, "cpu", threads, data.name)

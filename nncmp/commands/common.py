@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nncmp.results import store
 from nncmp.spec.run import RunSpec, check_steps
@@ -31,11 +31,11 @@ def results_folder(out: Path | None, command: str, resume: bool = False, overwri
         yield folder
 
 
-def load_data(dataset: str, n: int | None = None, data_dir: str | Path | None = None,
-              download: bool = False) -> Data:
+def load_data(spec: RunSpec, data_dir: str | Path | None = None, download: bool = False) -> Data:
+    """The data of a run (every run of a grid has the same): a built-in dataset or the user's."""
     from nncmp.registry.datasets import load
 
-    return load(dataset, n=n, data_dir=data_dir, download=download)
+    return load(spec.dataset, n=spec.n, data_dir=data_dir, download=download, target=spec.target_column, task=spec.task)
 
 
 def pick_device(device: str, threads: int | None = None, deterministic: bool = False, say: Say = quiet) -> str:
@@ -79,6 +79,89 @@ def check_baseline(specs: list[RunSpec], baseline: str | None) -> None:
         from nncmp.results.stats import find_config
 
         find_config([s.config_id for s in specs], baseline)
+
+
+def check_backend(spec: RunSpec, backend: str) -> None:
+    """The process and Ray backends import a user's model and data in each worker: an object handed over
+    from Python (a class defined in a notebook) cannot travel there."""
+    from nncmp.errors import SpecError
+    from nncmp.registry.user import in_process_only
+
+    for kind, ref in (("model", spec.model), ("dataset", spec.dataset)):
+        if backend != "local" and in_process_only(ref):
+            raise SpecError(f"--backend {backend} imports your {kind} in each worker, and {ref.split(':')[1]} "
+                            "exists only in this Python process; put it in a file and pass 'file.py:NAME', or "
+                            "use the local backend")
+
+
+def code_records(spec: RunSpec) -> dict[str, Any]:
+    """config.json's record of a user's model and data files: path and sha256 (a resume checks them)."""
+    from nncmp.registry.user import code_record
+
+    code = {kind: rec for kind, ref in (("model", spec.model), ("dataset", spec.dataset))
+            if (rec := code_record(ref)) is not None}
+    return {"code": code} if code else {}
+
+
+def check_code(saved: dict[str, Any], allow_changed: bool, say: Say = quiet) -> None:
+    """A resume with the user's model or data file changed since the comparison started is refused (its runs
+    would mix two versions of the code), unless allowed."""
+    from nncmp.errors import SpecError
+    from nncmp.registry.user import changed
+
+    for kind, record in (saved.get("code") or {}).items():
+        why = changed(record)
+        if why and not allow_changed:
+            raise SpecError(f"the {kind} of this comparison: {why}; resuming would mix its runs with runs of "
+                            "other code (--allow-changed-code resumes anyway)")
+        if why:
+            say(f"note: the {kind} of this comparison: {why}; resuming anyway (--allow-changed-code)")
+
+
+def check_models(specs: list[RunSpec], data: Data) -> None:
+    """A user's model (or a built-in on a user's data) builds and maps a batch of the data to the right shape,
+    before anything trains: (batch, classes), regression (batch, outputs) or (batch,). SpecError otherwise."""
+    from nncmp.spec.run import user_data, user_model
+
+    seen = set()
+    for spec in specs:
+        key = (spec.model, spec.model_args, spec.hidden, spec.act, spec.batchnorm, spec.dropout)
+        if key in seen or not (user_model(spec.model) or user_data(spec.dataset)):
+            continue
+        seen.add(key)
+        _check_model(spec, data)
+
+
+def _check_model(spec: RunSpec, data: Data) -> None:
+    import torch
+
+    from nncmp.errors import SpecError
+    from nncmp.registry.models import build_model
+    from nncmp.registry.user import one_line
+
+    what = f"--model {spec.model}"
+    try:
+        model = build_model(spec, data.shape, data.n_out, data.task)
+    except SpecError:
+        raise
+    except ValueError as e:  # a built-in model on data of another shape
+        raise SpecError(f"{what} on {data.name}: {e}") from None
+    batch = data.x_train[: min(8, data.n_train)].cpu()
+    model.eval()  # BatchNorm on a few examples: its running statistics, no update
+    try:
+        with torch.no_grad():
+            out = model(batch)
+    except Exception as e:  # noqa: BLE001 -- the user's forward may raise anything; one line says what
+        raise SpecError(f"{what}: its forward pass on a batch of {data.name} (shape "
+                        f"{tuple(batch.shape)}) raised {one_line(e)}") from None
+    if not isinstance(out, torch.Tensor):
+        raise SpecError(f"{what}: its forward pass returned a {type(out).__name__}, not a tensor")
+    expected = (len(batch), data.n_out)
+    if tuple(out.shape) != expected:
+        raise SpecError(f"{what}: its output has shape {tuple(out.shape)} on a batch of {len(batch)}; {data.name} "
+                        f"needs {expected} ({data.n_out} {'classes' if data.task == 'classification' else 'outputs'})")
+    if not out.dtype.is_floating_point:
+        raise SpecError(f"{what}: its output is {out.dtype}, not floating point")
 
 
 def check_runs(specs: list[RunSpec], n_train: int, tuned: bool = False, baseline: str | None = None) -> None:

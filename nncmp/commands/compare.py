@@ -15,7 +15,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nncmp.commands.common import check_gpu_jobs, check_runs, load_data, pick_device, results_folder, set_threads
+from nncmp.commands.common import (
+    check_backend,
+    check_code,
+    check_gpu_jobs,
+    check_models,
+    check_runs,
+    code_records,
+    load_data,
+    pick_device,
+    results_folder,
+    set_threads,
+)
 from nncmp.errors import Interrupted, RunsFailed
 from nncmp.results import schema, store
 from nncmp.results.summary import summarize_folder
@@ -44,6 +55,7 @@ class CompareRequest:
     download: bool = False  # fetch a missing torchvision dataset
     share_gpu: bool = False  # --backend processes: let more workers than GPUs share them
     command: str = "compare"  # what config.json says wrote it (train: a one-run comparison)
+    allow_changed_code: bool = False  # resume although the user's model or data file changed
 
 
 @dataclass
@@ -72,16 +84,19 @@ def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> Compare
     check_gpu_jobs(options.backend, options.jobs, device, request.share_gpu, reporter.note)
     config = replace(config, options=replace(options, device=device))
     saved = None
+    check_backend(config.grid.base, options.backend)
     if request.resume and request.out is not None and store.is_started(request.out):
         saved_config, saved = store.read_compare(request.out)
         check_same_runs(request.out, saved_config, config)
+        check_code(saved, request.allow_changed_code, reporter.note)
     elif request.resume:
         reporter.note(f"{request.out} holds no comparison yet: starting it there")
     base = config.grid.base
-    data = load_data(base.dataset, base.n, options.data_dir, request.download)
+    data = load_data(base, options.data_dir, request.download)
     set_threads(options.threads)
     specs = [s.resolved(data.n_train) for s in config.grid.runs()]
     check_runs(specs, data.n_train, config.auto, config.baseline)
+    check_models(specs, data)
     with results_folder(request.out, request.command, resume=request.resume,
                         overwrite=request.overwrite) as folder:
         return _run(folder, config, specs, data, saved, request.command, reporter)
@@ -97,8 +112,8 @@ def resume(folder: Path, reporter: Reporter = Reporter(), **overrides: Any) -> C
                       address=overrides.get("address") or (options.address if backend == "ray" else None),
                       threads=overrides.get("threads"), device=overrides.get("device") or options.device)
     command = doc.get("command", "compare")
-    return compare(CompareRequest(replace(config, options=options), out=Path(folder), resume=True, command=command),
-                   reporter)
+    return compare(CompareRequest(replace(config, options=options), out=Path(folder), resume=True, command=command,
+                                  allow_changed_code=bool(overrides.get("allow_changed_code"))), reporter)
 
 
 def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, saved: dict[str, Any] | None,
@@ -173,7 +188,7 @@ def _result(folder: Path, config: CompareConfig, runs: int) -> CompareResult:
 
 def _write_config(folder: Path, command: str, config: CompareConfig, specs: list[RunSpec],
                   extra: dict[str, Any]) -> None:
-    doc = {**config.to_json(), **extra, "runs": [s.to_dict() for s in specs]}
+    doc = {**config.to_json(), **extra, **code_records(specs[0]), "runs": [s.to_dict() for s in specs]}
     if command == "train":  # what folders of train have always recorded: the run itself
         doc = {**doc, "spec": specs[0].to_dict(), "device": config.options.device}
     store.write_config(folder, command, doc)

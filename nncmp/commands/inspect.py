@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nncmp.commands.common import load_data, pick_device, results_folder
+from nncmp.commands.common import check_models, load_data, pick_device, results_folder
 from nncmp.errors import SpecError
 from nncmp.results import schema, store
 from nncmp.spec.run import RunSpec
@@ -46,6 +46,20 @@ class InspectResult:
     files: list[str] = field(default_factory=list)
 
 
+def network_title(spec: RunSpec) -> str:
+    """The network as inspect's tables and figures name it."""
+    from nncmp.registry.models import MODELS
+    from nncmp.registry.user import split_ref
+
+    if spec.model not in MODELS:
+        args = ", ".join(f"{k}={v}" for k, v in spec.model_args)
+        return f"{split_ref(spec.model)[1]}({args})"
+    if spec.model != "mlp":
+        return f"{spec.model}, {spec.act}"
+    shape = f"{len(spec.hidden)} hidden layers of {', '.join(map(str, sorted(set(spec.hidden))))}"
+    return f"{spec.act}{' + batchnorm' if spec.batchnorm else ''}, {shape}"
+
+
 def inspect(request: InspectRequest) -> InspectResult:
     import pandas as pd
 
@@ -54,15 +68,15 @@ def inspect(request: InspectRequest) -> InspectResult:
 
     base = request.base
     device = pick_device(request.device)
-    data = on_device(load_data(base.dataset, base.n, request.data_dir, request.download), device)
+    data = on_device(load_data(base, request.data_dir, request.download), device)
+    check_models([base], data)
     with results_folder(request.out, "inspect", overwrite=request.overwrite) as folder:
         per_init, samples = layers.inspect_inits(base, list(request.inits), data, request.batch_size)
         frame = pd.DataFrame([row for init, stats in per_init.items() for row in layers.tidy(stats, init=init)])
         store.write_config(folder, "inspect", {"base": base.to_dict(), "inits": list(request.inits),
                                                "batch_size": request.batch_size, "device": device})
         store.write_csv(folder / schema.LAYERS, frame)
-        shape = f"{len(base.hidden)} hidden layers of {', '.join(map(str, sorted(set(base.hidden))))}"
-        title = f"{base.act}{' + batchnorm' if base.batchnorm else ''}, {shape}"
+        title = network_title(base)
         files = [schema.LAYERS]
         if request.plot:
             from nncmp.output.plots import activation_histograms, layer_profile

@@ -129,7 +129,7 @@ class Evaluator:
 
         from nncmp.registry.models import build_model
 
-        self.template = build_model(spec, data.shape, data.n_out).to(device)
+        self.template = build_model(spec, data.shape, data.n_out, data.task).to(device)
         self.shapes = [tuple(p.shape) for p in self.template.parameters()]
         n = min(points, data.n_train)
         order = torch.randperm(data.n_train, generator=torch.Generator().manual_seed(seed))[:n]

@@ -35,6 +35,9 @@ class ModelSpec(Protocol):
     @property
     def dropout(self) -> float: ...
 
+    @property
+    def model_args(self) -> tuple[tuple[str, object], ...]: ...
+
 
 def _act(name: str) -> nn.Module:
     from torch import nn
@@ -67,26 +70,34 @@ def build_mlp(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequent
 
 
 def build_cnn(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
-    """The course's ConvNet: conv3x3(64)-BN-act-pool, conv3x3(128)-BN-act-pool, Linear 256, Linear."""
+    """The course's ConvNet: conv3x3(64)-BN-act-pool, conv3x3(128)-BN-act-pool, Linear 256, Linear. On 1-D
+    signals (channels, length), the same with Conv1d, BatchNorm1d and MaxPool1d (kernel 3, pool 2)."""
     from torch import nn
 
-    if len(shape) != 3:
-        raise ValueError(f"cnn needs image input (channels, height, width), got shape {shape}")
-    c, h, w = shape
-    hp, wp = h // 4, w // 4  # two 2x2 max-pools
-    if hp < 1 or wp < 1:
-        raise ValueError(f"cnn needs images of at least 4x4 pixels, got {h}x{w}")
+    if len(shape) not in (2, 3):
+        raise ValueError(f"cnn needs images (channels, height, width) or signals (channels, length), got {shape}")
+    one_d = len(shape) == 2
+    conv, norm, pool = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d) if one_d else (nn.Conv2d, nn.BatchNorm2d,
+                                                                                  nn.MaxPool2d)
+    c, *size = shape
+    pooled = [d // 4 for d in size]  # two pools of 2
+    if min(pooled) < 1:
+        raise ValueError(f"cnn needs {'signals of at least 4 points' if one_d else 'images of at least 4x4 pixels'}"
+                         f", got {'x'.join(map(str, size))}")
+    flat = 128
+    for d in pooled:
+        flat *= d
     return nn.Sequential(
-        nn.Conv2d(c, 64, kernel_size=3, padding=1),
-        nn.BatchNorm2d(64),
+        conv(c, 64, kernel_size=3, padding=1),
+        norm(64),
         _act(spec.act),
-        nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, kernel_size=3, padding=1),
-        nn.BatchNorm2d(128),
+        pool(2),
+        conv(64, 128, kernel_size=3, padding=1),
+        norm(128),
         _act(spec.act),
-        nn.MaxPool2d(2),
+        pool(2),
         nn.Flatten(),
-        nn.Linear(128 * hp * wp, 256),
+        nn.Linear(flat, 256),
         _act(spec.act),
         *([nn.Dropout(spec.dropout)] if spec.dropout > 0 else []),
         nn.Linear(256, n_out),
@@ -123,8 +134,8 @@ HAS: dict[str, frozenset[str]] = {
 }
 WHAT = {
     "mlp": "hidden layers of --hidden widths (or --depth × --width), each Linear → [BatchNorm1d] → act → [Dropout]",
-    "cnn": "a fixed architecture: two 3x3 convolutions with BatchNorm2d, a Linear of 256 with the activation and "
-           "dropout, the output layer",
+    "cnn": "a fixed architecture: two 3x3 convolutions with BatchNorm (2-D, or 1-D on signals), a Linear of 256 "
+           "with the activation and dropout, the output layer",
     "logreg": "a single Linear layer: no hidden layers, activation, BatchNorm or dropout",
     "linear": "y = Xw, one Linear layer without bias: no hidden layers, activation, BatchNorm or dropout",
 }
@@ -132,9 +143,72 @@ WHAT = {
 BUILT_IN_NORM = {"cnn": "batchnorm"}
 
 
-def build_model(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
-    return MODELS[spec.model](spec, shape, n_out)
+def build_model(spec: ModelSpec, shape: tuple[int, ...], n_out: int, task: str = "classification") -> nn.Module:
+    """The untrained model of a run: a built-in, or a user's (`--model file.py:Name`, `module:Name`)."""
+    return model_builder(spec, shape, n_out, task)()
+
+
+def model_builder(spec: ModelSpec, shape: tuple[int, ...], n_out: int,
+                  task: str = "classification") -> Callable[[], nn.Module]:
+    """What builds the run's model, its code already imported: a user's file may draw random numbers when it
+    is imported (a module-level layer), so the import happens before the run's seed is set, never between
+    the seed and the weights."""
+    if spec.model in MODELS:
+        return lambda: MODELS[spec.model](spec, shape, n_out)
+    from nncmp.registry.user import resolve
+
+    resolve(spec.model, f"--model {spec.model}")
+    return lambda: build_user(spec.model, dict(spec.model_args), shape, n_out, task)
 
 
 def has_batchnorm1d(spec: ModelSpec) -> bool:
     return spec.model == "mlp" and spec.batchnorm
+
+
+def user_kwargs(task: str, shape: tuple[int, ...], n_out: int) -> dict[str, object]:
+    """What nncmp offers a user's model: the input shape of one example and the number of outputs."""
+    return {"input_shape": shape, ("n_classes" if task == "classification" else "n_outputs"): n_out}
+
+
+def build_user(ref: str, args: dict[str, object], shape: tuple[int, ...], n_out: int,
+               task: str = "classification") -> nn.Module:
+    """A user's model: NAME called with those of input_shape, n_classes (regression: n_outputs) it accepts,
+    plus --model-arg's. SpecError (one line) when it cannot be found or built or is no nn.Module."""
+    import inspect
+
+    from torch import nn
+
+    from nncmp.errors import SpecError
+    from nncmp.registry.user import one_line, resolve, split_ref
+
+    what = f"--model {ref}"
+    name = split_ref(ref)[1]
+    obj = resolve(ref, what)
+    if not callable(obj):
+        raise SpecError(f"{what}: {name} is of type {type(obj).__name__}, not an nn.Module class or a function "
+                        "returning one")
+    if isinstance(obj, nn.Module):
+        raise SpecError(f"{what}: {name} is a model instance; pass its class (or a function that builds one), "
+                        "so that every run starts from its own seeded weights")
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):  # builtins without a signature: offer nothing, pass --model-arg's
+        params = {}
+    open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in user_kwargs(task, shape, n_out).items() if k in params or open_kwargs}
+    unknown = [k for k in args if params and k not in params and not open_kwargs]
+    if unknown:
+        takes = [k for k, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        raise SpecError(f"--model-arg {unknown[0]}: {name} takes no argument {unknown[0]!r} (it takes: "
+                        f"{', '.join(takes) or 'nothing'})")
+    try:
+        model = obj(**kwargs, **args)
+    except Exception as e:  # noqa: BLE001 -- the user's constructor may raise anything; one line says what
+        raise SpecError(f"{what}: building it raised {one_line(e)}") from None
+    if not isinstance(model, nn.Module):
+        raise SpecError(f"{what}: {name}(...) returned an object of type {type(model).__name__}, not an nn.Module")
+    if task == "regression":
+        from nncmp.registry.columns import OutputColumns
+
+        model = OutputColumns(model)
+    return model

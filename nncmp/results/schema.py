@@ -41,14 +41,15 @@ RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRI
 
 # The run's identity columns (declared by RunSpec's fields) in the order the files have always had them.
 RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",
-               "opt_args", "hidden", "dropout"]
+               "opt_args", "hidden", "dropout", "model_args"]
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status",
                  "diverged_step", "lr_end"]
 RECORD_COLUMNS = ["run_id", "config", *RUN_COLUMNS, *EPOCH_COLUMNS]
 # Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
 INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
 # Columns added after the first release: a folder written before them is read with their values filled in.
-LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end", "hidden", "dropout")
+LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end", "hidden", "dropout",
+                 "model_args")
 
 # A configuration's columns in summary.csv: a run's identity without what one comparison never varies.
 CONFIG_COLUMNS = ["config", *(c for c in RUN_COLUMNS if c not in ("dataset", "model", "seed"))]
@@ -58,7 +59,7 @@ TUNED_PER = [c for c in CONFIG_COLUMNS if c not in ("config", "lr")]
 TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]
 RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
 # Text columns, read as text even when every value looks like a number (a one-layer mlp's "512").
-TEXT_COLUMNS = ("run_id", "config", "act", "opt_args", "hidden")
+TEXT_COLUMNS = ("run_id", "config", "act", "opt_args", "hidden", "model_args")
 LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -88,7 +89,8 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
         defaults = {"act": base.get("act", "relu") if model in ("mlp", "cnn") else "",
                     "norm": "batchnorm" if base.get("batchnorm") or model == "cnn" else "none",
                     "diverged_step": None, "schedule": "constant", "opt_args": "",
-                    "hidden": widths_text(hidden) if model == "mlp" else "", "dropout": dropout}
+                    "hidden": widths_text(hidden) if model == "mlp" else "", "dropout": dropout,
+                    "model_args": ""}
         if "hidden" not in frame.columns:
             # The id parts of the architecture and dropout come right after the batch size's.
             extra = ("" if hidden == DEFAULT_HIDDEN else f"/hidden={widths_text(hidden)}") + \
@@ -102,7 +104,7 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
         if "lr_end" not in frame.columns:  # no schedules then: the rate never changed
             frame["lr_end"] = frame["lr"]
     # Empty text (no --opt-arg; a model without hidden layers) reads back as NaN; it is a value of its own.
-    for column in ("opt_args", "hidden", "act"):
+    for column in ("opt_args", "hidden", "act", "model_args"):
         frame[column] = text_column(frame[column])
     return frame[RECORD_COLUMNS]
 
@@ -115,7 +117,7 @@ def _insert(config_id: str, extra: str) -> str:
 
 def upgrade_tuning(table: pd.DataFrame) -> pd.DataFrame:
     """tuning.csv as read: empty text (no --opt-arg, no hidden layers) as ''."""
-    for column in ("opt_args", "hidden", "act"):
+    for column in ("opt_args", "hidden", "act", "model_args"):
         if column in table.columns:
             table[column] = text_column(table[column])
     return table

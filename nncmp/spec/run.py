@@ -16,7 +16,7 @@ from typing import Any
 
 from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
-from nncmp.registry import schedules
+from nncmp.registry import schedules, user
 from nncmp.registry.datasets import DATASETS
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.models import ACTIVATIONS, BUILT_IN_NORM, HAS, MODELS, WHAT
@@ -25,6 +25,7 @@ from nncmp.spec.fields import at_least, check_values, declared, option
 
 MAX_SEED = 2**32 - 1
 NORMS = ("none", "batchnorm")
+TASKS = ("classification", "regression")
 DEFAULT_HIDDEN = (256, 128)
 
 
@@ -60,8 +61,24 @@ def _widths(hidden: tuple[int, ...]) -> str | None:
 
 @dataclass(frozen=True)
 class RunSpec:
-    dataset: str = option("mnist5k", flag="--dataset", help=f"Dataset: {', '.join(DATASETS)}.", column="dataset")
-    model: str = option("mlp", flag="--model", help=f"Model: {', '.join(MODELS)}.", column="model")
+    dataset: str = option("mnist5k", flag="--dataset", column="dataset",
+                          help=f"Dataset: {', '.join(DATASETS)}; or your own: data.npz, data.csv (with --target), "
+                               "file.py:NAME or module:NAME (a function returning the arrays).")
+    model: str = option("mlp", flag="--model", column="model",
+                        help=f"Model: {', '.join(MODELS)}; or your own: file.py:NAME or module:NAME (an "
+                             "nn.Module class or a function returning one).")
+    # --model-arg: a user's model's arguments, sorted by key
+    model_args: tuple[tuple[str, Any], ...] = option(
+        (), column="model_args", label=lambda args: "/".join(f"model.{k}={format_value(v)}" for k, v in args) or None,
+        help="An argument of your --model, repeatable: KEY=VALUE (numbers, true/false, words, tuples as 'a,b').")
+    # Not --target: compare's --target is the accuracy a run must reach.
+    target_column: str | None = option(
+        None, flag="--target-column", show_default="none",
+        help="--dataset data.csv: the column to predict (the other columns are the features).")
+    task: str | None = option(None, flag="--task", show_default="classification for integer labels, else regression",
+                              help="Your dataset's task: classification or regression.",
+                              check=lambda v: None if v in TASKS else
+                              f"--task must be classification or regression, got {v!r}")
     hidden: tuple[int, ...] = option(
         DEFAULT_HIDDEN, flag="--hidden", item=int, kind="integers", show_default="256,128", check=_widths,
         grid="--hiddens", key="hiddens", grid_item=parse_widths, grid_sep=";", column="hidden",
@@ -139,8 +156,29 @@ class RunSpec:
         "optimizer steps when < 1, else a number of steps.")
 
     def __post_init__(self) -> None:
-        check_name("dataset", self.dataset, DATASETS)
-        check_name("model", self.model, MODELS)
+        # A name a package registers (entry points nncmp.models / nncmp.datasets) stands for its 'module:NAME'.
+        if self.model not in MODELS and not user_model(self.model):
+            object.__setattr__(self, "model", user.from_entry_point(self.model, "models") or self.model)
+        if self.dataset not in DATASETS and not user_data(self.dataset):
+            object.__setattr__(self, "dataset", user.from_entry_point(self.dataset, "datasets") or self.dataset)
+        if not user_data(self.dataset):
+            check_name("dataset", self.dataset, DATASETS)
+        if not user_model(self.model):
+            check_name("model", self.model, MODELS)
+        object.__setattr__(self, "dataset", user.canonical(self.dataset) if user_data(self.dataset) else self.dataset)
+        object.__setattr__(self, "model", user.canonical(self.model))
+        margs = dict(self.model_args) if not isinstance(self.model_args, dict) else self.model_args
+        if margs and not user_model(self.model):
+            raise SpecError(f"--model-arg applies to your own --model (file.py:NAME); {self.model} is built in")
+        margs = {k: tuple(v) if isinstance(v, list) else v for k, v in margs.items()}
+        object.__setattr__(self, "model_args", tuple(sorted(margs.items())))
+        if self.target_column is not None and not self.dataset.endswith(".csv"):
+            raise SpecError("--target-column names the column to predict of a --dataset data.csv")
+        if self.dataset.endswith(".csv") and not self.target_column:
+            raise SpecError(f"--dataset {self.dataset} needs --target-column COLUMN: the column to predict")
+        if self.task is not None and not user_data(self.dataset):
+            raise SpecError(f"--task applies to your own --dataset; {self.dataset} is a "
+                            f"{DATASETS[self.dataset].task} dataset")
         check_name("activation", self.act, ACTIVATIONS)
         check_name("init", self.init, [*INITS, *ALIASES])
         object.__setattr__(self, "optimizer", optim.resolve(self.optimizer))
@@ -204,22 +242,23 @@ class RunSpec:
             raise SpecError("nesterov needs --momentum > 0")
         if self.n is not None and self.dataset != "synthetic":
             raise SpecError("--n applies only to --dataset synthetic")
-        shape = DATASETS[self.dataset].shape
-        if self.model == "cnn" and len(shape) != 3:
-            raise SpecError(f"cnn needs image data; {self.dataset} examples have shape {shape}")
+        shape = None if user_data(self.dataset) else DATASETS[self.dataset].shape
+        if self.model == "cnn" and shape is not None and len(shape) not in (2, 3):
+            raise SpecError(f"cnn needs images or 1-D signals; {self.dataset} examples have shape {shape}")
         if self.model == "mlp" and self.batchnorm and self.effective_batch_size() == 1:
             raise SpecError("--batchnorm needs a batch size of at least 2 (BatchNorm1d cannot normalise one example)")
 
     def _check_model(self) -> None:
         """An option the model does not have is refused, so no label names what it lacks."""
         has = HAS.get(self.model, frozenset())
+        what = WHAT.get(self.model) or "your own code; pass its settings with --model-arg KEY=VALUE"
         given = {"hidden": self.hidden != DEFAULT_HIDDEN, "act": self.act != "relu", "batchnorm": self.batchnorm,
                  "dropout": self.dropout > 0}
         flags = {"hidden": "--hidden (or --depth, --width)", "act": "--act", "batchnorm": "--batchnorm",
                  "dropout": "--dropout"}
         for name, set_ in given.items():
             if set_ and name not in has:
-                raise SpecError(f"{flags[name]} does not apply to the {self.model} model: it is {WHAT[self.model]}")
+                raise SpecError(f"{flags[name]} does not apply to the {self.model} model: it is {what}")
 
     def effective_batch_size(self) -> int | None:
         return self.batch_size or optim.entry(self.optimizer).batch_size
@@ -258,7 +297,7 @@ class RunSpec:
     def columns(self) -> dict[str, Any]:
         """The run's identity columns of metrics.csv (a resolved spec), by the declarations."""
         has = HAS.get(self.model, frozenset())
-        values = {"norm": self.norm, "opt_args": format_args(self.opt_args),
+        values = {"norm": self.norm, "opt_args": format_args(self.opt_args), "model_args": format_args(self.model_args),
                   "hidden": widths_text(self.hidden) if "hidden" in has else "",
                   "act": self.act if "act" in has else ""}
         return {d.column: values.get(d.column, getattr(self, name))
@@ -266,6 +305,16 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def user_model(model: str) -> bool:
+    """A user's model (file.py:NAME, module:NAME, python:NAME), not a built-in."""
+    return user.is_ref(model)
+
+
+def user_data(dataset: str) -> bool:
+    """A user's dataset: a reference to a function, or an .npz or .csv file."""
+    return user.is_ref(dataset) or dataset.endswith((".npz", ".csv"))
 
 
 def steps_per_epoch(spec: RunSpec, n_train: int) -> int:

@@ -48,12 +48,14 @@ class DataRecipe:
     data_dir: str | None
     holdout: bool = False
     device: str = "cpu"  # where the worker trains; the data moves there once per worker
+    target: str | None = None  # a user's CSV: the column to predict
+    task: str | None = None  # a user's dataset: the task given with --task
 
     def load(self) -> Data:
         """The data on the CPU (moved to `device` by the worker)."""
         from nncmp.registry.datasets import load
 
-        data = load(self.name, n=self.n, data_dir=self.data_dir)
+        data = load(self.name, n=self.n, data_dir=self.data_dir, target=self.target, task=self.task)
         if self.holdout:
             from nncmp.registry.datasets import holdout
 
@@ -142,10 +144,10 @@ def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progres
                  on_group: Callable[[list[tuple[int, list[Record]]], dict[str, Any]], None], max_group: int,
                  backend: str, jobs: int, retries: int, tracking: Tracking = Tracking(), address: str | None = None,
                  say: Callable[[str], None] | None = None, threads: int | None = None,
-                 gpus_per_task: float = 0.0, deterministic: bool = False) -> Outcome:
+                 gpus_per_task: float = 0.0, deterministic: bool = False, data: Data | None = None) -> Outcome:
     """Train every spec on `backend`; `on_group(positions and records, tracked results)` as each group finishes.
     `threads`: torch threads in each worker (None: its share of the cores, one for Ray tasks)."""
-    groups = plan(specs, n_train, max_group, recipe.device)
+    groups = plan(specs, n_train, max_group, recipe.device, data)
     outcome = Outcome()
     if say:
         say(f"{len(groups)} groups on {backend}" + (f" ({jobs} workers)" if backend == "processes" else ""))

@@ -1,7 +1,7 @@
 """Per-layer signal statistics: why an initialisation works (Glorot & Bengio 2010; He et al. 2015).
 
-One batch goes forward and backward through a network; for each Linear layer (with the activation after
-it) we measure the activations, how many units are dead or saturated, the gradient reaching the layer's
+One batch goes forward and backward through a network; for each Linear or ConvNd layer (with the activation
+after it) we measure the activations, how many units are dead or saturated, the gradient reaching the layer's
 output and its weights, and the weights' own spread. `nncmp inspect` shows them at initialisation;
 `--track-layers` records them after every epoch of training.
 """
@@ -33,34 +33,50 @@ def saturated_fraction(h: torch.Tensor, act: str) -> float:
     return float(((h < low) | (h > high)).float().mean())
 
 
-def layer_stats(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, act: str,
+def weight_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers an init touches, in model order: every Linear and ConvNd (a user's model too)."""
+    from torch import nn
+
+    return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+
+
+# An activation module's class → the name whose dead/saturated statistics apply to it.
+ACT_NAMES = {"ReLU": "relu", "LeakyReLU": "leaky-relu", "ELU": "elu", "Tanh": "tanh", "Sigmoid": "sigmoid"}
+
+
+def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, act: str,
                 loss_fn: nn.Module) -> list[dict[str, Any]]:
-    """One forward and backward pass of (x, y) through an nn.Sequential; one dict per Linear layer.
+    """One forward and backward pass of (x, y); one dict per Linear or ConvNd layer, with the activation
+    module that runs after it (before the next such layer) as its activations. `act` names the activation
+    for models whose activation modules are not torch's own; functional activations (F.relu) are not seen,
+    so such a layer's statistics are of its output.
 
     The model stays in whatever mode it is in (train mode: BatchNorm normalises with the batch, as the
     first training step sees it) and its gradients are cleared afterwards.
     """
     import torch
-    from torch import nn
 
-    linears = [m for m in model if isinstance(m, nn.Linear)]
+    layers = weight_layers(model)
     outputs: dict[int, torch.Tensor] = {}
     activations: dict[int, torch.Tensor] = {}
+    acts: dict[int, str] = {}
     hooks = []
     current = {"layer": -1}
 
-    def on_linear(module: nn.Module, _: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        current["layer"] = linears.index(module)
+    def on_layer(module: nn.Module, _: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        current["layer"] = layers.index(module)
         out.retain_grad()
         outputs[current["layer"]] = out
         activations[current["layer"]] = out  # until an activation follows (the output layer: logits)
 
-    def on_activation(_: nn.Module, __: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        activations[current["layer"]] = out
+    def on_activation(module: nn.Module, __: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        if current["layer"] >= 0:
+            activations[current["layer"]] = out
+            acts[current["layer"]] = ACT_NAMES.get(type(module).__name__, act)
 
-    for module in model:
-        if isinstance(module, nn.Linear):
-            hooks.append(module.register_forward_hook(on_linear))
+    for module in model.modules():
+        if module in layers:
+            hooks.append(module.register_forward_hook(on_layer))
         elif is_activation(module):
             hooks.append(module.register_forward_hook(on_activation))
     try:
@@ -70,20 +86,23 @@ def layer_stats(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, act: str
         for h in hooks:
             h.remove()
     rows = []
-    last = len(linears) - 1
+    last = len(layers) - 1
     with torch.no_grad():
-        for i, linear in enumerate(linears):
+        for i, layer in enumerate(layers):
+            if i not in outputs:  # a layer the forward pass never used
+                continue
             h = activations[i].detach().flatten(1)
             hidden = i < last
+            a = acts.get(i, act)
             rows.append({
                 "layer": i + 1, "kind": "hidden" if hidden else "output",
-                "units": linear.out_features,
+                "units": getattr(layer, "out_features", None) or layer.out_channels,
                 "act_mean": float(h.mean()), "act_std": float(h.std()),
-                "dead": dead_fraction(h) if hidden and act in DYING else None,
-                "saturated": saturated_fraction(h, act) if hidden and act in SATURATING else None,
+                "dead": dead_fraction(h) if hidden and a in DYING else None,
+                "saturated": saturated_fraction(h, a) if hidden and a in SATURATING else None,
                 "grad_out_std": float(outputs[i].grad.std()),
-                "grad_w_std": float(linear.weight.grad.std()),
-                "weight_std": float(linear.weight.std()),
+                "grad_w_std": float(layer.weight.grad.std()),
+                "weight_std": float(layer.weight.std()),
             })
     model.zero_grad(set_to_none=True)
     return rows
@@ -129,19 +148,30 @@ def inspect_inits(base: RunSpec, inits: list[str], data: Data,
     return per_init, samples
 
 
-def hidden_activations(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
-    """Each hidden layer's activations (after the nonlinearity), flattened, for histograms."""
+def hidden_activations(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each hidden layer's activations (the output of each activation module after a Linear or ConvNd),
+    flattened, for histograms."""
     import torch
-    from torch import nn
 
+    layers = weight_layers(model)
     outs: list[torch.Tensor] = []
-    layers = list(model)
-    with torch.no_grad():
-        h = x
-        for i, module in enumerate(layers):
-            h = module(h)
-            if is_activation(module) and any(isinstance(m, nn.Linear) for m in layers[:i]):
-                outs.append(h.flatten().cpu())  # for the histograms (matplotlib), from any device
+    seen = {"layer": False}
+
+    def on_layer(*_: Any) -> None:
+        seen["layer"] = True
+
+    def on_activation(_: nn.Module, __: Any, out: torch.Tensor) -> None:
+        if seen["layer"]:
+            outs.append(out.detach().flatten().cpu())  # for the histograms (matplotlib), from any device
+
+    hooks = [m.register_forward_hook(on_layer if m in layers else on_activation)
+             for m in model.modules() if m in layers or is_activation(m)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
     return outs
 
 

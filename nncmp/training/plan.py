@@ -2,11 +2,12 @@
 
 Three engines train runs (execute.py switches on the choice, nowhere else does):
 
-- "fast-sgd": plain SGD at batch size 1 on an MLP — no autograd at all (fastsgd.py), one run or a stack;
+- "fast-sgd": plain SGD at batch size 1 on an MLP — no autograd at all (engines/fast_sgd.py), one run or
+              a stack;
 - "stacked":  runs that differ only in init and seed, stacked along a leading dimension into one model
-              (batched.py), one batched matrix product per layer;
-- "single":   the reference engine, one run (engine.py): the cnn, and everything with --group-size 1
-              that the fast path does not cover.
+              (engines/stacked.py), one batched matrix product per layer;
+- "single":   the reference engine, one run (engines/single.py): the cnn, users' models, and everything
+              with --group-size 1 that the fast path does not cover.
 
 A group is an execution detail: a run's records do not depend on the group it trained in (to rounding;
 docs/methodology/how-a-run-is-trained.md says how far).
@@ -14,15 +15,19 @@ docs/methodology/how-a-run-is-trained.md says how far).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.registry import optimizers as optim
-from nncmp.spec.run import RunSpec
+from nncmp.spec.run import RunSpec, user_model
+
+if TYPE_CHECKING:
+    from nncmp.registry.data import Data
 
 # Bounds a group's memory: a full-batch step holds K × min(n, GRAD_CHUNK) examples' activations.
 MAX_GROUP = 16
-ENGINES = ("single", "stacked", "fast-sgd")
+ENGINES = ("single", "stacked", "fast-sgd", "stacked-func")
 STACKABLE_MODELS = ("mlp", "logreg", "linear")
 FAST_ACTS = ("relu", "tanh", "sigmoid")
 
@@ -34,14 +39,41 @@ class Group:
     why: str  # how it trains and why, for --verbose
 
 
-def unstackable(spec: RunSpec) -> str | None:
-    """Why this run cannot train in a stack (it then trains alone on the single-run engine), or None."""
+def unstackable(spec: RunSpec, data: Data | None = None) -> str | None:
+    """Why this run cannot train in a stack (it then trains alone on the single-run engine), or None. A
+    user's model stacks with torch.func when it has no buffers and no random layers, which takes building
+    it on `data` (without it: alone)."""
+    if user_model(spec.model):
+        if spec.optimizer not in optim.OPTIMIZERS:
+            return (f"stacking is exact only for the built-in optimizers, whose torch.optim updates act on each "
+                    f"weight by itself; {spec.optimizer} may not")
+        if data is None:
+            return "a user's model stacks only where the plan can build it on the data"
+        return _user_model_reason(spec.model, spec.model_args, data.shape, data.n_out, data.task)
     if spec.model not in STACKABLE_MODELS:
         return f"model {spec.model} trains alone (stacked convolutions do not pay on a CPU)"
     if spec.optimizer not in optim.OPTIMIZERS:
         return ("stacking is exact only for the built-ins, whose torch.optim updates act on each weight by "
                 f"itself; {spec.optimizer} may not")
     return None
+
+
+@functools.lru_cache(maxsize=32)
+def _user_model_reason(model: str, model_args: tuple[tuple[str, Any], ...], shape: tuple[int, ...], n_out: int,
+                       task: str) -> str | None:
+    import torch
+
+    from nncmp.registry.models import build_model
+    from nncmp.training.engines.func_stacked import why_not
+
+    class Spec:  # what build_model reads of a run
+        pass
+
+    spec = Spec()
+    spec.model, spec.model_args = model, model_args  # type: ignore[attr-defined]
+    with torch.random.fork_rng(devices=[]):  # building draws weights: leave the global generator as it was
+        reason = why_not(build_model(spec, shape, n_out, task))  # type: ignore[arg-type]
+    return f"a user's model stacks with torch.func, but {reason}" if reason else None
 
 
 def fast_sgd(spec: RunSpec, device: str = "cpu") -> bool:
@@ -56,19 +88,21 @@ def fast_sgd(spec: RunSpec, device: str = "cpu") -> bool:
             and spec.dataset != "toy-regression")
 
 
-def group_key(spec: RunSpec, device: str = "cpu") -> tuple[Any, ...] | None:
+def group_key(spec: RunSpec, device: str = "cpu", data: Data | None = None) -> tuple[Any, ...] | None:
     """Runs with equal keys can train together; None: this run trains alone. `spec` must be resolved."""
-    if unstackable(spec):
+    if unstackable(spec, data):
         return None
     # The fast path scales each member's update by its own rate, so rates may differ there.
     varying = {"init", "seed"} | ({"lr"} if fast_sgd(spec, device) else set())
     return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
 
 
-def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP, device: str = "cpu") -> list[Group]:
+def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP, device: str = "cpu",
+         data: Data | None = None) -> list[Group]:
     """Groups in order of each group's first run; runs keep grid order inside a group.
 
     max_group=1 trains every run alone (each on its fastest single-run path). `device`: where they train.
+    `data`: what they train on, needed to stack a user's model (its build tells whether it can).
     """
     if max_group < 1:
         raise ValueError("max_group must be >= 1")
@@ -76,7 +110,7 @@ def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP, device:
     open_groups: dict[tuple, list[int]] = {}
     groups: list[list[int]] = []
     for i, spec in enumerate(resolved):
-        key = group_key(spec, device) if max_group > 1 else None
+        key = group_key(spec, device, data) if max_group > 1 else None
         if key is None:
             groups.append([i])
             continue
@@ -85,18 +119,22 @@ def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP, device:
             members = open_groups[key] = []
             groups.append(members)
         members.append(i)
-    return [choose(tuple(members), resolved[members[0]], max_group, device) for members in groups]
+    return [choose(tuple(members), resolved[members[0]], max_group, device, data) for members in groups]
 
 
-def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP, device: str = "cpu") -> Group:
+def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP, device: str = "cpu",
+           data: Data | None = None) -> Group:
     """The engine of a group (runs sharing `first`'s group key) and the reason, in words."""
     n = len(indices)
     if fast_sgd(first, device):
         return Group(indices, "fast-sgd", ("batch-1 SGD fast path, " + (f"{n} runs stacked" if n > 1 else "alone")
                                            + ": plain SGD at batch size 1 needs no autograd"))
+    if n > 1 and user_model(first.model):
+        return Group(indices, "stacked-func", f"{n} runs stacked with torch.func (vmap over the model): they differ "
+                                              "only in init and seed")
     if n > 1:
         return Group(indices, "stacked", f"{n} runs stacked: they differ only in init and seed")
-    reason = unstackable(first) or ("--group-size 1" if max_group == 1 else "no other run shares its settings")
+    reason = unstackable(first, data) or ("--group-size 1" if max_group == 1 else "no other run shares its settings")
     return Group(indices, "single", f"alone on the single-run engine: {reason}")
 
 

@@ -95,7 +95,9 @@ def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, 
     failed: dict[int, str] = {}
     try:
         with termination_as_interrupt(), reporter.progress([specs[i] for i in todo], data.n_train) as progress:
-            if options.backend == "local":
+            if not todo:  # a resume of a finished phase: no worker to start
+                pass
+            elif options.backend == "local":
                 from nncmp.training.devices import on_device
 
                 failed = run_local([specs[i] for i in todo], on_device(data, options.device), progress,
@@ -117,7 +119,8 @@ def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progre
     from nncmp.training.backends import DataRecipe, run_parallel
 
     first = specs[0]
-    recipe = DataRecipe(first.dataset, first.n, options.data_dir, holdout=phase == "tuning", device=options.device)
+    recipe = DataRecipe(first.dataset, first.n, options.data_dir, holdout=phase == "tuning", device=options.device,
+                        target=first.target_column, task=first.task)
 
     def on_group(group: list[tuple[int, list[Record]]], tracked: dict[str, Any]) -> None:
         if probe is not None:
@@ -129,7 +132,7 @@ def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progre
                            address=options.address, say=say, threads=options.threads,
                            gpus_per_task=options.gpus_per_task if options.gpus_per_task is not None
                            else (1.0 if options.device.startswith("cuda") else 0.0),
-                           deterministic=options.deterministic)
+                           deterministic=options.deterministic, data=data)
     if say:
         n_done = len(specs) - len(outcome.failed)
         say(f"driver: {outcome.driver_seconds * 1000 / max(n_done, 1):.1f} ms per finished run to save results; "

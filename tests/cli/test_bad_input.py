@@ -56,7 +56,7 @@ USAGE = [
     (["train", "--betas", "0.9,abc"], "--betas: '0.9,abc' is not a comma-separated list of numbers"),
     (["train", "--opt", "sgd", "--betas", "0.9,0.99"], "--betas does not apply to sgd"),
     (["train", "--opt", "sgd", "--batchnorm"], "--batchnorm needs a batch size of at least 2"),
-    (["train", "--model", "cnn", "--dataset", "toy-regression"], "cnn needs image data"),
+    (["train", "--model", "cnn", "--dataset", "toy-regression"], "cnn needs images or 1-D signals"),
     (["compare", "--seeds", "0"], "--seeds must be >= 1"),
     (["compare", "--opts", "sgd,foo"], "unknown optimizer 'foo'"),
     (["compare", "--lrs", "0.1,-1"], "--lr must be > 0"),

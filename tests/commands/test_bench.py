@@ -54,3 +54,21 @@ def test_bench_suite_table(cli, tmp_path):
     assert code == 0, out
     for text in ("matmul ceiling", "Speed per case", "Figures", "grid_vs_reference_bs64", "1 threads"):
         assert text in out, text
+
+
+def test_bench_a_users_model_stacked_one_by_one_and_against_the_plain_loop(tmp_path, cli):
+    (tmp_path / "net.py").write_text("from torch import nn\n"
+                                     "def net(input_shape, n_classes):\n"
+                                     "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(),"
+                                     " nn.Linear(16, n_classes))\n")
+    code, out, _ = cli("bench", "--model", f"{tmp_path}/net.py:net", "--dataset", "digits", "--repeats", "1",
+                       "--out", tmp_path / "b")
+    assert code == 0, out
+    assert "8 runs stacked with torch.func" in out and "stacked vs one by one" in out
+    import pandas as pd
+
+    cases = pd.read_csv(tmp_path / "b" / "bench.csv")
+    assert list(cases["case"]) == ["stacked", "one by one", "nncmp single run", "plain PyTorch loop"]
+    assert (cases["seconds"] > 0).all()
+    figures = pd.read_csv(tmp_path / "b" / "figures.csv")
+    assert set(figures["figure"]) == {"stacked_vs_one_by_one", "nncmp_vs_plain_loop"}

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nncmp.registry.datasets import Data
 from nncmp.spec.run import RunSpec
-from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, first_bad_step, record_runs
+from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, record_runs
 
 if TYPE_CHECKING:
     import torch
@@ -36,10 +36,11 @@ def seed_everything(seed: int) -> None:
 def make_model(spec: RunSpec, data: Data) -> nn.Sequential:
     """The initial model: depends on (seed, init, architecture) only, so seeds are paired across optimizers."""
     from nncmp.registry.inits import apply_init
-    from nncmp.registry.models import build_model
+    from nncmp.registry.models import model_builder
 
+    build = model_builder(spec, data.shape, data.n_out, data.task)  # imports a user's code before the seed
     seed_everything(spec.seed)
-    model = build_model(spec, data.shape, data.n_out)
+    model = build()
     apply_init(model, spec.init)  # drawn on the CPU from the seed: the same weights on every device
     return model.to(data.x_train.device)
 
@@ -95,6 +96,18 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Ten
     return total.item() / n, (correct.item() / n if classification else None)
 
 
+def first_bad(step_losses: list[tuple[int, torch.Tensor]]) -> int:
+    """The first step whose loss was not finite (0: none), from (step, loss) of an epoch."""
+    import torch
+
+    if not step_losses:
+        return 0
+    finite = torch.isfinite(torch.stack([loss for _, loss in step_losses]))
+    if bool(finite.all()):
+        return 0
+    return step_losses[int((~finite).nonzero()[0, 0])][0]
+
+
 class SingleRun:
     """One run; the recorder's engine contract (see recorder.py). Trains every optimizer, with its learning-
     rate schedule and whatever special handling it needs (stepping.py)."""
@@ -138,41 +151,46 @@ class SingleRun:
         perm = torch.randperm(n, generator=self.order).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        bad_step = torch.zeros((), dtype=torch.long, device=device)
+        # Each step's loss kept (a tensor, no sync) and checked once at the end of the epoch: a check per step
+        # was a fifth of a small model's step (bench --model).
+        step_losses: list[tuple[int, torch.Tensor]] = []
         seen = 0
         for step, i in enumerate(range(0, n, bs), 1):
             idx = perm[i:i + bs]
             if self.skip_single and len(idx) == 1:
                 continue
 
-            def forward_backward(create_graph: bool, idx: torch.Tensor = idx) -> tuple[torch.Tensor, torch.Tensor]:
-                """The batch's summed loss and correct predictions, its mean gradient in .grad."""
+            def forward_backward(create_graph: bool, idx: torch.Tensor = idx) -> tuple[torch.Tensor, Any]:
+                """The batch's summed loss and correct predictions (None: regression), its mean gradient in
+                .grad."""
                 self.optimizer.zero_grad(set_to_none=True)
-                step_loss = torch.zeros((), device=device)
-                step_correct = torch.zeros((), dtype=torch.long, device=device)
+                step_loss, step_correct = None, None
                 # A batch larger than GRAD_CHUNK (full-batch gd on big data) is backpropagated in chunks whose
                 # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
-                chunks = idx.split(GRAD_CHUNK)
+                chunks = idx.split(GRAD_CHUNK) if len(idx) > GRAD_CHUNK else (idx,)
                 for sub in chunks:
                     xb, yb = data.x_train[sub], data.y_train[sub]
                     out = model(xb)
                     loss = loss_fn(out, yb)
                     (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward(create_graph=create_graph)
                     # Accumulate as tensors: no per-step .item() sync in the hot loop.
-                    step_loss += loss.detach() * len(sub)
+                    part = loss.detach() * len(sub)
+                    step_loss = part if step_loss is None else step_loss + part
                     if self.classification:
-                        step_correct += (out.detach().argmax(1) == yb).sum()
+                        hits = (out.detach().argmax(1) == yb).sum()
+                        step_correct = hits if step_correct is None else step_correct + hits
                 return step_loss, step_correct
 
             step_loss, step_correct = self.stepper.step(forward_backward, len(idx))
             if self.step_hook:
                 self.step_hook(self.stepper.steps)
             loss_sum += step_loss
-            correct += step_correct
-            bad_step = first_bad_step(bad_step, step_loss, step)
+            if step_correct is not None:
+                correct += step_correct
+            step_losses.append((step, step_loss))
             seen += len(idx)
         accuracy = correct.item() / seen if self.classification else None
-        return ([loss_sum.item() / seen], [accuracy], [int(bad_step)]), seen
+        return ([loss_sum.item() / seen], [accuracy], [first_bad(step_losses)]), seen
 
     def drop(self, keep: list[int]) -> None:
         assert not keep, "a single run has no one to keep once it diverged"

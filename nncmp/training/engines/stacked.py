@@ -261,7 +261,7 @@ class StackedRun:
     def member(self, j: int) -> nn.Sequential:
         from nncmp.registry.models import build_model
 
-        return self.stack.member(j, build_model(self.specs[j], self.data.shape, self.data.n_out))
+        return self.stack.member(j, build_model(self.specs[j], self.data.shape, self.data.n_out, self.data.task))
 
     def drop(self, keep: list[int]) -> None:
         """Keep only the members at positions `keep`, with their slices of the optimizer state."""

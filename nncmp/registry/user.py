@@ -1,0 +1,186 @@
+"""A user's code as a registry entry: `--model net.py:Net`, `--model package.module:build`, `--dataset
+data.py:load`, and objects handed over from Python (`python:Net`, in this process only).
+
+A reference names where the object lives and what it is called. A file reference is kept with its absolute
+path, so a worker process (or a resume from another directory) imports the same file; config.json records
+that path and a hash of the file's contents (`code_record`), and a resume refuses a file that changed.
+Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from nncmp.errors import SpecError
+
+DATA_FILES = (".npz", ".csv")
+PYTHON = "python"  # where objects handed over from Python live: LOCAL, in this process
+LOCAL: dict[str, Any] = {}
+
+
+def is_ref(text: str) -> bool:
+    """A reference to a user's object ('where:name'); built-in names have no colon."""
+    where, sep, name = text.rpartition(":")
+    return bool(sep and where and name)
+
+
+def split_ref(text: str) -> tuple[str, str]:
+    where, _, name = text.rpartition(":")
+    return where, name
+
+
+def is_file(where: str) -> bool:
+    return where.endswith(".py")
+
+
+def canonical(text: str) -> str:
+    """The reference as runs record it: a file's path made absolute (workers and resumes may start
+    elsewhere); modules and `python:` names as given."""
+    if not is_ref(text):
+        return str(Path(text).expanduser().absolute()) if text.endswith(DATA_FILES) else text
+    where, name = split_ref(text)
+    if is_file(where):
+        return f"{Path(where).expanduser().absolute()}:{name}"
+    return text
+
+
+def register(obj: Any, kind: str) -> str:
+    """A reference to `obj` for runs in this process: 'module:Name' when the object can be imported by
+    that name (so workers and resumes can import it too), else 'python:Name' (this process only)."""
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or kind
+    module = getattr(obj, "__module__", None)
+    if module and module != "__main__" and "<" not in name and "." not in name:
+        try:
+            if getattr(importlib.import_module(module), name, None) is obj:
+                return f"{module}:{name}"
+        except Exception:  # noqa: BLE001 -- not importable by name: it stays in this process
+            pass
+    base = getattr(obj, "__name__", None) or kind  # a notebook's class by its own name
+    key, i = base, 1
+    # Two different objects of one name (a class redefined in a notebook, new arrays) get numbered keys:
+    # runs recorded with the first keep meaning the first.
+    while key in LOCAL and LOCAL[key] is not obj:
+        i += 1
+        key = f"{base}-{i}"
+    LOCAL[key] = obj
+    return f"{PYTHON}:{key}"
+
+
+def in_process_only(ref: str) -> bool:
+    return is_ref(ref) and split_ref(ref)[0] == PYTHON
+
+
+def _file_module(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise SpecError(f"{what}: no such file {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    module_name = f"nncmp_user_{path.stem}_{digest}"  # a changed file is a new module
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SpecError(f"{what}: {path} cannot be imported as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # pickling (process backend) and dataclasses look classes up here
+    sys.path.insert(0, str(path.parent))  # the file may import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 -- whatever the user's file raises is reported in one line
+        del sys.modules[module_name]
+        raise SpecError(f"{what}: importing {path} raised {one_line(e)}") from None
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def resolve(ref: str, what: str) -> Any:
+    """The object a reference names. `what` starts the error messages (e.g. '--model net.py:Net')."""
+    where, name = split_ref(ref)
+    if where == PYTHON:
+        if name not in LOCAL:
+            raise SpecError(f"{what} was handed over from Python in another process; pass an importable "
+                            "'file.py:Name' or 'module:Name' instead")
+        return LOCAL[name]
+    if is_file(where):
+        module = _file_module(Path(where), what)
+        source = str(where)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as e:
+            raise SpecError(f"{what}: no module named {e.name!r}") from None
+        except Exception as e:  # noqa: BLE001
+            raise SpecError(f"{what}: importing {where} raised {one_line(e)}") from None
+        source = where
+    if not hasattr(module, name):
+        public = sorted(n for n in vars(module) if not n.startswith("_") and callable(getattr(module, n)))
+        listed = f" (it defines: {', '.join(public[:12])})" if public else ""
+        raise SpecError(f"{what}: {source} has no {name!r}{listed}")
+    return getattr(module, name)
+
+
+def one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def source_file(ref: str) -> Path | None:
+    """The file a reference's code is in (a module's own file), or None (python: objects, built-ins)."""
+    if not is_ref(ref):
+        return Path(ref) if ref.endswith(DATA_FILES) else None
+    where, _ = split_ref(ref)
+    if where == PYTHON:
+        return None
+    if is_file(where):
+        return Path(where)
+    found = importlib.util.find_spec(where.split(".")[0]) and importlib.util.find_spec(where)
+    return Path(found.origin) if found and found.origin and found.origin.endswith(".py") else None
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_record(ref: str) -> dict[str, str] | None:
+    """What config.json keeps of a user's code: its reference, file and the file's sha256."""
+    path = source_file(ref)
+    if path is None or not path.is_file():
+        return {"ref": ref} if is_ref(ref) else None
+    if not is_ref(ref):
+        return {"path": str(path), "sha256": file_hash(path)}
+    return {"ref": ref, "path": str(path), "sha256": file_hash(path)}
+
+
+def changed(record: dict[str, str]) -> str | None:
+    """Why the code a record describes is not the code on disk now, or None."""
+    if "sha256" not in record:
+        return None
+    path = Path(record["path"])
+    if not path.is_file():
+        return f"{path} is gone"
+    if file_hash(path) != record["sha256"]:
+        return f"{path} changed since the comparison started"
+    return None
+
+
+def entry_points(kind: str) -> dict[str, tuple[str, str]]:
+    """Models or datasets that installed packages register (entry-point groups nncmp.models and
+    nncmp.datasets): name → (reference 'module:NAME', the distribution it came from)."""
+    from importlib.metadata import entry_points as found
+
+    out = {}
+    for ep in found(group=f"nncmp.{kind}"):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        out[ep.name] = (ep.value.replace(" ", ""), dist)
+    return out
+
+
+def from_entry_point(name: str, kind: str) -> str | None:
+    """The reference an entry point of that name registers, or None."""
+    found = entry_points(kind).get(name)
+    return found[0] if found else None

@@ -1,0 +1,280 @@
+"""A user's data as a dataset: arrays from a function (`--dataset data.py:load`), an .npz or a .csv file, or
+objects handed over from Python, checked and made into the four tensors every dataset is (registry/datasets.py).
+
+What is accepted: (x_train, y_train, x_val, y_val) as numpy arrays or tensors; a dict with those keys; a dict
+or pair (x, y), split 80/20 (stratified for classification) with a fixed seed; (train_dataset, val_dataset)
+torch Datasets, read once into tensors. CSV: every column but --target-column is a numeric feature, standardised
+with the training split's mean and standard deviation. The task is classification when the labels are
+integers (or text, in a CSV), else regression; --task overrides. Class labels are numbered in sorted order.
+Every problem is a DataError of one line, before anything trains.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nncmp.errors import DataError, SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from nncmp.registry.data import Data
+
+VAL_FRACTION = 0.2
+KEYS = ("x_train", "y_train", "x_val", "y_val")
+# Materialised Datasets may take at most this share of the machine's memory.
+MEMORY_SHARE = 0.5
+
+
+def load_user(ref: str, target: str | None = None, task: str | None = None) -> Data:
+    """The dataset a --dataset reference names (a file path or 'where:NAME'), checked."""
+    from nncmp.registry import user
+
+    what = f"--dataset {Path(ref).name if not user.is_ref(ref) else ref}"
+    if ref.endswith(".npz"):
+        arrays = _npz(Path(ref), what)
+    elif ref.endswith(".csv"):
+        arrays = _csv(Path(ref), target or "", what, task)
+        return make_data(Path(ref).name, *arrays, task=task, what=what)
+    else:
+        try:
+            obj = user.resolve(ref, what)
+        except SpecError as e:
+            raise DataError(str(e)) from None
+        try:
+            value = obj() if callable(obj) else obj
+        except Exception as e:  # noqa: BLE001 -- the user's loader may raise anything; one line says what
+            raise DataError(f"{what}: calling it raised {user.one_line(e)}") from None
+        arrays = from_value(value, what)
+    name = Path(ref).name if not user.is_ref(ref) else user.split_ref(ref)[1]
+    return make_data(name, *arrays, task=task, what=what)
+
+
+def from_value(value: Any, what: str) -> tuple[Any, Any, Any, Any]:
+    """The four arrays of what a loader returned (or what Python handed over)."""
+    if isinstance(value, dict):
+        if all(k in value for k in KEYS):
+            return tuple(value[k] for k in KEYS)  # type: ignore[return-value]
+        if "x" in value and "y" in value:
+            return split(value["x"], value["y"])
+        raise DataError(f"{what}: a dict needs the keys {', '.join(KEYS)} (or x and y); it has "
+                        f"{', '.join(map(str, value)) or 'none'}")
+    if isinstance(value, (tuple, list)):
+        if len(value) == 4:
+            return tuple(value)  # type: ignore[return-value]
+        if len(value) == 2 and all(_is_dataset(v) for v in value):
+            return (*materialise(value[0], what, "train"), *materialise(value[1], what, "val"))
+        if len(value) == 2:
+            return split(value[0], value[1])
+    raise DataError(f"{what}: expected (x_train, y_train, x_val, y_val), a dict of them, (x, y) or "
+                    f"(train_dataset, val_dataset); got a {type(value).__name__}"
+                    + (f" of {len(value)}" if isinstance(value, (tuple, list)) else ""))
+
+
+def _is_dataset(value: Any) -> bool:
+    return hasattr(value, "__getitem__") and hasattr(value, "__len__") and not hasattr(value, "shape")
+
+
+def materialise(dataset: Any, what: str, split_name: str) -> tuple[Any, Any]:
+    """A torch Dataset of (x, y) pairs read once into two tensors; DataError when they would not fit."""
+    import torch
+
+    n = len(dataset)
+    if n == 0:
+        raise DataError(f"{what}: the {split_name} dataset is empty")
+    try:
+        x0, y0 = dataset[0]
+    except Exception as e:  # noqa: BLE001
+        from nncmp.registry.user import one_line
+
+        raise DataError(f"{what}: the {split_name} dataset's first item is not an (x, y) pair ({one_line(e)})") \
+            from None
+    x0 = torch.as_tensor(x0)
+    need = n * x0.numel() * 4
+    memory = _memory()
+    if memory and need > MEMORY_SHARE * memory:
+        raise DataError(f"{what}: the {split_name} dataset would take {need / 2**30:.1f} GB as tensors, more than "
+                        f"half of this machine's {memory / 2**30:.1f} GB; pass a smaller dataset")
+    xs = torch.empty((n, *x0.shape), dtype=torch.float32)
+    ys = []
+    for i in range(n):
+        x, y = dataset[i]
+        xs[i] = torch.as_tensor(x, dtype=torch.float32)
+        ys.append(torch.as_tensor(y))
+    return xs, torch.stack(ys)
+
+
+def _memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def split(x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+    """(x, y) split 80/20 with seed 0: stratified when the labels are classes (integers), else shuffled."""
+    import numpy as np
+
+    x, y = _numpy(x), _numpy(y)
+    if len(x) != len(y):
+        raise DataError(f"x has {len(x)} examples but y has {len(y)}")
+    if len(x) < 2:
+        raise DataError(f"{len(x)} example(s) cannot be split into training and validation data")
+    if _integer(y) and y.ndim == 1 and np.unique(y, return_counts=True)[1].min() >= 2:
+        from nncmp.registry.splits import stratified
+
+        tr, va = stratified(y, VAL_FRACTION, seed=0)
+    else:
+        perm = np.random.RandomState(0).permutation(len(x))
+        k = max(1, int(np.ceil(len(x) * VAL_FRACTION)))
+        tr, va = perm[k:], perm[:k]
+    return x[tr], y[tr], x[va], y[va]
+
+
+def _numpy(a: Any) -> np.ndarray:
+    import numpy as np
+
+    if hasattr(a, "detach"):  # a tensor
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _integer(y: np.ndarray) -> bool:
+    return y.dtype.kind in "iub"
+
+
+def _npz(path: Path, what: str) -> tuple[Any, Any, Any, Any]:
+    import numpy as np
+
+    if not path.is_file():
+        raise DataError(f"{what}: no such file {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # noqa: BLE001 -- a corrupt file raises zipfile, OSError or ValueError errors
+        from nncmp.registry.user import one_line
+
+        raise DataError(f"{what}: {path} is not a readable .npz file ({one_line(e)})") from None
+    return from_value(arrays, what)
+
+
+def _csv(path: Path, target: str, what: str, task: str | None) -> tuple[Any, Any, Any, Any]:
+    """A CSV's features (every column but `target`, numeric, standardised with the training split's
+    statistics) and labels, split 80/20."""
+    import numpy as np
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"{what}: no such file {path}")
+    try:
+        frame = pd.read_csv(path)
+    except Exception as e:  # noqa: BLE001
+        from nncmp.registry.user import one_line
+
+        raise DataError(f"{what}: {path} is not a readable CSV file ({one_line(e)})") from None
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        raise DataError(f"{what}: no column {target!r} (--target-column); its columns: {columns}")
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise DataError(f"{what}: no feature columns besides {target!r}")
+    text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if text:
+        raise DataError(f"{what}: feature column(s) {', '.join(text)} are not numeric; encode them as numbers "
+                        "or drop them")
+    y = frame[target].to_numpy()
+    if y.dtype == object:  # text labels: classes
+        if task == "regression":
+            raise DataError(f"{what}: --task regression needs a numeric --target-column; {target!r} holds text")
+        y = y.astype(str)
+    x = features.to_numpy(dtype=np.float64)
+    x_tr, y_tr, x_va, y_va = split(x, y) if y.dtype.kind != "U" else _split_text(x, y)
+    _check_finite(x_tr, what, "training")
+    _check_finite(x_va, what, "validation")
+    mean, std = x_tr.mean(0), x_tr.std(0)
+    std[std == 0] = 1.0  # a constant column stays 0 rather than dividing by zero
+    return (x_tr - mean) / std, y_tr, (x_va - mean) / std, y_va
+
+
+def _split_text(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any, Any, Any]:
+    import numpy as np
+
+    _, codes = np.unique(y, return_inverse=True)
+    x_tr, c_tr, x_va, c_va = split(x, codes)
+    names = np.unique(y)
+    return x_tr, names[c_tr], x_va, names[c_va]
+
+
+def _check_finite(x: np.ndarray, what: str, split_name: str) -> None:
+    import numpy as np
+
+    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).any(axis=tuple(range(1, x.ndim))).sum()) if x.ndim > 1 else int(
+            (~np.isfinite(x)).sum())
+        raise DataError(f"{what}: {bad} {split_name} example(s) have NaN or infinite features")
+
+
+def make_data(name: str, x_train: Any, y_train: Any, x_val: Any, y_val: Any, task: str | None = None,
+              what: str = "--dataset") -> Data:
+    """Four arrays as a checked Data: lengths, empty splits, NaN/inf, the task and the class labels."""
+    import numpy as np
+    import torch
+
+    from nncmp.registry.data import Data
+
+    x_tr, y_tr, x_va, y_va = (_numpy(a) for a in (x_train, y_train, x_val, y_val))
+    for split_name, x, y in (("training", x_tr, y_tr), ("validation", x_va, y_va)):
+        if len(x) == 0:
+            raise DataError(f"{what}: the {split_name} split is empty")
+        if len(x) != len(y):
+            raise DataError(f"{what}: the {split_name} split has {len(x)} examples (x) but {len(y)} labels (y)")
+        if x.dtype.kind not in "biuf":
+            raise DataError(f"{what}: the {split_name} features are {x.dtype}, not numbers")
+        _check_finite(x, what, split_name)
+    if x_tr.shape[1:] != x_va.shape[1:]:
+        raise DataError(f"{what}: training examples have shape {x_tr.shape[1:]}, validation examples "
+                        f"{x_va.shape[1:]}")
+    if x_tr.ndim < 2:
+        x_tr, x_va = x_tr[:, None], x_va[:, None]  # one feature per example
+    text = y_tr.dtype.kind in "US"
+    if task is None:
+        task = "classification" if _integer(y_tr) or text else "regression"
+    if task == "classification":
+        classes, labels = _classes(y_tr, y_va, what)
+        y_tr_t, y_va_t = (torch.as_tensor(lab, dtype=torch.long) for lab in labels)
+        n_classes = len(classes)
+        if n_classes < 2:
+            raise DataError(f"{what}: the training labels have one class ({classes[0]}); classification needs two")
+    else:
+        if text or y_tr.dtype.kind not in "biuf":
+            raise DataError(f"{what}: regression needs numeric targets, got {y_tr.dtype}")
+        _check_finite(y_tr.astype(float), what, "training target of the")
+        _check_finite(y_va.astype(float), what, "validation target of the")
+        y_tr_t, y_va_t = (torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32) for y in (y_tr, y_va))
+        n_classes = 0
+    x_tr_t = torch.as_tensor(np.ascontiguousarray(x_tr), dtype=torch.float32)
+    x_va_t = torch.as_tensor(np.ascontiguousarray(x_va), dtype=torch.float32)
+    return Data(name, task, tuple(x_tr_t.shape[1:]), n_classes, x_tr_t, y_tr_t, x_va_t, y_va_t)
+
+
+def _classes(y_tr: np.ndarray, y_va: np.ndarray, what: str) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The classes (sorted) and both splits' labels as their positions among them."""
+    import numpy as np
+
+    for split_name, y in (("training", y_tr), ("validation", y_va)):
+        if y.ndim != 1:
+            raise DataError(f"{what}: classification labels must be one per example; the {split_name} labels have "
+                            f"shape {y.shape}")
+        if y.dtype.kind == "f" and (not np.isfinite(y).all() or not (y == np.round(y)).all()):
+            raise DataError(f"{what}: --task classification needs integer labels; the {split_name} labels are not "
+                            "whole numbers")
+    if y_tr.dtype.kind == "f":
+        y_tr, y_va = y_tr.astype(np.int64), y_va.astype(np.int64)
+    classes = np.unique(y_tr)
+    unseen = np.setdiff1d(np.unique(y_va), classes)
+    if len(unseen):
+        raise DataError(f"{what}: validation label(s) {', '.join(map(str, unseen[:5]))} never occur in the training "
+                        "data")
+    return classes, (np.searchsorted(classes, y_tr), np.searchsorted(classes, y_va))

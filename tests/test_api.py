@@ -1,0 +1,220 @@
+"""nncmp from Python: the same numbers as the command line, Python objects as models and data, results as
+DataFrames, nncmp's exceptions, and the notebook that shows it (examples/quickstart.ipynb)."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import nncmp
+from nncmp.errors import NncmpError, SpecError
+from tests.conftest import run_cli, without_time
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Small(nn.Module):
+    """A model defined here, as in a notebook cell: nncmp gets the class itself."""
+
+    def __init__(self, input_shape, n_classes, width=12):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), width), nn.ReLU(),
+                                 nn.Linear(width, n_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def notebook_class():
+    """A class as a notebook cell defines it: not importable by any module's name."""
+
+    class InCell(Small):
+        pass
+
+    return InCell
+
+
+def arrays():
+    rng = np.random.RandomState(0)
+    x = rng.randn(240, 5).astype("float32")
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    return x[:200], y[:200], x[200:], y[200:]
+
+
+def test_compare_from_python_gives_the_numbers_of_the_command_line(tmp_path):
+    args = dict(opts=["sgd", "adam"], inits=["xavier", "he"], seeds=2, epochs=2, dataset="digits", hidden=(16,),
+                batch_sizes=[32])
+    result = nncmp.compare(**args, out=tmp_path / "py", progress=False, plot=False)
+    code, out, _ = run_cli("compare", "--opts", "sgd,adam", "--inits", "xavier,he", "--seeds", "2", "--epochs", "2",
+                           "--dataset", "digits", "--hidden", "16", "--batch-sizes", "32", "--no-plot", "--quiet",
+                           "--out", tmp_path / "cli")
+    assert code == 0, out
+    assert without_time(tmp_path / "py") == without_time(tmp_path / "cli")
+    assert isinstance(result.summary, pd.DataFrame) and len(result.summary) == 4
+    assert set(result.metrics["epoch"]) == {0, 1, 2} and len(result.runs) == 8
+    assert (result.runs["status"] == "ok").all()
+    assert "<table" in result._repr_html_() and "sgd/xavier-normal" in result._repr_html_()
+    loaded = nncmp.load(tmp_path / "py")
+    pd.testing.assert_frame_equal(loaded.summary, result.summary)
+
+
+def test_a_class_and_arrays_from_python_train_on_the_local_backend(tmp_path):
+    result = nncmp.compare(opts=["adam", "sgd"], inits=["he", "default"], seeds=2, epochs=2, model=notebook_class(),
+                           model_args={"width": 6}, data=arrays(), out=tmp_path / "r", progress=False, plot=False)
+    assert len(result.summary) == 4 and result.metrics["model"].iloc[0].startswith("python:")
+    assert set(result.metrics["model_args"]) == {"width=6"}
+    assert result.summary.iloc[0]["final_val_acc_mean"] > 0.6  # a separable problem
+    assert result.plot().axes and result.plot("final").axes
+    assert result.html().read_text().startswith("<!DOCTYPE html>")
+
+
+def test_objects_from_python_cannot_go_to_worker_processes(tmp_path):
+    with pytest.raises(SpecError, match="--backend processes imports your model in each worker, and "
+                                        "InCell(-[0-9]+)? exists only in this Python process"):
+        nncmp.compare(opts=["adam"], model=notebook_class(), dataset="digits", backend="processes",
+                      out=tmp_path / "r", progress=False)
+    with pytest.raises(SpecError, match="imports your dataset in each worker"):
+        nncmp.compare(opts=["adam"], data=arrays(), backend="processes", out=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()  # refused before any folder was made
+
+
+def test_an_importable_class_is_recorded_by_its_module(tmp_path):
+    result = nncmp.compare(opts=["adam"], inits=["he"], seeds=1, epochs=1, model=Small, data=arrays(),
+                           out=tmp_path / "r", progress=False, plot=False)
+    assert result.metrics["model"].iloc[0] == "tests.test_api:Small"
+
+
+def test_bad_arguments_raise_nncmp_errors_not_exits(tmp_path):
+    with pytest.raises(SpecError, match="unknown argument 'epoch'; did you mean: epochs"):
+        nncmp.compare(opts=["adam"], epoch=3)
+    with pytest.raises(NncmpError, match="unknown optimizer"):
+        nncmp.compare(opts=["adm"], out=tmp_path / "x", progress=False)
+    with pytest.raises(SpecError, match="either as data="):
+        nncmp.compare(opts=["adam"], data=arrays(), dataset="digits")
+
+
+def test_train_and_inspect_from_python(tmp_path):
+    run = nncmp.train(opt="adam", init="he", epochs=1, dataset="digits", hidden=(16,), out=tmp_path / "t",
+                      progress=False, plot=False)
+    assert run.metrics["epoch"].tolist() == [0, 1]
+    layers = nncmp.inspect(["he", "xavier"], model=Small, data=arrays(), out=tmp_path / "i", plot=False)
+    assert set(layers.per_init) == {"he-normal", "xavier-normal"} and len(layers.per_init["he-normal"]) == 2
+
+
+def test_import_nncmp_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, nncmp; nncmp.__version__; assert 'torch' not in sys.modules; print(nncmp.compare.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "compare"
+
+
+# --- the command line with a user's files -----------------------------------------------------------------
+
+MODEL = textwrap.dedent("""
+    from torch import nn
+
+    class Net1d(nn.Module):
+        def __init__(self, input_shape, n_classes, channels=4):
+            super().__init__()
+            c, length = input_shape
+            self.body = nn.Sequential(nn.Conv1d(c, channels, 5, padding=2), nn.ReLU(), nn.MaxPool1d(4),
+                                      nn.Flatten(), nn.Linear(channels * (length // 4), n_classes))
+
+        def forward(self, x):
+            return self.body(x)
+""")
+
+
+@pytest.fixture
+def user_files(tmp_path):
+    (tmp_path / "net.py").write_text(MODEL)
+    rng = np.random.RandomState(0)
+    x = rng.randn(160, 1, 16).astype("float32")
+    y = (x[:, 0, :8].sum(1) > 0).astype(int)
+    np.savez(tmp_path / "signals.npz", x=x, y=y)
+    flat = pd.DataFrame(x[:, 0, :4], columns=list("abcd"))
+    flat["label"] = y
+    flat.to_csv(tmp_path / "signals.csv", index=False)
+    (tmp_path / "load.py").write_text("import numpy as np\n"
+                                      f"def signals():\n    d = np.load({str(tmp_path / 'signals.npz')!r})\n"
+                                      "    return {'x': d['x'], 'y': d['y']}\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("dataset", ["signals.npz", "load.py:signals"])
+def test_a_users_model_and_data_through_train_compare_and_inspect(user_files, dataset, monkeypatch):
+    monkeypatch.chdir(user_files)
+    code, out, _ = run_cli("train", "--model", "net.py:Net1d", "--model-arg", "channels=3", "--dataset", dataset,
+                           "--epochs", "1", "--out", "t", "--no-plot")
+    assert code == 0, out
+    assert "adam/default/lr=0.001/bs=64/model.channels=3/seed=0" in out
+    code, out, _ = run_cli("compare", "--model", "net.py:Net1d", "--dataset", dataset, "--opts", "sgd,adam",
+                           "--inits", "he", "--lrs", "auto", "--seeds", "2", "--epochs", "1", "--batch-sizes", "16",
+                           "--out", "c", "--no-plot", "--quiet")
+    assert code == 0, out
+    config = json.loads((user_files / "c" / "config.json").read_text())
+    assert config["code"]["model"]["path"] == str(user_files / "net.py")
+    assert len(pd.read_csv(user_files / "c" / "tuning.csv")) == 14
+    code, out, _ = run_cli("inspect", "--model", "net.py:Net1d", "--dataset", dataset, "--inits", "he",
+                           "--out", "i", "--no-plot")
+    assert code == 0, out
+    layers = pd.read_csv(user_files / "i" / "layers.csv")
+    assert set(layers["layer"]) == {1, 2}  # the Conv1d and the Linear
+
+
+def test_a_csv_with_its_target_column(user_files, monkeypatch):
+    monkeypatch.chdir(user_files)
+    code, out, _ = run_cli("train", "--dataset", "signals.csv", "--target-column", "label", "--model", "logreg",
+                           "--epochs", "1", "--out", "t", "--no-plot")
+    assert code == 0, out
+
+
+def test_resume_refuses_a_changed_model_file(user_files, monkeypatch):
+    monkeypatch.chdir(user_files)
+    args = ["compare", "--model", "net.py:Net1d", "--dataset", "signals.npz", "--opts", "adam", "--inits", "he",
+            "--seeds", "1", "--epochs", "1", "--no-plot", "--quiet"]
+    assert run_cli(*args, "--out", "c")[0] == 0
+    (user_files / "net.py").write_text(MODEL + "\n# tuned the model\n")
+    code, out, _ = run_cli(*args, "--resume", "c")
+    assert code == 2 and "net.py changed since the comparison started" in out and "--allow-changed-code" in out
+    code, out, _ = run_cli("resume", "c", "--allow-changed-code", "--quiet")
+    assert code == 0, out
+    # report never needs the file
+    (user_files / "net.py").unlink()
+    assert run_cli("report", "c", "--no-plot")[0] == 0
+
+
+@pytest.mark.slow
+def test_a_users_model_file_on_the_process_backend_gives_the_local_numbers(user_files, monkeypatch):
+    monkeypatch.chdir(user_files)
+    args = ["compare", "--model", "net.py:Net1d", "--dataset", "load.py:signals", "--opts", "sgd,adam", "--inits",
+            "he,default", "--seeds", "2", "--epochs", "1", "--batch-sizes", "16", "--no-plot", "--quiet"]
+    assert run_cli(*args, "--out", "local")[0] == 0
+    code, out, _ = run_cli(*args, "--out", "procs", "--backend", "processes", "--jobs", "2")
+    assert code == 0, out
+    local = pd.read_csv(user_files / "local" / "metrics.csv").drop(columns=["seconds"])
+    procs = pd.read_csv(user_files / "procs" / "metrics.csv").drop(columns=["seconds"])
+    # Another process may use another thread count: float32 rounding over 10 steps of a tiny net.
+    pd.testing.assert_frame_equal(local, procs, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_quickstart_notebook_runs(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
+    # Shorter runs than the notebook's own, same cells: the test checks that every cell works.
+    notebook.cells.insert(0, nbformat.v4.new_code_cell("import os; os.environ['NNCMP_QUICK'] = '1'"))
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("text/html" in o.get("data", {}) for o in outputs)  # a summary table shown as HTML
+    assert torch.__version__  # the kernel ran in this environment

@@ -35,7 +35,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example results the docs show, into docs/examples/ (about 12 minutes on 2 cores). The docs include
+# The example results the docs show, into docs/examples/ (about 18 minutes on 2 cores). The docs include
 # their markdown tables (docs/examples/**/summary.md) and figures as they are.
 EX := docs/examples
 examples: $(STAMP)
@@ -50,6 +50,9 @@ examples: $(STAMP)
 	$(BIN)/nncmp compare --opts adam --inits he --dropouts 0,0.2,0.5 --norms none,batchnorm --depths 2,6 \
 		--seeds 3 --quiet --out $(EX)/regularisation
 	$(BIN)/nncmp report $(EX)/regularisation --format markdown --no-plot > $(EX)/regularisation/summary.md
+	$(BIN)/nncmp compare --model examples/net1d.py:Net1d --dataset mnist1d --opts minibatch,momentum,adam,adamw \
+		--inits default,he --lrs auto --seeds 3 --quiet --out $(EX)/mnist1d
+	$(BIN)/nncmp report $(EX)/mnist1d --format markdown --no-plot > $(EX)/mnist1d/summary.md
 	$(BIN)/nncmp paths --fn rosenbrock --steps 1000 --quiet --out $(EX)/paths-rosenbrock
 	$(BIN)/nncmp paths --fn toy-regression --steps 200 --quiet --out $(EX)/paths-toy-regression
 	$(BIN)/nncmp compare --track-weights --no-plot --quiet --out $(EX)/landscape

@@ -218,3 +218,24 @@ def test_the_quickstart_notebook_runs(tmp_path):
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("text/html" in o.get("data", {}) for o in outputs)  # a summary table shown as HTML
     assert torch.__version__  # the kernel ran in this environment
+
+
+def test_tracked_weights_of_a_users_model_make_a_landscape(user_files, monkeypatch):
+    monkeypatch.chdir(user_files)
+    (user_files / "more.py").write_text(textwrap.dedent("""
+        from torch import nn
+
+        def flat(input_shape, n_classes):
+            return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, n_classes))
+
+        def normed(input_shape, n_classes):
+            return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.Linear(8, n_classes))
+    """))
+    args = ["compare", "--dataset", "signals.npz", "--opts", "adam,minibatch", "--inits", "he", "--seeds", "1",
+            "--epochs", "2", "--track-weights", "--no-plot", "--quiet"]
+    code, out, _ = run_cli(*args, "--model", "more.py:normed", "--out", "bn")
+    assert code == 2 and "has buffers" in out and not (user_files / "bn").exists()
+    assert run_cli(*args, "--model", "more.py:flat", "--out", "w")[0] == 0
+    code, out, _ = run_cli("landscape", "w", "--quiet", "--no-plot")
+    assert code == 0, out
+    assert (user_files / "w" / "landscape.csv").exists()

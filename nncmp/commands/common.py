@@ -12,6 +12,8 @@ from nncmp.results import store
 from nncmp.spec.run import RunSpec, check_steps
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from nncmp.registry.datasets import Data
 
 Say = Callable[[str], None]
@@ -118,9 +120,10 @@ def check_code(saved: dict[str, Any], allow_changed: bool, say: Say = quiet) -> 
             say(f"note: the {kind} of this comparison: {why}; resuming anyway (--allow-changed-code)")
 
 
-def check_models(specs: list[RunSpec], data: Data) -> None:
+def check_models(specs: list[RunSpec], data: Data, track_weights: bool = False) -> None:
     """A user's model (or a built-in on a user's data) builds and maps a batch of the data to the right shape,
-    before anything trains: (batch, classes), regression (batch, outputs) or (batch,). SpecError otherwise."""
+    before anything trains: (batch, classes), regression (batch, outputs) or (batch,). SpecError otherwise.
+    With --track-weights, a user's model must have no buffers (landscape evaluates weights alone)."""
     from nncmp.spec.run import user_data, user_model
 
     seen = set()
@@ -129,10 +132,15 @@ def check_models(specs: list[RunSpec], data: Data) -> None:
         if key in seen or not (user_model(spec.model) or user_data(spec.dataset)):
             continue
         seen.add(key)
-        _check_model(spec, data)
+        model = _check_model(spec, data)
+        if track_weights and user_model(spec.model) and any(True for _ in model.buffers()):
+            from nncmp.errors import SpecError
+
+            raise SpecError(f"--track-weights: --model {spec.model} has buffers (BatchNorm's running statistics, "
+                            "...), which are not weights, so nncmp landscape could not evaluate it")
 
 
-def _check_model(spec: RunSpec, data: Data) -> None:
+def _check_model(spec: RunSpec, data: Data) -> nn.Module:
     import torch
 
     from nncmp.errors import SpecError
@@ -162,6 +170,7 @@ def _check_model(spec: RunSpec, data: Data) -> None:
                         f"needs {expected} ({data.n_out} {'classes' if data.task == 'classification' else 'outputs'})")
     if not out.dtype.is_floating_point:
         raise SpecError(f"{what}: its output is {out.dtype}, not floating point")
+    return model
 
 
 def check_runs(specs: list[RunSpec], n_train: int, tuned: bool = False, baseline: str | None = None) -> None:

@@ -96,7 +96,7 @@ def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> Compare
     set_threads(options.threads)
     specs = [s.resolved(data.n_train) for s in config.grid.runs()]
     check_runs(specs, data.n_train, config.auto, config.baseline)
-    check_models(specs, data)
+    check_models(specs, data, options.track_weights)
     with results_folder(request.out, request.command, resume=request.resume,
                         overwrite=request.overwrite) as folder:
         return _run(folder, config, specs, data, saved, request.command, reporter)

@@ -337,3 +337,14 @@ def test_packages_register_models_and_datasets_by_entry_points(installed_package
     assert code == 0 and "tiny" in out and "entry point of zoo" in out and "mlp" in out
     code, out, _ = cli("datasets")
     assert code == 0 and "blobs" in out and "entry point of zoo: zoo:blobs" in out
+
+
+def test_datasets_that_would_not_fit_in_memory_are_refused(monkeypatch):
+    from torch.utils.data import TensorDataset
+
+    from nncmp.registry import user_data
+
+    monkeypatch.setattr(user_data, "_memory", lambda: 1000)  # a machine of 1000 bytes
+    data = TensorDataset(torch.zeros(100, 4), torch.zeros(100, dtype=torch.long))
+    with pytest.raises(DataError, match="would take 0.0 GB as tensors, more than half of this machine's"):
+        user_data.from_value((data, data), "--dataset d")

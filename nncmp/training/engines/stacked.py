@@ -64,6 +64,15 @@ class Stack:
             elif not isinstance(first, nn.Flatten):  # inputs arrive flattened
                 self.layers.append(Layer("act", [], first))
 
+    @staticmethod
+    def inputs(x: torch.Tensor) -> torch.Tensor:
+        """The training inputs as the stack reads them: flattened, [n, features]."""
+        return x.reshape(len(x), -1)
+
+    def shared(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch every member sees (evaluation), as [K, B, features]."""
+        return x.reshape(1, len(x), -1).expand(self.k, -1, -1)
+
     def parameters(self) -> list[torch.Tensor]:
         """Trainable tensors (BatchNorm running statistics excluded)."""
         out = []
@@ -196,7 +205,7 @@ def evaluate_stack(stack: Stack, x: torch.Tensor, y: torch.Tensor,
     correct = torch.zeros(k, dtype=torch.long, device=x.device)
     with torch.no_grad():
         for i in range(0, len(x), EVAL_CHUNK):
-            xb = x[i:i + EVAL_CHUNK].reshape(1, len(x[i:i + EVAL_CHUNK]), -1).expand(k, -1, -1)
+            xb = stack.shared(x[i:i + EVAL_CHUNK])
             yb = y[i:i + EVAL_CHUNK].unsqueeze(0).expand(k, *y[i:i + EVAL_CHUNK].shape)
             out = stack.forward(xb, training=False)
             total += _member_losses(out, yb, classification).double() * xb.shape[1]
@@ -230,8 +239,8 @@ class StackedRun:
             g = torch.Generator()
             g.set_state(torch.get_rng_state())
             self.rngs.append(g)
-        self.stack = Stack(models)
-        self.x = data.x_train.reshape(data.n_train, -1)
+        self.stack = self.make_stack(models)
+        self.x = self.stack.inputs(data.x_train)
         self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
         self.seeds = [s.seed for s in specs]
         self.optimizer: torch.optim.Optimizer | Pair | None = (
@@ -249,6 +258,10 @@ class StackedRun:
             self._epoch = fast_sgd_epoch
         else:
             self._epoch = autograd_epoch
+
+    @staticmethod
+    def make_stack(models: list[nn.Module]) -> Stack:
+        return Stack(models)
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
         if split == "train":

@@ -191,13 +191,51 @@ def test_resume_refuses_a_changed_model_file(user_files, monkeypatch):
     assert run_cli("report", "c", "--no-plot")[0] == 0
 
 
-@pytest.mark.slow
-def test_a_users_model_file_on_the_process_backend_gives_the_local_numbers(user_files, monkeypatch):
+TABLE = textwrap.dedent("""
+    from torch import nn
+
+    def table_net(input_shape, n_classes):
+        return nn.Sequential(nn.Linear(input_shape[0], 8), nn.Tanh(), nn.Linear(8, n_classes))
+""")
+
+DATASETS = {"npz": ["--model", "net.py:Net1d", "--dataset", "signals.npz"],
+            "function": ["--model", "net.py:Net1d", "--dataset", "load.py:signals"],
+            "csv": ["--model", "table.py:table_net", "--dataset", "signals.csv", "--target-column", "label"]}
+
+
+def test_a_csv_through_compare_with_tuned_rates_and_inspect(user_files, monkeypatch):
     monkeypatch.chdir(user_files)
-    args = ["compare", "--model", "net.py:Net1d", "--dataset", "load.py:signals", "--opts", "sgd,adam", "--inits",
-            "he,default", "--seeds", "2", "--epochs", "1", "--batch-sizes", "16", "--no-plot", "--quiet"]
+    (user_files / "table.py").write_text(TABLE)
+    code, out, _ = run_cli("compare", *DATASETS["csv"], "--opts", "adam,momentum", "--inits", "he", "--lrs", "auto",
+                           "--seeds", "2", "--epochs", "2", "--out", "c", "--no-plot", "--quiet")
+    assert code == 0, out
+    summary = pd.read_csv(user_files / "c" / "summary.csv")
+    assert set(summary["lr_choice"]) >= {"default", "tuned"} or "both" in set(summary["lr_choice"])
+    code, out, _ = run_cli("inspect", *DATASETS["csv"], "--inits", "he,xavier", "--out", "i", "--no-plot")
+    assert code == 0 and "table_net()" in out
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["processes", "ray"])
+@pytest.mark.parametrize("kind", DATASETS)
+def test_a_users_model_and_data_on_the_parallel_backends_give_the_local_numbers(user_files, monkeypatch, kind,
+                                                                                 backend, request):
+    if backend == "ray":
+        request.getfixturevalue("ray_local")
+    monkeypatch.chdir(user_files)
+    (user_files / "table.py").write_text(TABLE)
+    args = ["compare", *DATASETS[kind], "--opts", "sgd,adam", "--inits", "he,default", "--seeds", "2", "--epochs",
+            "1", "--batch-sizes", "16", "--no-plot", "--quiet"]
     assert run_cli(*args, "--out", "local")[0] == 0
-    code, out, _ = run_cli(*args, "--out", "procs", "--backend", "processes", "--jobs", "2")
+    code, out, _ = run_cli(*args, "--out", "procs", "--backend", backend, "--jobs", "2")
     assert code == 0, out
     local = pd.read_csv(user_files / "local" / "metrics.csv").drop(columns=["seconds"])
     procs = pd.read_csv(user_files / "procs" / "metrics.csv").drop(columns=["seconds"])
@@ -239,3 +277,27 @@ def test_tracked_weights_of_a_users_model_make_a_landscape(user_files, monkeypat
     code, out, _ = run_cli("landscape", "w", "--quiet", "--no-plot")
     assert code == 0, out
     assert (user_files / "w" / "landscape.csv").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "missing.py:Net"], "no such file"),
+    (["--model", "net.py:Nope"], "has no 'Nope' (it defines: Net1d)"),
+    (["--model", "net.py:MODEL_TEXT"], "MODEL_TEXT is of type str"),
+    (["--model", "net.py:Net1d", "--model-arg", "depth=3"], "takes no argument 'depth'"),
+    (["--model", "net.py:Net1d", "--dataset", "signals.csv", "--target-column", "label"],
+     "building it raised ValueError: not enough values to unpack"),
+    (["--model", "logreg", "--dataset", "signals.csv", "--target-column", "nope"], "no column 'nope'"),
+    (["--model", "logreg", "--dataset", "signals.csv"], "needs --target-column COLUMN"),
+    (["--model", "logreg", "--dataset", "nan.npz"], "have NaN or infinite features"),
+    (["--model", "logreg", "--dataset", "signals.npz", "--task", "classification", "--target-column", "y"],
+     "--target-column names the column to predict of a --dataset data.csv"),
+])
+def test_bad_models_and_data_are_one_line_and_exit_2(user_files, monkeypatch, args, message):
+    monkeypatch.chdir(user_files)
+    with open(user_files / "net.py", "a") as f:
+        f.write("\nMODEL_TEXT = 'not a model'\n")
+    np.savez(user_files / "nan.npz", x=np.array([[0.0, np.nan]] * 10), y=np.arange(10) % 2)
+    code, out, _ = run_cli("train", "--dataset", "signals.npz", *args, "--epochs", "1", "--out", "x")
+    assert code == 2 and message in out, out
+    assert "Traceback" not in out and len(out.strip().splitlines()) == 1
+    assert not (user_files / "x").exists()  # refused before any folder was made

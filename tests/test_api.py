@@ -73,6 +73,19 @@ def test_a_class_and_arrays_from_python_train_on_the_local_backend(tmp_path):
     assert result.html().read_text().startswith("<!DOCTYPE html>")
 
 
+def test_the_same_arrays_handed_over_again_resume_the_comparison(tmp_path):
+    args = dict(opts=["adam", "minibatch"], inits=["he"], seeds=1, epochs=1, dataset="digits", hidden=(8,),
+                progress=False, plot=False)
+    x_tr, y_tr, x_va, y_va = arrays()
+    first = nncmp.compare(**{**args, "dataset": "mnist5k"}, data=(x_tr, y_tr, x_va, y_va), out=tmp_path / "r")
+    again = nncmp.compare(**{**args, "dataset": "mnist5k"}, data=(x_tr.copy(), y_tr.copy(), x_va, y_va),
+                          out=tmp_path / "r", resume=True)
+    pd.testing.assert_frame_equal(first.metrics.drop(columns="seconds"), again.metrics.drop(columns="seconds"))
+    with pytest.raises(NncmpError, match="was run with --dataset python:data-"):  # other arrays: another dataset
+        nncmp.compare(**{**args, "dataset": "mnist5k"}, data=(x_tr + 1, y_tr, x_va, y_va), out=tmp_path / "r",
+                      resume=True)
+
+
 def test_objects_from_python_cannot_go_to_worker_processes(tmp_path):
     with pytest.raises(SpecError, match="--backend processes imports your model in each worker, and "
                                         "InCell(-[0-9]+)? exists only in this Python process"):
@@ -213,6 +226,9 @@ def test_a_csv_through_compare_with_tuned_rates_and_inspect(user_files, monkeypa
     assert set(summary["lr_choice"]) >= {"default", "tuned"} or "both" in set(summary["lr_choice"])
     code, out, _ = run_cli("inspect", *DATASETS["csv"], "--inits", "he,xavier", "--out", "i", "--no-plot")
     assert code == 0 and "table_net()" in out
+    assert "(relu)" not in out  # the model's activation is its own (a Tanh), not nncmp's --act
+    metrics = pd.read_csv(user_files / "c" / "metrics.csv", keep_default_na=False)
+    assert set(metrics["act"]) == {""} and set(metrics["norm"]) == {""}
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +317,13 @@ def test_bad_models_and_data_are_one_line_and_exit_2(user_files, monkeypatch, ar
     assert code == 2 and message in out, out
     assert "Traceback" not in out and len(out.strip().splitlines()) == 1
     assert not (user_files / "x").exists()  # refused before any folder was made
+
+
+def test_a_module_in_the_current_folder_is_importable_by_name(user_files, monkeypatch):
+    monkeypatch.chdir(user_files)
+    (user_files / "localpkg").mkdir()
+    (user_files / "localpkg" / "__init__.py").write_text("")
+    (user_files / "localpkg" / "models.py").write_text(TABLE)
+    code, out, _ = run_cli("train", "--model", "localpkg.models:table_net", "--dataset", "signals.csv",
+                           "--target-column", "label", "--epochs", "1", "--out", "t", "--no-plot")
+    assert code == 0, out

@@ -131,8 +131,12 @@ def _print_model(result: BenchResult, json_out: bool, out: Console) -> None:
         table.add_row(row["case"], str(row["runs"]), f"{row['seconds']:.2f}", f"{row['samples/s']:.0f}")
     out.print(table)
     out.print(f"how the runs train: {suite.get('how')}")
-    out.print(f"stacked vs one by one: {suite.get('stacked_vs_one_by_one', float('nan')):.2f}x; nncmp's single run vs "
-              f"the plain PyTorch loop: {suite.get('nncmp_vs_plain_loop', float('nan')):.2f}x (above 1: faster)")
+    import math
+
+    stacked = suite.get("stacked_vs_one_by_one", math.nan)
+    out.print(("stacked vs one by one: " + (f"{stacked:.2f}x" if math.isfinite(stacked) else "— (they cannot stack)"))
+              + f"; nncmp's single run vs the plain PyTorch loop: {suite.get('nncmp_vs_plain_loop', math.nan):.2f}x "
+                "(above 1: faster)")
     out.print(f"results: {result.folder}")
 
 

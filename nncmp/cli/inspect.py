@@ -67,7 +67,7 @@ def inspect(
     from nncmp.output.views import inspect_lines, layer_table
 
     out_console = console()
-    act = request.base.act
+    act = request.base.columns()["act"]  # empty for a user's model, whose activations are its own
     if not quiet:
         for init, stats in result.per_init.items():
             out_console.print(layer_table(init, stats, act, f"{result.dataset}, batch of {request.batch_size}, "

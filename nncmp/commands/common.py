@@ -133,11 +133,22 @@ def check_models(specs: list[RunSpec], data: Data, track_weights: bool = False) 
             continue
         seen.add(key)
         model = _check_model(spec, data)
-        if track_weights and user_model(spec.model) and any(True for _ in model.buffers()):
-            from nncmp.errors import SpecError
+        if not user_model(spec.model):
+            continue
+        from torch import nn
 
+        from nncmp.errors import SpecError
+
+        if track_weights and any(True for _ in model.buffers()):
             raise SpecError(f"--track-weights: --model {spec.model} has buffers (BatchNorm's running statistics, "
                             "...), which are not weights, so nncmp landscape could not evaluate it")
+        norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        for s in specs:
+            bs = s.batch_size or data.n_train
+            if norms and s.model == spec.model and bs < data.n_train and data.n_train % bs == 1:
+                raise SpecError(f"--model {spec.model} has BatchNorm and batch size {bs} leaves a last batch of one "
+                                f"example of the {data.n_train}, which BatchNorm cannot normalise; choose another "
+                                "--batch-size")
 
 
 def _check_model(spec: RunSpec, data: Data) -> nn.Module:
@@ -154,12 +165,13 @@ def _check_model(spec: RunSpec, data: Data) -> nn.Module:
         raise
     except ValueError as e:  # a built-in model on data of another shape
         raise SpecError(f"{what} on {data.name}: {e}") from None
+    if not any(p.requires_grad for p in model.parameters()):
+        raise SpecError(f"{what}: it has no trainable parameters, so there is nothing to optimize")
     batch = data.x_train[: min(8, data.n_train)].cpu()
     model.eval()  # BatchNorm on a few examples: its running statistics, no update
     try:
-        with torch.no_grad():
-            out = model(batch)
-    except Exception as e:  # noqa: BLE001 -- the user's forward may raise anything; one line says what
+        out = model(batch)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 -- the user's forward may raise anything
         raise SpecError(f"{what}: its forward pass on a batch of {data.name} (shape "
                         f"{tuple(batch.shape)}) raised {one_line(e)}") from None
     if not isinstance(out, torch.Tensor):
@@ -170,6 +182,9 @@ def _check_model(spec: RunSpec, data: Data) -> nn.Module:
                         f"needs {expected} ({data.n_out} {'classes' if data.task == 'classification' else 'outputs'})")
     if not out.dtype.is_floating_point:
         raise SpecError(f"{what}: its output is {out.dtype}, not floating point")
+    if not out.requires_grad:
+        raise SpecError(f"{what}: its output does not depend on its parameters (no gradient reaches them: a "
+                        ".detach(), torch.no_grad() or .item() in forward?)")
     return model
 
 

@@ -55,7 +55,7 @@ def layer_table(init: str, stats: list[dict[str, Any]], act: str, caption: str) 
         "saturated" if any(r["saturated"] is not None for r in stats) else None)
     headers = ["layer", "units", "act mean", "act std", *([unit_stat] if unit_stat else []), "grad out std",
                "grad W std", "weight std"]
-    table = Table(title=f"{init} ({act})", caption=caption, caption_justify="left")
+    table = Table(title=f"{init} ({act})" if act else init, caption=caption, caption_justify="left")
     for h in headers:
         table.add_column(h, justify="right")
     for r in stats:

@@ -194,6 +194,9 @@ def build_user(ref: str, args: dict[str, object], shape: tuple[int, ...], n_out:
         params = inspect.signature(obj).parameters
     except (TypeError, ValueError):  # builtins without a signature: offer nothing, pass --model-arg's
         params = {}
+    reserved = [k for k in args if k in ("input_shape", "n_classes", "n_outputs")]
+    if reserved:
+        raise SpecError(f"--model-arg {reserved[0]}: nncmp passes {reserved[0]} itself, from the data")
     open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = {k: v for k, v in user_kwargs(task, shape, n_out).items() if k in params or open_kwargs}
     unknown = [k for k in args if params and k not in params and not open_kwargs]
@@ -201,9 +204,19 @@ def build_user(ref: str, args: dict[str, object], shape: tuple[int, ...], n_out:
         takes = [k for k, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         raise SpecError(f"--model-arg {unknown[0]}: {name} takes no argument {unknown[0]!r} (it takes: "
                         f"{', '.join(takes) or 'nothing'})")
+    needed = [k for k, p in params.items() if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                                   p.KEYWORD_ONLY)]
+    other = {"n_classes": "n_outputs", "n_outputs": "n_classes"}
+    for k in needed:
+        if k in other and k not in kwargs and other[k] in user_kwargs(task, shape, n_out):
+            given = "regression (its targets are not integers)" if task == "regression" else \
+                "classification (its labels are integers)"
+            raise SpecError(f"{what}: {name} needs {k}, but the data was taken as {given}, so nncmp offers "
+                            f"{other[k]}; pass --task {'classification' if k == 'n_classes' else 'regression'} "
+                            f"if that is wrong, or accept {other[k]} too")
     try:
         model = obj(**kwargs, **args)
-    except Exception as e:  # noqa: BLE001 -- the user's constructor may raise anything; one line says what
+    except (Exception, SystemExit) as e:  # noqa: BLE001 -- the user's constructor may raise anything
         raise SpecError(f"{what}: building it raised {one_line(e)}") from None
     if not isinstance(model, nn.Module):
         raise SpecError(f"{what}: {name}(...) returned an object of type {type(model).__name__}, not an nn.Module")

@@ -42,10 +42,10 @@ def canonical(text: str) -> str:
     """The reference as runs record it: a file's path made absolute (workers and resumes may start
     elsewhere); modules and `python:` names as given."""
     if not is_ref(text):
-        return str(Path(text).expanduser().absolute()) if text.endswith(DATA_FILES) else text
+        return str(Path(text).expanduser().resolve()) if text.endswith(DATA_FILES) else text
     where, name = split_ref(text)
     if is_file(where):
-        return f"{Path(where).expanduser().absolute()}:{name}"
+        return f"{Path(where).expanduser().resolve()}:{name}"
     return text
 
 
@@ -60,15 +60,41 @@ def register(obj: Any, kind: str) -> str:
                 return f"{module}:{name}"
         except Exception:  # noqa: BLE001 -- not importable by name: it stays in this process
             pass
-    base = getattr(obj, "__name__", None) or kind  # a notebook's class by its own name
-    key, i = base, 1
-    # Two different objects of one name (a class redefined in a notebook, new arrays) get numbered keys:
-    # runs recorded with the first keep meaning the first.
-    while key in LOCAL and LOCAL[key] is not obj:
-        i += 1
-        key = f"{base}-{i}"
+    # A class or function by its own name: redefining it in a notebook cell and running again (or resuming)
+    # uses the new definition, as re-running a cell does. Data by a hash of its contents: the same arrays
+    # handed over again (a resume) are the same dataset, other arrays another.
+    key = getattr(obj, "__name__", None) if callable(obj) else None
+    if not key:
+        key = f"{kind}-{content_hash(obj)}"
     LOCAL[key] = obj
     return f"{PYTHON}:{key}"
+
+
+def content_hash(obj: Any) -> str:
+    """A short hash of arrays, tensors and containers of them (what `data=` hands over)."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, dict):
+            for k in sorted(value):
+                digest.update(str(k).encode())
+                feed(value[k])
+        elif isinstance(value, (list, tuple)) and not (value and isinstance(value[0], (int, float))):
+            digest.update(f"{type(value).__name__}{len(value)}".encode())
+            for v in value:
+                feed(v)
+        elif hasattr(value, "__len__") and hasattr(value, "__getitem__") and not hasattr(value, "shape") \
+                and not isinstance(value, (list, tuple, str)):
+            digest.update(f"{type(value).__name__}{len(value)}{id(value)}".encode())  # a Dataset: by identity
+        else:
+            a = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+            digest.update(f"{a.dtype}{a.shape}".encode())
+            digest.update(np.ascontiguousarray(a).tobytes())
+
+    feed(obj)
+    return digest.hexdigest()[:12]
 
 
 def in_process_only(ref: str) -> bool:
@@ -90,7 +116,7 @@ def _file_module(path: Path, what: str) -> Any:
     sys.path.insert(0, str(path.parent))  # the file may import its neighbours
     try:
         spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001 -- whatever the user's file raises is reported in one line
+    except (Exception, SystemExit) as e:  # noqa: BLE001 -- whatever the user's file raises: one line
         del sys.modules[module_name]
         raise SpecError(f"{what}: importing {path} raised {one_line(e)}") from None
     finally:
@@ -111,10 +137,15 @@ def resolve(ref: str, what: str) -> Any:
         source = str(where)
     else:
         try:
+            # As `python -m` does: a module in the folder nncmp runs in is importable (the console script
+            # does not put it on sys.path by itself).
+            cwd = str(Path.cwd())
+            if cwd not in sys.path:
+                sys.path.append(cwd)
             module = importlib.import_module(where)
         except ModuleNotFoundError as e:
             raise SpecError(f"{what}: no module named {e.name!r}") from None
-        except Exception as e:  # noqa: BLE001
+        except (Exception, SystemExit) as e:  # noqa: BLE001
             raise SpecError(f"{what}: importing {where} raised {one_line(e)}") from None
         source = where
     if not hasattr(module, name):

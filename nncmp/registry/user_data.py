@@ -74,7 +74,10 @@ def from_value(value: Any, what: str) -> tuple[Any, Any, Any, Any]:
 
 
 def _is_dataset(value: Any) -> bool:
-    return hasattr(value, "__getitem__") and hasattr(value, "__len__") and not hasattr(value, "shape")
+    """A torch Dataset (or anything indexable into (x, y) pairs), not arrays, tensors or lists of numbers."""
+    if isinstance(value, (list, tuple, str, dict)) or hasattr(value, "shape"):
+        return False
+    return hasattr(value, "__getitem__") and hasattr(value, "__len__")
 
 
 def materialise(dataset: Any, what: str, split_name: str) -> tuple[Any, Any]:
@@ -174,6 +177,8 @@ def _csv(path: Path, target: str, what: str, task: str | None) -> tuple[Any, Any
         from nncmp.registry.user import one_line
 
         raise DataError(f"{what}: {path} is not a readable CSV file ({one_line(e)})") from None
+    if frame.empty:
+        raise DataError(f"{what}: {path} has a header but no rows")
     if target not in frame.columns:
         columns = ", ".join(map(str, frame.columns))
         raise DataError(f"{what}: no column {target!r} (--target-column); its columns: {columns}")
@@ -207,13 +212,13 @@ def _split_text(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any, Any, Any]:
     return x_tr, names[c_tr], x_va, names[c_va]
 
 
-def _check_finite(x: np.ndarray, what: str, split_name: str) -> None:
+def _check_finite(x: np.ndarray, what: str, split_name: str, of: str = "features") -> None:
     import numpy as np
 
     if x.dtype.kind in "fc" and not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).any(axis=tuple(range(1, x.ndim))).sum()) if x.ndim > 1 else int(
             (~np.isfinite(x)).sum())
-        raise DataError(f"{what}: {bad} {split_name} example(s) have NaN or infinite features")
+        raise DataError(f"{what}: {bad} {split_name} example(s) have NaN or infinite {of}")
 
 
 def make_data(name: str, x_train: Any, y_train: Any, x_val: Any, y_val: Any, task: str | None = None,
@@ -250,8 +255,8 @@ def make_data(name: str, x_train: Any, y_train: Any, x_val: Any, y_val: Any, tas
     else:
         if text or y_tr.dtype.kind not in "biuf":
             raise DataError(f"{what}: regression needs numeric targets, got {y_tr.dtype}")
-        _check_finite(y_tr.astype(float), what, "training target of the")
-        _check_finite(y_va.astype(float), what, "validation target of the")
+        _check_finite(y_tr.astype(float), what, "training", "targets")
+        _check_finite(y_va.astype(float), what, "validation", "targets")
         y_tr_t, y_va_t = (torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32) for y in (y_tr, y_va))
         n_classes = 0
     x_tr_t = torch.as_tensor(np.ascontiguousarray(x_tr), dtype=torch.float32)
@@ -275,6 +280,8 @@ def _classes(y_tr: np.ndarray, y_va: np.ndarray, what: str) -> tuple[np.ndarray,
     classes = np.unique(y_tr)
     unseen = np.setdiff1d(np.unique(y_va), classes)
     if len(unseen):
+        hint = "" if len(classes) <= 100 else (f"; the {len(classes)} distinct integer labels were taken as classes"
+                                               ": pass --task regression if they are values")
         raise DataError(f"{what}: validation label(s) {', '.join(map(str, unseen[:5]))} never occur in the training "
-                        "data")
+                        f"data{hint}")
     return classes, (np.searchsorted(classes, y_tr), np.searchsorted(classes, y_va))

@@ -59,7 +59,7 @@ TUNED_PER = [c for c in CONFIG_COLUMNS if c not in ("config", "lr")]
 TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]
 RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
 # Text columns, read as text even when every value looks like a number (a one-layer mlp's "512").
-TEXT_COLUMNS = ("run_id", "config", "act", "opt_args", "hidden", "model_args")
+TEXT_COLUMNS = ("run_id", "config", "act", "norm", "opt_args", "hidden", "model_args")
 LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -104,7 +104,7 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
         if "lr_end" not in frame.columns:  # no schedules then: the rate never changed
             frame["lr_end"] = frame["lr"]
     # Empty text (no --opt-arg; a model without hidden layers) reads back as NaN; it is a value of its own.
-    for column in ("opt_args", "hidden", "act", "model_args"):
+    for column in ("opt_args", "hidden", "act", "norm", "model_args"):
         frame[column] = text_column(frame[column])
     return frame[RECORD_COLUMNS]
 
@@ -117,7 +117,7 @@ def _insert(config_id: str, extra: str) -> str:
 
 def upgrade_tuning(table: pd.DataFrame) -> pd.DataFrame:
     """tuning.csv as read: empty text (no --opt-arg, no hidden layers) as ''."""
-    for column in ("opt_args", "hidden", "act", "model_args"):
+    for column in ("opt_args", "hidden", "act", "norm", "model_args"):
         if column in table.columns:
             table[column] = text_column(table[column])
     return table

@@ -62,7 +62,8 @@ def _widths(hidden: tuple[int, ...]) -> str | None:
 @dataclass(frozen=True)
 class RunSpec:
     dataset: str = option("mnist5k", flag="--dataset", column="dataset",
-                          help=f"Dataset: {', '.join(DATASETS)}; or your own: data.npz, data.csv (with --target), "
+                          help=f"Dataset: {', '.join(DATASETS)}; or your own: data.npz, data.csv (with "
+                               "--target-column), "
                                "file.py:NAME or module:NAME (a function returning the arrays).")
     model: str = option("mlp", flag="--model", column="model",
                         help=f"Model: {', '.join(MODELS)}; or your own: file.py:NAME or module:NAME (an "
@@ -287,7 +288,10 @@ class RunSpec:
 
     @property
     def norm(self) -> str:
-        """The normalisation the model has: --batchnorm's, or the one it is built with (the cnn's)."""
+        """The normalisation the model has: --batchnorm's, or the one it is built with (the cnn's); empty for a
+        user's model, whose layers nncmp does not describe."""
+        if user_model(self.model):
+            return ""
         return BUILT_IN_NORM.get(self.model) or ("batchnorm" if self.batchnorm else "none")
 
     @property

@@ -143,7 +143,7 @@ def inspect_inits(base: RunSpec, inits: list[str], data: Data,
         spec = base.__class__(**{**base.to_dict(), "init": init})
         model = make_model(spec, data)
         model.train()
-        per_init[spec.init] = layer_stats(model, x, y, spec.act, loss_function(data))
+        per_init[spec.init] = layer_stats(model, x, y, spec.columns()["act"], loss_function(data))
         samples.append((spec.init, hidden_activations(model, x)))
     return per_init, samples
 
@@ -193,8 +193,8 @@ class LayerTracker:
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device  # a single run's live model may be on a GPU
-        stats = layer_stats(model, self.x.to(device), self.y.to(device), spec.act, self.loss_fn)
+        stats = layer_stats(model, self.x.to(device), self.y.to(device), spec.columns()["act"], self.loss_fn)
         model.train(was_training)
         keys = {"run_id": spec.run_id, "config": spec.config_id, "optimizer": spec.optimizer, "init": spec.init,
-                "act": spec.act, "norm": spec.norm, "seed": spec.seed, "epoch": epoch}
+                "act": spec.columns()["act"], "norm": spec.norm, "seed": spec.seed, "epoch": epoch}
         self.rows.setdefault(spec.run_id, []).extend(tidy(stats, **keys))

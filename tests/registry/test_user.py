@@ -50,12 +50,37 @@ NET = textwrap.dedent("""
 
     def broken_forward():
         class Bad(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+
             def forward(self, x):
                 raise ValueError("shapes do not match")
         return Bad()
 
     def not_a_module():
         return 42
+
+    def no_parameters(input_shape, n_classes):
+        return nn.Sequential(nn.Flatten(), nn.Identity())
+
+    class Detached(nn.Module):
+        def __init__(self, input_shape, n_classes):
+            super().__init__()
+            self.fc = nn.Linear(12, n_classes)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)).detach()
+
+    def with_batchnorm(input_shape, n_classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(12, 4), nn.BatchNorm1d(4), nn.Linear(4, n_classes))
+
+    def exits(input_shape):
+        import sys
+        sys.exit(3)
+
+    def classifier_only(input_shape, n_classes):
+        return nn.Linear(input_shape[-1], n_classes)
 
     INSTANCE = nn.Linear(2, 2)
     NUMBER = 3
@@ -134,6 +159,25 @@ def test_the_check_before_training_runs_one_forward_pass(net_file):
         check_models([RunSpec(model=f"{net_file}:wrong_width")], data)
     with pytest.raises(SpecError, match="forward pass on a batch of signals .* raised ValueError: shapes do not match"):
         check_models([RunSpec(model=f"{net_file}:broken_forward")], data)
+
+
+def test_models_that_could_not_train_are_refused_before_training(net_file):
+    from nncmp.commands.common import check_models
+
+    data = signals()  # 15 training examples
+    for name, message in (("no_parameters", "no trainable parameters"),
+                          ("Detached", "does not depend on its parameters")):
+        with pytest.raises(SpecError, match=message):
+            check_models([RunSpec(model=f"{net_file}:{name}")], data)
+    with pytest.raises(SpecError, match="last batch of one example of the 15"):
+        check_models([RunSpec(model=f"{net_file}:with_batchnorm", batch_size=7).resolved(15)], data)
+    check_models([RunSpec(model=f"{net_file}:with_batchnorm", batch_size=5).resolved(15)], data)
+    with pytest.raises(SpecError, match="building it raised SystemExit: 3"):
+        build_model(RunSpec(model=f"{net_file}:exits"), (1, 12), 3)
+    with pytest.raises(SpecError, match="--model-arg input_shape: nncmp passes input_shape itself"):
+        build_model(RunSpec(model=f"{net_file}:Net", model_args={"input_shape": 3}), (1, 12), 3)
+    with pytest.raises(SpecError, match="taken as regression .* pass --task classification"):
+        build_model(RunSpec(model=f"{net_file}:classifier_only"), (4,), 1, "regression")
 
 
 def test_a_regression_model_may_return_one_value_per_example(net_file):
@@ -272,6 +316,30 @@ def test_bad_data_is_one_line(arrays, task, message):
     with pytest.raises(DataError) as e:
         make_data("d", *arrays, task=task)
     assert message in str(e.value)
+
+
+def test_lists_are_arrays_not_datasets():
+    from nncmp.registry.user_data import from_value
+
+    x, y = [[0.0, 1.0]] * 10, [0, 1] * 5
+    arrays = from_value((x, y), "--dataset d")
+    assert len(arrays[0]) == 8 and len(arrays[2]) == 2
+
+
+def test_csv_messages_say_what_is_wrong(tmp_path):
+    (tmp_path / "empty.csv").write_text("a,b,y\n")
+    with pytest.raises(DataError, match="has a header but no rows"):
+        load(str(tmp_path / "empty.csv"), target="y")
+    pd.DataFrame({"a": np.arange(20.0), "y": [0.5] * 19 + [np.nan]}).to_csv(tmp_path / "nan.csv", index=False)
+    with pytest.raises(DataError, match="example.s. have NaN or infinite targets"):
+        load(str(tmp_path / "nan.csv"), target="y")
+
+
+def test_many_integer_labels_hint_at_regression():
+    x = np.random.RandomState(0).randn(400, 2)
+    y = np.arange(400) * 1000  # prices, stored as integers
+    with pytest.raises(DataError, match="300 distinct integer labels were taken as classes: pass --task regression"):
+        make_data("d", x[:300], y[:300], x[300:], y[300:])
 
 
 def test_bad_csv_columns_are_named(tmp_path):

@@ -89,6 +89,8 @@ def test_the_plan_stacks_a_users_model_only_when_it_can(models, signals):
         runs = [RunSpec(model=f"{models}:{name}", seed=s).resolved(240) for s in (0, 1)]
         groups = plan(runs, signals.n_train, data=signals)
         assert [g.engine for g in groups] == ["single", "single"] and why in groups[0].why
+    sgd = [RunSpec(model=f"{models}:Conv", optimizer="sgd", seed=s).resolved(240) for s in (0, 1)]
+    assert "batch size 1 trains alone" in plan(sgd, 240, data=signals)[0].why
     lion = [RunSpec(model=f"{models}:Conv", optimizer="lion", seed=s).resolved(240) for s in (0, 1)]
     assert "only for the built-in optimizers" in plan(lion, 240, data=signals)[0].why
 

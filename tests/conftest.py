@@ -144,3 +144,12 @@ def pytest_sessionfinish(session, exitstatus):
         where = FIRST_TORCH[0] if FIRST_TORCH else "at the end"
         sys.stderr.write(f"\nNNCMP_FORBID_TORCH: torch was imported ({where})\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole session (starting it takes a few seconds)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray

@@ -231,21 +231,13 @@ def test_a_csv_through_compare_with_tuned_rates_and_inspect(user_files, monkeypa
     assert set(metrics["act"]) == {""} and set(metrics["norm"]) == {""}
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    ray = pytest.importorskip("ray")
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    return ray
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["processes", "ray"])
 @pytest.mark.parametrize("kind", DATASETS)
 def test_a_users_model_and_data_on_the_parallel_backends_give_the_local_numbers(user_files, monkeypatch, kind,
                                                                                  backend, request):
     if backend == "ray":
-        request.getfixturevalue("ray_local")
+        request.getfixturevalue("ray_session")
     monkeypatch.chdir(user_files)
     (user_files / "table.py").write_text(TABLE)
     args = ["compare", *DATASETS[kind], "--opts", "sgd,adam", "--inits", "he,default", "--seeds", "2", "--epochs",

@@ -1,13 +1,15 @@
 """The one dispatcher: which runs of a grid train together, and which engine trains each group, and why.
 
-Three engines train runs (execute.py switches on the choice, nowhere else does):
+Four engines train runs (execute.py switches on the choice, nowhere else does):
 
 - "fast-sgd": plain SGD at batch size 1 on an MLP — no autograd at all (engines/fast_sgd.py), one run or
               a stack;
 - "stacked":  runs that differ only in init and seed, stacked along a leading dimension into one model
               (engines/stacked.py), one batched matrix product per layer;
-- "single":   the reference engine, one run (engines/single.py): the cnn, users' models, and everything
-              with --group-size 1 that the fast path does not cover.
+- "stacked-func": the same for a user's model, stacked with torch.func (engines/func_stacked.py), where
+              that matches single runs to rounding (no buffers, no random layers, batch size above 1);
+- "single":   the reference engine, one run (engines/single.py): the cnn, users' models that cannot stack,
+              and everything with --group-size 1 that the fast path does not cover.
 
 A group is an execution detail: a run's records do not depend on the group it trained in (to rounding;
 docs/methodology/how-a-run-is-trained.md says how far).
@@ -43,10 +45,12 @@ def unstackable(spec: RunSpec, data: Data | None = None) -> str | None:
     """Why this run cannot train in a stack (it then trains alone on the single-run engine), or None. A
     user's model stacks with torch.func when it has no buffers and no random layers, which takes building
     it on `data` (without it: alone)."""
+    library = None if spec.optimizer in optim.OPTIMIZERS else (
+        f"stacking is exact only for the built-in optimizers, whose torch.optim updates act on each weight by "
+        f"itself; {spec.optimizer} may not")
     if user_model(spec.model):
-        if spec.optimizer not in optim.OPTIMIZERS:
-            return (f"stacking is exact only for the built-in optimizers, whose torch.optim updates act on each "
-                    f"weight by itself; {spec.optimizer} may not")
+        if library:
+            return library
         if data is None:
             return "a user's model stacks only where the plan can build it on the data"
         if spec.batch_size == 1:
@@ -56,10 +60,7 @@ def unstackable(spec: RunSpec, data: Data | None = None) -> str | None:
         return _user_model_reason(spec.model, spec.model_args, data.shape, data.n_out, data.task)
     if spec.model not in STACKABLE_MODELS:
         return f"model {spec.model} trains alone (stacked convolutions do not pay on a CPU)"
-    if spec.optimizer not in optim.OPTIMIZERS:
-        return ("stacking is exact only for the built-ins, whose torch.optim updates act on each weight by "
-                f"itself; {spec.optimizer} may not")
-    return None
+    return library
 
 
 @functools.lru_cache(maxsize=32)
@@ -67,16 +68,11 @@ def _user_model_reason(model: str, model_args: tuple[tuple[str, Any], ...], shap
                        task: str) -> str | None:
     import torch
 
-    from nncmp.registry.models import build_model
+    from nncmp.registry.models import build_user
     from nncmp.training.engines.func_stacked import why_not
 
-    class Spec:  # what build_model reads of a run
-        pass
-
-    spec = Spec()
-    spec.model, spec.model_args = model, model_args  # type: ignore[attr-defined]
     with torch.random.fork_rng(devices=[]):  # building draws weights: leave the global generator as it was
-        reason = why_not(build_model(spec, shape, n_out, task))  # type: ignore[arg-type]
+        reason = why_not(build_user(model, dict(model_args), shape, n_out, task))
     return f"a user's model stacks with torch.func, but {reason}" if reason else None
 
 

@@ -34,15 +34,6 @@ def local(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    """One local Ray instance for the whole module (starting it takes a few seconds)."""
-    ray = pytest.importorskip("ray")
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-
-
 @pytest.mark.parametrize("backend", ["processes", "ray"])
 def test_backends_give_the_local_numbers(cli, local, tmp_path, backend, request):
     if backend == "ray":

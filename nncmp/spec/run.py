@@ -276,7 +276,17 @@ class RunSpec:
     @property
     def config_id(self) -> str:
         """The configuration a run belongs to: every declared part of the id but the seed — the optimizer,
-        init, rate and batch size always, the others when not at their defaults."""
+        init, rate and batch size always, the others when not at their defaults; last, the optimizer's
+        hyperparameters (--momentum, --betas, ...) and --warmup where they differ from the defaults, so
+        tuned runs that differ only there (budgeted tuning) never share an id."""
+        return "/".join(self._id_parts() + self.hyper_labels())
+
+    @property
+    def legacy_config_id(self) -> str:
+        """The config id of folders written before the hyperparameters were part of it (their resume)."""
+        return "/".join(self._id_parts())
+
+    def _id_parts(self) -> list[str]:
         parts, extra = [], []
         for name, d in declared(type(self)).items():
             if d.label is None:
@@ -284,7 +294,16 @@ class RunSpec:
             text = d.label(getattr(self, name))
             if text:
                 (parts if d.always else extra).append(text)
-        return "/".join(parts + extra)
+        return parts + extra
+
+    def hyper_labels(self) -> list[str]:
+        """`name=value` for each hyperparameter (and --warmup) given and not at the optimizer's default."""
+        defaults = optim.entry(self.optimizer).defaults
+        labels = [f"{name}={format_value(getattr(self, name))}" for name in HYPERPARAMETERS
+                  if getattr(self, name) is not None and getattr(self, name) != defaults.get(name)]
+        if self.warmup is not None and self.warmup != schedules.DEFAULT_WARMUP:
+            labels.append(f"warmup={format_value(self.warmup)}")
+        return labels
 
     @property
     def norm(self) -> str:
@@ -297,6 +316,10 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         return f"{self.config_id}/seed={self.seed}"
+
+    @property
+    def legacy_run_id(self) -> str:
+        return f"{self.legacy_config_id}/seed={self.seed}"
 
     def columns(self) -> dict[str, Any]:
         """The run's identity columns of metrics.csv (a resolved spec), by the declarations."""

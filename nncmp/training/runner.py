@@ -41,11 +41,27 @@ def finished_runs(path: Path, specs: list[RunSpec]) -> dict[int, list[Record]]:
         return {}
     frame = store.read_records(path)
     positions = {s.run_id: i for i, s in enumerate(specs)}
+    # Folders written before the hyperparameters were part of run ids name a run by its older id; where
+    # that is unambiguous their rows continue under the current one.
+    legacy: dict[str, list[int]] = {}
+    for i, s in enumerate(specs):
+        legacy.setdefault(s.legacy_run_id, []).append(i)
     done: dict[int, list[Record]] = {}
+    renamed = False
     for run_id, rows in frame.groupby("run_id", sort=False):
+        records = rows.to_dict("records")
         if run_id not in positions:
-            raise store.StoreError(f"{path}: run {run_id} is not part of this comparison")
-        done[positions[run_id]] = rows.to_dict("records")
+            if len(legacy.get(run_id, ())) != 1:
+                raise store.StoreError(f"{path}: run {run_id} is not part of this comparison")
+            spec = specs[legacy[run_id][0]]
+            for r in records:
+                r["run_id"], r["config"] = spec.run_id, spec.config_id
+            done[legacy[run_id][0]] = records
+            renamed = True
+            continue
+        done[positions[run_id]] = records
+    if renamed:  # the file itself in current ids, so the summary and report read them too
+        store.write_csv(path, records_frame([r for i in sorted(done) for r in done[i]]))
     return done
 
 

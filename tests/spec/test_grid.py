@@ -18,7 +18,9 @@ def test_schedules_are_a_grid_dimension_with_their_own_config_ids():
     grid = Grid(base=RunSpec(dataset="digits"), dims={"optimizer": ("adam",), "init": ("he",),
                 "schedule": ("constant", "warmup-cosine")}, seeds=1, warmup=0.1)
     ids = [s.config_id for s in grid.runs()]
-    assert ids == ["adam/he-normal/lr=default/bs=default", "adam/he-normal/lr=default/bs=default/sched=warmup-cosine"]
+    # --warmup is named where it is not the default: a tuned warm-up is another configuration.
+    assert ids == ["adam/he-normal/lr=default/bs=default",
+                   "adam/he-normal/lr=default/bs=default/sched=warmup-cosine/warmup=0.1"]
     assert [s.warmup for s in grid.runs()] == [None, 0.1]
 
 

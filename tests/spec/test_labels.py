@@ -32,3 +32,20 @@ def test_widths_read_and_written_alike():
     for hidden in ((256, 128), (512,), (64, 64, 64), (32, 32)):
         assert parse_widths(widths_text(hidden)) == hidden
     assert widths_text((64, 64, 64)) == "64x3" and widths_text((256, 128)) == "256,128"
+
+
+@pytest.mark.fast
+def test_hyperparameters_are_in_the_id_where_they_differ_from_the_optimizers_defaults():
+    # Tuned runs differ in betas, momentum or weight decay only; their ids must differ too.
+    n = 1000
+    assert RunSpec(optimizer="adam").resolved(n).config_id == "adam/default/lr=0.001/bs=64"
+    assert RunSpec(optimizer="adam", betas=(0.9, 0.999)).resolved(n).config_id == "adam/default/lr=0.001/bs=64"
+    assert (RunSpec(optimizer="adam", betas=(0.8, 0.99), weight_decay=1e-4).resolved(n).config_id
+            == "adam/default/lr=0.001/bs=64/betas=0.8,0.99/weight_decay=0.0001")
+    # adamw's default decay is 0.01: 0.01 adds nothing, 0 is named.
+    assert RunSpec(optimizer="adamw", weight_decay=0.01).resolved(n).config_id == "adamw/default/lr=0.001/bs=64"
+    assert RunSpec(optimizer="adamw", weight_decay=0.0).resolved(n).config_id.endswith("/weight_decay=0")
+    assert RunSpec(optimizer="momentum", momentum=0.5).resolved(n).config_id.endswith("/momentum=0.5")
+    spec = RunSpec(optimizer="adam", schedule="warmup-cosine", warmup=0.02)
+    assert spec.config_id.endswith("/sched=warmup-cosine/warmup=0.02")
+    assert spec.legacy_config_id == "adam/default/lr=default/bs=default/sched=warmup-cosine"

@@ -299,10 +299,10 @@ class RunSpec:
     def hyper_labels(self) -> list[str]:
         """`name=value` for each hyperparameter (and --warmup) given and not at the optimizer's default."""
         defaults = optim.entry(self.optimizer).defaults
-        labels = [f"{name}={format_value(getattr(self, name))}" for name in HYPERPARAMETERS
+        labels = [f"{name}={_exact(getattr(self, name))}" for name in HYPERPARAMETERS
                   if getattr(self, name) is not None and getattr(self, name) != defaults.get(name)]
         if self.warmup is not None and self.warmup != schedules.DEFAULT_WARMUP:
-            labels.append(f"warmup={format_value(self.warmup)}")
+            labels.append(f"warmup={_exact(self.warmup)}")
         return labels
 
     @property
@@ -332,6 +332,23 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# A run's optimizer settings: runs that differ only in these (tuning trials) can still stack, each member
+# with a torch optimizer of its own (training/engines/members.py).
+HYPER_FIELDS = ("lr", "momentum", "betas", "alpha", "eps", "weight_decay")
+
+
+def hyper_differ(specs: list[RunSpec]) -> bool:
+    """Whether the runs' optimizer settings differ."""
+    return len({tuple(getattr(s, f) for f in HYPER_FIELDS) for s in specs}) > 1
+
+
+def _exact(value: Any) -> str:
+    """A hyperparameter in an id: 10 significant digits, so 0.9999877 and 0.9999876 stay two ids."""
+    if isinstance(value, tuple):
+        return ",".join(_exact(v) for v in value)
+    return f"{value:.10g}" if isinstance(value, float) else format_value(value)
 
 
 def user_model(model: str) -> bool:

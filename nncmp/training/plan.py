@@ -4,8 +4,9 @@ Four engines train runs (execute.py switches on the choice, nowhere else does):
 
 - "fast-sgd": plain SGD at batch size 1 on an MLP — no autograd at all (engines/fast_sgd.py), one run or
               a stack;
-- "stacked":  runs that differ only in init and seed, stacked along a leading dimension into one model
-              (engines/stacked.py), one batched matrix product per layer;
+- "stacked":  runs that differ only in init, seed and the built-in optimizer's hyperparameters, stacked
+              along a leading dimension into one model (engines/stacked.py), one batched matrix product per
+              layer (members with other hyperparameters: an optimizer each);
 - "stacked-func": the same for a user's model, stacked with torch.func (engines/func_stacked.py), where
               that matches single runs to rounding (no buffers, no random layers, batch size above 1);
 - "single":   the reference engine, one run (engines/single.py): the cnn, users' models that cannot stack,
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nncmp.registry import optimizers as optim
-from nncmp.spec.run import RunSpec, user_model
+from nncmp.spec.run import HYPER_FIELDS, RunSpec, hyper_differ, user_model
 
 if TYPE_CHECKING:
     from nncmp.registry.data import Data
@@ -92,8 +93,15 @@ def group_key(spec: RunSpec, device: str = "cpu", data: Data | None = None) -> t
     """Runs with equal keys can train together; None: this run trains alone. `spec` must be resolved."""
     if unstackable(spec, data):
         return None
-    # The fast path scales each member's update by its own rate, so rates may differ there.
-    varying = {"init", "seed"} | ({"lr"} if fast_sgd(spec, device) else set())
+    # The fast path scales each member's update by its own rate, so rates may differ there; the stacked
+    # engine gives each member an optimizer of its own (engines/stacked.MemberOptimizers), so the built-in
+    # optimizers' hyperparameters may differ (tuning trials), except on the torch.func stack.
+    if fast_sgd(spec, device):
+        varying = {"init", "seed", "lr"}
+    elif user_model(spec.model):
+        varying = {"init", "seed"}
+    else:
+        varying = {"init", "seed", *HYPER_FIELDS}
     return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
 
 
@@ -119,11 +127,13 @@ def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP, device:
             members = open_groups[key] = []
             groups.append(members)
         members.append(i)
-    return [choose(tuple(members), resolved[members[0]], max_group, device, data) for members in groups]
+    return [choose(tuple(members), resolved[members[0]], max_group, device, data,
+                   varied=hyper_differ([resolved[i] for i in members])) for members in groups]
+
 
 
 def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP, device: str = "cpu",
-           data: Data | None = None) -> Group:
+           data: Data | None = None, varied: bool = False) -> Group:
     """The engine of a group (runs sharing `first`'s group key) and the reason, in words."""
     n = len(indices)
     if fast_sgd(first, device):
@@ -133,6 +143,9 @@ def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP,
         return Group(indices, "stacked-func", f"{n} runs stacked with torch.func (vmap over the model): they differ "
                                               "only in init and seed")
     if n > 1:
+        if varied:
+            return Group(indices, "stacked", f"{n} runs stacked: they differ only in init, seed and the optimizer's "
+                                             "hyperparameters (each member has a torch optimizer of its own)")
         return Group(indices, "stacked", f"{n} runs stacked: they differ only in init and seed")
     reason = unstackable(first, data) or ("--group-size 1" if max_group == 1 else "no other run shares its settings")
     return Group(indices, "single", f"alone on the single-run engine: {reason}")

@@ -28,11 +28,16 @@ def test_plan_groups_runs_that_differ_in_init_and_seed():
 
 
 @pytest.mark.fast
-def test_plan_keeps_different_rates_apart_except_in_the_fast_path():
-    dims = {"optimizer": ("adam", "sgd"), "init": ("he",), "lr": (0.001, 0.01)}
+def test_plan_stacks_different_rates_of_a_built_in_optimizer_but_not_of_a_library_one():
+    # Each member of a stack can have its own torch optimizer (engines/members.py): rates, betas, momentum and
+    # decay may differ (tuning trials); the fast path scales each member's update by its own rate.
+    dims = {"optimizer": ("adam", "sgd", "lion"), "init": ("he",), "lr": (0.001, 0.01)}
     specs = Grid(base=RunSpec(), dims=dims, seeds=2).runs()
     groups = plan(specs, 4000)
-    assert [[specs[i].optimizer for i in g.indices] for g in groups] == [["adam"] * 2, ["adam"] * 2, ["sgd"] * 4]
+    assert [[specs[i].optimizer for i in g.indices] for g in groups] == [["adam"] * 4, ["sgd"] * 4, *[["lion"]] * 4]
+    assert "optimizer of its own" in groups[0].why and groups[1].engine == "fast-sgd"
+    same_rate = plan([s for s in specs if s.optimizer == "adam" and s.lr == 0.001], 4000)
+    assert "differ only in init and seed" in same_rate[0].why
 
 
 @pytest.mark.fast

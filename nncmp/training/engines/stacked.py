@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from nncmp.registry.schedules import Schedule
+    from nncmp.training.engines.members import MemberOptimizers
     from nncmp.training.stepping import Pair
 
 
@@ -226,7 +227,8 @@ class StackedRun:
         import torch
 
         from nncmp.registry.schedules import Schedule
-        from nncmp.spec.run import total_steps
+        from nncmp.spec.run import hyper_differ, total_steps
+        from nncmp.training.engines.members import MemberOptimizers
         from nncmp.training.stepping import build_for
 
         specs = [s.resolved(data.n_train) for s in specs]
@@ -243,8 +245,9 @@ class StackedRun:
         self.x = self.stack.inputs(data.x_train)
         self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
         self.seeds = [s.seed for s in specs]
-        self.optimizer: torch.optim.Optimizer | Pair | None = (
-            None if fast else build_for(specs[0], self.stack.parameters()))
+        self.optimizer: torch.optim.Optimizer | Pair | MemberOptimizers | None = (
+            None if fast else MemberOptimizers(specs, self.stack) if hyper_differ(specs)
+            else build_for(specs[0], self.stack.parameters()))
         # Members share their schedule (it is part of the group key); the fast path applies it itself.
         first = specs[0]
         self.total_steps = total_steps(first, data.n_train)
@@ -286,7 +289,11 @@ class StackedRun:
         self.rngs = [self.rngs[j] for j in keep]
         self.orders = [self.orders[j] for j in keep]
         self.seeds = [self.seeds[j] for j in keep]
-        if self.optimizer is not None:
+        from nncmp.training.engines.members import MemberOptimizers
+
+        if isinstance(self.optimizer, MemberOptimizers):
+            self.optimizer.keep(keep, self.stack.parameters())
+        elif self.optimizer is not None:
             state = self.optimizer.state
             self.optimizer.param_groups[0]["params"] = self.stack.parameters()
             for p in old:

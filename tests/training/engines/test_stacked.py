@@ -199,3 +199,36 @@ def test_ten_epochs_grouped_or_alone_agree_to_rounding(threads, capsys):
     with capsys.disabled():
         print(f"\n10 epochs, {threads} thread(s): largest relative loss gap grouped vs alone: "
               + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
+
+
+# Tuning trials: members that differ in the optimizer's hyperparameters, each with an optimizer of its own.
+TRIALS = {
+    "adam": [{"lr": 0.001}, {"lr": 0.003, "betas": (0.8, 0.99)}, {"lr": 3e-4, "betas": (0.95, 0.9999),
+                                                                  "weight_decay": 1e-3}],
+    "momentum": [{"lr": 0.01, "momentum": 0.9}, {"lr": 0.05, "momentum": 0.5, "weight_decay": 1e-4},
+                 {"lr": 0.002, "momentum": 0.99}],
+    "rmsprop": [{"lr": 0.001}, {"lr": 0.003, "alpha": 0.9, "eps": 1e-6}],
+    "sgd": [{"lr": 0.01, "weight_decay": 1e-3}, {"lr": 0.03, "weight_decay": 1e-2}],  # batch 1, off the fast path
+}
+
+
+@pytest.mark.parametrize("optimizer", TRIALS)
+def test_members_with_their_own_hyperparameters_match_their_single_runs(synthetic, optimizer, threads):
+    epochs = 1 if optimizer == "sgd" else 3
+    specs = [RunSpec(**{**BASE, "epochs": epochs}, optimizer=optimizer, init="he", seed=s, **h)
+             for s, h in enumerate(TRIALS[optimizer])]
+    groups = plan(specs, synthetic.n_train)
+    assert len(groups) == 1 and groups[0].engine == "stacked" and "optimizer of its own" in groups[0].why
+    for spec, records in zip(specs, train_with("stacked", specs, synthetic)):
+        same(synthetic, spec, train(spec, synthetic), records)
+
+
+def test_a_diverged_member_leaves_with_its_own_optimizer(synthetic):
+    # Member 1 at a huge rate diverges at once; the others keep their optimizers and state.
+    specs = [RunSpec(**{**BASE, "epochs": 3}, optimizer="momentum", init="he", lr=lr, momentum=m)
+             for lr, m in ((0.01, 0.9), (50.0, 0.5), (0.02, 0.8))]
+    got = train_with("stacked", specs, synthetic)
+    assert got[1][-1]["status"] == "diverged"
+    for spec, records in zip([specs[0], specs[2]], [got[0], got[2]]):
+        assert records[-1]["status"] == "ok"
+        same(synthetic, spec, train(spec, synthetic), records)

@@ -32,6 +32,7 @@ from nncmp.spec.config import CompareConfig, Options
 from nncmp.spec.fields import parse_list
 from nncmp.spec.grid import DIMENSIONS
 from nncmp.spec.run import RunSpec
+from nncmp.spec.tuning import DEFAULT_TRIALS, Tuning
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,7 +60,22 @@ OPTIONS = ["data_dir", "plot", "html", "x", "group_size", "threads", "track_laye
           single(RunSpec, ["warmup"]), extra("opt_arg", OptArgOpt), single(CompareConfig, STATS),
           single(RunSpec, BASE), extra("model_arg", ModelArgOpt), extra("depth", DepthOpt), extra("width", WidthOpt),
           single(RunSpec, BASE_REST),
-          single(RunSpec, HYPER), single(RunSpec, BASE_LAST), single(Options, OPTIONS))
+          single(RunSpec, HYPER), single(RunSpec, BASE_LAST),
+          extra("tune", Annotated[str | None, typer.Option(
+              help="Tune every hyperparameter each optimizer has (rate, momentum or betas, weight decay, warm-up) "
+                   "with this sampler: halton, random or tpe (Optuna's), the same number of trials for every "
+                   "optimizer, on a split of the training data; then run each at its defaults and tuned with "
+                   "every seed.", show_default="off")]),
+          extra("trials", Annotated[int | None, typer.Option(
+              help="--tune: trials per configuration and study.", show_default=str(DEFAULT_TRIALS))]),
+          extra("studies", Annotated[int | None, typer.Option(
+              help="--tune: independent studies of --trials trials each (sampler seeds --seed, --seed+1, ...); the "
+                   "winner of the median study is the tuned configuration.", show_default="1")]),
+          extra("space", Annotated[Path | None, typer.Option(
+              help="--tune: a search space file (JSON or TOML, AlgoPerf's shape: name → {min, max, scaling} or a "
+                   "list of values, per optimizer or for all) laid over nncmp's; `nncmp optimizers --space NAME` "
+                   "prints nncmp's.", show_default="nncmp's per optimizer", metavar="FILE")]),
+          single(Options, OPTIONS))
 def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False,
             share_gpu: Annotated[bool, typer.Option(
                 "--share-gpu", help="--backend processes: let more workers than GPUs share them.",
@@ -91,11 +107,31 @@ def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt
                         hyper=values(RunSpec, declared, HYPER), opt_args=parse_opt_args(declared["opt_arg"]),
                         warmup=declared["warmup"])
         config = CompareConfig(grid=the_grid, auto=auto, **values(CompareConfig, declared, STATS),
-                               options=Options(**values(Options, declared, OPTIONS)))
+                               options=Options(**values(Options, declared, OPTIONS)),
+                               tuning=tuning_of(the_grid, declared["tune"], declared["trials"], declared["studies"],
+                                                declared["space"]))
         request = CompareRequest(config, out=resume or out, resume=resume is not None, overwrite=overwrite,
                                  download=download, share_gpu=share_gpu, allow_changed_code=allow_changed_code)
     show = reporter(quiet, verbose, json_out)
     raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out))
+
+
+def tuning_of(the_grid: Any, tune: str | None, trials: int | None, studies: int | None,
+              space: Path | None) -> Tuning | None:
+    """--tune, --trials, --studies, --space as a Tuning (None without --tune); the space file read and checked
+    against the grid's optimizers and schedules."""
+    if tune is None:
+        options = (("--trials", trials), ("--studies", studies), ("--space", space))
+        given = [name for name, v in options if v is not None]
+        if given:
+            raise SpecError(f"{given[0]} applies only with --tune halton|random|tpe")
+        return None
+    doc = {}
+    if space is not None:
+        from nncmp.tuning.space import load_space
+
+        doc = load_space(space, list(the_grid.values("optimizer")), list(the_grid.values("schedule")))
+    return Tuning(tune, DEFAULT_TRIALS if trials is None else trials, 1 if studies is None else studies, doc)
 
 
 def architectures(hiddens: str | None, depth: int | None, width: int | None, depths: str | None) -> str | None:
@@ -161,6 +197,11 @@ def finish(call: Callable[[], CompareResult], show: ConsoleReporter, json_out: b
                    nl=False)
     elif len(result.summary):
         show.console.print(terminal.summary_table(result.summary, result.metric, result.target))
+        from nncmp.output import tuning
+
+        budgets = tuning.table(result.folder)
+        if budgets is not None:
+            show.console.print(budgets)
     if result.failed:
         first = next(iter(result.failed.items()))
         how = f"nncmp resume {result.folder} tries {'it' if result.runs == 1 else 'the failed ones'} again"

@@ -95,7 +95,11 @@ def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> Compare
     data = load_data(base, options.data_dir, request.download)
     set_threads(options.threads)
     specs = [s.resolved(data.n_train) for s in config.grid.runs()]
-    check_runs(specs, data.n_train, config.auto, config.baseline)
+    check_runs(specs, data.n_train, config.auto or config.tuning is not None, config.baseline)
+    if config.tuning is not None:
+        from nncmp.tuning.search import check_tuning
+
+        check_tuning(specs, config.tuning)
     check_models(specs, data, options.track_weights)
     with results_folder(request.out, request.command, resume=request.resume,
                         overwrite=request.overwrite) as folder:
@@ -128,10 +132,14 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
 
     reporter.note(f"device: {describe(options.device)}")
     try:
-        if config.auto:
+        if config.auto or config.tuning is not None:
             from nncmp.tuning.lr import tune_rates
+            from nncmp.tuning.search import tune
 
-            specs = tune_rates(specs, data, folder, reporter, options, resume=saved is not None)
+            if config.tuning is not None:
+                specs = tune(specs, data, folder, reporter, options, config.tuning, resume=saved is not None)
+            else:
+                specs = tune_rates(specs, data, folder, reporter, options, resume=saved is not None)
             _write_config(folder, command, config, specs, extra)
             from nncmp.commands.common import check_baseline
 
@@ -160,7 +168,8 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
         stop = Interrupted("summarising", len(specs), len(specs), exit_code(e))
         stop.folder = folder
         raise stop from None
-    result.files = [schema.CONFIG, schema.METRICS, schema.SUMMARY] + ([schema.TUNING] if config.auto else []) \
+    tuned = config.auto or config.tuning is not None
+    result.files = [schema.CONFIG, schema.METRICS, schema.SUMMARY] + ([schema.TUNING] if tuned else []) \
         + (["PNG plots"] if options.plot else []) + ([schema.REPORT_HTML] if options.html else [])
     return result
 
@@ -173,6 +182,9 @@ def _summarize(folder: Path, config: CompareConfig, plot: bool) -> tuple[pd.Data
         from nncmp.output.plots import write_plots
 
         write_plots(metrics, summary, folder, config.options.x)
+        from nncmp.output.tuning_plots import write_figures
+
+        write_figures(folder)  # --tune: budget.png, sensitivity.png
     return metrics, summary, metric
 
 

@@ -32,3 +32,22 @@ def catalog(pattern: str | None = None) -> list[dict[str, Any]]:
             "available": not e.unavailable, "why_not": e.unavailable, "summary": e.summary,
         })
     return rows
+
+
+def search_space(name: str, schedule: str = "constant") -> dict[str, Any]:
+    """The search space `compare --tune` uses for optimizer `name` (with `schedule`), in the shape of a --space
+    file: {optimizer: {hyperparameter: {min, max, scaling} or [values]}}."""
+    from nncmp.registry import optimizers as optim
+    from nncmp.registry import schedules
+    from nncmp.tuning.space import default_space
+
+    resolved = optim.resolve(name)
+    if optim.entry(resolved).unavailable:
+        from nncmp.errors import SpecError
+
+        raise SpecError(f"{resolved} cannot run here: {optim.entry(resolved).unavailable}")
+    if schedule not in schedules.SCHEDULES:
+        from nncmp.errors import SpecError
+
+        raise SpecError(f"unknown schedule {schedule!r}; choose from: {', '.join(schedules.SCHEDULES)}")
+    return {resolved: {k: p.to_json() for k, p in default_space(resolved, schedule).items()}}

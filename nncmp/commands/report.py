@@ -58,6 +58,9 @@ def report(folder: Path, target: float | None = None, metric: str | None = None,
             from nncmp.output.plots import write_plots
 
             write_plots(result.metrics, result.summary, folder, x)
+            from nncmp.output.tuning_plots import write_figures
+
+            write_figures(folder)  # --tune: budget.png, sensitivity.png
     elif not result.tables:
         store.require_results(folder)  # a folder nncmp began but that holds nothing to show yet
     return result

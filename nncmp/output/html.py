@@ -139,11 +139,27 @@ def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: st
                 layer_tracks(frame, figures[-1])
         parts.append("<h2>Curves and final values</h2>" + "".join(image(p, p.stem.replace("_", " "))
                                                                    for p in figures))
+    from nncmp.output import tuning as tuned
+
+    budgets = tuned.rows(folder)
+    if budgets is not None:  # --tune: what each budget buys, the checklist, the figures
+        headers, rows, caption = budgets
+        doc = json.loads((folder / schema.TUNING_JSON).read_text())
+        checklist = "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in tuned.checklist_lines(doc)) + "</ul>"
+        with tempfile.TemporaryDirectory(prefix="nncmp-html-") as tmp:
+            from nncmp.output.tuning_plots import write_figures
+
+            names = write_figures(folder, Path(tmp))
+            figures = "".join(image(Path(tmp) / n, Path(n).stem) for n in names)
+        parts.append("<h2>Tuning: what each budget buys</h2>" + table(headers, rows, caption)
+                     + "<h3>Reporting checklist</h3>" + checklist + figures)
     if (folder / schema.TUNING).is_file():
         tuning = store.read_tuning(folder / schema.TUNING)
-        parts.append("<h2>Learning-rate tuning</h2>" + frame_table(
-            tuning, "One row per tuning run; chosen: the rate the configuration got; at_edge: chosen at the "
-                    "edge of the grid."))
+        title = "Trials" if budgets is not None else "Learning-rate tuning"
+        parts.append(f"<h2>{title}</h2>" + frame_table(
+            tuning, "One row per trial (kind default: the optimizer's defaults, once, outside the budget); "
+                    "study_best: the best trial of its study; chosen: the configuration reported as tuned; "
+                    "at_edge: its rate at the edge of the searched range."))
     if (folder / schema.RUNS).is_file():
         runs = store.read_csv(folder / schema.RUNS)
         bad = runs[runs["status"] != "ok"]

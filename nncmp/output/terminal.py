@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from nncmp.output.text import markdown
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -109,7 +111,8 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
     if has_baseline:
         headers.append("Δ vs baseline")
     if has_tuning:
-        headers += ["tuned − default lr", "tuning (runs · time)"]
+        headers += ["tuned − default" if _tuned_all(summary) else "tuned − default lr",
+                    "tuning (trials · time)" if _tuned_all(summary) else "tuning (runs · time)"]
     headers.append("status")
     rows = []
     for r in summary.to_dict("records"):
@@ -160,11 +163,22 @@ def summary_caption(summary: pd.DataFrame, metric: str, target: float | None) ->
     if "diff_vs_baseline" in summary.columns:
         parts.append(f"Δ vs baseline: mean paired difference in {metric.replace('_', ' ')} over shared seeds; "
                      "* = its 95% CI excludes 0.")
-    if "lr_choice" in summary.columns:
+    if "lr_choice" in summary.columns and _tuned_all(summary):
+        parts.append("lr: the optimizer's default rate (with its other defaults) or the tuned configuration's rate "
+                     "(its other tuned hyperparameters are in its config id and the tuning table; tuned on a split of "
+                     "the training data, one seed); edge! = the tuned rate lies in the outer 5% of its search range; "
+                     f"tuned − default: paired difference in {metric.replace('_', ' ')} between the two "
+                     "configurations.")
+    elif "lr_choice" in summary.columns:
         parts.append("lr: the optimizer's default or the tuned rate (tuned on a split of the training data, one "
                      "seed); edge! = the best rate was at the edge of the tuning grid; tuned − default lr: paired "
                      f"difference in {metric.replace('_', ' ')} between the two rates.")
     return " ".join(parts)
+
+
+def _tuned_all(summary: pd.DataFrame) -> bool:
+    """--tune (every hyperparameter tuned), not --lrs auto (the rate only)."""
+    return "tuned_what" in summary.columns and (summary["tuned_what"] == "all").any()
 
 
 def summary_table(summary: pd.DataFrame, metric: str, target: float | None) -> Table:
@@ -175,13 +189,6 @@ def summary_table(summary: pd.DataFrame, metric: str, target: float | None) -> T
     for cells in rows:
         table.add_row(*cells)
     return table
-
-
-def markdown(headers: list[str], rows: list[list[str]]) -> str:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([line(headers), line(["---"] * len(headers)), *(line(r) for r in rows)]) + "\n"
 
 
 # What a grid varies besides rates, batch sizes and seeds.
@@ -278,5 +285,10 @@ def render(summary: pd.DataFrame, metric: str, target: float | None, fmt: str, b
     if fmt == "csv":
         return summary.to_csv(index=False)
     baseline = summary["baseline"].iloc[0] if "baseline" in summary.columns else None
-    return _json({"results_dir": str(folder), "metric": metric, "target": target, "baseline": baseline},
-                 "summary", summary)
+    from nncmp.output.tuning import json_part
+
+    head = {"results_dir": str(folder), "metric": metric, "target": target, "baseline": baseline}
+    tuned = json_part(folder)
+    if tuned is not None:  # the reporting checklist and what each budget buys
+        head["tuning"] = tuned
+    return _json(head, "summary", summary)

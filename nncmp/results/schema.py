@@ -22,6 +22,10 @@ SUMMARY = "summary.csv"  # one row per configuration, ranked
 SUMMARY_MD = "summary.md"
 TUNING = "tuning.csv"  # --lrs auto: one row per tuning run, the chosen rate marked
 TUNING_METRICS = "tuning_metrics.csv"  # --lrs auto: the tuning runs' records
+TUNING_JSON = "tuning.json"  # --tune, --lrs auto: the reporting checklist (spaces, budget, cost, selection)
+BUDGET = "budget.csv"  # --tune: expected best score against the number of trials, per configuration
+BUDGET_PNG = "budget.png"
+SENSITIVITY_PNG = "sensitivity.png"
 LAYERS = "layers.csv"  # inspect, --track-layers: per-layer statistics
 WEIGHTS = "weights"  # --track-weights: a folder of one .npz per tracked run
 BENCH = "bench.csv"
@@ -36,8 +40,9 @@ LANDSCAPE_JSON = "landscape.json"
 REPORT_HTML = "report.html"
 LOCK = ".lock"  # the pid of the process writing into the folder
 # Every file nncmp writes into a folder (--overwrite removes these, PNG and GIF figures and weights/ only).
-RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRICS, BENCH, FIGURES, BENCH_JSON,
-                LAYERS, PATHS, PATHS_SUMMARY, LANDSCAPE, TRAJECTORIES, INTERPOLATION, LANDSCAPE_JSON, REPORT_HTML)
+RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRICS, TUNING_JSON, BUDGET, BENCH,
+                FIGURES, BENCH_JSON, LAYERS, PATHS, PATHS_SUMMARY, LANDSCAPE, TRAJECTORIES, INTERPOLATION,
+                LANDSCAPE_JSON, REPORT_HTML)
 
 # The run's identity columns (declared by RunSpec's fields) in the order the files have always had them.
 RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",

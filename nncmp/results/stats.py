@@ -200,13 +200,22 @@ def add_tuning(summary: pd.DataFrame, table: pd.DataFrame, runs: pd.DataFrame, m
 
     # tuning.csv of folders written before act and norm were tuning keys: one rate per the keys it has.
     keys = [k for k in TUNED_PER if k in table.columns and k in summary.columns]
-    per_key = table.groupby(keys, sort=False).agg(
-        tuned_lr=("lr", lambda s: float(s[table.loc[s.index, "chosen"]].iloc[0])),
-        lr_at_edge=("at_edge", "any"), tuning_runs=("lr", "size"), tuning_seconds=("seconds", "sum"),
-    ).reset_index()
+    searched = "kind" in table.columns and (table["kind"] == "default").any()  # --tune, not --lrs auto
+    if "kind" in table.columns:  # the default one-shots of --tune are outside the budget
+        table = table[table["kind"] == "trial"]
+    by_config = "tuned_config" in table.columns  # --tune: the tuned run differs in more than its rate
+    agg = {"tuned_lr": ("lr", lambda s: float(s[table.loc[s.index, "chosen"]].iloc[0])),
+           "lr_at_edge": ("at_edge", "any"), "tuning_runs": ("lr", "size"), "tuning_seconds": ("seconds", "sum")}
+    if by_config:
+        agg.update(tuned_config=("tuned_config", "first"), default_config=("default_config", "first"))
+    per_key = table.groupby(keys, sort=False).agg(**agg).reset_index()
     out = summary.merge(per_key, on=keys, how="left")
-    default = out["optimizer"].map(default_lr)
-    is_default, is_tuned = out["lr"] == default, out["lr"] == out["tuned_lr"]
+    if by_config:
+        is_default, is_tuned = out["config"] == out["default_config"], out["config"] == out["tuned_config"]
+        out = out.drop(columns=["tuned_config", "default_config"])
+    else:
+        default = out["optimizer"].map(default_lr)
+        is_default, is_tuned = out["lr"] == default, out["lr"] == out["tuned_lr"]
     out["lr_choice"] = [("default=tuned" if d and t else "default" if d else "tuned" if t else "")
                         for d, t in zip(is_default, is_tuned)]
     out["lr_at_edge"] = out["lr_at_edge"].astype("boolean") & pd.Series(is_tuned, dtype="boolean")
@@ -221,4 +230,5 @@ def add_tuning(summary: pd.DataFrame, table: pd.DataFrame, runs: pd.DataFrame, m
         gain.append(mean)
         gain_ci.append(ci)
     out["tuned_minus_default"], out["tuned_minus_default_ci95"] = gain, gain_ci
+    out["tuned_what"] = "all" if searched else "lr"  # --tune: every hyperparameter of its space; --lrs auto: lr
     return out

@@ -22,6 +22,7 @@ from nncmp.errors import SpecError, StoreError
 from nncmp.spec.fields import NONE, at_least, check_values, one_of, option
 from nncmp.spec.grid import DIMENSIONS, Grid
 from nncmp.spec.run import RunSpec
+from nncmp.spec.tuning import Tuning
 
 MAX_GROUP = 16  # runs in one group at most: bounds a full-batch step's memory (K × min(n, GRAD_CHUNK) examples)
 DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise
@@ -127,12 +128,17 @@ class CompareConfig:
         help="Configuration to compare every other with: paired per-seed difference of the metric with 95% CI. "
              "A config id or its leading parts, e.g. 'sgd' or 'adam/he'.")
     options: Options = field(default_factory=Options)
+    tuning: Tuning | None = None  # --tune: every hyperparameter, with a budget of trials (None: not tuned)
 
     def __post_init__(self) -> None:
         check_statistics(self.target, self.metric)
         check_values(self)
         if self.auto and "lr" in self.grid.dims:
             raise SpecError("--lrs auto tunes the rate: the grid cannot list rates too")
+        if self.tuning is not None and self.auto:
+            raise SpecError("--tune and --lrs auto both tune the learning rate; use one (--tune also tunes the rest)")
+        if self.tuning is not None and "lr" in self.grid.dims:
+            raise SpecError("--tune tunes the rate: the grid cannot list rates too")
         if self.options.track_weights and any(s.batchnorm or s.model == "cnn" for s in self.grid.runs()):
             raise SpecError("--track-weights: BatchNorm's running statistics are not weights, so nncmp landscape "
                             "could not evaluate these models; use an mlp without --batchnorm")
@@ -144,6 +150,8 @@ class CompareConfig:
             grid["lrs"] = "auto"
         doc = {"grid": grid, "base": self.grid.base.to_dict(), "target": self.target, "metric": self.metric,
                "baseline": self.baseline, "options": asdict(self.options)}
+        if self.tuning is not None:
+            doc["tuning"] = self.tuning.to_json()
         return json.loads(json.dumps(doc))  # tuples as lists, as they come back from the file
 
     @classmethod
@@ -157,8 +165,9 @@ class CompareConfig:
             if saved.get("track_every") == 0:  # folders written before None meant "each epoch only"
                 saved["track_every"] = None
             options = Options(**saved)
+            tuning = Tuning.from_json(doc["tuning"]) if doc.get("tuning") else None
             return cls(grid=grid, auto=auto, target=doc.get("target", DEFAULT_TARGET),
-                       metric=doc.get("metric"), baseline=doc.get("baseline"), options=options)
+                       metric=doc.get("metric"), baseline=doc.get("baseline"), options=options, tuning=tuning)
         except (KeyError, TypeError, ValueError, AttributeError, SpecError) as e:
             raise StoreError(f"{where}: cannot rebuild the comparison ({e})") from None
 
@@ -177,8 +186,13 @@ def check_same_runs(folder: Path, saved: CompareConfig, new: CompareConfig) -> N
 
     The same runs may be spelled differently (--act tanh or --acts tanh): only the runs and whether the
     rates are tuned must agree."""
-    if saved.auto == new.auto and saved.grid.runs() == new.grid.runs():
+    if saved.auto == new.auto and saved.grid.runs() == new.grid.runs() and saved.tuning == new.tuning:
         return
+    if saved.tuning != new.tuning:
+        show = lambda t: "(none)" if t is None else f"{t.sampler}, {t.trials} trials × {t.studies} studies" + (  # noqa: E731
+            ", a --space file" if t.space else "")
+        raise StoreError(f"--resume: {folder} was run with --tune {show(saved.tuning)}, this command has "
+                         f"{show(new.tuning)}; give the same options, or use: nncmp resume {folder}")
     old_doc, new_doc = saved.to_json(), new.to_json()
     for section, names in (("grid", GRID_OPTIONS), ("base", None)):
         old_part, new_part = old_doc[section], new_doc[section]

@@ -88,16 +88,19 @@ def write_layers(path: Path, run_ids: list[str], rows: dict[str, list[dict[str, 
 
 def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, options: Options, phase: str,
               done: dict[int, list[Record]], after: Callable[[dict[int, list[Record]]], None] | None = None,
-              probe: Probes | None = None) -> tuple[dict[int, list[Record]], dict[int, str]]:
+              probe: Probes | None = None, carry: list[Record] | None = None, say_resumed: bool = True
+              ) -> tuple[dict[int, list[Record]], dict[int, str]]:
     """Train the runs not in `done` into the metrics file `path`, a finished group in one atomic write.
     Returns every run's records by position, and the failed ones' errors; Interrupted on Ctrl-C or
-    SIGTERM, once everything finished is saved. `phase`: "training" or "tuning" (its data is the holdout)."""
+    SIGTERM, once everything finished is saved. `phase`: "training" or "tuning" (its data is the holdout).
+    `carry`: records of finished runs that are not in `specs` (a tuning study's later rounds, on its resume)
+    which every write keeps in the file."""
     by_run = dict(done)
 
     def save(group: list[tuple[int, list[Record]]]) -> None:
         kept = {**by_run, **dict(group)}
         try:
-            store.write_csv(path, records_frame([r for i in sorted(kept) for r in kept[i]]))
+            store.write_csv(path, records_frame([r for i in sorted(kept) for r in kept[i]] + list(carry or ())))
             by_run.update(group)  # only once it is on disk
             if after:
                 after(by_run)
@@ -105,7 +108,7 @@ def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, 
             raise WriteError(f"cannot write {path}: {e.strerror or e}; the results saved before are intact") from None
 
     todo = [i for i in range(len(specs)) if i not in by_run]
-    if done:
+    if done and say_resumed:
         reporter.note(f"resuming: {len(done)} of {len(specs)} {phase} runs already finished")
     say = reporter.detail if reporter.detailed else None
     failed: dict[int, str] = {}

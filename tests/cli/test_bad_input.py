@@ -148,6 +148,16 @@ USAGE = [
     (["compare", "--dropouts", "0,1"], "--dropout must be in [0, 1), got 1"),
     (["compare", "--dropouts", "0.2,0.2"], "--dropouts lists 0.2 more than once"),
     (["compare", "--dropouts", "0,nan"], "--dropout must be a finite number, got nan"),
+    # Budgeted tuning.
+    (["compare", "--tune", "halton", "--trials", "0"], "--trials must be >= 1, got 0"),
+    (["compare", "--tune", "halton", "--studies", "0"], "--studies must be >= 1, got 0"),
+    (["compare", "--trials", "8"], "--trials applies only with --tune halton|random|tpe"),
+    (["compare", "--space", "s.json"], "--space applies only with --tune"),
+    (["compare", "--tune", "sobol"], "--tune: unknown sampler 'sobol'; choose from: halton, random, tpe"),
+    (["compare", "--tune", "tpe", "--lrs", "auto"], "--tune and --lrs auto both tune the learning rate"),
+    (["compare", "--tune", "tpe", "--lrs", "0.1,0.01"], "--tune tunes the rate: the grid cannot list rates too"),
+    (["compare", "--tune", "halton", "--space", "{broken}/config.json"], "is not valid JSON"),
+    (["compare", "--tune", "halton", "--space", "/nonexistent/space.json"], "No such file"),
 ]
 
 

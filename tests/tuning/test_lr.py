@@ -83,8 +83,9 @@ def test_lrs_auto_tunes_each_activation_and_normalisation_separately(cli, tmp_pa
 def test_an_interrupted_tuning_resumes_where_it_stopped(cli, tmp_path, monkeypatch):
     from nncmp.training import execute
 
+    # --group-size 1: a group per run, so the interruption falls in the middle of the tuning.
     args = ["compare", "--dataset", "digits", "--opts", "minibatch,adam", "--inits", "he", "--seeds", "2",
-            "--epochs", "2", "--lrs", "auto", "--no-plot", "--quiet"]
+            "--epochs", "2", "--lrs", "auto", "--no-plot", "--quiet", "--group-size", "1"]
     code, out, _ = cli(*args, "--out", tmp_path / "whole")
     assert code == 0, out
     from tests.faults import InterruptGroup

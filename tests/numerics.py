@@ -66,7 +66,11 @@ def amplification(spec) -> float:
     """Step 4 above, for a resolved RunSpec."""
     from nncmp.registry.optimizers import OPTIMIZERS
 
-    torch_class = OPTIMIZERS[spec.optimizer].torch_class
+    if spec.optimizer not in OPTIMIZERS:  # a library's: bounded like Adam where it has betas, else like SGD
+        betas = spec.betas
+        torch_class = "Adam" if betas is not None and len(betas) == 2 and max(betas) < 1 else "SGD"
+    else:
+        torch_class = OPTIMIZERS[spec.optimizer].torch_class
     if torch_class in ("Adam", "AdamW"):
         b1, b2 = spec.betas
         return max(1.0, (1 - b1) / math.sqrt(1 - b2))

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 MAX_GROUP = 16
 ENGINES = ("single", "stacked", "fast-sgd", "stacked-func")
 STACKABLE_MODELS = ("mlp", "logreg", "linear")
+# Special handling a stack still gives exactly: an optimizer computing its own step size does so per member.
+STACKABLE_HANDLING = {optim.NO_LR}
+# Library optimizers whose stacked runs were measured to differ from their single runs (0.1-9% in loss after
+# 2 epochs; tests/training/engines/test_members.py checks every other one): they train alone.
+NOT_STACKABLE = {"gravity", "kron", "soap"}
 FAST_ACTS = ("relu", "tanh", "sigmoid")
 
 
@@ -46,12 +51,16 @@ def unstackable(spec: RunSpec, data: Data | None = None) -> str | None:
     """Why this run cannot train in a stack (it then trains alone on the single-run engine), or None. A
     user's model stacks with torch.func when it has no buffers and no random layers, which takes building
     it on `data` (without it: alone)."""
-    library = None if spec.optimizer in optim.OPTIMIZERS else (
-        f"stacking is exact only for the built-in optimizers, whose torch.optim updates act on each weight by "
-        f"itself; {spec.optimizer} may not")
+    special = set(optim.entry(spec.optimizer).handling) - STACKABLE_HANDLING
+    library = None if spec.optimizer in optim.OPTIMIZERS or not special else (
+        f"{spec.optimizer} needs {', '.join(sorted(special))}, which a stack's optimizers (one per member, over "
+        "views of its slices) do not give")
+    if optim.resolve(spec.optimizer).split(":")[-1] in NOT_STACKABLE:
+        library = f"{spec.optimizer}'s stacked runs were measured to differ from its single runs"
     if user_model(spec.model):
-        if library:
-            return library
+        if spec.optimizer not in optim.OPTIMIZERS:
+            return (f"a torch.func stack has one optimizer for every member, exact only for the built-in "
+                    f"optimizers, whose updates act on each weight by itself; {spec.optimizer} may not")
         if data is None:
             return "a user's model stacks only where the plan can build it on the data"
         if spec.batch_size == 1:
@@ -78,13 +87,14 @@ def _user_model_reason(model: str, model_args: tuple[tuple[str, Any], ...], shap
 
 
 def fast_sgd(spec: RunSpec, device: str = "cpu") -> bool:
-    """Batch size 1, plain SGD, an MLP without BatchNorm/Dropout on a classification dataset, on the CPU (on a
+    """Batch size 1, SGD without momentum (weight decay allowed), an MLP without BatchNorm/Dropout on a
+    classification dataset, on the CPU (on a
     GPU a kernel launch per tiny operation is the opposite of fast: the stacked engine does it). `spec`:
     resolved."""
     entry = optim.OPTIMIZERS.get(spec.optimizer)
     return (device == "cpu" and entry is not None and entry.torch_class == "SGD" and not entry.fixed.get("nesterov")
             and not spec.opt_args and spec.batch_size == 1
-            and not spec.momentum and not spec.weight_decay and spec.model in ("mlp", "logreg")
+            and not spec.momentum and spec.model in ("mlp", "logreg")
             and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
             and spec.dataset != "toy-regression")
 
@@ -93,11 +103,11 @@ def group_key(spec: RunSpec, device: str = "cpu", data: Data | None = None) -> t
     """Runs with equal keys can train together; None: this run trains alone. `spec` must be resolved."""
     if unstackable(spec, data):
         return None
-    # The fast path scales each member's update by its own rate, so rates may differ there; the stacked
+    # The fast path scales each member's update by its own rate and decay, so those may differ there; the stacked
     # engine gives each member an optimizer of its own (engines/stacked.MemberOptimizers), so the built-in
     # optimizers' hyperparameters may differ (tuning trials), except on the torch.func stack.
     if fast_sgd(spec, device):
-        varying = {"init", "seed", "lr"}
+        varying = {"init", "seed", "lr", "weight_decay"}
     elif user_model(spec.model):
         varying = {"init", "seed"}
     else:
@@ -143,9 +153,9 @@ def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP,
         return Group(indices, "stacked-func", f"{n} runs stacked with torch.func (vmap over the model): they differ "
                                               "only in init and seed")
     if n > 1:
-        if varied:
+        if varied or first.optimizer not in optim.OPTIMIZERS:
             return Group(indices, "stacked", f"{n} runs stacked: they differ only in init, seed and the optimizer's "
-                                             "hyperparameters (each member has a torch optimizer of its own)")
+                                             "hyperparameters (each member has an optimizer of its own)")
         return Group(indices, "stacked", f"{n} runs stacked: they differ only in init and seed")
     reason = unstackable(first, data) or ("--group-size 1" if max_group == 1 else "no other run shares its settings")
     return Group(indices, "single", f"alone on the single-run engine: {reason}")

@@ -82,6 +82,7 @@ def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics
     onehot = F.one_hot(y_all, n_out).float()  # [K, n, classes]: softmax - onehot is the delta at the output
     logits = torch.empty(k, n, n_out)
     rates = [s.lr for s in specs]
+    decays = [s.weight_decay or 0.0 for s in specs]  # torch's SGD weight_decay: grad + wd·w, on biases too
     # A learning-rate schedule: each step's factor, shared by the members (it is part of their group key).
     first = specs[0]
     factors = None
@@ -98,9 +99,9 @@ def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics
         bs = [b.detach() for _, b in linears]
         if k == 1:
             _fast_sgd_single(state, perms[0], [w[0] for w in ws], [b[0, 0] for b in bs], onehot[0], logits[0],
-                             rates[0], specs[0].act, factors, on_step)
+                             rates[0], specs[0].act, factors, on_step, decays[0])
         else:
-            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act, factors, on_step)
+            _fast_sgd_stacked(state, perms, ws, bs, onehot, logits, rates, specs[0].act, factors, on_step, decays)
         step_losses = F.cross_entropy(logits.transpose(1, 2), y_all, reduction="none")  # [K, n]
         bad = ~torch.isfinite(step_losses)
         bad_step = torch.where(bad.any(1), bad.int().argmax(1) + 1, 0)  # argmax: the first True
@@ -110,9 +111,11 @@ def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics
 
 def _fast_sgd_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
                      onehot: torch.Tensor, logits: torch.Tensor, lr: float, act_name: str,
-                     factors: list[float] | None = None, on_step: Callable[[int], None] | None = None) -> None:
+                     factors: list[float] | None = None, on_step: Callable[[int], None] | None = None,
+                     decay: float = 0.0) -> None:
     """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all.
-    factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
+    factors: the learning-rate schedule's factor of each step of the epoch (None: constant). decay: SGD's
+    weight decay, w ← w·(1 − rate·decay) − rate·g (torch's w − rate·(g + decay·w), rounded once more)."""
     import torch
 
     act, backward = _activation(act_name)
@@ -133,6 +136,9 @@ def _fast_sgd_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor
             delta = torch.softmax(out, 0).sub_(onehot[c + i])
             for j in range(last, -1, -1):
                 below = backward(torch.mv(wts[j], delta), inputs[j]) if j > 0 else None
+                if decay:
+                    ws[j].mul_(1.0 - rate * decay)
+                    bs[j].mul_(1.0 - rate * decay)
                 ws[j].addr_(delta, inputs[j], alpha=-rate)
                 bs[j].add_(delta, alpha=-rate)
                 delta = below
@@ -142,9 +148,10 @@ def _fast_sgd_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor
 
 def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
                       onehot: torch.Tensor, logits: torch.Tensor, rates: list[float], act_name: str,
-                      factors: list[float] | None = None, on_step: Callable[[int], None] | None = None) -> None:
-    """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate.
-    factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
+                      factors: list[float] | None = None, on_step: Callable[[int], None] | None = None,
+                      decays: list[float] | None = None) -> None:
+    """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate
+    and weight decay. factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
     import torch
 
     act, backward = _activation(act_name)
@@ -152,6 +159,7 @@ def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tens
     last = len(ws) - 1
     shared = all(r == rates[0] for r in rates)
     lr = torch.tensor(rates).view(k, 1, 1)
+    wd = torch.tensor(decays).view(k, 1, 1) if decays and any(decays) else None
     wts = [w.transpose(1, 2) for w in ws]
     for c in range(0, n, FAST_CHUNK):
         xs = state.x[perms[:, c:c + FAST_CHUNK]]  # [K, chunk, features]
@@ -165,8 +173,12 @@ def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tens
             inputs.append(h)
             out = torch.baddbmm(bs[last], h, wts[last], out=logits[:, c + i:c + i + 1])
             delta = torch.softmax(out, -1).sub_(onehot[:, c + i:c + i + 1])
+            keep = None if wd is None else 1.0 - lr * f * wd  # [K,1,1]: each member's decay this step
             for j in range(last, -1, -1):
                 below = backward(torch.bmm(delta, ws[j]), inputs[j]) if j > 0 else None
+                if keep is not None:
+                    ws[j].mul_(keep)
+                    bs[j].mul_(keep)
                 if shared:
                     ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0] * f)
                     bs[j].add_(delta, alpha=-rates[0] * f)

@@ -1,4 +1,14 @@
-"""Stacked runs with hyperparameters of their own (tuning trials): one torch optimizer per member."""
+"""Stacked runs with optimizers of their own: tuning trials (other rates, betas, momentum, decay) and the
+optimizers of pytorch-optimizer, whose update may look at a whole tensor (a norm, a sign, a trust ratio).
+
+Each member gets a torch optimizer of its own over *views* of its slices of the stacked tensors, shaped as
+its single run's parameters ([out, in] weights, [out] biases): leaves themselves (detached, sharing the
+stack's memory). Before a step, each view's gradient is set to the matching slice of the stack's gradient.
+Member j's update is then exactly its optimizer's, on tensors of its single run's shapes and values, with
+its own hyperparameters and state: what its single run would do, whatever the optimizer computes per
+tensor. (torch.optim holds one set of hyperparameters per parameter group, and a group holds whole leaf
+tensors, so one optimizer over the stack cannot give members different rates.)
+"""
 
 from __future__ import annotations
 
@@ -11,23 +21,19 @@ if TYPE_CHECKING:
 
 
 class MemberOptimizers:
-    """One torch.optim optimizer per member, each with the member's own hyperparameters, over views of the
-    member's slices of the stacked tensors.
+    """One optimizer per member of a stack; the stacked engine's optimizer contract (zero_grad, step,
+    param_groups for a schedule) plus `keep` for dropping diverged members."""
 
-    torch.optim holds one set of hyperparameters per parameter group and a group holds whole leaf tensors,
-    while a stack's tensor [K, ...] holds every member: so each member gets views of its slice (leaves
-    themselves: detached, sharing the stack's memory), and before a step each view's gradient is set to
-    the matching slice of the stack's gradient. The update of member j is then torch's own, with its own
-    rate, betas, momentum and decay: what its single run would do (the built-ins act on each element).
-    """
-
-    def __init__(self, specs: list[RunSpec], stack: Any):
+    def __init__(self, specs: list[RunSpec], stack: Any, n_train: int | None = None):
         from nncmp.training.stepping import build_for
 
-        params = stack.parameters()
-        self.params = params
-        self.views = [[p.detach()[j] for p in params] for j in range(len(specs))]
-        self.optimizers = [build_for(spec, views) for spec, views in zip(specs, self.views)]
+        self.params = stack.parameters()
+        self.shapes = stack.member_shapes()
+        self.views = self._views(len(specs))
+        self.optimizers = [build_for(spec, views, n_train=n_train) for spec, views in zip(specs, self.views)]
+
+    def _views(self, k: int) -> list[list[torch.Tensor]]:
+        return [[p.detach()[j].view(shape) for p, shape in zip(self.params, self.shapes)] for j in range(k)]
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -40,8 +46,8 @@ class MemberOptimizers:
 
     def step(self) -> None:
         for j, (optimizer, views) in enumerate(zip(self.optimizers, self.views)):
-            for view, p in zip(views, self.params):
-                view.grad = None if p.grad is None else p.grad[j]
+            for view, p, shape in zip(views, self.params, self.shapes):
+                view.grad = None if p.grad is None else p.grad[j].view(shape)
             optimizer.step()
 
     def keep(self, keep: list[int], params: list[torch.Tensor]) -> None:
@@ -50,7 +56,7 @@ class MemberOptimizers:
         self.params = params
         self.optimizers = [self.optimizers[j] for j in keep]
         old_views = [self.views[j] for j in keep]
-        self.views = [[p.detach()[i] for p in params] for i in range(len(keep))]
+        self.views = self._views(len(keep))
         for optimizer, old, new in zip(self.optimizers, old_views, self.views):
             mapping = {id(o): n for o, n in zip(old, new)}
             for group in optimizer.param_groups:

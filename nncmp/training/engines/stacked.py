@@ -84,6 +84,19 @@ class Stack:
                 out += layer.tensors[:2]
         return out
 
+    def member_shapes(self) -> list[tuple[int, ...]]:
+        """The shape of each parameter() in one member's single run (a bias is [out] there, [K, 1, out] here)."""
+        shapes = []
+        for layer in self.layers:
+            if layer.kind == "linear":
+                w, b = layer.tensors
+                shapes.append(tuple(w.shape[1:]))
+                if b is not None:
+                    shapes.append((b.shape[2],))
+            elif layer.kind == "batchnorm":
+                shapes += [tuple(t.shape[1:]) for t in layer.tensors[:2]]
+        return shapes
+
     def select(self, keep: torch.Tensor) -> dict[int, torch.Tensor]:
         """Keep only members `keep` (an index tensor); returns old tensor id → new tensor, for optimizer state."""
         moved: dict[int, torch.Tensor] = {}
@@ -226,6 +239,7 @@ class StackedRun:
     def __init__(self, specs: list[RunSpec], data: Data, fast: bool = False):
         import torch
 
+        from nncmp.registry.optimizers import OPTIMIZERS
         from nncmp.registry.schedules import Schedule
         from nncmp.spec.run import hyper_differ, total_steps
         from nncmp.training.engines.members import MemberOptimizers
@@ -246,7 +260,8 @@ class StackedRun:
         self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
         self.seeds = [s.seed for s in specs]
         self.optimizer: torch.optim.Optimizer | Pair | MemberOptimizers | None = (
-            None if fast else MemberOptimizers(specs, self.stack) if hyper_differ(specs)
+            None if fast else MemberOptimizers(specs, self.stack, data.n_train)
+            if hyper_differ(specs) or specs[0].optimizer not in OPTIMIZERS
             else build_for(specs[0], self.stack.parameters()))
         # Members share their schedule (it is part of the group key); the fast path applies it itself.
         first = specs[0]

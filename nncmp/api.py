@@ -92,7 +92,9 @@ class Comparison:
 def compare(opts: list[str] | str | None = None, inits: list[str] | str | None = None, *, seeds: int = 3,
             model: Any = "mlp", data: Any = None, dataset: str = "mnist5k", model_args: dict[str, Any] | None = None,
             opt_args: dict[str, Any] | None = None, out: str | Path | None = None, resume: bool = False,
-            overwrite: bool = False, download: bool = False, progress: bool = True, **options: Any) -> Comparison:
+            overwrite: bool = False, download: bool = False, progress: bool = True, tune: str | None = None,
+            trials: int | None = None, studies: int | None = None, space: str | Path | dict[str, Any] | None = None,
+            **options: Any) -> Comparison:
     """Train every optimizer × init × … × seed and return the ranked comparison (`nncmp compare`).
 
     `opts`, `inits` and the other grid dimensions (`lrs` — a list or "auto" —, `batch_sizes`, `acts`,
@@ -102,7 +104,8 @@ def compare(opts: list[str] | str | None = None, inits: list[str] | str | None =
     one. `data`: (x_train, y_train, x_val, y_val) arrays or tensors, a dict of them, (x, y), or
     (train_dataset, val_dataset); or `dataset=` a built-in name, a .npz/.csv path or "file.py:load".
     `out`: the results folder; None writes to results/<timestamp>-compare under the current directory, as
-    the command line does. `resume=True` continues `out`.
+    the command line does. `resume=True` continues `out`. `tune="halton"` (or "random", "tpe") with
+    `trials`, `studies` and `space` (a space file's path, or its contents as a dict) is `--tune`.
     """
     from nncmp.commands.compare import CompareRequest
     from nncmp.commands.compare import compare as run
@@ -119,10 +122,29 @@ def compare(opts: list[str] | str | None = None, inits: list[str] | str | None =
     base = RunSpec(**run_fields, dataset=_dataset(dataset, data), model=_model(model),
                    model_args=model_args or {})
     grid = Grid(base=base, dims=dims, seeds=seeds, hyper=hyper, opt_args=opt_args or {}, warmup=warmup)
-    config = CompareConfig(grid=grid, auto=auto, **config_fields, options=Options(**option_fields))
+    config = CompareConfig(grid=grid, auto=auto, **config_fields, options=Options(**option_fields),
+                           tuning=_tuning(grid, tune, trials, studies, space))
     request = CompareRequest(config, out=Path(out) if out is not None else None, resume=resume, overwrite=overwrite,
                              download=download)
     return _comparison(run(request, _reporter(progress)))
+
+
+def _tuning(grid: Any, tune: str | None, trials: int | None, studies: int | None,
+            space: str | Path | dict[str, Any] | None) -> Any:
+    """compare's tune=, trials=, studies=, space= as the CLI's --tune, --trials, --studies, --space."""
+    from nncmp.tuning.space import tuning_options
+
+    if isinstance(space, dict):
+        from nncmp.spec.tuning import DEFAULT_TRIALS, Tuning
+        from nncmp.tuning.space import check_space
+
+        if tune is None:
+            from nncmp.errors import SpecError
+
+            raise SpecError("space applies only with tune='halton', 'random' or 'tpe'")
+        doc = check_space(space, list(grid.values("optimizer")), list(grid.values("schedule")))
+        return Tuning(tune, trials or DEFAULT_TRIALS, studies or 1, doc)
+    return tuning_options(grid, tune, trials, studies, Path(space) if space is not None else None)
 
 
 def train(*, model: Any = "mlp", data: Any = None, dataset: str = "mnist5k", model_args: dict[str, Any] | None = None,

@@ -319,3 +319,18 @@ def test_a_module_in_the_current_folder_is_importable_by_name(user_files, monkey
     code, out, _ = run_cli("train", "--model", "localpkg.models:table_net", "--dataset", "signals.csv",
                            "--target-column", "label", "--epochs", "1", "--out", "t", "--no-plot")
     assert code == 0, out
+
+
+def test_tuning_with_a_budget_from_python(tmp_path):
+    # A user's class, tuned with a space given as a dict: its trials train one by one (a torch.func stack
+    # has one optimizer), with the same budget for both optimizers.
+    result = nncmp.compare(opts=["adam", "minibatch"], inits=["he"], seeds=1, epochs=1, model=notebook_class(),
+                           data=arrays(), tune="random", trials=3,
+                           space={"learning_rate": {"min": 1e-3, "max": 1e-1, "scaling": "log"}},
+                           out=tmp_path / "t", progress=False, plot=False)
+    tuning = pd.read_csv(tmp_path / "t" / "tuning.csv")
+    assert (tuning[tuning["kind"] == "trial"].groupby("optimizer").size() == 3).all()
+    assert tuning[tuning["kind"] == "trial"]["lr"].between(1e-3, 1e-1).all()
+    assert set(result.summary["lr_choice"]) <= {"default", "tuned", "default=tuned"}
+    with pytest.raises(SpecError, match="--trials must be >= 1"):
+        nncmp.compare(opts=["adam"], dataset="digits", tune="halton", trials=0, out=tmp_path / "x", progress=False)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from nncmp.errors import DataError
 from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
 from nncmp.spec.run import RunSpec
+from nncmp.tuning.study import first_trials
 
 if TYPE_CHECKING:
     import torch
@@ -183,8 +184,9 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
 TARGETS = {
     "speedup_vs_reference_bs64": 7.0, "speedup_vs_reference_bs1": 8.0, "grid_vs_reference_bs64": 18.0,
     "grid_vs_reference_bs1": 25.0, "batched_vs_sequential_bs64": 2.5, "batched_vs_sequential_bs1": 2.0,
-    "ceiling_fraction_bs64_batched": 0.4,
+    "ceiling_fraction_bs64_batched": 0.4, "trials_stacked_vs_one_by_one_bs64": 2.0,
 }
+TRIALS = 16  # compare --tune's default: one study of Adam trials
 GRID_INITS = ("xavier", "he")
 GRID_SEEDS = 4
 
@@ -278,6 +280,7 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str,
     cpu_small = subset(cpu_data, n_bs1)
     data, small = on_device(cpu_data, device), on_device(cpu_small, device)
     adam, sgd = _grid("adam"), _grid("sgd")
+    trials = first_trials(adam[0].resolved(data.n_train), TRIALS)  # one epoch, as the other cases
     flops = train_flops(adam[0], data)
     ceiling = 0.0
     _timed_nncmp(adam[:1], subset(data, min(n, 4096)), together=False)  # warm-up: thread pools, allocator
@@ -297,6 +300,10 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str,
             ("grid_bs1_batched", "nncmp, 8 runs stacked, sgd", 1, 8, lambda: _timed_nncmp(sgd, small, True)),
             ("grid_bs1_sequential", "nncmp, 8 runs one by one, sgd", 1, 8,
              lambda: _timed_nncmp(sgd, small, together=False)),
+            ("trials_bs64_batched", f"nncmp, {TRIALS} adam trials stacked", 64, TRIALS,
+             lambda: _timed_nncmp(trials, data, True)),
+            ("trials_bs64_sequential", f"nncmp, {TRIALS} adam trials one by one", 64, TRIALS,
+             lambda: _timed_nncmp(trials, data, together=False)),
         ]
         for round_ in range(repeats):
             # The ceiling too is the best round's, so every fraction is of the machine at its least disturbed.
@@ -333,6 +340,7 @@ def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str,
         "grid_vs_reference_bs1": rate("grid_bs1_batched") / rate("reference_bs1"),
         "batched_vs_sequential_bs64": rate("grid_bs64_batched") / rate("grid_bs64_sequential"),
         "batched_vs_sequential_bs1": rate("grid_bs1_batched") / rate("grid_bs1_sequential"),
+        "trials_stacked_vs_one_by_one_bs64": rate("trials_bs64_batched") / rate("trials_bs64_sequential"),
         "ceiling_fraction_bs64_batched": best["grid_bs64_batched"]["ceiling fraction"],
         **(loaded if load else {}),
     }

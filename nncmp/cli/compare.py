@@ -32,7 +32,8 @@ from nncmp.spec.config import CompareConfig, Options
 from nncmp.spec.fields import parse_list
 from nncmp.spec.grid import DIMENSIONS
 from nncmp.spec.run import RunSpec
-from nncmp.spec.tuning import DEFAULT_TRIALS, Tuning
+from nncmp.spec.tuning import DEFAULT_TRIALS
+from nncmp.tuning.space import tuning_options
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -108,30 +109,12 @@ def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt
                         warmup=declared["warmup"])
         config = CompareConfig(grid=the_grid, auto=auto, **values(CompareConfig, declared, STATS),
                                options=Options(**values(Options, declared, OPTIONS)),
-                               tuning=tuning_of(the_grid, declared["tune"], declared["trials"], declared["studies"],
-                                                declared["space"]))
+                               tuning=tuning_options(the_grid, declared["tune"], declared["trials"],
+                                                     declared["studies"], declared["space"]))
         request = CompareRequest(config, out=resume or out, resume=resume is not None, overwrite=overwrite,
                                  download=download, share_gpu=share_gpu, allow_changed_code=allow_changed_code)
     show = reporter(quiet, verbose, json_out)
     raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out))
-
-
-def tuning_of(the_grid: Any, tune: str | None, trials: int | None, studies: int | None,
-              space: Path | None) -> Tuning | None:
-    """--tune, --trials, --studies, --space as a Tuning (None without --tune); the space file read and checked
-    against the grid's optimizers and schedules."""
-    if tune is None:
-        options = (("--trials", trials), ("--studies", studies), ("--space", space))
-        given = [name for name, v in options if v is not None]
-        if given:
-            raise SpecError(f"{given[0]} applies only with --tune halton|random|tpe")
-        return None
-    doc = {}
-    if space is not None:
-        from nncmp.tuning.space import load_space
-
-        doc = load_space(space, list(the_grid.values("optimizer")), list(the_grid.values("schedule")))
-    return Tuning(tune, DEFAULT_TRIALS if trials is None else trials, 1 if studies is None else studies, doc)
 
 
 def architectures(hiddens: str | None, depth: int | None, width: int | None, depths: str | None) -> str | None:

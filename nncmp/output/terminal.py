@@ -281,7 +281,11 @@ def render(summary: pd.DataFrame, metric: str, target: float | None, fmt: str, b
         return summary_table(summary, metric, target)
     if fmt == "markdown":
         headers, rows = summary_rows(summary, metric, target)
-        return markdown(headers, rows) + "\n" + summary_caption(summary, metric, target) + "\n"
+        from nncmp.output.tuning import markdown as tuning_markdown
+
+        tuned = tuning_markdown(folder)  # --tune: what each budget buys and the checklist
+        return (markdown(headers, rows) + "\n" + summary_caption(summary, metric, target) + "\n"
+                + ("\n" + tuned if tuned else ""))
     if fmt == "csv":
         return summary.to_csv(index=False)
     baseline = summary["baseline"].iloc[0] if "baseline" in summary.columns else None

@@ -42,13 +42,16 @@ def _keys(table: pd.DataFrame) -> list[str]:
 
 
 def _label(row: dict[str, Any], varying: list[str]) -> str:
-    return " ".join(str(row[k]) for k in ["optimizer", *varying])
+    names = {"batch_size": "bs"}
+    return " ".join([str(row["optimizer"])] + [str(row[k]) if k == "init" else f"{names.get(k, k)}={row[k]}"
+                                               for k in varying])
 
 
-def _hyper_text(row: dict[str, Any]) -> str:
+def _hyper_text(row: dict[str, Any], searched: list[str]) -> str:
+    """The tuned values of the hyperparameters that were searched (the others stayed at their defaults)."""
     names = {"weight_decay": "wd"}
     parts = []
-    for h in HYPER:
+    for h in searched:
         v = row.get(h)
         if v is None or (isinstance(v, float) and math.isnan(v)):
             continue
@@ -90,7 +93,8 @@ def rows(folder: Path) -> tuple[list[str], list[list[str]], str] | None:
         else:
             cells.append("every trial diverged")
         chosen = g[g["chosen"]]
-        cells.append(_hyper_text(chosen.iloc[0].to_dict()) if len(chosen) else "—")
+        searched = [h for h in HYPER if h in g and g[h].nunique() > 1]
+        cells.append(_hyper_text(chosen.iloc[0].to_dict(), searched) if len(chosen) else "—")
         cells.append(f"{len(g)} · {_seconds(float(g['seconds'].sum()))}")
         out.append(cells)
     score = "val loss (lower is better)" if trials["tune_val_acc"].isna().all() else "val acc"

@@ -25,7 +25,7 @@ def write_figures(folder: Path, into: Path | None = None) -> list[str]:
     written = []
     for name, fig in ((schema.BUDGET_PNG, budget_figure(plt, table, budget, doc)),
                       (schema.SENSITIVITY_PNG, sensitivity_figure(plt, table))):
-        save_figure(fig, Path(into or folder) / name, 110)
+        save_figure(fig, Path(into or folder) / name, 90)
         plt.close(fig)
         written.append(name)
     return written
@@ -40,11 +40,13 @@ def budget_figure(plt: Any, table: pd.DataFrame, budget: pd.DataFrame, doc: dict
     keys = _keys(budget)
     regression = table["tune_val_acc"].isna().all()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    top = None if regression else 1.0  # an accuracy band is cut at 1, where accuracy ends
     for label, g in _groups(budget, keys):
         for ax, x in zip(axes, ("n", "seconds")):
             line = ax.plot(g[x], g["expected_best"], marker=".", label=label)[0]
-            ax.fill_between(g[x], g["expected_best"] - g["sd"], g["expected_best"] + g["sd"],
-                            color=line.get_color(), alpha=0.15)
+            ax.fill_between(g[x], g["expected_best"] - g["sd"], (g["expected_best"] + g["sd"]).clip(upper=top),
+                            color=line.get_color(), alpha=0.12)
+            ax.set_xscale("log")  # the first trials are where the curves differ
     what = "− val loss" if regression else "val acc"
     axes[0].set_xlabel("trials (budget n)")
     axes[1].set_xlabel("training seconds (n × mean seconds per trial)")
@@ -72,9 +74,17 @@ def sensitivity_figure(plt: Any, table: pd.DataFrame) -> Any:
     groups = _groups(trials, keys)
     two_d = [(label, g) for label, g in groups if "weight_decay" in g and g["weight_decay"].nunique() > 1
              and g["lr"].nunique() > 1]
-    rows_ = 2 if two_d else 1
-    cols = len(groups)
-    fig, axes = plt.subplots(rows_, cols, figsize=(3.6 * cols + 0.6, 3.4 * rows_), squeeze=False)
+    per = 2 if two_d else 1  # panels per configuration, one above the other
+    cols = min(len(groups), 5)
+    bands = -(-len(groups) // cols)
+    rows_ = per * bands
+    fig, grid = plt.subplots(rows_, cols, figsize=(3.6 * cols + 0.6, 3.2 * rows_), squeeze=False)
+    # axes[r][i]: panel r (0: score against rate, 1: rate × decay) of configuration i
+    axes = [[grid[(i // cols) * per + r][i % cols] for i in range(len(groups))] for r in range(per)]
+    used = {id(ax) for row in axes for ax in row}
+    for ax in grid.flat:
+        if id(ax) not in used:
+            ax.axis("off")
     regression = trials["tune_val_acc"].isna().all()
     what = "− val loss" if regression else "val acc"
     for i, (label, g) in enumerate(groups):
@@ -98,8 +108,8 @@ def sensitivity_figure(plt: Any, table: pd.DataFrame) -> Any:
         ax.set_xlabel("learning rate")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
-    for i in range(cols):
-        if rows_ == 1:
+    for i in range(len(groups)):
+        if per == 1:
             break
         ax = axes[1][i]
         match = [g for label, g in two_d if label == groups[i][0]]

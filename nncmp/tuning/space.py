@@ -35,6 +35,7 @@ from typing import Any
 from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
+from nncmp.spec.tuning import DEFAULT_TRIALS, Tuning
 
 # Space name → (the hyperparameter it sets, whether the value is 1 − the hyperparameter).
 TARGETS: dict[str, tuple[str, bool]] = {
@@ -259,3 +260,19 @@ def apply(spec: Any, space: dict[str, Param], sampled: dict[str, Any]) -> Any:
 def hyper_values(space: dict[str, Param], sampled: dict[str, Any]) -> dict[str, Any]:
     """Hyperparameter (HYPER_COLUMNS) → value, from a trial's sampled numbers."""
     return {space[name].target: space[name].value(v) for name, v in sampled.items()}
+
+
+def tuning_options(the_grid: Any, tune: str | None, trials: int | None, studies: int | None,
+                   space: Path | None) -> Tuning | None:
+    """--tune, --trials, --studies, --space as a Tuning (None without --tune); the space file read and checked
+    against the grid's optimizers and schedules."""
+    if tune is None:
+        options = (("--trials", trials), ("--studies", studies), ("--space", space))
+        given = [name for name, v in options if v is not None]
+        if given:
+            raise SpecError(f"{given[0]} applies only with --tune halton|random|tpe")
+        return None
+    doc = {}
+    if space is not None:
+        doc = load_space(space, list(the_grid.values("optimizer")), list(the_grid.values("schedule")))
+    return Tuning(tune, DEFAULT_TRIALS if trials is None else trials, 1 if studies is None else studies, doc)

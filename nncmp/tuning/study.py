@@ -68,3 +68,11 @@ class Study:
             from optuna.trial import TrialState
 
             self.study.tell(self.dummy, state=TrialState.FAIL)
+
+
+def first_trials(spec: Any, k: int, sampler: str = "halton") -> list[Any]:
+    """The k trials one study of nncmp's space for `spec` (resolved) asks first (nncmp bench's trial case)."""
+    from nncmp.tuning.space import apply, default_space
+
+    space = default_space(spec.optimizer, spec.schedule)
+    return [apply(spec, space, sampled) for _, sampled, _ in Study(Tuning(sampler, k), space, 0).ask()]

@@ -27,10 +27,14 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
         "grid_bs1_batched_under_load"}
     assert set(doc["targets"]) == {
         "speedup_vs_reference_bs64", "speedup_vs_reference_bs1", "grid_vs_reference_bs64", "grid_vs_reference_bs1",
-        "batched_vs_sequential_bs64", "batched_vs_sequential_bs1", "ceiling_fraction_bs64_batched"}
+        "batched_vs_sequential_bs64", "batched_vs_sequential_bs1", "ceiling_fraction_bs64_batched",
+        "trials_stacked_vs_one_by_one_bs64"}
     assert all(v > 0 for v in doc["figures"].values()) and doc["ceiling_gflops"] > 0
     cases = {c["case"]: c for c in doc["cases"]}
-    assert len(cases) == 8
+    assert len(cases) == 10
+    assert cases["trials_bs64_batched"]["models"] == 16  # --tune's trials: other rates, betas and decays
+    assert doc["figures"]["trials_stacked_vs_one_by_one_bs64"] == pytest.approx(
+        cases["trials_bs64_batched"]["samples/s"] / cases["trials_bs64_sequential"]["samples/s"])
     assert cases["grid_bs64_batched"]["models"] == 8 and cases["grid_bs1_sequential"]["batch"] == 1
     assert cases["single_bs64"]["examples"] == 256 and cases["reference_bs1"]["examples"] == 32
     # The figures are ratios of the cases' own rates.
@@ -40,7 +44,7 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
         cases["grid_bs64_batched"]["GFLOP/s"] / doc["ceiling_gflops"])
     assert cases["single_bs64"]["GFLOP/s"] == pytest.approx(cases["single_bs64"]["samples/s"] * 1_007_104 / 1e9)
     assert all(c["peak RSS MB"] > 0 for c in cases.values())
-    assert len(pd.read_csv(tmp_path / "bench.csv")) == 8 and len(pd.read_csv(tmp_path / "figures.csv")) == 12
+    assert len(pd.read_csv(tmp_path / "bench.csv")) == 10 and len(pd.read_csv(tmp_path / "figures.csv")) == 13
     pool = doc["pool"]
     assert pool["processes_vs_local"] == pytest.approx(pool["local seconds"] / pool["processes seconds"])
     assert pool["driver ms per run"] > 0 and pool["jobs"] == 2

@@ -157,3 +157,15 @@ def test_an_interrupted_study_resumes_without_training_a_finished_trial_again(tm
         whole = pd.read_csv(tmp_path / "whole" / name).drop(columns=["seconds"])
         cut = pd.read_csv(tmp_path / "cut" / name).drop(columns=["seconds"])
         assert whole.to_csv(index=False) == cut.to_csv(index=False), name
+
+
+@pytest.mark.slow
+def test_trials_on_worker_processes_give_the_local_numbers(tmp_path, cli):
+    args = ["compare", *TINY, "--opts", "minibatch,adam", "--tune", "random", "--trials", "3", "--seeds", "1",
+            "--no-plot", "--quiet"]
+    for name, extra in (("local", []), ("processes", ["--backend", "processes", "--jobs", "2"])):
+        code, out, _ = cli(*args, *extra, "--out", tmp_path / name)
+        assert code == 0, out
+    local, pool = (pd.read_csv(tmp_path / n / "tuning.csv").drop(columns=["seconds"]) for n in ("local", "processes"))
+    assert list(local["tuned_config"]) == list(pool["tuned_config"])
+    pd.testing.assert_frame_equal(local, pool, rtol=1e-5)

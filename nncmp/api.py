@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from nncmp.commands.compare import CompareResult
     from nncmp.commands.inspect import InspectResult
+    from nncmp.commands.suite import SuiteResult
     from nncmp.training.progress import Reporter
 
 # The Python names of compare's grid dimensions (the command line's options without dashes) → RunSpec field.
@@ -127,6 +128,41 @@ def compare(opts: list[str] | str | None = None, inits: list[str] | str | None =
     request = CompareRequest(config, out=Path(out) if out is not None else None, resume=resume, overwrite=overwrite,
                              download=download)
     return _comparison(run(request, _reporter(progress)))
+
+
+def compare_suite(opts: list[str] | str, suite: str | Path = "default", *, problems: list[str] | str | None = None,
+                  seeds: int = 3, lrs: str | None = None, tune: str | None = None, trials: int | None = None,
+                  studies: int | None = None, space: str | Path | dict[str, Any] | None = None,
+                  by: str = "examples", reference: str | None = None, ratio_to: str = "best",
+                  out: str | Path | None = None, resume: bool = False, overwrite: bool = False, download: bool = False,
+                  progress: bool = True, **options: Any) -> SuiteResult:
+    """Run every optimizer on every problem of a suite and judge them together (`nncmp suite`; the name is
+    not `nncmp.suite`: that is the package of its parts).
+
+    `suite`: "default", "large" or a suite file; `lrs="auto"` or `tune=` tune each optimizer per problem.
+    The result's `verdict.table` is suite.csv (score, solved, speed-up, time on each problem), its
+    `verdict.profiles` profiles.csv, `times` times.csv; `folder` holds a compare folder per problem.
+    `options`: how it runs, as `nncmp suite`'s (`backend="ray"`, `jobs=4`, `plot=False`, ...)."""
+    from nncmp.commands.suite import SuiteRequest, run_suite
+    from nncmp.spec.config import Options
+    from nncmp.spec.fields import parse_list
+
+    names = tuple(parse_list("opts", opts, str, "names") if isinstance(opts, str) else opts)
+    chosen = tuple(parse_list("problems", problems, str, "names") if isinstance(problems, str) else problems or ())
+    if lrs not in (None, "auto"):
+        raise SpecError(f"lrs: a suite tunes the rate per problem (lrs='auto') or uses the defaults; got {lrs!r}")
+    grid = _grid_of(names)
+    request = SuiteRequest(str(suite), names, chosen, seeds, lrs == "auto", _tuning(grid, tune, trials, studies, space),
+                           by, reference, ratio_to, Options(**options), Path(out) if out is not None else None, resume,
+                           overwrite, download)
+    return run_suite(request, _reporter(progress))
+
+
+def _grid_of(opts: tuple[str, ...]) -> Any:
+    from nncmp.spec.grid import Grid
+    from nncmp.spec.run import RunSpec
+
+    return Grid(base=RunSpec(), dims={"optimizer": opts})
 
 
 def _tuning(grid: Any, tune: str | None, trials: int | None, studies: int | None,

@@ -14,6 +14,7 @@ from nncmp.cli.landscape import landscape
 from nncmp.cli.optimizers import optimizers
 from nncmp.cli.paths import paths
 from nncmp.cli.report import datasets, export, models, report
+from nncmp.cli.suite import suite
 from nncmp.cli.train import train
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ def root(
 app.command()(train)
 app.command()(compare)
 app.command("resume")(resume_command)
+app.command()(suite)
 app.command()(report)
 app.command()(export)
 app.command()(datasets)

@@ -137,9 +137,11 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
             from nncmp.tuning.search import tune
 
             if config.tuning is not None:
-                specs = tune(specs, data, folder, reporter, options, config.tuning, resume=saved is not None)
+                specs = tune(specs, data, folder, reporter, options, config.tuning, resume=saved is not None,
+                             defaults=config.defaults)
             else:
-                specs = tune_rates(specs, data, folder, reporter, options, resume=saved is not None)
+                specs = tune_rates(specs, data, folder, reporter, options, resume=saved is not None,
+                                   defaults=config.defaults)
             _write_config(folder, command, config, specs, extra)
             from nncmp.commands.common import check_baseline
 

@@ -47,6 +47,12 @@ def report(folder: Path, target: float | None = None, metric: str | None = None,
     folder = Path(folder)
     store.require_results(folder, runs=False)
     kind = store.command_of(folder) or "compare"
+    if kind == "suite":
+        from nncmp.errors import SpecError
+
+        raise SpecError(f"{folder} is a suite: its verdict is {folder / schema.SUITE_MD} (nncmp suite --resume "
+                        f"{folder} rewrites it, e.g. --by steps); each problem's sub-folder is a compare folder "
+                        f"for report, e.g. nncmp report {folder}/<problem>")
     result = ReportResult(folder, None, None, None, None, kind, _tables(folder, kind))
     if (folder / schema.LANDSCAPE_JSON).is_file():
         result.landscape = json.loads((folder / schema.LANDSCAPE_JSON).read_text())

@@ -38,11 +38,18 @@ TRAJECTORIES = "trajectories.csv"
 INTERPOLATION = "interpolation.csv"
 LANDSCAPE_JSON = "landscape.json"
 REPORT_HTML = "report.html"
+SUITE_TABLE = "suite.csv"  # suite: one row per optimizer (score, solved, speed-up, time on each problem)
+SUITE_MD = "suite.md"
+SUITE_TIMES = "times.csv"  # suite: one row per run, its time to target
+PROFILES = "profiles.csv"  # suite: each optimizer's performance profile, step by step
+PROFILES_PNG = "profiles.png"
+SUITE_TOML = "suite.toml"  # suite: the suite as it was read (its targets); calibrate: the calibrated suite
+CALIBRATION = "calibration.csv"  # calibrate: one row per baseline run, its best holdout score
 LOCK = ".lock"  # the pid of the process writing into the folder
 # Every file nncmp writes into a folder (--overwrite removes these, PNG and GIF figures and weights/ only).
 RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRICS, TUNING_JSON, BUDGET, BENCH,
                 FIGURES, BENCH_JSON, LAYERS, PATHS, PATHS_SUMMARY, LANDSCAPE, TRAJECTORIES, INTERPOLATION,
-                LANDSCAPE_JSON, REPORT_HTML)
+                LANDSCAPE_JSON, REPORT_HTML, SUITE_TABLE, SUITE_MD, SUITE_TIMES, PROFILES, SUITE_TOML, CALIBRATION)
 
 # The run's identity columns (declared by RunSpec's fields) in the order the files have always had them.
 RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",

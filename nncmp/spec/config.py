@@ -129,6 +129,7 @@ class CompareConfig:
              "A config id or its leading parts, e.g. 'sgd' or 'adam/he'.")
     options: Options = field(default_factory=Options)
     tuning: Tuning | None = None  # --tune: every hyperparameter, with a budget of trials (None: not tuned)
+    defaults: bool = True  # --tune, --lrs auto: also run every configuration at its defaults (a suite: not)
 
     def __post_init__(self) -> None:
         check_statistics(self.target, self.metric)
@@ -152,6 +153,8 @@ class CompareConfig:
                "baseline": self.baseline, "options": asdict(self.options)}
         if self.tuning is not None:
             doc["tuning"] = self.tuning.to_json()
+        if not self.defaults:  # written only when off: folders from before it existed read back as they were
+            doc["defaults"] = False
         return json.loads(json.dumps(doc))  # tuples as lists, as they come back from the file
 
     @classmethod
@@ -167,7 +170,8 @@ class CompareConfig:
             options = Options(**saved)
             tuning = Tuning.from_json(doc["tuning"]) if doc.get("tuning") else None
             return cls(grid=grid, auto=auto, target=doc.get("target", DEFAULT_TARGET),
-                       metric=doc.get("metric"), baseline=doc.get("baseline"), options=options, tuning=tuning)
+                       metric=doc.get("metric"), baseline=doc.get("baseline"), options=options, tuning=tuning,
+                       defaults=bool(doc.get("defaults", True)))
         except (KeyError, TypeError, ValueError, AttributeError, SpecError) as e:
             raise StoreError(f"{where}: cannot rebuild the comparison ({e})") from None
 
@@ -186,8 +190,13 @@ def check_same_runs(folder: Path, saved: CompareConfig, new: CompareConfig) -> N
 
     The same runs may be spelled differently (--act tanh or --acts tanh): only the runs and whether the
     rates are tuned must agree."""
-    if saved.auto == new.auto and saved.grid.runs() == new.grid.runs() and saved.tuning == new.tuning:
+    if saved.auto == new.auto and saved.grid.runs() == new.grid.runs() and saved.tuning == new.tuning \
+            and saved.defaults == new.defaults:
         return
+    if saved.defaults != new.defaults:
+        say = lambda d: "with" if d else "without"  # noqa: E731
+        raise StoreError(f"--resume: {folder} was run {say(saved.defaults)} the runs at the defaults, this command "
+                         f"{say(new.defaults)}; use: nncmp resume {folder}")
     if saved.tuning != new.tuning:
         show = lambda t: "(none)" if t is None else f"{t.sampler}, {t.trials} trials × {t.studies} studies" + (  # noqa: E731
             ", a --space file" if t.space else "")

@@ -37,10 +37,10 @@ def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
 
 
 def tune_rates(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, options: Options = Options(),
-               resume: bool = False) -> list[RunSpec]:
+               resume: bool = False, defaults: bool = True) -> list[RunSpec]:
     """--lrs auto: the grid's trials on the holdout split, tuning.csv, and the runs to report: every spec
     (resolved on `data`) at its optimizer's default rate and at its tuned rate."""
     from nncmp.spec.tuning import GRID, Tuning
     from nncmp.tuning.search import tune
 
-    return tune(specs, data, folder, reporter, options, Tuning(GRID, POINTS), resume)
+    return tune(specs, data, folder, reporter, options, Tuning(GRID, POINTS), resume, defaults)

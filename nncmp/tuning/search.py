@@ -121,12 +121,13 @@ FAILURE = {"val_acc": math.nan, "val_loss": math.nan, "status": "failed", "secon
 
 
 def tune(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, options: Options, tuning: Tuning,
-         resume: bool = False) -> list[RunSpec]:
+         resume: bool = False, defaults: bool = True) -> list[RunSpec]:
     """Tune every configuration of `specs` (resolved on `data`), write tuning.csv, tuning.json and (for the
-    samplers) budget.csv, and return the runs to report: each spec at its defaults and tuned. A resume reuses
+    samplers) budget.csv, and return the runs to report: each spec tuned, and at its defaults (unless not
+    `defaults`: a suite judges the tuned runs only). A resume reuses
     a finished tuning.csv, or the finished trials."""
     if resume and (folder / schema.TUNING).exists():
-        return reported(specs, store.read_tuning(folder / schema.TUNING))
+        return reported(specs, store.read_tuning(folder / schema.TUNING), defaults)
     first_seed = min(s.seed for s in specs)
     reps: dict[tuple[Any, ...], RunSpec] = {}
     for s in specs:
@@ -170,7 +171,7 @@ def tune(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, opt
                                                                     indent=2) + "\n")
     if tuning.sampler != GRID:
         store.write_csv(folder / schema.BUDGET, budget_table(table))
-    return reported(specs, table)
+    return reported(specs, table, defaults)
 
 
 def _what(tuning: Tuning) -> str:
@@ -298,8 +299,9 @@ def with_values(spec: RunSpec, row: dict[str, Any]) -> RunSpec:
     return replace(spec, **changes)
 
 
-def reported(specs: list[RunSpec], table: pd.DataFrame) -> list[RunSpec]:
-    """Each (resolved) spec at its optimizer's default rate and tuned (once if they are the same run)."""
+def reported(specs: list[RunSpec], table: pd.DataFrame, defaults: bool = True) -> list[RunSpec]:
+    """Each (resolved) spec at its optimizer's default rate and tuned (once if they are the same run); without
+    `defaults`, tuned only."""
     keys = [k for k in TUNED_PER if k in table.columns]
     chosen = {}
     for r in table[table["chosen"]].to_dict("records"):
@@ -308,8 +310,9 @@ def reported(specs: list[RunSpec], table: pd.DataFrame) -> list[RunSpec]:
     for s in specs:
         default = replace(s, lr=entry(s.optimizer).lr)
         tuned = with_values(default, chosen[tuning_key(s, keys)])
-        out.append(default)
-        if tuned != default:
+        if defaults:
+            out.append(default)
+        if tuned != default or not defaults:
             out.append(tuned)
     return out
 

@@ -1,0 +1,233 @@
+"""What a suite is: problems (dataset + model + budget + target), read from a TOML file or a built-in one.
+
+A suite file (the built-in ones are nncmp/suite/suites/*.toml, in the same format):
+
+    [suite]
+    name = "mine"
+    description = "..."
+
+    [problems.digits-mlp]          # one table per problem; its name is the sub-folder of the results
+    dataset = "digits"             # any --dataset, or your data.npz / data.csv
+    model = "mlp"                  # any --model, or your "file.py:Net"
+    hidden = [64, 32]              # the run's other settings, named as RunSpec's fields
+    epochs = 10                    # the budget: the epochs every optimizer gets
+    batch_size = 32
+    target = 0.95                  # val accuracy to reach (regression: val loss to get below)
+    description = "..."
+
+    [calibration]                  # written by --calibrate: how the targets were set, where, with what
+    ...
+
+A problem's settings are RunSpec fields, so every check of a run applies when the suite is read, and a
+problem is one compare: the grid is its settings × the optimizers × the seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from nncmp.errors import SpecError
+from nncmp.spec.run import RunSpec
+
+BUILTIN = ("default", "large")
+METRICS = ("val_acc", "val_loss")  # what a target is on: accuracy to reach, loss to get below
+# RunSpec fields a problem may not set: the suite's grid sets them.
+GRID_SET = {"optimizer", "lr", "seed", "momentum", "betas", "alpha", "eps", "weight_decay", "opt_args"}
+PROBLEM_KEYS = {"target", "metric", "description"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One workload: a run's settings without its optimizer (the budget is its epochs) and a target."""
+
+    name: str
+    spec: RunSpec  # dataset, model and every setting; optimizer and seed are the suite's
+    target: float | None = None  # None: not calibrated yet
+    metric: str = "val_acc"
+    description: str = ""
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric == "val_loss"
+
+    def reached(self, value: float) -> bool:
+        """Whether a validation score meets the target."""
+        if self.target is None or not math.isfinite(value):
+            return False
+        return value <= self.target if self.lower_is_better else value >= self.target
+
+    def shown_target(self) -> str:
+        if self.target is None:
+            return "no target"
+        return f"loss ≤ {self.target:.4g}" if self.lower_is_better else f"acc ≥ {self.target:.4g}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    problems: tuple[Problem, ...]
+    description: str = ""
+    calibration: dict[str, Any] = field(default_factory=dict)  # how the targets were set
+    path: Path | None = None  # the file it was read from
+    builtin: bool = False
+
+    def problem(self, name: str) -> Problem:
+        for p in self.problems:
+            if p.name == name:
+                return p
+        raise SpecError(f"suite {self.name} has no problem {name!r}; its problems: "
+                        + ", ".join(p.name for p in self.problems))
+
+    def only(self, names: list[str] | None) -> Suite:
+        """The suite cut to the named problems (--problems), in the suite's order."""
+        if not names:
+            return self
+        keep = {self.problem(n).name for n in names}
+        return replace(self, problems=tuple(p for p in self.problems if p.name in keep))
+
+    def uncalibrated(self) -> list[str]:
+        return [p.name for p in self.problems if p.target is None]
+
+
+def builtin_path(name: str) -> Path:
+    return Path(str(resources.files("nncmp.suite") / "suites" / f"{name}.toml"))
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """A built-in suite by name, or a suite file; SpecError naming the file and the problem for bad input."""
+    text = str(name_or_path)
+    if text in BUILTIN:
+        return _parse(builtin_path(text), builtin=True)
+    path = Path(text)
+    if path.suffix != ".toml" and not path.exists():
+        raise SpecError(f"unknown suite {text!r}: give a built-in one ({', '.join(BUILTIN)}) or a suite file "
+                        "(.toml)")
+    if not path.is_file():
+        raise SpecError(f"suite file {path} does not exist")
+    return _parse(path)
+
+
+def parse_file(path: Path, builtin: bool = False, relative_to: Path | None = None) -> Suite:
+    """The suite in `path`; its relative paths (users' files, extends) read against `relative_to` (default:
+    the file's folder; a suite folder's copy: the folder of the file it was copied from)."""
+    return _parse(path, builtin, relative_to)
+
+
+def _parse(path: Path, builtin: bool = False, relative_to: Path | None = None) -> Suite:
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read it ({e})") from None
+    head = doc.get("suite", {})
+    if not isinstance(head, dict):
+        raise SpecError(f"{path}: [suite] must be a table")
+    problems = doc.get("problems")
+    if not isinstance(problems, dict) or not problems:
+        raise SpecError(f"{path}: no problems; add one as a table, e.g. [problems.digits-mlp] with dataset = "
+                        "\"digits\"")
+    unknown = set(doc) - {"suite", "problems", "calibration"}
+    if unknown:
+        raise SpecError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; a suite file has [suite], "
+                        "[problems.NAME] and [calibration]")
+    base = relative_to or path.parent
+    calibration = dict(doc.get("calibration", {}))
+    if "extends" in head:  # another suite's problems first; a table of the same name here overrides its keys
+        parent = load_suite(head["extends"]) if head["extends"] in BUILTIN else _parse(base / str(head["extends"]))
+        own = problems
+        problems = {p.name: _raw(p) for p in parent.problems}
+        for name, table in own.items():
+            problems[name] = {**problems.get(name, {}), **table} if isinstance(table, dict) else table
+        calibration = {**parent.calibration, **calibration,
+                       "problems": {**parent.calibration.get("problems", {}), **calibration.get("problems", {})}}
+    parsed = tuple(_problem(path, name, table, base) for name, table in problems.items())
+    return Suite(str(head.get("name", path.stem)), parsed, str(head.get("description", "")), calibration, path,
+                 builtin)
+
+
+def _raw(p: Problem) -> dict[str, Any]:
+    """A parsed problem as the table it came from (its settings that differ from RunSpec's defaults)."""
+    spec, default = p.spec, RunSpec()
+    table: dict[str, Any] = {f.name: getattr(spec, f.name) for f in fields(RunSpec)
+                             if f.name in ("dataset", "model") or (f.name not in GRID_SET and
+                                                                   getattr(spec, f.name) != getattr(default, f.name))}
+    if "model_args" in table:
+        table["model_args"] = dict(table["model_args"])
+    table.update(metric=p.metric, description=p.description)
+    if p.target is not None:
+        table["target"] = p.target
+    return table
+
+
+def _problem(path: Path, name: str, table: Any, base: Path) -> Problem:
+    where = f"{path}: problem {name}"
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: must be a table of settings")
+    if "/" in name or name.startswith("."):
+        raise SpecError(f"{where}: a problem's name is a folder name; it cannot hold '/' or start with '.'")
+    known = {f.name for f in fields(RunSpec)} - GRID_SET
+    settings = {k: v for k, v in table.items() if k not in PROBLEM_KEYS}
+    wrong = sorted(set(settings) - known)
+    if wrong:
+        set_by_suite = [k for k in wrong if k in GRID_SET]
+        why = (f"{', '.join(set_by_suite)} {'is' if len(set_by_suite) == 1 else 'are'} the suite's to set "
+               "(--opts, --seeds, --lrs)") if set_by_suite else f"known settings: {', '.join(sorted(known))}"
+        raise SpecError(f"{where}: unknown setting(s) {', '.join(wrong)}; {why}")
+    if "dataset" not in settings:
+        raise SpecError(f"{where}: needs a dataset (e.g. dataset = \"digits\")")
+    for key in ("dataset", "model"):  # a user's file is found beside the suite file
+        if isinstance(settings.get(key), str):
+            settings[key] = _beside(settings[key], base)
+    if isinstance(settings.get("hidden"), list):
+        settings["hidden"] = tuple(settings["hidden"])
+    if isinstance(settings.get("model_args"), dict):
+        settings["model_args"] = tuple(sorted(settings["model_args"].items()))
+    metric = table.get("metric", "val_acc")
+    if metric not in METRICS:
+        raise SpecError(f"{where}: metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    target = table.get("target")
+    if target is not None and (not isinstance(target, int | float) or isinstance(target, bool)
+                               or not math.isfinite(target)):
+        raise SpecError(f"{where}: target must be a number, got {target!r}")
+    if target is not None and metric == "val_acc" and not 0 < target <= 1:
+        raise SpecError(f"{where}: target {target:g} is not a val accuracy in (0, 1]")
+    try:
+        spec = RunSpec(**settings)
+    except SpecError as e:
+        raise SpecError(f"{where}: {e}") from None
+    except TypeError as e:
+        raise SpecError(f"{where}: {e}") from None
+    return Problem(name, spec, None if target is None else float(target), metric, str(table.get("description", "")))
+
+
+def _beside(ref: str, base: Path) -> str:
+    """A relative path of a user's file (data.npz, net.py:Net) read against the suite file's folder."""
+    file, sep, rest = ref.partition(":") if ".py:" in ref else (ref, "", "")
+    if file.endswith((".py", ".npz", ".csv")) and not Path(file).is_absolute() and (base / file).exists():
+        return str((base / file).resolve()) + sep + rest
+    return ref
+
+
+def write_targets(path: Path, targets: dict[str, float], calibration: dict[str, Any]) -> None:
+    """Write calibrated targets into a suite file, keeping its comments and layout (tomlkit round-trips it)."""
+    import tomlkit
+
+    doc = tomlkit.parse(path.read_text())
+    for name, value in targets.items():
+        if name not in doc["problems"]:  # inherited (extends): its target set here overrides the parent's
+            doc["problems"][name] = tomlkit.table()
+        doc["problems"][name]["target"] = float(f"{value:.4g}")
+    table = tomlkit.table()
+    for key, value in calibration.items():
+        table[key] = value
+    doc["calibration"] = table
+    from nncmp.results.store import atomic_write_text
+
+    atomic_write_text(path, tomlkit.dumps(doc))

@@ -1,0 +1,156 @@
+"""How a suite's verdict is shown: the suite table (terminal, markdown, JSON), profiles.png and report.html.
+
+Here rather than in output/, which may not import suite/ (the layer rule); it builds on output's pieces."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nncmp.output.text import markdown as md_table
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from nncmp.suite.problems import Suite
+    from nncmp.suite.verdict import Verdict
+
+UNITS = {"steps": "optimizer steps", "examples": "training examples", "seconds": "seconds of training"}
+
+
+def time_text(t: float, by: str) -> str:
+    """A time to target as the table shows it: 12.8k examples, 450 steps, 3.1 s; a miss as 'miss'."""
+    if not math.isfinite(t):
+        return "miss"
+    if by == "seconds":
+        return f"{t:.3g} s"
+    if t >= 1e6:
+        return f"{t / 1e6:.3g}M"
+    if t >= 1e4:
+        return f"{t / 1e3:.3g}k"
+    return f"{t:.0f}"
+
+
+def _speedup(r: dict[str, Any]) -> str:
+    if not math.isfinite(r["speedup"]):
+        return "—"
+    low, high = r["speedup_low"], r["speedup_high"]
+    band = f" [{low:.2f}, {high:.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
+    return f"{r['speedup']:.2f}×{band}"
+
+
+def rows(v: Verdict, suite: Suite) -> tuple[list[str], list[list[str]]]:
+    names = [p.name for p in suite.problems]
+    headers = ["optimizer", "score", "solved", f"speed-up vs {v.reference} [95% CI]"] + [
+        f"{p.name} ({p.shown_target()})" for p in suite.problems]
+    out = []
+    for r in v.table.to_dict("records"):
+        out.append([str(r["optimizer"]), f"{r['score']:.3f}", f"{r['solved']}/{r['problems']}", _speedup(r)]
+                   + [time_text(r[f"{v.by}:{n}"], v.by) for n in names])
+    return headers, out
+
+
+def caption(v: Verdict, suite: Suite) -> str:
+    against = f"{v.reference}'s time" if v.ratio_to == "reference" else "the fastest optimizer's time on that problem"
+    text = (f"Time to target: the first evaluation (after an epoch) at or past the problem's target, in "
+            f"{UNITS[v.by]}, median over seeds; miss = the median seed did not reach it within the problem's epochs. "
+            f"score: the area under the performance profile over τ in [1, 4], normalised (AlgoPerf): each problem "
+            f"adds (4 − r)/3n, r = the time over {against}, 0 for a miss or r > 4; 1 = fastest on every problem. "
+            f"solved: problems whose target the median seed reached. speed-up: geometric mean over problems of "
+            f"{v.reference}'s time over this one's, a miss counted as the budget + 1; 95% bootstrap interval over "
+            "seeds.")
+    if v.unreached:
+        text += f" No optimizer reached the target of: {', '.join(v.unreached)} (those problems count for no one)."
+    if suite.calibration:
+        c = suite.calibration
+        text += (f" Targets calibrated {c.get('date', '')} with nncmp {c.get('nncmp', '?')} on {c.get('machine', '?')}"
+                 f" from tuned {', '.join(c.get('baselines', []))} ({c.get('seeds', '?')} seeds, slack "
+                 f"{c.get('slack', '?')}).")
+    return text
+
+
+def table(v: Verdict, suite: Suite) -> Table:
+    from nncmp.output.terminal import rich_table
+
+    headers, body = rows(v, suite)
+    return rich_table(f"Suite {suite.name}: {len(suite.problems)} problems, time to target in {v.by}", headers,
+                      body, caption(v, suite))
+
+
+def markdown(v: Verdict, suite: Suite) -> str:
+    headers, body = rows(v, suite)
+    return md_table(headers, body) + "\n" + caption(v, suite) + "\n"
+
+
+def to_json(v: Verdict, suite: Suite, folder: Path) -> str:
+    def clean(x: Any) -> Any:
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+
+    doc = {"folder": str(folder), "suite": suite.name, "by": v.by, "reference": v.reference, "ratio_to": v.ratio_to,
+           "problems": [{"name": p.name, "target": p.target, "metric": p.metric, "epochs": p.spec.epochs}
+                        for p in suite.problems],
+           "unreached": v.unreached,
+           "table": [{k: clean(x) for k, x in r.items()} for r in v.table.to_dict("records")],
+           "profiles": v.profiles.to_dict("records")}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def profiles_figure(v: Verdict, suite: Suite, path: Path) -> None:
+    """profiles.png: ρ(τ) of each optimizer as a step curve over τ in [1, 4]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    n = len(suite.problems)
+    scores = dict(zip(v.table["optimizer"], v.table["score"]))
+    styles = ["-", "--", "-.", ":"]
+    groups = list(v.profiles.groupby("optimizer", sort=False))
+    for k, (opt, g) in enumerate(groups):
+        g = g.sort_values("tau")
+        # Equal profiles lie on each other: the earlier ones are drawn wider, and the styles differ, so
+        # every curve shows at its true height (no offsets: the y values are the fractions themselves).
+        width = 1.5 + 2.5 * (len(groups) - 1 - k) / max(1, len(groups) - 1)
+        ax.step(g["tau"], g["rho"], where="post", label=f"{opt} (score {scores.get(opt, float('nan')):.3f})",
+                linewidth=width, linestyle=styles[k % len(styles)], alpha=0.85)
+    ax.set_yticks([i / n for i in range(n + 1)], [f"{i}/{n}" for i in range(n + 1)])
+    ax.set_xlim(1, 4)
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_xlabel(f"τ: time to target ({UNITS[v.by]}) within τ × "
+                  + (f"{v.reference}'s" if v.ratio_to == "reference" else "the fastest's"))
+    ax.set_ylabel(f"ρ(τ): fraction of the {n} problems")
+    ax.set_title(f"Performance profiles, suite {suite.name}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)  # outside: curves stay visible
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def html(folder: Path, v: Verdict, suite: Suite) -> str:
+    """The suite's report.html: the table, the profiles, and a link to each problem's folder."""
+    import html as h
+
+    from nncmp.output import html as page
+    from nncmp.results import schema
+
+    headers, body = rows(v, suite)
+    parts = [f"<p>{h.escape(suite.description)}</p>" if suite.description else "",
+             page.table(headers, body, caption(v, suite))]
+    if (folder / schema.PROFILES_PNG).is_file():
+        parts.append("<h2>Performance profiles</h2>" + page.image(folder / schema.PROFILES_PNG, "performance profiles"))
+    items = []
+    for p in suite.problems:
+        report = folder / p.name / schema.REPORT_HTML
+        link = f'<a href="{h.escape(p.name)}/{schema.REPORT_HTML}">report</a>' if report.is_file() else \
+            f"folder {h.escape(p.name)}/"
+        items.append(f"<li><b>{h.escape(p.name)}</b> ({h.escape(p.shown_target())}, {p.spec.epochs} epochs) "
+                     f"{h.escape(p.description)} — {link}</li>")
+    parts.append("<h2>Problems</h2><ul>" + "".join(items) + "</ul>")
+    title = f"nncmp suite: {folder.name}"
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{h.escape(title)}</title><style>{page.STYLE}</style></head><body>"
+            f"<h1>{h.escape(title)}</h1>" + "".join(parts) + f"<script>{page.SCRIPT}</script></body></html>\n")

@@ -1,0 +1,118 @@
+"""Time to target: per run of a problem's compare folder, when its validation score first met the target, in
+optimizer steps, training examples and seconds; per optimizer, the median over its seeds.
+
+A run is evaluated after every epoch (and at epoch 0, before training); its time is that of the first
+evaluation at or past the target, so it is measured in whole epochs: steps = epoch × steps per epoch,
+examples = the examples trained on until then, seconds = the training time until then. A run that never
+meets the target within the problem's epochs (or diverged first) has time ∞.
+
+Which runs stand for an optimizer: with tuning (--lrs auto, --tune) its tuned configuration, as tuning.csv
+names it (the runs at its defaults are in the folder too, for compare's own tables); without, its one
+configuration.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nncmp.results import schema, store
+from nncmp.suite.problems import Problem
+from nncmp.suite.profiles import median_time
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MEASURES = ("steps", "examples", "seconds")
+TIME_COLUMNS = ["problem", "optimizer", "config", "seed", "run_id", "target", "reached", "epoch", "steps",
+                "examples", "seconds", "best", "epochs", "budget_steps", "budget_examples", "budget_seconds"]
+
+
+def reported_configs(folder: Path, metrics: pd.DataFrame) -> dict[str, str]:
+    """optimizer → the configuration that stands for it in this problem's folder."""
+    tuning = folder / schema.TUNING
+    if tuning.exists():
+        table = store.read_tuning(tuning)
+        if "tuned_config" in table.columns:
+            chosen = table[table["chosen"].astype(bool)]
+            return {str(r["optimizer"]): str(r["tuned_config"]) for r in chosen.to_dict("records")}
+    out: dict[str, str] = {}
+    for opt, config in metrics[["optimizer", "config"]].drop_duplicates().itertuples(index=False):
+        if opt in out and out[opt] != config:
+            raise ValueError(f"{folder}: optimizer {opt} has configurations {out[opt]} and {config}; a suite's problem "
+                             "has one per optimizer")
+        out[str(opt)] = str(config)
+    return out
+
+
+def run_times(problem: Problem, folder: Path, metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of each optimizer's reported configuration (TIME_COLUMNS)."""
+    import pandas as pd
+
+    configs = reported_configs(folder, metrics)
+    score = problem.metric
+    rows = []
+    mine = metrics[metrics["config"].isin(set(configs.values()))]
+    budget_seconds = float(mine.groupby("run_id")["seconds"].max().max()) if len(mine) else math.nan
+    for opt, config in configs.items():
+        for run_id, g in mine[mine["config"] == config].groupby("run_id", sort=False):
+            g = g.sort_values("epoch")
+            batch = int(g["batch_size"].iloc[0])
+            per_epoch = _examples_per_epoch(g)
+            steps_per_epoch = math.ceil(per_epoch / batch) if per_epoch else 0
+            values = g[score].astype(float)
+            hit = next((r for r, v in zip(g.to_dict("records"), values) if problem.reached(v)), None)
+            finite = values[values.map(math.isfinite)]
+            best = (finite.min() if problem.lower_is_better else finite.max()) if len(finite) else math.nan
+            planned = _planned_epochs(folder, g)
+            rows.append({
+                "problem": problem.name, "optimizer": opt, "config": config, "seed": int(g["seed"].iloc[0]),
+                "run_id": run_id, "target": problem.target, "reached": hit is not None,
+                "epoch": hit["epoch"] if hit else math.nan,
+                "steps": hit["epoch"] * steps_per_epoch if hit else math.inf,
+                "examples": float(hit["examples"]) if hit else math.inf,
+                "seconds": float(hit["seconds"]) if hit else math.inf, "best": best, "epochs": planned,
+                "budget_steps": planned * steps_per_epoch, "budget_examples": planned * per_epoch,
+                "budget_seconds": budget_seconds})
+    return pd.DataFrame(rows, columns=TIME_COLUMNS)
+
+
+def _examples_per_epoch(g: pd.DataFrame) -> int:
+    first = g[g["epoch"] == 1]
+    return int(first["examples"].iloc[0]) if len(first) else 0
+
+
+def _planned_epochs(folder: Path, g: pd.DataFrame) -> int:
+    """The epochs the run was given (a diverged run stops recording early)."""
+    last = int(g["epoch"].max())
+    if "status" in g.columns and (g["status"] == "diverged").any():
+        import json
+
+        try:
+            doc = json.loads((folder / schema.CONFIG).read_text())
+            return int(doc["base"]["epochs"])
+        except (OSError, KeyError, ValueError):
+            return last
+    return last
+
+
+def medians(times: pd.DataFrame, by: str) -> dict[str, dict[str, float]]:
+    """optimizer → problem → the median over seeds of the time to target in `by` (∞: missed)."""
+    out: dict[str, dict[str, float]] = {}
+    for (opt, problem), g in times.groupby(["optimizer", "problem"], sort=False):
+        out.setdefault(str(opt), {})[str(problem)] = median_time(list(g.sort_values("seed")[by]))
+    return out
+
+
+def per_seed(times: pd.DataFrame, by: str) -> dict[str, dict[str, list[float]]]:
+    """optimizer → problem → each seed's time in `by`, in seed order (for the bootstrap)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for (opt, problem), g in times.groupby(["optimizer", "problem"], sort=False):
+        out.setdefault(str(opt), {})[str(problem)] = [float(v) for v in g.sort_values("seed")[by]]
+    return out
+
+
+def budgets(times: pd.DataFrame, by: str) -> dict[str, float]:
+    """problem → its budget in `by`: the epochs × steps or examples of an epoch; seconds: the longest run's."""
+    return {str(p): float(g[f"budget_{by}"].max()) for p, g in times.groupby("problem", sort=False)}

@@ -1,0 +1,222 @@
+"""nncmp suite end to end on a tiny suite: calibrate, run, the folders and files, resume, bad input."""
+
+import json
+import math
+import shutil
+import statistics
+
+import pandas as pd
+import pytest
+
+from nncmp.commands import suite as suite_command
+from nncmp.commands.suite import CalibrateRequest, SuiteRequest, calibrate, run_suite
+from nncmp.errors import Interrupted, SpecError, StoreError
+from nncmp.suite.problems import load_suite
+from tests.conftest import PNG_MAGIC, run_cli
+
+TINY = """# a tiny suite for the tests
+[suite]
+name = "tiny"
+
+[problems.digits]
+dataset = "digits"
+hidden = [12]
+batch_size = 64
+epochs = 2
+
+[problems.synth]
+dataset = "synthetic"
+n = 200
+hidden = [8]
+batch_size = 50
+epochs = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """The tiny suite, calibrated with two seeds of two baselines."""
+    root = tmp_path_factory.mktemp("suite")
+    path = root / "tiny.toml"
+    path.write_text(TINY)
+    result = calibrate(CalibrateRequest(str(path), baselines=("adamw", "nesterov"), seeds=2,
+                                        out=root / "calibration"))
+    return path, result
+
+
+@pytest.fixture(scope="module")
+def judged(calibrated, tmp_path_factory):
+    path, _ = calibrated
+    out = tmp_path_factory.mktemp("judged") / "run"
+    code, output, _ = run_cli("suite", path, "--opts", "sgd,adam,momentum", "--seeds", "2", "--out", out, "--html",
+                              "--quiet")
+    assert code == 0, output
+    return out, output
+
+
+def test_calibration_writes_targets_by_the_rule(calibrated):
+    path, result = calibrated
+    suite = load_suite(path)
+    assert not suite.uncalibrated()
+    assert "# a tiny suite for the tests" in path.read_text()  # the user's file keeps its comments
+    table = result.table
+    assert set(table["baseline"]) == {"adamw", "nesterov"} and len(table) == 2 * 2 * 2
+    for name, rows in table.groupby("problem"):
+        medians = {b: statistics.median(g["best"]) for b, g in rows.groupby("baseline")}
+        best = max(medians.values())
+        assert suite.problem(name).target == pytest.approx(round(best * 0.99, 4), abs=1e-4)
+        assert suite.calibration["problems"][name]["baseline"] in medians
+    # calibration trains and scores on the holdout split of the training data: 20% of digits' 1,437
+    metrics = pd.read_csv(result.folder / "digits" / "calibration_metrics.csv")
+    assert set(metrics["optimizer"]) == {"adamw", "nesterov"}
+    assert suite.calibration["seeds"] == 2 and suite.calibration["baselines"] == ["adamw", "nesterov"]
+    assert (result.folder / "suite.toml").is_file()
+
+
+def test_a_suite_folder_holds_a_compare_folder_per_problem(judged, calibrated):
+    out, output = judged
+    assert "Suite tiny: 2 problems" in output and "speed-up vs sgd" in output
+    times = pd.read_csv(out / "times.csv")
+    assert len(times) == 2 * 3 * 2 and set(times["problem"]) == {"digits", "synth"}
+    table = pd.read_csv(out / "suite.csv")
+    assert list(table.columns[:8]) == ["optimizer", "score", "solved", "problems", "within_4x", "speedup",
+                                       "speedup_low", "speedup_high"]
+    assert set(table["optimizer"]) == {"sgd", "adam", "momentum"}
+    assert table["score"].between(0, 1).all() and table["score"].is_monotonic_decreasing
+    profiles = pd.read_csv(out / "profiles.csv")
+    assert profiles["tau"].min() == 1 and profiles["tau"].max() == 4
+    assert (out / "profiles.png").read_bytes()[:8] == PNG_MAGIC
+    assert "Performance profiles" in (out / "report.html").read_text()
+    for name in ("digits", "synth"):  # ordinary compare folders: report reads them
+        code, text, _ = run_cli("report", out / name)
+        assert code == 0 and "sgd" in text
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["command"] == "suite" and doc["finished"] == ["digits", "synth"]
+
+
+def test_the_verdict_follows_from_the_times(judged):
+    out, _ = judged
+    times = pd.read_csv(out / "times.csv")
+    table = pd.read_csv(out / "suite.csv").set_index("optimizer")
+    for opt, g in times.groupby("optimizer"):
+        for prob, h in g.groupby("problem"):
+            hit = sorted(h["examples"])
+            expect = statistics.median(hit) if not math.isinf(hit[len(hit) // 2]) else math.inf
+            assert table.loc[opt, f"examples:{prob}"] == expect
+
+
+def test_json_and_another_measure_on_resume_without_training(judged, monkeypatch):
+    out, _ = judged
+    monkeypatch.setattr(suite_command, "compare", lambda *a, **k: pytest.fail("a finished problem trained again"))
+    code, text, _ = run_cli("suite", "--resume", out, "--by", "steps", "--json")
+    assert code == 0, text
+    doc = json.loads(text)
+    assert doc["by"] == "steps" and {r["optimizer"] for r in doc["table"]} == {"sgd", "adam", "momentum"}
+    assert any(k.startswith("steps:") for k in doc["table"][0])
+
+
+def test_an_interrupted_suite_resumes_where_it_stopped(calibrated, judged, tmp_path, monkeypatch):
+    path, _ = calibrated
+    out = tmp_path / "cut"
+    real = suite_command.compare
+    calls = []
+
+    def cut(request, reporter):
+        calls.append(request.out.name)
+        if request.out.name == "synth" and len(calls) == 2:
+            raise Interrupted("training", 0, 4)
+        return real(request, reporter)
+
+    monkeypatch.setattr(suite_command, "compare", cut)
+    asked = SuiteRequest(str(path), ("sgd", "adam", "momentum"), seeds=2, out=out)
+    with pytest.raises(Interrupted) as stop:
+        run_suite(asked)
+    assert stop.value.folder == out
+    result = run_suite(SuiteRequest(out=out, resume=True))  # the suite's own settings
+    assert calls == ["digits", "synth", "synth"]  # digits, finished, was not run again
+    again = result.times.drop(columns=["seconds", "budget_seconds"]).reset_index(drop=True)
+    whole = pd.read_csv(judged[0] / "times.csv").drop(columns=["seconds", "budget_seconds"])
+    pd.testing.assert_frame_equal(again, whole, check_dtype=False)
+    with pytest.raises(StoreError, match="was run with --opts sgd,adam,momentum"):
+        run_suite(SuiteRequest(opts=("sgd",), out=out, resume=True))
+
+
+def test_a_target_nobody_reaches_is_reported_not_a_crash(calibrated, tmp_path):
+    from nncmp.suite.problems import write_targets
+
+    path, _ = calibrated
+    hard = tmp_path / "hard.toml"
+    shutil.copy(path, hard)
+    write_targets(hard, {"digits": 1.0}, {})  # 100% of digits' validation set in two epochs of a tiny MLP
+    result = run_suite(SuiteRequest(str(hard), ("sgd", "adam"), problems=("digits",), seeds=1, out=tmp_path / "o"))
+    assert result.verdict.unreached == ["digits"]
+    assert (result.verdict.table["score"] == 0).all() and (result.verdict.table["solved"] == 0).all()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--opts", "sgd,adam", "--reference", "lion"], "--reference lion is not one of --opts"),
+    (["--opts", "sgd", "--by", "epochs"], "--by: unknown measure 'epochs'"),
+    (["--opts", "sgd", "--problems", "nope"], "has no problem 'nope'"),
+    (["--opts", "nosuchopt"], "nosuchopt"),
+    (["--opts", "sgd", "--lrs", "0.1"], "--lrs auto"),
+    (["--opts", "sgd", "--ratio-to", "worst"], "--ratio-to"),
+    ([], "--opts: name the optimizers"),
+])
+def test_bad_input_is_one_line_and_exit_2(calibrated, args, message):
+    path, _ = calibrated
+    code, text, _ = run_cli("suite", path, *args)
+    assert code == 2 and message in text and "Traceback" not in text, text
+
+
+def test_a_problem_without_a_target_suggests_calibrate(tmp_path):
+    path = tmp_path / "raw.toml"
+    path.write_text(TINY)
+    code, text, _ = run_cli("suite", path, "--opts", "sgd")
+    assert code == 2 and "have no target" in text and f"nncmp suite {path} --calibrate" in text
+    code, text, _ = run_cli("suite", "large", "--opts", "sgd")
+    assert code == 2 and "mnist5k-cnn, fashion-mnist-mlp, cifar10-cnn" in text
+    assert "nncmp suite large --calibrate" in text
+
+
+def test_a_problem_that_cannot_train_is_known_before_anything_trains(calibrated, tmp_path, monkeypatch):
+    path, _ = calibrated
+    bad = tmp_path / "bad.toml"
+    text = path.read_text()
+    bad.write_text(text.replace('dataset = "synthetic"', 'dataset = "toy-regression"').replace("n = 200\n", ""))
+    monkeypatch.setattr(suite_command, "compare", lambda *a, **k: pytest.fail("trained before the check"))
+    with pytest.raises(SpecError, match="problem synth"):
+        run_suite(SuiteRequest(str(bad), ("sgd",), seeds=1, out=tmp_path / "o"))
+
+
+def test_from_python(calibrated, tmp_path):
+    import nncmp
+
+    path, _ = calibrated
+    result = nncmp.compare_suite("sgd,adam", path, problems=["synth"], seeds=1, out=tmp_path / "py", progress=False,
+                         plot=False)
+    assert list(result.verdict.table["optimizer"]) != [] and set(result.times["problem"]) == {"synth"}
+    assert not (tmp_path / "py" / "profiles.png").exists()
+    with pytest.raises(SpecError, match="lrs"):
+        nncmp.compare_suite(["sgd"], path, lrs="0.1")
+
+
+def test_a_tuned_problem_has_no_runs_at_the_defaults(calibrated, tmp_path):
+    path, _ = calibrated
+    result = run_suite(SuiteRequest(str(path), ("sgd", "adam"), problems=("synth",), seeds=1, auto=True,
+                                    out=tmp_path / "auto"))
+    runs = pd.read_csv(tmp_path / "auto" / "synth" / "metrics.csv")["run_id"].unique()
+    tuning = pd.read_csv(tmp_path / "auto" / "synth" / "tuning.csv")
+    assert len(runs) == 2  # one seed of each optimizer, at its tuned rate only
+    assert set(result.times["config"]) == set(tuning[tuning["chosen"]]["tuned_config"])
+    doc = json.loads((tmp_path / "auto" / "synth" / "config.json").read_text())
+    assert doc["defaults"] is False
+    # the problem folder resumes as it was run: nncmp resume reads defaults = False back
+    code, text, _ = run_cli("resume", tmp_path / "auto" / "synth", "--quiet")
+    assert code == 0, text
+    assert len(pd.read_csv(tmp_path / "auto" / "synth" / "metrics.csv")["run_id"].unique()) == 2
+
+
+def test_report_on_a_suite_folder_points_to_its_verdict_and_problems(judged):
+    out, _ = judged
+    code, text, _ = run_cli("report", out)
+    assert code == 2 and "is a suite" in text and "nncmp report" in text

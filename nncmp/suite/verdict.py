@@ -54,9 +54,3 @@ def verdict(times: pd.DataFrame, problems: list[str], optimizers: list[str], by:
     unreached = [p for p in problems if all(math.isinf(med[s][p]) for s in optimizers)]
     return Verdict(table.reset_index(drop=True), prof, by, reference, ratio_to, unreached)
 
-
-def ratio_table(v: Verdict, times: pd.DataFrame, problems: list[str]) -> dict[str, dict[str, float]]:
-    """The ratios behind the profiles, for the report."""
-    med = medians(times, v.by)
-    med = {s: {p: med.get(s, {}).get(p, math.inf) for p in problems} for s in v.table["optimizer"]}
-    return profiles.ratios(med, v.reference if v.ratio_to == "reference" else None)

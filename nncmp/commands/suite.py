@@ -13,7 +13,6 @@ same targets even if the suite file has changed since.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,10 +158,10 @@ def _config(p: Problem, request: SuiteRequest, seeds: int) -> CompareConfig:
         raise SpecError(f"problem {p.name}: {e}") from None
 
 
-def _check(suite: Suite, configs: dict[str, CompareConfig], request: SuiteRequest) -> None:
+def _check(suite: Suite, configs: dict[str, CompareConfig], request: SuiteRequest, targets: bool = True) -> None:
     """Every problem's runs, on its data, before anything trains: a mistake in the fifth problem is known
-    before the first one trains for minutes."""
-    missing = suite.uncalibrated()
+    before the first one trains for minutes. `targets`: every problem must have one (not so to calibrate)."""
+    missing = suite.uncalibrated() if targets else []
     if missing:
         where = suite.name if suite.builtin else str(suite.path)
         raise SpecError(f"problem(s) {', '.join(missing)} of suite {suite.name} have no target; set one (target = "
@@ -316,8 +315,8 @@ def calibrate(request: CalibrateRequest, reporter: Reporter = Reporter()) -> Cal
     configs = {p.name: _config(p, SuiteRequest(opts=tuple(baselines), auto=True, options=request.options),
                                request.seeds)
                for p in suite.problems}
-    _check(replace(suite, problems=tuple(replace(p, target=p.target or math.nan) for p in suite.problems)),
-           configs, SuiteRequest(opts=tuple(baselines), auto=True, options=request.options, download=request.download))
+    _check(suite, configs, SuiteRequest(opts=tuple(baselines), auto=True, options=request.options,
+                                        download=request.download), targets=False)
     options = replace(request.options, device=pick_device(request.options.device, request.options.threads,
                                                           request.options.deterministic, reporter.note))
     set_threads(options.threads)

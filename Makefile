@@ -31,7 +31,7 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict -q -d site
 
-# The speed suite README's Performance section shows (about 2.5 minutes on 2 cores).
+# The standard benchmark README's Performance section shows (about 2.5 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 

@@ -110,9 +110,9 @@ def compare(opts: list[str] | str | None = None, inits: list[str] | str | None =
     """
     from nncmp.commands.compare import CompareRequest
     from nncmp.commands.compare import compare as run
-    from nncmp.spec.config import CompareConfig, Options
-    from nncmp.spec.grid import Grid
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.comparison import CompareConfig, Options
+    from nncmp.config.grid import Grid
+    from nncmp.config.run import RunSpec
 
     dims, rest = _dimensions({"opts": opts, "inits": inits, **options})
     auto = dims.get("lr") == "auto"
@@ -144,8 +144,8 @@ def compare_suite(opts: list[str] | str, suite: str | Path = "default", *, probl
     `verdict.profiles` profiles.csv, `times` times.csv; `folder` holds a compare folder per problem.
     `options`: how it runs, as `nncmp suite`'s (`backend="ray"`, `jobs=4`, `plot=False`, ...)."""
     from nncmp.commands.suite import SuiteRequest, run_suite
-    from nncmp.spec.config import Options
-    from nncmp.spec.fields import parse_list
+    from nncmp.config.comparison import Options
+    from nncmp.config.fields import parse_list
 
     names = tuple(parse_list("opts", opts, str, "names") if isinstance(opts, str) else opts)
     chosen = tuple(parse_list("problems", problems, str, "names") if isinstance(problems, str) else problems or ())
@@ -159,8 +159,8 @@ def compare_suite(opts: list[str] | str, suite: str | Path = "default", *, probl
 
 
 def _grid_of(opts: tuple[str, ...]) -> Any:
-    from nncmp.spec.grid import Grid
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.grid import Grid
+    from nncmp.config.run import RunSpec
 
     return Grid(base=RunSpec(), dims={"optimizer": opts})
 
@@ -171,7 +171,7 @@ def _tuning(grid: Any, tune: str | None, trials: int | None, studies: int | None
     from nncmp.tuning.space import tuning_options
 
     if isinstance(space, dict):
-        from nncmp.spec.tuning import DEFAULT_TRIALS, Tuning
+        from nncmp.config.tuning import DEFAULT_TRIALS, Tuning
         from nncmp.tuning.space import check_space
 
         if tune is None:
@@ -190,8 +190,8 @@ def train(*, model: Any = "mlp", data: Any = None, dataset: str = "mnist5k", mod
     Returns a one-run Comparison (its `metrics` has one row per epoch, epoch 0 the untrained model)."""
     from nncmp.commands.train import TrainRequest
     from nncmp.commands.train import train as run
-    from nncmp.spec.config import Options
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.comparison import Options
+    from nncmp.config.run import RunSpec
 
     if "opt" in options:
         options["optimizer"] = options.pop("opt")
@@ -213,7 +213,7 @@ def inspect(inits: list[str] | str = ("xavier", "he", "default"), *, model: Any 
     layers.csv) and `.per_init` (init → one dict of statistics per Linear or ConvNd layer)."""
     from nncmp.commands.inspect import InspectRequest
     from nncmp.commands.inspect import inspect as run
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.run import RunSpec
 
     device = options.pop("device", "auto")
     data_dir = options.pop("data_dir", None)
@@ -285,9 +285,9 @@ def _dataset(dataset: str, data: Any) -> str:
 
 def _dimensions(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Grid dimensions (by field, as tuples of field values) and the other arguments."""
-    from nncmp.spec.fields import parse_list
-    from nncmp.spec.grid import DIMENSIONS
-    from nncmp.spec.run import parse_widths
+    from nncmp.config.fields import parse_list
+    from nncmp.config.grid import DIMENSIONS
+    from nncmp.config.run import parse_widths
 
     dims: dict[str, Any] = {}
     rest = {}
@@ -317,9 +317,9 @@ def _dimensions(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _split(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Keyword arguments as (run fields, optimizer hyperparameters, statistics, options); SpecError for a
     name no option has."""
+    from nncmp.config.comparison import CompareConfig, Options
+    from nncmp.config.run import RunSpec
     from nncmp.registry.optimizers import HYPERPARAMETERS
-    from nncmp.spec.config import CompareConfig, Options
-    from nncmp.spec.run import RunSpec
 
     run_names = {f.name for f in dataclasses.fields(RunSpec)} - {"dataset", "model", "model_args", "opt_args"}
     config_names = {"target", "metric", "baseline"}

@@ -126,7 +126,7 @@ def torch_threads(n: int):
 
 def row_rtol(row: dict, n_train: int, features: int, hidden: tuple[int, ...] = (256, 128)) -> float:
     """rtol for one row of metrics.csv or layers.csv (its run's optimizer, batch size and epoch)."""
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.run import RunSpec
 
     spec = RunSpec(optimizer=row["optimizer"], batch_size=int(row["batch_size"]), hidden=hidden,
                    epochs=max(int(row["epoch"]), 1)).resolved(n_train)

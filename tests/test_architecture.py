@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "nncmp"
 # Top to bottom: a package may import only packages after it (docs/architecture.md draws this).
-LAYERS = ["cli", "api", "commands", "suite", "bench", "tuning", "explore", "output", "training", "results", "spec",
+LAYERS = ["cli", "api", "commands", "suite", "bench", "tuning", "explore", "output", "training", "results", "config",
           "registry", "errors"]
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-# The suite's nncmp cases timed under load: one run and a stacked grid, at batch sizes 64 and 1.
+# The standard benchmark's nncmp cases timed under load: one run and a stacked grid, at batch sizes 64 and 1.
 LOAD_CASES = ("single_bs64", "single_bs1", "grid_bs64_batched", "grid_bs1_batched")
 
 
@@ -31,7 +31,7 @@ def under_load(plan: list[tuple[str, str, int, int, Callable[[], tuple[float, in
                idle: dict[str, dict[str, Any]], repeats: int,
                on_case: Callable[[dict[str, Any]], None] | None = None) -> dict[str, float]:
     """For each of LOAD_CASES: its fastest of `repeats` rounds with a core busy, over its fastest idle
-    round (`idle`, the suite's best cases): 1 means the busy core costs nothing, 2 twice the time."""
+    round (`idle`, the standard benchmark's best cases): 1 means the busy core costs nothing, 2 twice the time."""
     loaded: dict[str, float] = {}
     with busy_core():
         for round_ in range(repeats):

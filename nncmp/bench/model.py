@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from nncmp.spec.run import RunSpec
+from nncmp.config.run import RunSpec
 
 if TYPE_CHECKING:
     from nncmp.registry.data import Data

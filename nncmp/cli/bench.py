@@ -1,4 +1,4 @@
-"""`nncmp bench`: the standard speed suite, or per-optimizer cases (bench/suite.py says what is timed)."""
+"""`nncmp bench`: the standard benchmark, or per-optimizer cases (bench/cases.py says what is timed)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from nncmp.cli.common import (
     user_errors,
 )
 from nncmp.cli.declared import declares, extra, single, values
+from nncmp.config.comparison import Options
+from nncmp.config.run import RunSpec
 from nncmp.registry.optimizers import OPTIMIZERS
-from nncmp.spec.config import Options
-from nncmp.spec.run import RunSpec
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,28 +40,31 @@ if TYPE_CHECKING:
           single(RunSpec, ["seed"]), single(Options, ["data_dir", "threads", "device"]))
 def bench(
     opts: Annotated[str | None, typer.Option(
-        "--opts", "--opt", help=f"Time these optimizers instead of the standard suite: {', '.join(OPTIMIZERS)}.",
-        show_default="the standard suite")] = None,
+        "--opts", "--opt", help=f"Time these optimizers instead of the standard benchmark: {', '.join(OPTIMIZERS)}.",
+        show_default="the standard benchmark")] = None,
     batch_sizes: Annotated[str | None, typer.Option(
         "--batch-sizes", "--batch-size", help="With --opts: batch sizes, comma-separated; each optimizer runs at each.",
         show_default="each optimizer's default")] = None,
     reference: Annotated[bool, typer.Option(
         help="With --opts: also time the course-style loop (torchvision dataset + per-sample transforms + "
-             "DataLoader) and print the engine's speed-up over it. The suite always does.")] = False,
-    quick: Annotated[bool, typer.Option(help="Suite on 10,000 examples (2,000 at batch size 1): under a minute.",
-                                        show_default="off")] = False,
+             "DataLoader) and print the engine's speed-up over it. The standard benchmark always does.")] = False,
+    quick: Annotated[bool, typer.Option(
+        help="The standard benchmark on 10,000 examples (2,000 at batch size 1): under a minute.",
+        show_default="off")] = False,
     n_bs1: Annotated[int | None, typer.Option(
-        "--n-bs1", help="Suite: training examples for the batch-size-1 cases (one step each).",
+        "--n-bs1", help="The standard benchmark: training examples for the batch-size-1 cases (one step each).",
         show_default="10000, --quick 2000")] = None,
     repeats: Annotated[int, typer.Option(
-        help="Suite: rounds over all cases; each case keeps its fastest round (the least disturbed by other "
-             "processes).")] = 3,
+        help="The standard benchmark: rounds over all cases; each case keeps its fastest round (the least disturbed "
+             "by other processes).")] = 3,
     load: Annotated[bool, typer.Option(
-        "--load", help="Suite: also time the engine cases with another process keeping one core busy, and report "
-        "how much each slows down (a laptop with a browser open, a shared machine).", show_default="off")] = False,
+        "--load", help="The standard benchmark: also time the engine cases with another process keeping one core busy, "
+        "and report how much each slows down (a laptop with a browser open, a shared machine).",
+        show_default="off")] = False,
     n: Annotated[int | None, typer.Option(
-        "--n", help="Suite: training examples (synthetic, MNIST-shaped); with --opts: the synthetic dataset's size.",
-        show_default="suite 60000, --quick 10000")] = None,
+        "--n", help="The standard benchmark: training examples (synthetic, MNIST-shaped); with --opts: the synthetic "
+        "dataset's size.",
+        show_default="standard 60000, --quick 10000")] = None,
     download: DownloadOpt = False,
     out: OutOpt = None,
     json_out: JsonOpt = False,
@@ -69,7 +72,7 @@ def bench(
     quiet: QuietOpt = False,
     **declared: Any,
 ) -> None:
-    """Measure speed. Without --opts: the standard suite (matmul ceiling, one run and 8-run grids at batch
+    """Measure speed. Without --opts: the standard benchmark (matmul ceiling, one run and 8-run grids at batch
     sizes 64 and 1, the course-style loop) and the ratios between them. With --opts: samples/s, seconds per
     epoch and peak memory per optimizer (and batch size)."""
     from nncmp.commands import bench as commands
@@ -79,8 +82,8 @@ def bench(
     with user_errors():
         options = Options(**values(Options, declared, ["data_dir", "threads", "device"]))
         if opts is None and ":" in (declared.get("model") or ""):  # a user's model: stacked, one by one, plain
+            from nncmp.config.fields import parse_list
             from nncmp.errors import SpecError
-            from nncmp.spec.fields import parse_list
 
             sizes = parse_list("--batch-sizes", batch_sizes, int, "integers") if batch_sizes else (None,)
             if len(sizes) != 1:
@@ -95,13 +98,13 @@ def bench(
             return
         if opts is None:
             size = n or (10_000 if quick else 60_000)
-            request = commands.SuiteRequest(size, n_bs1 or min(size, 2_000 if quick else 10_000), repeats, load,
+            request = commands.StandardRequest(size, n_bs1 or min(size, 2_000 if quick else 10_000), repeats, load,
                                             options.threads, options.device, out, overwrite)
-            result = _interruptible(lambda: commands.suite(request, on_case=_show_suite(out_console) if talk
+            result = _interruptible(lambda: commands.standard(request, on_case=_show_standard(out_console) if talk
                                                            else None), out_console)
         else:
-            from nncmp.spec.fields import parse_list
-            from nncmp.spec.grid import Grid
+            from nncmp.config.fields import parse_list
+            from nncmp.config.grid import Grid
 
             declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
             base = RunSpec(**values(RunSpec, declared, ["dataset", "model", "hidden", "act", "batchnorm", "seed"]),
@@ -120,7 +123,7 @@ def bench(
 def _print_model(result: BenchResult, json_out: bool, out: Console) -> None:
     from rich.table import Table
 
-    suite = result.suite or {}
+    suite = result.standard or {}
     if json_out:
         print_json({"cases": result.cases.to_dict("records"), **suite, "folder": str(result.folder)})
         return
@@ -148,7 +151,7 @@ def _interruptible(call: Callable[[], BenchResult], out: Console) -> BenchResult
         raise typer.Exit(130) from None
 
 
-def _show_suite(out: Console) -> OnCase:
+def _show_standard(out: Console) -> OnCase:
     def show(case: dict[str, Any]) -> None:
         if case["case"] == "pool":
             out.print(f"process pool: {case['processes runs/s']:.2f} runs/s with {case['jobs']} workers "
@@ -174,7 +177,7 @@ def _show_case(out: Console, reference: bool) -> OnCase:
 def _print(result: BenchResult, json_out: bool, out: Console, reference: bool, epochs: int, model: str) -> None:
     from nncmp.output.terminal import simple_table
 
-    suite = result.suite
+    suite = result.standard
     if json_out:
         print_json(suite if suite is not None else {"cases": result.cases.to_dict("records"),
                                                     "threads": result.threads, "device": result.device})

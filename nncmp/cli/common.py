@@ -13,9 +13,9 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nncmp.config.fields import declared
+from nncmp.config.run import RunSpec
 from nncmp.errors import NncmpError, SpecError
-from nncmp.spec.fields import declared
-from nncmp.spec.run import RunSpec
 
 if TYPE_CHECKING:
     from rich.console import Console

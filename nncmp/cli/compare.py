@@ -27,12 +27,12 @@ from nncmp.cli.common import (
     user_errors,
 )
 from nncmp.cli.declared import declares, dimensions, extra, grid, single, values
+from nncmp.config.comparison import CompareConfig, Options
+from nncmp.config.fields import parse_list
+from nncmp.config.grid import DIMENSIONS
+from nncmp.config.run import RunSpec
+from nncmp.config.tuning import DEFAULT_TRIALS
 from nncmp.errors import SpecError
-from nncmp.spec.config import CompareConfig, Options
-from nncmp.spec.fields import parse_list
-from nncmp.spec.grid import DIMENSIONS
-from nncmp.spec.run import RunSpec
-from nncmp.spec.tuning import DEFAULT_TRIALS
 from nncmp.tuning.space import tuning_options
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
     from nncmp.commands.compare import CompareRequest
     from nncmp.commands.compare import compare as run
-    from nncmp.spec.grid import Grid
+    from nncmp.config.grid import Grid
 
     if resume is not None and (overwrite or (out is not None and Path(out) != Path(resume))):
         raise UsageFailure("--resume DIR continues DIR: it cannot be combined with --overwrite or another --out")

@@ -1,4 +1,4 @@
-"""Command-line options derived from the declarations in spec/ (spec/fields.py): each option of a run or of
+"""Command-line options derived from the declarations in config/ (config/fields.py): each option of a run or of
 a comparison is declared once, as a field, and becomes a Typer option here — its names, help, default and
 type — and its text is parsed back into the field's value here.
 
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.spec.fields import NONE, Declared, declared, parse_list
+from nncmp.config.fields import NONE, Declared, declared, parse_list
 
 Param = inspect.Parameter
 

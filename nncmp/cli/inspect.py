@@ -21,9 +21,9 @@ from nncmp.cli.common import (
     user_errors,
 )
 from nncmp.cli.declared import declares, extra, single, values
+from nncmp.config.comparison import Options
+from nncmp.config.run import RunSpec
 from nncmp.registry.inits import ALIASES, INITS
-from nncmp.spec.config import Options
-from nncmp.spec.run import RunSpec
 
 
 @declares(single(RunSpec, ["model"]), extra("model_arg", ModelArgOpt), single(RunSpec, ["act"]),
@@ -48,7 +48,7 @@ def inspect(
     weights, weight std."""
     from nncmp.commands.inspect import InspectRequest
     from nncmp.commands.inspect import inspect as run
-    from nncmp.spec.fields import parse_list
+    from nncmp.config.fields import parse_list
 
     with user_errors():
         device = Options(device=declared["device"]).device

@@ -10,7 +10,7 @@ import typer
 
 from nncmp.cli.common import QuietOpt, console, user_errors
 from nncmp.cli.declared import declares, single, values
-from nncmp.spec.config import Options
+from nncmp.config.comparison import Options
 
 
 @declares(single(Options, ["threads", "device"]))

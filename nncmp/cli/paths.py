@@ -9,10 +9,10 @@ import typer
 
 from nncmp.cli.common import OptArgOpt, OutOpt, OverwriteOpt, QuietOpt, console, parse_opt_args, user_errors
 from nncmp.cli.declared import declares, single, values
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.explore.paths import NAMES
 from nncmp.registry.schedules import SCHEDULES
-from nncmp.spec.run import RunSpec
 
 
 @declares(single(RunSpec, ["warmup"]))
@@ -47,8 +47,8 @@ def paths(
     a table of where each one got."""
     from nncmp.commands.paths import PathsRequest
     from nncmp.commands.paths import paths as run
-    from nncmp.spec.config import Options
-    from nncmp.spec.fields import parse_list
+    from nncmp.config.comparison import Options
+    from nncmp.config.fields import parse_list
 
     with user_errors():
         Options(device=device)  # its form

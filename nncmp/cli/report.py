@@ -10,8 +10,8 @@ import typer
 
 from nncmp.cli.common import JsonOpt, UsageFailure, console, user_errors
 from nncmp.cli.declared import declares, single, values
-from nncmp.spec.config import CompareConfig, Options, check_statistics
-from nncmp.spec.fields import one_of
+from nncmp.config.comparison import CompareConfig, Options, check_statistics
+from nncmp.config.fields import one_of
 
 FORMATS = ("table", "csv", "markdown", "json", "html")
 BY_CHOICES = ("init", "optimizer", "hidden", "dropout", "act", "norm", "schedule")

@@ -20,8 +20,8 @@ from nncmp.cli.common import (
     user_errors,
 )
 from nncmp.cli.declared import declares, single, values
-from nncmp.spec.config import Options
-from nncmp.spec.tuning import DEFAULT_TRIALS
+from nncmp.config.comparison import Options
+from nncmp.config.tuning import DEFAULT_TRIALS
 
 OPTIONS = ["data_dir", "plot", "html", "group_size", "threads", "device", "deterministic", "backend", "jobs",
            "retries", "address", "gpus_per_task"]
@@ -78,7 +78,7 @@ def suite(
 ) -> None:
     """Run every optimizer on every problem of a suite and judge them together: performance profiles, the
     AlgoPerf score and the speed-up against a reference, by time to each problem's target."""
-    from nncmp.spec.fields import parse_list
+    from nncmp.config.fields import parse_list
 
     if resume is not None and (overwrite or (out is not None and Path(out) != Path(resume))):
         raise UsageFailure("--resume DIR continues DIR: it cannot be combined with --overwrite or another --out")
@@ -120,8 +120,8 @@ def suite(
 
 def _tuning(opts: tuple[str, ...], tune: str | None, trials: int | None, studies: int | None,
             space: Path | None) -> Any:
-    from nncmp.spec.grid import Grid
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.grid import Grid
+    from nncmp.config.run import RunSpec
     from nncmp.tuning.space import tuning_options
 
     grid = Grid(base=RunSpec(), dims={"optimizer": opts} if opts else {})
@@ -174,8 +174,8 @@ def _calibrate(suite_name: str, problems: tuple[str, ...], baselines: str | None
                options: Options, out: Path | None, resume: Path | None, overwrite: bool, download: bool,
                quiet: bool, verbose: bool, json_out: bool) -> int:
     from nncmp.commands.suite import CalibrateRequest, calibrate
+    from nncmp.config.fields import parse_list
     from nncmp.errors import Interrupted
-    from nncmp.spec.fields import parse_list
 
     names = tuple(parse_list("--baselines", baselines, str, "names")) if baselines else ()
     request = CalibrateRequest(suite_name, problems, names, seeds or 3, slack, options, resume or out,

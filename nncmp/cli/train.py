@@ -21,8 +21,8 @@ from nncmp.cli.common import (
     user_errors,
 )
 from nncmp.cli.declared import declares, extra, single, values
-from nncmp.spec.config import Options
-from nncmp.spec.run import RunSpec
+from nncmp.config.comparison import Options
+from nncmp.config.run import RunSpec
 
 RUN = ["dataset", "target_column", "task", "model", "hidden"]
 RUN_REST = ["act", "batchnorm", "dropout", "init", "optimizer", "lr", "schedule", "warmup"]

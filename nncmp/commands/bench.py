@@ -1,4 +1,4 @@
-"""bench: the standard speed suite, or per-optimizer cases (bench/suite.py says what is timed)."""
+"""bench: the standard benchmark, or per-optimizer cases (bench/cases.py says what is timed)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.commands.common import load_data, pick_device, results_folder, set_threads
+from nncmp.config.grid import Grid
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.results import schema, store
-from nncmp.spec.grid import Grid
-from nncmp.spec.run import RunSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +21,7 @@ OnCase = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
-class SuiteRequest:
+class StandardRequest:
     n: int = 60_000  # training examples (synthetic, MNIST-shaped)
     n_bs1: int = 10_000  # of them, for the batch-size-1 cases
     repeats: int = 3  # rounds over all cases; each case keeps its fastest
@@ -33,7 +33,7 @@ class SuiteRequest:
 
     def __post_init__(self) -> None:
         if self.n < 100:
-            raise SpecError(f"--n must be >= 100 for the suite, got {self.n}")
+            raise SpecError(f"--n must be >= 100 for the standard benchmark, got {self.n}")
         if not 1 <= self.n_bs1 <= self.n:
             raise SpecError(f"--n-bs1 must be between 1 and --n ({self.n}), got {self.n_bs1}")
         if self.repeats < 1:
@@ -67,20 +67,20 @@ class ModelRequest:
 class BenchResult:
     folder: Path
     cases: pd.DataFrame  # bench.csv
-    figures: pd.DataFrame | None  # the suite's ratios (figures.csv); None for per-optimizer cases
-    suite: dict[str, Any] | None  # everything the suite measured (bench.json)
+    figures: pd.DataFrame | None  # the standard benchmark's ratios (figures.csv); None for per-optimizer cases
+    standard: dict[str, Any] | None  # everything the standard benchmark measured (bench.json)
     device: str
     threads: int
     dataset: str = "synthetic"
 
 
-def suite(request: SuiteRequest, on_case: OnCase | None = None) -> BenchResult:
-    """Every case of the standard suite and the ratios between them, into the folder."""
+def standard(request: StandardRequest, on_case: OnCase | None = None) -> BenchResult:
+    """Every case of the standard benchmark and the ratios between them, into the folder."""
     import math
 
     import pandas as pd
 
-    from nncmp.bench.suite import run_suite
+    from nncmp.bench.cases import run_standard
 
     device = pick_device(request.device, request.threads)
     set_threads(request.threads)
@@ -88,7 +88,7 @@ def suite(request: SuiteRequest, on_case: OnCase | None = None) -> BenchResult:
         store.write_config(folder, "bench", {"suite": True, "n": request.n, "n_bs1": request.n_bs1,
                                              "repeats": request.repeats, "load": request.load,
                                              "device": device})
-        result = run_suite(request.n, request.n_bs1, request.repeats, on_case=on_case, device=device,
+        result = run_standard(request.n, request.n_bs1, request.repeats, on_case=on_case, device=device,
                            load=request.load)
         figures = pd.DataFrame([{"figure": k, "value": v, "target": result["targets"].get(k, math.nan),
                                  "met": v >= result["targets"][k] if k in result["targets"] else "—"}
@@ -104,7 +104,7 @@ def cases(request: CasesRequest, on_case: OnCase | None = None) -> BenchResult:
     """samples/s, seconds per epoch and peak memory of each optimizer (and batch size) of the grid."""
     import pandas as pd
 
-    from nncmp.bench.suite import run_bench
+    from nncmp.bench.cases import run_bench
     from nncmp.results.schema import records_frame
 
     base = request.grid.base

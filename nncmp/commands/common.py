@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.run import RunSpec, check_steps
 from nncmp.results import store
-from nncmp.spec.run import RunSpec, check_steps
 
 if TYPE_CHECKING:
     from torch import nn
@@ -124,7 +124,7 @@ def check_models(specs: list[RunSpec], data: Data, track_weights: bool = False) 
     """A user's model (or a built-in on a user's data) builds and maps a batch of the data to the right shape,
     before anything trains: (batch, classes), regression (batch, outputs) or (batch,). SpecError otherwise.
     With --track-weights, a user's model must have no buffers (landscape evaluates weights alone)."""
-    from nncmp.spec.run import user_data, user_model
+    from nncmp.config.run import user_data, user_model
 
     seen = set()
     for spec in specs:

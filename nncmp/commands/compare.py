@@ -27,11 +27,11 @@ from nncmp.commands.common import (
     results_folder,
     set_threads,
 )
+from nncmp.config.comparison import CompareConfig, check_same_runs
+from nncmp.config.run import RunSpec
 from nncmp.errors import Interrupted, RunsFailed
 from nncmp.results import schema, store
 from nncmp.results.summary import summarize_folder
-from nncmp.spec.config import CompareConfig, check_same_runs
-from nncmp.spec.run import RunSpec
 from nncmp.training.progress import Reporter
 from nncmp.training.runner import run_grid
 from nncmp.training.signals import exit_code, ignore_interrupts, termination_as_interrupt
@@ -39,8 +39,8 @@ from nncmp.training.signals import exit_code, ignore_interrupts, termination_as_
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nncmp.config.comparison import Options
     from nncmp.registry.datasets import Data
-    from nncmp.spec.config import Options
     from nncmp.training.runner import OnSaved
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.commands.common import check_models, load_data, pick_device, results_folder
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.results import schema, store
-from nncmp.spec.run import RunSpec
 
 if TYPE_CHECKING:
     import pandas as pd

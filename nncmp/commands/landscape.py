@@ -75,9 +75,9 @@ def _run(folder: Path, config: dict[str, Any], kind: str, center: str | None, re
     import numpy as np
     import pandas as pd
 
+    from nncmp.config.run import RunSpec
     from nncmp.explore import landscape as ls
     from nncmp.registry.datasets import load
-    from nncmp.spec.run import RunSpec
     from nncmp.training import weights
 
     started = time.perf_counter()

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.comparison import DEFAULT_TARGET
 from nncmp.errors import SpecError
 from nncmp.results import schema, store
 from nncmp.results.summary import summarize_folder
-from nncmp.spec.config import DEFAULT_TARGET
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.commands.common import check_models, check_runs, load_data, pick_device, results_folder, set_threads
 from nncmp.commands.compare import CompareRequest, compare
+from nncmp.config.comparison import DEFAULT_TARGET, CompareConfig, Options
+from nncmp.config.grid import Grid
+from nncmp.config.tuning import Tuning
 from nncmp.errors import Interrupted, SpecError, StoreError
 from nncmp.results import schema, store
-from nncmp.spec.config import DEFAULT_TARGET, CompareConfig, Options
-from nncmp.spec.grid import Grid
-from nncmp.spec.tuning import Tuning
 from nncmp.suite.problems import Problem, Suite, load_suite
 from nncmp.suite.times import MEASURES
 from nncmp.suite.verdict import RATIO_TO, Verdict

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nncmp.commands.compare import CompareRequest, CompareResult, compare
-from nncmp.spec.config import CompareConfig, Options
-from nncmp.spec.grid import Grid
-from nncmp.spec.run import RunSpec
+from nncmp.config.comparison import CompareConfig, Options
+from nncmp.config.grid import Grid
+from nncmp.config.run import RunSpec
 from nncmp.training.progress import Reporter
 
 

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from nncmp.config.run import RunSpec
     from nncmp.registry.datasets import Data
-    from nncmp.spec.run import RunSpec
 
 CHUNK = 24  # models evaluated at once (stacked); bounds memory: CHUNK × the model's weights
 

@@ -17,7 +17,7 @@ from nncmp.errors import SpecError
 if TYPE_CHECKING:
     import torch
 
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.run import RunSpec
 
 # The course's five points (data.load_toy_regression): y = x·w is fitted exactly by w = (-1, 3).
 TOY_X = ((1.0, 2.0), (2.0, 3.0), (3.0, 4.0), (4.0, 5.0), (5.0, 6.0))
@@ -109,7 +109,7 @@ def spec_for(optimizer: str, lr: float | None, steps: int, opt_args: dict[str, A
              schedule: str = "constant", warmup: float | None = None) -> RunSpec:
     """The RunSpec that names and checks an optimizer's settings for a walk of `steps` steps (its model and
     data are placeholders: a walk has a 2-element parameter and a function instead)."""
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.run import RunSpec
 
     spec = RunSpec(dataset="toy-regression", model="linear", optimizer=optimizer, lr=lr, batch_size=1,
                    epochs=steps, opt_args=opt_args or {}, schedule=schedule, warmup=warmup)

@@ -22,7 +22,7 @@ from nncmp.training.progress import Reporter, Silent
 if TYPE_CHECKING:
     import rich.progress
 
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.run import RunSpec
     from nncmp.training.progress import Progress
     from nncmp.training.recorder import Record
 

@@ -18,7 +18,7 @@ ACTIVATIONS: dict[str, str] = {
 
 
 class ModelSpec(Protocol):
-    """What a builder reads of a run (RunSpec has it; the registry sits below spec/ and cannot name it)."""
+    """What a builder reads of a run (RunSpec has it; the registry sits below config/ and cannot name it)."""
 
     @property
     def model(self) -> str: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nncmp.spec.run import DEFAULT_HIDDEN, widths_text
+from nncmp.config.run import DEFAULT_HIDDEN, widths_text
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -26,7 +26,7 @@ from nncmp.results.schema import CONFIG, LOCK
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nncmp.spec.config import CompareConfig
+    from nncmp.config.comparison import CompareConfig
 
 DEFAULT_ROOT = Path("results")
 
@@ -255,7 +255,7 @@ class Lock:
 def read_compare(folder: Path) -> tuple[CompareConfig, dict[str, Any]]:
     """The comparison a folder holds (compare's, or train's one-run comparison), and its config.json as
     written (for `created` and `resumed`)."""
-    from nncmp.spec.config import CompareConfig
+    from nncmp.config.comparison import CompareConfig
 
     doc = read_config(folder)
     if not isinstance(doc.get("grid"), dict) or not isinstance(doc.get("base"), dict):

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from nncmp.config.comparison import Options
 from nncmp.registry.datasets import Data, holdout
-from nncmp.spec.config import Options
 from nncmp.suite.problems import Problem
 from nncmp.training.progress import Reporter
 

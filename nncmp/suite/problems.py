@@ -32,8 +32,8 @@ from typing import Any
 
 import tomllib
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
-from nncmp.spec.run import RunSpec
 
 BUILTIN = ("default", "large")
 METRICS = ("val_acc", "val_loss")  # what a target is on: accuracy to reach, loss to get below

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import BackendError
 from nncmp.registry.datasets import Data
-from nncmp.spec.run import RunSpec
 from nncmp.training.plan import Group, plan
 from nncmp.training.probes import Tracking
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from nncmp.config.comparison import DEVICE, DEVICES
 from nncmp.errors import SpecError
-from nncmp.spec.config import DEVICE, DEVICES
 
 if TYPE_CHECKING:
     from nncmp.registry.datasets import Data

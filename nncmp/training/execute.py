@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
-from nncmp.spec.run import RunSpec
 from nncmp.training.plan import ENGINES, MAX_GROUP, Group, describe, fast_sgd, group_key, plan
 from nncmp.training.recorder import OnEpoch, Probe, Record, record_runs
 

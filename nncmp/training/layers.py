@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from nncmp.config.run import RunSpec
     from nncmp.registry.datasets import Data
-    from nncmp.spec.run import RunSpec
 
 STATISTICS = ("act_mean", "act_std", "dead", "saturated", "grad_out_std", "grad_w_std", "weight_std")
 SATURATING = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}

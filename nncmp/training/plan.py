@@ -22,8 +22,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.run import HYPER_FIELDS, RunSpec, hyper_differ, user_model
 from nncmp.registry import optimizers as optim
-from nncmp.spec.run import HYPER_FIELDS, RunSpec, hyper_differ, user_model
 
 if TYPE_CHECKING:
     from nncmp.registry.data import Data

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
+    from nncmp.config.run import RunSpec
     from nncmp.registry.datasets import Data
-    from nncmp.spec.run import RunSpec
     from nncmp.training.recorder import Engine
 
 

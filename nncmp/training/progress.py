@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.run import RunSpec
     from nncmp.training.recorder import Record
 
 

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from nncmp.config.run import RunSpec
 from nncmp.results.schema import RUN_COLUMNS
-from nncmp.spec.run import RunSpec
 
 if TYPE_CHECKING:
     import torch
@@ -60,8 +60,8 @@ class Engine(Protocol):
 
 def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[list[Record]]:
     """Train `engine`'s runs to the end; returns each run's records, in the order of engine.specs."""
+    from nncmp.config.run import steps_per_epoch
     from nncmp.registry.schedules import factor
-    from nncmp.spec.run import steps_per_epoch
 
     specs = list(engine.specs)
     bases = [record_base(s) for s in specs]

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.comparison import Options
+from nncmp.config.run import RunSpec
 from nncmp.errors import Interrupted, RunsFailed, WriteError
 from nncmp.results import schema, store
 from nncmp.results.schema import records_frame
-from nncmp.spec.config import Options
-from nncmp.spec.run import RunSpec
 from nncmp.training.execute import run_local
 from nncmp.training.probes import Probes, Tracking
 from nncmp.training.progress import Reporter

@@ -22,9 +22,9 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.run import RunSpec, total_steps
 from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
-from nncmp.spec.run import RunSpec, total_steps
 
 if TYPE_CHECKING:
     import torch

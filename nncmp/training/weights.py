@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.run import RunSpec
     from nncmp.training.recorder import Engine
 
 FOLDER = "weights"
@@ -44,7 +44,7 @@ class WeightTracker:
         return self.seed is None or spec.seed == self.seed
 
     def __call__(self, spec: RunSpec, model: nn.Module, epoch: int) -> None:
-        from nncmp.spec.run import steps_per_epoch
+        from nncmp.config.run import steps_per_epoch
 
         if self.tracked(spec):
             self._add(spec, model, epoch * steps_per_epoch(spec, self.n_train), float(epoch))
@@ -53,7 +53,7 @@ class WeightTracker:
         """--track-every K: called by the engine after every optimizer step with the steps taken."""
         if not self.every:
             return None
-        from nncmp.spec.run import steps_per_epoch
+        from nncmp.config.run import steps_per_epoch
 
         def hook(step: int) -> None:
             if step % self.every == 0:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from nncmp.config.comparison import Options
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
 from nncmp.registry.optimizers import entry
-from nncmp.spec.config import Options
-from nncmp.spec.run import RunSpec
 from nncmp.training.progress import Reporter
 from nncmp.tuning.space import POINTS, lr_grid  # noqa: F401  (lr_grid: where --lrs auto's grid is defined)
 
@@ -40,7 +40,7 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporte
                resume: bool = False, defaults: bool = True) -> list[RunSpec]:
     """--lrs auto: the grid's trials on the holdout split, tuning.csv, and the runs to report: every spec
     (resolved on `data`) at its optimizer's default rate and at its tuned rate."""
-    from nncmp.spec.tuning import GRID, Tuning
+    from nncmp.config.tuning import GRID, Tuning
     from nncmp.tuning.search import tune
 
     return tune(specs, data, folder, reporter, options, Tuning(GRID, POINTS), resume, defaults)

@@ -23,13 +23,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.comparison import Options
+from nncmp.config.run import RunSpec
+from nncmp.config.tuning import GRID, Tuning
 from nncmp.registry.datasets import Data, holdout
 from nncmp.registry.optimizers import entry
 from nncmp.results import schema, store
 from nncmp.results.schema import TUNED_PER
-from nncmp.spec.config import Options
-from nncmp.spec.run import RunSpec
-from nncmp.spec.tuning import GRID, Tuning
 from nncmp.training.progress import Reporter
 from nncmp.training.runner import run_phase
 from nncmp.tuning import budget

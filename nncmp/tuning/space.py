@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nncmp.config.tuning import DEFAULT_TRIALS, Tuning
 from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
-from nncmp.spec.tuning import DEFAULT_TRIALS, Tuning
 
 # Space name → (the hyperparameter it sets, whether the value is 1 − the hyperparameter).
 TARGETS: dict[str, tuple[str, bool]] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nncmp.spec.tuning import GRID, Tuning
+from nncmp.config.tuning import GRID, Tuning
 from nncmp.tuning.space import Param
 
 TPE_ROUND = 4  # TPE trials asked at a time (each round learns from the ones before)

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
 from nncmp.results import store
-from nncmp.spec.run import RunSpec
 from nncmp.training.stepping import build_for
 from tests.conftest import PNG_MAGIC, without_time
 from tests.numerics import THREADS, assert_frames_close

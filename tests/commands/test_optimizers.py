@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import train
 from tests.conftest import TINY
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nncmp.commands.suite import SuiteRequest, run_suite
-from nncmp.spec.config import Options
+from nncmp.config.comparison import Options
 from tests.commands.test_suite import TINY
 from tests.conftest import without_time
 

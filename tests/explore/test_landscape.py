@@ -49,9 +49,9 @@ def test_the_landscape_at_the_origin_is_the_loss_of_the_tracked_weights(tracked)
     """The stacked evaluation of grid points against a plain model holding the same weights."""
     from torch.nn.utils import vector_to_parameters
 
+    from nncmp.config.run import RunSpec
     from nncmp.registry.datasets import load
     from nncmp.registry.models import build_model
-    from nncmp.spec.run import RunSpec
 
     data = load("digits")
     runs = weights.read(tracked)

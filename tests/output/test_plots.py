@@ -4,8 +4,8 @@ regression, a learning-rate panel when a schedule is not constant."""
 import pandas as pd
 import pytest
 
+from nncmp.config.run import RunSpec
 from nncmp.output.plots import curves, final_bars
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import train
 from tests.conftest import PNG_MAGIC
 

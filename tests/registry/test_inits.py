@@ -85,7 +85,7 @@ def test_aliases_follow_the_course():
 
 @pytest.mark.parametrize("name", list(INITS) + list(ALIASES))
 def test_every_init_trains_on_tiny_data(name, tiny_synthetic):
-    from nncmp.spec.run import RunSpec
+    from nncmp.config.run import RunSpec
     from nncmp.training.engines.single import train
 
     records = train(RunSpec(**TINY_SYNTHETIC, init=name, optimizer="adam"), tiny_synthetic)
@@ -99,8 +99,8 @@ def test_zeros_shows_the_symmetry_problem():
     stays identical, so the network cannot learn beyond the class prior."""
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
+    from nncmp.config.run import RunSpec
     from nncmp.registry.datasets import load
-    from nncmp.spec.run import RunSpec
     from nncmp.training.engines.single import train
 
     data = load("digits")

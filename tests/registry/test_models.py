@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.models import build_model
-from nncmp.spec.run import RunSpec
 
 
 def layers(model, kind):

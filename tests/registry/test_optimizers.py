@@ -6,10 +6,10 @@ import inspect
 import pytest
 import torch
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
 from nncmp.registry.optimizers import OPTIMIZERS
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import train
 from tests.conftest import TINY_SYNTHETIC
 

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from nncmp.config.run import RunSpec, total_steps
 from nncmp.errors import SpecError
 from nncmp.registry import schedules
-from nncmp.spec.run import RunSpec, total_steps
 from nncmp.training.engines.single import SingleRun, train
 
 

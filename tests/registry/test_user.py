@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import DataError, SpecError
 from nncmp.registry import user
 from nncmp.registry.datasets import load
 from nncmp.registry.models import build_model
 from nncmp.registry.user_data import make_data
-from nncmp.spec.run import RunSpec
 
 NET = textwrap.dedent("""
     from torch import nn

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from nncmp.spec.run import RunSpec
+from nncmp.config.run import RunSpec
 from nncmp.suite.problems import Problem
 from nncmp.suite.times import budgets, medians, run_times
 from nncmp.suite.verdict import verdict

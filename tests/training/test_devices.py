@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.registry.datasets import load
-from nncmp.spec.run import RunSpec
 from nncmp.training import devices
 from nncmp.training.engines.single import SingleRun
 from nncmp.training.engines.stacked import StackedRun

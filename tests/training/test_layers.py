@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
 from nncmp.registry.inits import apply_init
 from nncmp.registry.models import build_model
-from nncmp.spec.run import RunSpec
 from nncmp.training.layers import dead_fraction, layer_stats, saturated_fraction
 from tests.numerics import assert_layers_close
 

@@ -3,8 +3,8 @@ end-to-end check of what compare --verbose says."""
 
 import pytest
 
-from nncmp.spec.grid import Grid
-from nncmp.spec.run import RunSpec
+from nncmp.config.grid import Grid
+from nncmp.config.run import RunSpec
 from nncmp.training.plan import plan
 from tests.conftest import SMALL
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from nncmp.config.run import RunSpec, total_steps
 from nncmp.registry.datasets import load
-from nncmp.spec.run import RunSpec, total_steps
 from nncmp.training.engines.single import SingleRun, train
 from nncmp.training.stepping import build_for, hidden_matrices
 from tests.conftest import TINY

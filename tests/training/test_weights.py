@@ -28,9 +28,9 @@ def test_tracked_weights_are_the_weights_the_run_ends_with(tracked):
     """The last tracked point of a run is its final model: evaluating it gives the run's recorded val loss."""
     from torch.nn.utils import vector_to_parameters
 
+    from nncmp.config.run import RunSpec
     from nncmp.registry.datasets import load
     from nncmp.registry.models import build_model
-    from nncmp.spec.run import RunSpec
     from nncmp.training.engines.single import evaluate, loss_function
 
     data = load("digits")

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
-from nncmp.spec.run import RunSpec
 from nncmp.tuning.space import apply, check_space, default_space, load_space, space_for
 
 

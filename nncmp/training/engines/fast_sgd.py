@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from nncmp.spec.run import RunSpec
+from nncmp.config.run import RunSpec
 
 if TYPE_CHECKING:
     import torch

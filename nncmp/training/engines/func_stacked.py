@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.stacked import StackedRun
 
 if TYPE_CHECKING:

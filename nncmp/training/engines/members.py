@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nncmp.spec.run import RunSpec
+from nncmp.config.run import RunSpec
 
 if TYPE_CHECKING:
     import torch

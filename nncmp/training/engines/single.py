@@ -10,8 +10,8 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
-from nncmp.spec.run import RunSpec
 from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, record_runs
 
 if TYPE_CHECKING:

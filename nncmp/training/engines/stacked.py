@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import EVAL_CHUNK, GRAD_CHUNK, make_model
 from nncmp.training.recorder import EpochMetrics, first_bad_step
 
@@ -239,9 +239,9 @@ class StackedRun:
     def __init__(self, specs: list[RunSpec], data: Data, fast: bool = False):
         import torch
 
+        from nncmp.config.run import hyper_differ, total_steps
         from nncmp.registry.optimizers import OPTIMIZERS
         from nncmp.registry.schedules import Schedule
-        from nncmp.spec.run import hyper_differ, total_steps
         from nncmp.training.engines.members import MemberOptimizers
         from nncmp.training.stepping import build_for
 

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.user_data import make_data
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.func_stacked import FuncStackedRun
 from nncmp.training.engines.single import train
 from nncmp.training.execute import train_with

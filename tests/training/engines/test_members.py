@@ -5,9 +5,9 @@ import math
 
 import pytest
 
+from nncmp.config.run import RunSpec
 from nncmp.registry import optimizers as optim
 from nncmp.registry.datasets import load
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import train
 from nncmp.training.execute import train_with
 from nncmp.training.plan import NOT_STACKABLE, plan, unstackable

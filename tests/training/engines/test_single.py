@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
 from nncmp.results.schema import RECORD_COLUMNS
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import evaluate, loss_function, make_model, train
 from tests.numerics import acc_tol, rtol
 

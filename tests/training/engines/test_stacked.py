@@ -5,9 +5,9 @@ import math
 
 import pytest
 
+from nncmp.config.grid import Grid
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
-from nncmp.spec.grid import Grid
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import train
 from nncmp.training.execute import run_group, train_one, train_with
 from nncmp.training.plan import fast_sgd, group_key, plan

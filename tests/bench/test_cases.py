@@ -1,11 +1,11 @@
 """The benchmark suite's arithmetic: the training FLOPs of a step, counted by hand."""
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
-from nncmp.spec.run import RunSpec
 
 
 def test_training_flops_of_the_course_mlp_by_hand():
-    from nncmp.bench.suite import train_flops
+    from nncmp.bench.cases import train_flops
 
     data = load("synthetic", n=100)
     macs = 784 * 256 + 256 * 128 + 128 * 10

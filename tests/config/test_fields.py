@@ -12,9 +12,9 @@ import typer
 from typer.testing import CliRunner
 
 from nncmp.cli.declared import declares, dimensions, grid, single, values
-from nncmp.spec.fields import declared, option
-from nncmp.spec.grid import Grid
-from nncmp.spec.run import RunSpec
+from nncmp.config.fields import declared, option
+from nncmp.config.grid import Grid
+from nncmp.config.run import RunSpec
 
 pytestmark = pytest.mark.fast
 

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from nncmp.config.fields import NONE, at_least, check_values, one_of, option
+from nncmp.config.grid import DIMENSIONS, Grid
+from nncmp.config.run import RunSpec
+from nncmp.config.tuning import Tuning
 from nncmp.errors import SpecError, StoreError
-from nncmp.spec.fields import NONE, at_least, check_values, one_of, option
-from nncmp.spec.grid import DIMENSIONS, Grid
-from nncmp.spec.run import RunSpec
-from nncmp.spec.tuning import Tuning
 
 MAX_GROUP = 16  # runs in one group at most: bounds a full-batch step's memory (K × min(n, GRAD_CHUNK) examples)
 DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise

@@ -2,8 +2,8 @@
 
 import pytest
 
-from nncmp.spec.grid import Grid
-from nncmp.spec.run import RunSpec
+from nncmp.config.grid import Grid
+from nncmp.config.run import RunSpec
 
 
 def test_on_compare_each_key_goes_to_the_optimizers_that_take_it():

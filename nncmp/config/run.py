@@ -1,6 +1,6 @@
 """A run: the frozen, validated description of one training run (RunSpec), and its step arithmetic.
 
-Every field is declared once (spec/fields.py): its help, option, grid dimension, id part and column are
+Every field is declared once (config/fields.py): its help, option, grid dimension, id part and column are
 read from the declaration. The fields are in the order compare's grid loops over them (optimizer, init,
 activation, normalisation, schedule, learning rate, batch size), which is also the order of the optional
 parts of a config id. Every check raises SpecError, which the command line shows as one line and exit
@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from nncmp.config.fields import at_least, check_values, declared, option
 from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules, user
@@ -21,7 +22,6 @@ from nncmp.registry.datasets import DATASETS
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.models import ACTIVATIONS, BUILT_IN_NORM, HAS, MODELS, WHAT
 from nncmp.registry.optimizers import HYPERPARAMETERS, OPTIMIZERS, format_args, format_value
-from nncmp.spec.fields import at_least, check_values, declared, option
 
 MAX_SEED = 2**32 - 1
 NORMS = ("none", "batchnorm")

@@ -1,4 +1,4 @@
-"""Speed: the standard suite (matmul ceiling, single runs, 8-run grids, the course-style loop) and
+"""Speed: the standard benchmark (matmul ceiling, single runs, 8-run grids, the course-style loop) and
 per-optimizer cases.
 
 nncmp is timed through the paths compare uses (execute.train_one for one run, execute.train_together for a
@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import DataError
 from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
-from nncmp.spec.run import RunSpec
 from nncmp.tuning.study import first_trials
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
     return rows, records
 
 
-# The standard suite: the figures issue #4 asks for, measured in one process, one after another.
+# The standard benchmark: the figures issue #4 asks for, measured in one process, one after another.
 TARGETS = {
     "speedup_vs_reference_bs64": 7.0, "speedup_vs_reference_bs1": 8.0, "grid_vs_reference_bs64": 18.0,
     "grid_vs_reference_bs1": 25.0, "batched_vs_sequential_bs64": 2.5, "batched_vs_sequential_bs1": 2.0,
@@ -262,9 +262,9 @@ def _timed_reference(spec: RunSpec, data: Data, dataset: Dataset[Any],
     return examples / row["ref samples/s"], examples, row["ref peak MB"]
 
 
-def run_suite(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str, Any]], None] | None = None,
+def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str, Any]], None] | None = None,
               device: str = "cpu", load: bool = False) -> dict[str, Any]:
-    """Every case of the standard suite, and the figures derived from them (ratios within this run).
+    """Every case of the standard benchmark, and the figures derived from them (ratios within this run).
 
     The cases run round-robin `repeats` times and each keeps its fastest round: on a shared machine the
     fastest round is the one least disturbed by other processes, for the reference loop as for nncmp.

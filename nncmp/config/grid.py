@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from nncmp.config.fields import Declared, dimensions
+from nncmp.config.run import MAX_SEED, NORMS, RunSpec, check_name, option_name
 from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.models import ACTIVATIONS
 from nncmp.registry.optimizers import HYPERPARAMETERS
-from nncmp.spec.fields import Declared, dimensions
-from nncmp.spec.run import MAX_SEED, NORMS, RunSpec, check_name, option_name
 
 DIMENSIONS: dict[str, Declared] = dimensions(RunSpec)
 # The values a dimension may take, where a name list is known without the dimension's own checks.

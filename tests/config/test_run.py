@@ -2,8 +2,8 @@
 
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
-from nncmp.spec.run import RunSpec
 from nncmp.training.engines.single import train
 
 

@@ -1,4 +1,4 @@
-"""A comparison's options (spec/config.py): how it runs is checked before anything trains."""
+"""A comparison's options (config/comparison.py): how it runs is checked before anything trains."""
 
 import pytest
 

@@ -3,7 +3,7 @@
 
 import pytest
 
-from nncmp.spec.run import RunSpec
+from nncmp.config.run import RunSpec
 
 
 @pytest.mark.fast
@@ -27,7 +27,7 @@ def test_labels_say_what_the_model_is():
 
 @pytest.mark.fast
 def test_widths_read_and_written_alike():
-    from nncmp.spec.run import parse_widths, widths_text
+    from nncmp.config.run import parse_widths, widths_text
 
     for hidden in ((256, 128), (512,), (64, 64, 64), (32, 32)):
         assert parse_widths(widths_text(hidden)) == hidden

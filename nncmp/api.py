@@ -168,11 +168,11 @@ def _grid_of(opts: tuple[str, ...]) -> Any:
 def _tuning(grid: Any, tune: str | None, trials: int | None, studies: int | None,
             space: str | Path | dict[str, Any] | None) -> Any:
     """compare's tune=, trials=, studies=, space= as the CLI's --tune, --trials, --studies, --space."""
-    from nncmp.tuning.space import tuning_options
+    from nncmp.config.space import tuning_options
 
     if isinstance(space, dict):
+        from nncmp.config.space import check_space
         from nncmp.config.tuning import DEFAULT_TRIALS, Tuning
-        from nncmp.tuning.space import check_space
 
         if tune is None:
             from nncmp.errors import SpecError
@@ -319,7 +319,7 @@ def _split(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[
     name no option has."""
     from nncmp.config.comparison import CompareConfig, Options
     from nncmp.config.run import RunSpec
-    from nncmp.registry.optimizers import HYPERPARAMETERS
+    from nncmp.registry import hyperparameters as hp
 
     run_names = {f.name for f in dataclasses.fields(RunSpec)} - {"dataset", "model", "model_args", "opt_args"}
     config_names = {"target", "metric", "baseline"}
@@ -328,7 +328,7 @@ def _split(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[
     for name, value in given.items():
         if value is None:
             continue
-        if name in HYPERPARAMETERS:
+        if name in hp.optimizer_own():
             out[1][name] = tuple(value) if isinstance(value, list) else value
         elif name in run_names:
             out[0][name] = tuple(value) if isinstance(value, list) else value

@@ -31,9 +31,10 @@ from nncmp.config.comparison import CompareConfig, Options
 from nncmp.config.fields import parse_list
 from nncmp.config.grid import DIMENSIONS
 from nncmp.config.run import RunSpec
+from nncmp.config.space import tuning_options
 from nncmp.config.tuning import DEFAULT_TRIALS
 from nncmp.errors import SpecError
-from nncmp.tuning.space import tuning_options
+from nncmp.registry import hyperparameters as hp
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 STATS = ["target", "metric", "baseline"]
 BASE = ["dataset", "target_column", "task", "model"]
 BASE_REST = ["batchnorm"]
-HYPER = ["momentum", "betas", "alpha", "eps", "weight_decay"]
 BASE_LAST = ["epochs", "seed", "n"]
 OPTIONS = ["data_dir", "plot", "html", "x", "group_size", "threads", "track_layers", "track_weights", "track_every",
            "device", "deterministic", "tensorboard", "backend", "jobs", "retries", "address", "gpus_per_task"]
@@ -61,7 +61,7 @@ OPTIONS = ["data_dir", "plot", "html", "x", "group_size", "threads", "track_laye
           single(RunSpec, ["warmup"]), extra("opt_arg", OptArgOpt), single(CompareConfig, STATS),
           single(RunSpec, BASE), extra("model_arg", ModelArgOpt), extra("depth", DepthOpt), extra("width", WidthOpt),
           single(RunSpec, BASE_REST),
-          single(RunSpec, HYPER), single(RunSpec, BASE_LAST),
+          single(RunSpec, hp.optimizer_own()), single(RunSpec, BASE_LAST),
           extra("tune", Annotated[str | None, typer.Option(
               help="Tune every hyperparameter each optimizer has (rate, momentum or betas, weight decay, warm-up) "
                    "with this sampler: halton, random or tpe (Optuna's), the same number of trials for every "
@@ -105,8 +105,8 @@ def compare(download: DownloadOpt = False, out: OutOpt = None, json_out: JsonOpt
         base = RunSpec(**values(RunSpec, declared, BASE + BASE_REST + BASE_LAST),
                        model_args=parse_opt_args(declared["model_arg"], "--model-arg"))
         the_grid = Grid(base=base, dims=dimensions(RunSpec, declared, DIMENSIONS), seeds=declared["seeds"],
-                        hyper=values(RunSpec, declared, HYPER), opt_args=parse_opt_args(declared["opt_arg"]),
-                        warmup=declared["warmup"])
+                        hyper=values(RunSpec, declared, hp.optimizer_own()),
+                        opt_args=parse_opt_args(declared["opt_arg"]), warmup=declared["warmup"])
         config = CompareConfig(grid=the_grid, auto=auto, **values(CompareConfig, declared, STATS),
                                options=Options(**values(Options, declared, OPTIONS)),
                                tuning=tuning_options(the_grid, declared["tune"], declared["trials"],

@@ -122,7 +122,7 @@ def _tuning(opts: tuple[str, ...], tune: str | None, trials: int | None, studies
             space: Path | None) -> Any:
     from nncmp.config.grid import Grid
     from nncmp.config.run import RunSpec
-    from nncmp.tuning.space import tuning_options
+    from nncmp.config.space import tuning_options
 
     grid = Grid(base=RunSpec(), dims={"optimizer": opts} if opts else {})
     return tuning_options(grid, tune, trials, studies, space)

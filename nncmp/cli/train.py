@@ -23,10 +23,11 @@ from nncmp.cli.common import (
 from nncmp.cli.declared import declares, extra, single, values
 from nncmp.config.comparison import Options
 from nncmp.config.run import RunSpec
+from nncmp.registry import hyperparameters as hp
 
 RUN = ["dataset", "target_column", "task", "model", "hidden"]
 RUN_REST = ["act", "batchnorm", "dropout", "init", "optimizer", "lr", "schedule", "warmup"]
-HYPER = ["momentum", "betas", "alpha", "eps", "weight_decay", "batch_size", "epochs", "seed", "n"]
+HYPER = [*hp.optimizer_own(), "batch_size", "epochs", "seed", "n"]
 OPTIONS = ["data_dir", "plot", "threads", "track_layers", "track_weights", "track_every", "device", "deterministic",
            "tensorboard"]
 

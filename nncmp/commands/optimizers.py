@@ -37,9 +37,9 @@ def catalog(pattern: str | None = None) -> list[dict[str, Any]]:
 def search_space(name: str, schedule: str = "constant") -> dict[str, Any]:
     """The search space `compare --tune` uses for optimizer `name` (with `schedule`), in the shape of a --space
     file: {optimizer: {hyperparameter: {min, max, scaling} or [values]}}."""
+    from nncmp.config.space import default_space
     from nncmp.registry import optimizers as optim
     from nncmp.registry import schedules
-    from nncmp.tuning.space import default_space
 
     resolved = optim.resolve(name)
     if optim.entry(resolved).unavailable:

@@ -18,11 +18,11 @@ from typing import Any
 from nncmp.config.fields import Declared, dimensions
 from nncmp.config.run import MAX_SEED, NORMS, RunSpec, check_name, option_name
 from nncmp.errors import SpecError
+from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.models import ACTIVATIONS
-from nncmp.registry.optimizers import HYPERPARAMETERS
 
 DIMENSIONS: dict[str, Declared] = dimensions(RunSpec)
 # The values a dimension may take, where a name list is known without the dimension's own checks.
@@ -95,7 +95,7 @@ class Grid:
             raise SpecError(f"--warmup applies to the schedules {', '.join(schedules.WARMUP_SCHEDULES)}; "
                             f"the grid has {', '.join(self.values('schedule'))}")
         for name in self.opt_args:
-            if name in HYPERPARAMETERS:
+            if name in hp.optimizer_own():
                 if name in self.hyper:
                     raise SpecError(f"{option_name(name)} and --opt-arg {name} both give {name}; use one")
                 if not any(name in optim.entry(o).defaults for o in optimizers):

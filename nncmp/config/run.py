@@ -9,19 +9,19 @@ code 2 before anything trains. Names and numbers only: no torch, no files.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from nncmp.config.fields import at_least, check_values, declared, option
 from nncmp.errors import SpecError
+from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules, user
 from nncmp.registry.datasets import DATASETS
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.models import ACTIVATIONS, BUILT_IN_NORM, HAS, MODELS, WHAT
-from nncmp.registry.optimizers import HYPERPARAMETERS, OPTIMIZERS, format_args, format_value
+from nncmp.registry.optimizers import OPTIMIZERS, format_args, format_value
 
 MAX_SEED = 2**32 - 1
 NORMS = ("none", "batchnorm")
@@ -53,6 +53,12 @@ def parse_widths(text: str) -> tuple[int, ...]:
         width, depth = text.split("x")
         return (int(width),) * int(depth)
     return tuple(int(w) for w in text.split(","))
+
+
+def hyperparameter(name: str) -> Any:
+    """A RunSpec field declared by its row of the hyperparameter table (registry/hyperparameters.py)."""
+    h = hp.row(name)
+    return option(None, flag=h.flag, item=float, kind="numbers", help=h.help, show_default=h.show_default)
 
 
 def _widths(hidden: tuple[int, ...]) -> str | None:
@@ -123,8 +129,8 @@ class RunSpec:
         grid_help="Learning rates, comma-separated, or 'auto': tune each optimizer's rate on a split of the training "
                   "data (7 rates over 3 decades around its default, one seed), then run the default and the tuned "
                   "rate with every seed.",
-        label=lambda v: f"lr={v:g}" if v else "lr=default", show_default="optimizer's default: 0.01, adam/adamw 0.001",
-        help="Learning rate.", check=lambda v: None if v > 0 else f"--lr must be > 0, got {v:g}")
+        label=lambda v: f"lr={v:g}" if v else "lr=default", show_default=hp.row("lr").show_default,
+        help=hp.row("lr").help, check=lambda v: None if v > 0 else f"--lr must be > 0, got {v:g}")
     batch_size: int | None = option(
         None, flag="--batch-size", grid="--batch-sizes", key="batch_sizes", column="batch_size", item=int,
         kind="integers", grid_help="Batch sizes, comma-separated.", always=True,
@@ -137,24 +143,19 @@ class RunSpec:
     n: int | None = option(None, flag="--n", help="Examples in the synthetic dataset.", show_default="5000",
                            check=lambda v: None if v >= 10 else
                            f"--n must be >= 10 (one example per class at least), got {v}")
-    momentum: float | None = option(None, flag="--momentum", help="SGD/RMSProp momentum.",
-                                    show_default="optimizer's default: 0, momentum/nesterov 0.9")
-    betas: tuple[float, float] | None = option(None, flag="--betas", item=float, kind="numbers",
-                                               show_default="0.9,0.999", help="Adam/AdamW betas 'b1,b2'.")
-    alpha: float | None = option(None, flag="--alpha", help="RMSProp smoothing constant.", show_default="0.99")
-    eps: float | None = option(None, flag="--eps", help="Term added to the denominator (adaptive optimizers).",
-                               show_default="1e-8, adagrad 1e-10")
-    weight_decay: float | None = option(None, flag="--weight-decay", help="L2 penalty (decoupled for adamw).",
-                                        show_default="0, adamw 0.01")
+    # The optimizers' own hyperparameters: their rows of the hyperparameter table declare them.
+    momentum: float | None = hyperparameter("momentum")
+    betas: tuple[float, float] | None = hyperparameter("betas")
+    alpha: float | None = hyperparameter("alpha")
+    eps: float | None = hyperparameter("eps")
+    weight_decay: float | None = hyperparameter("weight_decay")
     # --opt-arg: the optimizer's other arguments, sorted by key; only values the user set
     opt_args: tuple[tuple[str, Any], ...] = option(
         (), column="opt_args", label=lambda args: "/".join(f"{k}={format_value(v)}" for k, v in args) or None,
         help="Another argument of the optimizer, repeatable: numbers, true/false, words, tuples as 'a,b' (e.g. "
              "--opt-arg amsgrad=true --opt-arg betas=0.9,0.95 is --betas). `nncmp optimizers` lists each "
              "optimizer's arguments. On compare each goes to the optimizers that take it.")
-    warmup: float | None = option(
-        None, flag="--warmup", show_default="0.05", help="Warm-up of warmup-cosine and wsd: a fraction of all "
-        "optimizer steps when < 1, else a number of steps.")
+    warmup: float | None = hyperparameter("warmup")
 
     def __post_init__(self) -> None:
         # A name a package registers (entry points nncmp.models / nncmp.datasets) stands for its 'module:NAME'.
@@ -193,7 +194,7 @@ class RunSpec:
         if args:
             args = optim.check_args(self.optimizer, args)
         # --opt-arg betas=... is --betas: the hyperparameters with options of their own live in their fields.
-        for key in [k for k in args if k in HYPERPARAMETERS]:
+        for key in [k for k in args if k in hp.optimizer_own()]:
             if getattr(self, key) is not None:
                 raise SpecError(f"{option_name(key)} and --opt-arg {key} both give {key}; use one")
             object.__setattr__(self, key, args.pop(key))
@@ -204,19 +205,14 @@ class RunSpec:
         self._check_combination()
 
     def _check_hyperparameters(self) -> None:
-        if self.betas is not None and not all(math.isfinite(b) for b in self.betas):
-            raise SpecError(f"--betas must be finite numbers, got {','.join(map(str, self.betas))}")
         # The built-ins' ranges; the libraries' optimizers check their own (training.stepping.check_build,
         # from the command layer).
         builtin = self.optimizer in OPTIMIZERS
-        for name in ("momentum", "alpha", "eps", "weight_decay"):
-            value = getattr(self, name)
-            if value is not None and not value >= 0 and builtin:
-                raise SpecError(f"{option_name(name)} must be >= 0, got {value:g}")
-        if self.betas is not None and len(self.betas) != 2:
-            raise SpecError(f"--betas needs exactly two numbers 'b1,b2', got {','.join(map(str, self.betas))}")
-        if self.betas is not None and builtin and not all(0.0 <= b < 1.0 for b in self.betas):
-            raise SpecError(f"--betas must be two numbers in [0, 1), got {','.join(map(str, self.betas))}")
+        for h in hp.TABLE:
+            value = getattr(self, h.name)
+            problem = h.problem(value, builtin) if value is not None and h.belongs == hp.OPTIMIZER else None
+            if problem:
+                raise SpecError(problem)
 
     def _check_combination(self) -> None:
         entry = optim.entry(self.optimizer)
@@ -229,7 +225,7 @@ class RunSpec:
         if self.schedule != "constant" and self.effective_batch_size() is None and self.epochs < 2:
             raise SpecError(f"--schedule {self.schedule} on full-batch {self.optimizer} for 1 epoch is one step: "
                             "a schedule needs at least 2 optimizer steps")
-        for name in HYPERPARAMETERS:
+        for name in hp.optimizer_own():
             if getattr(self, name) is not None and name not in entry.defaults:
                 other = optim.settable(self.optimizer) if self.optimizer not in OPTIMIZERS else {}
                 if name in other:
@@ -297,13 +293,11 @@ class RunSpec:
         return parts + extra
 
     def hyper_labels(self) -> list[str]:
-        """`name=value` for each hyperparameter (and --warmup) given and not at the optimizer's default."""
-        defaults = optim.entry(self.optimizer).defaults
-        labels = [f"{name}={_exact(getattr(self, name))}" for name in HYPERPARAMETERS
-                  if getattr(self, name) is not None and getattr(self, name) != defaults.get(name)]
-        if self.warmup is not None and self.warmup != schedules.DEFAULT_WARMUP:
-            labels.append(f"warmup={_exact(self.warmup)}")
-        return labels
+        """`name=value` for each hyperparameter but the rate (its part comes first) given and not at its default:
+        the optimizer's, or for the warm-up the schedules' (schedules.DEFAULT_WARMUP)."""
+        defaults = {**optim.entry(self.optimizer).defaults, "warmup": schedules.DEFAULT_WARMUP}
+        return [f"{h.name}={_exact(getattr(self, h.name))}" for h in hp.TABLE if h.belongs != hp.RATE
+                and getattr(self, h.name) is not None and getattr(self, h.name) != defaults.get(h.name)]
 
     @property
     def norm(self) -> str:
@@ -334,14 +328,10 @@ class RunSpec:
         return asdict(self)
 
 
-# A run's optimizer settings: runs that differ only in these (tuning trials) can still stack, each member
-# with a torch optimizer of its own (training/engines/members.py).
-HYPER_FIELDS = ("lr", "momentum", "betas", "alpha", "eps", "weight_decay")
-
-
 def hyper_differ(specs: list[RunSpec]) -> bool:
-    """Whether the runs' optimizer settings differ."""
-    return len({tuple(getattr(s, f) for f in HYPER_FIELDS) for s in specs}) > 1
+    """Whether the runs' optimizer settings (the hyperparameter table's optimizer_settings()) differ."""
+    varying = hp.optimizer_settings()
+    return len({tuple(getattr(s, f) for f in varying) for s in specs}) > 1
 
 
 def _exact(value: Any) -> str:

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 BUDGETS = (1, 4, 16)  # the k of "best of k" the table shows, with every trial of a study (N)
-HYPER = ("lr", "momentum", "beta1", "beta2", "alpha", "eps", "weight_decay", "warmup")
 
 
 def read(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None:
@@ -93,7 +92,7 @@ def rows(folder: Path) -> tuple[list[str], list[list[str]], str] | None:
         else:
             cells.append("every trial diverged")
         chosen = g[g["chosen"]]
-        searched = [h for h in HYPER if h in g and g[h].nunique() > 1]
+        searched = [h for h in schema.tuning_hyper_columns() if h in g and g[h].nunique() > 1]
         cells.append(_hyper_text(chosen.iloc[0].to_dict(), searched) if len(chosen) else "—")
         cells.append(f"{len(g)} · {_seconds(float(g['seconds'].sum()))}")
         out.append(cells)

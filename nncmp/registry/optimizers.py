@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
+from nncmp.registry import hyperparameters as hp
 from nncmp.registry.optimizer_names import SNAPSHOT
 
 if TYPE_CHECKING:
     import torch.optim
 
-# Hyperparameters with an option of their own (--momentum, --betas, ...); every other one is an --opt-arg.
-HYPERPARAMETERS = ("momentum", "betas", "alpha", "eps", "weight_decay")
 OPT_HELP = ("or any torch.optim or pytorch-optimizer optimizer by name (nadam, lion, prodigy, muon, ...; "
             "torch:NAME or pytorch-optimizer:NAME picks a library; `nncmp optimizers` lists them)")
 DEFAULT_BATCH = 64  # every optimizer outside the built-ins: mini-batches, as adam/rmsprop/minibatch
@@ -63,7 +62,8 @@ class OptimizerEntry:
     torch_class: str  # the class's name in `module`
     lr: float
     batch_size: int | None  # None: the whole training set (one step per epoch)
-    defaults: dict[str, Any]  # hyperparameters with options of their own (HYPERPARAMETERS) and defaults
+    # Its hyperparameters with options of their own (hyperparameters.optimizer_own()), their defaults.
+    defaults: dict[str, Any]
     fixed: dict[str, Any] = field(default_factory=dict)  # set by the entry, not the user
     summary: str = ""
     source: str = "nncmp"
@@ -267,18 +267,12 @@ def _external(name: str) -> OptimizerEntry:
         lr = DEFAULT_LRS[key]
     # Only values of the kind nncmp's options give (a number; betas: two) use those options; anything else
     # of the same name (Adan's three betas, Adafactor's pair of eps) is an --opt-arg.
-    defaults = {k: _plain(params[k].default) for k in HYPERPARAMETERS
-                if k in params and _option_kind(k, _plain(params[k].default))}
+    defaults = {k: _plain(params[k].default) for k in hp.optimizer_own()
+                if k in params and hp.row(k).accepts(_plain(params[k].default))}
     lr_key = "" if NO_LR in handling else "lr" if "lr" in params else "max_lr"
     return OptimizerEntry(cls_name, lr if lr is not None else 0.001, DEFAULT_BATCH, defaults,
                           summary=_summary(cls), source=source, module=module, handling=tuple(handling),
                           unavailable=unavailable, lr_key=lr_key)
-
-
-def _option_kind(key: str, value: Any) -> bool:
-    if key == "betas":
-        return isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _summary(cls: type) -> str:
@@ -291,7 +285,7 @@ def _plain(value: Any) -> Any:
 
 
 def settable(name: str) -> dict[str, Any]:
-    """The --opt-arg keys of an optimizer and their defaults (HYPERPARAMETERS have their own options)."""
+    """The --opt-arg keys of an optimizer and their defaults (the table's optimizer_own() have their own options)."""
     e = entry(name)
     params = signature(optimizer_class(e))
     if name in SAM_WRAPPERS:
@@ -362,7 +356,7 @@ def check_value(optimizer: str, key: str, value: Any, default: Any) -> Any:
 
 def check_args(optimizer: str, args: dict[str, Any]) -> dict[str, Any]:
     """--opt-arg for one optimizer: every key one it takes, every value of the right kind. Keys with options
-    of their own (HYPERPARAMETERS) are checked against the optimizer's defaults for them."""
+    of their own (hyperparameters.optimizer_own()) are checked against the optimizer's defaults for them."""
     e = entry(optimizer)
     valid = {**e.defaults, **settable(optimizer)}
     out = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nncmp.config.run import DEFAULT_HIDDEN, widths_text
+from nncmp.registry import hyperparameters as hp
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +74,13 @@ RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
 # Text columns, read as text even when every value looks like a number (a one-layer mlp's "512").
 TEXT_COLUMNS = ("run_id", "config", "act", "norm", "opt_args", "hidden", "model_args")
 LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
+
+
+def tuning_hyper_columns(searched: set[str] | None = None) -> list[str]:
+    """The hyperparameter columns of tuning.csv, one per number (the hyperparameter table's: betas → beta1,
+    beta2), in the table's order; a folder's tuning.csv holds those its spaces `searched` (None: all)."""
+    return [c for c in hp.columns() if searched is None or c in searched]
+
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Records as the tidy metrics table (columns in RECORD_COLUMNS order)."""

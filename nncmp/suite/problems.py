@@ -25,20 +25,20 @@ problem is one compare: the grid is its settings × the optimizers × the seeds.
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
+from nncmp.registry import hyperparameters as hp
 
 BUILTIN = ("default", "large")
 METRICS = ("val_acc", "val_loss")  # what a target is on: accuracy to reach, loss to get below
-# RunSpec fields a problem may not set: the suite's grid sets them.
-GRID_SET = {"optimizer", "lr", "seed", "momentum", "betas", "alpha", "eps", "weight_decay", "opt_args"}
+# RunSpec fields a problem may not set: the suite's grid sets them (the optimizer and all its settings).
+GRID_SET = {"optimizer", "seed", "opt_args", *hp.optimizer_settings()}
 PROBLEM_KEYS = {"target", "metric", "description"}
 
 

@@ -22,7 +22,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nncmp.config.run import HYPER_FIELDS, RunSpec, hyper_differ, user_model
+from nncmp.config.run import RunSpec, hyper_differ, user_model
+from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def group_key(spec: RunSpec, device: str = "cpu", data: Data | None = None) -> t
     elif user_model(spec.model):
         varying = {"init", "seed"}
     else:
-        varying = {"init", "seed", *HYPER_FIELDS}
+        varying = {"init", "seed", *hp.optimizer_settings()}
     return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
 
 

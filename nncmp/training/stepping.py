@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.config.run import RunSpec, total_steps
 from nncmp.errors import SpecError
+from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def check_settings(specs: list[RunSpec]) -> None:
     """check_build for every run of a library's optimizer given settings of the user's (the built-ins'
     ranges RunSpec checks itself)."""
     for spec in specs:
-        given = tuple((k, getattr(spec, k)) for k in optim.HYPERPARAMETERS if getattr(spec, k) is not None)
+        given = tuple((k, getattr(spec, k)) for k in hp.optimizer_own() if getattr(spec, k) is not None)
         if spec.optimizer not in optim.OPTIMIZERS and (spec.opt_args or given):
             check_build(spec.optimizer, spec.lr, given + spec.opt_args)
 

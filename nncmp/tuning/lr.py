@@ -15,10 +15,10 @@ from pathlib import Path
 
 from nncmp.config.comparison import Options
 from nncmp.config.run import RunSpec
+from nncmp.config.space import POINTS, lr_grid  # noqa: F401  (lr_grid: where --lrs auto's grid is defined)
 from nncmp.registry.datasets import Data
 from nncmp.registry.optimizers import entry
 from nncmp.training.progress import Reporter
-from nncmp.tuning.space import POINTS, lr_grid  # noqa: F401  (lr_grid: where --lrs auto's grid is defined)
 
 
 def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:

@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.config.comparison import Options
 from nncmp.config.run import RunSpec
+from nncmp.config.space import Param, apply, columns_of, lr_grid, space_for, with_values
 from nncmp.config.tuning import GRID, Tuning
 from nncmp.registry.datasets import Data, holdout
 from nncmp.registry.optimizers import entry
 from nncmp.results import schema, store
-from nncmp.results.schema import TUNED_PER
+from nncmp.results.schema import TUNED_PER, tuning_hyper_columns
 from nncmp.training.progress import Reporter
 from nncmp.training.runner import run_phase
 from nncmp.tuning import budget
-from nncmp.tuning.space import HYPER_COLUMNS, Param, apply, lr_grid, space_for
 from nncmp.tuning.study import Study
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ def spaces(reps: dict[tuple[Any, ...], RunSpec], tuning: Tuning) -> dict[tuple[A
 def check_tuning(specs: list[RunSpec], tuning: Tuning) -> None:
     """SpecError before any training if the space names what the grid's optimizers lack, or if a trial at
     either end of a range (or at any listed value) would not be a valid run (betas of 1, a negative decay)."""
+    from nncmp.config.space import check_space
     from nncmp.errors import SpecError
-    from nncmp.tuning.space import check_space
 
     if tuning.space:
         check_space(tuning.space, sorted({s.optimizer for s in specs}), sorted({s.schedule for s in specs}))
@@ -216,12 +216,12 @@ def trial_table(trials: list[Trial], results: dict[str, list[dict[str, Any]]],
     import pandas as pd
 
     searched = {p.target for space in space_of.values() for p in space.values()} | {"lr"}
-    columns = [c for c in HYPER_COLUMNS if c in searched]
+    columns = tuning_hyper_columns(searched)
     rows = []
     for t in trials:
         records = results[t.spec.run_id]
         last = records[-1]
-        values = _hyper_of(t.spec)
+        values = columns_of(t.spec)
         rows.append({**dict(zip(TUNED_PER, t.key)), "kind": t.kind, "study": t.study, "trial": t.number,
                      **{c: values.get(c, math.nan) for c in columns},
                      "default_lr": entry(t.spec.optimizer).lr, "score": score(last),
@@ -270,33 +270,6 @@ def _at_edge(lr: float, space: dict[str, Param], tried: Iterable[float]) -> bool
     else:
         where = (lr - param.low) / (param.high - param.low)
     return where < EDGE or where > 1 - EDGE
-
-
-def _hyper_of(spec: RunSpec) -> dict[str, Any]:
-    values: dict[str, Any] = {"lr": spec.lr, "momentum": spec.momentum, "alpha": spec.alpha, "eps": spec.eps,
-                              "weight_decay": spec.weight_decay, "warmup": spec.warmup}
-    if spec.betas is not None:
-        values["beta1"], values["beta2"] = spec.betas
-    return {k: (math.nan if v is None else v) for k, v in values.items()}
-
-
-def with_values(spec: RunSpec, row: dict[str, Any]) -> RunSpec:
-    """`spec` (resolved) with the hyperparameters of a tuning.csv row (those it has and the row names)."""
-    def given(name: str) -> bool:
-        value = row.get(name)
-        return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-    changes: dict[str, Any] = {"lr": float(row["lr"])}
-    for name in ("momentum", "alpha", "eps", "weight_decay", "warmup"):
-        if given(name) and getattr(spec, name) is not None:
-            changes[name] = float(row[name])
-    if spec.betas is not None and (given("beta1") or given("beta2")):
-        b1, b2 = spec.betas
-        changes["betas"] = (float(row["beta1"]) if given("beta1") else b1,
-                            float(row["beta2"]) if given("beta2") else b2)
-    if given("warmup") and spec.warmup is None:
-        changes["warmup"] = float(row["warmup"])
-    return replace(spec, **changes)
 
 
 def reported(specs: list[RunSpec], table: pd.DataFrame, defaults: bool = True) -> list[RunSpec]:

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from nncmp.config.space import Param
 from nncmp.config.tuning import GRID, Tuning
-from nncmp.tuning.space import Param
 
 TPE_ROUND = 4  # TPE trials asked at a time (each round learns from the ones before)
+
+
+def distribution(param: Param) -> Any:
+    """A searched number as an Optuna distribution: its values, or its range and scaling."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    if param.values is not None:
+        return CategoricalDistribution(list(param.values))
+    return FloatDistribution(param.low, param.high, log=param.scaling == "log")
 
 
 class Study:
@@ -34,7 +43,7 @@ class Study:
         else:
             sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
         self.study = optuna.create_study(direction="maximize", sampler=sampler)
-        self.distributions = {name: p.distribution() for name, p in space.items()}
+        self.distributions = {name: distribution(p) for name, p in space.items()}
         if tuning.sampler == "halton" and self.distributions:
             # Optuna's QMCSampler samples a study's first trial at random (it fixes the search space) and the
             # Halton sequence from the second on: that first trial is asked and discarded, so every one of the
@@ -72,7 +81,7 @@ class Study:
 
 def first_trials(spec: Any, k: int, sampler: str = "halton") -> list[Any]:
     """The k trials one study of nncmp's space for `spec` (resolved) asks first (nncmp bench's trial case)."""
-    from nncmp.tuning.space import apply, default_space
+    from nncmp.config.space import apply, default_space
 
     space = default_space(spec.optimizer, spec.schedule)
     return [apply(spec, space, sampled) for _, sampled, _ in Study(Tuning(sampler, k), space, 0).ask()]

@@ -3,62 +3,48 @@
 A space maps names to `Param`s. The names are AlgoPerf's (`tuning_search_space.json`) where it has one:
 `learning_rate` (here also `lr`), `one_minus_beta1`, `beta1`, `one_minus_beta2`, `beta2`, `weight_decay`,
 `warmup_factor` (here also `warmup`); and `momentum`, `one_minus_momentum`, `alpha`, `one_minus_alpha`,
-`eps`. Each sets one hyperparameter of a run (TARGETS), and an optimizer is only ever given the ones it
-has (conditional spaces: lion has no momentum, sgd has no betas).
+`eps`. Each sets one number of a run's hyperparameter (the spellings of the hyperparameter table,
+registry/hyperparameters.py), and an optimizer is only ever given the ones it has (conditional spaces:
+lion has no momentum, sgd has no betas).
 
-The default space of an optimizer (`default_space`):
-
-- learning rate: log-uniform over 3 decades centred on its default (the span of `--lrs auto`);
-- `1 − momentum`: log-uniform 1e-3…1, where its default momentum is above 0 (momentum, nesterov; sgd,
-  minibatch, gd and rmsprop keep momentum 0: searching it would make them `momentum`, which has its own
-  name in the comparison);
-- `1 − β1`: log-uniform 1e-3…1 and `1 − β2`: log-uniform 1e-4…1e-1, where it has betas;
-- weight decay: log-uniform 1e-5…1e-1 where it takes one (1e-5 is the documented stand-in for "none");
-- warm-up fraction: uniform 0…0.1 with a warm-up schedule (--schedule warmup-cosine or wsd);
-- eps and alpha stay at their defaults unless a space file names them.
+The default space of an optimizer (`default_space`) is the table's search entries of the hyperparameters
+it has: the rate over three decades around its default, 1 − momentum where its default momentum is above
+0, 1 − β1 and 1 − β2, the weight decay, the warm-up fraction with a warm-up schedule; eps and alpha only
+from a space file. The table gives each range and why.
 
 Sampled numbers are rounded to 3 significant digits (ids stay readable; nothing finer matters here). A space
 file (`load_space`) is JSON or TOML: name → {min, max, scaling: log|linear} or a list of values, at the top
 level for every optimizer that has the hyperparameter, or in a section named after an optimizer for it
 alone; what it names replaces the default of that name (and of its other spelling: `beta1` replaces
-`one_minus_beta1`).
+`one_minus_beta1`). Names and numbers only: Optuna's distributions are made in tuning/study.py.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nncmp.config.tuning import DEFAULT_TRIALS, Tuning
 from nncmp.errors import SpecError
+from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
 
-# Space name → (the hyperparameter it sets, whether the value is 1 − the hyperparameter).
-TARGETS: dict[str, tuple[str, bool]] = {
-    "lr": ("lr", False), "learning_rate": ("lr", False),
-    "momentum": ("momentum", False), "one_minus_momentum": ("momentum", True),
-    "beta1": ("beta1", False), "one_minus_beta1": ("beta1", True),
-    "beta2": ("beta2", False), "one_minus_beta2": ("beta2", True),
-    "alpha": ("alpha", False), "one_minus_alpha": ("alpha", True),
-    "eps": ("eps", False), "weight_decay": ("weight_decay", False),
-    "warmup": ("warmup", False), "warmup_factor": ("warmup", False),
-}
-# The hyperparameters a trial can set, in the order tuning.csv lists them.
-HYPER_COLUMNS = ("lr", "momentum", "beta1", "beta2", "alpha", "eps", "weight_decay", "warmup")
+# Every name a space may give a hyperparameter's number (the table's spellings), in the table's order.
 SCALINGS = ("log", "linear")
-LR_DECADES = 3.0
+LR_DECADES = hp.row("lr").search[0].decades  # --lrs auto's grid spans the default space's decades
 DIGITS = 3  # significant digits of a sampled number
 
 
 @dataclass(frozen=True)
 class Param:
-    """One searched hyperparameter: a range (min, max, scaling) or a list of values."""
+    """One searched number of a hyperparameter: a range (min, max, scaling) or a list of values."""
 
-    name: str  # a TARGETS name
+    name: str  # a space name (one of the hyperparameter table's spellings)
     low: float | None = None
     high: float | None = None
     scaling: str = "log"
@@ -66,14 +52,8 @@ class Param:
 
     @property
     def target(self) -> str:
-        return TARGETS[self.name][0]
-
-    def distribution(self) -> Any:
-        from optuna.distributions import CategoricalDistribution, FloatDistribution
-
-        if self.values is not None:
-            return CategoricalDistribution(list(self.values))
-        return FloatDistribution(self.low, self.high, log=self.scaling == "log")
+        """The number it sets, as tuning.csv names the column (lr, momentum, beta1, …)."""
+        return hp.spellings()[self.name][1]
 
     def value(self, sampled: Any) -> Any:
         """The hyperparameter's value from a sampled one (rounded; 1 − x for the one_minus_ names)."""
@@ -81,7 +61,7 @@ class Param:
             x = sampled
         else:
             x = float(f"{float(sampled):.{DIGITS}g}")
-        if TARGETS[self.name][1]:
+        if hp.spellings()[self.name][2]:
             x = float(f"{1.0 - x:.12g}")  # without the binary noise of 1 − x
         return x
 
@@ -107,34 +87,33 @@ def lr_grid(default: float, points: int = POINTS, decades: float = LR_DECADES) -
 
 
 def has(optimizer: str, target: str, schedule: str = "constant") -> bool:
-    """Whether a run of `optimizer` (with `schedule`) has the hyperparameter `target` to tune."""
+    """Whether a run of `optimizer` (with `schedule`) has the number `target` (a tuning.csv column) to tune."""
+    h = next(h for h in hp.TABLE if target in h.columns)
     entry = optim.entry(optimizer)
-    if target == "lr":
+    if h.belongs == hp.RATE:
         return bool(entry.lr_key)
-    if target in ("beta1", "beta2"):
-        return "betas" in entry.defaults
-    if target == "warmup":
+    if h.belongs == hp.SCHEDULE:
         return schedule in schedules.WARMUP_SCHEDULES
-    return target in entry.defaults
+    return h.name in entry.defaults
 
 
 def default_space(optimizer: str, schedule: str = "constant") -> dict[str, Param]:
-    """The space nncmp searches for `optimizer` without a space file (the module docstring says why)."""
+    """The space nncmp searches for `optimizer` without a space file: each hyperparameter it has, by its
+    row's search entries (registry/hyperparameters.py says why each range)."""
     entry = optim.entry(optimizer)
     space: dict[str, Param] = {}
-    if has(optimizer, "lr"):
-        half = 10 ** (LR_DECADES / 2)
-        space["learning_rate"] = Param("learning_rate", float(f"{entry.lr / half:.3g}"),
-                                       float(f"{entry.lr * half:.3g}"))
-    if has(optimizer, "momentum") and (entry.defaults.get("momentum") or 0) > 0:
-        space["one_minus_momentum"] = Param("one_minus_momentum", 1e-3, 1.0)
-    if has(optimizer, "beta1"):
-        space["one_minus_beta1"] = Param("one_minus_beta1", 1e-3, 1.0)
-        space["one_minus_beta2"] = Param("one_minus_beta2", 1e-4, 1e-1)
-    if has(optimizer, "weight_decay"):
-        space["weight_decay"] = Param("weight_decay", 1e-5, 1e-1)
-    if has(optimizer, "warmup", schedule):
-        space["warmup_factor"] = Param("warmup_factor", 0.0, 0.1, "linear")
+    for h in hp.TABLE:
+        for column, search in zip(h.columns, h.search):
+            if search is None or not has(optimizer, column, schedule):
+                continue
+            if search.if_default_above_zero and not (entry.defaults.get(h.name) or 0) > 0:
+                continue
+            if search.decades:
+                half = 10 ** (search.decades / 2)
+                space[search.spelling] = Param(search.spelling, float(f"{entry.lr / half:.3g}"),
+                                               float(f"{entry.lr * half:.3g}"))
+            else:
+                space[search.spelling] = Param(search.spelling, search.low, search.high, search.scaling)
     return space
 
 
@@ -145,7 +124,7 @@ def space_for(optimizer: str, schedule: str, overrides: dict[str, Any] | None) -
         return space
     mine = {**overrides.get("*", {}), **overrides.get(optim.resolve(optimizer), {})}
     for name, doc in mine.items():
-        target = TARGETS[name][0]
+        target = hp.spellings()[name][1]
         if not has(optimizer, target, schedule):
             continue  # a top-level entry goes to the optimizers that have it (a section's was checked)
         for other in [n for n, p in space.items() if p.target == target]:
@@ -157,8 +136,8 @@ def space_for(optimizer: str, schedule: str, overrides: dict[str, Any] | None) -
 def parse_param(name: str, doc: Any, where: str) -> Param:
     """One entry of a space file, or SpecError saying what is wrong with it."""
     at = f"{where}{name}"
-    if name not in TARGETS:
-        raise SpecError(f"{at}: unknown hyperparameter; choose from: {', '.join(TARGETS)}")
+    if name not in hp.spellings():
+        raise SpecError(f"{at}: unknown hyperparameter; choose from: {', '.join(hp.spellings())}")
     if isinstance(doc, list):
         if not doc:
             raise SpecError(f"{at}: an empty list of values")
@@ -193,8 +172,6 @@ def load_space(path: str | Path, optimizers: list[str], schedules_: list[str]) -
         raise SpecError(f"--space {path}: {e.strerror or e}") from None
     try:
         if path.suffix == ".toml":
-            import tomllib
-
             doc = tomllib.loads(text)
         else:
             doc = json.loads(text)
@@ -214,14 +191,14 @@ def check_space(doc: Any, optimizers: list[str], schedules_: list[str], where: s
             for name, entry in value.items():
                 parse_param(name, entry, where)
                 out["*"][name] = entry
-        elif key in TARGETS:
+        elif key in hp.spellings():
             parse_param(key, value, where)
             out["*"][key] = value
         else:
             try:
                 name = optim.resolve(key)
             except SpecError:
-                raise SpecError(f"{where}{key!r} is neither a hyperparameter ({', '.join(TARGETS)}) nor an "
+                raise SpecError(f"{where}{key!r} is neither a hyperparameter ({', '.join(hp.spellings())}) nor an "
                                 "optimizer") from None
             if name not in optimizers:
                 raise SpecError(f"{where}section {key!r}: {name} is not among the optimizers compared "
@@ -237,7 +214,7 @@ def check_space(doc: Any, optimizers: list[str], schedules_: list[str], where: s
                                        if param.target == "warmup" else ""))
                 section[pname] = entry
     for name in out["*"]:
-        target = TARGETS[name][0]
+        target = hp.spellings()[name][1]
         if not any(has(o, target, s) for o in optimizers for s in schedules_):
             raise SpecError(f"{where}{name}: none of the optimizers {', '.join(optimizers)} has {target} to tune"
                             + (" (a warm-up needs --schedule warmup-cosine or wsd)" if target == "warmup" else ""))
@@ -246,20 +223,41 @@ def check_space(doc: Any, optimizers: list[str], schedules_: list[str], where: s
 
 def apply(spec: Any, space: dict[str, Param], sampled: dict[str, Any]) -> Any:
     """The run `spec` (resolved) with the hyperparameters a trial sampled (`sampled`: space name → value)."""
-    from dataclasses import replace
-
     values = hyper_values(space, sampled)
-    changes: dict[str, Any] = {k: v for k, v in values.items() if k in ("lr", "momentum", "alpha", "eps",
-                                                                       "weight_decay", "warmup")}
-    if "beta1" in values or "beta2" in values:
-        b1, b2 = spec.betas
-        changes["betas"] = (values.get("beta1", b1), values.get("beta2", b2))
+    changes = {h.name: hp.with_columns(h, getattr(spec, h.name), values) for h in hp.TABLE
+               if any(c in values for c in h.columns)}
     return replace(spec, **changes)
 
 
 def hyper_values(space: dict[str, Param], sampled: dict[str, Any]) -> dict[str, Any]:
-    """Hyperparameter (HYPER_COLUMNS) → value, from a trial's sampled numbers."""
+    """Column (the table's columns()) → value, from a trial's sampled numbers."""
     return {space[name].target: space[name].value(v) for name, v in sampled.items()}
+
+
+def columns_of(spec: Any) -> dict[str, Any]:
+    """A (resolved) run's hyperparameters by tuning.csv column; nan where it has none."""
+    values: dict[str, Any] = {}
+    for h in hp.TABLE:
+        values.update(hp.values_of(h, getattr(spec, h.name)))
+    return {c: values.get(c, math.nan) for c in hp.columns()}
+
+
+def with_values(spec: Any, row: dict[str, Any]) -> Any:
+    """`spec` (resolved) with the hyperparameters of a tuning.csv row: the rate, and each other number the row
+    gives where the run has that hyperparameter (an optimizer's own: it is set; the warm-up: always)."""
+    def given(column: str) -> bool:
+        value = row.get(column)
+        return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+    changes: dict[str, Any] = {}
+    for h in hp.TABLE:
+        numbers = {c: float(row[c]) for c in h.columns if given(c)}
+        if h.belongs == hp.RATE:
+            numbers = {h.columns[0]: float(row[h.columns[0]])}
+        if not numbers or (h.belongs == hp.OPTIMIZER and getattr(spec, h.name) is None):
+            continue
+        changes[h.name] = hp.with_columns(h, getattr(spec, h.name), numbers)
+    return replace(spec, **changes)
 
 
 def tuning_options(the_grid: Any, tune: str | None, trials: int | None, studies: int | None,

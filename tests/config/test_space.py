@@ -6,8 +6,8 @@ import json
 import pytest
 
 from nncmp.config.run import RunSpec
+from nncmp.config.space import apply, check_space, default_space, load_space, space_for
 from nncmp.errors import SpecError
-from nncmp.tuning.space import apply, check_space, default_space, load_space, space_for
 
 
 def test_each_optimizer_gets_only_the_hyperparameters_it_has():

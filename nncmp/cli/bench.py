@@ -17,13 +17,12 @@ from nncmp.cli.common import (
     QuietOpt,
     WidthOpt,
     console,
-    hidden_layers,
-    parse_opt_args,
     print_json,
     user_errors,
 )
 from nncmp.cli.declared import declares, extra, single, values
 from nncmp.config.comparison import Options
+from nncmp.config.request import hidden_layers, key_values
 from nncmp.config.run import RunSpec
 from nncmp.registry.optimizers import OPTIMIZERS
 
@@ -90,7 +89,7 @@ def bench(
                 raise SpecError("--model: one --batch-size per bench (the cases compare engines, not sizes)")
             base = RunSpec(**values(RunSpec, declared, ["dataset", "model", "seed"]), epochs=declared["epochs"],
                            batch_size=sizes[0], n=n,
-                           model_args=parse_opt_args(declared["model_arg"], "--model-arg"))
+                           model_args=key_values(declared["model_arg"], "--model-arg"))
             model_request = commands.ModelRequest(base, repeats=min(repeats, 2), threads=options.threads,
                                                   data_dir=options.data_dir, out=out, overwrite=overwrite)
             result = _interruptible(lambda: commands.model_cases(model_request), out_console)

@@ -1,6 +1,8 @@
-"""Command-line options derived from the declarations in config/ (config/fields.py): each option of a run or of
-a comparison is declared once, as a field, and becomes a Typer option here — its names, help, default and
-type — and its text is parsed back into the field's value here.
+"""Command-line options derived from the declarations in config/: each option of a run or of a comparison is
+declared once, as a field (config/fields.py), and each argument of compare, train and suite in their lists
+(config/arguments.py); they become Typer options here — names, help, default and type. compare, train and
+suite hand the parsed values to config/request.build, as the Python API does; the smaller commands parse
+theirs with `values` here.
 
 A command function takes its own parameters and `**declared`; `@declares(...)` adds the derived ones to
 its signature, which is what Typer reads, so `--help` lists them and Typer parses them.
@@ -17,7 +19,9 @@ from typing import Annotated, Any
 
 import typer
 
+from nncmp.config.arguments import Arg, Dim, Field, Item
 from nncmp.config.fields import NONE, Declared, declared, parse_list
+from nncmp.config.run import RunSpec
 
 Param = inspect.Parameter
 
@@ -74,7 +78,7 @@ def grid(cls: type, names: Iterable[str]) -> list[Param]:
         show: str | bool = d.show_default if default is None else True
         if hints[name] is bool:
             show = f"{d.flag}"
-        out.append(Param(d.key, Param.KEYWORD_ONLY, default=default,
+        out.append(Param(d.grid_name, Param.KEYWORD_ONLY, default=default,
                          annotation=Annotated[str | None, _option(flags, d.grid_help or d.help, show)]))
     return out
 
@@ -121,7 +125,7 @@ def dimensions(cls: type, given: dict[str, Any], names: Iterable[str]) -> dict[s
     decl, out = declared(cls), {}
     for name in names:
         d = decl[name]
-        text = given.get(d.key)
+        text = given.get(d.grid_name)
         if text is not None:
             out[name] = parse_list(d.grid, text, d.grid_item or d.item, d.grid_kind or d.kind, d.grid_sep)
     return out
@@ -130,3 +134,30 @@ def dimensions(cls: type, given: dict[str, Any], names: Iterable[str]) -> dict[s
 def extra(name: str, annotation: Any, default: Any = None) -> list[Param]:
     """An option of the command line's own, to place among the declared ones."""
     return [Param(name, Param.KEYWORD_ONLY, default=default, annotation=annotation)]
+
+
+def params(items: list[Item]) -> list[Param]:
+    """The options (and arguments) of a command's declared arguments (config/arguments.py's lists)."""
+    out: list[Param] = []
+    for item in items:
+        if isinstance(item, Dim):
+            out += grid(RunSpec, [item.field])
+        elif isinstance(item, Field):
+            out += single(item.cls, [item.field])
+        else:
+            out.append(_arg(item))
+    return out
+
+
+def _arg(a: Arg) -> Param:
+    return Param(a.name, Param.KEYWORD_ONLY, default=a.default, annotation=annotation(a))
+
+
+def annotation(a: Arg) -> Any:
+    """An argument's Typer annotation (a command's own parameter can take it: `out: annotation(OUT) = None`)."""
+    if a.argument:
+        info = typer.Argument(help=a.help, metavar=a.metavar, show_default=a.show_default)
+    else:  # no flags: Typer's own (--name, and --name/--no-name for a switch)
+        info = typer.Option(*a.flags, help=a.help, show_default=a.show_default, metavar=a.metavar)
+    kind = a.type if a.default is not None or a.type is bool else a.type | None
+    return Annotated[kind, info]

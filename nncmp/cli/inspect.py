@@ -16,12 +16,11 @@ from nncmp.cli.common import (
     QuietOpt,
     WidthOpt,
     console,
-    hidden_layers,
-    parse_opt_args,
     user_errors,
 )
 from nncmp.cli.declared import declares, extra, single, values
 from nncmp.config.comparison import Options
+from nncmp.config.request import hidden_layers, key_values
 from nncmp.config.run import RunSpec
 from nncmp.registry.inits import ALIASES, INITS
 
@@ -53,7 +52,7 @@ def inspect(
     with user_errors():
         device = Options(device=declared["device"]).device
         declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
-        base = RunSpec(epochs=1, model_args=parse_opt_args(declared["model_arg"], "--model-arg"),
+        base = RunSpec(epochs=1, model_args=key_values(declared["model_arg"], "--model-arg"),
                        **values(RunSpec, declared, ["model", "act", "hidden", "batchnorm", "dataset", "target_column",
                                                     "task", "seed", "n"]))
         request = InspectRequest(base, parse_list("--inits", inits, str, "init names"), declared["batch_size"],

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.cli.common import OptArgOpt, OutOpt, OverwriteOpt, QuietOpt, console, parse_opt_args, user_errors
+from nncmp.cli.common import OptArgOpt, OutOpt, OverwriteOpt, QuietOpt, console, user_errors
 from nncmp.cli.declared import declares, single, values
+from nncmp.config.request import key_values
 from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.explore.paths import NAMES
@@ -59,7 +60,7 @@ def paths(
             parse_list("--lrs", lrs, float, "numbers (or 'auto' or 'default')")
         request = PathsRequest(fn, parse_list("--opts", opts, str, "optimizer names"), rates, steps, point,
                                condition, tol, schedule, values(RunSpec, declared, ["warmup"]).get("warmup"),
-                               parse_opt_args(opt_arg), gif, plot, device, out, overwrite)
+                               key_values(opt_arg), gif, plot, device, out, overwrite)
         result = run(request)
     if not quiet:
         from nncmp.output.views import paths_table

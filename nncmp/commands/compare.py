@@ -28,6 +28,7 @@ from nncmp.commands.common import (
     set_threads,
 )
 from nncmp.config.comparison import CompareConfig, check_same_runs
+from nncmp.config.request import CompareRequest
 from nncmp.config.run import RunSpec
 from nncmp.errors import Interrupted, RunsFailed
 from nncmp.results import schema, store
@@ -42,20 +43,6 @@ if TYPE_CHECKING:
     from nncmp.config.comparison import Options
     from nncmp.registry.datasets import Data
     from nncmp.training.runner import OnSaved
-
-
-@dataclass(frozen=True)
-class CompareRequest:
-    """What compare is asked to do: the comparison, and where its results go."""
-
-    config: CompareConfig
-    out: Path | None = None  # the results folder (None: results/<timestamp>-compare)
-    resume: bool = False  # continue `out` (a missing or empty one: start it there)
-    overwrite: bool = False  # replace the results of an nncmp folder at `out`
-    download: bool = False  # fetch a missing torchvision dataset
-    share_gpu: bool = False  # --backend processes: let more workers than GPUs share them
-    command: str = "compare"  # what config.json says wrote it (train: a one-run comparison)
-    allow_changed_code: bool = False  # resume although the user's model or data file changed
 
 
 @dataclass

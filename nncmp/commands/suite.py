@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.commands.common import check_models, check_runs, load_data, pick_device, results_folder, set_threads
-from nncmp.commands.compare import CompareRequest, compare
-from nncmp.config.comparison import DEFAULT_TARGET, CompareConfig, Options
+from nncmp.commands.compare import compare
+from nncmp.config.comparison import DEFAULT_TARGET, CompareConfig
 from nncmp.config.grid import Grid
+from nncmp.config.request import DEFAULT_SEEDS, CalibrateRequest, CompareRequest, SuiteRequest
 from nncmp.config.tuning import Tuning
 from nncmp.errors import Interrupted, SpecError, StoreError
 from nncmp.results import schema, store
 from nncmp.suite.problems import Problem, Suite, load_suite
-from nncmp.suite.times import MEASURES
-from nncmp.suite.verdict import RATIO_TO, Verdict
+from nncmp.suite.verdict import Verdict
 from nncmp.training.progress import Reporter
 
 if TYPE_CHECKING:
@@ -35,26 +35,6 @@ if TYPE_CHECKING:
     from nncmp.suite.calibrate import Calibrated
 
 SAVED = ("opts", "problems", "seeds", "auto", "tuning")  # what a resume must keep: they decide the runs
-
-
-@dataclass(frozen=True)
-class SuiteRequest:
-    """What `nncmp suite` is asked: which problems, which optimizers, how tuned, how judged, where."""
-
-    suite: str = "default"  # a built-in suite's name or a suite file
-    opts: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()  # a subset of the suite's (empty: all)
-    seeds: int | None = None  # None: 3 (on a resume: the suite's)
-    auto: bool = False  # --lrs auto
-    tuning: Tuning | None = None  # --tune
-    by: str = "examples"  # the time measure of the verdict
-    reference: str | None = None  # the speed-up's reference optimizer (None: the first of opts)
-    ratio_to: str = "best"  # the profiles' ratios: to each problem's fastest, or to the reference
-    options: Options = field(default_factory=Options)
-    out: Path | None = None
-    resume: bool = False
-    overwrite: bool = False
-    download: bool = False
 
 
 @dataclass
@@ -67,24 +47,15 @@ class SuiteResult:
     files: list[str] = field(default_factory=list)
 
 
-def check_request(request: SuiteRequest) -> None:
-    """What can be known from the options alone (exit 2 before the suite file is read)."""
-    if request.by not in MEASURES:
-        raise SpecError(f"--by: unknown measure {request.by!r}; choose from: {', '.join(MEASURES)}")
-    if request.ratio_to not in RATIO_TO:
-        raise SpecError(f"--ratio-to: unknown value {request.ratio_to!r}; choose from: {', '.join(RATIO_TO)}")
-
-
 def run_suite(request: SuiteRequest, reporter: Reporter = Reporter()) -> SuiteResult:
     """Run (or continue) the suite into its folder and return its verdict."""
-    check_request(request)
     saved = _saved(request)
     if saved is not None:
         request = _continue(request, saved)
     suite = _suite(request, saved)
     if not request.opts:
         raise SpecError("--opts: name the optimizers to compare, e.g. --opts sgd,adam")
-    seeds = request.seeds or 3
+    seeds = request.seeds or DEFAULT_SEEDS
     configs = {p.name: _config(p, request, seeds) for p in suite.problems}
     opts = list(next(iter(configs.values())).grid.dims["optimizer"])  # resolved names (aliases, case)
     reference = request.reference or opts[0]
@@ -275,20 +246,6 @@ def _clear_problems(folder: Path) -> None:
 
 
 # --- calibrate -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CalibrateRequest:
-    suite: str = "default"
-    problems: tuple[str, ...] = ()
-    baselines: tuple[str, ...] = ()  # empty: suite/calibrate.py's BASELINES
-    seeds: int = 3
-    slack: float = 0.99
-    options: Options = field(default_factory=Options)
-    out: Path | None = None
-    resume: bool = False
-    overwrite: bool = False
-    download: bool = False
 
 
 @dataclass

@@ -3,23 +3,11 @@ way (its folder resumes, reports and exports like any comparison's)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from nncmp.commands.compare import CompareRequest, CompareResult, compare
-from nncmp.config.comparison import CompareConfig, Options
+from nncmp.commands.compare import CompareResult, compare
+from nncmp.config.comparison import CompareConfig
 from nncmp.config.grid import Grid
-from nncmp.config.run import RunSpec
+from nncmp.config.request import CompareRequest, TrainRequest
 from nncmp.training.progress import Reporter
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    spec: RunSpec
-    options: Options = field(default_factory=Options)  # plots, tracking, device, threads, TensorBoard
-    out: Path | None = None
-    overwrite: bool = False
-    download: bool = False
 
 
 def train(request: TrainRequest, reporter: Reporter = Reporter()) -> CompareResult:

@@ -45,6 +45,11 @@ class Declared:
     metavar: str | None = None
     cli_default: Any = None  # the option's default where it differs from the field's (--device auto; NONE: None)
 
+    @property
+    def grid_name(self) -> str:
+        """The grid option's name as a Python argument (--batch-sizes: batch_sizes), on both faces."""
+        return (self.grid or "").lstrip("-").replace("-", "_")
+
 
 def option(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, **meta: Any) -> Any:
     """A dataclass field declared with `Declared(**meta)`."""

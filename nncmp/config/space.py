@@ -261,9 +261,9 @@ def with_values(spec: Any, row: dict[str, Any]) -> Any:
 
 
 def tuning_options(the_grid: Any, tune: str | None, trials: int | None, studies: int | None,
-                   space: Path | None) -> Tuning | None:
-    """--tune, --trials, --studies, --space as a Tuning (None without --tune); the space file read and checked
-    against the grid's optimizers and schedules."""
+                   space: str | Path | dict[str, Any] | None) -> Tuning | None:
+    """--tune, --trials, --studies, --space as a Tuning (None without --tune); the space (a file, or from Python
+    its contents as a dict) read and checked against the grid's optimizers and schedules."""
     if tune is None:
         options = (("--trials", trials), ("--studies", studies), ("--space", space))
         given = [name for name, v in options if v is not None]
@@ -271,6 +271,9 @@ def tuning_options(the_grid: Any, tune: str | None, trials: int | None, studies:
             raise SpecError(f"{given[0]} applies only with --tune halton|random|tpe")
         return None
     doc = {}
-    if space is not None:
-        doc = load_space(space, list(the_grid.values("optimizer")), list(the_grid.values("schedule")))
+    optimizers, schedules_ = list(the_grid.values("optimizer")), list(the_grid.values("schedule"))
+    if isinstance(space, dict):
+        doc = check_space(space, optimizers, schedules_)
+    elif space is not None:
+        doc = load_space(space, optimizers, schedules_)
     return Tuning(tune, DEFAULT_TRIALS if trials is None else trials, 1 if studies is None else studies, doc)

@@ -24,7 +24,6 @@ from nncmp.suite.profiles import median_time
 if TYPE_CHECKING:
     import pandas as pd
 
-MEASURES = ("steps", "examples", "seconds")
 TIME_COLUMNS = ["problem", "optimizer", "config", "seed", "run_id", "target", "reached", "epoch", "steps",
                 "examples", "seconds", "best", "epochs", "budget_steps", "budget_examples", "budget_seconds"]
 

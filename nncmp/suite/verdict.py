@@ -13,7 +13,6 @@ from nncmp.suite.times import budgets, medians, per_seed
 if TYPE_CHECKING:
     import pandas as pd
 
-RATIO_TO = ("best", "reference")
 
 
 @dataclass

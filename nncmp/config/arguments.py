@@ -5,7 +5,7 @@ declared field of RunSpec, Options or CompareConfig (`Field`: --epochs is `epoch
 request itself (`Arg`: --seeds, --tune, --out, --resume…). cli/declared.py turns a list into Typer options;
 `signature` here into the Python API's signature; both with the same names and defaults (tests/test_request.py
 walks the Typer app and the API's signatures to prove it). config/request.py builds the request from the
-values either face gives. A new grid option is a field in RunSpec and its name in COMPARE's list below.
+values either face gives. A new grid option is a field in RunSpec (compare's list takes every grid field).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nncmp.config.comparison import CompareConfig, Options
-from nncmp.config.fields import NONE, Declared, declared
+from nncmp.config.fields import NONE, Declared, declared, dimensions
 from nncmp.config.run import RunSpec
 from nncmp.config.tuning import DEFAULT_TRIALS
 from nncmp.errors import SpecError
@@ -157,9 +157,14 @@ SUITE_OPTIONS = ("data_dir", "plot", "html", "group_size", "threads", "device", 
                  "retries", "address", "gpus_per_task")
 
 # In the order `--help` lists them.
+# compare's grid options: the first ones in this order, then every other grid field of RunSpec (in its order),
+# so a new grid dimension needs no edit here.
+_FIRST = ("optimizer", "init")
+_NEXT = ("lr", "batch_size", "act", "schedule", "hidden", "dropout")
+_OTHER = tuple(f for f in dimensions(RunSpec) if f not in _FIRST + _NEXT)
 COMPARE: list[Item] = [
-    *_dims("optimizer", "init"), SEEDS, *_dims("lr", "batch_size", "act", "schedule", "hidden", "dropout"), DEPTHS,
-    *_dims("batchnorm"), Field(RunSpec, "warmup"), OPT_ARGS, *_fields(CompareConfig, "target", "metric", "baseline"),
+    *_dims(*_FIRST), SEEDS, *_dims(*_NEXT), DEPTHS, *_dims(*_OTHER), Field(RunSpec, "warmup"), OPT_ARGS,
+    *_fields(CompareConfig, "target", "metric", "baseline"),
     *_fields(RunSpec, "dataset", "target_column", "task", "model"), MODEL_ARGS, DEPTH, WIDTH,
     *_fields(RunSpec, "batchnorm", *hp.optimizer_own(), "epochs", "seed", "n"), TUNE, TRIALS, STUDIES, SPACE,
     *_fields(Options, *COMPARE_OPTIONS), DOWNLOAD, OUT, SHARE_GPU, RESUME, OVERWRITE, ALLOW_CHANGED]

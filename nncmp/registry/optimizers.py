@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
+import importlib.metadata
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +124,6 @@ def _po_names() -> tuple[str, ...]:
 
 
 def installed_version(source: str) -> str:
-    import importlib.metadata
-
     return importlib.metadata.version(source)
 
 
@@ -210,8 +211,6 @@ def default_lr(name: str) -> float:
 
 
 def optimizer_class(e: OptimizerEntry) -> type[torch.optim.Optimizer]:
-    import importlib
-
     return getattr(importlib.import_module(e.module), e.torch_class)
 
 
@@ -324,8 +323,6 @@ def parse_value(text: str) -> Any:
 
 def check_value(optimizer: str, key: str, value: Any, default: Any) -> Any:
     """`value` as the kind `default` has, or SpecError."""
-    import math
-
     def bad(kind: str) -> SpecError:
         return SpecError(f"--opt-arg {key}={format_value(value)}: {optimizer} takes {kind} for {key} "
                          f"(default {format_value(default)})")

@@ -20,6 +20,7 @@ t is the number of steps taken (the factor is that of step t+1), T all steps, W 
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, Protocol
 
@@ -40,8 +41,6 @@ def warmup_steps(warmup: float, total: int) -> int:
 def check(name: str, warmup: float | None, total: int | None = None) -> None:
     """SpecError for a schedule that cannot run (total: the run's optimizer steps, when known)."""
     if name not in SCHEDULES:
-        import difflib
-
         close = difflib.get_close_matches(name, SCHEDULES, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise SpecError(f"unknown schedule {name!r}{hint}; choose from: {', '.join(SCHEDULES)}")

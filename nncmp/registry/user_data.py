@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import DataError, SpecError
+from nncmp.registry import user
+from nncmp.registry.data import Data
+from nncmp.registry.splits import stratified
+from nncmp.registry.user import one_line
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from nncmp.registry.data import Data
 
 VAL_FRACTION = 0.2
 KEYS = ("x_train", "y_train", "x_val", "y_val")
@@ -30,8 +32,6 @@ MEMORY_SHARE = 0.5
 
 def load_user(ref: str, target: str | None = None, task: str | None = None) -> Data:
     """The dataset a --dataset reference names (a file path or 'where:NAME'), checked."""
-    from nncmp.registry import user
-
     what = f"--dataset {Path(ref).name if not user.is_ref(ref) else ref}"
     if ref.endswith(".npz"):
         arrays = _npz(Path(ref), what)
@@ -90,8 +90,6 @@ def materialise(dataset: Any, what: str, split_name: str) -> tuple[Any, Any]:
     try:
         x0, y0 = dataset[0]
     except Exception as e:  # noqa: BLE001
-        from nncmp.registry.user import one_line
-
         raise DataError(f"{what}: the {split_name} dataset's first item is not an (x, y) pair ({one_line(e)})") \
             from None
     x0 = torch.as_tensor(x0)
@@ -126,8 +124,6 @@ def split(x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
     if len(x) < 2:
         raise DataError(f"{len(x)} example(s) cannot be split into training and validation data")
     if _integer(y) and y.ndim == 1 and np.unique(y, return_counts=True)[1].min() >= 2:
-        from nncmp.registry.splits import stratified
-
         tr, va = stratified(y, VAL_FRACTION, seed=0)
     else:
         perm = np.random.RandomState(0).permutation(len(x))
@@ -157,8 +153,6 @@ def _npz(path: Path, what: str) -> tuple[Any, Any, Any, Any]:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except Exception as e:  # noqa: BLE001 -- a corrupt file raises zipfile, OSError or ValueError errors
-        from nncmp.registry.user import one_line
-
         raise DataError(f"{what}: {path} is not a readable .npz file ({one_line(e)})") from None
     return from_value(arrays, what)
 
@@ -174,8 +168,6 @@ def _csv(path: Path, target: str, what: str, task: str | None) -> tuple[Any, Any
     try:
         frame = pd.read_csv(path)
     except Exception as e:  # noqa: BLE001
-        from nncmp.registry.user import one_line
-
         raise DataError(f"{what}: {path} is not a readable CSV file ({one_line(e)})") from None
     if frame.empty:
         raise DataError(f"{what}: {path} has a header but no rows")
@@ -226,8 +218,6 @@ def make_data(name: str, x_train: Any, y_train: Any, x_val: Any, y_val: Any, tas
     """Four arrays as a checked Data: lengths, empty splits, NaN/inf, the task and the class labels."""
     import numpy as np
     import torch
-
-    from nncmp.registry.data import Data
 
     x_tr, y_tr, x_va, y_va = (_numpy(a) for a in (x_train, y_train, x_val, y_val))
     for split_name, x, y in (("training", x_tr, y_tr), ("validation", x_va, y_va)):

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,14 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.comparison import CompareConfig
 from nncmp.errors import LockedError, StoreError
 from nncmp.results import schema
 from nncmp.results.schema import CONFIG, LOCK
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from nncmp.config.comparison import CompareConfig
 
 DEFAULT_ROOT = Path("results")
 
@@ -86,8 +86,6 @@ def has_content(folder: Path) -> bool:
 
 def clear_results(folder: Path) -> None:
     """--overwrite: remove nncmp's own files (call under the folder's Lock); anything else stays."""
-    import shutil
-
     for p in Path(folder).iterdir():
         if p.name in schema.RESULT_FILES or p.suffix in (".png", ".gif") or _temporary(p):
             p.unlink()
@@ -255,8 +253,6 @@ class Lock:
 def read_compare(folder: Path) -> tuple[CompareConfig, dict[str, Any]]:
     """The comparison a folder holds (compare's, or train's one-run comparison), and its config.json as
     written (for `created` and `resumed`)."""
-    from nncmp.config.comparison import CompareConfig
-
     doc = read_config(folder)
     if not isinstance(doc.get("grid"), dict) or not isinstance(doc.get("base"), dict):
         if doc.get("command") not in ("compare", "train"):

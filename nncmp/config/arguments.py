@@ -21,13 +21,11 @@ from typing import Any
 
 from nncmp.config.comparison import CompareConfig, Options
 from nncmp.config.fields import NONE, Declared, declared, dimensions
+from nncmp.config.grid import DEFAULT_SEEDS
 from nncmp.config.run import RunSpec
 from nncmp.config.tuning import DEFAULT_TRIALS
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
-
-DEFAULT_SEEDS = 3
-
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.models import ACTIVATIONS
 
 DIMENSIONS: dict[str, Declared] = dimensions(RunSpec)
+DEFAULT_SEEDS = 3  # seeds per configuration (compare, suite, calibrate) unless --seeds says otherwise
 # The values a dimension may take, where a name list is known without the dimension's own checks.
 CHOICES = {"act": ("activation", ACTIVATIONS), "batchnorm": ("normalisation", NORMS)}
 
@@ -44,7 +45,7 @@ def grid_value(name: str, value: Any) -> Any:
 class Grid:
     base: RunSpec
     dims: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # dimension (RunSpec field) → its values
-    seeds: int = 3
+    seeds: int = DEFAULT_SEEDS
     hyper: dict[str, Any] = field(default_factory=dict)  # --momentum, --betas, ... for the optimizers that take them
     opt_args: dict[str, Any] = field(default_factory=dict)  # --opt-arg, for the optimizers that take each key
     warmup: float | None = None  # --warmup, for the schedules with a warm-up

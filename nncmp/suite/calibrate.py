@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nncmp.config.comparison import Options
+from nncmp.config.grid import DEFAULT_SEEDS
 from nncmp.registry.datasets import Data, holdout
 from nncmp.suite.problems import Problem
 from nncmp.training.progress import Reporter
@@ -51,7 +52,7 @@ def target_from(bests: dict[str, list[float]], lower_is_better: bool, slack: flo
 
 
 def calibrate(problem: Problem, data: Data, folder: Path, reporter: Reporter, options: Options,
-              baselines: tuple[str, ...] = BASELINES, seeds: int = 3, slack: float = SLACK,
+              baselines: tuple[str, ...] = BASELINES, seeds: int = DEFAULT_SEEDS, slack: float = SLACK,
               resume: bool = False) -> Calibrated:
     """Tune and run the baselines on `problem` into `folder` (tuning.csv, tuning_metrics.csv,
     calibration_metrics.csv: a resume continues them) and return its target."""

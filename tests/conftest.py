@@ -61,6 +61,14 @@ TINY = {"dataset": "digits", "hidden": (16, 12), "epochs": 1, "batch_size": 32}
 TINY_SYNTHETIC = {"dataset": "synthetic", "n": 200, "hidden": (16,), "epochs": 2}
 
 
+def data_like(n_train: int, task: str = "classification", name: str = "mnist5k", shape=(1, 28, 28), classes=10):
+    """A Data with what the plan reads of it (name, task, shape, classes, size) and no tensors, for the
+    torch-free tests of the plan."""
+    from nncmp.registry.data import Data
+
+    return Data(name, task, shape, classes, range(n_train), range(n_train), range(0), range(0))
+
+
 @pytest.fixture(scope="session")
 def digits():
     from nncmp.registry.datasets import load

@@ -22,6 +22,7 @@ from nncmp.config.run import RunSpec
 from nncmp.errors import DataError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
+from nncmp.registry.models import HAS
 from nncmp.tuning.study import first_trials
 
 if TYPE_CHECKING:
@@ -212,15 +213,13 @@ def matmul_ceiling(size: int = 2048, repeats: int = 5, device: str = "cpu") -> f
 def train_flops(spec: RunSpec, data: Data) -> float:
     """FLOPs of one training example through an MLP: forward (2·in·out per layer), weight gradients (the
     same again) and input gradients for every layer but the first (the data needs none)."""
-    widths = [math.prod(data.shape), *(spec.hidden if spec.model == "mlp" else ()), data.n_out]
+    widths = [math.prod(data.shape), *(spec.hidden if "hidden" in HAS.get(spec.model, ()) else ()), data.n_out]
     products = [a * b for a, b in itertools.pairwise(widths)]
     return 2.0 * (2 * sum(products) + sum(products[1:]))
 
 
 def subset(data: Data, n: int) -> Data:
     """The first n training examples (validation unchanged)."""
-    from dataclasses import replace
-
     return replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n])
 
 
@@ -392,7 +391,7 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
             store.write_csv(Path(tmp) / schema.METRICS, records_frame(saved))
 
         start = time.perf_counter()
-        outcome = run_parallel(specs, DataRecipe("synthetic", total, None), data.n_train, _Quiet(), save,
+        outcome = run_parallel(specs, DataRecipe("synthetic", total, None), data, _Quiet(), save,
                                max_group=1, backend="processes", jobs=jobs, retries=0)
         pool = time.perf_counter() - start
     return {"runs": runs, "jobs": jobs, "local runs/s": runs / local, "processes runs/s": runs / pool,

@@ -60,7 +60,7 @@ def bench_model(base: RunSpec, data: Data, k: int = 8, repeats: int = 2) -> tupl
 
     specs = [replace(base, seed=base.seed + j) for j in range(k)]
     resolved = [s.resolved(data.n_train) for s in specs]
-    groups = plan(resolved, data.n_train, max_group=k, data=data)
+    groups = plan(resolved, data, max_group=k)
     how = groups[0].why if len(groups) == 1 else f"{len(groups)} groups: {groups[0].why}"
     examples = data.n_train * base.epochs
 

@@ -48,13 +48,13 @@ class InspectResult:
 
 def network_title(spec: RunSpec) -> str:
     """The network as inspect's tables and figures name it."""
-    from nncmp.registry.models import MODELS
+    from nncmp.registry.models import HAS, MODELS
     from nncmp.registry.user import split_ref
 
     if spec.model not in MODELS:
         args = ", ".join(f"{k}={v}" for k, v in spec.model_args)
         return f"{split_ref(spec.model)[1]}({args})"
-    if spec.model != "mlp":
+    if "hidden" not in HAS[spec.model]:  # no hidden layers of --hidden widths to describe
         return f"{spec.model}, {spec.act}"
     shape = f"{len(spec.hidden)} hidden layers of {', '.join(map(str, sorted(set(spec.hidden))))}"
     return f"{spec.act}{' + batchnorm' if spec.batchnorm else ''}, {shape}"

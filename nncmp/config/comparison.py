@@ -140,7 +140,7 @@ class CompareConfig:
             raise SpecError("--tune and --lrs auto both tune the learning rate; use one (--tune also tunes the rest)")
         if self.tuning is not None and "lr" in self.grid.dims:
             raise SpecError("--tune tunes the rate: the grid cannot list rates too")
-        if self.options.track_weights and any(s.batchnorm or s.model == "cnn" for s in self.grid.runs()):
+        if self.options.track_weights and any(s.norm == "batchnorm" for s in self.grid.runs()):
             raise SpecError("--track-weights: BatchNorm's running statistics are not weights, so nncmp landscape "
                             "could not evaluate these models; use an mlp without --batchnorm")
 

@@ -20,7 +20,17 @@ from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules, user
 from nncmp.registry.datasets import DATASETS
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
-from nncmp.registry.models import ACTIVATIONS, BUILT_IN_NORM, HAS, MODELS, WHAT
+from nncmp.registry.models import (
+    ACTIVATIONS,
+    BUILT_IN_NORM,
+    HAS,
+    HIDDEN_MATRICES,
+    IMAGES,
+    MODELS,
+    WHAT,
+    has_batchnorm1d,
+    model_is,
+)
 from nncmp.registry.optimizers import OPTIMIZERS, format_args, format_value
 
 MAX_SEED = 2**32 - 1
@@ -218,7 +228,8 @@ class RunSpec:
         entry = optim.entry(self.optimizer)
         if entry.unavailable:
             raise SpecError(f"{self.optimizer} cannot run here: {entry.unavailable}")
-        if {optim.MUON, optim.MATRICES} & set(entry.handling) and self.model in ("logreg", "linear"):
+        if {optim.MUON, optim.MATRICES} & set(entry.handling) and self.model in MODELS \
+                and not model_is(self.model, HIDDEN_MATRICES):
             raise SpecError(f"{self.optimizer} trains hidden weight matrices; the model {self.model} has none")
         if self.schedule != "constant" and not entry.lr_key:
             raise SpecError(f"{self.optimizer} computes its own step size and has no learning rate to schedule")
@@ -240,9 +251,9 @@ class RunSpec:
         if self.n is not None and self.dataset != "synthetic":
             raise SpecError("--n applies only to --dataset synthetic")
         shape = None if user_data(self.dataset) else DATASETS[self.dataset].shape
-        if self.model == "cnn" and shape is not None and len(shape) not in (2, 3):
-            raise SpecError(f"cnn needs images or 1-D signals; {self.dataset} examples have shape {shape}")
-        if self.model == "mlp" and self.batchnorm and self.effective_batch_size() == 1:
+        if model_is(self.model, IMAGES) and shape is not None and len(shape) not in (2, 3):
+            raise SpecError(f"{self.model} needs images or 1-D signals; {self.dataset} examples have shape {shape}")
+        if has_batchnorm1d(self) and self.effective_batch_size() == 1:
             raise SpecError("--batchnorm needs a batch size of at least 2 (BatchNorm1d cannot normalise one example)")
 
     def _check_model(self) -> None:
@@ -354,7 +365,7 @@ def user_data(dataset: str) -> bool:
 def steps_per_epoch(spec: RunSpec, n_train: int) -> int:
     """Optimizer steps in one epoch of a run (BatchNorm skips a trailing batch of one example)."""
     bs = min(spec.effective_batch_size() or n_train, n_train)
-    skip = spec.model == "mlp" and spec.batchnorm and n_train % bs == 1
+    skip = has_batchnorm1d(spec) and n_train % bs == 1
     return -(-n_train // bs) - skip
 
 

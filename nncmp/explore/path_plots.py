@@ -115,8 +115,8 @@ def paths_figure(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path:
     for i, row in enumerate(summary.to_dict("records")):
         _path(ax, _walk(paths, row), cmap(i % 10), _label(row))
         _outside(ax, _walk(paths, row), cmap(i % 10), limits)
-    ax.set_xlabel("x" if fn.name != "toy-regression" else "w1")
-    ax.set_ylabel("y" if fn.name != "toy-regression" else "w2")
+    ax.set_xlabel(fn.axes[0])
+    ax.set_ylabel(fn.axes[1])
     ax.set_title(f"{fn.name}: {fn.summary}", fontsize=10)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
     fig.tight_layout()

@@ -33,6 +33,7 @@ class Function:
     xlim: tuple[float, float]
     ylim: tuple[float, float]
     summary: str
+    axes: tuple[str, str] = ("x", "y")  # what the two coordinates are, as the figure's axes name them
 
     @property
     def min_loss(self) -> float:
@@ -100,7 +101,7 @@ FUNCTIONS = {
     "saddle": Function("saddle", saddle, (-1.5, 0.01), ((0.0, 1.0), (0.0, -1.0)), (-2.0, 2.0), (-1.6, 1.6),
                        "x² + y⁴/4 − y²/2: a saddle at the origin, minima at (0, ±1)"),
     "toy-regression": Function("toy-regression", toy_regression, (1.0, 0.0), ((-1.0, 3.0),), (-4.0, 3.0),
-                               (-0.5, 5.0), "the course's five-point regression over its two weights"),
+                               (-0.5, 5.0), "the course's five-point regression over its two weights", ("w1", "w2")),
 }
 NAMES = ("rosenbrock", "beale", "rastrigin", "quadratic", "saddle", "toy-regression")
 

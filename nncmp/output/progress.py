@@ -23,11 +23,12 @@ if TYPE_CHECKING:
     import rich.progress
 
     from nncmp.config.run import RunSpec
+    from nncmp.registry.data import Data
     from nncmp.training.progress import Progress
     from nncmp.training.recorder import Record
 
 
-def epoch_cost(spec: RunSpec, n_train: int) -> float:
+def epoch_cost(spec: RunSpec, n_train: int, task: str) -> float:
     """Relative time of one epoch, before anything is measured: a step costs about as much as 64 examples
     of compute, so batch size 1 on autograd (4,000 steps an epoch) is ~30x slower than batch size 64.
     Once runs have trained, the ETA uses their measured times instead (RunProgress.eta)."""
@@ -36,7 +37,7 @@ def epoch_cost(spec: RunSpec, n_train: int) -> float:
     batch = min(spec.effective_batch_size() or n_train, n_train)
     # The batch-1 SGD fast path (no autograd) takes about a twelfth of an autograd step (measured on the
     # course's MLP: 4,000 of its steps take about three times as long as 63 batch-64 steps).
-    step = 0.08 if fast_sgd(spec.resolved(n_train)) else 1.0
+    step = 0.08 if fast_sgd(spec.resolved(n_train), task) else 1.0
     return math.ceil(n_train / batch) * step + n_train / 64
 
 
@@ -53,10 +54,10 @@ class RunProgress:
 
     HEARTBEAT = 10.0  # seconds between progress lines on piped output
 
-    def __init__(self, console: Console, specs: list[RunSpec], n_train: int, quiet: bool = False):
+    def __init__(self, console: Console, specs: list[RunSpec], data: Data, quiet: bool = False):
         self.console = console
         self.n_runs = len(specs)
-        self.costs = [epoch_cost(s, n_train) for s in specs]
+        self.costs = [epoch_cost(s, data.n_train, data.task) for s in specs]
         self.kinds = [_kind(s) for s in specs]
         self.total = sum(c * s.epochs for c, s in zip(self.costs, specs))
         self.left = [c * s.epochs for c, s in zip(self.costs, specs)]  # cost not trained yet, per run
@@ -218,10 +219,10 @@ class RunProgress:
 class EpochLines(Silent):
     """nncmp train: one line per epoch of its one run, as it finishes."""
 
-    def __init__(self, console: Console, specs: list[RunSpec], n_train: int):
+    def __init__(self, console: Console, specs: list[RunSpec], data: Data):
         self.console, self.scheduled = console, any(s.schedule != "constant" for s in specs)
         if specs:
-            console.print(f"{specs[0].run_id} on {specs[0].dataset} ({n_train} training examples)")
+            console.print(f"{specs[0].run_id} on {specs[0].dataset} ({data.n_train} training examples)")
         console.print(epoch_header(self.scheduled))
 
     def epoch(self, record: Record) -> None:
@@ -236,11 +237,11 @@ class ConsoleReporter(Reporter):
         self.console, self.quiet, self.verbose, self.epochs = console, quiet, verbose, epochs
 
     @contextlib.contextmanager
-    def progress(self, specs: list[RunSpec], n_train: int) -> Iterator[Progress]:
+    def progress(self, specs: list[RunSpec], data: Data) -> Iterator[Progress]:
         if self.epochs and not self.quiet:
-            yield EpochLines(self.console, specs, n_train)
+            yield EpochLines(self.console, specs, data)
             return
-        with RunProgress(self.console, specs, n_train, self.quiet or self.epochs) as progress:
+        with RunProgress(self.console, specs, data, self.quiet or self.epochs) as progress:
             yield progress
 
     def note(self, text: str) -> None:

@@ -142,6 +142,26 @@ WHAT = {
 # The normalisation a model always has, whatever --batchnorm says (the cnn's BatchNorm2d).
 BUILT_IN_NORM = {"cnn": "batchnorm"}
 
+# What a built-in model is, for the decisions that depend on it (which engine, which optimizer, which input,
+# which checks): they read these properties, never a model's name. A user's model has none of them, since
+# nncmp does not know its layers; what its build shows is checked on the built model instead.
+STACKABLE = "stackable"  # Linear layers (BatchNorm1d, Dropout, activations between): the stacked engine's Stack
+PLAIN_LINEAR = "plain-linear"  # biased Linear layers and activations only: the batch-1 SGD fast path's arithmetic
+HIDDEN_MATRICES = "hidden-matrices"  # weight matrices besides the output layer's (what Muon-style optimizers train)
+IMAGES = "images"  # takes images (channels, height, width) or signals (channels, length), not flat features
+BATCHNORM1D = "batchnorm1d"  # --batchnorm puts BatchNorm1d over a layer's features: a batch of one cannot train
+PROPERTIES: dict[str, frozenset[str]] = {
+    "mlp": frozenset({STACKABLE, PLAIN_LINEAR, HIDDEN_MATRICES, BATCHNORM1D}),
+    "cnn": frozenset({HIDDEN_MATRICES, IMAGES}),
+    "logreg": frozenset({STACKABLE, PLAIN_LINEAR}),
+    "linear": frozenset({STACKABLE}),  # no bias: not the fast path's layers
+}
+
+
+def model_is(model: str, prop: str) -> bool:
+    """Whether the built-in `model` has the property `prop` (one of PROPERTIES'); False for a user's model."""
+    return prop in PROPERTIES.get(model, frozenset())
+
 
 def build_model(spec: ModelSpec, shape: tuple[int, ...], n_out: int, task: str = "classification") -> nn.Module:
     """The untrained model of a run: a built-in, or a user's (`--model file.py:Name`, `module:Name`)."""
@@ -162,7 +182,8 @@ def model_builder(spec: ModelSpec, shape: tuple[int, ...], n_out: int,
 
 
 def has_batchnorm1d(spec: ModelSpec) -> bool:
-    return spec.model == "mlp" and spec.batchnorm
+    """Whether the run's model normalises features with BatchNorm1d, which cannot train on one example."""
+    return spec.batchnorm and model_is(spec.model, BATCHNORM1D)
 
 
 def user_kwargs(task: str, shape: tuple[int, ...], n_out: int) -> dict[str, object]:

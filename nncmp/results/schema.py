@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.config.run import DEFAULT_HIDDEN, widths_text
 from nncmp.registry import hyperparameters as hp
+from nncmp.registry.models import BUILT_IN_NORM, HAS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,10 +107,11 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
         model = base.get("model", "mlp")
         hidden = tuple(base.get("hidden") or DEFAULT_HIDDEN)
         dropout = float(base.get("dropout") or 0.0)
-        defaults = {"act": base.get("act", "relu") if model in ("mlp", "cnn") else "",
-                    "norm": "batchnorm" if base.get("batchnorm") or model == "cnn" else "none",
+        has = HAS.get(model, frozenset())
+        defaults = {"act": base.get("act", "relu") if "act" in has else "",
+                    "norm": BUILT_IN_NORM.get(model) or ("batchnorm" if base.get("batchnorm") else "none"),
                     "diverged_step": None, "schedule": "constant", "opt_args": "",
-                    "hidden": widths_text(hidden) if model == "mlp" else "", "dropout": dropout,
+                    "hidden": widths_text(hidden) if "hidden" in has else "", "dropout": dropout,
                     "model_args": ""}
         if "hidden" not in frame.columns:
             # The id parts of the architecture and dropout come right after the batch size's.

@@ -140,14 +140,15 @@ class Retries:
         return []
 
 
-def run_parallel(specs: list[RunSpec], recipe: DataRecipe, n_train: int, progress: GroupProgress,
+def run_parallel(specs: list[RunSpec], recipe: DataRecipe, data: Data, progress: GroupProgress,
                  on_group: Callable[[list[tuple[int, list[Record]]], dict[str, Any]], None], max_group: int,
                  backend: str, jobs: int, retries: int, tracking: Tracking = Tracking(), address: str | None = None,
                  say: Callable[[str], None] | None = None, threads: int | None = None,
-                 gpus_per_task: float = 0.0, deterministic: bool = False, data: Data | None = None) -> Outcome:
+                 gpus_per_task: float = 0.0, deterministic: bool = False) -> Outcome:
     """Train every spec on `backend`; `on_group(positions and records, tracked results)` as each group finishes.
-    `threads`: torch threads in each worker (None: its share of the cores, one for Ray tasks)."""
-    groups = plan(specs, n_train, max_group, recipe.device, data)
+    `data`: the recipe's data, as the plan reads it (its task, its shape). `threads`: torch threads in each
+    worker (None: its share of the cores, one for Ray tasks)."""
+    groups = plan(specs, data, max_group, recipe.device)
     outcome = Outcome()
     if say:
         say(f"{len(groups)} groups on {backend}" + (f" ({jobs} workers)" if backend == "processes" else ""))

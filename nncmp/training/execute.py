@@ -42,15 +42,16 @@ def train_with(engine: str, specs: list[RunSpec], data: Data, on_epoch: OnEpoch 
 
     resolved = [s.resolved(data.n_train) for s in specs]
     device = where(data)
-    keys = {group_key(s, device, data) for s in resolved}
+    keys = {group_key(s, data, device) for s in resolved}
     if None in keys or len(keys) != 1:
         raise ValueError("only runs with one shared group key train together")
     if engine == "stacked-func":
         from nncmp.training.engines.func_stacked import FuncStackedRun
 
         return record_runs(FuncStackedRun(resolved, data), on_epoch, probe)
-    if engine == "fast-sgd" and not fast_sgd(resolved[0], device):
-        raise ValueError("the fast-sgd engine trains plain SGD at batch size 1 on an MLP on the CPU only")
+    if engine == "fast-sgd" and not fast_sgd(resolved[0], data.task, device):
+        raise ValueError("the fast-sgd engine trains plain SGD at batch size 1 on plain Linear layers, for "
+                         "classification, on the CPU only")
     return record_runs(StackedRun(resolved, data, fast=engine == "fast-sgd"), on_epoch, probe)
 
 
@@ -63,13 +64,13 @@ def run_group(group: Group, specs: list[RunSpec], data: Data, on_epoch: OnEpoch 
 def train_one(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None,
               probe: Probe | None = None) -> list[Record]:
     """One run on the engine the plan gives a run alone (nncmp train, bench)."""
-    (group,) = plan([spec], data.n_train, device=where(data), data=data)
+    (group,) = plan([spec], data, device=where(data))
     return run_group(group, [spec], data, on_epoch, probe)[0]
 
 
 def train_together(specs: list[RunSpec], data: Data) -> list[list[Record]]:
     """Runs that the plan puts into one group, trained as that one group (bench's grids)."""
-    groups = plan(specs, data.n_train, max_group=len(specs), device=where(data), data=data)
+    groups = plan(specs, data, max_group=len(specs), device=where(data))
     if len(groups) != 1:
         raise ValueError("these runs do not form one group")
     return run_group(groups[0], specs, data)
@@ -86,7 +87,7 @@ def run_local(specs: list[RunSpec], data: Data, progress: Progress, on_group: On
     error), whose group is then given up while the rest of the grid carries on, as on the parallel backends.
     KeyboardInterrupt propagates after the finished groups have been handed to `on_group` (which saves
     them): an interruption loses only the group in progress."""
-    groups = plan(specs, data.n_train, max_group, where(data), data)
+    groups = plan(specs, data, max_group, where(data))
     failed: dict[int, str] = {}
     for number, group in enumerate(groups, 1):
         members = [specs[i] for i in group.indices]

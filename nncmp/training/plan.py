@@ -2,18 +2,19 @@
 
 Four engines train runs (execute.py switches on the choice, nowhere else does):
 
-- "fast-sgd": plain SGD at batch size 1 on an MLP — no autograd at all (engines/fast_sgd.py), one run or
-              a stack;
+- "fast-sgd": plain SGD at batch size 1 on a classification task, on a model of plain biased Linear layers
+              (the mlp, logreg) — no autograd at all (engines/fast_sgd.py), one run or a stack;
 - "stacked":  runs that differ only in init, seed and the built-in optimizer's hyperparameters, stacked
               along a leading dimension into one model (engines/stacked.py), one batched matrix product per
               layer (members with other hyperparameters: an optimizer each);
 - "stacked-func": the same for a user's model, stacked with torch.func (engines/func_stacked.py), where
               that matches single runs to rounding (no buffers, no random layers, batch size above 1);
-- "single":   the reference engine, one run (engines/single.py): the cnn, users' models that cannot stack,
-              and everything with --group-size 1 that the fast path does not cover.
+- "single":   the reference engine, one run (engines/single.py): models that do not stack (the cnn), users'
+              models that cannot, and everything with --group-size 1 that the fast path does not cover.
 
-A group is an execution detail: a run's records do not depend on the group it trained in (to rounding;
-docs/methodology/how-a-run-is-trained.md says how far).
+Every choice reads the data's task and the model's properties (registry/models.PROPERTIES), never a
+dataset's or a model's name. A group is an execution detail: a run's records do not depend on the group it
+trained in (to rounding; docs/methodology/how-a-run-is-trained.md says how far).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from nncmp.config.run import RunSpec, hyper_differ, user_model
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
+from nncmp.registry.models import PLAIN_LINEAR, STACKABLE, model_is
 
 if TYPE_CHECKING:
     from nncmp.registry.data import Data
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 # Bounds a group's memory: a full-batch step holds K × min(n, GRAD_CHUNK) examples' activations.
 MAX_GROUP = 16
 ENGINES = ("single", "stacked", "fast-sgd", "stacked-func")
-STACKABLE_MODELS = ("mlp", "logreg", "linear")
 # Special handling a stack still gives exactly: an optimizer computing its own step size does so per member.
 STACKABLE_HANDLING = {optim.NO_LR}
 # Library optimizers whose stacked runs were measured to differ from their single runs (0.1-9% in loss after
@@ -48,10 +49,10 @@ class Group:
     why: str  # how it trains and why, for --verbose
 
 
-def unstackable(spec: RunSpec, data: Data | None = None) -> str | None:
+def unstackable(spec: RunSpec, data: Data) -> str | None:
     """Why this run cannot train in a stack (it then trains alone on the single-run engine), or None. A
     user's model stacks with torch.func when it has no buffers and no random layers, which takes building
-    it on `data` (without it: alone)."""
+    it on `data`."""
     special = set(optim.entry(spec.optimizer).handling) - STACKABLE_HANDLING
     library = None if spec.optimizer in optim.OPTIMIZERS or not special else (
         f"{spec.optimizer} needs {', '.join(sorted(special))}, which a stack's optimizers (one per member, over "
@@ -62,14 +63,12 @@ def unstackable(spec: RunSpec, data: Data | None = None) -> str | None:
         if spec.optimizer not in optim.OPTIMIZERS:
             return (f"a torch.func stack has one optimizer for every member, exact only for the built-in "
                     f"optimizers, whose updates act on each weight by itself; {spec.optimizer} may not")
-        if data is None:
-            return "a user's model stacks only where the plan can build it on the data"
         if spec.batch_size == 1:
             return ("a user's model at batch size 1 trains alone: over thousands of steps a torch.func stack's "
                     "rounding drifts further from a single run's than the records' tolerance (5.7% in val loss "
                     "after 3 epochs of MNIST-1D)")
         return _user_model_reason(spec.model, spec.model_args, data.shape, data.n_out, data.task)
-    if spec.model not in STACKABLE_MODELS:
+    if not model_is(spec.model, STACKABLE):
         return f"model {spec.model} trains alone (stacked convolutions do not pay on a CPU)"
     return library
 
@@ -87,27 +86,26 @@ def _user_model_reason(model: str, model_args: tuple[tuple[str, Any], ...], shap
     return f"a user's model stacks with torch.func, but {reason}" if reason else None
 
 
-def fast_sgd(spec: RunSpec, device: str = "cpu") -> bool:
-    """Batch size 1, SGD without momentum (weight decay allowed), an MLP without BatchNorm/Dropout on a
-    classification dataset, on the CPU (on a
-    GPU a kernel launch per tiny operation is the opposite of fast: the stacked engine does it). `spec`:
-    resolved."""
+def fast_sgd(spec: RunSpec, task: str, device: str = "cpu") -> bool:
+    """Batch size 1, SGD without momentum (weight decay allowed), a model of plain biased Linear layers
+    without BatchNorm/Dropout, on a classification task (the fast path's output delta is softmax minus
+    one-hot: cross-entropy's), on the CPU (on a GPU a kernel launch per tiny operation is the opposite of
+    fast: the stacked engine does it). `spec`: resolved; `task`: the data's (Data.task)."""
     entry = optim.OPTIMIZERS.get(spec.optimizer)
-    return (device == "cpu" and entry is not None and entry.torch_class == "SGD" and not entry.fixed.get("nesterov")
-            and not spec.opt_args and spec.batch_size == 1
-            and not spec.momentum and spec.model in ("mlp", "logreg")
-            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
-            and spec.dataset != "toy-regression")
+    return (device == "cpu" and task == "classification" and entry is not None and entry.torch_class == "SGD"
+            and not entry.fixed.get("nesterov") and not spec.opt_args and spec.batch_size == 1
+            and not spec.momentum and model_is(spec.model, PLAIN_LINEAR)
+            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0)
 
 
-def group_key(spec: RunSpec, device: str = "cpu", data: Data | None = None) -> tuple[Any, ...] | None:
-    """Runs with equal keys can train together; None: this run trains alone. `spec` must be resolved."""
+def group_key(spec: RunSpec, data: Data, device: str = "cpu") -> tuple[Any, ...] | None:
+    """Runs with equal keys can train together on `data`; None: this run trains alone. `spec` must be resolved."""
     if unstackable(spec, data):
         return None
     # The fast path scales each member's update by its own rate and decay, so those may differ there; the stacked
-    # engine gives each member an optimizer of its own (engines/stacked.MemberOptimizers), so the built-in
+    # engine gives each member an optimizer of its own (engines/members.MemberOptimizers), so the built-in
     # optimizers' hyperparameters may differ (tuning trials), except on the torch.func stack.
-    if fast_sgd(spec, device):
+    if fast_sgd(spec, data.task, device):
         varying = {"init", "seed", "lr", "weight_decay"}
     elif user_model(spec.model):
         varying = {"init", "seed"}
@@ -116,20 +114,20 @@ def group_key(spec: RunSpec, device: str = "cpu", data: Data | None = None) -> t
     return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
 
 
-def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP, device: str = "cpu",
-         data: Data | None = None) -> list[Group]:
+def plan(specs: list[RunSpec], data: Data, max_group: int = MAX_GROUP, device: str = "cpu") -> list[Group]:
     """Groups in order of each group's first run; runs keep grid order inside a group.
 
-    max_group=1 trains every run alone (each on its fastest single-run path). `device`: where they train.
-    `data`: what they train on, needed to stack a user's model (its build tells whether it can).
+    `data`: what they train on — its task decides the fast path, and a user's model is built on it to tell
+    whether it stacks. max_group=1 trains every run alone (each on its fastest single-run path). `device`:
+    where they train.
     """
     if max_group < 1:
         raise ValueError("max_group must be >= 1")
-    resolved = [s.resolved(n_train) for s in specs]
+    resolved = [s.resolved(data.n_train) for s in specs]
     open_groups: dict[tuple, list[int]] = {}
     groups: list[list[int]] = []
     for i, spec in enumerate(resolved):
-        key = group_key(spec, device, data) if max_group > 1 else None
+        key = group_key(spec, data, device) if max_group > 1 else None
         if key is None:
             groups.append([i])
             continue
@@ -138,16 +136,15 @@ def plan(specs: list[RunSpec], n_train: int, max_group: int = MAX_GROUP, device:
             members = open_groups[key] = []
             groups.append(members)
         members.append(i)
-    return [choose(tuple(members), resolved[members[0]], max_group, device, data,
+    return [choose(tuple(members), resolved[members[0]], data, max_group, device,
                    varied=hyper_differ([resolved[i] for i in members])) for members in groups]
 
 
-
-def choose(indices: tuple[int, ...], first: RunSpec, max_group: int = MAX_GROUP, device: str = "cpu",
-           data: Data | None = None, varied: bool = False) -> Group:
+def choose(indices: tuple[int, ...], first: RunSpec, data: Data, max_group: int = MAX_GROUP, device: str = "cpu",
+           varied: bool = False) -> Group:
     """The engine of a group (runs sharing `first`'s group key) and the reason, in words."""
     n = len(indices)
-    if fast_sgd(first, device):
+    if fast_sgd(first, data.task, device):
         return Group(indices, "fast-sgd", ("batch-1 SGD fast path, " + (f"{n} runs stacked" if n > 1 else "alone")
                                            + ": plain SGD at batch size 1 needs no autograd"))
     if n > 1 and user_model(first.model):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from nncmp.config.run import RunSpec
+    from nncmp.registry.data import Data
     from nncmp.training.recorder import Record
 
 
@@ -68,8 +69,8 @@ class Reporter:
     """Says nothing; subclasses show progress, notes (one line each) and --verbose details."""
 
     @contextlib.contextmanager
-    def progress(self, specs: list[RunSpec], n_train: int) -> Iterator[Progress]:
-        """A progress object for training `specs` on `n_train` examples, for the duration of the block."""
+    def progress(self, specs: list[RunSpec], data: Data) -> Iterator[Progress]:
+        """A progress object for training `specs` on `data`, for the duration of the block."""
         yield Silent()
 
     def note(self, text: str) -> None:

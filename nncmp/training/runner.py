@@ -113,7 +113,7 @@ def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, 
     say = reporter.detail if reporter.detailed else None
     failed: dict[int, str] = {}
     try:
-        with termination_as_interrupt(), reporter.progress([specs[i] for i in todo], data.n_train) as progress:
+        with termination_as_interrupt(), reporter.progress([specs[i] for i in todo], data) as progress:
             if not todo:  # a resume of a finished phase: no worker to start
                 pass
             elif options.backend == "local":
@@ -146,12 +146,12 @@ def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progre
             probe.merge(tracked)
         save([(positions[j], r) for j, r in group])
 
-    outcome = run_parallel(specs, recipe, data.n_train, progress, on_group, options.group_size, options.backend,
+    outcome = run_parallel(specs, recipe, data, progress, on_group, options.group_size, options.backend,
                            options.jobs, options.retries, tracking=probe.tracking if probe is not None else Tracking(),
                            address=options.address, say=say, threads=options.threads,
                            gpus_per_task=options.gpus_per_task if options.gpus_per_task is not None
                            else (1.0 if options.device.startswith("cuda") else 0.0),
-                           deterministic=options.deterministic, data=data)
+                           deterministic=options.deterministic)
     if say:
         n_done = len(specs) - len(outcome.failed)
         say(f"driver: {outcome.driver_seconds * 1000 / max(n_done, 1):.1f} ms per finished run to save results; "

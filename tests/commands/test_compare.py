@@ -156,6 +156,27 @@ def test_a_run_whose_optimizer_raises_is_recorded_as_failed_and_the_rest_finish(
     assert code == 1 and "failed: RuntimeError: injected: NAdam broke" in out
 
 
+def test_the_default_grid_trains_on_a_users_regression_npz(cli, tmp_path):
+    """scikit-learn's diabetes data as an npz (a regression task, whatever the file is called): every run of the
+    default grid finishes. Batch-1 SGD on it trains with autograd, not on the fast path, whose output delta
+    (softmax minus one-hot) is cross-entropy's."""
+    import numpy as np
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    y = (y - y.mean()) / y.std()  # standardised: the default rates are for targets of order one
+    x, y = x.astype("float32"), y.astype("float32")
+    np.savez(tmp_path / "diabetes.npz", x_train=x[:352], y_train=y[:352], x_val=x[352:], y_val=y[352:])
+    code, out, _ = cli("compare", "--dataset", tmp_path / "diabetes.npz", "--seeds", "1", "--epochs", "1",
+                       "--no-plot", "--verbose", "--out", tmp_path / "run")
+    assert code == 0, out
+    runs = pd.read_csv(tmp_path / "run" / "runs.csv")
+    assert len(runs) == 8 and (runs["status"] == "ok").all(), runs
+    assert {r.split("/")[0] for r in runs["run_id"]} == {"sgd", "minibatch", "rmsprop", "adam"}
+    (sgd,) = [line for line in out.splitlines() if line.startswith("group ") and ": sgd/" in line]
+    assert "on the stacked engine" in sgd and "fast" not in sgd
+
+
 def test_a_huge_rate_diverges_alone_and_says_where(cli, tmp_path):
     code, out, _ = cli("compare", "--dataset", "digits", "--opts", "minibatch", "--inits", "he", "--seeds", "2",
                        "--lrs", "0.01,1e6", "--epochs", "2", "--no-plot", "--quiet", "--out", tmp_path)

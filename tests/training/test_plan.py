@@ -6,7 +6,7 @@ import pytest
 from nncmp.config.grid import Grid
 from nncmp.config.run import RunSpec
 from nncmp.training.plan import plan
-from tests.conftest import SMALL
+from tests.conftest import SMALL, data_like
 
 
 @pytest.mark.fast
@@ -14,14 +14,14 @@ def test_plan_groups_runs_that_differ_in_init_and_seed():
     grid = Grid(base=RunSpec(epochs=2), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"),
                                               "init": ("xavier", "he")}, seeds=3)
     specs = grid.runs()
-    groups = plan(specs, 4000)
+    groups = plan(specs, data_like(4000))
     assert [len(g.indices) for g in groups] == [6, 6, 6, 6]
     assert sorted(i for g in groups for i in g.indices) == list(range(24))
     assert all(len({specs[i].optimizer for i in g.indices}) == 1 for g in groups)
     assert [g.engine for g in groups] == ["fast-sgd", "stacked", "stacked", "stacked"]
     assert "fast path" in groups[0].why and "differ only in init and seed" in groups[1].why
-    assert [len(g.indices) for g in plan(specs, 4000, max_group=4)] == [4, 2] * 4
-    alone = plan(specs, 4000, max_group=1)
+    assert [len(g.indices) for g in plan(specs, data_like(4000), max_group=4)] == [4, 2] * 4
+    alone = plan(specs, data_like(4000), max_group=1)
     assert len(alone) == 24
     assert alone[0].engine == "fast-sgd" and "alone" in alone[0].why  # sgd alone still takes the fast path
     assert alone[6].engine == "single" and "--group-size 1" in alone[6].why
@@ -33,12 +33,12 @@ def test_plan_stacks_different_rates_and_library_optimizers_but_not_those_measur
     # update by its own rate. soap's stacked runs were measured to differ from its single runs: alone.
     dims = {"optimizer": ("adam", "sgd", "lion", "soap"), "init": ("he",), "lr": (0.001, 0.01)}
     specs = Grid(base=RunSpec(), dims=dims, seeds=2).runs()
-    groups = plan(specs, 4000)
+    groups = plan(specs, data_like(4000))
     assert [[specs[i].optimizer for i in g.indices] for g in groups] == [
         ["adam"] * 4, ["sgd"] * 4, ["lion"] * 4, *[["soap"]] * 4]
     assert "measured to differ" in groups[-1].why
     assert "optimizer of its own" in groups[0].why and groups[1].engine == "fast-sgd"
-    same_rate = plan([s for s in specs if s.optimizer == "adam" and s.lr == 0.001], 4000)
+    same_rate = plan([s for s in specs if s.optimizer == "adam" and s.lr == 0.001], data_like(4000))
     assert "differ only in init and seed" in same_rate[0].why
 
 
@@ -46,9 +46,9 @@ def test_plan_stacks_different_rates_and_library_optimizers_but_not_those_measur
 def test_plan_sends_the_cnn_to_the_single_engine_and_says_why():
     dims = {"optimizer": ("adam",), "init": ("he",)}
     specs = Grid(base=RunSpec(dataset="digits", model="cnn"), dims=dims, seeds=2).runs()
-    groups = plan(specs, 1437)
+    groups = plan(specs, data_like(1437, name="digits", shape=(1, 8, 8)))
     assert len(groups) == 2 and groups[0].engine == "single" and "cnn" in groups[0].why
-    lone = plan(Grid(base=RunSpec(), dims={"optimizer": ("adam",), "init": ("he",)}, seeds=1).runs(), 4000)
+    lone = plan(Grid(base=RunSpec(), dims={"optimizer": ("adam",), "init": ("he",)}, seeds=1).runs(), data_like(4000))
     assert [g.engine for g in lone] == ["single"] and "no other run shares its settings" in lone[0].why
 
 
@@ -57,7 +57,32 @@ def test_the_fast_batch1_path_stays_on_the_cpu():
     from nncmp.training.plan import fast_sgd
 
     spec = RunSpec(**SMALL, optimizer="sgd").resolved(100)
-    assert fast_sgd(spec, "cpu") and not fast_sgd(spec, "cuda:0")
+    assert fast_sgd(spec, "classification", "cpu") and not fast_sgd(spec, "classification", "cuda:0")
+
+
+@pytest.mark.fast
+def test_the_engine_follows_the_datas_task_not_its_name():
+    # The same batch-1 SGD runs: the fast path (softmax minus one-hot at the output) on a classification
+    # task, autograd on a regression one, whatever the dataset is called.
+    specs = [RunSpec(dataset="my_regression.npz", hidden=(16,), optimizer="sgd", init=init).resolved(400)
+             for init in ("xavier", "he")]
+    for name in ("my_regression.npz", "toy-regression", "mnist5k"):
+        (classified,) = plan(specs, data_like(400, "classification", name, (10,), 3))
+        (regressed,) = plan(specs, data_like(400, "regression", name, (10,), 0))
+        assert classified.engine == "fast-sgd" and regressed.engine == "stacked"
+        assert plan(specs[:1], data_like(400, "regression", name, (10,), 0))[0].engine == "single"
+
+
+@pytest.mark.fast
+def test_decisions_read_the_models_properties():
+    from nncmp.registry.models import MODELS, PROPERTIES, STACKABLE
+
+    assert set(PROPERTIES) == set(MODELS)  # every built-in model says what it is
+    dims = {"optimizer": ("adam",), "init": ("xavier", "he")}
+    for model in MODELS:
+        specs = Grid(base=RunSpec(dataset="digits", model=model), dims=dims, seeds=1).runs()
+        stacked = len(plan(specs, data_like(1437, name="digits", shape=(1, 8, 8)))) == 1
+        assert stacked == (STACKABLE in PROPERTIES[model]), model
 
 
 def test_compare_verbose_says_how_runs_are_grouped(cli, tmp_path):

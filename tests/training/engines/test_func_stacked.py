@@ -82,17 +82,16 @@ def test_the_tolerance_sees_a_real_difference(models, signals):
 
 def test_the_plan_stacks_a_users_model_only_when_it_can(models, signals):
     conv = [s.resolved(signals.n_train) for s in specs_for(models, "adam")]
-    (group,) = plan(conv, signals.n_train, data=signals)
+    (group,) = plan(conv, signals)
     assert group.engine == "stacked-func" and "torch.func" in group.why
-    assert {g.engine for g in plan(conv, signals.n_train)} == {"single"}  # without the data: alone
     for name, why in (("with_batchnorm", "it has buffers"), ("with_dropout", "random layers (Dropout)")):
         runs = [RunSpec(model=f"{models}:{name}", seed=s).resolved(240) for s in (0, 1)]
-        groups = plan(runs, signals.n_train, data=signals)
+        groups = plan(runs, signals)
         assert [g.engine for g in groups] == ["single", "single"] and why in groups[0].why
     sgd = [RunSpec(model=f"{models}:Conv", optimizer="sgd", seed=s).resolved(240) for s in (0, 1)]
-    assert "batch size 1 trains alone" in plan(sgd, 240, data=signals)[0].why
+    assert "batch size 1 trains alone" in plan(sgd, signals)[0].why
     lion = [RunSpec(model=f"{models}:Conv", optimizer="lion", seed=s).resolved(240) for s in (0, 1)]
-    assert "only for the built-in optimizers" in plan(lion, 240, data=signals)[0].why
+    assert "only for the built-in optimizers" in plan(lion, signals)[0].why
 
 
 def test_dropping_a_member_keeps_the_others_and_their_optimizer_state(models, signals):

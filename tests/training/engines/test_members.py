@@ -41,7 +41,7 @@ def check(name, data):
 @pytest.mark.parametrize("name", ["lion", "adan", "lamb", "prodigy", "adafactor", "shampoo"])
 def test_library_optimizers_stack_with_an_optimizer_per_member(data, name):
     specs = [RunSpec(**SMALL, optimizer=name, init=i, seed=s) for i, s in (("he", 0), ("xavier", 1))]
-    groups = plan(specs, data.n_train)
+    groups = plan(specs, data)
     assert len(groups) == 1 and groups[0].engine == "stacked" and "optimizer of its own" in groups[0].why
     check(name, data)
 
@@ -49,7 +49,7 @@ def test_library_optimizers_stack_with_an_optimizer_per_member(data, name):
 def test_the_ones_measured_to_differ_train_alone(data):
     for name in NOT_STACKABLE:
         specs = [RunSpec(**SMALL, optimizer=name, init=i) for i in ("he", "xavier")]
-        assert len(plan(specs, data.n_train)) == 2
+        assert len(plan(specs, data)) == 2
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ def threads(request):
 
 def stacked(specs, data):
     """Train specs as one stack on the engine the plan would choose for them."""
-    engine = "fast-sgd" if fast_sgd(specs[0].resolved(data.n_train)) else "stacked"
+    engine = "fast-sgd" if fast_sgd(specs[0].resolved(data.n_train), data.task) else "stacked"
     return train_with(engine, specs, data)
 
 
@@ -68,7 +68,7 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_stacked_runs_match_the_single_run_engine(synthetic, case, threads):
     specs = specs_for(BASE, **CASES[case])
-    assert len({group_key(s.resolved(synthetic.n_train)) for s in specs}) == 1
+    assert len({group_key(s.resolved(synthetic.n_train), synthetic) for s in specs}) == 1
     got = stacked(specs, synthetic)
     for spec, records in zip(specs, got):
         same(synthetic, spec, train(spec, synthetic), records)
@@ -109,8 +109,8 @@ def test_the_tolerance_is_tight_enough_to_see_a_real_difference(synthetic):
 def test_batch1_sgd_fast_path_takes_each_members_own_rate(synthetic, threads):
     specs = [RunSpec(**BASE, optimizer="sgd", init="he", lr=lr) for lr in (0.001, 0.003, 0.01)]
     specs = [RunSpec(**{**s.to_dict(), "epochs": 2}) for s in specs]
-    assert all(fast_sgd(s.resolved(synthetic.n_train)) for s in specs)
-    assert len(plan(specs, synthetic.n_train)) == 1  # rates differ, one group all the same
+    assert all(fast_sgd(s.resolved(synthetic.n_train), synthetic.task) for s in specs)
+    assert len(plan(specs, synthetic)) == 1  # rates differ, one group all the same
     for spec, records in zip(specs, stacked(specs, synthetic)):
         same(synthetic, spec, train(spec, synthetic), records)
 
@@ -188,7 +188,7 @@ def test_ten_epochs_grouped_or_alone_agree_to_rounding(threads, capsys):
     specs = Grid(base=RunSpec(dataset="digits", epochs=10), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"),
                  "init": ("xavier", "he")}, seeds=1).runs()
     grouped = {}
-    for group in plan(specs, data.n_train):
+    for group in plan(specs, data):
         assert len(group.indices) == 2  # each optimizer's two inits train together
         for i, records in zip(group.indices, run_group(group, specs, data)):
             grouped[i] = records
@@ -218,7 +218,7 @@ def test_members_with_their_own_hyperparameters_match_their_single_runs(syntheti
     epochs = 1 if optimizer == "sgd" else 3
     specs = [RunSpec(**{**BASE, "epochs": epochs}, optimizer=optimizer, init="he", seed=s, **h)
              for s, h in enumerate(TRIALS[optimizer])]
-    groups = plan(specs, synthetic.n_train)
+    groups = plan(specs, synthetic)
     if optimizer == "sgd":  # batch-1 SGD with weight decay: the fast path, each member its rate and decay
         assert len(groups) == 1 and groups[0].engine == "fast-sgd"
         for spec, records in zip(specs, train_with("fast-sgd", specs, synthetic)):

@@ -18,13 +18,13 @@ class CrashOnce:
 
     marker: str
 
-    def __call__(self, source, specs, *args):
+    def __call__(self, source, group, *args):
         # O_EXCL makes the check and the creation one step: two groups starting at the same moment
         # cannot both see no marker and both crash.
         try:
             os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
-            return parallel.work(source, specs, *args)
+            return parallel.work(source, group, *args)
         os._exit(1)
 
 
@@ -34,11 +34,10 @@ class AlwaysFail:
 
     run_id: str
 
-    def __call__(self, source, specs, *args):
-        data = parallel._worker_data(source)
-        if any(s.resolved(data.n_train).run_id == self.run_id for s in specs):
+    def __call__(self, source, group, *args):
+        if any(s.run_id == self.run_id for s in group.specs):  # a group carries its runs, resolved
             raise RuntimeError(f"injected failure for {self.run_id}")
-        return parallel.work(source, specs, *args)
+        return parallel.work(source, group, *args)
 
 
 def task_for_ray(task):

@@ -73,11 +73,12 @@ class PeakMemory:
         self.rise = max(self.peak - self.start, 0.0) if self.reset else float("nan")
 
 
-def bench_engine(spec: RunSpec, data: Data) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def bench_engine(spec: RunSpec, data: Data, device: str = "cpu") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One (resolved) run through the engine compare would give it, timed."""
     from nncmp.training.execute import train_one
 
     with PeakMemory() as memory:
-        records = train_one(spec, data)
+        records = train_one(spec, data, device=device)
     last = records[-1]
     seconds = max(last["seconds"], 1e-9)
     epochs = last["epoch"]
@@ -132,7 +133,7 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: st
     from nncmp.training.stepping import build_for
 
     spec = spec.resolved(len(dataset))
-    model = make_model(spec, data)
+    model = make_model(spec, data, device)
     optimizer = build_for(spec, model.parameters())
     loss_fn = loss_function(data)
     loader = DataLoader(dataset, batch_size=spec.batch_size, shuffle=True,
@@ -159,19 +160,19 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
               on_case: Callable[[dict[str, Any]], None] | None = None,
               device: str = "cpu") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the bench table and the engine's records; with `reference`, each row gains the
-    course-style loop's speed and the engine's speed-up over it. `data` on the CPU; runs on `device`."""
-    from nncmp.training.devices import on_device
+    course-style loop's speed and the engine's speed-up over it. `specs`: resolved on `data` (on the CPU);
+    runs on `device`."""
     from nncmp.training.execute import train_one
 
-    moved = on_device(data, device)
     # Warm-up (first-call allocations, thread pools) so the first case is not penalised.
-    train_one(replace(specs[0], optimizer="minibatch", epochs=1, batch_size=None, opt_args=(), schedule="constant",
-                      warmup=None, **dict.fromkeys(hp.optimizer_own())), moved)
+    warm_up = replace(specs[0], optimizer="minibatch", epochs=1, batch_size=None, opt_args=(), schedule="constant",
+                      warmup=None, **dict.fromkeys(hp.optimizer_own()))
+    train_one(warm_up.resolved(data.n_train), data, device=device)
     rows, records = [], []
     with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
         course = course_dataset(data, data_dir, Path(tmp)) if reference else None
         for spec in specs:
-            row, recs = bench_engine(spec, moved)
+            row, recs = bench_engine(spec, data, device)
             if course is not None:
                 row.update(bench_reference(spec, data, course, device))
                 row["speed-up"] = row["samples/s"] / row["ref samples/s"]
@@ -237,25 +238,21 @@ def _case(name: str, what: str, batch: int, models: int, examples: int, seconds:
             "peak RSS MB": peak_mb}
 
 
-def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool) -> tuple[float, int, float]:
-    """Training seconds (evaluation excluded) of `specs` stacked, or one after another on the fastest
-    single-run path; and the examples each model saw."""
+def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool, device: str = "cpu") -> tuple[float, int, float]:
+    """Training seconds (evaluation excluded) of `specs` (resolved here on `data`) stacked, or one after another
+    on the fastest single-run path; and the examples each model saw."""
     from nncmp.training.execute import train_one, train_together
 
+    specs = [s.resolved(data.n_train) for s in specs]
     with PeakMemory() as memory:
-        if together:
-            runs = train_together(specs, data)
-            seconds = sum(r[-1]["seconds"] for r in runs)  # each run carries its share of the group's time
-        else:
-            runs = [train_one(s, data) for s in specs]
-            seconds = sum(r[-1]["seconds"] for r in runs)
+        runs = train_together(specs, data, device) if together else [train_one(s, data, device=device) for s in specs]
+    seconds = sum(r[-1]["seconds"] for r in runs)  # a stacked run carries its share of the group's time
     if any(r[-1]["status"] != "ok" for r in runs):
         raise DataError("a benchmark run diverged; its speed would not be comparable")
     return seconds, runs[0][-1]["examples"], memory.peak
 
 
-def _timed_reference(spec: RunSpec, data: Data, dataset: Dataset[Any],
-                     device: str = "cpu") -> tuple[float, int, float]:
+def _timed_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: str = "cpu") -> tuple[float, int, float]:
     row = bench_reference(spec, data, dataset, device)
     examples = len(dataset) * spec.epochs
     return examples / row["ref samples/s"], examples, row["ref peak MB"]
@@ -282,7 +279,7 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
     trials = first_trials(adam[0].resolved(data.n_train), TRIALS)  # one epoch, as the other cases
     flops = train_flops(adam[0], data)
     ceiling = 0.0
-    _timed_nncmp(adam[:1], subset(data, min(n, 4096)), together=False)  # warm-up: thread pools, allocator
+    _timed_nncmp(adam[:1], subset(data, min(n, 4096)), False, device)  # warm-up: thread pools, allocator
     best: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
         course = course_dataset(cpu_data, None, Path(tmp))
@@ -291,18 +288,18 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
              lambda: _timed_reference(adam[0], cpu_data, course, device)),
             ("reference_bs1", "course loop, sgd", 1, 1,
              lambda: _timed_reference(sgd[0], cpu_small, Subset(course, range(n_bs1)), device)),
-            ("single_bs64", "nncmp, one run, adam", 64, 1, lambda: _timed_nncmp(adam[:1], data, together=False)),
-            ("single_bs1", "nncmp, one run, sgd", 1, 1, lambda: _timed_nncmp(sgd[:1], small, together=False)),
-            ("grid_bs64_batched", "nncmp, 8 runs stacked, adam", 64, 8, lambda: _timed_nncmp(adam, data, True)),
+            ("single_bs64", "nncmp, one run, adam", 64, 1, lambda: _timed_nncmp(adam[:1], data, False, device)),
+            ("single_bs1", "nncmp, one run, sgd", 1, 1, lambda: _timed_nncmp(sgd[:1], small, False, device)),
+            ("grid_bs64_batched", "nncmp, 8 runs stacked, adam", 64, 8, lambda: _timed_nncmp(adam, data, True, device)),
             ("grid_bs64_sequential", "nncmp, 8 runs one by one, adam", 64, 8,
-             lambda: _timed_nncmp(adam, data, together=False)),
-            ("grid_bs1_batched", "nncmp, 8 runs stacked, sgd", 1, 8, lambda: _timed_nncmp(sgd, small, True)),
+             lambda: _timed_nncmp(adam, data, False, device)),
+            ("grid_bs1_batched", "nncmp, 8 runs stacked, sgd", 1, 8, lambda: _timed_nncmp(sgd, small, True, device)),
             ("grid_bs1_sequential", "nncmp, 8 runs one by one, sgd", 1, 8,
-             lambda: _timed_nncmp(sgd, small, together=False)),
+             lambda: _timed_nncmp(sgd, small, False, device)),
             ("trials_bs64_batched", f"nncmp, {TRIALS} adam trials stacked", 64, TRIALS,
-             lambda: _timed_nncmp(trials, data, True)),
+             lambda: _timed_nncmp(trials, data, True, device)),
             ("trials_bs64_sequential", f"nncmp, {TRIALS} adam trials one by one", 64, TRIALS,
-             lambda: _timed_nncmp(trials, data, together=False)),
+             lambda: _timed_nncmp(trials, data, False, device)),
         ]
         for round_ in range(repeats):
             # The ceiling too is the best round's, so every fraction is of the machine at its least disturbed.
@@ -376,8 +373,9 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
     from nncmp.training.execute import train_one
 
     total = math.ceil(n / 0.8)
-    specs = [RunSpec(dataset="synthetic", n=total, optimizer="adam", init="he", seed=s, epochs=1) for s in range(runs)]
     data = load("synthetic", n=total)
+    specs = [RunSpec(dataset="synthetic", n=total, optimizer="adam", init="he", seed=s, epochs=1).resolved(data.n_train)
+             for s in range(runs)]
     start = time.perf_counter()
     for spec in specs:
         train_one(spec, data)
@@ -391,7 +389,7 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
             store.write_csv(Path(tmp) / schema.METRICS, records_frame(saved))
 
         start = time.perf_counter()
-        outcome = run_parallel(specs, DataRecipe("synthetic", total, None), data, _Quiet(), save,
+        outcome = run_parallel(specs, DataRecipe("synthetic", total, None), data, "cpu", _Quiet(), save,
                                max_group=1, backend="processes", jobs=jobs, retries=0)
         pool = time.perf_counter() - start
     return {"runs": runs, "jobs": jobs, "local runs/s": runs / local, "processes runs/s": runs / pool,

@@ -20,13 +20,12 @@ if TYPE_CHECKING:
 def plain_loop_seconds(spec: RunSpec, data: Data) -> float:
     """One run of the loop a user writes by hand (the course's), epochs × (shuffle, zero_grad, forward, loss,
     backward, step, and the epoch's loss and accuracy summed as the loop goes, with .item()); the model built
-    and initialised as nncmp builds it, the data the same tensors."""
+    and initialised as nncmp builds it, the data the same tensors. `spec`: resolved on `data`."""
     import torch
 
     from nncmp.training.engines.single import loss_function, make_model
     from nncmp.training.stepping import build_for
 
-    spec = spec.resolved(data.n_train)
     model = make_model(spec, data)
     optimizer = build_for(spec, model.parameters(), model, data.n_train)
     loss_fn = loss_function(data)
@@ -59,8 +58,8 @@ def bench_model(base: RunSpec, data: Data, k: int = 8, repeats: int = 2) -> tupl
     from nncmp.training.plan import plan
 
     specs = [replace(base, seed=base.seed + j) for j in range(k)]
-    resolved = [s.resolved(data.n_train) for s in specs]
-    groups = plan(resolved, data, max_group=k)
+    specs = [s.resolved(data.n_train) for s in specs]
+    groups = plan(specs, data, max_group=k)
     how = groups[0].why if len(groups) == 1 else f"{len(groups)} groups: {groups[0].why}"
     examples = data.n_train * base.epochs
 

@@ -71,7 +71,7 @@ def inspect(request: InspectRequest) -> InspectResult:
     data = on_device(load_data(base, request.data_dir, request.download), device)
     check_models([base], data)
     with results_folder(request.out, "inspect", overwrite=request.overwrite) as folder:
-        per_init, samples = layers.inspect_inits(base, list(request.inits), data, request.batch_size)
+        per_init, samples = layers.inspect_inits(base, list(request.inits), data, request.batch_size, device)
         frame = pd.DataFrame([row for init, stats in per_init.items() for row in layers.tidy(stats, init=init)])
         store.write_config(folder, "inspect", {"base": base.to_dict(), "inits": list(request.inits),
                                                "batch_size": request.batch_size, "device": device})

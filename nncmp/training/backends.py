@@ -47,12 +47,11 @@ class DataRecipe:
     n: int | None
     data_dir: str | None
     holdout: bool = False
-    device: str = "cpu"  # where the worker trains; the data moves there once per worker
     target: str | None = None  # a user's CSV: the column to predict
     task: str | None = None  # a user's dataset: the task given with --task
 
     def load(self) -> Data:
-        """The data on the CPU (moved to `device` by the worker)."""
+        """The data on the CPU (execute.train_with moves it to each group's device)."""
         from nncmp.registry.datasets import load
 
         data = load(self.name, n=self.n, data_dir=self.data_dir, target=self.target, task=self.task)
@@ -76,29 +75,26 @@ def _worker_data(source: DataRecipe | Data) -> Data:
 
 @dataclass(frozen=True)
 class Setup:
-    """How a worker runs torch: its threads, its device, and --deterministic."""
+    """How a worker runs torch: its threads and --deterministic (where: each group says)."""
 
     threads: int
-    device: str = "cpu"
     deterministic: bool = False
 
 
-def work(source: DataRecipe | Data, specs: list[RunSpec], engine: str, tracking: Tracking,
+def work(source: DataRecipe | Data, group: Group, tracking: Tracking,
          setup: Setup) -> tuple[list[list[Record]], dict[str, Any]]:
     """One group in a worker: its runs' records, and what `tracking` asked for (probes.Probes.results)."""
     import torch
 
-    from nncmp.training.devices import deterministic, on_device
+    from nncmp.training.devices import deterministic
     from nncmp.training.execute import train_with
     from nncmp.training.probes import Probes
 
     torch.set_num_threads(setup.threads)
     deterministic(setup.deterministic)
-    device = setup.device
     data = _worker_data(source)
     probes = Probes(data, tracking) if tracking else None
-    data = on_device(data, device)
-    results = train_with(engine, specs, data, probe=probes)
+    results = train_with(group, data, probe=probes)
     return results, (probes.results() if probes else {})
 
 
@@ -131,7 +127,8 @@ class Retries:
             self.outcome.retried += 1
             return [group]
         if len(group.indices) > 1:
-            singles = [Group((i,), group.engine, "alone after its group failed") for i in group.indices]
+            singles = [Group((i,), (spec,), group.engine, "alone after its group failed", group.device)
+                       for i, spec in zip(group.indices, group.specs)]
             for single in singles:
                 self.attempts[single.indices] = 0
             return singles
@@ -140,7 +137,7 @@ class Retries:
         return []
 
 
-def run_parallel(specs: list[RunSpec], recipe: DataRecipe, data: Data, progress: GroupProgress,
+def run_parallel(specs: list[RunSpec], recipe: DataRecipe, data: Data, device: str, progress: GroupProgress,
                  on_group: Callable[[list[tuple[int, list[Record]]], dict[str, Any]], None], max_group: int,
                  backend: str, jobs: int, retries: int, tracking: Tracking = Tracking(), address: str | None = None,
                  say: Callable[[str], None] | None = None, threads: int | None = None,
@@ -148,7 +145,7 @@ def run_parallel(specs: list[RunSpec], recipe: DataRecipe, data: Data, progress:
     """Train every spec on `backend`; `on_group(positions and records, tracked results)` as each group finishes.
     `data`: the recipe's data, as the plan reads it (its task, its shape). `threads`: torch threads in each
     worker (None: its share of the cores, one for Ray tasks)."""
-    groups = plan(specs, data, max_group, recipe.device)
+    groups = plan(specs, data, max_group, device)
     outcome = Outcome()
     if say:
         say(f"{len(groups)} groups on {backend}" + (f" ({jobs} workers)" if backend == "processes" else ""))
@@ -162,11 +159,11 @@ def run_parallel(specs: list[RunSpec], recipe: DataRecipe, data: Data, progress:
 
     retry = Retries(retries, outcome, progress)
     if backend == "processes":
-        _run_pool(specs, groups, recipe, jobs, Setup(threads or threads_per_worker(jobs), recipe.device,
-                                                       deterministic), tracking, finished, retry, progress)
+        _run_pool(groups, recipe, jobs, Setup(threads or threads_per_worker(jobs), deterministic), tracking, finished,
+                  retry, progress)
     else:
-        _run_ray(specs, groups, recipe, jobs, Setup(threads or 1, recipe.device, deterministic), tracking, finished,
-                 retry, progress, address, gpus_per_task)
+        _run_ray(groups, recipe, jobs, Setup(threads or 1, deterministic), tracking, finished, retry, progress,
+                 address, gpus_per_task)
     return outcome
 
 
@@ -179,19 +176,20 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, cores // jobs)
 
 
-def spread(setup: Setup, index: int) -> Setup:
-    """The pool's group `index` on GPU index mod the GPUs there are: several GPUs each take a share."""
+def spread(group: Group) -> Group:
+    """The pool's `group` on GPU (its first run's position) mod the GPUs there are: several GPUs each take a
+    share of a grid planned for one."""
     from dataclasses import replace
 
-    if not setup.device.startswith("cuda"):
-        return setup
+    if not group.device.startswith("cuda"):
+        return group
     from nncmp.training.devices import gpus
 
     count = gpus()
-    return replace(setup, device=f"cuda:{index % count}") if count > 1 else setup
+    return replace(group, device=f"cuda:{group.indices[0] % count}") if count > 1 else group
 
 
-def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, setup: Setup,
+def _run_pool(groups: list[Group], recipe: DataRecipe, jobs: int, setup: Setup,
               tracking: Tracking, finished: Callable[[Group, tuple[list[list[Record]], dict[str, Any]]], None],
               retry: Retries, progress: GroupProgress) -> None:
     import multiprocessing
@@ -205,7 +203,7 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
     pool: ProcessPoolExecutor | None = None
 
     def submit(g: Group) -> Future[tuple[list[list[Record]], dict[str, Any]]]:
-        return pool.submit(task, recipe, [specs[i] for i in g.indices], g.engine, tracking, spread(setup, g.indices[0]))
+        return pool.submit(task, recipe, spread(g), tracking, setup)
 
     try:
         while todo:
@@ -244,7 +242,7 @@ def _run_pool(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, job
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs: int, setup: Setup,
+def _run_ray(groups: list[Group], recipe: DataRecipe, jobs: int, setup: Setup,
              tracking: Tracking, finished: Callable[[Group, tuple[list[list[Record]], dict[str, Any]]], None],
              retry: Retries, progress: GroupProgress, address: str | None, gpus_per_task: float = 0.0) -> None:
     ray = start_ray(address, jobs)
@@ -259,7 +257,7 @@ def _run_ray(specs: list[RunSpec], groups: list[Group], recipe: DataRecipe, jobs
     capacity = max(1, cpus // min(setup.threads, cpus))
 
     def submit(g: Group) -> ray.ObjectRef:
-        return remote.remote(task, data_ref, [specs[i] for i in g.indices], g.engine, tracking, setup)
+        return remote.remote(task, data_ref, g, tracking, setup)
 
     running = {submit(g): g for g in groups}
     progress.counts(min(len(running), capacity), max(len(running) - capacity, 0))

@@ -132,16 +132,17 @@ def tidy(rows: list[dict[str, Any]], **keys: Any) -> list[dict[str, Any]]:
     return out
 
 
-def inspect_inits(base: RunSpec, inits: list[str], data: Data,
-                  batch_size: int) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, list[torch.Tensor]]]]:
-    """Each init's network at initialisation: per-layer rows, and the activations for the histograms."""
+def inspect_inits(base: RunSpec, inits: list[str], data: Data, batch_size: int, device: str = "cpu"
+                  ) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, list[torch.Tensor]]]]:
+    """Each init's network at initialisation on `device` (where `data` is): per-layer rows, and the
+    activations for the histograms."""
     from nncmp.training.engines.single import loss_function, make_model
 
     x, y = probe_batch(data, batch_size, base.seed)
     per_init, samples = {}, []
     for init in inits:
         spec = base.__class__(**{**base.to_dict(), "init": init})
-        model = make_model(spec, data)
+        model = make_model(spec, data, device)
         model.train()
         per_init[spec.init] = layer_stats(model, x, y, spec.columns()["act"], loss_function(data))
         samples.append((spec.init, hidden_activations(model, x)))

@@ -1,6 +1,9 @@
 """The one dispatcher: which runs of a grid train together, and which engine trains each group, and why.
 
-Four engines train runs (execute.py switches on the choice, nowhere else does):
+The plan is made once per run list, from runs already resolved (every default filled in on the data they
+train on) and the device the command chose; each Group carries its resolved runs, its engine and its
+device, and everything after it (execute.train_with, the engines, the backends) takes them as given.
+Four engines train runs (execute.train_with switches on the choice, nowhere else does):
 
 - "fast-sgd": plain SGD at batch size 1 on a classification task, on a model of plain biased Linear layers
               (the mlp, logreg) — no autograd at all (engines/fast_sgd.py), one run or a stack;
@@ -20,6 +23,7 @@ trained in (to rounding; docs/methodology/how-a-run-is-trained.md says how far).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +48,13 @@ FAST_ACTS = ("relu", "tanh", "sigmoid")
 
 @dataclass(frozen=True)
 class Group:
-    indices: tuple[int, ...]  # positions in the grid's run list, in grid order
+    """Runs that train together: which, how, where — all that a backend needs to train them anywhere."""
+
+    indices: tuple[int, ...]  # positions in the planned run list, in its order
+    specs: tuple[RunSpec, ...]  # those runs, resolved, in the same order
     engine: str  # one of ENGINES
     why: str  # how it trains and why, for --verbose
+    device: str = "cpu"  # where it trains: the command's device (a process pool may spread groups over GPUs)
 
 
 def unstackable(spec: RunSpec, data: Data) -> str | None:
@@ -114,19 +122,22 @@ def group_key(spec: RunSpec, data: Data, device: str = "cpu") -> tuple[Any, ...]
     return tuple((k, v) for k, v in sorted(spec.to_dict().items()) if k not in varying)
 
 
-def plan(specs: list[RunSpec], data: Data, max_group: int = MAX_GROUP, device: str = "cpu") -> list[Group]:
-    """Groups in order of each group's first run; runs keep grid order inside a group.
+def plan(specs: Sequence[RunSpec], data: Data, max_group: int = MAX_GROUP, device: str = "cpu") -> list[Group]:
+    """Groups in order of each group's first run; runs keep their order inside a group.
 
-    `data`: what they train on — its task decides the fast path, and a user's model is built on it to tell
-    whether it stacks. max_group=1 trains every run alone (each on its fastest single-run path). `device`:
-    where they train.
+    `specs`: resolved on `data` (RunSpec.resolved), as every run id in the files is. `data`: what they train
+    on — its task decides the fast path, and a user's model is built on it to tell whether it stacks.
+    max_group=1 trains every run alone (each on its fastest single-run path). `device`: where they train, as
+    the command resolved it (devices.resolve).
     """
     if max_group < 1:
         raise ValueError("max_group must be >= 1")
-    resolved = [s.resolved(data.n_train) for s in specs]
+    unresolved = next((s for s in specs if s.lr is None or s.batch_size is None), None)
+    if unresolved is not None:
+        raise ValueError(f"the plan takes resolved runs (RunSpec.resolved); {unresolved.run_id} is not")
     open_groups: dict[tuple, list[int]] = {}
     groups: list[list[int]] = []
-    for i, spec in enumerate(resolved):
+    for i, spec in enumerate(specs):
         key = group_key(spec, data, device) if max_group > 1 else None
         if key is None:
             groups.append([i])
@@ -136,30 +147,50 @@ def plan(specs: list[RunSpec], data: Data, max_group: int = MAX_GROUP, device: s
             members = open_groups[key] = []
             groups.append(members)
         members.append(i)
-    return [choose(tuple(members), resolved[members[0]], data, max_group, device,
-                   varied=hyper_differ([resolved[i] for i in members])) for members in groups]
+    out = []
+    for members in groups:
+        runs = tuple(specs[i] for i in members)
+        engine, why = choose(runs, data, max_group, device)
+        out.append(Group(tuple(members), runs, engine, why, device))
+    return out
 
 
-def choose(indices: tuple[int, ...], first: RunSpec, data: Data, max_group: int = MAX_GROUP, device: str = "cpu",
-           varied: bool = False) -> Group:
-    """The engine of a group (runs sharing `first`'s group key) and the reason, in words."""
-    n = len(indices)
+def choose(runs: tuple[RunSpec, ...], data: Data, max_group: int = MAX_GROUP, device: str = "cpu") -> tuple[str, str]:
+    """The engine of a group (runs sharing one group key) and the reason, in words."""
+    n, first = len(runs), runs[0]
     if fast_sgd(first, data.task, device):
-        return Group(indices, "fast-sgd", ("batch-1 SGD fast path, " + (f"{n} runs stacked" if n > 1 else "alone")
-                                           + ": plain SGD at batch size 1 needs no autograd"))
+        return "fast-sgd", ("batch-1 SGD fast path, " + (f"{n} runs stacked" if n > 1 else "alone")
+                            + ": plain SGD at batch size 1 needs no autograd")
     if n > 1 and user_model(first.model):
-        return Group(indices, "stacked-func", f"{n} runs stacked with torch.func (vmap over the model): they differ "
-                                              "only in init and seed")
+        return "stacked-func", (f"{n} runs stacked with torch.func (vmap over the model): they differ only in "
+                                "init and seed")
     if n > 1:
-        if varied or first.optimizer not in optim.OPTIMIZERS:
-            return Group(indices, "stacked", f"{n} runs stacked: they differ only in init, seed and the optimizer's "
-                                             "hyperparameters (each member has an optimizer of its own)")
-        return Group(indices, "stacked", f"{n} runs stacked: they differ only in init and seed")
+        if hyper_differ(list(runs)) or first.optimizer not in optim.OPTIMIZERS:
+            return "stacked", (f"{n} runs stacked: they differ only in init, seed and the optimizer's hyperparameters "
+                               "(each member has an optimizer of its own)")
+        return "stacked", f"{n} runs stacked: they differ only in init and seed"
     reason = unstackable(first, data) or ("--group-size 1" if max_group == 1 else "no other run shares its settings")
-    return Group(indices, "single", f"alone on the single-run engine: {reason}")
+    return "single", f"alone on the single-run engine: {reason}"
 
 
-def describe(number: int, total: int, group: Group, first: RunSpec) -> str:
+def as_group(engine: str, specs: Sequence[RunSpec], data: Data, device: str = "cpu") -> Group:
+    """`specs` (resolved) as one group on `engine`, chosen by hand rather than by the plan (bench, the engines'
+    tests); ValueError where that engine cannot train them together."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
+    if engine == "single" and len(specs) != 1:
+        raise ValueError("the single-run engine trains one run")
+    keys = {group_key(s, data, device) for s in specs}
+    if engine != "single" and (None in keys or len(keys) != 1):
+        raise ValueError("only runs with one shared group key train together")
+    if engine == "fast-sgd" and not fast_sgd(specs[0], data.task, device):
+        raise ValueError("the fast-sgd engine trains plain SGD at batch size 1 on plain Linear layers, for "
+                         "classification, on the CPU only")
+    return Group(tuple(range(len(specs))), tuple(specs), engine, f"the {engine} engine, chosen by hand", device)
+
+
+def describe(number: int, total: int, group: Group) -> str:
     """One line of --verbose: the group, its first run, its engine and why."""
+    first = group.specs[0]
     who = f"{first.config_id} and {len(group.indices) - 1} more" if len(group.indices) > 1 else first.run_id
     return f"group {number}/{total}: {who} on the {group.engine} engine ({group.why})"

@@ -5,7 +5,7 @@ to evaluate. Everything a run's records mean — the untrained model evaluated a
 per epoch, a non-finite loss ending the run as "diverged", `seconds` shared among the runs training
 together — is decided here, once, so the engines cannot disagree about it.
 
-An engine (engine.SingleRun, batched.StackedRun) provides:
+An engine (engines/: single.SingleRun, stacked.StackedRun, func_stacked.FuncStackedRun) provides:
 
     specs                 the resolved specs of the runs still training, in order
     data                  the data.Data it trains on

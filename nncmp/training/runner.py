@@ -117,11 +117,9 @@ def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, 
             if not todo:  # a resume of a finished phase: no worker to start
                 pass
             elif options.backend == "local":
-                from nncmp.training.devices import on_device
-
-                failed = run_local([specs[i] for i in todo], on_device(data, options.device), progress,
+                failed = run_local([specs[i] for i in todo], data, progress,
                                    lambda group: save([(todo[j], r) for j, r in group]), options.group_size, say,
-                                   probe)
+                                   probe, options.device)
             else:
                 failed = _run_parallel([specs[i] for i in todo], todo, data, progress, save, options, phase, probe,
                                        say)
@@ -138,7 +136,7 @@ def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progre
     from nncmp.training.backends import DataRecipe, run_parallel
 
     first = specs[0]
-    recipe = DataRecipe(first.dataset, first.n, options.data_dir, holdout=phase == "tuning", device=options.device,
+    recipe = DataRecipe(first.dataset, first.n, options.data_dir, holdout=phase == "tuning",
                         target=first.target_column, task=first.task)
 
     def on_group(group: list[tuple[int, list[Record]]], tracked: dict[str, Any]) -> None:
@@ -146,7 +144,7 @@ def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progre
             probe.merge(tracked)
         save([(positions[j], r) for j, r in group])
 
-    outcome = run_parallel(specs, recipe, data, progress, on_group, options.group_size, options.backend,
+    outcome = run_parallel(specs, recipe, data, options.device, progress, on_group, options.group_size, options.backend,
                            options.jobs, options.retries, tracking=probe.tracking if probe is not None else Tracking(),
                            address=options.address, say=say, threads=options.threads,
                            gpus_per_task=options.gpus_per_task if options.gpus_per_task is not None

@@ -2,7 +2,7 @@
 
 The single-run engine trains every optimizer through a Stepper; the stacked engines build the
 built-ins with build_optimizer and schedule them with schedules.Schedule. Special handling, by the
-words `nncmp optimizers` shows (optim.py decides which optimizer gets which):
+words `nncmp optimizers` shows (registry/optimizers.py decides which optimizer gets which):
 
     closure          step(closure): the closure zeroes the gradients, evaluates the batch again (with
                      gradients, also inside an optimizer's no_grad step) and returns its loss

@@ -19,9 +19,14 @@ def test_processes_refuse_more_workers_than_gpus_unless_shared_and_spread_groups
     check_gpu_jobs("processes", 4, "cpu", share_gpu=False)  # CPU workers: nothing to share
     check_gpu_jobs("ray", 4, "cuda:0", share_gpu=False)  # Ray reserves GPUs per task itself
     monkeypatch.setattr(devices, "gpus", lambda: 2)
-    setup = parallel.Setup(threads=1, device="cuda:0")
-    assert [parallel.spread(setup, i).device for i in range(4)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
-    assert parallel.spread(parallel.Setup(threads=1), 3).device == "cpu"
+    from nncmp.config.run import RunSpec
+    from nncmp.training.plan import Group
+
+    def group(i, device):
+        return Group((i,), (RunSpec().resolved(100),), "single", "", device)
+
+    assert [parallel.spread(group(i, "cuda:0")).device for i in range(4)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    assert parallel.spread(group(3, "cpu")).device == "cpu"
 
 
 def test_threads_with_a_gpu_get_a_note_and_deterministic_is_switched_on(monkeypatch, capsys):

@@ -68,7 +68,7 @@ def test_warmup_zero_is_allowed_and_makes_warmup_cosine_plain_cosine():
 
 def test_onecycle_adds_no_momentum_and_lr_end_follows_the_schedule(digits):
     spec = RunSpec(dataset="digits", optimizer="minibatch", schedule="onecycle", epochs=3)
-    run = SingleRun(spec, digits)
+    run = SingleRun(spec.resolved(digits.n_train), digits)
     records = train(spec, digits)
     assert run.optimizer.param_groups[0]["momentum"] == 0
     per_epoch = total_steps(spec, digits.n_train) // 3

@@ -104,13 +104,14 @@ def test_engines_make_their_tensors_on_the_datas_device_and_sync_once_per_epoch(
     for batch in (64, 16):
         base = {**SMALL, "batch_size": batch}
         if make == "single":
-            engine = SingleRun(RunSpec(**base, optimizer="adam"), data)
+            engine = SingleRun(RunSpec(**base, optimizer="adam").resolved(data.n_train), data)
         elif make == "stacked":
-            engine = StackedRun([RunSpec(**base, optimizer="adam", init=i) for i in ("xavier", "he")], data)
+            engine = StackedRun([RunSpec(**base, optimizer="adam", init=i).resolved(data.n_train)
+                                 for i in ("xavier", "he")], data)
         elif make == "single-lion-cosine":
-            engine = SingleRun(RunSpec(**base, optimizer="lion", schedule="cosine"), data)
+            engine = SingleRun(RunSpec(**base, optimizer="lion", schedule="cosine").resolved(data.n_train), data)
         else:
-            engine = SingleRun(RunSpec(**base, optimizer="sam"), data)
+            engine = SingleRun(RunSpec(**base, optimizer="sam").resolved(data.n_train), data)
         watch = _epoch_syncs(engine, data.x_train.device)
         watched[batch] = watch
         assert watch.devices == {data.x_train.device}
@@ -167,7 +168,7 @@ def test_dropout_masks_drawn_on_the_cpu_are_the_ones_nn_dropout_draws():
     from nncmp.training.engines.single import cpu_mask_dropout
 
     data = load("digits")
-    spec = RunSpec(**{**SMALL, "epochs": 2}, optimizer="adam", dropout=0.3)
+    spec = RunSpec(**{**SMALL, "epochs": 2}, optimizer="adam", dropout=0.3).resolved(data.n_train)
     # One after the other: both draw from the global generator that SingleRun seeds.
     plain = SingleRun(spec, data)
     a = [plain.train_epoch()[0][0][0] for _ in range(2)]

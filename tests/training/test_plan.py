@@ -13,7 +13,7 @@ from tests.conftest import SMALL, data_like
 def test_plan_groups_runs_that_differ_in_init_and_seed():
     grid = Grid(base=RunSpec(epochs=2), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"),
                                               "init": ("xavier", "he")}, seeds=3)
-    specs = grid.runs()
+    specs = [s.resolved(4000) for s in grid.runs()]
     groups = plan(specs, data_like(4000))
     assert [len(g.indices) for g in groups] == [6, 6, 6, 6]
     assert sorted(i for g in groups for i in g.indices) == list(range(24))
@@ -32,7 +32,7 @@ def test_plan_stacks_different_rates_and_library_optimizers_but_not_those_measur
     # decay may differ (tuning trials), and a library optimizer stacks; the fast path scales each member's
     # update by its own rate. soap's stacked runs were measured to differ from its single runs: alone.
     dims = {"optimizer": ("adam", "sgd", "lion", "soap"), "init": ("he",), "lr": (0.001, 0.01)}
-    specs = Grid(base=RunSpec(), dims=dims, seeds=2).runs()
+    specs = [s.resolved(4000) for s in Grid(base=RunSpec(), dims=dims, seeds=2).runs()]
     groups = plan(specs, data_like(4000))
     assert [[specs[i].optimizer for i in g.indices] for g in groups] == [
         ["adam"] * 4, ["sgd"] * 4, ["lion"] * 4, *[["soap"]] * 4]
@@ -45,11 +45,20 @@ def test_plan_stacks_different_rates_and_library_optimizers_but_not_those_measur
 @pytest.mark.fast
 def test_plan_sends_the_cnn_to_the_single_engine_and_says_why():
     dims = {"optimizer": ("adam",), "init": ("he",)}
-    specs = Grid(base=RunSpec(dataset="digits", model="cnn"), dims=dims, seeds=2).runs()
+    specs = [s.resolved(1437) for s in Grid(base=RunSpec(dataset="digits", model="cnn"), dims=dims, seeds=2).runs()]
     groups = plan(specs, data_like(1437, name="digits", shape=(1, 8, 8)))
     assert len(groups) == 2 and groups[0].engine == "single" and "cnn" in groups[0].why
-    lone = plan(Grid(base=RunSpec(), dims={"optimizer": ("adam",), "init": ("he",)}, seeds=1).runs(), data_like(4000))
+    lone = plan([RunSpec(optimizer="adam", init="he").resolved(4000)], data_like(4000))
     assert [g.engine for g in lone] == ["single"] and "no other run shares its settings" in lone[0].why
+
+
+@pytest.mark.fast
+def test_a_group_carries_its_resolved_runs_and_device_and_the_plan_takes_only_resolved_runs():
+    runs = [RunSpec(optimizer="adam", init=i).resolved(4000) for i in ("xavier", "he")]
+    (group,) = plan(runs, data_like(4000), device="cuda:0")
+    assert group.specs == tuple(runs) and group.device == "cuda:0" and group.engine == "stacked"
+    with pytest.raises(ValueError, match="resolved"):
+        plan([RunSpec(optimizer="adam")], data_like(4000))
 
 
 @pytest.mark.fast
@@ -80,7 +89,7 @@ def test_decisions_read_the_models_properties():
     assert set(PROPERTIES) == set(MODELS)  # every built-in model says what it is
     dims = {"optimizer": ("adam",), "init": ("xavier", "he")}
     for model in MODELS:
-        specs = Grid(base=RunSpec(dataset="digits", model=model), dims=dims, seeds=1).runs()
+        specs = [s.resolved(1437) for s in Grid(base=RunSpec(dataset="digits", model=model), dims=dims, seeds=1).runs()]
         stacked = len(plan(specs, data_like(1437, name="digits", shape=(1, 8, 8)))) == 1
         assert stacked == (STACKABLE in PROPERTIES[model]), model
 

@@ -109,11 +109,11 @@ def test_lion_step_matches_its_update_rule_by_hand():
 
 
 def test_muon_family_puts_hidden_matrices_in_the_muon_group(digits):
-    model = SingleRun(RunSpec(dataset="digits", optimizer="adamuon"), digits).model
+    model = SingleRun(RunSpec(dataset="digits", optimizer="adamuon").resolved(digits.n_train), digits).model
     matrices, rest = hidden_matrices(model)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [tuple(p.shape) for p in matrices] == [(256, 64), (128, 256)]  # not the output layer
-    run = SingleRun(RunSpec(dataset="digits", optimizer="adamuon"), digits)
+    run = SingleRun(RunSpec(dataset="digits", optimizer="adamuon").resolved(digits.n_train), digits)
     groups = run.optimizer.param_groups
     muon = [g for g in groups if g["use_muon"]]
     adamw = [g for g in groups if not g["use_muon"]]
@@ -121,7 +121,7 @@ def test_muon_family_puts_hidden_matrices_in_the_muon_group(digits):
     assert sum(len(g["params"]) for g in adamw) == len(list(model.parameters())) - 2
     assert linears[-1].weight.shape == (10, 128)
     # torch's Muon takes 2-D parameters only: it gets the same matrices, an AdamW the rest.
-    pair = SingleRun(RunSpec(dataset="digits", optimizer="muon"), digits).optimizer
+    pair = SingleRun(RunSpec(dataset="digits", optimizer="muon").resolved(digits.n_train), digits).optimizer
     muon_part, adamw_part = pair.parts
     assert isinstance(muon_part, torch.optim.Muon) and isinstance(adamw_part, torch.optim.AdamW)
     assert [p.shape for p in muon_part.param_groups[0]["params"]] == [(256, 64), (128, 256)]
@@ -130,7 +130,7 @@ def test_muon_family_puts_hidden_matrices_in_the_muon_group(digits):
 def test_closure_optimizers_evaluate_the_batch_again(tiny, monkeypatch):
     calls = []
     for name in ("lbfgs", "sam", "alig"):
-        run = SingleRun(RunSpec(**TINY, optimizer=name), tiny)
+        run = SingleRun(RunSpec(**TINY, optimizer=name).resolved(tiny.n_train), tiny)
         original = run.optimizer.step
 
         def step(closure=None, original=original, name=name):
@@ -146,7 +146,7 @@ def test_closure_optimizers_evaluate_the_batch_again(tiny, monkeypatch):
 
 def test_hessian_optimizers_backpropagate_with_a_graph(tiny):
     for name in ("adahessian", "sophiah"):
-        run = SingleRun(RunSpec(**TINY, optimizer=name), tiny)
+        run = SingleRun(RunSpec(**TINY, optimizer=name).resolved(tiny.n_train), tiny)
         assert run.stepper.hessian
         before = run.evaluate("train")[0][0]
         run.train_epoch()
@@ -154,7 +154,7 @@ def test_hessian_optimizers_backpropagate_with_a_graph(tiny):
 
 
 def test_schedule_free_evaluates_the_averaged_weights_with_fresh_batchnorm_statistics(tiny):
-    run = SingleRun(RunSpec(**TINY, optimizer="schedulefreeadamw", batchnorm=True), tiny)
+    run = SingleRun(RunSpec(**TINY, optimizer="schedulefreeadamw", batchnorm=True).resolved(tiny.n_train), tiny)
     run.train_epoch()
     assert run.optimizer.param_groups[0]["train_mode"]
     trained = [p.detach().clone() for p in run.model.parameters()]
@@ -181,8 +181,8 @@ def test_required_arguments_are_filled_in(tiny):
 
     stepping.build_optimizer = spy
     try:
-        ranger = SingleRun(RunSpec(**TINY, optimizer="ranger21"), tiny)
-        SingleRun(RunSpec(**TINY, optimizer="bsam"), tiny)
+        ranger = SingleRun(RunSpec(**TINY, optimizer="ranger21").resolved(tiny.n_train), tiny)
+        SingleRun(RunSpec(**TINY, optimizer="bsam").resolved(tiny.n_train), tiny)
     finally:
         stepping.build_optimizer = original
     assert total_steps(ranger.specs[0], tiny.n_train) == 5  # ranger21 warms down over the run's 5 steps

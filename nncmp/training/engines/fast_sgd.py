@@ -68,7 +68,7 @@ FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per
 
 
 def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
-    """One epoch of the stack in `state` (a batched.StackedRun built with fast=True); returns the members'
+    """One epoch of the stack in `state` (a stacked.StackedRun built with fast=True); returns the members'
     (train loss, accuracy, first non-finite step) and the examples seen."""
     import torch
     import torch.nn.functional as F

@@ -103,12 +103,12 @@ class FuncStackedRun(StackedRun):
     """Runs of one user's model that share a group key (they differ in init and seed), as one torch.func
     stack; the recorder's engine contract (see recorder.py)."""
 
-    def __init__(self, specs: list[RunSpec], data: Data):
-        super().__init__(specs, data)
+    def __init__(self, specs: list[RunSpec], data: Data, device: str = "cpu"):
+        super().__init__(specs, data, device)
 
     @staticmethod
     def make_stack(models: list[nn.Module]) -> FuncStack:  # type: ignore[override]
         return FuncStack(models)
 
     def member(self, j: int) -> nn.Module:
-        return super().member(j).to(self.data.x_train.device)
+        return super().member(j).to(self.device)

@@ -33,8 +33,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_model(spec: RunSpec, data: Data) -> nn.Sequential:
-    """The initial model: depends on (seed, init, architecture) only, so seeds are paired across optimizers."""
+def make_model(spec: RunSpec, data: Data, device: str = "cpu") -> nn.Sequential:
+    """The initial model, on `device`: depends on (seed, init, architecture) only, so seeds are paired across
+    optimizers."""
     from nncmp.registry.inits import apply_init
     from nncmp.registry.models import model_builder
 
@@ -42,7 +43,7 @@ def make_model(spec: RunSpec, data: Data) -> nn.Sequential:
     seed_everything(spec.seed)
     model = build()
     apply_init(model, spec.init)  # drawn on the CPU from the seed: the same weights on every device
-    return model.to(data.x_train.device)
+    return model.to(device)
 
 
 def cpu_mask_dropout(model: nn.Module) -> nn.Module:
@@ -110,20 +111,20 @@ def first_bad(step_losses: list[tuple[int, torch.Tensor]]) -> int:
 
 class SingleRun:
     """One run; the recorder's engine contract (see recorder.py). Trains every optimizer, with its learning-
-    rate schedule and whatever special handling it needs (stepping.py)."""
+    rate schedule and whatever special handling it needs (stepping.py). `spec`: resolved; `data`: on
+    `device` already (execute.train_with puts it there)."""
 
-    def __init__(self, spec: RunSpec, data: Data):
+    def __init__(self, spec: RunSpec, data: Data, device: str = "cpu"):
         import torch
 
         from nncmp.registry.models import has_batchnorm1d
         from nncmp.training.stepping import Stepper
 
-        spec = spec.resolved(data.n_train)
         self.specs = [spec]
-        self.data = data
+        self.data, self.device = data, device
         self.classification = data.task == "classification"
-        self.model = make_model(spec, data)
-        if data.x_train.device.type != "cpu":  # dropout masks from the seed's CPU generator, as on the CPU
+        self.model = make_model(spec, data, device)
+        if device != "cpu":  # dropout masks from the seed's CPU generator, as on the CPU
             cpu_mask_dropout(self.model)
         self.stepper = Stepper(spec, self.model, data.n_train)
         self.optimizer = self.stepper.optimizer
@@ -146,7 +147,7 @@ class SingleRun:
         model, loss_fn, data = self.model, self.loss_fn, self.data
         n, bs = data.n_train, self.specs[0].batch_size
         self.stepper.train_mode()
-        device = data.x_train.device
+        device = self.device
         # The order is drawn on the CPU from the seed (the same on every device), then moved once per epoch.
         perm = torch.randperm(n, generator=self.order).to(device)
         loss_sum = torch.zeros((), device=device)
@@ -200,5 +201,7 @@ class SingleRun:
 
 
 def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[Record]:
-    """One run on the single-run engine: its records, epoch 0 (before any update) and one per epoch."""
-    return record_runs(SingleRun(spec, data), on_epoch, probe)[0]
+    """One run on the single-run engine, on the CPU: its records, epoch 0 (before any update) and one per epoch.
+    The reference the other engines are tested against; `spec` is resolved on `data` here, as a convenience
+    (the runs of a comparison reach the engines resolved already)."""
+    return record_runs(SingleRun(spec.resolved(data.n_train), data), on_epoch, probe)[0]

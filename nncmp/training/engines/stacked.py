@@ -6,7 +6,7 @@ product per layer, one torch.optim step over the stack. Every operation acts on 
 (batched products, elementwise optimizers, BatchNorm per channel, losses per member), so a member's
 numbers do not depend on its neighbours; tests check them against the single-run engine.
 
-Each member keeps what makes it itself: its initial weights (built by engine.make_model), its batch order
+Each member keeps what makes it itself: its initial weights (built by single.make_model), its batch order
 (its own generator, seeded like the single-run engine's), and its dropout masks (a generator carrying on
 from the global RNG state the single-run engine would have had). A diverged member is dropped from the
 stack. Like every engine it only trains epochs and evaluates; recorder.record_runs makes the records.
@@ -140,7 +140,7 @@ class Stack:
             if layer.kind == "linear":
                 w, b = layer.tensors
                 # W kept as nn.Linear lays it out ([out, in]) and used transposed, as F.linear does: the
-                # products then round as in engine.train.
+                # products then round as in the single-run engine.
                 h = stacked_linear(h, w, b)
             elif layer.kind == "batchnorm":
                 # One BatchNorm over K*width channels is K independent BatchNorms: statistics are per channel.
@@ -233,10 +233,11 @@ def evaluate_stack(stack: Stack, x: torch.Tensor, y: torch.Tensor,
 class StackedRun:
     """Runs that share a group key, as one stack; the recorder's engine contract (see recorder.py).
 
-    fast=True trains each epoch on the batch-1 SGD fast path (fastsgd.py) instead of autograd.
+    `specs`: resolved; `data`: on `device` already (execute.train_with puts it there). fast=True trains each
+    epoch on the batch-1 SGD fast path (fast_sgd.fast_sgd_epoch) instead of autograd.
     """
 
-    def __init__(self, specs: list[RunSpec], data: Data, fast: bool = False):
+    def __init__(self, specs: list[RunSpec], data: Data, device: str = "cpu", fast: bool = False):
         import torch
 
         from nncmp.config.run import hyper_differ, total_steps
@@ -245,12 +246,11 @@ class StackedRun:
         from nncmp.training.engines.members import MemberOptimizers
         from nncmp.training.stepping import build_for
 
-        specs = [s.resolved(data.n_train) for s in specs]
-        self.specs, self.data = specs, data
+        self.specs, self.data, self.device = list(specs), data, device
         self.classification = data.task == "classification"
         models, self.rngs = [], []
         for spec in specs:
-            models.append(make_model(spec, data))
+            models.append(make_model(spec, data, device))
             # Dropout in the single-run engine draws from the global RNG as make_model leaves it: carry it on.
             g = torch.Generator()
             g.set_state(torch.get_rng_state())
@@ -329,7 +329,7 @@ class StackedRun:
             else:
                 torch.randperm(self.data.n_train, generator=order)  # keep this member's generator in step
             rows.append(drawn[seed])
-        return torch.stack(rows).to(self.x.device)  # drawn on the CPU from the seeds, moved once per epoch
+        return torch.stack(rows).to(self.device)  # drawn on the CPU from the seeds, moved once per epoch
 
 
 def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
@@ -344,7 +344,7 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetric
     y_train = state.data.y_train
     perms = state.permutations()
     k = stack.k
-    device = state.x.device
+    device = state.device
     loss_sum = torch.zeros(k, device=device)
     correct = torch.zeros(k, dtype=torch.long, device=device)
     bad_step = torch.zeros(k, dtype=torch.long, device=device)

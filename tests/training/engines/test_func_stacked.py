@@ -11,7 +11,7 @@ from nncmp.registry.user_data import make_data
 from nncmp.training.engines.func_stacked import FuncStackedRun
 from nncmp.training.engines.single import train
 from nncmp.training.execute import train_with
-from nncmp.training.plan import plan
+from nncmp.training.plan import as_group, plan
 from tests.numerics import THREADS, amplification, assert_same_records, rtol, steps_of, torch_threads
 
 MODELS = textwrap.dedent("""
@@ -55,7 +55,11 @@ def signals():
 
 def specs_for(models, optimizer, **extra):
     return [RunSpec(model=f"{models}:Conv", optimizer=optimizer, init=init, seed=seed, epochs=2, batch_size=32,
-                    **extra) for init in ("he", "default") for seed in (0, 1)]
+                    **extra).resolved(240) for init in ("he", "default") for seed in (0, 1)]
+
+
+def func_stacked(specs, data):
+    return train_with(as_group("stacked-func", specs, data), data)
 
 
 @pytest.mark.parametrize("optimizer, extra", [("adam", {}), ("momentum", {}), ("rmsprop", {"lr": 0.001}),
@@ -64,7 +68,7 @@ def specs_for(models, optimizer, **extra):
 def test_stacked_with_torch_func_matches_the_single_run_engine(models, signals, optimizer, extra, threads):
     specs = specs_for(models, optimizer, **extra)
     with torch_threads(threads):
-        stacked = train_with("stacked-func", specs, signals)
+        stacked = func_stacked(specs, signals)
         alone = [train(s, signals) for s in specs]
     spec = specs[0].resolved(signals.n_train)
     relative = amplification(spec) * rtol(steps_of(signals.n_train, 32, 2), max(6 * 8, 32, 5 * 6))
@@ -74,14 +78,14 @@ def test_stacked_with_torch_func_matches_the_single_run_engine(models, signals, 
 
 def test_the_tolerance_sees_a_real_difference(models, signals):
     specs = specs_for(models, "adam")
-    stacked = train_with("stacked-func", specs, signals)
+    stacked = func_stacked(specs, signals)
     other = train(RunSpec(**{**specs[0].to_dict(), "lr": 0.0011}), signals)
     with pytest.raises(AssertionError):
         assert_same_records(other, stacked[0], rtol(steps_of(240, 32, 2), 48) * 3.2, 60, 240)
 
 
 def test_the_plan_stacks_a_users_model_only_when_it_can(models, signals):
-    conv = [s.resolved(signals.n_train) for s in specs_for(models, "adam")]
+    conv = specs_for(models, "adam")
     (group,) = plan(conv, signals)
     assert group.engine == "stacked-func" and "torch.func" in group.why
     for name, why in (("with_batchnorm", "it has buffers"), ("with_dropout", "random layers (Dropout)")):

@@ -10,7 +10,7 @@ from nncmp.registry import optimizers as optim
 from nncmp.registry.datasets import load
 from nncmp.training.engines.single import train
 from nncmp.training.execute import train_with
-from nncmp.training.plan import NOT_STACKABLE, plan, unstackable
+from nncmp.training.plan import NOT_STACKABLE, as_group, plan, unstackable
 from tests.numerics import assert_same_records, spec_rtol
 
 SMALL = {"dataset": "synthetic", "n": 300, "epochs": 2, "hidden": (16,)}
@@ -32,15 +32,17 @@ def stackable(data):
 
 
 def check(name, data):
-    specs = [RunSpec(**SMALL, optimizer=name, init=i, seed=s) for i, s in (("he", 0), ("xavier", 1))]
-    for spec, records in zip(specs, train_with("stacked", specs, data)):
+    specs = [RunSpec(**SMALL, optimizer=name, init=i, seed=s).resolved(data.n_train)
+             for i, s in (("he", 0), ("xavier", 1))]
+    for spec, records in zip(specs, train_with(as_group("stacked", specs, data), data)):
         relative = spec_rtol(spec.resolved(data.n_train), data.n_train, math.prod(data.shape))
         assert_same_records(train(spec, data), records, relative, len(data.x_val), data.n_train)
 
 
 @pytest.mark.parametrize("name", ["lion", "adan", "lamb", "prodigy", "adafactor", "shampoo"])
 def test_library_optimizers_stack_with_an_optimizer_per_member(data, name):
-    specs = [RunSpec(**SMALL, optimizer=name, init=i, seed=s) for i, s in (("he", 0), ("xavier", 1))]
+    specs = [RunSpec(**SMALL, optimizer=name, init=i, seed=s).resolved(data.n_train)
+             for i, s in (("he", 0), ("xavier", 1))]
     groups = plan(specs, data)
     assert len(groups) == 1 and groups[0].engine == "stacked" and "optimizer of its own" in groups[0].why
     check(name, data)
@@ -48,7 +50,7 @@ def test_library_optimizers_stack_with_an_optimizer_per_member(data, name):
 
 def test_the_ones_measured_to_differ_train_alone(data):
     for name in NOT_STACKABLE:
-        specs = [RunSpec(**SMALL, optimizer=name, init=i) for i in ("he", "xavier")]
+        specs = [RunSpec(**SMALL, optimizer=name, init=i).resolved(data.n_train) for i in ("he", "xavier")]
         assert len(plan(specs, data)) == 2
 
 

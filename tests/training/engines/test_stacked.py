@@ -10,7 +10,7 @@ from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
 from nncmp.training.engines.single import train
 from nncmp.training.execute import run_group, train_one, train_with
-from nncmp.training.plan import fast_sgd, group_key, plan
+from nncmp.training.plan import as_group, fast_sgd, group_key, plan
 from tests.numerics import THREADS, assert_same_records, spec_rtol, torch_threads
 
 
@@ -25,10 +25,18 @@ def threads(request):
         yield request.param
 
 
+def on(engine, specs, data):
+    """Train specs (resolved here) as one group on `engine`."""
+    return train_with(as_group(engine, resolved(specs, data), data), data)
+
+
+def resolved(specs, data):
+    return [s.resolved(data.n_train) for s in specs]
+
+
 def stacked(specs, data):
     """Train specs as one stack on the engine the plan would choose for them."""
-    engine = "fast-sgd" if fast_sgd(specs[0].resolved(data.n_train), data.task) else "stacked"
-    return train_with(engine, specs, data)
+    return on("fast-sgd" if fast_sgd(specs[0].resolved(data.n_train), data.task) else "stacked", specs, data)
 
 
 def same(data, spec, expected, got):
@@ -110,7 +118,7 @@ def test_batch1_sgd_fast_path_takes_each_members_own_rate(synthetic, threads):
     specs = [RunSpec(**BASE, optimizer="sgd", init="he", lr=lr) for lr in (0.001, 0.003, 0.01)]
     specs = [RunSpec(**{**s.to_dict(), "epochs": 2}) for s in specs]
     assert all(fast_sgd(s.resolved(synthetic.n_train), synthetic.task) for s in specs)
-    assert len(plan(specs, synthetic)) == 1  # rates differ, one group all the same
+    assert len(plan(resolved(specs, synthetic), synthetic)) == 1  # rates differ, one group all the same
     for spec, records in zip(specs, stacked(specs, synthetic)):
         same(synthetic, spec, train(spec, synthetic), records)
 
@@ -149,13 +157,13 @@ def test_seconds_are_shared_among_the_runs_of_a_group(synthetic):
 
 def test_engines_refuse_runs_they_cannot_train(synthetic):
     with pytest.raises(ValueError):
-        train_with("stacked", [RunSpec(**BASE, optimizer="adam"), RunSpec(**BASE, optimizer="minibatch")], synthetic)
+        on("stacked", [RunSpec(**BASE, optimizer="adam"), RunSpec(**BASE, optimizer="minibatch")], synthetic)
     with pytest.raises(ValueError):
-        train_with("stacked", [RunSpec(dataset="digits", model="cnn", optimizer="adam")], load("digits"))
+        on("stacked", [RunSpec(dataset="digits", model="cnn", optimizer="adam")], load("digits"))
     with pytest.raises(ValueError):
-        train_with("fast-sgd", [RunSpec(**BASE, optimizer="adam")], synthetic)
+        on("fast-sgd", [RunSpec(**BASE, optimizer="adam")], synthetic)
     with pytest.raises(ValueError):
-        train_with("single", [RunSpec(**BASE), RunSpec(**BASE, seed=1)], synthetic)
+        on("single", [RunSpec(**BASE), RunSpec(**BASE, seed=1)], synthetic)
 
 
 def test_train_one_uses_the_fast_path_for_batch1_sgd_only(synthetic, monkeypatch):
@@ -166,12 +174,12 @@ def test_train_one_uses_the_fast_path_for_batch1_sgd_only(synthetic, monkeypatch
     for name, module in (("StackedRun", batched), ("SingleRun", engine)):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, real=real, name=name, **k: used.append(name) or real(*a, **k))
-    spec = RunSpec(**{**BASE, "epochs": 1}, optimizer="sgd", init="he")
+    spec = RunSpec(**{**BASE, "epochs": 1}, optimizer="sgd", init="he").resolved(synthetic.n_train)
     fast = train_one(spec, synthetic)
     assert used == ["StackedRun"]
     same(synthetic, spec, train(spec, synthetic), fast)
     used.clear()
-    spec = RunSpec(**{**BASE, "epochs": 1}, optimizer="adam", init="he")
+    spec = RunSpec(**{**BASE, "epochs": 1}, optimizer="adam", init="he").resolved(synthetic.n_train)
     without_time = [{k: v for k, v in r.items() if k != "seconds"} for r in train_one(spec, synthetic)]
     assert used == ["SingleRun"]
     assert without_time == [{k: v for k, v in r.items() if k != "seconds"} for r in train(spec, synthetic)]
@@ -187,6 +195,7 @@ def test_ten_epochs_grouped_or_alone_agree_to_rounding(threads, capsys):
     data = replace(full, x_train=full.x_train[:480], y_train=full.y_train[:480])
     specs = Grid(base=RunSpec(dataset="digits", epochs=10), dims={"optimizer": ("sgd", "minibatch", "rmsprop", "adam"),
                  "init": ("xavier", "he")}, seeds=1).runs()
+    specs = resolved(specs, data)
     grouped = {}
     for group in plan(specs, data):
         assert len(group.indices) == 2  # each optimizer's two inits train together
@@ -218,16 +227,16 @@ def test_members_with_their_own_hyperparameters_match_their_single_runs(syntheti
     epochs = 1 if optimizer == "sgd" else 3
     specs = [RunSpec(**{**BASE, "epochs": epochs}, optimizer=optimizer, init="he", seed=s, **h)
              for s, h in enumerate(TRIALS[optimizer])]
-    groups = plan(specs, synthetic)
+    groups = plan(resolved(specs, synthetic), synthetic)
     if optimizer == "sgd":  # batch-1 SGD with weight decay: the fast path, each member its rate and decay
         assert len(groups) == 1 and groups[0].engine == "fast-sgd"
-        for spec, records in zip(specs, train_with("fast-sgd", specs, synthetic)):
+        for spec, records in zip(specs, on("fast-sgd", specs, synthetic)):
             same(synthetic, spec, train(spec, synthetic), records)
         for spec in specs:  # and alone on it
-            same(synthetic, spec, train(spec, synthetic), train_with("fast-sgd", [spec], synthetic)[0])
+            same(synthetic, spec, train(spec, synthetic), on("fast-sgd", [spec], synthetic)[0])
     assert len(groups) == 1 and groups[0].engine == "stacked" or optimizer == "sgd"
     assert optimizer == "sgd" or "optimizer of its own" in groups[0].why
-    for spec, records in zip(specs, train_with("stacked", specs, synthetic)):
+    for spec, records in zip(specs, on("stacked", specs, synthetic)):
         same(synthetic, spec, train(spec, synthetic), records)
 
 
@@ -235,7 +244,7 @@ def test_a_diverged_member_leaves_with_its_own_optimizer(synthetic):
     # Member 1 at a huge rate diverges at once; the others keep their optimizers and state.
     specs = [RunSpec(**{**BASE, "epochs": 3}, optimizer="momentum", init="he", lr=lr, momentum=m)
              for lr, m in ((0.01, 0.9), (50.0, 0.5), (0.02, 0.8))]
-    got = train_with("stacked", specs, synthetic)
+    got = on("stacked", specs, synthetic)
     assert got[1][-1]["status"] == "diverged"
     for spec, records in zip([specs[0], specs[2]], [got[0], got[2]]):
         assert records[-1]["status"] == "ok"

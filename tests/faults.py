@@ -1,7 +1,7 @@
-"""Fault injection for the parallel backends' tests: stand-ins for backends.work, the function a worker
-runs for each group. A test puts one in place with monkeypatch.setattr(backends, "work", ...); the
-driver sends it to the workers with each group (pickled by reference for the process pool, by value
-for Ray), so nothing of this lives in the shipped code.
+"""Fault injection for the backends' tests: stand-ins for workers.work, the function a worker runs for each
+group, and for execute.run_group, the local backend's step. A test puts one in place with
+monkeypatch.setattr(workers, "work", ...); the driver sends it to the workers with each group (pickled by
+reference for the process pool, by value for Ray), so nothing of this lives in the shipped code.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from nncmp.training import backends as parallel
+from nncmp.training import workers
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class CrashOnce:
         try:
             os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
-            return parallel.work(source, group, *args)
+            return workers.work(source, group, *args)
         os._exit(1)
 
 
@@ -37,7 +37,7 @@ class AlwaysFail:
     def __call__(self, source, group, *args):
         if any(s.run_id == self.run_id for s in group.specs):  # a group carries its runs, resolved
             raise RuntimeError(f"injected failure for {self.run_id}")
-        return parallel.work(source, group, *args)
+        return workers.work(source, group, *args)
 
 
 def task_for_ray(task):

@@ -13,7 +13,7 @@ import math
 import resource
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -352,25 +352,18 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
             "targets": TARGETS, "pool": pool}
 
 
-class _Quiet:
-    """A progress sink for timing: the parallel driver reports to it, nothing is printed."""
-
-    def counts(self, running: int, pending: int) -> None:
-        pass
-
-    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None:
-        pass
-
-
 def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
     """Runs/s of one grid (Adam, batch 64, `runs` seeds trained one by one) on the local backend and on a
     pool of `jobs` worker processes, wall time included (the pool's start-up is part of what a user waits
     for); and the driver's own time per finished run (saving the rows as they arrive)."""
+    from nncmp.config.comparison import Options
     from nncmp.registry.datasets import load
     from nncmp.results import schema, store
     from nncmp.results.schema import records_frame
-    from nncmp.training.backends import DataRecipe, run_parallel
+    from nncmp.training.backends import train
     from nncmp.training.execute import train_one
+    from nncmp.training.plan import plan
+    from nncmp.training.progress import Silent
 
     total = math.ceil(n / 0.8)
     data = load("synthetic", n=total)
@@ -389,8 +382,8 @@ def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:
             store.write_csv(Path(tmp) / schema.METRICS, records_frame(saved))
 
         start = time.perf_counter()
-        outcome = run_parallel(specs, DataRecipe("synthetic", total, None), data, "cpu", _Quiet(), save,
-                               max_group=1, backend="processes", jobs=jobs, retries=0)
+        outcome = train(plan(specs, data, max_group=1), data, Options(backend="processes", jobs=jobs, retries=0),
+                        Silent(), save)
         pool = time.perf_counter() - start
     return {"runs": runs, "jobs": jobs, "local runs/s": runs / local, "processes runs/s": runs / pool,
             "processes_vs_local": local / pool, "driver ms per run": outcome.driver_seconds * 1000 / runs,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from nncmp.output.terminal import epoch_header, epoch_line, num
+from nncmp.training.plan import runs_of
 from nncmp.training.progress import Reporter, Silent
 
 if TYPE_CHECKING:
@@ -24,20 +25,19 @@ if TYPE_CHECKING:
 
     from nncmp.config.run import RunSpec
     from nncmp.registry.data import Data
+    from nncmp.training.plan import Group
     from nncmp.training.progress import Progress
     from nncmp.training.recorder import Record
 
 
-def epoch_cost(spec: RunSpec, n_train: int, task: str) -> float:
-    """Relative time of one epoch, before anything is measured: a step costs about as much as 64 examples
-    of compute, so batch size 1 on autograd (4,000 steps an epoch) is ~30x slower than batch size 64.
-    Once runs have trained, the ETA uses their measured times instead (RunProgress.eta)."""
-    from nncmp.training.plan import fast_sgd
-
+def epoch_cost(spec: RunSpec, n_train: int, engine: str) -> float:
+    """Relative time of one epoch of a (resolved) run on `engine`, before anything is measured: a step costs
+    about as much as 64 examples of compute, so batch size 1 on autograd (4,000 steps an epoch) is ~30x slower
+    than batch size 64. Once runs have trained, the ETA uses their measured times instead (RunProgress.eta)."""
     batch = min(spec.effective_batch_size() or n_train, n_train)
     # The batch-1 SGD fast path (no autograd) takes about a twelfth of an autograd step (measured on the
     # course's MLP: 4,000 of its steps take about three times as long as 63 batch-64 steps).
-    step = 0.08 if fast_sgd(spec.resolved(n_train), task) else 1.0
+    step = 0.08 if engine == "fast-sgd" else 1.0
     return math.ceil(n_train / batch) * step + n_train / 64
 
 
@@ -54,17 +54,18 @@ class RunProgress:
 
     HEARTBEAT = 10.0  # seconds between progress lines on piped output
 
-    def __init__(self, console: Console, specs: list[RunSpec], data: Data, quiet: bool = False):
+    def __init__(self, console: Console, groups: Sequence[Group], data: Data, quiet: bool = False):
         self.console = console
+        specs = runs_of(groups)
+        engines = {i: g.engine for g in groups for i in g.indices}
         self.n_runs = len(specs)
-        self.costs = [epoch_cost(s, data.n_train, data.task) for s in specs]
+        self.costs = [epoch_cost(s, data.n_train, engines[i]) for i, s in enumerate(specs)]
         self.kinds = [_kind(s) for s in specs]
         self.total = sum(c * s.epochs for c, s in zip(self.costs, specs))
         self.left = [c * s.epochs for c, s in zip(self.costs, specs)]  # cost not trained yet, per run
         self.done = 0.0
         self.cost = 0.0
         self.mode = "off" if quiet else ("bar" if console.is_terminal else "lines")
-        self._epochs_of = [s.epochs for s in specs]
         self._finished = 0
         self._state = ""
         self._run = "starting"
@@ -139,19 +140,21 @@ class RunProgress:
         self._run = ""
         self.counts_refresh()
 
-    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None:
-        """Parallel backends: a whole group finished on a worker (results None: it failed)."""
-        if results is not None:  # the workers' own training seconds (shared equally among the group)
+    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None, error: str = "") -> None:
+        """A group came back and is saved (results None: its runs failed, with `error`). Epochs a run never
+        trained (it diverged, or failed) count as done for the ETA."""
+        if results is not None and tuple(indices) != self._group:
+            # Trained on a worker: its own training seconds (shared equally among the group). A group trained
+            # here was timed epoch by epoch already.
             self._trained(indices, self.costs[indices[0]] * max(r[-1]["epoch"] for r in results),
                           sum(r[-1]["seconds"] for r in results))
         for k, i in enumerate(indices):
-            self.cost = self.costs[i]
             self._finished += 1
             self.done += self.left[i]
             self.left[i] = 0.0
             if results is None:
                 if self.mode == "lines":
-                    self.console.print(f"[{i + 1}/{self.n_runs}] failed")
+                    self.console.print(f"[{i + 1}/{self.n_runs}] failed" + (f": {error}" if error else ""))
             else:
                 self._print_run(i + 1, results[k])
         self.counts_refresh()
@@ -159,7 +162,8 @@ class RunProgress:
     def counts_refresh(self) -> None:
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, eta=self.eta_text(),
-                             description=f"{self._finished}/{self.n_runs} runs done · {self._state}")
+                             description=f"{self._finished}/{self.n_runs} runs done"
+                                         + (f" · {self._state}" if self._state else ""))
 
     def start_group(self, indices: Sequence[int], specs: list[RunSpec]) -> None:
         """Runs (0-based grid positions) about to train together; they share one epoch cost."""
@@ -171,17 +175,6 @@ class RunProgress:
         self._group = tuple(indices)
         self._group_clock = time.perf_counter()
         self._group_epoch = 0
-
-    def group_failed(self, indices: Sequence[int], error: str) -> None:
-        """This process's group raised: its runs count as done for the ETA, and (lines mode) say why."""
-        for i in indices:
-            self.done += self.left[i]
-            self.left[i] = 0.0
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done)
-        if self.mode == "lines":
-            for i in indices:
-                self.console.print(f"[{i + 1}/{self.n_runs}] failed: {error}")
 
     def epoch(self, record: Record) -> None:
         if record["epoch"] > 0:
@@ -197,15 +190,6 @@ class RunProgress:
             self._bar.update(self._task, completed=self.done, eta=self.eta_text(),
                              description=f"{self._run} epoch {record['epoch']}/{self._epochs}")
 
-    def end_run(self, i: int, spec: RunSpec | None, records: list[Record]) -> None:
-        # Epochs a diverged run never trained count as done for the ETA.
-        self.done += self.cost * (self._epochs_of[i - 1] - records[-1]["epoch"])
-        self.left[i - 1] = 0.0
-        self._finished += 1
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, eta=self.eta_text())
-        self._print_run(i, records)
-
     def _print_run(self, i: int, records: list[Record]) -> None:
         if self.mode != "lines":
             return
@@ -219,7 +203,8 @@ class RunProgress:
 class EpochLines(Silent):
     """nncmp train: one line per epoch of its one run, as it finishes."""
 
-    def __init__(self, console: Console, specs: list[RunSpec], data: Data):
+    def __init__(self, console: Console, groups: Sequence[Group], data: Data):
+        specs = runs_of(groups)
         self.console, self.scheduled = console, any(s.schedule != "constant" for s in specs)
         if specs:
             console.print(f"{specs[0].run_id} on {specs[0].dataset} ({data.n_train} training examples)")
@@ -237,11 +222,11 @@ class ConsoleReporter(Reporter):
         self.console, self.quiet, self.verbose, self.epochs = console, quiet, verbose, epochs
 
     @contextlib.contextmanager
-    def progress(self, specs: list[RunSpec], data: Data) -> Iterator[Progress]:
+    def progress(self, groups: Sequence[Group], data: Data) -> Iterator[Progress]:
         if self.epochs and not self.quiet:
-            yield EpochLines(self.console, specs, data)
+            yield EpochLines(self.console, groups, data)
             return
-        with RunProgress(self.console, specs, data, self.quiet or self.epochs) as progress:
+        with RunProgress(self.console, groups, data, self.quiet or self.epochs) as progress:
             yield progress
 
     def note(self, text: str) -> None:

@@ -189,6 +189,14 @@ def as_group(engine: str, specs: Sequence[RunSpec], data: Data, device: str = "c
     return Group(tuple(range(len(specs))), tuple(specs), engine, f"the {engine} engine, chosen by hand", device)
 
 
+def runs_of(groups: Sequence[Group]) -> list[RunSpec]:
+    """The planned run list back from its groups, in its order (the groups hold every position once)."""
+    runs: dict[int, RunSpec] = {}
+    for group in groups:
+        runs.update(zip(group.indices, group.specs))
+    return [runs[i] for i in range(len(runs))]
+
+
 def describe(number: int, total: int, group: Group) -> str:
     """One line of --verbose: the group, its first run, its engine and why."""
     first = group.specs[0]

@@ -3,12 +3,13 @@ command layer hands in one that prints (output/progress.py), and the default say
 
 A progress object gets these calls, in this order:
 
-    start_group(indices, specs)   local backend: these runs (0-based positions) start training together
-    epoch(record)                 local backend: a run finished an epoch (epoch 0 included)
-    end_run(i, spec, records)     a run (1-based position) finished, diverged or not
-    group_failed(indices, error)  local backend: the group raised; its runs are given up
-    counts(running, waiting)      parallel backends: groups on workers and waiting for one
-    group_done(indices, results)  parallel backends: a group came back (results None: it failed for good)
+    start_group(indices, specs)          a backend training in this process: these runs (0-based positions)
+                                         start training together
+    epoch(record)                        a backend training in this process: a run finished an epoch
+                                         (epoch 0 included)
+    counts(running, waiting)             worker backends: groups on workers and waiting for one
+    group_done(indices, results, error)  every backend: a group came back and is saved (results None: its
+                                         runs failed for good, with `error`)
 """
 
 from __future__ import annotations
@@ -20,27 +21,20 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from nncmp.config.run import RunSpec
     from nncmp.registry.data import Data
+    from nncmp.training.plan import Group
     from nncmp.training.recorder import Record
 
 
-class GroupProgress(Protocol):
-    """The calls the parallel backends make (all they need of a progress object)."""
-
-    def counts(self, running: int, pending: int) -> None: ...
-
-    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None: ...
-
-
-class Progress(GroupProgress, Protocol):
+class Progress(Protocol):
     """Every call a progress object gets (the module's docstring says when)."""
 
     def start_group(self, indices: Sequence[int], specs: list[RunSpec]) -> None: ...
 
     def epoch(self, record: Record) -> None: ...
 
-    def end_run(self, i: int, spec: RunSpec, records: list[Record]) -> None: ...
+    def counts(self, running: int, pending: int) -> None: ...
 
-    def group_failed(self, indices: Sequence[int], error: str) -> None: ...
+    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None, error: str = "") -> None: ...
 
 
 class Silent:
@@ -52,16 +46,10 @@ class Silent:
     def epoch(self, record: Record) -> None:
         pass
 
-    def end_run(self, i: int, spec: RunSpec | None, records: list[Record]) -> None:
-        pass
-
-    def group_failed(self, indices: Sequence[int], error: str) -> None:
-        pass
-
     def counts(self, running: int, pending: int) -> None:
         pass
 
-    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None) -> None:
+    def group_done(self, indices: Sequence[int], results: list[list[Record]] | None, error: str = "") -> None:
         pass
 
 
@@ -69,8 +57,8 @@ class Reporter:
     """Says nothing; subclasses show progress, notes (one line each) and --verbose details."""
 
     @contextlib.contextmanager
-    def progress(self, specs: list[RunSpec], data: Data) -> Iterator[Progress]:
-        """A progress object for training `specs` on `data`, for the duration of the block."""
+    def progress(self, groups: Sequence[Group], data: Data) -> Iterator[Progress]:
+        """A progress object for training a plan's `groups` on `data`, for the duration of the block."""
         yield Silent()
 
     def note(self, text: str) -> None:

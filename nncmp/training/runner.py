@@ -18,7 +18,8 @@ from nncmp.config.run import RunSpec
 from nncmp.errors import Interrupted, RunsFailed, WriteError
 from nncmp.results import schema, store
 from nncmp.results.schema import records_frame
-from nncmp.training.execute import run_local
+from nncmp.training.backends import train
+from nncmp.training.plan import plan
 from nncmp.training.probes import Probes, Tracking
 from nncmp.training.progress import Reporter
 from nncmp.training.recorder import Record
@@ -26,7 +27,6 @@ from nncmp.training.signals import exit_code, ignore_interrupts, termination_as_
 
 if TYPE_CHECKING:
     from nncmp.registry.datasets import Data
-    from nncmp.training.progress import Progress
 
 # Called after every save with every finished run's records so far, by position in the run list.
 OnSaved = Callable[[dict[int, list[Record]]], None]
@@ -111,50 +111,23 @@ def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, 
     if done and say_resumed:
         reporter.note(f"resuming: {len(done)} of {len(specs)} {phase} runs already finished")
     say = reporter.detail if reporter.detailed else None
-    failed: dict[int, str] = {}
+
+    def on_group(group: list[tuple[int, list[Record]]], tracked: dict[str, Any]) -> None:
+        if probe is not None:
+            probe.merge(tracked)  # what a worker's probes gathered (this process's own are in `probe` already)
+        save([(todo[j], records) for j, records in group])
+
     try:
-        with termination_as_interrupt(), reporter.progress([specs[i] for i in todo], data) as progress:
-            if not todo:  # a resume of a finished phase: no worker to start
-                pass
-            elif options.backend == "local":
-                failed = run_local([specs[i] for i in todo], data, progress,
-                                   lambda group: save([(todo[j], r) for j, r in group]), options.group_size, say,
-                                   probe, options.device)
-            else:
-                failed = _run_parallel([specs[i] for i in todo], todo, data, progress, save, options, phase, probe,
-                                       say)
-            failed = {todo[j]: error for j, error in failed.items()}
+        with termination_as_interrupt():
+            groups = plan([specs[i] for i in todo], data, options.group_size, options.device)
+            with reporter.progress(groups, data) as progress:
+                outcome = train(groups, data, options, progress, on_group, holdout=phase == "tuning", probe=probe,
+                                say=say)
+        failed = {todo[j]: error for j, error in outcome.failed.items()}
     except KeyboardInterrupt as e:
         ignore_interrupts()
         raise Interrupted(phase, len(by_run), len(specs), exit_code(e)) from None
     return by_run, failed
-
-
-def _run_parallel(specs: list[RunSpec], positions: list[int], data: Data, progress: Progress,
-                  save: Callable[[list[tuple[int, list[Record]]]], None], options: Options, phase: str,
-                  probe: Probes | None, say: Callable[[str], None] | None) -> dict[int, str]:
-    from nncmp.training.backends import DataRecipe, run_parallel
-
-    first = specs[0]
-    recipe = DataRecipe(first.dataset, first.n, options.data_dir, holdout=phase == "tuning",
-                        target=first.target_column, task=first.task)
-
-    def on_group(group: list[tuple[int, list[Record]]], tracked: dict[str, Any]) -> None:
-        if probe is not None:
-            probe.merge(tracked)
-        save([(positions[j], r) for j, r in group])
-
-    outcome = run_parallel(specs, recipe, data, options.device, progress, on_group, options.group_size, options.backend,
-                           options.jobs, options.retries, tracking=probe.tracking if probe is not None else Tracking(),
-                           address=options.address, say=say, threads=options.threads,
-                           gpus_per_task=options.gpus_per_task if options.gpus_per_task is not None
-                           else (1.0 if options.device.startswith("cuda") else 0.0),
-                           deterministic=options.deterministic)
-    if say:
-        n_done = len(specs) - len(outcome.failed)
-        say(f"driver: {outcome.driver_seconds * 1000 / max(n_done, 1):.1f} ms per finished run to save results; "
-            f"{outcome.retried} retried group(s)")
-    return outcome.failed
 
 
 def run_grid(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, options: Options,

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nncmp.training import backends as parallel
-from nncmp.training import weights
+from nncmp.training import weights, workers
 from tests.conftest import without_time
 from tests.faults import AlwaysFail, CrashOnce, task_for_ray
 
@@ -67,7 +66,7 @@ def test_a_worker_killed_mid_task_is_retried(cli, local, tmp_path, monkeypatch, 
     if backend == "ray":
         request.getfixturevalue("ray_session")
     task = CrashOnce(str(tmp_path / "crashed"))
-    monkeypatch.setattr(parallel, "work", task_for_ray(task) if backend == "ray" else task)
+    monkeypatch.setattr(workers, "work", task_for_ray(task) if backend == "ray" else task)
     code, out, _ = cli(*LOUD, "--backend", backend, "--out", tmp_path / "run", "--verbose")
     assert code == 0, out
     assert (tmp_path / "crashed").exists()  # a worker did die
@@ -84,7 +83,7 @@ def test_a_run_that_keeps_failing_is_recorded_and_the_rest_finish(cli, local, tm
     if backend == "ray":
         request.getfixturevalue("ray_session")
     task = AlwaysFail("adam/he-normal/lr=0.001/bs=64/seed=1")
-    monkeypatch.setattr(parallel, "work", task_for_ray(task) if backend == "ray" else task)
+    monkeypatch.setattr(workers, "work", task_for_ray(task) if backend == "ray" else task)
     code, out, result = cli(*LOUD, "--backend", backend, "--retries", "1", "--out", tmp_path, "--verbose")
     assert code == 1
     # The group failed twice (one retry), then the failing run alone twice (one retry): 2 retries counted.

@@ -122,3 +122,22 @@ def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(ROOT.parent)): n for p in ROOT.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def test_below_the_command_layer_nncmp_imports_are_at_the_top():
+    """training/, registry/ and results/ import nncmp modules at the top, where a reader sees what a module
+    depends on; a function-local one must say why on its line (`# lazy: ...`: it would import torch into a
+    module that --help or the torch-free tier reads)."""
+    hidden = []
+    for package in ("training", "registry", "results"):
+        for path in (ROOT / package).rglob("*.py"):
+            source = path.read_text()
+            lines = source.splitlines()
+            for fn in ast.walk(ast.parse(source)):
+                if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nncmp") \
+                            and "# lazy:" not in lines[node.end_lineno - 1]:
+                        hidden.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
+    assert not hidden, hidden

@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 @declares(params(COMPARE))
 def compare(json_out: JsonOpt = False, verbose: VerboseOpt = False, quiet: QuietOpt = False, **declared: Any) -> None:
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
-    from nncmp.commands.compare import compare as run
-
     with user_errors():
         request = build("compare", declared)
+    from nncmp.commands.compare import compare as run  # after the checks: it imports torch
+
     show = reporter(quiet, verbose, json_out)
     raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out))
 

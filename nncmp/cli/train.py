@@ -15,10 +15,11 @@ from nncmp.config.request import build
 @declares(params(TRAIN))
 def train(quiet: QuietOpt = False, **declared: Any) -> None:
     """Train one run and print one row per epoch (epoch 0 is the untrained model)."""
+    with user_errors():
+        request = build("train", declared)
+    # After the checks: the command imports torch, and bad input must answer at once.
     from nncmp.cli.compare import finish
     from nncmp.commands.train import train as run
 
-    with user_errors():
-        request = build("train", declared)
     show = reporter(quiet, epochs=True)
     raise typer.Exit(finish(lambda: run(request, show), show, train=True, quiet=quiet))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from nncmp.errors import SpecError
+from nncmp.registry.user import one_line, resolve, split_ref
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -175,7 +178,6 @@ def model_builder(spec: ModelSpec, shape: tuple[int, ...], n_out: int,
     the seed and the weights."""
     if spec.model in MODELS:
         return lambda: MODELS[spec.model](spec, shape, n_out)
-    from nncmp.registry.user import resolve
 
     resolve(spec.model, f"--model {spec.model}")
     return lambda: build_user(spec.model, dict(spec.model_args), shape, n_out, task)
@@ -198,9 +200,6 @@ def build_user(ref: str, args: dict[str, object], shape: tuple[int, ...], n_out:
     import inspect
 
     from torch import nn
-
-    from nncmp.errors import SpecError
-    from nncmp.registry.user import one_line, resolve, split_ref
 
     what = f"--model {ref}"
     name = split_ref(ref)[1]
@@ -242,7 +241,7 @@ def build_user(ref: str, args: dict[str, object], shape: tuple[int, ...], n_out:
     if not isinstance(model, nn.Module):
         raise SpecError(f"{what}: {name}(...) returned an object of type {type(model).__name__}, not an nn.Module")
     if task == "regression":
-        from nncmp.registry.columns import OutputColumns
+        from nncmp.registry.columns import OutputColumns  # lazy: torch at its top, and models.py is read by --help
 
         model = OutputColumns(model)
     return model

@@ -19,17 +19,20 @@ reasons (an optimizer's error, not a lost worker): its runs are recorded as fail
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nncmp.config.comparison import Options
 from nncmp.errors import BackendError
 from nncmp.registry.datasets import Data
-from nncmp.training import execute, workers
+from nncmp.training import devices, execute, workers
 from nncmp.training.plan import Group, describe, runs_of
 from nncmp.training.probes import Probes, Tracking
 from nncmp.training.workers import DataRecipe, Setup, call
@@ -223,9 +226,8 @@ def spread(group: Group) -> Group:
     share of a grid planned for one."""
     if not group.device.startswith("cuda"):
         return group
-    from nncmp.training.devices import gpus
 
-    count = gpus()
+    count = devices.gpus()  # by the module: tests stand in for the GPUs there
     return replace(group, device=f"cuda:{group.indices[0] % count}") if count > 1 else group
 
 
@@ -237,8 +239,6 @@ class ProcessBackend:
     in_process = False
 
     def __init__(self, recipe: DataRecipe, jobs: int, setup: Setup, tracking: Tracking):
-        import multiprocessing
-
         self.recipe, self.jobs, self.setup, self.tracking = recipe, jobs, setup, tracking
         self.task = workers.work  # looked up now: what that module holds (a test's stand-in) is what workers run
         # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
@@ -250,8 +250,6 @@ class ProcessBackend:
         self.broken = False
 
     def submit(self, group: Group) -> None:
-        from concurrent.futures import ProcessPoolExecutor
-
         if self.broken:
             self.waiting.append(group)
             return
@@ -263,9 +261,6 @@ class ProcessBackend:
         return bool(self.running or self.waiting or self.back)
 
     def next(self) -> Back:
-        from concurrent.futures import FIRST_COMPLETED, wait
-        from concurrent.futures.process import BrokenProcessPool
-
         while not self.back:
             if not self.running:  # every group of a broken pool is back: a new pool for those waiting
                 self.close()

@@ -8,7 +8,10 @@ from the seed and moved, so a seed gives the same run on any device up to floati
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING
+
+import torch
 
 from nncmp.config.comparison import DEVICE, DEVICES
 from nncmp.errors import SpecError
@@ -29,8 +32,6 @@ def check(text: str) -> str:
 
 def resolve(text: str) -> str:
     """The device --device names, or SpecError saying why it is not there."""
-    import torch
-
     value = check(text)
     if value == "auto":
         if torch.cuda.is_available():
@@ -58,16 +59,12 @@ def resolve(text: str) -> str:
 
 
 def _mps_available() -> bool:
-    import torch
-
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
 
 
 def describe(device: str) -> str:
     """The device as a person reads it: cpu (2 threads), cuda:0 (NVIDIA A100, 80 GB), mps."""
-    import torch
-
     if device == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     if device.startswith("cuda"):
@@ -82,8 +79,6 @@ def on_device(data: Data, device: str) -> Data:
         return data
     key = (id(data), device)
     if key not in _MOVED:
-        from dataclasses import replace
-
         _MOVED[key] = replace(data, **{k: getattr(data, k).to(device) for k in ("x_train", "y_train", "x_val",
                                                                                "y_val")})
     return _MOVED[key]
@@ -92,22 +87,16 @@ def on_device(data: Data, device: str) -> Data:
 def deterministic(on: bool) -> None:
     """--deterministic: torch's deterministic algorithms everywhere (and the cuBLAS workspace they need)."""
     if on:
-        import torch
-
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
 
 
 def gpus() -> int:
-    import torch
-
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def synchronize(device: str) -> None:
     """Wait for the device's queued work (timing on a GPU measures nothing without it)."""
-    import torch
-
     if device.startswith("cuda"):
         torch.cuda.synchronize(device)
     elif device == "mps":

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
+import torch
+from torch import nn
 
+from nncmp.training.engines.single import loss_function, make_model
+
+if TYPE_CHECKING:
     from nncmp.config.run import RunSpec
     from nncmp.registry.datasets import Data
 
@@ -35,8 +37,6 @@ def saturated_fraction(h: torch.Tensor, act: str) -> float:
 
 def weight_layers(model: nn.Module) -> list[nn.Module]:
     """The layers an init touches, in model order: every Linear and ConvNd (a user's model too)."""
-    from torch import nn
-
     return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
 
 
@@ -54,8 +54,6 @@ def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, act: str,
     The model stays in whatever mode it is in (train mode: BatchNorm normalises with the batch, as the
     first training step sees it) and its gradients are cleared afterwards.
     """
-    import torch
-
     layers = weight_layers(model)
     outputs: dict[int, torch.Tensor] = {}
     activations: dict[int, torch.Tensor] = {}
@@ -115,8 +113,6 @@ def is_activation(module: nn.Module) -> bool:
 
 def probe_batch(data: Data, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The same `size` training examples for every init and every epoch (a seeded draw)."""
-    import torch
-
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(data.n_train, generator=g)[:min(size, data.n_train)]
     return data.x_train[idx], data.y_train[idx]
@@ -136,8 +132,6 @@ def inspect_inits(base: RunSpec, inits: list[str], data: Data, batch_size: int, 
                   ) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, list[torch.Tensor]]]]:
     """Each init's network at initialisation on `device` (where `data` is): per-layer rows, and the
     activations for the histograms."""
-    from nncmp.training.engines.single import loss_function, make_model
-
     x, y = probe_batch(data, batch_size, base.seed)
     per_init, samples = {}, []
     for init in inits:
@@ -152,8 +146,6 @@ def inspect_inits(base: RunSpec, inits: list[str], data: Data, batch_size: int, 
 def hidden_activations(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     """Each hidden layer's activations (the output of each activation module after a Linear or ConvNd),
     flattened, for histograms."""
-    import torch
-
     layers = weight_layers(model)
     outs: list[torch.Tensor] = []
     seen = {"layer": False}
@@ -184,8 +176,6 @@ class LayerTracker:
     """
 
     def __init__(self, data: Data, size: int = 256, seed: int = 0):
-        from nncmp.training.engines.single import loss_function
-
         self.x, self.y = probe_batch(data, size, seed)
         self.loss_fn = loss_function(data)
         self.rows: dict[str, list[dict[str, Any]]] = {}

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from nncmp.config.run import RunSpec, hyper_differ, user_model
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
-from nncmp.registry.models import PLAIN_LINEAR, STACKABLE, model_is
+from nncmp.registry.models import PLAIN_LINEAR, STACKABLE, build_user, model_is
 
 if TYPE_CHECKING:
     from nncmp.registry.data import Data
@@ -86,8 +86,7 @@ def _user_model_reason(model: str, model_args: tuple[tuple[str, Any], ...], shap
                        task: str) -> str | None:
     import torch
 
-    from nncmp.registry.models import build_user
-    from nncmp.training.engines.func_stacked import why_not
+    from nncmp.training.engines.func_stacked import why_not  # lazy: torch; the plan is torch-free
 
     with torch.random.fork_rng(devices=[]):  # building draws weights: leave the global generator as it was
         reason = why_not(build_user(model, dict(model_args), shape, n_out, task))

@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nncmp.training.layers import LayerTracker
+from nncmp.training.weights import WeightTracker
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -33,9 +36,6 @@ class Probes:
     """The recorder's probe: called with (resolved spec, model, epoch) after every epoch's record."""
 
     def __init__(self, data: Data, tracking: Tracking):
-        from nncmp.training.layers import LayerTracker
-        from nncmp.training.weights import WeightTracker
-
         self.tracking = tracking
         self.layers = LayerTracker(data) if tracking.layers else None
         self.weights = WeightTracker(data.n_train, tracking.seed, tracking.every) if tracking.weights else None

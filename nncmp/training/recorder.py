@@ -26,11 +26,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nncmp.config.run import RunSpec
+import torch
+
+from nncmp.config.run import RunSpec, steps_per_epoch
+from nncmp.registry.schedules import factor
 from nncmp.results.schema import RUN_COLUMNS
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
     from nncmp.registry.datasets import Data
@@ -60,9 +62,6 @@ class Engine(Protocol):
 
 def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[list[Record]]:
     """Train `engine`'s runs to the end; returns each run's records, in the order of engine.specs."""
-    from nncmp.config.run import steps_per_epoch
-    from nncmp.registry.schedules import factor
-
     specs = list(engine.specs)
     bases = [record_base(s) for s in specs]
     # --track-every: the probe may want the weights between epochs too; the engine calls this after each step.
@@ -124,6 +123,4 @@ def record_base(spec: RunSpec) -> Record:
 def first_bad_step(bad: torch.Tensor, loss: torch.Tensor, step: int) -> torch.Tensor:
     """`bad` (0 = none yet) becomes `step` where `loss` is not finite for the first time; elementwise, as
     tensors, so the training loop never waits on a .item() per step."""
-    import torch
-
     return torch.where((bad == 0) & ~torch.isfinite(loss), step, bad)

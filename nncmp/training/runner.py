@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from nncmp.config.comparison import Options
 from nncmp.config.run import RunSpec
 from nncmp.errors import Interrupted, RunsFailed, WriteError
@@ -68,8 +70,6 @@ def finished_runs(path: Path, specs: list[RunSpec]) -> dict[int, list[Record]]:
 def write_runs(folder: Path, specs: list[RunSpec], by_run: dict[int, list[Record]], interrupted: bool = False,
                failed: dict[int, str] | None = None) -> None:
     """runs.csv: each run and where it stands — ok, diverged, pending, interrupted or failed (with its error)."""
-    import pandas as pd
-
     failed = failed or {}
     rows = []
     for i, spec in enumerate(specs):
@@ -81,8 +81,6 @@ def write_runs(folder: Path, specs: list[RunSpec], by_run: dict[int, list[Record
 
 def write_layers(path: Path, run_ids: list[str], rows: dict[str, list[dict[str, Any]]]) -> None:
     """layers.csv (--track-layers): the finished runs' per-layer statistics, in run order."""
-    import pandas as pd
-
     store.write_csv(path, pd.DataFrame([r for run_id in run_ids for r in rows.get(run_id, [])]))
 
 

@@ -22,15 +22,17 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import torch
+import torch.optim
+from torch import nn
+
 from nncmp.config.run import RunSpec, total_steps
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
+from nncmp.registry.schedules import Schedule
 
 if TYPE_CHECKING:
-    import torch
-    import torch.optim
-    from torch import nn
     from torch.optim.optimizer import ParamsT
 
 FUSED_CPU = ("SGD", "Adam", "AdamW", "Adagrad")
@@ -39,8 +41,6 @@ BN_REFRESH_BATCHES = 50  # batches of the training set that re-estimate BatchNor
 
 def hidden_matrices(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(weight matrices of the hidden Linear layers, every other parameter), in model order."""
-    from torch import nn
-
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     matrices = [m.weight for m in linears[:-1]]
     chosen = {id(p) for p in matrices}
@@ -64,8 +64,6 @@ def build_optimizer(name: str, lr: float, values: dict[str, Any], params: Params
                     n_train: int | None = None, steps: int | None = None) -> torch.optim.Optimizer | Pair:
     """Optimizer `name` at rate `lr` with these settings (hyperparameters and --opt-arg values). `model`,
     `n_train` and `steps` are needed by the optimizers that split the parameters or take the data size."""
-    import torch.optim
-
     e = optim.entry(name)
     if e.unavailable:
         raise SpecError(f"{name} cannot run here: {e.unavailable}")
@@ -96,9 +94,6 @@ def build_optimizer(name: str, lr: float, values: dict[str, Any], params: Params
 def check_build(name: str, lr: float | None, values: tuple[tuple[str, Any], ...]) -> None:
     """SpecError, before any training, if the optimizer's own checks refuse these settings (a library
     validates its arguments when the optimizer is made): made once on a small stand-in network."""
-    import torch
-    from torch import nn
-
     e = optim.entry(name)
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     try:
@@ -144,8 +139,6 @@ class Stepper:
     """A run's optimizer with its schedule and special handling, for the single-run engine."""
 
     def __init__(self, spec: RunSpec, model: nn.Module, n_train: int):
-        from nncmp.registry.schedules import Schedule
-
         self.model = model
         self.optimizer = build_for(spec, model.parameters(), model, n_train)
         handling = optim.entry(spec.optimizer).handling
@@ -176,8 +169,6 @@ class Stepper:
         """One optimizer step on a batch of `n` examples. `forward_backward(create_graph)` zeroes the
         gradients, backpropagates the batch and returns (summed loss, what else the epoch records of it);
         a closure optimizer gets a closure that does it again and returns the mean loss."""
-        import torch
-
         result = forward_backward(self.hessian)
         if self.closure:
             def closure() -> torch.Tensor:
@@ -196,9 +187,6 @@ class Stepper:
 def refresh_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
     """Recompute BatchNorm running statistics at the current weights: a cumulative average over the first
     BN_REFRESH_BATCHES training batches, in order (no effect on models without BatchNorm)."""
-    import torch
-    from torch import nn
-
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return

@@ -14,10 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from torch.nn.utils import parameters_to_vector
+
+from nncmp.config.run import steps_per_epoch
 from nncmp.results.store import atomic_file
 
 if TYPE_CHECKING:
-    import numpy as np
     from torch import nn
 
     from nncmp.config.run import RunSpec
@@ -28,8 +31,6 @@ FOLDER = "weights"
 
 def flatten(model: nn.Module) -> np.ndarray:
     """The model's parameters as one float32 NumPy vector (a copy)."""
-    from torch.nn.utils import parameters_to_vector
-
     return parameters_to_vector([p.detach() for p in model.parameters()]).float().cpu().numpy().copy()
 
 
@@ -44,8 +45,6 @@ class WeightTracker:
         return self.seed is None or spec.seed == self.seed
 
     def __call__(self, spec: RunSpec, model: nn.Module, epoch: int) -> None:
-        from nncmp.config.run import steps_per_epoch
-
         if self.tracked(spec):
             self._add(spec, model, epoch * steps_per_epoch(spec, self.n_train), float(epoch))
 
@@ -53,7 +52,6 @@ class WeightTracker:
         """--track-every K: called by the engine after every optimizer step with the steps taken."""
         if not self.every:
             return None
-        from nncmp.config.run import steps_per_epoch
 
         def hook(step: int) -> None:
             if step % self.every == 0:
@@ -90,8 +88,6 @@ def filename(run_id: str) -> str:
 
 def write(folder: Path, run: dict[str, Any]) -> Path:
     """One run's file, written atomically (a crash leaves the old file or none, never half of one)."""
-    import numpy as np
-
     target = folder / FOLDER
     target.mkdir(exist_ok=True)
     path = target / filename(run["meta"]["run_id"])
@@ -103,8 +99,6 @@ def write(folder: Path, run: dict[str, Any]) -> Path:
 
 def read(folder: Path) -> list[dict[str, Any]]:
     """Every tracked run of a results folder, in file-name order: meta, step, epoch, weights."""
-    import numpy as np
-
     runs = []
     for path in sorted((Path(folder) / FOLDER).glob("*.npz")):
         with np.load(path) as f:

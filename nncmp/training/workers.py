@@ -10,8 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nncmp.registry.datasets import Data
+import torch
+
+from nncmp.registry.datasets import Data, holdout, load
 from nncmp.training import execute
+from nncmp.training.devices import deterministic
 from nncmp.training.plan import Group
 from nncmp.training.probes import Probes, Tracking
 
@@ -40,8 +43,6 @@ class DataRecipe:
 
     def load(self) -> Data:
         """The data on the CPU (execute.train_with moves it to each group's device)."""
-        from nncmp.registry.datasets import holdout, load
-
         data = load(self.name, n=self.n, data_dir=self.data_dir, target=self.target, task=self.task)
         return holdout(data) if self.holdout else data
 
@@ -68,10 +69,6 @@ class Setup:
 def work(source: DataRecipe | Data, group: Group, tracking: Tracking,
          setup: Setup) -> tuple[list[list[Record]], dict[str, Any]]:
     """One group in a worker: its runs' records, and what `tracking` asked for (probes.Probes.results)."""
-    import torch
-
-    from nncmp.training.devices import deterministic
-
     torch.set_num_threads(setup.threads)
     deterministic(setup.deterministic)
     data = _worker_data(source)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+import torch
+import torch.nn.functional as F
+
 from nncmp.config.run import RunSpec
+from nncmp.registry.schedules import factor
 
 if TYPE_CHECKING:
-    import torch
-
     from nncmp.registry.datasets import Data
     from nncmp.training.recorder import EpochMetrics
 
@@ -56,8 +58,6 @@ def _activation(act: str) -> tuple[Callable[[torch.Tensor], torch.Tensor],
                                    Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """The activation as a plain torch function (no nn.Module call overhead per step) and torch's own
     backward kernel for it, taking (gradient, activation output)."""
-    import torch
-
     aten = torch.ops.aten
     return {"relu": (torch.relu, lambda g, out: aten.threshold_backward(g, out, 0)),
             "tanh": (torch.tanh, aten.tanh_backward),
@@ -70,9 +70,6 @@ FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per
 def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
     """One epoch of the stack in `state` (a stacked.StackedRun built with fast=True); returns the members'
     (train loss, accuracy, first non-finite step) and the examples seen."""
-    import torch
-    import torch.nn.functional as F
-
     stack = state.stack
     linears = [layer.tensors for layer in stack.layers if layer.kind == "linear"]
     k, n = stack.k, state.data.n_train
@@ -87,8 +84,6 @@ def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics
     first = specs[0]
     factors = None
     if first.schedule != "constant":
-        from nncmp.registry.schedules import factor
-
         factors = [factor(first.schedule, state.steps_done + t, state.total_steps, first.warmup) for t in range(n)]
     base = state.steps_done
     state.steps_done += n
@@ -116,8 +111,6 @@ def _fast_sgd_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor
     """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all.
     factors: the learning-rate schedule's factor of each step of the epoch (None: constant). decay: SGD's
     weight decay, w ← w·(1 − rate·decay) − rate·g (torch's w − rate·(g + decay·w), rounded once more)."""
-    import torch
-
     act, backward = _activation(act_name)
     last = len(ws) - 1
     wts = [w.t() for w in ws]  # views: they follow the in-place updates
@@ -152,8 +145,6 @@ def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tens
                       decays: list[float] | None = None) -> None:
     """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate
     and weight decay. factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
-    import torch
-
     act, backward = _activation(act_name)
     k, n = perms.shape
     last = len(ws) - 1

@@ -16,8 +16,12 @@ under vmap are not the masks a single run draws), and optimizers that are not to
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 
 from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
@@ -25,13 +29,10 @@ from nncmp.training.engines.stacked import StackedRun
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 
 def why_not(model: nn.Module) -> str | None:
     """Why this (built) model cannot train in a torch.func stack, or None."""
-    from torch import nn
-
     if any(True for _ in model.buffers()):
         return "it has buffers (BatchNorm's running statistics, ...), which a torch.func stack cannot update"
     random = [type(m).__name__ for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
@@ -47,10 +48,6 @@ class FuncStack:
     layers: list[Any] = []  # no BatchNorm or Dropout layers for the epoch to look at
 
     def __init__(self, models: list[nn.Module]):
-        import copy
-
-        from torch.func import stack_module_state
-
         reason = why_not(models[0])
         if reason:
             raise ValueError(f"this model cannot train in a torch.func stack: {reason}")
@@ -89,8 +86,6 @@ class FuncStack:
     def forward(self, h: torch.Tensor, training: bool,
                 noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None) -> torch.Tensor:
         """h: [K, B, ...], member k's batch at h[k] → [K, B, outputs]."""
-        from torch.func import functional_call, vmap
-
         self.base.train(training)
 
         def one(params: tuple[torch.Tensor, ...], x: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nncmp.config.run import RunSpec
+from nncmp.training.stepping import build_for
 
 if TYPE_CHECKING:
     import torch
@@ -25,8 +26,6 @@ class MemberOptimizers:
     param_groups for a schedule) plus `keep` for dropping diverged members."""
 
     def __init__(self, specs: list[RunSpec], stack: Any, n_train: int | None = None):
-        from nncmp.training.stepping import build_for
-
         self.params = stack.parameters()
         self.shapes = stack.member_shapes()
         self.views = self._views(len(specs))

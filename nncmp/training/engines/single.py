@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
 
 from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
+from nncmp.registry.inits import apply_init
+from nncmp.registry.models import has_batchnorm1d, model_builder
 from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, record_runs
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
+from nncmp.training.stepping import Stepper
 
 EVAL_CHUNK = 1000  # bounds evaluation memory (CIFAR-10 through the cnn), without changing results
 # Bounds training memory for huge batches. Exact for models without BatchNorm; with BatchNorm each chunk
@@ -25,9 +28,6 @@ GRAD_CHUNK = 8192
 
 
 def seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -36,9 +36,6 @@ def seed_everything(seed: int) -> None:
 def make_model(spec: RunSpec, data: Data, device: str = "cpu") -> nn.Sequential:
     """The initial model, on `device`: depends on (seed, init, architecture) only, so seeds are paired across
     optimizers."""
-    from nncmp.registry.inits import apply_init
-    from nncmp.registry.models import model_builder
-
     build = model_builder(spec, data.shape, data.n_out, data.task)  # imports a user's code before the seed
     seed_everything(spec.seed)
     model = build()
@@ -49,9 +46,6 @@ def make_model(spec: RunSpec, data: Data, device: str = "cpu") -> nn.Sequential:
 def cpu_mask_dropout(model: nn.Module) -> nn.Module:
     """The model with each nn.Dropout drawing its masks on the CPU (the global generator, as nn.Dropout
     does there) and moving them: on a GPU, a seed's masks are then the CPU's."""
-    import torch
-    from torch import nn
-
     class CpuMaskDropout(nn.Module):
         def __init__(self, p: float):
             super().__init__()
@@ -72,16 +66,12 @@ def cpu_mask_dropout(model: nn.Module) -> nn.Module:
 
 
 def loss_function(data: Data) -> nn.CrossEntropyLoss | nn.MSELoss:
-    from torch import nn
-
     return nn.CrossEntropyLoss() if data.task == "classification" else nn.MSELoss()
 
 
 def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor,
              classification: bool) -> tuple[float, float | None]:
     """Mean loss and accuracy over (x, y) in eval mode without gradients."""
-    import torch
-
     model.eval()
     # Summed on the device in float64 (as Python floats would be), then read once: one host sync per split.
     total = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -99,8 +89,6 @@ def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Ten
 
 def first_bad(step_losses: list[tuple[int, torch.Tensor]]) -> int:
     """The first step whose loss was not finite (0: none), from (step, loss) of an epoch."""
-    import torch
-
     if not step_losses:
         return 0
     finite = torch.isfinite(torch.stack([loss for _, loss in step_losses]))
@@ -115,11 +103,6 @@ class SingleRun:
     `device` already (execute.train_with puts it there)."""
 
     def __init__(self, spec: RunSpec, data: Data, device: str = "cpu"):
-        import torch
-
-        from nncmp.registry.models import has_batchnorm1d
-        from nncmp.training.stepping import Stepper
-
         self.specs = [spec]
         self.data, self.device = data, device
         self.classification = data.task == "classification"
@@ -142,8 +125,6 @@ class SingleRun:
         return [loss], [acc]
 
     def train_epoch(self) -> tuple[EpochMetrics, int]:
-        import torch
-
         model, loss_fn, data = self.model, self.loss_fn, self.data
         n, bs = data.n_train, self.specs[0].batch_size
         self.stepper.train_mode()

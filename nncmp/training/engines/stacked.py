@@ -18,18 +18,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nncmp.config.run import RunSpec
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nncmp.config.run import RunSpec, hyper_differ, total_steps
 from nncmp.registry.datasets import Data
+from nncmp.registry.models import build_model, has_batchnorm1d
+from nncmp.registry.optimizers import OPTIMIZERS
+from nncmp.registry.schedules import Schedule
+from nncmp.training.engines.fast_sgd import fast_sgd_epoch
+from nncmp.training.engines.members import MemberOptimizers
 from nncmp.training.engines.single import EVAL_CHUNK, GRAD_CHUNK, make_model
 from nncmp.training.recorder import EpochMetrics, first_bad_step
+from nncmp.training.stepping import build_for
 
 if TYPE_CHECKING:
-    import torch
     import torch.optim
-    from torch import nn
 
-    from nncmp.registry.schedules import Schedule
-    from nncmp.training.engines.members import MemberOptimizers
     from nncmp.training.stepping import Pair
 
 
@@ -46,8 +52,6 @@ class Stack:
     """K same-shaped nn.Sequential models as stacked tensors, and their forward pass."""
 
     def __init__(self, models: list[nn.Sequential]):
-        from torch import nn
-
         self.k = len(models)
         self.layers: list[Layer] = []
         for mods in zip(*models):
@@ -115,9 +119,6 @@ class Stack:
 
     def member(self, j: int, template: nn.Sequential) -> nn.Sequential:
         """Member j as an ordinary nn.Sequential: `template` (the same architecture) with its weights."""
-        import torch
-        from torch import nn
-
         layers = iter(layer for layer in self.layers if layer.kind in ("linear", "batchnorm"))
         with torch.no_grad():
             for module in template:
@@ -134,8 +135,6 @@ class Stack:
     def forward(self, h: torch.Tensor, training: bool,
                 noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None) -> torch.Tensor:
         """h: [K, B, features] → [K, B, outputs]. `noise(layer_index, (B, width))` gives dropout masks [K, B, width]."""
-        import torch.nn.functional as F
-
         for i, layer in enumerate(self.layers):
             if layer.kind == "linear":
                 w, b = layer.tensors
@@ -173,8 +172,6 @@ def stacked_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> 
 
 
 def _make_linear_function() -> type[torch.autograd.Function]:
-    import torch
-
     class StackedLinear(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -194,15 +191,11 @@ def _make_linear_function() -> type[torch.autograd.Function]:
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
-    import torch
-
     return torch.stack([t.detach() for t in tensors]).contiguous().requires_grad_(tensors[0].requires_grad)
 
 
 def _member_losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
     """Mean loss of each member over its batch: [K]."""
-    import torch.nn.functional as F
-
     k, n = out.shape[:2]
     if classification:
         return F.cross_entropy(out.reshape(k * n, -1), y.reshape(-1), reduction="none").view(k, n).mean(1)
@@ -212,8 +205,6 @@ def _member_losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> 
 def evaluate_stack(stack: Stack, x: torch.Tensor, y: torch.Tensor,
                    classification: bool) -> tuple[list[float], list[float | None]]:
     """Each member's mean loss and accuracy over (x, y), in eval mode."""
-    import torch
-
     k = stack.k
     total = torch.zeros(k, dtype=torch.float64, device=x.device)
     correct = torch.zeros(k, dtype=torch.long, device=x.device)
@@ -238,14 +229,6 @@ class StackedRun:
     """
 
     def __init__(self, specs: list[RunSpec], data: Data, device: str = "cpu", fast: bool = False):
-        import torch
-
-        from nncmp.config.run import hyper_differ, total_steps
-        from nncmp.registry.optimizers import OPTIMIZERS
-        from nncmp.registry.schedules import Schedule
-        from nncmp.training.engines.members import MemberOptimizers
-        from nncmp.training.stepping import build_for
-
         self.specs, self.data, self.device = list(specs), data, device
         self.classification = data.task == "classification"
         models, self.rngs = [], []
@@ -271,8 +254,6 @@ class StackedRun:
         self.schedule: Schedule | None = Schedule(self.optimizer, first.schedule, self.total_steps, first.warmup) \
             if first.schedule != "constant" and not fast else None
         if fast:
-            from nncmp.training.engines.fast_sgd import fast_sgd_epoch
-
             self._epoch = fast_sgd_epoch
         else:
             self._epoch = autograd_epoch
@@ -290,21 +271,16 @@ class StackedRun:
         return self._epoch(self, self.specs)
 
     def member(self, j: int) -> nn.Sequential:
-        from nncmp.registry.models import build_model
-
         return self.stack.member(j, build_model(self.specs[j], self.data.shape, self.data.n_out, self.data.task))
 
     def drop(self, keep: list[int]) -> None:
         """Keep only the members at positions `keep`, with their slices of the optimizer state."""
-        import torch
-
         old = self.stack.parameters()
         moved = self.stack.select(torch.tensor(keep))
         self.specs = [self.specs[j] for j in keep]
         self.rngs = [self.rngs[j] for j in keep]
         self.orders = [self.orders[j] for j in keep]
         self.seeds = [self.seeds[j] for j in keep]
-        from nncmp.training.engines.members import MemberOptimizers
 
         if isinstance(self.optimizer, MemberOptimizers):
             self.optimizer.keep(keep, self.stack.parameters())
@@ -319,8 +295,6 @@ class StackedRun:
 
     def permutations(self) -> torch.Tensor:
         """This epoch's batch order for each member, [K, n]; members with one seed share one draw."""
-        import torch
-
         drawn: dict[int, torch.Tensor] = {}
         rows = []
         for seed, order in zip(self.seeds, self.orders):
@@ -334,10 +308,6 @@ class StackedRun:
 
 def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
     """One epoch of the stack with autograd and the stack's torch.optim optimizer."""
-    import torch
-
-    from nncmp.registry.models import has_batchnorm1d
-
     stack, optimizer, classification = state.stack, state.optimizer, state.classification
     n, bs = state.data.n_train, specs[0].batch_size
     skip_single = has_batchnorm1d(specs[0]) and n % bs == 1

@@ -28,10 +28,6 @@ def suite(
             _list(load_suite(declared["suite"]))
             return
         request = build("suite", declared)
-        if not request.resume:  # a misnamed suite answers at once, before the command imports torch
-            from nncmp.suite.problems import load_suite
-
-            load_suite(request.suite)
     show = reporter(quiet, verbose, json_out)
     if isinstance(request, CalibrateRequest):
         raise typer.Exit(_calibrate(request, show, json_out))

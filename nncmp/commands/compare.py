@@ -34,7 +34,6 @@ from nncmp.errors import Interrupted, RunsFailed
 from nncmp.results import schema, store
 from nncmp.results.summary import summarize_folder
 from nncmp.training.progress import Reporter
-from nncmp.training.runner import run_grid
 from nncmp.training.signals import exit_code, ignore_interrupts, termination_as_interrupt
 
 if TYPE_CHECKING:
@@ -133,6 +132,8 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
             from nncmp.commands.common import check_baseline
 
             check_baseline(specs, config.baseline)
+        from nncmp.training.runner import run_grid  # here: it imports torch, and suite's checks come first
+
         run_grid(specs, data, folder, reporter, options, resume=saved is not None, on_saved=_tensorboard(options))
     except Interrupted as stop:
         stop.folder = folder

@@ -18,7 +18,7 @@ from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules, user
-from nncmp.registry.datasets import DATASETS
+from nncmp.registry.datasets import DATASETS, sized
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.models import (
     ACTIVATIONS,
@@ -248,8 +248,8 @@ class RunSpec:
         self._check_model()
         if entry.fixed.get("nesterov") and self.momentum == 0:
             raise SpecError("nesterov needs --momentum > 0")
-        if self.n is not None and self.dataset != "synthetic":
-            raise SpecError("--n applies only to --dataset synthetic")
+        if self.n is not None and not sized(self.dataset):
+            raise SpecError(f"--n applies only to --dataset {', '.join(d for d in DATASETS if sized(d))}")
         shape = None if user_data(self.dataset) else DATASETS[self.dataset].shape
         if model_is(self.model, IMAGES) and shape is not None and len(shape) not in (2, 3):
             raise SpecError(f"{self.model} needs images or 1-D signals; {self.dataset} examples have shape {shape}")

@@ -10,7 +10,6 @@ its signature, which is what Typer reads, so `--help` lists them and Typer parse
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import typing
@@ -19,8 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.config.arguments import Arg, Dim, Field, Item
-from nncmp.config.fields import NONE, Declared, declared, parse_list
+from nncmp.config.arguments import Arg, Dim, Field, Item, field_default, is_tuple
+from nncmp.config.fields import Declared, declared, parse_list
 from nncmp.config.run import RunSpec
 
 Param = inspect.Parameter
@@ -28,18 +27,6 @@ Param = inspect.Parameter
 
 def _types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
-
-
-def _is_tuple(annotation: Any) -> bool:
-    return any(typing.get_origin(a) is tuple for a in (annotation, *typing.get_args(annotation)))
-
-
-def _default(cls: type, name: str) -> Any:
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    d = f.metadata["nncmp"]
-    if d.cli_default is not None:
-        return None if d.cli_default is NONE else d.cli_default
-    return None if f.default is dataclasses.MISSING else f.default
 
 
 def _option(names: Iterable[str], help: str, show_default: str | bool, metavar: str | None = None) -> Any:
@@ -51,10 +38,10 @@ def single(cls: type, names: Iterable[str], defaults: dict[str, Any] | None = No
     hints, decl, out = _types(cls), declared(cls), []
     for name in names:
         d = decl[name]
-        default = (defaults or {}).get(name, _default(cls, name))
+        default = (defaults or {}).get(name, field_default(cls, name))
         annotation = hints[name]
         show = d.show_default
-        if _is_tuple(annotation):  # given as text: '256,128', '0.9,0.999'
+        if is_tuple(annotation):  # given as text: '256,128', '0.9,0.999'
             annotation = str | None
             default = None
         elif default is None and type(None) not in typing.get_args(annotation):
@@ -73,8 +60,8 @@ def grid(cls: type, names: Iterable[str]) -> list[Param]:
         d = decl[name]
         flags = [d.grid] + ([d.flag] if hints[name] is not bool else [])
         default = d.grid_default
-        if default is None and _default(cls, name) is not None and not _is_tuple(hints[name]):
-            default = str(_default(cls, name)) if hints[name] is not bool else None
+        if default is None and field_default(cls, name) is not None and not is_tuple(hints[name]):
+            default = str(field_default(cls, name)) if hints[name] is not bool else None
         show: str | bool = d.show_default if default is None else True
         if hints[name] is bool:
             show = f"{d.flag}"
@@ -116,7 +103,7 @@ def values(cls: type, given: dict[str, Any], names: Iterable[str]) -> dict[str, 
         if value is None:
             continue
         d: Declared = decl[name]
-        out[name] = parse_list(d.flag or name, value, d.item, d.kind) if _is_tuple(hints[name]) else value
+        out[name] = parse_list(d.flag or name, value, d.item, d.kind) if is_tuple(hints[name]) else value
     return out
 
 

@@ -129,13 +129,13 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: st
     from nncmp.training.devices import on_device, synchronize
 
     data = on_device(data, device)
-    from nncmp.training.engines.single import loss_function, make_model
+    from nncmp.training.engines.single import criterion_of, make_model
     from nncmp.training.stepping import build_for
 
     spec = spec.resolved(len(dataset))
     model = make_model(spec, data, device)
     optimizer = build_for(spec, model.parameters())
-    loss_fn = loss_function(data)
+    loss_fn = criterion_of(spec, data).mean
     loader = DataLoader(dataset, batch_size=spec.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(spec.seed))
     model.train()

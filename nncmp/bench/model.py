@@ -23,12 +23,12 @@ def plain_loop_seconds(spec: RunSpec, data: Data) -> float:
     and initialised as nncmp builds it, the data the same tensors. `spec`: resolved on `data`."""
     import torch
 
-    from nncmp.training.engines.single import loss_function, make_model
+    from nncmp.training.engines.single import criterion_of, make_model
     from nncmp.training.stepping import build_for
 
     model = make_model(spec, data)
     optimizer = build_for(spec, model.parameters(), model, data.n_train)
-    loss_fn = loss_function(data)
+    loss_fn = criterion_of(spec, data).mean
     order = torch.Generator().manual_seed(spec.seed)
     classification = data.task == "classification"
     start = time.perf_counter()

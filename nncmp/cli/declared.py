@@ -21,6 +21,7 @@ import typer
 from nncmp.config.arguments import Arg, Dim, Field, Item, field_default, is_tuple
 from nncmp.config.fields import Declared, declared, parse_list
 from nncmp.config.run import RunSpec
+from nncmp.registry import hyperparameters as hp
 
 Param = inspect.Parameter
 
@@ -58,7 +59,8 @@ def grid(cls: type, names: Iterable[str]) -> list[Param]:
     hints, decl, out = _types(cls), declared(cls), []
     for name in names:
         d = decl[name]
-        flags = [d.grid] + ([d.flag] if hints[name] is not bool else [])
+        # A hyperparameter's one-value option (--momentum) is its own: it goes to the optimizers that have it.
+        flags = [d.grid] + ([d.flag] if hints[name] is not bool and name not in hp.optimizer_own() else [])
         default = d.grid_default
         if default is None and field_default(cls, name) is not None and not is_tuple(hints[name]):
             default = str(field_default(cls, name)) if hints[name] is not bool else None

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nncmp.config.run import RunSpec, check_steps
+from nncmp.config.budget import check_steps
+from nncmp.config.run import RunSpec
 from nncmp.results import store
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def load_data(spec: RunSpec, data_dir: str | Path | None = None, download: bool 
     """The data of a run (every run of a grid has the same): a built-in dataset or the user's."""
     from nncmp.registry.datasets import load
 
-    return load(spec.dataset, n=spec.n, data_dir=data_dir, download=download, target=spec.target_column, task=spec.task)
+    return load(spec.dataset, data_dir=data_dir, download=download, **spec.data_kwargs())
 
 
 def pick_device(device: str, threads: int | None = None, deterministic: bool = False, say: Say = quiet) -> str:
@@ -120,19 +121,24 @@ def check_code(saved: dict[str, Any], allow_changed: bool, say: Say = quiet) -> 
             say(f"note: the {kind} of this comparison: {why}; resuming anyway (--allow-changed-code)")
 
 
-def check_models(specs: list[RunSpec], data: Data, track_weights: bool = False) -> None:
-    """A user's model (or a built-in on a user's data) builds and maps a batch of the data to the right shape,
-    before anything trains: (batch, classes), regression (batch, outputs) or (batch,). SpecError otherwise.
-    With --track-weights, a user's model must have no buffers (landscape evaluates weights alone)."""
+def check_models(specs: list[RunSpec], data: Data, track_weights: bool = False, say: Say = quiet) -> None:
+    """Each run's model builds and maps a batch of the data to the right shape, and its loss (and --metric-fn)
+    computes on it, before anything trains: (batch, classes), per-token (batch, positions..., classes),
+    regression (batch, outputs) or (batch,). SpecError otherwise. With --track-weights, a user's model must
+    have no buffers (landscape evaluates weights alone)."""
     from nncmp.config.run import user_data, user_model
 
     seen = set()
     for spec in specs:
-        key = (spec.model, spec.model_args, spec.hidden, spec.act, spec.batchnorm, spec.dropout)
-        if key in seen or not (user_model(spec.model) or user_data(spec.dataset)):
+        key = (spec.model, spec.model_args, spec.hidden, spec.act, spec.batchnorm, spec.dropout, spec.loss,
+               spec.label_smoothing, spec.metric_fn)
+        if key in seen:
             continue
         seen.add(key)
-        model = _check_model(spec, data)
+        if not (user_model(spec.model) or user_data(spec.dataset) or spec.loss or spec.metric_fn or data.vocab
+                or data.per_token):
+            continue  # a built-in model on a built-in dataset, with its default loss: checked by construction
+        model = _check_model(spec, data, say)
         if not user_model(spec.model):
             continue
         from torch import nn
@@ -151,40 +157,69 @@ def check_models(specs: list[RunSpec], data: Data, track_weights: bool = False) 
                                 "--batch-size")
 
 
-def _check_model(spec: RunSpec, data: Data) -> nn.Module:
+def _check_model(spec: RunSpec, data: Data, say: Say = quiet) -> nn.Module:
     import torch
 
     from nncmp.errors import SpecError
-    from nncmp.registry.models import build_model
+    from nncmp.registry.losses import check_on_batch, criterion, first
+    from nncmp.registry.models import MODELS, TOKENS, build_model, model_is
     from nncmp.registry.user import one_line
 
     what = f"--model {spec.model}"
+    if data.vocab and spec.model in MODELS and not model_is(spec.model, TOKENS):
+        takes = [m for m in MODELS if model_is(m, TOKENS)]
+        raise SpecError(f"{data.name} holds token ids (integer inputs), which the {spec.model} model cannot read; "
+                        f"use {', '.join(takes)} or your own model with an nn.Embedding (pass floats if the inputs "
+                        "are values)")
     try:
-        model = build_model(spec, data.shape, data.n_out, data.task)
+        model = build_model(spec, data.shape, data.n_out, data.task, data.vocab)
     except SpecError:
         raise
     except ValueError as e:  # a built-in model on data of another shape
         raise SpecError(f"{what} on {data.name}: {e}") from None
     if not any(p.requires_grad for p in model.parameters()):
         raise SpecError(f"{what}: it has no trainable parameters, so there is nothing to optimize")
-    batch = data.x_train[: min(8, data.n_train)].cpu()
+    n = min(8, data.n_train)
+    batch, labels = data.x_train[:n].cpu(), data.y_train[:n].cpu()
     model.eval()  # BatchNorm on a few examples: its running statistics, no update
     try:
-        out = model(batch)
+        returned = model(batch)
     except (Exception, SystemExit) as e:  # noqa: BLE001 -- the user's forward may raise anything
         raise SpecError(f"{what}: its forward pass on a batch of {data.name} (shape "
-                        f"{tuple(batch.shape)}) raised {one_line(e)}") from None
+                        f"{tuple(batch.shape)}, {str(batch.dtype).replace('torch.', '')}) raised {one_line(e)}") \
+            from None
+    out = first(returned)
     if not isinstance(out, torch.Tensor):
-        raise SpecError(f"{what}: its forward pass returned a {type(out).__name__}, not a tensor")
-    expected = (len(batch), data.n_out)
-    if tuple(out.shape) != expected:
-        raise SpecError(f"{what}: its output has shape {tuple(out.shape)} on a batch of {len(batch)}; {data.name} "
-                        f"needs {expected} ({data.n_out} {'classes' if data.task == 'classification' else 'outputs'})")
+        raise SpecError(f"{what}: its forward pass returned a {type(returned).__name__} whose first item is not a "
+                        "tensor (a model returns its output, or a tuple/dict whose first item is)")
+    crit = criterion(data, spec.loss, spec.label_smoothing, spec.metric_fn)
+    if crit.fn is None:
+        if data.per_token:
+            expected = (n, *labels.shape[1:], data.n_out)
+            needs = f"{data.n_out} classes at each of its {'x'.join(map(str, labels.shape[1:]))} positions"
+        else:
+            expected = (n, data.n_out)
+            needs = f"{data.n_out} {'classes' if data.task == 'classification' else 'outputs'}"
+        if tuple(out.shape) != expected:
+            hint = ""
+            if out.ndim == 3 and not data.per_token and data.task == "classification":
+                hint = "; its output is per position but the labels are one per example: pool it (the built-in " \
+                       "sequence models: --model-arg pool=last)"
+            elif out.ndim == 2 and data.per_token:
+                hint = "; the labels are per position: return (batch, positions, classes)"
+            raise SpecError(f"{what}: its output has shape {tuple(out.shape)} on a batch of {n}; {data.name} needs "
+                            f"{expected} ({needs}){hint}")
     if not out.dtype.is_floating_point:
         raise SpecError(f"{what}: its output is {out.dtype}, not floating point")
     if not out.requires_grad:
         raise SpecError(f"{what}: its output does not depend on its parameters (no gradient reaches them: a "
                         ".detach(), torch.no_grad() or .item() in forward?)")
+    check_on_batch(crit, returned, labels, what)
+    if crit.name == "cross-entropy" and out.ndim >= 2:
+        sums = out.detach().sum(-1)
+        if bool((out.detach() >= 0).all()) and bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-4)):
+            say(f"warning: {what} returns probabilities (each row is >= 0 and sums to 1); cross-entropy takes "
+                "logits or log-probabilities, so this trains badly: drop the final softmax")
     return model
 
 

@@ -86,7 +86,7 @@ def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> Compare
         from nncmp.tuning.search import check_tuning
 
         check_tuning(specs, config.tuning)
-    check_models(specs, data, options.track_weights)
+    check_models(specs, data, options.track_weights, reporter.note)
     with results_folder(request.out, request.command, resume=request.resume,
                         overwrite=request.overwrite) as folder:
         return _run(folder, config, specs, data, saved, request.command, reporter)
@@ -113,7 +113,7 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
     if saved is not None:
         extra = {"created": saved.get("created"),
                  "resumed": [*saved.get("resumed", []), datetime.now().isoformat(timespec="seconds")]}
-    _write_config(folder, command, config, specs, extra)
+    _write_config(folder, command, config, specs, data, extra)
     from nncmp.training.devices import describe
 
     reporter.note(f"device: {describe(options.device)}")
@@ -128,7 +128,7 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
             else:
                 specs = tune_rates(specs, data, folder, reporter, options, resume=saved is not None,
                                    defaults=config.defaults)
-            _write_config(folder, command, config, specs, extra)
+            _write_config(folder, command, config, specs, data, extra)
             from nncmp.commands.common import check_baseline
 
             check_baseline(specs, config.baseline)
@@ -171,7 +171,9 @@ def _summarize(folder: Path, config: CompareConfig, plot: bool) -> tuple[pd.Data
     if plot:
         from nncmp.output.plots import write_plots
 
-        write_plots(metrics, summary, folder, config.options.x)
+        # A step budget's curves are by step: its evaluations are not epochs.
+        x = "steps" if config.grid.base.steps and config.options.x == "epochs" else config.options.x
+        write_plots(metrics, summary, folder, x)
         from nncmp.output.tuning_plots import write_figures
 
         write_figures(folder)  # --tune: budget.png, sensitivity.png
@@ -188,9 +190,13 @@ def _result(folder: Path, config: CompareConfig, runs: int) -> CompareResult:
     return CompareResult(folder, metrics, summary, metric, config.target, runs)
 
 
-def _write_config(folder: Path, command: str, config: CompareConfig, specs: list[RunSpec],
+def _write_config(folder: Path, command: str, config: CompareConfig, specs: list[RunSpec], data: Data,
                   extra: dict[str, Any]) -> None:
-    doc = {**config.to_json(), **extra, **code_records(specs[0]), "runs": [s.to_dict() for s in specs]}
+    from nncmp.registry.losses import criterion, describe
+
+    first = specs[0]
+    facts = describe(data, criterion(data, first.loss, first.label_smoothing, first.metric_fn))
+    doc = {**config.to_json(), **extra, **code_records(first), "data": facts, "runs": [s.to_dict() for s in specs]}
     if command == "train":  # what folders of train have always recorded: the run itself
         doc = {**doc, "spec": specs[0].to_dict(), "device": config.options.device}
     store.write_config(folder, command, doc)

@@ -84,7 +84,7 @@ def _run(folder: Path, config: dict[str, Any], kind: str, center: str | None, re
     runs = weights.read(folder)
     spec = RunSpec(**runs[0]["meta"]["spec"])
     data_dir = (config.get("options") or {}).get("data_dir")
-    data = load(spec.dataset, n=spec.n, data_dir=data_dir, target=spec.target_column, task=spec.task)
+    data = load(spec.dataset, data_dir=data_dir, **spec.data_kwargs())
     evaluate = ls.Evaluator(spec, data, n_points, seed, device)
     if runs[0]["weights"].shape[1] != sum(int(np.prod(s)) for s in evaluate.shapes):
         raise store.StoreError(f"{runs[0]['path']}: its weights do not fit the model {spec.model} of this folder")

@@ -121,6 +121,11 @@ OPT_ARGS = Arg("opt_args", None, declared(RunSpec)["opt_args"].help, list[str], 
                flags=("--opt-arg",), metavar=_KV, show_default="none")
 MODEL_ARGS = Arg("model_args", None, declared(RunSpec)["model_args"].help, list[str],
                  api=dict[str, Any] | list[str] | None, flags=("--model-arg",), metavar=_KV, show_default="none")
+DATA_ARGS = Arg("data_args", None, declared(RunSpec)["data_args"].help, list[str],
+                api=dict[str, Any] | list[str] | None, flags=("--data-arg",), metavar=_KV, show_default="none")
+# A run's loss, budget and the options sequence models need (compare's base run; train's run).
+RUN_EXTRA = ("classes", "block_size", "loss", "label_smoothing", "metric_fn", "steps", "eval_every", "clip_grad_norm",
+             "decay_all")
 TUNE = Arg("tune", None, "Tune every hyperparameter each optimizer has (rate, momentum or betas, weight decay, "
            "warm-up) with this sampler: halton, random or tpe (Optuna's), the same number of trials for every "
            "optimizer, on a split of the training data; then run each at its defaults and tuned with every seed.",
@@ -163,13 +168,16 @@ _OTHER = tuple(f for f in dimensions(RunSpec) if f not in _FIRST + _NEXT)
 COMPARE: list[Item] = [
     *_dims(*_FIRST), SEEDS, *_dims(*_NEXT), DEPTHS, *_dims(*_OTHER), Field(RunSpec, "warmup"), OPT_ARGS,
     *_fields(CompareConfig, "target", "metric", "baseline"),
-    *_fields(RunSpec, "dataset", "target_column", "task", "model"), MODEL_ARGS, DEPTH, WIDTH,
-    *_fields(RunSpec, "batchnorm", *hp.optimizer_own(), "epochs", "seed", "n"), TUNE, TRIALS, STUDIES, SPACE,
+    *_fields(RunSpec, "dataset", "target_column", "task"), DATA_ARGS, *_fields(RunSpec, "model"), MODEL_ARGS, DEPTH,
+    WIDTH, *_fields(RunSpec, "batchnorm", *hp.optimizer_own(), "epochs", *RUN_EXTRA, "seed", "n"), TUNE, TRIALS,
+    STUDIES, SPACE,
     *_fields(Options, *COMPARE_OPTIONS), DOWNLOAD, OUT, SHARE_GPU, RESUME, OVERWRITE, ALLOW_CHANGED]
 TRAIN: list[Item] = [
-    *_fields(RunSpec, "dataset", "target_column", "task", "model", "hidden"), MODEL_ARGS, DEPTH, WIDTH,
+    *_fields(RunSpec, "dataset", "target_column", "task"), DATA_ARGS, *_fields(RunSpec, "model", "hidden"),
+    MODEL_ARGS, DEPTH, WIDTH,
     *_fields(RunSpec, "act", "batchnorm", "dropout", "init", "optimizer", "lr", "schedule", "warmup"), OPT_ARGS,
-    *_fields(RunSpec, *hp.optimizer_own(), "batch_size", "epochs", "seed", "n"), *_fields(Options, *RUN_OPTIONS),
+    *_fields(RunSpec, *hp.optimizer_own(), "batch_size", "epochs", *RUN_EXTRA, "seed", "n"),
+    *_fields(Options, *RUN_OPTIONS),
     DOWNLOAD, OUT, OVERWRITE]
 SUITE: list[Item] = [
     Arg("opts", None, "Optimizers to compare, comma-separated (any of `nncmp optimizers`).",

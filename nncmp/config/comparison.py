@@ -27,7 +27,7 @@ from nncmp.errors import SpecError, StoreError
 MAX_GROUP = 16  # runs in one group at most: bounds a full-batch step's memory (K × min(n, GRAD_CHUNK) examples)
 DEFAULT_TARGET = 0.9  # val accuracy for time-to-target, unless --target says otherwise
 BACKENDS = ("local", "processes", "ray")
-X_AXES = ("epochs", "examples", "seconds")
+X_AXES = ("epochs", "steps", "examples", "seconds")
 # What a summary can be ranked by (results/stats.py computes each).
 RANKABLE = ("final_val_acc", "best_val_acc", "final_val_loss", "final_train_loss", "epochs_to_target",
             "examples_to_target", "seconds_to_target")
@@ -55,7 +55,8 @@ class Options:
         help="Also write each run to this TensorBoard log folder as it finishes (needs the tensorboard package: "
              "pip install 'nncmp[tensorboard]').")
     x: str = option("epochs", flag="--x", check=one_of("--x", X_AXES),
-                    help="x axis of the curves: epochs, examples or seconds.")
+                    help="x axis of the curves: epochs, steps (optimizer steps; a --steps budget's default), "
+                         "examples or seconds.")
     track_layers: bool = option(
         False, flag="--track-layers", show_default="off",
         help="After every epoch, record each layer's activation, dead/saturated units and gradient statistics "

@@ -79,8 +79,15 @@ class Grid:
                 raise SpecError(f"{known[name].grid} lists {', '.join(twice)} more than once")
         # A dimension with one value is the base run's value (--act tanh and --acts tanh are one grid, which
         # config.json writes as it always has); the optimizers and inits are always listed.
+        hyper_dims = {h.name for h in hp.grid_rows()}
+        for name in hyper_dims & set(dims):
+            if name in self.hyper:
+                raise SpecError(f"{option_name(name)} and {known[name].grid} both give {name}; use one")
+            if not any(name in optim.entry(o).defaults for o in dims.get("optimizer") or (self.base.optimizer,)):
+                raise SpecError(f"{known[name].grid} applies to none of the optimizers")
+        # A hyperparameter's dimension stays one (its value goes only to the optimizers that have it).
         single = {name: values[0] for name, values in dims.items() if len(values) == 1
-                  and name not in ("optimizer", "init")}
+                  and name not in ("optimizer", "init", *hyper_dims)}
         if single:
             object.__setattr__(self, "base", replace(self.base, **{n: field_value(n, v, known)
                                                                   for n, v in single.items()}))
@@ -113,11 +120,21 @@ class Grid:
     def runs(self) -> list[RunSpec]:
         """Every run, in grid order: the dimensions in declaration order, then the seeds."""
         out = []
+        seen = set()
         dims = self.dimensions
         for combo in itertools.product(*(self.values(name) for name in dims)):
             values = {name: field_value(name, v, dims) for name, v in zip(dims, combo)}
             opt = values["optimizer"]
             hyper = {k: v for k, v in self.hyper.items() if k in optim.entry(opt).defaults}
+            for h in hp.grid_rows():
+                if h.name not in self.dims:
+                    values.pop(h.name)  # not varied: --momentum's value (hyper) or the base run's
+                    continue
+                if h.name not in optim.entry(opt).defaults:  # the optimizer has no such hyperparameter: once
+                    values[h.name] = getattr(self.base, h.name)
+                elif h.pair:  # the grid varies the pair's last number
+                    current = hyper.get(h.name) or getattr(self.base, h.name) or optim.entry(opt).defaults[h.name]
+                    values[h.name] = (*current[:-1], values[h.name])
             args = dict(self.base.opt_args)
             if self.opt_args:
                 args.update({k: v for k, v in self.opt_args.items()
@@ -125,8 +142,11 @@ class Grid:
             warmup = self.warmup if self.warmup is not None else self.base.warmup
             warmup = warmup if values["schedule"] in schedules.WARMUP_SCHEDULES else None
             for s in range(self.seeds):
-                out.append(replace(self.base, **values, seed=self.base.seed + s, opt_args=args, warmup=warmup,
-                                   **hyper))
+                run = replace(self.base, **{**hyper, **values}, seed=self.base.seed + s, opt_args=args,
+                              warmup=warmup)
+                if run.run_id not in seen:
+                    seen.add(run.run_id)
+                    out.append(run)
         return out
 
     def to_json(self) -> dict[str, Any]:

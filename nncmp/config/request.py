@@ -21,6 +21,7 @@ from nncmp.config.arguments import (
     COMPARE_OPTIONS,
     DATA,
     DEFAULT_SEEDS,
+    RUN_EXTRA,
     RUN_OPTIONS,
     SUITE_OPTIONS,
     TRAIN,
@@ -128,9 +129,11 @@ def _compare(v: dict[str, Any]) -> CompareRequest:
     auto = isinstance(lrs, str) and lrs.strip() == "auto"
     if auto:
         dims["lr"] = None
-    base = RunSpec(**field_values(RunSpec, v, ("target_column", "task", "batchnorm", "epochs", "seed", "n")),
+    one = ("target_column", "task", "batchnorm", "epochs", "seed", "n", *RUN_EXTRA)
+    base = RunSpec(**field_values(RunSpec, v, one),
                    dataset=dataset_of(v["dataset"], v.get(DATA)), model=model_of(v["model"]),
-                   model_args=key_values(v["model_args"], "--model-arg"))
+                   model_args=key_values(v["model_args"], "--model-arg"),
+                   data_args=key_values(v["data_args"], "--data-arg"))
     if v["seeds"] < 1:
         raise SpecError(f"--seeds must be >= 1, got {v['seeds']}")
     grid = Grid(base=base, dims=grid_dims(dims), seeds=v["seeds"],
@@ -149,7 +152,8 @@ def _train(v: dict[str, Any]) -> TrainRequest:
              and i.name not in ("dataset", "model", "hidden")]
     spec = RunSpec(**field_values(RunSpec, {**v, "hidden": hidden}, [*names, "hidden"]),
                    dataset=dataset_of(v["dataset"], v.get(DATA)), model=model_of(v["model"]),
-                   opt_args=key_values(v["opt_args"]), model_args=key_values(v["model_args"], "--model-arg"))
+                   opt_args=key_values(v["opt_args"]), model_args=key_values(v["model_args"], "--model-arg"),
+                   data_args=key_values(v["data_args"], "--data-arg"))
     return TrainRequest(spec, Options(**field_values(Options, v, RUN_OPTIONS)), out=_path(v["out"]),
                         overwrite=v["overwrite"], download=v["download"])
 

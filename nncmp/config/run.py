@@ -11,37 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from nncmp.config.checks import DEFAULT_HIDDEN, Checks, option_name, user_data, user_model
 from nncmp.config.fields import at_least, check_values, declared, option
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules, user
-from nncmp.registry.datasets import DATASETS, sized
+from nncmp.registry.datasets import DATASETS, TEXT, is_text
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
-from nncmp.registry.models import (
-    ACTIVATIONS,
-    BUILT_IN_NORM,
-    HAS,
-    HIDDEN_MATRICES,
-    IMAGES,
-    MODELS,
-    WHAT,
-    has_batchnorm1d,
-    model_is,
-)
+from nncmp.registry.losses import LOSSES
+from nncmp.registry.model_spec import MODEL_ARGS
+from nncmp.registry.models import ACTIVATIONS, BUILT_IN_NORM, HAS, MODELS
 from nncmp.registry.optimizers import OPTIMIZERS, format_args, format_value
 
 MAX_SEED = 2**32 - 1
 NORMS = ("none", "batchnorm")
 TASKS = ("classification", "regression")
-DEFAULT_HIDDEN = (256, 128)
-
-
-def option_name(name: str) -> str:
-    """The option of a field: --weight-decay for weight_decay."""
-    return "--" + name.replace("_", "-")
 
 
 def check_name(kind: str, value: str, choices: Collection[str]) -> None:
@@ -65,10 +53,17 @@ def parse_widths(text: str) -> tuple[int, ...]:
     return tuple(int(w) for w in text.split(","))
 
 
+def _loss_label(ref: str) -> str:
+    """A loss (or metric) in an id: its name, or a user's function's name (the file's path stays in config.json)."""
+    return user.split_ref(ref)[1] if user.is_ref(ref) else ref
+
+
 def hyperparameter(name: str) -> Any:
     """A RunSpec field declared by its row of the hyperparameter table (registry/hyperparameters.py)."""
     h = hp.row(name)
-    return option(None, flag=h.flag, item=float, kind="numbers", help=h.help, show_default=h.show_default)
+    grid = {"grid": h.grid, "key": h.grid.lstrip("-").replace("-", "_"), "grid_help": h.grid_help,
+            "grid_item": float} if h.grid else {}
+    return option(None, flag=h.flag, item=float, kind="numbers", help=h.help, show_default=h.show_default, **grid)
 
 
 def _widths(hidden: tuple[int, ...]) -> str | None:
@@ -76,7 +71,7 @@ def _widths(hidden: tuple[int, ...]) -> str | None:
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(Checks):
     dataset: str = option("mnist5k", flag="--dataset", column="dataset",
                           help=f"Dataset: {', '.join(DATASETS)}; or your own: data.npz, data.csv (with "
                                "--target-column), "
@@ -153,6 +148,46 @@ class RunSpec:
     n: int | None = option(None, flag="--n", help="Examples in the synthetic dataset.", show_default="5000",
                            check=lambda v: None if v >= 10 else
                            f"--n must be >= 10 (one example per class at least), got {v}")
+    # --data-arg: a dataset's arguments (a built-in's, or a user's loader function's), sorted by key
+    data_args: tuple[tuple[str, Any], ...] = option(
+        (), label=lambda args: "/".join(f"data.{k}={format_value(v)}" for k, v in args) or None,
+        help="An argument of the dataset, repeatable: KEY=VALUE (`nncmp datasets` lists each built-in's; your "
+             "loader function's keyword arguments).")
+    classes: int | None = option(
+        None, flag="--classes", label=lambda v: f"classes={v}" if v else None, show_default="counted from the labels",
+        help="Your dataset's number of classes (or vocabulary size): labels are then used as they are, 0..N-1, "
+             "never renumbered.", check=at_least("--classes", 2))
+    block_size: int | None = option(
+        None, flag="--block-size", label=lambda v: f"block={v}" if v else None, show_default="128",
+        help="--dataset text:FILE: characters per training sequence.", check=at_least("--block-size", 1))
+    loss: str | None = option(
+        None, flag="--loss", label=lambda v: f"loss={_loss_label(v)}" if v else None,
+        show_default="cross-entropy for integer labels, mse for float targets",
+        help=f"The loss: {', '.join(LOSSES)}; or your own: file.py:NAME or module:NAME, a function (output, "
+             "target) → a scalar, or a vector of one loss per example, which nncmp averages.")
+    label_smoothing: float = option(
+        0.0, flag="--label-smoothing", label=lambda v: f"smooth={v:g}" if v else None,
+        help="cross-entropy: label smoothing, in [0, 1).",
+        check=lambda v: None if 0.0 <= v < 1.0 else f"--label-smoothing must be in [0, 1), got {v:g}")
+    metric_fn: str | None = option(
+        None, flag="--metric-fn", label=lambda v: f"metric={_loss_label(v)}" if v else None, show_default="none",
+        help="A metric of your own recorded beside the loss: file.py:NAME or module:NAME, a function (output, "
+             "target) → a number, higher is better (name it *_loss or *_error if lower is).")
+    steps: int | None = option(
+        None, flag="--steps", show_default="none: --epochs", check=at_least("--steps", 1),
+        help="A budget in optimizer steps instead of --epochs; evaluated every --eval-every steps.")
+    eval_every: int | None = option(
+        None, flag="--eval-every", show_default="--steps / 10", check=at_least("--eval-every", 1),
+        help="--steps: evaluate (and record a row) every this many steps.")
+    clip_grad_norm: float | None = option(
+        None, flag="--clip-grad-norm", label=lambda v: f"clip={v:g}" if v else None, show_default="none",
+        help="Clip each step's gradient to this total norm (torch.nn.utils.clip_grad_norm_).",
+        check=lambda v: None if v > 0 else f"--clip-grad-norm must be > 0, got {v:g}")
+    decay_all: bool = option(
+        False, flag="--decay-all", label=lambda v: "decay=all" if v else None,
+        help="Decoupled weight decay (adamw, lion, muon's AdamW part, ...) on every parameter; by default only on "
+             "parameters of 2 or more dimensions (weight matrices, embeddings), not on biases or normalisation "
+             "gains, as nanoGPT does.")
     # The optimizers' own hyperparameters: their rows of the hyperparameter table declare them.
     momentum: float | None = hyperparameter("momentum")
     betas: tuple[float, float] | None = hyperparameter("betas")
@@ -171,9 +206,14 @@ class RunSpec:
         # A name a package registers (entry points nncmp.models / nncmp.datasets) stands for its 'module:NAME'.
         if self.model not in MODELS and not user_model(self.model):
             object.__setattr__(self, "model", user.from_entry_point(self.model, "models") or self.model)
-        if self.dataset not in DATASETS and not user_data(self.dataset):
+        if self.dataset not in DATASETS and not user_data(self.dataset) and not is_text(self.dataset):
             object.__setattr__(self, "dataset", user.from_entry_point(self.dataset, "datasets") or self.dataset)
-        if not user_data(self.dataset):
+        if is_text(self.dataset):
+            path = self.dataset[len(TEXT):]
+            if not path:
+                raise SpecError("--dataset text:FILE needs the text file's path after 'text:'")
+            object.__setattr__(self, "dataset", TEXT + str(Path(path).expanduser().resolve()))
+        elif not user_data(self.dataset):
             check_name("dataset", self.dataset, DATASETS)
         if not user_model(self.model):
             check_name("model", self.model, MODELS)
@@ -181,16 +221,23 @@ class RunSpec:
         object.__setattr__(self, "model", user.canonical(self.model))
         margs = dict(self.model_args) if not isinstance(self.model_args, dict) else self.model_args
         if margs and not user_model(self.model):
-            raise SpecError(f"--model-arg applies to your own --model (file.py:NAME); {self.model} is built in")
+            takes = MODEL_ARGS.get(self.model, {})
+            unknown = [k for k in margs if k not in takes]
+            if unknown:
+                offered = f"it takes: {', '.join(takes)}" if takes else \
+                    "--model-arg applies to your own --model (file.py:NAME) and to the built-ins that take arguments"
+                raise SpecError(f"--model-arg {unknown[0]}: the built-in model {self.model} takes no argument "
+                                f"{unknown[0]!r} ({offered})")
         margs = {k: tuple(v) if isinstance(v, list) else v for k, v in margs.items()}
         object.__setattr__(self, "model_args", tuple(sorted(margs.items())))
+        self.check_data_options()
         if self.target_column is not None and not self.dataset.endswith(".csv"):
             raise SpecError("--target-column names the column to predict of a --dataset data.csv")
         if self.dataset.endswith(".csv") and not self.target_column:
             raise SpecError(f"--dataset {self.dataset} needs --target-column COLUMN: the column to predict")
         if self.task is not None and not user_data(self.dataset):
             raise SpecError(f"--task applies to your own --dataset; {self.dataset} is a "
-                            f"{DATASETS[self.dataset].task} dataset")
+                            f"{'language-model' if is_text(self.dataset) else DATASETS[self.dataset].task} dataset")
         check_name("activation", self.act, ACTIVATIONS)
         check_name("init", self.init, [*INITS, *ALIASES])
         object.__setattr__(self, "optimizer", optim.resolve(self.optimizer))
@@ -211,62 +258,13 @@ class RunSpec:
         object.__setattr__(self, "opt_args", tuple(sorted(args.items())))
         schedules.check(self.schedule, self.warmup)
         check_values(self)
-        self._check_hyperparameters()
-        self._check_combination()
+        self.check_hyperparameters()
+        self.check_combination()
 
-    def _check_hyperparameters(self) -> None:
-        # The built-ins' ranges; the libraries' optimizers check their own (training.stepping.check_build,
-        # from the command layer).
-        builtin = self.optimizer in OPTIMIZERS
-        for h in hp.TABLE:
-            value = getattr(self, h.name)
-            problem = h.problem(value, builtin) if value is not None and h.belongs == hp.OPTIMIZER else None
-            if problem:
-                raise SpecError(problem)
-
-    def _check_combination(self) -> None:
-        entry = optim.entry(self.optimizer)
-        if entry.unavailable:
-            raise SpecError(f"{self.optimizer} cannot run here: {entry.unavailable}")
-        if {optim.MUON, optim.MATRICES} & set(entry.handling) and self.model in MODELS \
-                and not model_is(self.model, HIDDEN_MATRICES):
-            raise SpecError(f"{self.optimizer} trains hidden weight matrices; the model {self.model} has none")
-        if self.schedule != "constant" and not entry.lr_key:
-            raise SpecError(f"{self.optimizer} computes its own step size and has no learning rate to schedule")
-        if self.schedule != "constant" and self.effective_batch_size() is None and self.epochs < 2:
-            raise SpecError(f"--schedule {self.schedule} on full-batch {self.optimizer} for 1 epoch is one step: "
-                            "a schedule needs at least 2 optimizer steps")
-        for name in hp.optimizer_own():
-            if getattr(self, name) is not None and name not in entry.defaults:
-                other = optim.settable(self.optimizer) if self.optimizer not in OPTIMIZERS else {}
-                if name in other:
-                    raise SpecError(f"{self.optimizer}'s {name} (default {format_value(other[name])}) is not "
-                                    f"what {option_name(name)} gives; use --opt-arg {name}=...")
-                users = [o for o, e in OPTIMIZERS.items() if name in e.defaults]
-                raise SpecError(f"{option_name(name)} does not apply to {self.optimizer} (it applies to: "
-                                f"{', '.join(users)})")
-        self._check_model()
-        if entry.fixed.get("nesterov") and self.momentum == 0:
-            raise SpecError("nesterov needs --momentum > 0")
-        if self.n is not None and not sized(self.dataset):
-            raise SpecError(f"--n applies only to --dataset {', '.join(d for d in DATASETS if sized(d))}")
-        shape = None if user_data(self.dataset) else DATASETS[self.dataset].shape
-        if model_is(self.model, IMAGES) and shape is not None and len(shape) not in (2, 3):
-            raise SpecError(f"{self.model} needs images or 1-D signals; {self.dataset} examples have shape {shape}")
-        if has_batchnorm1d(self) and self.effective_batch_size() == 1:
-            raise SpecError("--batchnorm needs a batch size of at least 2 (BatchNorm1d cannot normalise one example)")
-
-    def _check_model(self) -> None:
-        """An option the model does not have is refused, so no label names what it lacks."""
-        has = HAS.get(self.model, frozenset())
-        what = WHAT.get(self.model) or "your own code; pass its settings with --model-arg KEY=VALUE"
-        given = {"hidden": self.hidden != DEFAULT_HIDDEN, "act": self.act != "relu", "batchnorm": self.batchnorm,
-                 "dropout": self.dropout > 0}
-        flags = {"hidden": "--hidden (or --depth, --width)", "act": "--act", "batchnorm": "--batchnorm",
-                 "dropout": "--dropout"}
-        for name, set_ in given.items():
-            if set_ and name not in has:
-                raise SpecError(f"{flags[name]} does not apply to the {self.model} model: it is {what}")
+    def data_kwargs(self) -> dict[str, Any]:
+        """What registry.datasets.load needs of the run besides the dataset's name."""
+        return {"n": self.n, "target": self.target_column, "task": self.task, "args": self.data_args,
+                "classes": self.classes, "block_size": self.block_size}
 
     def effective_batch_size(self) -> int | None:
         return self.batch_size or optim.entry(self.optimizer).batch_size
@@ -332,8 +330,12 @@ class RunSpec:
         values = {"norm": self.norm, "opt_args": format_args(self.opt_args), "model_args": format_args(self.model_args),
                   "hidden": widths_text(self.hidden) if "hidden" in has else "",
                   "act": self.act if "act" in has else ""}
-        return {d.column: values.get(d.column, getattr(self, name))
-                for name, d in declared(type(self)).items() if d.column}
+        out = {d.column: values.get(d.column, getattr(self, name))
+               for name, d in declared(type(self)).items() if d.column}
+        # The hyperparameters not at the optimizer's defaults (a grid's --weight-decays, a tuned trial's), as the
+        # config id ends with them: '' where every one is the default.
+        out["hyper"] = " ".join(self.hyper_labels())
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -350,35 +352,3 @@ def _exact(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(_exact(v) for v in value)
     return f"{value:.10g}" if isinstance(value, float) else format_value(value)
-
-
-def user_model(model: str) -> bool:
-    """A user's model (file.py:NAME, module:NAME, python:NAME), not a built-in."""
-    return user.is_ref(model)
-
-
-def user_data(dataset: str) -> bool:
-    """A user's dataset: a reference to a function, or an .npz or .csv file."""
-    return user.is_ref(dataset) or dataset.endswith((".npz", ".csv"))
-
-
-def steps_per_epoch(spec: RunSpec, n_train: int) -> int:
-    """Optimizer steps in one epoch of a run (BatchNorm skips a trailing batch of one example)."""
-    bs = min(spec.effective_batch_size() or n_train, n_train)
-    skip = has_batchnorm1d(spec) and n_train % bs == 1
-    return -(-n_train // bs) - skip
-
-
-def total_steps(spec: RunSpec, n_train: int) -> int:
-    """Every optimizer step of the run: what a learning-rate schedule runs over."""
-    return spec.epochs * steps_per_epoch(spec, n_train)
-
-
-def check_steps(specs: list[RunSpec], n_train: int) -> None:
-    """SpecError before any training if a run's schedule does not fit its number of steps."""
-    seen = set()
-    for spec in specs:
-        key = (spec.schedule, spec.warmup, total_steps(spec, n_train))
-        if key not in seen:
-            seen.add(key)
-            schedules.check(*key)

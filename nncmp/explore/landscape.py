@@ -128,13 +128,14 @@ class Evaluator:
         import torch
 
         from nncmp.registry.models import build_model
+        from nncmp.training.engines.single import criterion_of
 
-        self.template = build_model(spec, data.shape, data.n_out, data.task).to(device)
+        self.template = build_model(spec, data.shape, data.n_out, data.task, data.vocab).to(device)
         self.shapes = [tuple(p.shape) for p in self.template.parameters()]
         n = min(points, data.n_train)
         order = torch.randperm(data.n_train, generator=torch.Generator().manual_seed(seed))[:n]
         self.x, self.y = data.x_train[order].to(device), data.y_train[order].to(device)
-        self.classification = data.task == "classification"
+        self.crit = criterion_of(spec, data)
         self.n = n
 
     def __call__(self, vectors: list[np.ndarray]) -> tuple[list[float], list[float | None]]:
@@ -152,7 +153,7 @@ class Evaluator:
                 vector_to_parameters(torch.as_tensor(v, dtype=torch.float32, device=self.x.device),
                                      model.parameters())
                 models.append(model.eval())
-            loss, acc = evaluate_stack(Stack(models), self.x, self.y, self.classification)
+            loss, acc = evaluate_stack(Stack(models), self.x, self.y, self.crit)
             losses += loss
             accs += acc
         return losses, accs

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.ticker import LogFormatter
 
-X_AXES = {"epochs": ("epoch", "epoch"), "examples": ("examples", "training examples seen"),
-          "seconds": ("seconds", "training time (s)")}
+X_AXES = {"epochs": ("epoch", "epoch"), "steps": ("step", "optimizer steps"),
+          "examples": ("examples", "training examples seen"), "seconds": ("seconds", "training time (s)")}
 PANELS = [("train_loss", "train loss"), ("val_loss", "validation loss"), ("val_acc", "validation accuracy")]
 
 
@@ -48,6 +48,8 @@ def config_label(row: Mapping[str, Any], varying: set[str]) -> str:
               for f in ("hidden", "dropout", "act", "norm", "schedule") if f in varying]
     if isinstance(row.get("opt_args"), str) and row["opt_args"]:  # NaN when read back empty
         parts.append(row["opt_args"])
+    if "hyper" in varying and isinstance(row.get("hyper"), str):
+        parts.append(row["hyper"] or "defaults")
     parts.append(f"lr={row['lr']:g}")
     if "batch_size" in varying:
         parts.append(f"bs={row['batch_size']}")
@@ -57,14 +59,18 @@ def config_label(row: Mapping[str, Any], varying: set[str]) -> str:
 
 
 def _varying(summary: pd.DataFrame) -> set[str]:
-    return {c for c in ("optimizer", "init", "hidden", "dropout", "act", "norm", "lr", "batch_size", "schedule")
-            if c in summary.columns and summary[c].nunique() > 1}
+    # A tuned configuration's hyperparameters are the tuning table's ("tuned" names them in the legend).
+    tuned = "lr_choice" in summary.columns
+    return {c for c in ("optimizer", "init", "hidden", "dropout", "act", "norm", "lr", "batch_size", "schedule",
+                        "hyper") if c in summary.columns and not (c == "hyper" and tuned)
+            and summary[c].astype(object).fillna("").nunique() > 1}
 
 
 LINESTYLES = ["-", "--", ":", "-."]
 MARKERS = [None, "o", "s", "^", "D", "v", "P", "X"]
 # What distinguishes two configurations of one optimizer, in the order a legend names it.
-VARIANT = ("init", "lr_choice", "lr", "batch_size", "hidden", "dropout", "act", "norm", "schedule", "opt_args")
+VARIANT = ("init", "lr_choice", "lr", "batch_size", "hidden", "dropout", "act", "norm", "schedule", "opt_args",
+           "hyper")
 
 
 def palette(n: int) -> list[tuple[float, float, float]]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from nncmp.config.budget import eval_interval, rounds, steps_per_epoch
 from nncmp.output.terminal import epoch_header, epoch_line, num
 from nncmp.training.plan import runs_of
 from nncmp.training.progress import Reporter, Silent
@@ -41,6 +42,13 @@ def epoch_cost(spec: RunSpec, n_train: int, engine: str) -> float:
     return math.ceil(n_train / batch) * step + n_train / 64
 
 
+def round_cost(spec: RunSpec, n_train: int, engine: str) -> float:
+    """epoch_cost of one evaluation round: an epoch, or a step budget's --eval-every steps."""
+    every = eval_interval(spec)
+    cost = epoch_cost(spec, n_train, engine)
+    return cost if every is None else cost * every / steps_per_epoch(spec, n_train)
+
+
 def _kind(spec: RunSpec) -> tuple[object, ...]:
     """Runs whose epochs take about as long: same model, architecture and batch size."""
     return (spec.model, spec.hidden, spec.effective_batch_size())
@@ -59,10 +67,10 @@ class RunProgress:
         specs = runs_of(groups)
         engines = {i: g.engine for g in groups for i in g.indices}
         self.n_runs = len(specs)
-        self.costs = [epoch_cost(s, data.n_train, engines[i]) for i, s in enumerate(specs)]
+        self.costs = [round_cost(s, data.n_train, engines[i]) for i, s in enumerate(specs)]
         self.kinds = [_kind(s) for s in specs]
-        self.total = sum(c * s.epochs for c, s in zip(self.costs, specs))
-        self.left = [c * s.epochs for c, s in zip(self.costs, specs)]  # cost not trained yet, per run
+        self.total = sum(c * rounds(s) for c, s in zip(self.costs, specs))
+        self.left = [c * rounds(s) for c, s in zip(self.costs, specs)]  # cost not trained yet, per run
         self.done = 0.0
         self.cost = 0.0
         self.mode = "off" if quiet else ("bar" if console.is_terminal else "lines")
@@ -172,6 +180,7 @@ class RunProgress:
         self._run = (f"run {indices[0] + 1}/{self.n_runs} {first.run_id}" if len(indices) == 1 else
                      f"{len(indices)} runs together, {first.config_id} …")
         self._epochs = first.epochs
+        self._steps = first.steps  # a step budget: progress in steps
         self._group = tuple(indices)
         self._group_clock = time.perf_counter()
         self._group_epoch = 0
@@ -188,7 +197,8 @@ class RunProgress:
                     self.left[i] = max(0.0, self.left[i] - self.cost)
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, eta=self.eta_text(),
-                             description=f"{self._run} epoch {record['epoch']}/{self._epochs}")
+                             description=f"{self._run} " + (f"step {record['step']}/{self._steps}" if self._steps
+                                                            else f"epoch {record['epoch']}/{self._epochs}"))
 
     def _print_run(self, i: int, records: list[Record]) -> None:
         if self.mode != "lines":

@@ -62,6 +62,11 @@ def mean_pm(mean: float, spread: float, digits: int = 4, signed: bool = False,
 
 ACCURACY = (0.0, 1.0)
 LOSS = (0.0, math.inf)
+# Measures derived from the validation loss (results/measures.py), with the bounds their intervals are cut at.
+DERIVED = (("final_val_perplexity", "val perplexity", (1.0, math.inf)),
+           ("final_val_bits_per_token", "val bits/token", LOSS),
+           ("final_val_bits_per_character", "val bits/char", LOSS),
+           ("final_val_rmse", "val RMSE", LOSS), ("final_val_r2", "val R²", (-math.inf, 1.0)))
 
 
 EPOCH_COLUMNS = [("epoch", 0), ("train_loss", 4), ("train_acc", 4), ("val_loss", 4), ("val_acc", 4), ("seconds", 2)]
@@ -94,6 +99,15 @@ def _text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
+def _hyper_varies(summary: pd.DataFrame) -> bool:
+    """The grid varies hyperparameters (--weight-decays, ...); a tuned comparison's are in its tuning table."""
+    return "hyper" in summary.columns and "lr_choice" not in summary.columns \
+        and summary["hyper"].astype(object).fillna("").nunique() > 1
+
+
+HEADERS = {"hyper": "settings"}  # a factor column's header where its name is not its word
+
+
 def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tuple[list[str], list[list[str]]]:
     """Headers and cell texts of the ranked summary, shared by the terminal table and markdown."""
     has_target = target is not None and summary["final_val_acc_mean"].notna().any()
@@ -104,10 +118,19 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
     factors = [f for f in ("hidden", "dropout", "act", "norm") if f in summary.columns and summary[f].nunique() > 1]
     factors += [f for f, plain in (("schedule", "constant"), ("opt_args", "")) if f in summary.columns
                 and (summary[f].nunique() > 1 or (summary[f].fillna("") != plain).any())]
-    headers = ["#", "optimizer", "init", *factors, "lr", "batch", "n", "final val acc", "std", "best val acc",
-               "final val loss", "final train loss"]
+    # Hyperparameters a grid varies (--weight-decays, --momenta, ...); tuned ones are the tuning table's.
+    if _hyper_varies(summary):
+        factors.append("hyper")
+    has_acc = bool(summary["final_val_acc_mean"].notna().any())
+    derived = [(name, label, bounds) for name, label, bounds in DERIVED if f"{name}_mean" in summary.columns]
+    unit = next((u for u in ("character", "token") if f"final_val_bits_per_{u}_mean" in summary.columns), "")
+    acc = f"{unit} acc" if unit else "acc"
+    by_step = "steps_to_target" in summary.columns
+    headers = ["#", "optimizer", "init", *(HEADERS.get(f, f) for f in factors), "lr", "batch", "n",
+               *([f"final val {acc}", "std", f"best val {acc}"] if has_acc else []),
+               *(label for _, label, _ in derived), "final val loss", "final train loss"]
     if has_target:
-        headers.append(f"reach {target:g} (ep · ex · time)")
+        headers.append(f"reach {target:g} ({'step' if by_step else 'ep'} · ex · time)")
     if has_baseline:
         headers.append("Δ vs baseline")
     if has_tuning:
@@ -120,14 +143,16 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
         if has_tuning and r.get("lr_choice"):
             lr += f" {r['lr_choice']}" + (" (edge!)" if r.get("lr_at_edge") is True else "")
         cells = [str(r["rank"]), r["optimizer"], r["init"], *(_text(r[f]) for f in factors), lr, str(r["batch_size"]),
-                 str(r["n_seeds"]) + (FEW if 1 < r["n_seeds"] - r["n_diverged"] < MIN_SEEDS else ""),
-                 mean_pm(r["final_val_acc_mean"], r["final_val_acc_ci95"], bounds=ACCURACY),
-                 num(r["final_val_acc_std"]),
-                 mean_pm(r["best_val_acc_mean"], r["best_val_acc_ci95"], bounds=ACCURACY),
-                 mean_pm(r["final_val_loss_mean"], r["final_val_loss_ci95"], bounds=LOSS),
-                 mean_pm(r["final_train_loss_mean"], r["final_train_loss_ci95"], bounds=LOSS)]
+                 str(r["n_seeds"]) + (FEW if 1 < r["n_seeds"] - r["n_diverged"] < MIN_SEEDS else "")]
+        if has_acc:
+            cells += [mean_pm(r["final_val_acc_mean"], r["final_val_acc_ci95"], bounds=ACCURACY),
+                      num(r["final_val_acc_std"]),
+                      mean_pm(r["best_val_acc_mean"], r["best_val_acc_ci95"], bounds=ACCURACY)]
+        cells += [mean_pm(r[f"{name}_mean"], r[f"{name}_ci95"], bounds=bounds) for name, _, bounds in derived]
+        cells += [mean_pm(r["final_val_loss_mean"], r["final_val_loss_ci95"], bounds=LOSS),
+                  mean_pm(r["final_train_loss_mean"], r["final_train_loss_ci95"], bounds=LOSS)]
         if has_target:
-            e = r["epochs_to_target"]
+            e = r["steps_to_target"] if by_step else r["epochs_to_target"]
             cells.append("never" if math.isnan(e) else
                          f"{int(e)} · {_compact(r['examples_to_target'])} · {_seconds(r['seconds_to_target'])}")
         if has_baseline:
@@ -146,8 +171,16 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
 
 
 def summary_caption(summary: pd.DataFrame, metric: str, target: float | None) -> str:
-    parts = ["n: seeds. Values: mean ± 95% CI (Student t) over the seeds that finished; std: of the final val acc; "
-             "(tied): every seed gave the same value, which is no certainty."]
+    parts = ["n: seeds. Values: mean ± 95% CI (Student t) over the seeds that finished; "
+             + ("std: of the final val acc; " if summary["final_val_acc_mean"].notna().any() else "")
+             + "(tied): every seed gave the same value, which is no certainty."]
+    if any(f"final_val_bits_per_{u}_mean" in summary.columns for u in ("token", "character")):
+        parts.append("Accuracy, loss, perplexity (exp of the loss) and bits (the loss / ln 2) are per target position "
+                     "(padding excluded).")
+    if _hyper_varies(summary):
+        parts.append("settings: the hyperparameters not at the optimizer's defaults (empty: all at its defaults).")
+    if "final_val_r2_mean" in summary.columns:
+        parts.append("RMSE = √(val MSE); R² = 1 − val MSE / variance of the validation targets.")
     finished = summary["n_seeds"] - summary["n_diverged"]
     if ((finished > 1) & (finished < MIN_SEEDS)).any():
         parts.append(f"{FEW} fewer than {MIN_SEEDS} seeds: the interval of 2 seeds spans ±12.7 standard errors "

@@ -10,13 +10,14 @@ import importlib.util
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import DataError
 from nncmp.registry.data import Data
+from nncmp.registry.sequences import load_modadd, load_mqar  # stdlib-only at import: cheap for --help
 from nncmp.registry.splits import stratified
 from nncmp.registry.user import DATA_FILES, entry_points, is_ref
 from nncmp.registry.user_data import load_user
@@ -38,6 +39,18 @@ class DatasetEntry:
     sizes: str  # train / val, for `nncmp datasets`
     source: str
     sized: bool = False  # generated: --n sets how many examples
+    args: dict[str, Any] = field(default_factory=dict)  # --data-arg KEY=VALUE it takes, with their defaults
+    inputs: str = "features"  # "features" (float tensors) or "tokens" (integer ids for an nn.Embedding)
+    cite: str = ""  # where the problem comes from, for `nncmp datasets`
+    cost: str = ""  # what a run costs here, for `nncmp datasets` and the docs
+
+
+TEXT = "text:"  # text:FILE, a character-level language model on any text file (registry/sequences.py)
+
+
+def is_text(name: str) -> bool:
+    """A text file read as characters: 'text:FILE'."""
+    return name.startswith(TEXT)
 
 
 def sized(name: str) -> bool:
@@ -220,26 +233,42 @@ DATASETS: dict[str, DatasetEntry] = {
                               "Gaussian class clusters, --n examples (offline)", sized=True),
     "toy-regression": DatasetEntry(load_toy_regression, "regression", (2,), 0, "5 / 5 (val = train)",
                                    "the course's five points, MSE loss (offline)"),
+    "modadd": DatasetEntry(load_modadd, "classification", (3,), 114,
+                           "3831 / 8938", "(a + b) mod p for every pair a, b < p: tokens a b =, the answer "
+                           "at = (offline)", args={"p": 113, "train_fraction": 0.3}, inputs="tokens",
+                           cite="Power et al. 2022, grokking; Nanda et al. 2023 (p=113, 30% train)"),
+    "mqar": DatasetEntry(load_mqar, "classification", (32,), 64, "2000 / 500",
+                         "multi-query associative recall: key-value pairs, then keys to recall the values of "
+                         "(offline)", args={"vocab": 64, "seq_len": 32, "pairs": 8, "n_train": 2000, "n_val": 500},
+                         inputs="tokens", cite="Arora et al. 2023, Zoology (MQAR)"),
 }
 
 
 @lru_cache(maxsize=8)
 def _load_cached(name: str, n: int | None, data_dir: str | None, download: bool, target: str | None,
-                 task: str | None) -> Data:
+                 task: str | None, args: tuple[tuple[str, Any], ...], classes: int | None,
+                 block_size: int | None) -> Data:
+    if is_text(name):
+        from nncmp.registry.sequences import load_text  # lazy: only text problems read it
+
+        return load_text(name[len(TEXT):], block_size=block_size)
     if name not in DATASETS:
-        return load_user(name, target, task)
-    return DATASETS[name].loader(n=n, data_dir=Path(data_dir) if data_dir else None, download=download)
+        return load_user(name, target, task, dict(args), classes)
+    return DATASETS[name].loader(n=n, data_dir=Path(data_dir) if data_dir else None, download=download,
+                                 **dict(args))
 
 
 def load(name: str, n: int | None = None, data_dir: str | Path | None = None, download: bool = False,
-         target: str | None = None, task: str | None = None) -> Data:
+         target: str | None = None, task: str | None = None, args: tuple[tuple[str, Any], ...] = (),
+         classes: int | None = None, block_size: int | None = None) -> Data:
     """Load a dataset once per process; later calls with the same arguments return the same tensors. `name`:
-    a built-in's, or a user's dataset (a .npz or .csv path, 'file.py:NAME', 'module:NAME', 'python:NAME'),
-    with the CSV's `target` column and the `task` if given."""
-    if name not in DATASETS and not is_ref(name) and not name.endswith(DATA_FILES):
-        raise DataError(f"unknown dataset {name!r}; choose from: {', '.join(DATASETS)}")
+    a built-in's, 'text:FILE', or a user's dataset (a .npz or .csv path, 'file.py:NAME', 'module:NAME',
+    'python:NAME'), with the CSV's `target` column, the `task` and the number of `classes` if given; `args`:
+    --data-arg's (KEY, VALUE) pairs, for the loader; `block_size`: a text's sequence length."""
+    if name not in DATASETS and not is_text(name) and not is_ref(name) and not name.endswith(DATA_FILES):
+        raise DataError(f"unknown dataset {name!r}; choose from: {', '.join(DATASETS)}, text:FILE")
     return _load_cached(name, n if sized(name) else None, str(data_dir) if data_dir else None, download,
-                        target, task)
+                        target, task, tuple(sorted(args)), classes, block_size)
 
 
 def holdout(data: Data) -> Data:
@@ -253,7 +282,7 @@ def holdout(data: Data) -> Data:
     if data.x_val is data.x_train:
         return data
     n = data.n_train
-    if data.task == "classification":
+    if data.task == "classification" and data.y_train.ndim == 1:
         tr, va = stratified(data.y_train.numpy(), HOLDOUT_FRACTION, seed=0)
         tr, va = torch.as_tensor(tr), torch.as_tensor(va)
     else:
@@ -302,9 +331,15 @@ def availability(data_dir: str | Path | None = None) -> list[dict[str, str]]:
             available = "no: needs --download" if name in TORCHVISION else "no"
         rows.append({"name": name, "task": entry.task, "shape": "x".join(map(str, entry.shape)),
                      "classes": str(entry.classes or "—"), "train / val": entry.sizes,
-                     "available now": available, "source": entry.source})
+                     "available now": available, "source": entry.source, "cite": entry.cite, "cost": entry.cost})
+    # Not an entry: its name is a path. The file decides the vocabulary (classes) and the sizes.
+    rows.append({"name": f"{TEXT}FILE", "task": "classification", "shape": "128 (--block-size)",
+                 "classes": "its characters", "train / val": "90% / 10% of it",
+                 "available now": "yes", "source": "a character-level language model on any text file",
+                 "cite": "Karpathy 2015, char-rnn", "cost": ""})
 
     for name, (ref, dist) in sorted(entry_points("datasets").items()):
         rows.append({"name": name, "task": "?", "shape": "?", "classes": "?", "train / val": "?",
-                     "available now": "yes (loaded on use)", "source": f"entry point of {dist}: {ref}"})
+                     "available now": "yes (loaded on use)", "source": f"entry point of {dist}: {ref}",
+                     "cite": "", "cost": ""})
     return rows

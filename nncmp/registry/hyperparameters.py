@@ -64,6 +64,15 @@ class Hyperparameter:
     search: tuple[Search | None, ...]  # per column, its default search-space entry (None: not searched)
     low: float | None = None  # the built-in optimizers' range: at least this …
     below: float | None = None  # … and below this (betas in [0, 1))
+    grid: str = ""  # compare's option varying it, a grid dimension ("": none); a pair varies its last number
+
+    @property
+    def grid_help(self) -> str:
+        if self.pair:
+            return (f"{self.columns[-1]} values to compare, comma-separated (the optimizers that have {self.name}; "
+                    f"{self.columns[0]} stays {self.flag}'s or the optimizer's default).")
+        return f"{self.name.replace('_', ' ').capitalize()} values to compare, comma-separated (the optimizers that " \
+               "have it; the others run once)."
 
     @property
     def flag(self) -> str:
@@ -117,22 +126,23 @@ TABLE: tuple[Hyperparameter, ...] = (
         ("momentum",), _one("momentum", Spelling("one_minus_momentum", True)),
         # Only where the default is above 0: searching sgd's, minibatch's, gd's or rmsprop's would make them
         # `momentum`, which has its own name in the comparison.
-        (Search("one_minus_momentum", 1e-3, 1.0, if_default_above_zero=True),), low=0.0),
+        (Search("one_minus_momentum", 1e-3, 1.0, if_default_above_zero=True),), low=0.0, grid="--momenta"),
     Hyperparameter(
         "betas", OPTIMIZER, "Adam/AdamW betas 'b1,b2'.", "0.9,0.999", ("beta1", "beta2"),
         ((Spelling("beta1"), Spelling("one_minus_beta1", True)),
          (Spelling("beta2"), Spelling("one_minus_beta2", True))),
-        (Search("one_minus_beta1", 1e-3, 1.0), Search("one_minus_beta2", 1e-4, 1e-1)), low=0.0, below=1.0),
+        (Search("one_minus_beta1", 1e-3, 1.0), Search("one_minus_beta2", 1e-4, 1e-1)), low=0.0, below=1.0,
+        grid="--beta2s"),
     Hyperparameter(
         "alpha", OPTIMIZER, "RMSProp smoothing constant.", "0.99", ("alpha",),
-        _one("alpha", Spelling("one_minus_alpha", True)), (None,), low=0.0),
+        _one("alpha", Spelling("one_minus_alpha", True)), (None,), low=0.0, grid="--alphas"),
     Hyperparameter(
         "eps", OPTIMIZER, "Term added to the denominator (adaptive optimizers).", "1e-8, adagrad 1e-10", ("eps",),
-        _one("eps"), (None,), low=0.0),
+        _one("eps"), (None,), low=0.0, grid="--epsilons"),
     Hyperparameter(
         "weight_decay", OPTIMIZER, "L2 penalty (decoupled for adamw).", "0, adamw 0.01", ("weight_decay",),
         # 1e-5 is the documented stand-in for "none" on a log scale.
-        _one("weight_decay"), (Search("weight_decay", 1e-5, 1e-1),), low=0.0),
+        _one("weight_decay"), (Search("weight_decay", 1e-5, 1e-1),), low=0.0, grid="--weight-decays"),
     Hyperparameter(
         "warmup", SCHEDULE, "Warm-up of warmup-cosine and wsd: a fraction of all optimizer steps when < 1, else a "
         "number of steps.", "0.05", ("warmup",), _one("warmup", Spelling("warmup_factor")),
@@ -145,6 +155,11 @@ TABLE: tuple[Hyperparameter, ...] = (
 def row(name: str) -> Hyperparameter:
     """The row of the hyperparameter `name` (a RunSpec field)."""
     return next(h for h in TABLE if h.name == name)
+
+
+def grid_rows() -> tuple[Hyperparameter, ...]:
+    """The hyperparameters compare can vary as grid dimensions (--weight-decays, --momenta, --beta2s, ...)."""
+    return tuple(h for h in TABLE if h.grid)
 
 
 def optimizer_own() -> tuple[str, ...]:

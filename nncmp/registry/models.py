@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from nncmp.errors import SpecError
+from nncmp.registry.model_spec import ModelSpec
 from nncmp.registry.user import one_line, resolve, split_ref
 
 if TYPE_CHECKING:
@@ -18,28 +19,6 @@ ACTIVATIONS: dict[str, str] = {
     "tanh": "Tanh",
     "sigmoid": "Sigmoid",
 }
-
-
-class ModelSpec(Protocol):
-    """What a builder reads of a run (RunSpec has it; the registry sits below config/ and cannot name it)."""
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def hidden(self) -> tuple[int, ...]: ...
-
-    @property
-    def act(self) -> str: ...
-
-    @property
-    def batchnorm(self) -> bool: ...
-
-    @property
-    def dropout(self) -> float: ...
-
-    @property
-    def model_args(self) -> tuple[tuple[str, object], ...]: ...
 
 
 def _act(name: str) -> nn.Module:
@@ -55,7 +34,7 @@ def _flat(shape: tuple[int, ...]) -> int:
     return n
 
 
-def build_mlp(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
+def build_mlp(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Sequential:
     from torch import nn
 
     layers: list[nn.Module] = [nn.Flatten()]
@@ -72,7 +51,7 @@ def build_mlp(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequent
     return nn.Sequential(*layers)
 
 
-def build_cnn(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
+def build_cnn(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Sequential:
     """The course's ConvNet: conv3x3(64)-BN-act-pool, conv3x3(128)-BN-act-pool, Linear 256, Linear. On 1-D
     signals (channels, length), the same with Conv1d, BatchNorm1d and MaxPool1d (kernel 3, pool 2)."""
     from torch import nn
@@ -107,24 +86,49 @@ def build_cnn(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequent
     )
 
 
-def build_logreg(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
+def build_logreg(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Sequential:
     from torch import nn
 
     return nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), n_out))
 
 
-def build_linear(spec: ModelSpec, shape: tuple[int, ...], n_out: int) -> nn.Sequential:
+def build_linear(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Sequential:
     """y = Xw with no bias, as in the course's regression examples."""
     from torch import nn
 
     return nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), n_out, bias=False))
 
 
-MODELS: dict[str, Callable[[ModelSpec, tuple[int, ...], int], nn.Sequential]] = {
+def build_transformer(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Module:
+    from nncmp.registry import sequence_models  # lazy: torch at its top
+
+    return sequence_models.build_transformer(spec, shape, n_out, vocab)
+
+
+def build_gru(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Module:
+    from nncmp.registry import sequence_models  # lazy: torch at its top
+
+    return sequence_models.build_gru(spec, shape, n_out, vocab)
+
+
+def build_lstm(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Module:
+    from nncmp.registry import sequence_models  # lazy: torch at its top
+
+    return sequence_models.build_lstm(spec, shape, n_out, vocab)
+
+
+# A builder: (the run, one example's shape, outputs, vocabulary: 0 for float features, else the number of token
+# ids the inputs hold) → the untrained model.
+Builder = Callable[[ModelSpec, tuple[int, ...], int, int], "nn.Module"]
+
+MODELS: dict[str, Builder] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
     "logreg": build_logreg,
     "linear": build_linear,
+    "transformer": build_transformer,
+    "gru": build_gru,
+    "lstm": build_lstm,
 }
 
 
@@ -134,6 +138,9 @@ HAS: dict[str, frozenset[str]] = {
     "cnn": frozenset({"act", "dropout"}),
     "logreg": frozenset(),
     "linear": frozenset(),
+    "transformer": frozenset({"dropout"}),
+    "gru": frozenset(),
+    "lstm": frozenset(),
 }
 WHAT = {
     "mlp": "hidden layers of --hidden widths (or --depth × --width), each Linear → [BatchNorm1d] → act → [Dropout]",
@@ -141,6 +148,13 @@ WHAT = {
            "with the activation and dropout, the output layer",
     "logreg": "a single Linear layer: no hidden layers, activation, BatchNorm or dropout",
     "linear": "y = Xw, one Linear layer without bias: no hidden layers, activation, BatchNorm or dropout",
+    "transformer": "a decoder-only pre-LayerNorm GPT: token and learned position embeddings, n_layer blocks of "
+                   "causal self-attention and a 4x GELU MLP, a final LayerNorm and a bias-free head; [Dropout] "
+                   "on embeddings and residual branches",
+    "gru": "an embedding (or a Linear projection of float features), an n_layer GRU of `hidden` units, a Linear "
+           "head",
+    "lstm": "an embedding (or a Linear projection of float features), an n_layer LSTM of `hidden` units, a Linear "
+            "head",
 }
 # The normalisation a model always has, whatever --batchnorm says (the cnn's BatchNorm2d).
 BUILT_IN_NORM = {"cnn": "batchnorm"}
@@ -150,6 +164,8 @@ BUILT_IN_NORM = {"cnn": "batchnorm"}
 # nncmp does not know its layers; what its build shows is checked on the built model instead.
 STACKABLE = "stackable"  # Linear layers (BatchNorm1d, Dropout, activations between): the stacked engine's Stack
 PLAIN_LINEAR = "plain-linear"  # biased Linear layers and activations only: the batch-1 SGD fast path's arithmetic
+TOKENS = "tokens"  # takes token ids (integer inputs, an nn.Embedding), not float features
+FUNC_STACK = "func-stack"  # no buffers, no random layers without --dropout: stacks exactly with torch.func
 HIDDEN_MATRICES = "hidden-matrices"  # weight matrices besides the output layer's (what Muon-style optimizers train)
 IMAGES = "images"  # takes images (channels, height, width) or signals (channels, length), not flat features
 BATCHNORM1D = "batchnorm1d"  # --batchnorm puts BatchNorm1d over a layer's features: a batch of one cannot train
@@ -158,6 +174,10 @@ PROPERTIES: dict[str, frozenset[str]] = {
     "cnn": frozenset({HIDDEN_MATRICES, IMAGES}),
     "logreg": frozenset({STACKABLE, PLAIN_LINEAR}),
     "linear": frozenset({STACKABLE}),  # no bias: not the fast path's layers
+    "transformer": frozenset({TOKENS, HIDDEN_MATRICES, FUNC_STACK}),
+    # not FUNC_STACK: vmap has no batching rule for aten::gru / aten::lstm
+    "gru": frozenset({TOKENS, HIDDEN_MATRICES}),
+    "lstm": frozenset({TOKENS, HIDDEN_MATRICES}),
 }
 
 
@@ -166,21 +186,23 @@ def model_is(model: str, prop: str) -> bool:
     return prop in PROPERTIES.get(model, frozenset())
 
 
-def build_model(spec: ModelSpec, shape: tuple[int, ...], n_out: int, task: str = "classification") -> nn.Module:
-    """The untrained model of a run: a built-in, or a user's (`--model file.py:Name`, `module:Name`)."""
-    return model_builder(spec, shape, n_out, task)()
+def build_model(spec: ModelSpec, shape: tuple[int, ...], n_out: int, task: str = "classification",
+                vocab: int = 0) -> nn.Module:
+    """The untrained model of a run: a built-in, or a user's (`--model file.py:Name`, `module:Name`). `vocab`:
+    the number of token ids of token inputs (Data.vocab; 0: float features)."""
+    return model_builder(spec, shape, n_out, task, vocab)()
 
 
-def model_builder(spec: ModelSpec, shape: tuple[int, ...], n_out: int,
-                  task: str = "classification") -> Callable[[], nn.Module]:
+def model_builder(spec: ModelSpec, shape: tuple[int, ...], n_out: int, task: str = "classification",
+                  vocab: int = 0) -> Callable[[], nn.Module]:
     """What builds the run's model, its code already imported: a user's file may draw random numbers when it
     is imported (a module-level layer), so the import happens before the run's seed is set, never between
     the seed and the weights."""
     if spec.model in MODELS:
-        return lambda: MODELS[spec.model](spec, shape, n_out)
+        return lambda: MODELS[spec.model](spec, shape, n_out, vocab)
 
     resolve(spec.model, f"--model {spec.model}")
-    return lambda: build_user(spec.model, dict(spec.model_args), shape, n_out, task)
+    return lambda: build_user(spec.model, dict(spec.model_args), shape, n_out, task, vocab)
 
 
 def has_batchnorm1d(spec: ModelSpec) -> bool:
@@ -188,15 +210,21 @@ def has_batchnorm1d(spec: ModelSpec) -> bool:
     return spec.batchnorm and model_is(spec.model, BATCHNORM1D)
 
 
-def user_kwargs(task: str, shape: tuple[int, ...], n_out: int) -> dict[str, object]:
-    """What nncmp offers a user's model: the input shape of one example and the number of outputs."""
-    return {"input_shape": shape, ("n_classes" if task == "classification" else "n_outputs"): n_out}
+def user_kwargs(task: str, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> dict[str, object]:
+    """What nncmp offers a user's model: the input shape of one example, the number of outputs, and for token
+    inputs the vocabulary size (token ids are 0 .. vocab_size-1)."""
+    offered: dict[str, object] = {"input_shape": shape,
+                                  ("n_classes" if task == "classification" else "n_outputs"): n_out}
+    if vocab:
+        offered["vocab_size"] = vocab
+    return offered
 
 
 def build_user(ref: str, args: dict[str, object], shape: tuple[int, ...], n_out: int,
-               task: str = "classification") -> nn.Module:
-    """A user's model: NAME called with those of input_shape, n_classes (regression: n_outputs) it accepts,
-    plus --model-arg's. SpecError (one line) when it cannot be found or built or is no nn.Module."""
+               task: str = "classification", vocab: int = 0) -> nn.Module:
+    """A user's model: NAME called with those of input_shape, n_classes (regression: n_outputs) and vocab_size
+    (token inputs) it accepts, plus --model-arg's. SpecError (one line) when it cannot be found or built or is
+    no nn.Module."""
     import inspect
 
     from torch import nn
@@ -214,11 +242,11 @@ def build_user(ref: str, args: dict[str, object], shape: tuple[int, ...], n_out:
         params = inspect.signature(obj).parameters
     except (TypeError, ValueError):  # builtins without a signature: offer nothing, pass --model-arg's
         params = {}
-    reserved = [k for k in args if k in ("input_shape", "n_classes", "n_outputs")]
+    reserved = [k for k in args if k in ("input_shape", "n_classes", "n_outputs", "vocab_size")]
     if reserved:
         raise SpecError(f"--model-arg {reserved[0]}: nncmp passes {reserved[0]} itself, from the data")
     open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in user_kwargs(task, shape, n_out).items() if k in params or open_kwargs}
+    kwargs = {k: v for k, v in user_kwargs(task, shape, n_out, vocab).items() if k in params or open_kwargs}
     unknown = [k for k in args if params and k not in params and not open_kwargs]
     if unknown:
         takes = [k for k, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]

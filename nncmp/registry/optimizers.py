@@ -210,6 +210,24 @@ def default_lr(name: str) -> float:
         return float("nan")
 
 
+# torch.optim classes whose weight decay is decoupled (applied to the weights, not added to the gradient).
+DECOUPLED = {"AdamW", "Muon"}
+
+
+def decoupled_decay(name: str, args: dict[str, Any] | None = None) -> bool:
+    """Whether optimizer `name` decays weights decoupled from the gradient (AdamW, and pytorch-optimizer's
+    with weight_decouple on: Lion, Muon, AdaBelief, ...), with these --opt-arg values."""
+    e = entry(name)
+    if e.torch_class in DECOUPLED and e.module == "torch.optim":
+        return True
+    if e.module == "torch.optim" or e.unavailable:
+        return False
+    if (args or {}).get("weight_decouple") is not None:
+        return bool((args or {})["weight_decouple"])
+    param = signature(optimizer_class(e)).get("weight_decouple")
+    return bool(param is not None and param.default is True)
+
+
 def optimizer_class(e: OptimizerEntry) -> type[torch.optim.Optimizer]:
     return getattr(importlib.import_module(e.module), e.torch_class)
 

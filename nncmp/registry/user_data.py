@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import DataError, SpecError
 from nncmp.registry import user
-from nncmp.registry.data import Data
+from nncmp.registry.data import IGNORE_INDEX, Data
 from nncmp.registry.splits import stratified
-from nncmp.registry.user import one_line
+from nncmp.registry.user import DATA_FILES, one_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,11 +30,16 @@ KEYS = ("x_train", "y_train", "x_val", "y_val")
 MEMORY_SHARE = 0.5
 
 
-def load_user(ref: str, target: str | None = None, task: str | None = None) -> Data:
-    """The dataset a --dataset reference names (a file path or 'where:NAME'), checked."""
+def load_user(ref: str, target: str | None = None, task: str | None = None, args: dict[str, Any] | None = None,
+              classes: int | None = None) -> Data:
+    """The dataset a --dataset reference names (a file path or 'where:NAME'), checked. `args`: --data-arg's,
+    passed to a loader function; `classes`: --classes, the number of classes (else counted)."""
     what = f"--dataset {Path(ref).name if not user.is_ref(ref) else ref}"
+    if args and ref.endswith(DATA_FILES):
+        raise DataError(f"{what}: --data-arg goes to a loader function (file.py:NAME), not to a data file")
     if ref.endswith(".npz"):
-        arrays = _npz(Path(ref), what)
+        arrays, stored = _npz(Path(ref), what)
+        classes = classes or stored
     elif ref.endswith(".csv"):
         arrays = _csv(Path(ref), target or "", what, task)
         return make_data(Path(ref).name, *arrays, task=task, what=what)
@@ -43,13 +48,17 @@ def load_user(ref: str, target: str | None = None, task: str | None = None) -> D
             obj = user.resolve(ref, what)
         except SpecError as e:
             raise DataError(str(e)) from None
+        if args and not callable(obj):
+            raise DataError(f"{what}: --data-arg goes to a loader function; {user.split_ref(ref)[1]} is a "
+                            f"{type(obj).__name__}")
         try:
-            value = obj() if callable(obj) else obj
+            value = obj(**(args or {})) if callable(obj) else obj
         except Exception as e:  # noqa: BLE001 -- the user's loader may raise anything; one line says what
             raise DataError(f"{what}: calling it raised {user.one_line(e)}") from None
         arrays = from_value(value, what)
+        classes = classes or _given_classes(value, what)
     name = Path(ref).name if not user.is_ref(ref) else user.split_ref(ref)[1]
-    return make_data(name, *arrays, task=task, what=what)
+    return make_data(name, *arrays, task=task, what=what, classes=classes)
 
 
 def from_value(value: Any, what: str) -> tuple[Any, Any, Any, Any]:
@@ -98,13 +107,25 @@ def materialise(dataset: Any, what: str, split_name: str) -> tuple[Any, Any]:
     if memory and need > MEMORY_SHARE * memory:
         raise DataError(f"{what}: the {split_name} dataset would take {need / 2**30:.1f} GB as tensors, more than "
                         f"half of this machine's {memory / 2**30:.1f} GB; pass a smaller dataset")
-    xs = torch.empty((n, *x0.shape), dtype=torch.float32)
+    dtype = x0.dtype if tokens(x0.dtype) else torch.float32
+    xs = torch.empty((n, *x0.shape), dtype=dtype)
     ys = []
     for i in range(n):
         x, y = dataset[i]
-        xs[i] = torch.as_tensor(x, dtype=torch.float32)
+        xs[i] = torch.as_tensor(x, dtype=dtype)
         ys.append(torch.as_tensor(y))
     return xs, torch.stack(ys)
+
+
+def tokens(dtype: Any) -> bool:
+    """Whether inputs of this dtype are token ids (kept as integers, for an nn.Embedding): signed integers.
+    Unsigned bytes (images) and booleans are features, made float32 like every other number."""
+    import numpy as np
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return not dtype.is_floating_point and not dtype.is_complex and dtype not in (torch.uint8, torch.bool)
+    return np.dtype(dtype).kind == "i"
 
 
 def _memory() -> int | None:
@@ -144,7 +165,21 @@ def _integer(y: np.ndarray) -> bool:
     return y.dtype.kind in "iub"
 
 
-def _npz(path: Path, what: str) -> tuple[Any, Any, Any, Any]:
+def _given_classes(value: Any, what: str) -> int | None:
+    """The number of classes a loader's dict or an .npz states under `n_classes` (None: not stated)."""
+    if not isinstance(value, dict) or "n_classes" not in value:
+        return None
+    stated = value["n_classes"]
+    try:
+        n = int(stated)
+        if n != stated or isinstance(stated, bool):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DataError(f"{what}: n_classes must be a whole number, got {stated!r}") from None
+    return n
+
+
+def _npz(path: Path, what: str) -> tuple[tuple[Any, Any, Any, Any], int | None]:
     import numpy as np
 
     if not path.is_file():
@@ -154,7 +189,7 @@ def _npz(path: Path, what: str) -> tuple[Any, Any, Any, Any]:
             arrays = {k: f[k] for k in f.files}
     except Exception as e:  # noqa: BLE001 -- a corrupt file raises zipfile, OSError or ValueError errors
         raise DataError(f"{what}: {path} is not a readable .npz file ({one_line(e)})") from None
-    return from_value(arrays, what)
+    return from_value(arrays, what), _given_classes(arrays, what)
 
 
 def _csv(path: Path, target: str, what: str, task: str | None) -> tuple[Any, Any, Any, Any]:
@@ -214,8 +249,14 @@ def _check_finite(x: np.ndarray, what: str, split_name: str, of: str = "features
 
 
 def make_data(name: str, x_train: Any, y_train: Any, x_val: Any, y_val: Any, task: str | None = None,
-              what: str = "--dataset") -> Data:
-    """Four arrays as a checked Data: lengths, empty splits, NaN/inf, the task and the class labels."""
+              what: str = "--dataset", classes: int | None = None) -> Data:
+    """Four arrays as a checked Data: lengths, empty splits, NaN/inf, the task and the class labels.
+
+    Signed-integer inputs stay integers: token ids, for an nn.Embedding (the vocabulary is the largest id of
+    either split, plus one). Labels of one class per example are numbered in sorted order of the training
+    labels, unless `classes` is given; labels per position (shape (N, T, ...)) are token ids and are never
+    renumbered. IGNORE_INDEX (-100) marks a position without a target.
+    """
     import numpy as np
     import torch
 
@@ -236,12 +277,18 @@ def make_data(name: str, x_train: Any, y_train: Any, x_val: Any, y_val: Any, tas
     text = y_tr.dtype.kind in "US"
     if task is None:
         task = "classification" if _integer(y_tr) or text else "regression"
+    if classes is not None and task != "classification":
+        raise DataError(f"{what}: --classes applies to classification; these targets are a regression's")
     if task == "classification":
-        classes, labels = _classes(y_tr, y_va, what)
+        if y_tr.ndim > 1 or classes is not None:
+            n_classes, labels = _as_given(y_tr, y_va, classes, what)
+        else:
+            found, labels = _classes(y_tr, y_va, what)
+            n_classes = len(found)
+            if n_classes < 2:
+                raise DataError(f"{what}: the training labels have one class ({found[0]}); classification needs "
+                                "two")
         y_tr_t, y_va_t = (torch.as_tensor(lab, dtype=torch.long) for lab in labels)
-        n_classes = len(classes)
-        if n_classes < 2:
-            raise DataError(f"{what}: the training labels have one class ({classes[0]}); classification needs two")
     else:
         if text or y_tr.dtype.kind not in "biuf":
             raise DataError(f"{what}: regression needs numeric targets, got {y_tr.dtype}")
@@ -249,9 +296,49 @@ def make_data(name: str, x_train: Any, y_train: Any, x_val: Any, y_val: Any, tas
         _check_finite(y_va.astype(float), what, "validation", "targets")
         y_tr_t, y_va_t = (torch.as_tensor(y.reshape(len(y), -1), dtype=torch.float32) for y in (y_tr, y_va))
         n_classes = 0
-    x_tr_t = torch.as_tensor(np.ascontiguousarray(x_tr), dtype=torch.float32)
-    x_va_t = torch.as_tensor(np.ascontiguousarray(x_va), dtype=torch.float32)
-    return Data(name, task, tuple(x_tr_t.shape[1:]), n_classes, x_tr_t, y_tr_t, x_va_t, y_va_t)
+    vocab = 0
+    if tokens(x_tr.dtype):
+        low = min(int(x_tr.min()), int(x_va.min()))
+        if low < 0:
+            raise DataError(f"{what}: integer inputs are token ids and must be >= 0; the smallest is {low} (pass "
+                            "floats if they are values)")
+        vocab = max(int(x_tr.max()), int(x_va.max())) + 1
+        x_tr_t, x_va_t = (torch.as_tensor(np.ascontiguousarray(x), dtype=torch.long) for x in (x_tr, x_va))
+    else:
+        x_tr_t, x_va_t = (torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32) for x in (x_tr, x_va))
+    return Data(name, task, tuple(x_tr_t.shape[1:]), n_classes, x_tr_t, y_tr_t, x_va_t, y_va_t, vocab=vocab)
+
+
+def _as_given(y_tr: np.ndarray, y_va: np.ndarray, classes: int | None,
+              what: str) -> tuple[int, tuple[np.ndarray, np.ndarray]]:
+    """Labels used as they are (token ids, or classes numbered by the user): the number of classes (given, or
+    the largest label of either split plus one) and both splits' labels; IGNORE_INDEX marks no target."""
+    import numpy as np
+
+    if y_tr.ndim != y_va.ndim:
+        raise DataError(f"{what}: the training labels have shape {y_tr.shape}, the validation labels {y_va.shape}: "
+                        "both one per example, or both one per position")
+    for split_name, y in (("training", y_tr), ("validation", y_va)):
+        if not _integer(y):
+            raise DataError(f"{what}: labels per position (or with --classes) must be integers; the {split_name} "
+                            f"labels are {y.dtype}")
+    y_tr, y_va = y_tr.astype(np.int64), y_va.astype(np.int64)
+    real = [y[y != IGNORE_INDEX] for y in (y_tr, y_va)]
+    if not any(len(r) for r in real):
+        raise DataError(f"{what}: every label is {IGNORE_INDEX} (no target): there is nothing to learn")
+    low = min(int(r.min()) for r in real if len(r))
+    if low < 0:
+        raise DataError(f"{what}: label {low} is negative; labels are class numbers from 0 ({IGNORE_INDEX} "
+                        "marks a position without a target)")
+    top = max(int(r.max()) for r in real if len(r))
+    if classes is None:
+        classes = top + 1
+    elif classes <= top:
+        raise DataError(f"{what}: --classes {classes} is too few: the labels go up to {top}, which needs "
+                        f"--classes {top + 1} or more")
+    if classes < 2:
+        raise DataError(f"{what}: the labels have one class (0); classification needs two")
+    return classes, (y_tr, y_va)
 
 
 def _classes(y_tr: np.ndarray, y_va: np.ndarray, what: str) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -260,8 +347,8 @@ def _classes(y_tr: np.ndarray, y_va: np.ndarray, what: str) -> tuple[np.ndarray,
 
     for split_name, y in (("training", y_tr), ("validation", y_va)):
         if y.ndim != 1:
-            raise DataError(f"{what}: classification labels must be one per example; the {split_name} labels have "
-                            f"shape {y.shape}")
+            raise DataError(f"{what}: the {split_name} labels have shape {y.shape}, the training labels "
+                            f"{y_tr.shape}: both one per example, or both one per position")
         if y.dtype.kind == "f" and (not np.isfinite(y).all() or not (y == np.round(y)).all()):
             raise DataError(f"{what}: --task classification needs integer labels; the {split_name} labels are not "
                             "whole numbers")
@@ -273,5 +360,6 @@ def _classes(y_tr: np.ndarray, y_va: np.ndarray, what: str) -> tuple[np.ndarray,
         hint = "" if len(classes) <= 100 else (f"; the {len(classes)} distinct integer labels were taken as classes"
                                                ": pass --task regression if they are values")
         raise DataError(f"{what}: validation label(s) {', '.join(map(str, unseen[:5]))} never occur in the training "
-                        f"data{hint}")
+                        f"data{hint}; if the labels are already class numbers 0..N-1, pass --classes N to use "
+                        "them as they are")
     return classes, (np.searchsorted(classes, y_tr), np.searchsorted(classes, y_va))

@@ -55,25 +55,26 @@ RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRI
 
 # The run's identity columns (declared by RunSpec's fields) in the order the files have always had them.
 RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",
-               "opt_args", "hidden", "dropout", "model_args"]
+               "opt_args", "hidden", "dropout", "model_args", "hyper"]
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status",
-                 "diverged_step", "lr_end"]
+                 "diverged_step", "lr_end", "step"]
 RECORD_COLUMNS = ["run_id", "config", *RUN_COLUMNS, *EPOCH_COLUMNS]
 # Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
-INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step"]
+INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step", "step"]
 # Columns added after the first release: a folder written before them is read with their values filled in.
 LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end", "hidden", "dropout",
-                 "model_args")
+                 "model_args", "step", "hyper")
 
 # A configuration's columns in summary.csv: a run's identity without what one comparison never varies.
 CONFIG_COLUMNS = ["config", *(c for c in RUN_COLUMNS if c not in ("dataset", "model", "seed"))]
 # --lrs auto tunes one rate per value of every grid factor but the rate itself and the seed.
-TUNED_PER = [c for c in CONFIG_COLUMNS if c not in ("config", "lr")]
+# ("hyper": the hyperparameters a grid or a trial set, which tuning chooses.)
+TUNED_PER = [c for c in CONFIG_COLUMNS if c not in ("config", "lr", "hyper")]
 # What summaries need of tuning.csv (act and norm too, in folders written since they became tuning keys).
 TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]
 RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
 # Text columns, read as text even when every value looks like a number (a one-layer mlp's "512").
-TEXT_COLUMNS = ("run_id", "config", "act", "norm", "opt_args", "hidden", "model_args")
+TEXT_COLUMNS = ("run_id", "config", "act", "norm", "opt_args", "hidden", "model_args", "hyper")
 LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
 
 
@@ -112,7 +113,7 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
                     "norm": BUILT_IN_NORM.get(model) or ("batchnorm" if base.get("batchnorm") else "none"),
                     "diverged_step": None, "schedule": "constant", "opt_args": "",
                     "hidden": widths_text(hidden) if "hidden" in has else "", "dropout": dropout,
-                    "model_args": ""}
+                    "model_args": "", "step": None, "hyper": ""}
         if "hidden" not in frame.columns:
             # The id parts of the architecture and dropout come right after the batch size's.
             extra = ("" if hidden == DEFAULT_HIDDEN else f"/hidden={widths_text(hidden)}") + \
@@ -126,7 +127,7 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
         if "lr_end" not in frame.columns:  # no schedules then: the rate never changed
             frame["lr_end"] = frame["lr"]
     # Empty text (no --opt-arg; a model without hidden layers) reads back as NaN; it is a value of its own.
-    for column in ("opt_args", "hidden", "act", "norm", "model_args"):
+    for column in ("opt_args", "hidden", "act", "norm", "model_args", "hyper"):
         frame[column] = text_column(frame[column])
     return frame[RECORD_COLUMNS]
 

@@ -7,12 +7,13 @@ I/O: results/summary.py reads a folder's tables and brings them here.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from nncmp.errors import BaselineError
 from nncmp.registry.inits import canonical_init
 from nncmp.registry.optimizers import default_lr
+from nncmp.results.measures import Measure
 from nncmp.results.schema import CONFIG_COLUMNS, TUNED_PER
 
 if TYPE_CHECKING:
@@ -49,9 +50,10 @@ def mean_std_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, fl
     return mean, std, float(stdtrit(n - 1, 0.5 + level / 2) * std / math.sqrt(n))
 
 
-def per_run(metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
-    """One row per run: its configuration, seed, status, each summary metric, and its own time to
-    `target` (so a baseline can pair any rankable metric seed by seed)."""
+def per_run(metrics: pd.DataFrame, target: float | None = None, derived: Sequence[Measure] = ()) -> pd.DataFrame:
+    """One row per run: its configuration, seed, status, each summary metric (and each measure `derived` from its
+    final validation loss), and its own time to `target` (so a baseline can pair any rankable metric seed by
+    seed)."""
     import pandas as pd
 
     rows = []
@@ -63,6 +65,10 @@ def per_run(metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
         row["epochs"] = int(g["epoch"].max())
         for name, (col, how, _) in METRICS.items():
             row[name] = g[col].iloc[-1] if how == "last" else g[col].max()
+        for m in derived:
+            row[m.name] = m.of_loss(float(row["final_val_loss"]))
+        if "step" in g.columns and g["step"].notna().any():
+            row["steps"] = int(g["step"].max())
         reached = target is not None and g["val_acc"].notna().any()
         times = time_to_target(g, target) if reached else (math.nan,) * 3
         row.update(zip(TIME_METRICS, times))
@@ -71,7 +77,8 @@ def per_run(metrics: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
 
 
 def time_to_target(runs: pd.DataFrame, target: float) -> tuple[float, float, float]:
-    """First epoch at which the seed-mean val accuracy reaches `target`; examples and seconds by then."""
+    """First epoch (evaluation) at which the seed-mean val accuracy reaches `target`; examples and seconds by
+    then."""
     curve = runs.groupby("epoch")[["val_acc", "examples", "seconds"]].mean().sort_index()
     hit = curve[curve["val_acc"] >= target]
     if hit.empty:
@@ -80,17 +87,30 @@ def time_to_target(runs: pd.DataFrame, target: float) -> tuple[float, float, flo
     return float(epoch), float(hit["examples"].iloc[0]), float(hit["seconds"].iloc[0])
 
 
+def steps_to_target(runs: pd.DataFrame, target: float) -> float:
+    """Optimizer steps by the first evaluation at which the seed-mean val accuracy reaches `target` (a step
+    budget's time to target); NaN if never, or if the records have no steps (older folders)."""
+    if "step" not in runs.columns or runs["step"].isna().all():
+        return math.nan
+    curve = runs.groupby("epoch")[["val_acc", "step"]].mean().sort_index()
+    hit = curve[curve["val_acc"] >= target]
+    return math.nan if hit.empty else float(hit["step"].iloc[0])
+
+
 def default_metric(metrics: pd.DataFrame) -> str:
     return "final_val_acc" if metrics["val_acc"].notna().any() else "final_val_loss"
 
 
 def summarize(metrics: pd.DataFrame, target: float | None = None, metric: str | None = None,
-              baseline: str | None = None, tuning: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per configuration, ranked (rank 1 is best). See docs/results-files.md, summary.csv columns."""
+              baseline: str | None = None, tuning: pd.DataFrame | None = None,
+              derived: Sequence[Measure] = (), by_step: bool = False) -> pd.DataFrame:
+    """One row per configuration, ranked (rank 1 is best). See docs/results-files.md, summary.csv columns.
+    `derived`: the measures the data and loss support (results/measures.py); `by_step`: a step budget, whose
+    time to target is counted in optimizer steps too (steps_to_target)."""
     import pandas as pd
 
     metric = metric or default_metric(metrics)
-    runs = per_run(metrics, target)
+    runs = per_run(metrics, target, derived)
     has_acc = bool(metrics["val_acc"].notna().any())
     rows = []
     for _, g in runs.groupby("config", sort=False):
@@ -100,15 +120,19 @@ def summarize(metrics: pd.DataFrame, target: float | None = None, metric: str | 
         row["n_diverged"] = int((g["status"] == "diverged").sum())
         row["status"] = "ok" if row["n_diverged"] == 0 else (
             "diverged" if ok.empty else f"{row['n_diverged']}/{len(g)} diverged")
-        for name in METRICS:
+        for name in [*METRICS, *(m.name for m in derived)]:
             row[f"{name}_mean"], row[f"{name}_std"], row[f"{name}_ci95"] = mean_std_ci(ok[name])
         row["target"] = target if has_acc else math.nan
         finished = metrics[metrics["run_id"].isin(ok["run_id"])]
         if target is not None and has_acc and not finished.empty:
             row["epochs_to_target"], row["examples_to_target"], row["seconds_to_target"] = time_to_target(
                 finished, target)
+            if by_step:
+                row["steps_to_target"] = steps_to_target(finished, target)
         else:
             row["epochs_to_target"] = row["examples_to_target"] = row["seconds_to_target"] = math.nan
+            if by_step:
+                row["steps_to_target"] = math.nan
         rows.append(row)
     summary = pd.DataFrame(rows)
     if baseline is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nncmp.results import schema, stats, store
+from nncmp.results.measures import measures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,4 +22,11 @@ def summarize_folder(folder: Path, target: float | None, metric: str | None,
     metric = metric or stats.default_metric(metrics)
     if baseline is not None:
         baseline = stats.find_config(metrics["config"], baseline)
-    return metrics, stats.summarize(metrics, target, metric, baseline, tuning), metric
+    try:
+        config = store.read_config(folder)
+    except store.StoreError:  # summarising tables alone (tests, a folder whose config.json is elsewhere)
+        config = {}
+    base = config.get("base") or config.get("spec") or {}
+    derived = measures(config.get("data"))
+    return metrics, stats.summarize(metrics, target, metric, baseline, tuning, derived,
+                                    by_step=bool(base.get("steps"))), metric

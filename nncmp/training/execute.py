@@ -7,6 +7,7 @@ nothing here resolves or chooses again.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 from nncmp.config.run import RunSpec
@@ -20,18 +21,34 @@ from nncmp.training.recorder import OnEpoch, Probe, Record, record_runs
 def train_with(group: Group, data: Data, on_epoch: OnEpoch | None = None,
                probe: Probe | None = None) -> list[list[Record]]:
     """Train the runs of `group` together on its engine and device (`data` moves there, once per process);
-    each run's records, in the group's order."""
+    each run's records, in the group's order. An engine is an optimisation, never a risk: if a stacked engine
+    fails during training, its runs train again one by one on the single-run engine (a warning says why), and
+    only a failure there is a failed run."""
     data = on_device(data, group.device)
     specs = list(group.specs)
     if group.engine == "single":
         (spec,) = specs
         return record_runs(single.SingleRun(spec, data, group.device), on_epoch, probe)
-    if group.engine == "stacked-func":
-        return record_runs(func_stacked.FuncStackedRun(specs, data, group.device), on_epoch, probe)
-    if group.engine in ("stacked", "fast-sgd"):
-        run = stacked.StackedRun(specs, data, group.device, fast=group.engine == "fast-sgd")
-        return record_runs(run, on_epoch, probe)
-    raise ValueError(f"unknown engine {group.engine!r}")
+    if group.engine not in ("stacked", "fast-sgd", "stacked-func"):
+        raise ValueError(f"unknown engine {group.engine!r}")
+    reported: set[tuple[str, int]] = set()
+
+    def once(record: Record) -> None:
+        """on_epoch for each run and epoch once, though a retry on the single engine records them again."""
+        if on_epoch is not None and (record["run_id"], record["epoch"]) not in reported:
+            reported.add((record["run_id"], record["epoch"]))
+            on_epoch(record)
+
+    try:
+        if group.engine == "stacked-func":
+            engine = func_stacked.FuncStackedRun(specs, data, group.device)
+        else:
+            engine = stacked.StackedRun(specs, data, group.device, fast=group.engine == "fast-sgd")
+        return record_runs(engine, once, probe)
+    except Exception as e:  # noqa: BLE001 -- any failure of the stack is the single engine's to settle
+        warnings.warn(f"the {group.engine} engine failed on {len(specs)} runs ({failure(e)}); training them one by "
+                      "one on the single-run engine", RuntimeWarning, stacklevel=2)
+    return [record_runs(single.SingleRun(spec, data, group.device), once, probe)[0] for spec in specs]
 
 
 def run_group(group: Group, specs: Sequence[RunSpec], data: Data, on_epoch: OnEpoch | None = None,

@@ -8,12 +8,13 @@ output and its weights, and the weights' own spread. `nncmp inspect` shows them 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from nncmp.training.engines.single import loss_function, make_model
+from nncmp.training.engines.single import criterion_of, make_model
 
 if TYPE_CHECKING:
     from nncmp.config.run import RunSpec
@@ -45,7 +46,7 @@ ACT_NAMES = {"ReLU": "relu", "LeakyReLU": "leaky-relu", "ELU": "elu", "Tanh": "t
 
 
 def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, act: str,
-                loss_fn: nn.Module) -> list[dict[str, Any]]:
+                loss_fn: Callable[[Any, torch.Tensor], torch.Tensor]) -> list[dict[str, Any]]:
     """One forward and backward pass of (x, y); one dict per Linear or ConvNd layer, with the activation
     module that runs after it (before the next such layer) as its activations. `act` names the activation
     for models whose activation modules are not torch's own; functional activations (F.relu) are not seen,
@@ -138,7 +139,7 @@ def inspect_inits(base: RunSpec, inits: list[str], data: Data, batch_size: int, 
         spec = base.__class__(**{**base.to_dict(), "init": init})
         model = make_model(spec, data, device)
         model.train()
-        per_init[spec.init] = layer_stats(model, x, y, spec.columns()["act"], loss_function(data))
+        per_init[spec.init] = layer_stats(model, x, y, spec.columns()["act"], criterion_of(spec, data).mean)
         samples.append((spec.init, hidden_activations(model, x)))
     return per_init, samples
 
@@ -177,14 +178,15 @@ class LayerTracker:
 
     def __init__(self, data: Data, size: int = 256, seed: int = 0):
         self.x, self.y = probe_batch(data, size, seed)
-        self.loss_fn = loss_function(data)
+        self.data = data
         self.rows: dict[str, list[dict[str, Any]]] = {}
 
     def __call__(self, spec: RunSpec, model: nn.Sequential, epoch: int) -> None:
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device  # a single run's live model may be on a GPU
-        stats = layer_stats(model, self.x.to(device), self.y.to(device), spec.columns()["act"], self.loss_fn)
+        stats = layer_stats(model, self.x.to(device), self.y.to(device), spec.columns()["act"],
+                            criterion_of(spec, self.data).mean)
         model.train(was_training)
         keys = {"run_id": spec.run_id, "config": spec.config_id, "optimizer": spec.optimizer, "init": spec.init,
                 "act": spec.columns()["act"], "norm": spec.norm, "seed": spec.seed, "epoch": epoch}

@@ -10,8 +10,10 @@ Four engines train runs (execute.train_with switches on the choice, nowhere else
 - "stacked":  runs that differ only in init, seed and the built-in optimizer's hyperparameters, stacked
               along a leading dimension into one model (engines/stacked.py), one batched matrix product per
               layer (members with other hyperparameters: an optimizer each);
-- "stacked-func": the same for a user's model, stacked with torch.func (engines/func_stacked.py), where
-              that matches single runs to rounding (no buffers, no random layers, batch size above 1);
+- "stacked-func": the same for a user's model or the transformer, stacked with torch.func
+              (engines/func_stacked.py), where that matches single runs to rounding (no buffers, no random
+              layers, batch size above 1) and a trial step on a few examples succeeds (vmap has no rule for
+              recurrent layers, random numbers drawn inside forward or control flow on the data);
 - "single":   the reference engine, one run (engines/single.py): models that do not stack (the cnn), users'
               models that cannot, and everything with --group-size 1 that the fast path does not cover.
 
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from nncmp.config.run import RunSpec, hyper_differ, user_model
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
-from nncmp.registry.models import PLAIN_LINEAR, STACKABLE, build_user, model_is
+from nncmp.registry.models import FUNC_STACK, PLAIN_LINEAR, STACKABLE, build_user, model_is
 
 if TYPE_CHECKING:
     from nncmp.registry.data import Data
@@ -67,15 +69,18 @@ def unstackable(spec: RunSpec, data: Data) -> str | None:
         "views of its slices) do not give")
     if optim.resolve(spec.optimizer).split(":")[-1] in NOT_STACKABLE:
         library = f"{spec.optimizer}'s stacked runs were measured to differ from its single runs"
-    if user_model(spec.model):
+    if func_stack(spec.model):
         if spec.optimizer not in optim.OPTIMIZERS:
             return (f"a torch.func stack has one optimizer for every member, exact only for the built-in "
                     f"optimizers, whose updates act on each weight by itself; {spec.optimizer} may not")
         if spec.batch_size == 1:
-            return ("a user's model at batch size 1 trains alone: over thousands of steps a torch.func stack's "
+            return ("a torch.func-stacked model at batch size 1 trains alone: over thousands of steps a stack's "
                     "rounding drifts further from a single run's than the records' tolerance (5.7% in val loss "
                     "after 3 epochs of MNIST-1D)")
-        return _user_model_reason(spec.model, spec.model_args, data.shape, data.n_out, data.task)
+        if not user_model(spec.model):
+            return "--dropout draws masks inside a torch.func stack that are not a single run's" if spec.dropout \
+                else library
+        return _user_model_reason(spec.model, spec.model_args, data.shape, data.n_out, data.task, data.vocab)
     if not model_is(spec.model, STACKABLE):
         return f"model {spec.model} trains alone (stacked convolutions do not pay on a CPU)"
     return library
@@ -83,14 +88,20 @@ def unstackable(spec: RunSpec, data: Data) -> str | None:
 
 @functools.lru_cache(maxsize=32)
 def _user_model_reason(model: str, model_args: tuple[tuple[str, Any], ...], shape: tuple[int, ...], n_out: int,
-                       task: str) -> str | None:
+                       task: str, vocab: int = 0) -> str | None:
     import torch
 
     from nncmp.training.engines.func_stacked import why_not  # lazy: torch; the plan is torch-free
 
     with torch.random.fork_rng(devices=[]):  # building draws weights: leave the global generator as it was
-        reason = why_not(build_user(model, dict(model_args), shape, n_out, task))
+        reason = why_not(build_user(model, dict(model_args), shape, n_out, task, vocab))
     return f"a user's model stacks with torch.func, but {reason}" if reason else None
+
+
+def func_stack(model: str) -> bool:
+    """Whether the model's runs stack with torch.func (the stacked-func engine): a user's model (if its build and
+    a trial step allow), or a built-in with that property (the transformer)."""
+    return user_model(model) or model_is(model, FUNC_STACK)
 
 
 def fast_sgd(spec: RunSpec, task: str, device: str = "cpu") -> bool:
@@ -102,7 +113,9 @@ def fast_sgd(spec: RunSpec, task: str, device: str = "cpu") -> bool:
     return (device == "cpu" and task == "classification" and entry is not None and entry.torch_class == "SGD"
             and not entry.fixed.get("nesterov") and not spec.opt_args and spec.batch_size == 1
             and not spec.momentum and model_is(spec.model, PLAIN_LINEAR)
-            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0)
+            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
+            # its arithmetic is plain cross-entropy over an epoch: no other loss, clipping or step budget
+            and not spec.loss and not spec.label_smoothing and not spec.clip_grad_norm and not spec.steps)
 
 
 def group_key(spec: RunSpec, data: Data, device: str = "cpu") -> tuple[Any, ...] | None:
@@ -114,7 +127,7 @@ def group_key(spec: RunSpec, data: Data, device: str = "cpu") -> tuple[Any, ...]
     # optimizers' hyperparameters may differ (tuning trials), except on the torch.func stack.
     if fast_sgd(spec, data.task, device):
         varying = {"init", "seed", "lr", "weight_decay"}
-    elif user_model(spec.model):
+    elif func_stack(spec.model):
         varying = {"init", "seed"}
     else:
         varying = {"init", "seed", *hp.optimizer_settings()}
@@ -147,11 +160,26 @@ def plan(specs: Sequence[RunSpec], data: Data, max_group: int = MAX_GROUP, devic
             groups.append(members)
         members.append(i)
     out = []
+    tried: dict[tuple[Any, ...], str | None] = {}
     for members in groups:
         runs = tuple(specs[i] for i in members)
         engine, why = choose(runs, data, max_group, device)
+        if engine == "stacked-func":
+            key = group_key(runs[0], data, device)
+            if key not in tried:
+                tried[key] = _trial(list(runs), data)
+            if tried[key]:
+                out += [Group((i,), (specs[i],), "single", "alone on the single-run engine: a torch.func stack of "
+                              f"these runs failed when tried on one batch ({tried[key]})", device) for i in members]
+                continue
         out.append(Group(tuple(members), runs, engine, why, device))
     return out
+
+
+def _trial(runs: list[RunSpec], data: Data) -> str | None:
+    from nncmp.training.engines.func_stacked import trial  # lazy: torch; the plan is torch-free
+
+    return trial(runs, data)
 
 
 def choose(runs: tuple[RunSpec, ...], data: Data, max_group: int = MAX_GROUP, device: str = "cpu") -> tuple[str, str]:
@@ -160,7 +188,7 @@ def choose(runs: tuple[RunSpec, ...], data: Data, max_group: int = MAX_GROUP, de
     if fast_sgd(first, data.task, device):
         return "fast-sgd", ("batch-1 SGD fast path, " + (f"{n} runs stacked" if n > 1 else "alone")
                             + ": plain SGD at batch size 1 needs no autograd")
-    if n > 1 and user_model(first.model):
+    if n > 1 and func_stack(first.model):
         return "stacked-func", (f"{n} runs stacked with torch.func (vmap over the model): they differ only in "
                                 "init and seed")
     if n > 1:

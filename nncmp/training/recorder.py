@@ -11,8 +11,9 @@ An engine (engines/: single.SingleRun, stacked.StackedRun, func_stacked.FuncStac
     data                  the data.Data it trains on
     evaluate(split)       "train" or "val": each run's mean loss and accuracy (None for regression),
                           eval mode, no gradients
-    train_epoch()         one epoch for every run: ((train losses, accuracies, first non-finite step
-                          or 0), examples seen)
+    train_epoch(steps)    one round for every run: an epoch (steps None), or that many optimizer steps
+                          carrying on from the last round (a step budget); returns ((train losses,
+                          accuracies, first non-finite step of the round or 0), examples seen)
     drop(keep)            keep only the runs at these positions of `specs` (the others diverged)
     member(j)             run j as an ordinary nn.Module, for --track-layers and --track-weights
     step_hook             set by the recorder: None, or a callable the engine calls after every optimizer
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from nncmp.config.run import RunSpec, steps_per_epoch
+from nncmp.config.budget import round_steps, rounds, steps_per_epoch, total_steps
+from nncmp.config.run import RunSpec
 from nncmp.registry.schedules import factor
 from nncmp.results.schema import RUN_COLUMNS
 
@@ -53,7 +55,7 @@ class Engine(Protocol):
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]: ...
 
-    def train_epoch(self) -> tuple[EpochMetrics, int]: ...
+    def train_epoch(self, steps: int | None = None) -> tuple[EpochMetrics, int]: ...
 
     def drop(self, keep: list[int]) -> None: ...
 
@@ -68,22 +70,22 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
     engine.step_hook = probe.step_hook(engine) if probe is not None and hasattr(probe, "step_hook") else None
     # The learning rate in force at the end of each epoch, as the schedule sets it (epoch 0: the initial one).
     n_train = engine.data.n_train
-    per_epoch, total = steps_per_epoch(specs[0], n_train), specs[0].epochs * steps_per_epoch(specs[0], n_train)
+    per_epoch, total = steps_per_epoch(specs[0], n_train), total_steps(specs[0], n_train)
     records: list[list[Record]] = [[] for _ in specs]
     members = list(range(len(specs)))  # positions in `specs` of the runs still training
 
-    def record(epoch: int, train: EpochMetrics, examples: int, seconds: float) -> list[int]:
+    def record(epoch: int, train: EpochMetrics, examples: int, seconds: float, step: int) -> list[int]:
         """One row per run still training; returns the positions (in `members`) of those that diverged."""
         val_loss, val_acc = engine.evaluate("val")
         diverged = []
         for j, m in enumerate(members):
             finite = math.isfinite(train[0][j]) and math.isfinite(val_loss[j])
             spec = specs[m]
-            lr_end = spec.lr * factor(spec.schedule, epoch * per_epoch, total, spec.warmup)
+            lr_end = spec.lr * factor(spec.schedule, step, total, spec.warmup)
             records[m].append({**bases[m], "epoch": epoch, "train_loss": train[0][j], "train_acc": train[1][j],
                                "val_loss": val_loss[j], "val_acc": val_acc[j], "examples": examples,
                                "seconds": seconds, "status": "ok" if finite else "diverged",
-                               "diverged_step": train[2][j] or None, "lr_end": lr_end})
+                               "diverged_step": train[2][j] or None, "lr_end": lr_end, "step": step})
             if on_epoch:
                 on_epoch(records[m][-1])
             if probe:
@@ -93,9 +95,9 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
         return diverged
 
     # Epoch 0: the untrained model, with train metrics evaluated over the whole training set.
-    diverged = record(0, (*engine.evaluate("train"), [0] * len(specs)), 0, 0.0)
-    examples, seconds = 0, 0.0
-    for epoch in range(1, specs[0].epochs + 1):
+    diverged = record(0, (*engine.evaluate("train"), [0] * len(specs)), 0, 0.0, 0)
+    examples, seconds, step = 0, 0.0, 0
+    for epoch in range(1, rounds(specs[0]) + 1):
         if diverged:  # a diverged run stops; the others carry on without it
             keep = [j for j in range(len(members)) if j not in diverged]
             members = [members[j] for j in keep]
@@ -103,11 +105,13 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
                 break
             engine.drop(keep)
         start = time.perf_counter()
-        metrics, seen = engine.train_epoch()
+        steps = round_steps(specs[0], epoch)
+        metrics, seen = engine.train_epoch(steps)
         # Runs trained together share their time equally.
         seconds += (time.perf_counter() - start) / len(members)
         examples += seen
-        diverged = record(epoch, metrics, examples, seconds)
+        step += per_epoch if steps is None else steps
+        diverged = record(epoch, metrics, examples, seconds, step)
     for run in records:  # the run's outcome on each of its rows, so any row can be grouped by it
         for r in run:
             r["status"] = run[-1]["status"]

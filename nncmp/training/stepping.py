@@ -26,7 +26,8 @@ import torch
 import torch.optim
 from torch import nn
 
-from nncmp.config.run import RunSpec, total_steps
+from nncmp.config.budget import total_steps
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
@@ -40,11 +41,34 @@ BN_REFRESH_BATCHES = 50  # batches of the training set that re-estimate BatchNor
 
 
 def hidden_matrices(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(weight matrices of the hidden Linear layers, every other parameter), in model order."""
+    """(the hidden weight matrices: every 2-D parameter but embeddings' and the output layer's (the last
+    Linear), every other parameter), in model order. What Muon-style optimizers orthogonalise; the rest
+    goes to their AdamW part."""
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    matrices = [m.weight for m in linears[:-1]]
+    excluded = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    if linears:
+        excluded |= {id(p) for p in linears[-1].parameters()}
+    matrices = [p for p in model.parameters() if p.ndim == 2 and id(p) not in excluded]
     chosen = {id(p) for p in matrices}
     return matrices, [p for p in model.parameters() if id(p) not in chosen]
+
+
+def decay_groups(params: list[torch.Tensor], extra: dict[str, Any] | None = None,
+                 dims: list[int] | None = None) -> list[dict[str, Any]]:
+    """Parameter groups that decay only weights of 2 or more dimensions: biases and normalisation gains get
+    weight_decay 0 (what nanoGPT does with decoupled decay). `dims`: each parameter's dimensions in one run
+    (a stack's tensors have more); empty groups left out."""
+    dims = dims if dims is not None else [p.ndim for p in params]
+    groups = [{"params": [p for p, d in zip(params, dims) if d >= 2], **(extra or {})},
+              {"params": [p for p, d in zip(params, dims) if d < 2], **(extra or {}), "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def decay_split(spec: RunSpec) -> bool:
+    """Whether the run's weight decay skips parameters of fewer than 2 dimensions: decoupled decay (AdamW,
+    Lion, Muon's AdamW part, ...) unless --decay-all."""
+    return not spec.decay_all and bool(spec.weight_decay or dict(spec.opt_args).get("weight_decay")) \
+        and optim.decoupled_decay(spec.optimizer, dict(spec.opt_args))
 
 
 def settings(spec: RunSpec) -> dict[str, Any]:
@@ -54,16 +78,20 @@ def settings(spec: RunSpec) -> dict[str, Any]:
 
 
 def build_for(spec: RunSpec, params: ParamsT, model: nn.Module | None = None,
-              n_train: int | None = None) -> torch.optim.Optimizer | Pair:
-    """The optimizer of a resolved RunSpec (every hyperparameter filled in)."""
+              n_train: int | None = None, dims: list[int] | None = None) -> torch.optim.Optimizer | Pair:
+    """The optimizer of a resolved RunSpec (every hyperparameter filled in). `dims`: the parameters'
+    dimensions in one run, where they are a stack's."""
     return build_optimizer(spec.optimizer, spec.lr, settings(spec), params, model, n_train,
-                           total_steps(spec, n_train) if n_train else None)
+                           total_steps(spec, n_train) if n_train else None,
+                           split_decay=decay_split(spec), dims=dims)
 
 
 def build_optimizer(name: str, lr: float, values: dict[str, Any], params: ParamsT, model: nn.Module | None = None,
-                    n_train: int | None = None, steps: int | None = None) -> torch.optim.Optimizer | Pair:
+                    n_train: int | None = None, steps: int | None = None,
+                    split_decay: bool = False, dims: list[int] | None = None) -> torch.optim.Optimizer | Pair:
     """Optimizer `name` at rate `lr` with these settings (hyperparameters and --opt-arg values). `model`,
-    `n_train` and `steps` are needed by the optimizers that split the parameters or take the data size."""
+    `n_train` and `steps` are needed by the optimizers that split the parameters or take the data size.
+    `split_decay`: weight decay only on parameters of 2 or more dimensions (decay_groups)."""
     e = optim.entry(name)
     if e.unavailable:
         raise SpecError(f"{name} cannot run here: {e.unavailable}")
@@ -85,8 +113,13 @@ def build_optimizer(name: str, lr: float, values: dict[str, Any], params: Params
             raise ValueError(f"{name} splits the model's parameters: pass the model")
         matrices, rest = hidden_matrices(model)
         if optim.MUON in e.handling:
-            return cls([{"params": matrices, "use_muon": True}, {"params": rest, "use_muon": False}], **kwargs)
-        return Pair(cls(matrices, **kwargs), torch.optim.AdamW(rest, lr=lr, fused=True))
+            tail = decay_groups(rest, {"use_muon": False}) if split_decay else [{"params": rest, "use_muon": False}]
+            return cls([{"params": matrices, "use_muon": True}, *tail], **kwargs)
+        return Pair(cls(matrices, **kwargs), torch.optim.AdamW(decay_groups(rest) if split_decay else rest, lr=lr,
+                                                               fused=True))
+    params = list(params)
+    if split_decay and params and not isinstance(params[0], dict):
+        return cls(decay_groups(params, dims=dims), **kwargs)
     return cls(params, **kwargs)
 
 
@@ -145,6 +178,7 @@ class Stepper:
         self.closure = optim.CLOSURE in handling
         self.hessian = optim.HESSIAN in handling
         self.schedule_free = optim.SCHEDULE_FREE in handling
+        self.clip = spec.clip_grad_norm
         self.steps = 0
         self.schedule = Schedule(self.optimizer, spec.schedule, total_steps(spec, n_train), spec.warmup,
                                  optim.entry(spec.optimizer).lr_key) if spec.schedule != "constant" else None
@@ -170,6 +204,8 @@ class Stepper:
         gradients, backpropagates the batch and returns (summed loss, what else the epoch records of it);
         a closure optimizer gets a closure that does it again and returns the mean loss."""
         result = forward_backward(self.hessian)
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         if self.closure:
             def closure() -> torch.Tensor:
                 with torch.enable_grad():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch.nn.utils import parameters_to_vector
 
-from nncmp.config.run import steps_per_epoch
+from nncmp.config.budget import steps_per_epoch
 from nncmp.results.store import atomic_file
 
 if TYPE_CHECKING:

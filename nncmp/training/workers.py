@@ -31,19 +31,17 @@ class DataRecipe:
     tuning runs train on."""
 
     name: str
-    n: int | None
     data_dir: str | None
     holdout: bool = False
-    target: str | None = None  # a user's CSV: the column to predict
-    task: str | None = None  # a user's dataset: the task given with --task
+    kwargs: tuple[tuple[str, Any], ...] = ()  # RunSpec.data_kwargs(): --n, the CSV's column, --task, --data-arg ...
 
     @classmethod
     def of(cls, spec: RunSpec, data_dir: str | None, holdout: bool = False) -> DataRecipe:
-        return cls(spec.dataset, spec.n, data_dir, holdout, spec.target_column, spec.task)
+        return cls(spec.dataset, data_dir, holdout, tuple(spec.data_kwargs().items()))
 
     def load(self) -> Data:
         """The data on the CPU (execute.train_with moves it to each group's device)."""
-        data = load(self.name, n=self.n, data_dir=self.data_dir, target=self.target, task=self.task)
+        data = load(self.name, data_dir=self.data_dir, **dict(self.kwargs))
         return holdout(data) if self.holdout else data
 
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from nncmp.config.run import RunSpec, total_steps
+from nncmp.config.budget import total_steps
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.registry import schedules
 from nncmp.training.engines.single import SingleRun, train

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from nncmp.config.run import RunSpec, total_steps
+from nncmp.config.budget import total_steps
+from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
 from nncmp.training.engines.single import SingleRun, train
 from nncmp.training.stepping import build_for, hidden_matrices
@@ -23,9 +24,24 @@ def test_build_optimizer_passes_hyperparameters():
     assert isinstance(opt, torch.optim.SGD)
     group = opt.param_groups[0]
     assert group["nesterov"] and group["momentum"] == 0.5 and group["weight_decay"] == 0.1 and group["lr"] == 0.01
-    opt = build_for(RunSpec(optimizer="adamw", betas=(0.8, 0.9)).resolved(100), params)
+    matrix = torch.nn.Parameter(torch.zeros(2, 2))
+    opt = build_for(RunSpec(optimizer="adamw", betas=(0.8, 0.9)).resolved(100), [matrix, *params])
     assert isinstance(opt, torch.optim.AdamW) and opt.param_groups[0]["betas"] == (0.8, 0.9)
-    assert opt.param_groups[0]["weight_decay"] == 0.01
+    # Decoupled decay on weights of 2 or more dimensions only (nanoGPT's rule), unless --decay-all.
+    assert [(g["params"], g["weight_decay"]) for g in opt.param_groups] == [([matrix], 0.01), (params, 0.0)]
+    opt = build_for(RunSpec(optimizer="adamw", decay_all=True).resolved(100), [matrix, *params])
+    assert [(g["params"], g["weight_decay"]) for g in opt.param_groups] == [([matrix, *params], 0.01)]
+    # Coupled (L2) decay adds to the gradient of every parameter, as torch's SGD and Adam do.
+    opt = build_for(RunSpec(optimizer="adam", weight_decay=0.1).resolved(100), [matrix, *params])
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.1]
+
+
+def test_decoupled_decay_is_known_per_optimizer():
+    from nncmp.registry.optimizers import decoupled_decay
+
+    assert decoupled_decay("adamw") and decoupled_decay("lion") and decoupled_decay("muon")
+    assert not decoupled_decay("adam") and not decoupled_decay("sgd") and not decoupled_decay("adan")
+    assert not decoupled_decay("lion", {"weight_decouple": False})
 
 
 # Toy regression: y = Xw, w starts at zero, full batch, MSE. The course's update rules in numpy.
@@ -89,7 +105,7 @@ def test_gd_matches_update_rule_by_hand():
 def test_lion_step_matches_its_update_rule_by_hand():
     """Chen et al. 2023: c = β1·m + (1−β1)·g; p ← p − lr·(sign(c) + λ·p); m ← β2·m + (1−β2)·g."""
     lr, b1, b2, wd = 0.01, 0.9, 0.99, 0.1
-    spec = RunSpec(optimizer="lion", lr=lr, weight_decay=wd).resolved(100)
+    spec = RunSpec(optimizer="lion", lr=lr, weight_decay=wd, decay_all=True).resolved(100)
     p0 = torch.tensor([0.5, -1.0, 2.0, 0.0], dtype=torch.float64)
     p = torch.nn.Parameter(p0.clone())
     opt = build_for(spec, [p])

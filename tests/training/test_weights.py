@@ -30,8 +30,9 @@ def test_tracked_weights_are_the_weights_the_run_ends_with(tracked):
 
     from nncmp.config.run import RunSpec
     from nncmp.registry.datasets import load
+    from nncmp.registry.losses import criterion
     from nncmp.registry.models import build_model
-    from nncmp.training.engines.single import evaluate, loss_function
+    from nncmp.training.engines.single import evaluate
 
     data = load("digits")
     metrics = pd.read_csv(tracked / "metrics.csv")
@@ -39,7 +40,7 @@ def test_tracked_weights_are_the_weights_the_run_ends_with(tracked):
         spec = RunSpec(**r["meta"]["spec"])
         model = build_model(spec, data.shape, data.n_out)
         vector_to_parameters(torch.from_numpy(r["weights"][-1]), model.parameters())
-        loss, _ = evaluate(model, loss_function(data), data.x_val, data.y_val, True)
+        loss, _ = evaluate(model, criterion(data), data.x_val, data.y_val)
         row = metrics[(metrics["run_id"] == r["meta"]["run_id"]) & (metrics["epoch"] == 2)]
         assert loss == pytest.approx(float(row["val_loss"].iloc[0]), rel=1e-5)
 

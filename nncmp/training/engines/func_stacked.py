@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
+from nncmp.registry.user import one_line
 from nncmp.training.engines.stacked import StackedRun
 
 if TYPE_CHECKING:
@@ -68,6 +71,9 @@ class FuncStack:
     def parameters(self) -> list[torch.Tensor]:
         return self.params
 
+    def member_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(p.shape[1:]) for p in self.params]
+
     def select(self, keep: torch.Tensor) -> dict[int, torch.Tensor]:
         moved = {}
         new = []
@@ -91,7 +97,10 @@ class FuncStack:
         def one(params: tuple[torch.Tensor, ...], x: torch.Tensor) -> torch.Tensor:
             return functional_call(self.base, dict(zip(self.names, params)), (x,))
 
-        return vmap(one)(tuple(self.params), h)
+        # Attention's fused CPU kernel has no batching rule (vmap would loop over the members); its math
+        # kernel (matrix products and a softmax) batches, and computes the same attention.
+        with sdpa_kernel(SDPBackend.MATH):
+            return vmap(one)(tuple(self.params), h)
 
 
 class FuncStackedRun(StackedRun):
@@ -107,3 +116,26 @@ class FuncStackedRun(StackedRun):
 
     def member(self, j: int) -> nn.Module:
         return super().member(j).to(self.device)
+
+
+TRIAL_EXAMPLES = 4  # per member and split: enough for one step and one evaluation, in a fraction of a second
+
+
+def trial(specs: list[RunSpec], data: Data) -> str | None:
+    """Why these runs cannot train in a torch.func stack, found by trying: two members built, one step and one
+    evaluation on a few examples (recurrent layers without a batching rule, random numbers drawn inside forward,
+    control flow on the data: vmap refuses them only when it runs them). None: the stack trained."""
+    import torch
+
+    few = replace(data, x_train=data.x_train[:TRIAL_EXAMPLES], y_train=data.y_train[:TRIAL_EXAMPLES],
+                  x_val=data.x_val[:TRIAL_EXAMPLES], y_val=data.y_val[:TRIAL_EXAMPLES])
+    members = [replace(s, batch_size=min(s.batch_size or TRIAL_EXAMPLES, few.n_train), steps=None, eval_every=None,
+                       epochs=1, schedule="constant", warmup=None) for s in specs[:2]]
+    with torch.random.fork_rng(devices=[]):  # building draws weights: leave the global generator as it was
+        try:
+            run = FuncStackedRun(members, few)
+            run.train_epoch(1)
+            run.evaluate("val")
+        except Exception as e:  # noqa: BLE001 -- whatever vmap or the model raise, the single engine is the answer
+            return one_line(e)
+    return None

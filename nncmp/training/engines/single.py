@@ -6,6 +6,7 @@ The reference every faster engine is tested against, and the engine of runs noth
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,9 @@ from torch import nn
 from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
 from nncmp.registry.inits import apply_init
+from nncmp.registry.losses import Criterion, criterion
 from nncmp.registry.models import has_batchnorm1d, model_builder
+from nncmp.training.batches import Batches
 from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, record_runs
 from nncmp.training.stepping import Stepper
 
@@ -36,7 +39,7 @@ def seed_everything(seed: int) -> None:
 def make_model(spec: RunSpec, data: Data, device: str = "cpu") -> nn.Sequential:
     """The initial model, on `device`: depends on (seed, init, architecture) only, so seeds are paired across
     optimizers."""
-    build = model_builder(spec, data.shape, data.n_out, data.task)  # imports a user's code before the seed
+    build = model_builder(spec, data.shape, data.n_out, data.task, data.vocab)  # imports a user's code before the seed
     seed_everything(spec.seed)
     model = build()
     apply_init(model, spec.init)  # drawn on the CPU from the seed: the same weights on every device
@@ -65,26 +68,35 @@ def cpu_mask_dropout(model: nn.Module) -> nn.Module:
     return model
 
 
-def loss_function(data: Data) -> nn.CrossEntropyLoss | nn.MSELoss:
-    return nn.CrossEntropyLoss() if data.task == "classification" else nn.MSELoss()
+def criterion_of(spec: RunSpec, data: Data) -> Criterion:
+    """The run's loss and accuracy (registry/losses.py): --loss, --label-smoothing and --metric-fn on the data's
+    task."""
+    return criterion(data, spec.loss, spec.label_smoothing, spec.metric_fn)
 
 
-def evaluate(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor,
-             classification: bool) -> tuple[float, float | None]:
-    """Mean loss and accuracy over (x, y) in eval mode without gradients."""
+def evaluate(model: nn.Module, crit: Criterion, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
+    """Mean loss (per example, or per token that has a target) and accuracy over (x, y) in eval mode without
+    gradients (accuracy None where the task has none)."""
     model.eval()
     # Summed on the device in float64 (as Python floats would be), then read once: one host sync per split.
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
+    # Counts stay Python numbers unless the targets are per token (then tensors: read with the sums).
+    count: Any = 0
+    counted: Any = 0
     with torch.no_grad():
         for i in range(0, len(x), EVAL_CHUNK):
             out = model(x[i:i + EVAL_CHUNK])
             yb = y[i:i + EVAL_CHUNK]
-            total += loss_fn(out, yb).double() * len(yb)
-            if classification:
-                correct += (out.argmax(1) == yb).sum()
-    n = len(x)
-    return total.item() / n, (correct.item() / n if classification else None)
+            part, n = crit.sum(out, yb)
+            total += part.double()
+            count = count + n
+            if crit.classification:
+                hits, m = crit.hits(out, yb)
+                correct += hits
+                counted = counted + m
+    return total.item() / max(float(count), 1), (correct.item() / max(float(counted), 1)
+                                                 if crit.classification else None)
 
 
 def first_bad(step_losses: list[tuple[int, torch.Tensor]]) -> int:
@@ -105,15 +117,18 @@ class SingleRun:
     def __init__(self, spec: RunSpec, data: Data, device: str = "cpu"):
         self.specs = [spec]
         self.data, self.device = data, device
-        self.classification = data.task == "classification"
+        self.crit = criterion_of(spec, data)
+        self.classification = self.crit.classification
         self.model = make_model(spec, data, device)
         if device != "cpu":  # dropout masks from the seed's CPU generator, as on the CPU
             cpu_mask_dropout(self.model)
         self.stepper = Stepper(spec, self.model, data.n_train)
         self.optimizer = self.stepper.optimizer
-        self.loss_fn = loss_function(data)
-        # The batch order depends on (seed, dataset, batch size) only: its own generator, never the optimizer.
-        self.order = torch.Generator().manual_seed(spec.seed)
+        # The batch order depends on (seed, dataset, batch size) only: its own generator, never the optimizer;
+        # drawn on the CPU from the seed (the same on every device), then moved once per pass.
+        order = torch.Generator().manual_seed(spec.seed)
+        self.batches = Batches(data.n_train, spec.batch_size,
+                               lambda: torch.randperm(data.n_train, generator=order).to(device))
         # BatchNorm1d cannot train on a single example; a trailing batch of one is skipped.
         self.skip_single = has_batchnorm1d(spec) and data.n_train % spec.batch_size == 1
         self.step_hook: Callable[[int], None] | None = None
@@ -121,64 +136,80 @@ class SingleRun:
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
         x, y = (self.data.x_train, self.data.y_train) if split == "train" else (self.data.x_val, self.data.y_val)
         self.stepper.eval_mode(self.data.x_train, self.specs[0].batch_size)
-        loss, acc = evaluate(self.model, self.loss_fn, x, y, self.classification)
+        loss, acc = evaluate(self.model, self.crit, x, y)
         return [loss], [acc]
 
-    def train_epoch(self) -> tuple[EpochMetrics, int]:
-        model, loss_fn, data = self.model, self.loss_fn, self.data
-        n, bs = data.n_train, self.specs[0].batch_size
+    def train_epoch(self, steps: int | None = None) -> tuple[EpochMetrics, int]:
+        model, crit, data = self.model, self.crit, self.data
         self.stepper.train_mode()
         device = self.device
-        # The order is drawn on the CPU from the seed (the same on every device), then moved once per epoch.
-        perm = torch.randperm(n, generator=self.order).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
+        # Counts stay Python numbers unless the targets are per token: no more host syncs than the sums'.
+        loss_count: Any = 0
+        counted: Any = 0
         # Each step's loss kept (a tensor, no sync) and checked once at the end of the epoch: a check per step
         # was a fifth of a small model's step (bench --model).
         step_losses: list[tuple[int, torch.Tensor]] = []
         seen = 0
-        for step, i in enumerate(range(0, n, bs), 1):
-            idx = perm[i:i + bs]
+        for step, idx in self.batches.round(steps):
             if self.skip_single and len(idx) == 1:
                 continue
 
             def forward_backward(create_graph: bool, idx: torch.Tensor = idx) -> tuple[torch.Tensor, Any]:
-                """The batch's summed loss and correct predictions (None: regression), its mean gradient in
-                .grad."""
+                """The batch's summed loss, what it sums over, and its (correct, counted) predictions (None:
+                no accuracy); its mean gradient in .grad."""
                 self.optimizer.zero_grad(set_to_none=True)
-                step_loss, step_correct = None, None
+                step_loss, step_count, step_hits = None, None, None
                 # A batch larger than GRAD_CHUNK (full-batch gd on big data) is backpropagated in chunks whose
                 # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
                 chunks = idx.split(GRAD_CHUNK) if len(idx) > GRAD_CHUNK else (idx,)
                 for sub in chunks:
                     xb, yb = data.x_train[sub], data.y_train[sub]
                     out = model(xb)
-                    loss = loss_fn(out, yb)
+                    loss = crit.mean(out, yb)
                     (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward(create_graph=create_graph)
                     # Accumulate as tensors: no per-step .item() sync in the hot loop.
-                    part = loss.detach() * len(sub)
+                    part, many = crit.sum(_detached(out), yb) if crit.per_token else (loss.detach() * len(sub),
+                                                                                      len(sub))
                     step_loss = part if step_loss is None else step_loss + part
+                    step_count = many if step_count is None else step_count + many
                     if self.classification:
-                        hits = (out.detach().argmax(1) == yb).sum()
-                        step_correct = hits if step_correct is None else step_correct + hits
-                return step_loss, step_correct
+                        hits = crit.hits(_detached(out), yb)
+                        step_hits = hits if step_hits is None else (step_hits[0] + hits[0], step_hits[1] + hits[1])
+                return step_loss, (step_count, step_hits)
 
-            step_loss, step_correct = self.stepper.step(forward_backward, len(idx))
+            step_loss, (step_count, step_hits) = self.stepper.step(forward_backward, len(idx))
             if self.step_hook:
                 self.step_hook(self.stepper.steps)
             loss_sum += step_loss
-            if step_correct is not None:
-                correct += step_correct
+            loss_count = loss_count + step_count
+            if step_hits is not None:
+                correct += step_hits[0]
+                counted = counted + step_hits[1]
             step_losses.append((step, step_loss))
             seen += len(idx)
-        accuracy = correct.item() / seen if self.classification else None
-        return ([loss_sum.item() / seen], [accuracy], [first_bad(step_losses)]), seen
+        if not seen:
+            return ([math.nan], [None], [0]), 0
+        accuracy = correct.item() / max(float(counted), 1) if self.classification else None
+        return ([loss_sum.item() / float(loss_count)], [accuracy], [first_bad(step_losses)]), seen
 
     def drop(self, keep: list[int]) -> None:
         assert not keep, "a single run has no one to keep once it diverged"
 
     def member(self, j: int) -> nn.Sequential:
         return self.model
+
+
+def _detached(output: Any) -> Any:
+    """What a model returned, without its graph (a tensor, or a tuple/dict of them)."""
+    if isinstance(output, torch.Tensor):
+        return output.detach()
+    if isinstance(output, (tuple, list)):
+        return type(output)(_detached(o) for o in output)
+    if isinstance(output, dict):
+        return {k: _detached(v) for k, v in output.items()}
+    return output
 
 
 def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[Record]:

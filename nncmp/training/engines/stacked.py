@@ -22,14 +22,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nncmp.config.run import RunSpec, hyper_differ, total_steps
+from nncmp.config.budget import total_steps
+from nncmp.config.run import RunSpec, hyper_differ
+from nncmp.registry.data import IGNORE_INDEX
 from nncmp.registry.datasets import Data
+from nncmp.registry.losses import Criterion
 from nncmp.registry.models import build_model, has_batchnorm1d
 from nncmp.registry.optimizers import OPTIMIZERS
 from nncmp.registry.schedules import Schedule
+from nncmp.training.batches import Batches
 from nncmp.training.engines.fast_sgd import fast_sgd_epoch
+from nncmp.training.engines.linear import stacked_linear
 from nncmp.training.engines.members import MemberOptimizers
-from nncmp.training.engines.single import EVAL_CHUNK, GRAD_CHUNK, make_model
+from nncmp.training.engines.single import EVAL_CHUNK, GRAD_CHUNK, criterion_of, make_model
 from nncmp.training.recorder import EpochMetrics, first_bad_step
 from nncmp.training.stepping import build_for
 
@@ -156,69 +161,53 @@ class Stack:
         return h
 
 
-_LINEAR: type[torch.autograd.Function] | None = None
-
-
-def stacked_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """x [K,B,in] @ W[k]ᵀ + b[k] for W [K,out,in], differentiable, with nn.Linear's gradient formulas.
-
-    Autograd through baddbmm would return W's gradient in the transposed layout, which then costs a copy
-    per step into .grad; this returns gᵀx directly in W's layout, as F.linear's backward does.
-    """
-    global _LINEAR
-    if _LINEAR is None:
-        _LINEAR = _make_linear_function()
-    return _LINEAR.apply(x, w, b)
-
-
-def _make_linear_function() -> type[torch.autograd.Function]:
-    class StackedLinear(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-            ctx.save_for_backward(x, w)
-            ctx.has_bias = b is not None
-            return torch.bmm(x, w.transpose(1, 2)) if b is None else torch.baddbmm(b, x, w.transpose(1, 2))
-
-        @staticmethod
-        def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-            x, w = ctx.saved_tensors
-            gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
-            gw = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
-            gb = g.sum(1, keepdim=True) if ctx.has_bias and ctx.needs_input_grad[2] else None
-            return gx, gw, gb
-
-    return StackedLinear
-
-
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack([t.detach() for t in tensors]).contiguous().requires_grad_(tensors[0].requires_grad)
 
 
-def _member_losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
-    """Mean loss of each member over its batch: [K]."""
-    k, n = out.shape[:2]
-    if classification:
-        return F.cross_entropy(out.reshape(k * n, -1), y.reshape(-1), reduction="none").view(k, n).mean(1)
-    return F.mse_loss(out, y, reduction="none").reshape(k, -1).mean(1)
+def _counts(crit: Criterion, y: torch.Tensor) -> torch.Tensor | int:
+    """What each member's mean loss is over in a stacked batch y [K, B, ...]: examples, or the tokens that have a
+    target ([K])."""
+    if crit.per_token and crit.fn is None:
+        return (y != IGNORE_INDEX).reshape(y.shape[0], -1).sum(1)
+    return y.shape[1]
 
 
 def evaluate_stack(stack: Stack, x: torch.Tensor, y: torch.Tensor,
-                   classification: bool) -> tuple[list[float], list[float | None]]:
+                   crit: Criterion) -> tuple[list[float], list[float | None]]:
     """Each member's mean loss and accuracy over (x, y), in eval mode."""
     k = stack.k
     total = torch.zeros(k, dtype=torch.float64, device=x.device)
+    count = torch.zeros(k, dtype=torch.float64, device=x.device)
     correct = torch.zeros(k, dtype=torch.long, device=x.device)
+    counted = torch.zeros(k, dtype=torch.long, device=x.device)
     with torch.no_grad():
         for i in range(0, len(x), EVAL_CHUNK):
             xb = stack.shared(x[i:i + EVAL_CHUNK])
             yb = y[i:i + EVAL_CHUNK].unsqueeze(0).expand(k, *y[i:i + EVAL_CHUNK].shape)
             out = stack.forward(xb, training=False)
-            total += _member_losses(out, yb, classification).double() * xb.shape[1]
-            if classification:
-                correct += (out.argmax(-1) == yb).sum(1)
-    n = len(x)
-    losses = (total / n).tolist()
-    return losses, ((correct.double() / n).tolist() if classification else [None] * k)
+            n = _counts(crit, yb)
+            total += crit.members(out, yb).double() * n
+            count += n
+            if crit.classification:
+                hits, m = crit.member_hits(out, yb)
+                correct += hits
+                counted += m
+    losses = (total / count.clamp(min=1)).tolist()
+    return losses, ((correct.double() / counted.clamp(min=1)).tolist() if crit.classification else [None] * k)
+
+
+def clip_members(params: list[torch.Tensor], max_norm: float) -> None:
+    """torch.nn.utils.clip_grad_norm_ for each member of a stack at once: each member's gradient (its slices of
+    every stacked tensor) scaled by max_norm / (its total norm + 1e-6) where that is below 1, as torch does."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    k = grads[0].shape[0]
+    norms = torch.stack([g.reshape(k, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(k, *([1] * (g.ndim - 1))))
 
 
 class StackedRun:
@@ -230,7 +219,8 @@ class StackedRun:
 
     def __init__(self, specs: list[RunSpec], data: Data, device: str = "cpu", fast: bool = False):
         self.specs, self.data, self.device = list(specs), data, device
-        self.classification = data.task == "classification"
+        self.crit = criterion_of(specs[0], data)  # the loss is part of the group key: one for every member
+        self.classification = self.crit.classification
         models, self.rngs = [], []
         for spec in specs:
             models.append(make_model(spec, data, device))
@@ -242,10 +232,11 @@ class StackedRun:
         self.x = self.stack.inputs(data.x_train)
         self.orders = [torch.Generator().manual_seed(s.seed) for s in specs]
         self.seeds = [s.seed for s in specs]
+        self.batches = Batches(data.n_train, specs[0].batch_size, self.permutations)
         self.optimizer: torch.optim.Optimizer | Pair | MemberOptimizers | None = (
             None if fast else MemberOptimizers(specs, self.stack, data.n_train)
             if hyper_differ(specs) or specs[0].optimizer not in OPTIMIZERS
-            else build_for(specs[0], self.stack.parameters()))
+            else build_for(specs[0], self.stack.parameters(), dims=[len(d) for d in self.stack.member_shapes()]))
         # Members share their schedule (it is part of the group key); the fast path applies it itself.
         first = specs[0]
         self.total_steps = total_steps(first, data.n_train)
@@ -253,10 +244,7 @@ class StackedRun:
         self.step_hook: Callable[[int], None] | None = None
         self.schedule: Schedule | None = Schedule(self.optimizer, first.schedule, self.total_steps, first.warmup) \
             if first.schedule != "constant" and not fast else None
-        if fast:
-            self._epoch = fast_sgd_epoch
-        else:
-            self._epoch = autograd_epoch
+        self._epoch = fast_sgd_epoch if fast else autograd_epoch
 
     @staticmethod
     def make_stack(models: list[nn.Module]) -> Stack:
@@ -264,14 +252,18 @@ class StackedRun:
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
         if split == "train":
-            return evaluate_stack(self.stack, self.x, self.data.y_train, self.classification)
-        return evaluate_stack(self.stack, self.data.x_val, self.data.y_val, self.classification)
+            return evaluate_stack(self.stack, self.x, self.data.y_train, self.crit)
+        return evaluate_stack(self.stack, self.data.x_val, self.data.y_val, self.crit)
 
-    def train_epoch(self) -> tuple[EpochMetrics, int]:
-        return self._epoch(self, self.specs)
+    def train_epoch(self, steps: int | None = None) -> tuple[EpochMetrics, int]:
+        if self._epoch is fast_sgd_epoch:
+            assert steps is None, "the batch-1 SGD fast path trains epochs (the plan gives step budgets autograd)"
+            return fast_sgd_epoch(self, self.specs)
+        return autograd_epoch(self, self.specs, steps)
 
     def member(self, j: int) -> nn.Sequential:
-        return self.stack.member(j, build_model(self.specs[j], self.data.shape, self.data.n_out, self.data.task))
+        return self.stack.member(j, build_model(self.specs[j], self.data.shape, self.data.n_out, self.data.task,
+                                                     self.data.vocab))
 
     def drop(self, keep: list[int]) -> None:
         """Keep only the members at positions `keep`, with their slices of the optimizer state."""
@@ -286,7 +278,8 @@ class StackedRun:
             self.optimizer.keep(keep, self.stack.parameters())
         elif self.optimizer is not None:
             state = self.optimizer.state
-            self.optimizer.param_groups[0]["params"] = self.stack.parameters()
+            for group in self.optimizer.param_groups:  # one group, or two where decay skips 1-D tensors
+                group["params"] = [moved[id(p)] for p in group["params"]]
             for p in old:
                 entry = state.pop(p, None)
                 if entry is not None:
@@ -306,17 +299,19 @@ class StackedRun:
         return torch.stack(rows).to(self.device)  # drawn on the CPU from the seeds, moved once per epoch
 
 
-def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
-    """One epoch of the stack with autograd and the stack's torch.optim optimizer."""
-    stack, optimizer, classification = state.stack, state.optimizer, state.classification
+def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = None) -> tuple[EpochMetrics, int]:
+    """One round of the stack (an epoch, or `steps` steps) with autograd and the stack's torch.optim optimizer."""
+    stack, optimizer, crit = state.stack, state.optimizer, state.crit
     n, bs = state.data.n_train, specs[0].batch_size
     skip_single = has_batchnorm1d(specs[0]) and n % bs == 1
     y_train = state.data.y_train
-    perms = state.permutations()
+    clip = specs[0].clip_grad_norm
     k = stack.k
     device = state.device
     loss_sum = torch.zeros(k, device=device)
+    loss_count = torch.zeros(k, device=device)
     correct = torch.zeros(k, dtype=torch.long, device=device)
+    counted = torch.zeros(k, dtype=torch.long, device=device)
     bad_step = torch.zeros(k, dtype=torch.long, device=device)
     seen = 0
 
@@ -327,26 +322,33 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetric
         return torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p)
                             for g in state.rngs]).to(device)
 
-    for step, i in enumerate(range(0, n, bs), 1):
-        idx = perms[:, i:i + bs]
+    for step, idx in state.batches.round(steps):
         width = idx.shape[1]
         if skip_single and width == 1:
             continue
         step_loss = torch.zeros(k, device=device)
+        step_count = torch.zeros(k, device=device)
         optimizer.zero_grad(set_to_none=True)
         # The same chunk boundaries as the single-run engine, so BatchNorm and dropout see the same sub-batches.
         for start in range(0, width, GRAD_CHUNK):
             sub = idx[:, start:start + GRAD_CHUNK]
             xb, yb = state.x[sub], y_train[sub]
             out = stack.forward(xb, training=True, noise=noise)
-            losses = _member_losses(out, yb, classification)
+            losses = crit.members(out, yb)
             scale = 1.0 if sub.shape[1] == width else sub.shape[1] / width
             (losses.sum() * scale if scale != 1.0 else losses.sum()).backward()
-            step_loss += losses.detach() * sub.shape[1]
-            if classification:
-                correct += (out.detach().argmax(-1) == yb).sum(1)
+            many = _counts(crit, yb)
+            step_loss += losses.detach() * many
+            step_count += many
+            if crit.classification:
+                hits, m = crit.member_hits(_detach(out), yb)
+                correct += hits
+                counted += m
         loss_sum += step_loss
+        loss_count += step_count
         bad_step = first_bad_step(bad_step, step_loss, step)
+        if clip:
+            clip_members(stack.parameters(), clip)
         optimizer.step()
         if state.schedule:
             state.schedule.step()
@@ -354,5 +356,15 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec]) -> tuple[EpochMetric
         if state.step_hook:
             state.step_hook(state.steps_done)
         seen += width
-    accuracy = (correct.double() / seen).tolist() if classification else [None] * k
-    return ((loss_sum / seen).tolist(), accuracy, bad_step.tolist()), seen
+    accuracy = (correct.double() / counted.clamp(min=1)).tolist() if crit.classification else [None] * k
+    return ((loss_sum / loss_count.clamp(min=1)).tolist(), accuracy, bad_step.tolist()), seen
+
+
+def _detach(output: Any) -> Any:
+    if isinstance(output, torch.Tensor):
+        return output.detach()
+    if isinstance(output, (tuple, list)):
+        return type(output)(_detach(o) for o in output)
+    if isinstance(output, dict):
+        return {key: _detach(v) for key, v in output.items()}
+    return output

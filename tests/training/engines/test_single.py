@@ -7,8 +7,9 @@ import torch
 
 from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
+from nncmp.registry.losses import criterion
 from nncmp.results.schema import RECORD_COLUMNS
-from nncmp.training.engines.single import evaluate, loss_function, make_model, train
+from nncmp.training.engines.single import evaluate, make_model, train
 from tests.numerics import acc_tol, rtol
 
 SMALL = {"dataset": "digits", "hidden": (32,), "epochs": 2}
@@ -32,8 +33,8 @@ def test_epoch_zero_is_the_untrained_model():
     data = load("digits")
     spec = RunSpec(**SMALL, init="he")
     model = make_model(spec.resolved(data.n_train), data)
-    val_loss, val_acc = evaluate(model, loss_function(data), data.x_val, data.y_val, True)
-    train_loss, train_acc = evaluate(model, loss_function(data), data.x_train, data.y_train, True)
+    val_loss, val_acc = evaluate(model, criterion(data), data.x_val, data.y_val)
+    train_loss, train_acc = evaluate(model, criterion(data), data.x_train, data.y_train)
     first = train(spec, data)[0]
     assert (first["val_loss"], first["val_acc"]) == (val_loss, val_acc)
     assert (first["train_loss"], first["train_acc"]) == (train_loss, train_acc)
@@ -81,8 +82,8 @@ def test_eval_uses_eval_mode():
     data = load("digits")
     spec = RunSpec(**SMALL, dropout=0.5, batchnorm=True).resolved(data.n_train)
     model = make_model(spec, data)
-    first = evaluate(model, loss_function(data), data.x_val, data.y_val, True)
-    assert evaluate(model, loss_function(data), data.x_val, data.y_val, True) == first
+    first = evaluate(model, criterion(data), data.x_val, data.y_val)
+    assert evaluate(model, criterion(data), data.x_val, data.y_val) == first
     assert not model.training
 
 

@@ -249,3 +249,20 @@ def test_a_diverged_member_leaves_with_its_own_optimizer(synthetic):
     for spec, records in zip([specs[0], specs[2]], [got[0], got[2]]):
         assert records[-1]["status"] == "ok"
         same(synthetic, spec, train(spec, synthetic), records)
+
+
+def test_decoupled_decay_skips_biases_in_a_stack_as_alone_and_survives_a_drop(synthetic):
+    """adamw's decay on weight matrices only: the shared optimizer has two groups, a stack's biases ([K, 1, out])
+    in the undecayed one as a single run's ([out]); dropping a member keeps both groups' state."""
+    from nncmp.training.engines.stacked import StackedRun
+
+    specs = [s.resolved(synthetic.n_train) for s in specs_for({**BASE, "epochs": 2}, inits=("xavier", "lecun"),
+                                                                seeds=(0,), optimizer="adamw", weight_decay=0.5)]
+    engine = StackedRun(specs, synthetic)
+    assert [len(g["params"]) for g in engine.optimizer.param_groups] == [3, 3]
+    assert [g["weight_decay"] for g in engine.optimizer.param_groups] == [0.5, 0.0]
+    engine.train_epoch()
+    engine.drop([1])
+    (losses, _, _), _ = engine.train_epoch()
+    alone = train(specs[1], synthetic)
+    assert abs(losses[0] - alone[2]["train_loss"]) <= 1e-4 * alone[2]["train_loss"]

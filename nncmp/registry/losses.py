@@ -1,0 +1,245 @@
+"""Losses and what is measured beside them: name (or a user's function) → a Criterion every engine uses.
+
+One criterion per run, built from the data's task and the run's --loss, --label-smoothing and --metric-fn, so
+that the single-run engine, the stacked engines and evaluation cannot disagree about what a loss or an
+accuracy is. Built in, all from torch.nn.functional:
+
+    cross-entropy   logits (N, ..., C) against integer labels (N, ...): one label per example, or per token
+                    (class dimension last); labels of IGNORE_INDEX (-100) count for nothing;
+                    --label-smoothing. The default for integer labels.
+    mse             mean squared error over every output. The default for float targets.
+    huber           Huber loss (delta 1): quadratic near 0, linear far from it.
+    bce             binary cross-entropy on logits against 0/1 targets (multi-label).
+
+A user's loss is a function (output, target) → a scalar (the mean over the batch), or a vector of one loss
+per example (nncmp takes its mean). `output` is what the model returned: a tensor, or a tuple/dict (a VAE's
+reconstruction, mean and log-variance) whose first item is the prediction that accuracy and the built-in
+losses read. Loss sums over a split weight each batch by its size, so a split's loss is the mean per example
+(per token, where targets are per token and the loss is built in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nncmp.errors import SpecError
+from nncmp.registry.data import IGNORE_INDEX
+from nncmp.registry.user import is_ref, one_line, resolve, split_ref
+
+if TYPE_CHECKING:
+    import torch
+
+    from nncmp.registry.data import Data
+
+LOSSES = ("cross-entropy", "mse", "huber", "bce")
+DEFAULTS = {"classification": "cross-entropy", "regression": "mse"}
+# What each built-in loss needs of the targets: class labels (integers) or values (floats).
+NEEDS = {"cross-entropy": "classification", "mse": "regression", "huber": "regression", "bce": "regression"}
+
+
+def check_name(loss: str | None) -> None:
+    """SpecError for a --loss that is neither a built-in's name nor a reference to a user's function."""
+    if loss is not None and loss not in LOSSES and not is_ref(loss):
+        raise SpecError(f"unknown loss {loss!r}; choose from: {', '.join(LOSSES)}, or your own as file.py:NAME "
+                        "or module:NAME")
+
+
+def first(output: Any) -> torch.Tensor:
+    """The prediction in what a model returned: the tensor itself, or the first item of a tuple, list or
+    dict."""
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    if isinstance(output, dict):
+        return next(iter(output.values()))
+    return output
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A run's loss and accuracy on batches. `name`: a built-in's, or a user's reference; `task`: the data's;
+    `per_token`: labels per position; `smoothing`: cross-entropy's label smoothing; `fn`: a user's loss
+    function (None: built in); `metric`: a user's metric function (--metric-fn), or None."""
+
+    name: str
+    task: str
+    per_token: bool = False
+    smoothing: float = 0.0
+    fn: Callable[..., Any] | None = None
+    metric: Callable[..., Any] | None = None
+    metric_name: str = ""
+
+    @property
+    def classification(self) -> bool:
+        """Accuracy is measured: class labels and a loss over class logits (built-in cross-entropy, or a user's
+        loss on class labels)."""
+        return self.task == "classification"
+
+    @property
+    def log_likelihood(self) -> bool:
+        """The loss is the mean negative log-likelihood per target (nats), so perplexity and bits per token
+        follow from it: built-in cross-entropy without label smoothing."""
+        return self.name == "cross-entropy" and self.smoothing == 0
+
+    def mean(self, output: Any, y: torch.Tensor) -> torch.Tensor:
+        """The batch's mean loss, what is backpropagated: per example, or per token that has a target."""
+        import torch.nn.functional as F
+
+        if self.fn is not None:
+            return self._user(output, y)
+        out = first(output)
+        if self.name == "cross-entropy":
+            if self.per_token:
+                # Summed and divided by the tokens with a target: a batch with none has loss 0, not 0/0.
+                flat = y.reshape(-1)
+                total = F.cross_entropy(out.reshape(len(flat), -1), flat, ignore_index=IGNORE_INDEX,
+                                        label_smoothing=self.smoothing, reduction="sum")
+                return total / (flat != IGNORE_INDEX).sum().clamp(min=1)
+            return F.cross_entropy(out, y, label_smoothing=self.smoothing)
+        if self.name == "mse":
+            return F.mse_loss(out, y)
+        if self.name == "huber":
+            return F.huber_loss(out, y)
+        return F.binary_cross_entropy_with_logits(out, y.to(out.dtype))
+
+    def sum(self, output: Any, y: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """(the batch's loss summed over what it averages, how many of them): examples, or for built-in losses
+        on per-token targets the tokens that have one (a tensor). mean × count: the same numbers to the bit as
+        the engines have always summed."""
+        mean = self.mean(output, y)
+        if self.per_token and self.fn is None:
+            count = (y != IGNORE_INDEX).sum()
+            return mean * count, count
+        return mean * len(y), len(y)
+
+    def members(self, output: Any, y: torch.Tensor) -> torch.Tensor:
+        """Each member's mean loss, for K runs stacked along the first dimension of `output` and `y`: [K]."""
+        import torch
+        import torch.nn.functional as F
+
+        out = first(output)
+        k, n = y.shape[:2]
+        if self.fn is None and self.name == "cross-entropy":
+            if not self.per_token:
+                return F.cross_entropy(out.reshape(k * n, -1), y.reshape(-1), reduction="none",
+                                       label_smoothing=self.smoothing).view(k, n).mean(1)
+            flat = y.reshape(k, -1)
+            each = F.cross_entropy(out.reshape(flat.numel(), -1), flat.reshape(-1), ignore_index=IGNORE_INDEX,
+                                   label_smoothing=self.smoothing, reduction="none").view(k, -1)
+            return each.sum(1) / (flat != IGNORE_INDEX).sum(1).clamp(min=1)
+        if self.fn is None and self.name == "mse":
+            return F.mse_loss(out, y, reduction="none").reshape(k, -1).mean(1)
+        # Everything else member by member: exact, and a user's loss sees one run's batch, as in a single run.
+        return torch.stack([self.mean(_index(output, j), y[j]) for j in range(k)])
+
+    def hits(self, output: Any, y: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """(correct predictions, predictions counted): per example, or per token (positions without a target
+        excluded); for bce, per label."""
+        out = first(output)
+        if self.name == "bce":
+            return ((out > 0) == (y > 0.5)).sum(), y.numel()
+        guess = out.argmax(-1)
+        if self.per_token:
+            real = y != IGNORE_INDEX
+            return ((guess == y) & real).sum(), real.sum()
+        return (guess == y).sum(), len(y)
+
+    def member_hits(self, output: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | int]:
+        """hits for K stacked members: ([K] correct, [K] or one count)."""
+        out = first(output)
+        k = y.shape[0]
+        guess = out.argmax(-1)
+        if self.per_token:
+            real = y != IGNORE_INDEX
+            return ((guess == y) & real).reshape(k, -1).sum(1), real.reshape(k, -1).sum(1)
+        return (guess == y).sum(1), y.shape[1]
+
+    def _user(self, output: Any, y: torch.Tensor) -> torch.Tensor:
+        value = self.fn(output, y)  # type: ignore[misc]
+        return _scalar(value, len(y), f"--loss {self.name}")
+
+
+def _index(output: Any, j: int) -> Any:
+    if isinstance(output, (tuple, list)):
+        return type(output)(o[j] for o in output)
+    if isinstance(output, dict):
+        return {k: v[j] for k, v in output.items()}
+    return output[j]
+
+
+def _scalar(value: Any, n: int, what: str) -> torch.Tensor:
+    """A user's loss or metric value as a scalar tensor: a scalar as it is, a vector of n (per example)
+    averaged; anything else is an error that says what was returned."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        if isinstance(value, (int, float)):
+            return torch.tensor(float(value))
+        raise SpecError(f"{what} returned a {type(value).__name__}, not a tensor")
+    if value.ndim == 0:
+        return value
+    if value.ndim == 1 and len(value) == n:
+        return value.mean()
+    raise SpecError(f"{what} returned a tensor of shape {tuple(value.shape)} on a batch of {n}; it must return a "
+                    f"scalar (the batch's mean) or one loss per example ({n},)")
+
+
+def user_function(ref: str, what: str) -> Callable[..., Any]:
+    """A user's loss or metric function, imported (SpecError, one line, if it cannot be)."""
+    fn = resolve(ref, what)
+    if not callable(fn):
+        raise SpecError(f"{what}: {split_ref(ref)[1]} is a {type(fn).__name__}, not a function")
+    return fn
+
+
+def criterion(data: Data, loss: str | None = None, smoothing: float = 0.0, metric_fn: str | None = None) -> Criterion:
+    """The criterion of a run on `data`: --loss (None: the task's default), --label-smoothing, --metric-fn."""
+    name = loss or DEFAULTS[data.task]
+    check_name(name)
+    if smoothing and name != "cross-entropy":
+        raise SpecError(f"--label-smoothing applies to the cross-entropy loss, not {name}")
+    if name in LOSSES and NEEDS[name] != data.task and not (name == "bce" and data.task == "classification"):
+        raise SpecError(f"--loss {name} needs {'class labels' if NEEDS[name] == 'classification' else 'float targets'}"
+                        f"; {data.name}'s targets are {'class labels' if data.task == 'classification' else 'values'}")
+    fn = user_function(name, f"--loss {name}") if name not in LOSSES else None
+    metric = user_function(metric_fn, f"--metric-fn {metric_fn}") if metric_fn else None
+    task = "classification" if name == "cross-entropy" or (fn is not None and data.task == "classification") \
+        else "regression"
+    return Criterion(name, task, data.per_token, smoothing, fn, metric, split_ref(metric_fn)[1] if metric_fn else "")
+
+
+def check_on_batch(crit: Criterion, output: Any, y: torch.Tensor, what: str) -> None:
+    """SpecError, before training, when the loss cannot be computed on one batch, is not a finite-capable
+    number, or has no gradient."""
+    try:
+        value = crit.mean(output, y)
+    except SpecError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- a user's loss may raise anything; a shape mismatch too
+        raise SpecError(f"{what}: the loss {crit.name} on a batch raised {one_line(e)}") from None
+    if value.ndim != 0:
+        raise SpecError(f"{what}: the loss {crit.name} is not a scalar (shape {tuple(value.shape)})")
+    if not value.requires_grad:
+        raise SpecError(f"{what}: the loss {crit.name} does not depend on the model's output (no gradient)")
+    if crit.metric is not None:
+        try:
+            _scalar(crit.metric(output, y), len(y), f"--metric-fn {crit.metric_name}")
+        except SpecError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise SpecError(f"--metric-fn {crit.metric_name}: on a batch it raised {one_line(e)}") from None
+
+
+def describe(data: Data, crit: Criterion) -> dict[str, Any]:
+    """What results need to know of the data and the loss, for config.json's "data" and the measures derived
+    from a validation loss (results/measures.py): the task, whether targets are per token and what a token is,
+    the loss and whether it is a log-likelihood, the validation targets' variance (R² = 1 − MSE / it)."""
+    variance = None
+    if data.task == "regression":
+        y = data.y_val.double().reshape(len(data.y_val), -1)
+        variance = float(((y - y.mean(0)) ** 2).mean())  # pooled over outputs: R² of the mean squared error
+    return {"name": data.name, "task": data.task, "per_token": data.per_token, "token": data.token,
+            "classes": data.classes, "vocab": data.vocab, "loss": crit.name, "label_smoothing": crit.smoothing,
+            "log_likelihood": crit.log_likelihood, "target_variance": variance,
+            "n_train": data.n_train, "n_val": len(data.x_val), **({"info": dict(data.info)} if data.info else {})}

@@ -130,7 +130,7 @@ def _compare(v: dict[str, Any]) -> CompareRequest:
     if auto:
         dims["lr"] = None
     one = ("target_column", "task", "batchnorm", "epochs", "seed", "n", *RUN_EXTRA)
-    base = RunSpec(**field_values(RunSpec, v, one),
+    base = RunSpec(**field_values(RunSpec, {**v, **functions_of(v)}, one),
                    dataset=dataset_of(v["dataset"], v.get(DATA)), model=model_of(v["model"]),
                    model_args=key_values(v["model_args"], "--model-arg"),
                    data_args=key_values(v["data_args"], "--data-arg"))
@@ -150,7 +150,7 @@ def _train(v: dict[str, Any]) -> TrainRequest:
     hidden = hidden_layers(v["hidden"], v["depth"], v["width"])
     names = [i.name for i in TRAIN if isinstance(i, Field) and i.cls is RunSpec
              and i.name not in ("dataset", "model", "hidden")]
-    spec = RunSpec(**field_values(RunSpec, {**v, "hidden": hidden}, [*names, "hidden"]),
+    spec = RunSpec(**field_values(RunSpec, {**v, **functions_of(v), "hidden": hidden}, [*names, "hidden"]),
                    dataset=dataset_of(v["dataset"], v.get(DATA)), model=model_of(v["model"]),
                    opt_args=key_values(v["opt_args"]), model_args=key_values(v["model_args"], "--model-arg"),
                    data_args=key_values(v["data_args"], "--data-arg"))
@@ -304,6 +304,22 @@ def model_of(model: Any) -> str:
         raise SpecError(f"model must be a name, 'file.py:Name', an nn.Module class or a function; got a "
                         f"{type(model).__name__}")
     return register(model, "model")
+
+
+def functions_of(v: dict[str, Any]) -> dict[str, Any]:
+    """`loss` and `metric_fn` as RunSpec holds them: names and references as they are, a Python function
+    registered for this process (an importable one by its module and name)."""
+    from nncmp.registry.user import register
+
+    out = {}
+    for name in ("loss", "metric_fn"):
+        value = v.get(name)
+        if value is not None and not isinstance(value, str):
+            if not callable(value):
+                raise SpecError(f"{name} must be a name, 'file.py:NAME' or a function; got a {type(value).__name__}")
+            value = register(value, name)
+        out[name] = value
+    return out
 
 
 def dataset_of(dataset: str | Path, data: Any) -> str:

@@ -66,7 +66,8 @@ LOSS = (0.0, math.inf)
 DERIVED = (("final_val_perplexity", "val perplexity", (1.0, math.inf)),
            ("final_val_bits_per_token", "val bits/token", LOSS),
            ("final_val_bits_per_character", "val bits/char", LOSS),
-           ("final_val_rmse", "val RMSE", LOSS), ("final_val_r2", "val R²", (-math.inf, 1.0)))
+           ("final_val_rmse", "val RMSE", LOSS), ("final_val_r2", "val R²", (-math.inf, 1.0)),
+           ("final_val_metric", "val metric (--metric-fn)", (-math.inf, math.inf)))
 
 
 EPOCH_COLUMNS = [("epoch", 0), ("train_loss", 4), ("train_acc", 4), ("val_loss", 4), ("val_acc", 4), ("seconds", 2)]

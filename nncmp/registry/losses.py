@@ -56,6 +56,15 @@ def first(output: Any) -> torch.Tensor:
     return output
 
 
+def detached(output: Any) -> Any:
+    """What a model returned without its graph: a tensor, or a tuple, list or dict of them."""
+    if isinstance(output, (tuple, list)):
+        return type(output)(detached(o) for o in output)
+    if isinstance(output, dict):
+        return {k: detached(v) for k, v in output.items()}
+    return output.detach() if hasattr(output, "detach") else output
+
+
 @dataclass(frozen=True)
 class Criterion:
     """A run's loss and accuracy on batches. `name`: a built-in's, or a user's reference; `task`: the data's;
@@ -183,6 +192,22 @@ def _scalar(value: Any, n: int, what: str) -> torch.Tensor:
         return value.mean()
     raise SpecError(f"{what} returned a tensor of shape {tuple(value.shape)} on a batch of {n}; it must return a "
                     f"scalar (the batch's mean) or one loss per example ({n},)")
+
+
+def metric_value(model: Any, crit: Criterion, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> float:
+    """--metric-fn of `model` on (x, y): the user's function on each chunk (a number, or one per example),
+    averaged weighting each chunk by its examples."""
+    import torch
+
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(x), chunk):
+            yb = y[i:i + chunk]
+            out = model(x[i:i + chunk])
+            value = _scalar(crit.metric(out, yb), len(yb), f"--metric-fn {crit.metric_name}")  # type: ignore[misc]
+            total += float(value) * len(yb)
+            n += len(yb)
+    return total / max(n, 1)
 
 
 def user_function(ref: str, what: str) -> Callable[..., Any]:

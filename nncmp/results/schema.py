@@ -57,13 +57,13 @@ RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRI
 RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",
                "opt_args", "hidden", "dropout", "model_args", "hyper"]
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status",
-                 "diverged_step", "lr_end", "step"]
+                 "diverged_step", "lr_end", "step", "val_metric"]
 RECORD_COLUMNS = ["run_id", "config", *RUN_COLUMNS, *EPOCH_COLUMNS]
 # Written as integers (empty where missing), so a file read back and rewritten is byte-identical.
 INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step", "step"]
 # Columns added after the first release: a folder written before them is read with their values filled in.
 LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end", "hidden", "dropout",
-                 "model_args", "step", "hyper")
+                 "model_args", "step", "hyper", "val_metric")
 
 # A configuration's columns in summary.csv: a run's identity without what one comparison never varies.
 CONFIG_COLUMNS = ["config", *(c for c in RUN_COLUMNS if c not in ("dataset", "model", "seed"))]
@@ -113,7 +113,7 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
                     "norm": BUILT_IN_NORM.get(model) or ("batchnorm" if base.get("batchnorm") else "none"),
                     "diverged_step": None, "schedule": "constant", "opt_args": "",
                     "hidden": widths_text(hidden) if "hidden" in has else "", "dropout": dropout,
-                    "model_args": "", "step": None, "hyper": ""}
+                    "model_args": "", "step": None, "hyper": "", "val_metric": None}
         if "hidden" not in frame.columns:
             # The id parts of the architecture and dropout come right after the batch size's.
             extra = ("" if hidden == DEFAULT_HIDDEN else f"/hidden={widths_text(hidden)}") + \

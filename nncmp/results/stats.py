@@ -67,6 +67,8 @@ def per_run(metrics: pd.DataFrame, target: float | None = None, derived: Sequenc
             row[name] = g[col].iloc[-1] if how == "last" else g[col].max()
         for m in derived:
             row[m.name] = m.of_loss(float(row["final_val_loss"]))
+        if "val_metric" in g.columns and g["val_metric"].notna().any():  # --metric-fn
+            row["final_val_metric"] = g["val_metric"].iloc[-1]
         if "step" in g.columns and g["step"].notna().any():
             row["steps"] = int(g["step"].max())
         reached = target is not None and g["val_acc"].notna().any()
@@ -120,7 +122,8 @@ def summarize(metrics: pd.DataFrame, target: float | None = None, metric: str | 
         row["n_diverged"] = int((g["status"] == "diverged").sum())
         row["status"] = "ok" if row["n_diverged"] == 0 else (
             "diverged" if ok.empty else f"{row['n_diverged']}/{len(g)} diverged")
-        for name in [*METRICS, *(m.name for m in derived)]:
+        user = ["final_val_metric"] if "final_val_metric" in runs.columns else []
+        for name in [*METRICS, *(m.name for m in derived), *user]:
             row[f"{name}_mean"], row[f"{name}_std"], row[f"{name}_ci95"] = mean_std_ci(ok[name])
         row["target"] = target if has_acc else math.nan
         finished = metrics[metrics["run_id"].isin(ok["run_id"])]

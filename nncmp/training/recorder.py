@@ -16,6 +16,7 @@ An engine (engines/: single.SingleRun, stacked.StackedRun, func_stacked.FuncStac
                           accuracies, first non-finite step of the round or 0), examples seen)
     drop(keep)            keep only the runs at these positions of `specs` (the others diverged)
     member(j)             run j as an ordinary nn.Module, for --track-layers and --track-weights
+    crit                  the runs' loss and accuracy (registry/losses.Criterion), and --metric-fn
     step_hook             set by the recorder: None, or a callable the engine calls after every optimizer
                           step with the number of steps taken so far (--track-every)
 """
@@ -31,6 +32,7 @@ import torch
 
 from nncmp.config.budget import round_steps, rounds, steps_per_epoch, total_steps
 from nncmp.config.run import RunSpec
+from nncmp.registry.losses import Criterion, metric_value
 from nncmp.registry.schedules import factor
 from nncmp.results.schema import RUN_COLUMNS
 
@@ -51,6 +53,7 @@ EpochMetrics = tuple[list[float], list[float | None], list[int]]
 class Engine(Protocol):
     specs: list[RunSpec]
     data: Data
+    crit: Criterion
     step_hook: Callable[[int], None] | None
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]: ...
@@ -73,6 +76,7 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
     per_epoch, total = steps_per_epoch(specs[0], n_train), total_steps(specs[0], n_train)
     records: list[list[Record]] = [[] for _ in specs]
     members = list(range(len(specs)))  # positions in `specs` of the runs still training
+    metric = getattr(engine, "crit", None) is not None and engine.crit.metric is not None  # --metric-fn
 
     def record(epoch: int, train: EpochMetrics, examples: int, seconds: float, step: int) -> list[int]:
         """One row per run still training; returns the positions (in `members`) of those that diverged."""
@@ -85,7 +89,8 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
             records[m].append({**bases[m], "epoch": epoch, "train_loss": train[0][j], "train_acc": train[1][j],
                                "val_loss": val_loss[j], "val_acc": val_acc[j], "examples": examples,
                                "seconds": seconds, "status": "ok" if finite else "diverged",
-                               "diverged_step": train[2][j] or None, "lr_end": lr_end, "step": step})
+                               "diverged_step": train[2][j] or None, "lr_end": lr_end, "step": step,
+                               "val_metric": metric_of(engine, j) if metric else None})
             if on_epoch:
                 on_epoch(records[m][-1])
             if probe:
@@ -116,6 +121,19 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
         for r in run:
             r["status"] = run[-1]["status"]
     return records
+
+
+def metric_of(engine: Engine, j: int) -> float:
+    """--metric-fn of run j on the validation split: the user's function on each chunk of it (a number, or one
+    per example), averaged weighting each chunk by its examples; eval mode, no gradients."""
+    data = engine.data
+    model = engine.member(j)
+    was_training = model.training
+    model.eval()
+    try:
+        return metric_value(model, engine.crit, data.x_val, data.y_val)
+    finally:
+        model.train(was_training)
 
 
 def record_base(spec: RunSpec) -> Record:

@@ -18,7 +18,7 @@ from torch import nn
 from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
 from nncmp.registry.inits import apply_init
-from nncmp.registry.losses import Criterion, criterion
+from nncmp.registry.losses import Criterion, criterion, detached
 from nncmp.registry.models import has_batchnorm1d, model_builder
 from nncmp.training.batches import Batches
 from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, record_runs
@@ -170,12 +170,12 @@ class SingleRun:
                     loss = crit.mean(out, yb)
                     (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward(create_graph=create_graph)
                     # Accumulate as tensors: no per-step .item() sync in the hot loop.
-                    part, many = crit.sum(_detached(out), yb) if crit.per_token else (loss.detach() * len(sub),
+                    part, many = crit.sum(detached(out), yb) if crit.per_token else (loss.detach() * len(sub),
                                                                                       len(sub))
                     step_loss = part if step_loss is None else step_loss + part
                     step_count = many if step_count is None else step_count + many
                     if self.classification:
-                        hits = crit.hits(_detached(out), yb)
+                        hits = crit.hits(detached(out), yb)
                         step_hits = hits if step_hits is None else (step_hits[0] + hits[0], step_hits[1] + hits[1])
                 return step_loss, (step_count, step_hits)
 
@@ -199,17 +199,6 @@ class SingleRun:
 
     def member(self, j: int) -> nn.Sequential:
         return self.model
-
-
-def _detached(output: Any) -> Any:
-    """What a model returned, without its graph (a tensor, or a tuple/dict of them)."""
-    if isinstance(output, torch.Tensor):
-        return output.detach()
-    if isinstance(output, (tuple, list)):
-        return type(output)(_detached(o) for o in output)
-    if isinstance(output, dict):
-        return {k: _detached(v) for k, v in output.items()}
-    return output
 
 
 def train(spec: RunSpec, data: Data, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[Record]:

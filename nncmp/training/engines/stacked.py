@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from nncmp.config.budget import total_steps
 from nncmp.config.run import RunSpec, hyper_differ
 from nncmp.registry.data import IGNORE_INDEX
 from nncmp.registry.datasets import Data
-from nncmp.registry.losses import Criterion
+from nncmp.registry.losses import Criterion, detached
 from nncmp.registry.models import build_model, has_batchnorm1d
 from nncmp.registry.optimizers import OPTIMIZERS
 from nncmp.registry.schedules import Schedule
@@ -341,7 +341,7 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
             step_loss += losses.detach() * many
             step_count += many
             if crit.classification:
-                hits, m = crit.member_hits(_detach(out), yb)
+                hits, m = crit.member_hits(detached(out), yb)
                 correct += hits
                 counted += m
         loss_sum += step_loss
@@ -358,13 +358,3 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
         seen += width
     accuracy = (correct.double() / counted.clamp(min=1)).tolist() if crit.classification else [None] * k
     return ((loss_sum / loss_count.clamp(min=1)).tolist(), accuracy, bad_step.tolist()), seen
-
-
-def _detach(output: Any) -> Any:
-    if isinstance(output, torch.Tensor):
-        return output.detach()
-    if isinstance(output, (tuple, list)):
-        return type(output)(_detach(o) for o in output)
-    if isinstance(output, dict):
-        return {key: _detach(v) for key, v in output.items()}
-    return output

@@ -117,3 +117,15 @@ def test_a_stack_that_fails_while_training_is_retried_on_the_single_engine(model
     # Progress hears of each run's epochs once, though epoch 0 was recorded twice.
     assert sorted((r["run_id"], r["epoch"]) for r in reported) == sorted(
         (s.run_id, e) for s in runs for e in range(3))
+
+
+def test_the_built_in_transformer_is_planned_on_the_torch_func_stack_after_its_trial():
+    from nncmp.registry.datasets import load
+
+    data = load("modadd", args=(("p", 7),))
+    base = {"dataset": "modadd", "data_args": (("p", 7),), "model": "transformer", "optimizer": "adam",
+            "batch_size": 8}
+    runs = [RunSpec(**base, init=init, seed=seed).resolved(len(data.y_train))
+            for init in ("default", "gpt2") for seed in (0, 1)]
+    (group,) = plan(runs, data)
+    assert group.engine == "stacked-func" and len(group.indices) == 4

@@ -20,22 +20,37 @@ if TYPE_CHECKING:
 def plain_loop_seconds(spec: RunSpec, data: Data) -> float:
     """One run of the loop a user writes by hand (the course's), epochs × (shuffle, zero_grad, forward, loss,
     backward, step, and the epoch's loss and accuracy summed as the loop goes, with .item()); the model built
-    and initialised as nncmp builds it, the data the same tensors. `spec`: resolved on `data`."""
+    and initialised as nncmp builds it, the data the same tensors. Targets per token (a language model's,
+    modadd's: IGNORE_INDEX where a position has none) the hand-written way: cross-entropy over the flattened
+    positions with ignore_index, and accuracy over the positions that have a target. `spec`: resolved on
+    `data`."""
     import torch
+    import torch.nn.functional as F
 
+    from nncmp.registry.data import IGNORE_INDEX
+    from nncmp.registry.losses import first
     from nncmp.training.engines.single import criterion_of, make_model
     from nncmp.training.stepping import build_for
 
     model = make_model(spec, data)
     optimizer = build_for(spec, model.parameters(), model, data.n_train)
-    loss_fn = criterion_of(spec, data).mean
+    crit = criterion_of(spec, data)
+    per_token = crit.per_token and crit.fn is None and crit.name == "cross-entropy"
+
+    def loss_fn(out: Any, y: torch.Tensor) -> torch.Tensor:
+        if not per_token:
+            return crit.mean(out, y)
+        logits = first(out)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE_INDEX,
+                               label_smoothing=crit.smoothing)
+
     order = torch.Generator().manual_seed(spec.seed)
     classification = data.task == "classification"
     start = time.perf_counter()
     for _ in range(spec.epochs):
         model.train()
         perm = torch.randperm(data.n_train, generator=order)
-        running_loss, correct = 0.0, 0
+        running_loss, correct, counted = 0.0, 0, 0
         for i in range(0, data.n_train, spec.batch_size):
             idx = perm[i:i + spec.batch_size]
             x, y = data.x_train[idx], data.y_train[idx]
@@ -44,9 +59,17 @@ def plain_loop_seconds(spec: RunSpec, data: Data) -> float:
             loss = loss_fn(out, y)
             loss.backward()
             optimizer.step()
+            if per_token:
+                real = y != IGNORE_INDEX
+                tokens = real.sum().item()
+                running_loss += loss.item() * tokens
+                correct += (first(out).argmax(-1)[real] == y[real]).sum().item()
+                counted += tokens
+                continue
             running_loss += loss.item() * len(idx)
+            counted += len(idx)
             if classification:
-                correct += (out.argmax(1) == y).sum().item()
+                correct += (first(out).argmax(1) == y).sum().item()
     return time.perf_counter() - start
 
 

@@ -20,7 +20,8 @@ from nncmp.cli.common import (
     print_json,
     user_errors,
 )
-from nncmp.cli.declared import declares, extra, single, values
+from nncmp.cli.declared import annotation, declares, extra, single, values
+from nncmp.config import arguments
 from nncmp.config.comparison import Options
 from nncmp.config.request import hidden_layers, key_values
 from nncmp.config.run import RunSpec
@@ -32,10 +33,11 @@ if TYPE_CHECKING:
     from nncmp.commands.bench import BenchResult, OnCase
 
 
-@declares(single(RunSpec, ["dataset", "model"]), extra("model_arg", ModelArgOpt), single(RunSpec, ["hidden"]),
+@declares(single(RunSpec, ["dataset"]), extra("data_arg", annotation(arguments.DATA_ARGS)), single(RunSpec, ["model"]),
+          extra("model_arg", ModelArgOpt), single(RunSpec, ["hidden"]),
           extra("depth", DepthOpt), extra("width", WidthOpt),
           single(RunSpec, ["act", "batchnorm"]),
-          extra("epochs", Annotated[int, typer.Option(help="With --opts: epochs timed per case.")], 1),
+          extra("epochs", Annotated[int, typer.Option(help="With --opts or --model: epochs timed per case.")], 1),
           single(RunSpec, ["seed"]), single(Options, ["data_dir", "threads", "device"]))
 def bench(
     opts: Annotated[str | None, typer.Option(
@@ -73,14 +75,18 @@ def bench(
 ) -> None:
     """Measure speed. Without --opts: the standard benchmark (matmul ceiling, one run and 8-run grids at batch
     sizes 64 and 1, the course-style loop) and the ratios between them. With --opts: samples/s, seconds per
-    epoch and peak memory per optimizer (and batch size)."""
+    epoch and peak memory per optimizer (and batch size). With --model other than mlp (yours, or a built-in such
+    as transformer) and no --opts: 8 runs of it stacked against one by one, and one nncmp run against the plain
+    PyTorch loop."""
     from nncmp.commands import bench as commands
 
     out_console = console(stderr=json_out)
     talk = not (quiet or json_out)
     with user_errors():
         options = Options(**values(Options, declared, ["data_dir", "threads", "device"]))
-        if opts is None and ":" in (declared.get("model") or ""):  # a user's model: stacked, one by one, plain
+        # A model other than the standard benchmark's MLP (a user's, or a built-in such as the transformer):
+        # stacked, one by one, plain
+        if opts is None and (declared.get("model") or "mlp") != "mlp":
             from nncmp.config.fields import parse_list
             from nncmp.errors import SpecError
 
@@ -89,7 +95,8 @@ def bench(
                 raise SpecError("--model: one --batch-size per bench (the cases compare engines, not sizes)")
             base = RunSpec(**values(RunSpec, declared, ["dataset", "model", "seed"]), epochs=declared["epochs"],
                            batch_size=sizes[0], n=n,
-                           model_args=key_values(declared["model_arg"], "--model-arg"))
+                           model_args=key_values(declared["model_arg"], "--model-arg"),
+                           data_args=key_values(declared["data_arg"], "--data-arg"))
             model_request = commands.ModelRequest(base, repeats=min(repeats, 2), threads=options.threads,
                                                   data_dir=options.data_dir, out=out, overwrite=overwrite)
             result = _interruptible(lambda: commands.model_cases(model_request), out_console)
@@ -107,7 +114,8 @@ def bench(
 
             declared["hidden"] = hidden_layers(declared["hidden"], declared.pop("depth"), declared.pop("width"))
             base = RunSpec(**values(RunSpec, declared, ["dataset", "model", "hidden", "act", "batchnorm", "seed"]),
-                           epochs=declared["epochs"], n=n)
+                           epochs=declared["epochs"], n=n,
+                           data_args=key_values(declared["data_arg"], "--data-arg"))
             dims = {"optimizer": parse_list("--opts", opts, str, "optimizer names")}
             if batch_sizes:
                 dims["batch_size"] = parse_list("--batch-sizes", batch_sizes, int, "integers")

@@ -59,8 +59,9 @@ examples: $(STAMP)
 	$(BIN)/nncmp report $(EX)/tuning --format markdown --no-plot > $(EX)/tuning/summary.md
 	$(BIN)/nncmp suite --opts sgd,momentum,adam,adamw,lion,prodigy,schedulefreeadamw --lrs auto --seeds 3 \
 		--quiet --out $(EX)/suite
-	# The docs show the verdict; the seven problems' compare folders (their runs' curves) stay out.
-	cd $(EX)/suite && rm -rf mnist5k-mlp digits-cnn digits-mlp mnist1d-mlp mnist1d-cnn deep-tanh synthetic-mlp
+	# The docs show the verdict; the nine problems' compare folders (their runs' curves) stay out.
+	cd $(EX)/suite && rm -rf mnist5k-mlp digits-cnn digits-mlp mnist1d-mlp mnist1d-cnn deep-tanh synthetic-mlp \
+		modadd-transformer mqar-transformer
 	$(BIN)/nncmp paths --fn rosenbrock --steps 1000 --quiet --out $(EX)/paths-rosenbrock
 	$(BIN)/nncmp paths --fn toy-regression --steps 200 --quiet --out $(EX)/paths-toy-regression
 	$(BIN)/nncmp compare --track-weights --no-plot --quiet --out $(EX)/landscape

@@ -103,7 +103,7 @@ def _list(the_suite: Any) -> None:
     from nncmp.cli.common import console
     from nncmp.output.terminal import simple_table
 
-    rows = [{"problem": p.name, "dataset": p.spec.dataset, "model": p.spec.model, "epochs": p.spec.epochs,
+    rows = [{"problem": p.name, "dataset": p.spec.dataset, "model": p.spec.model, "budget": p.budget_text(),
              "target": p.shown_target(), "about": p.description} for p in the_suite.problems]
     console().print(simple_table(f"Suite {the_suite.name}" + (f": {the_suite.description}" if the_suite.description
                                                                else ""), rows))

@@ -73,7 +73,7 @@ def run_suite(request: SuiteRequest, reporter: Reporter = Reporter()) -> SuiteRe
             if p.name in doc["finished"]:
                 continue
             reporter.note(f"problem {i} of {len(suite.problems)}: {p.name} ({p.shown_target()}, "
-                          f"{p.spec.epochs} epochs)")
+                          f"{p.budget_text()})")
             try:
                 result = compare(CompareRequest(configs[p.name], out=sub, resume=True, download=request.download),
                                  reporter)

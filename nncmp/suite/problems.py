@@ -15,11 +15,23 @@ A suite file (the built-in ones are nncmp/suite/suites/*.toml, in the same forma
     target = 0.95                  # val accuracy to reach (regression: val loss to get below)
     description = "..."
 
+    [problems.modadd-transformer]  # a budget in optimizer steps, and a dataset's and a model's arguments
+    dataset = "modadd"
+    data_args = { p = 31, train_fraction = 0.7 }
+    model = "transformer"
+    model_args = { n_layer = 1, d_model = 64 }
+    steps = 1500                   # the budget: optimizer steps (instead of epochs) ...
+    eval_every = 50                # ... evaluated every 50 steps (time to target is counted from these)
+    baseline_settings = { adamw = { weight_decay = 1.0 } }  # --calibrate's baselines: settings besides the rate
+
     [calibration]                  # written by --calibrate: how the targets were set, where, with what
     ...
 
 A problem's settings are RunSpec fields, so every check of a run applies when the suite is read, and a
-problem is one compare: the grid is its settings × the optimizers × the seeds.
+problem is one compare: the grid is its settings × the optimizers × the seeds. Its budget is `epochs`, or
+`steps` (with `eval_every`) when it has them. `baseline_settings` is read by --calibrate only: hyperparameters
+of a calibration baseline besides its tuned rate, for a problem whose target only a setting away from the
+baseline's default reaches (grokking needs a strong weight decay); the suite's own runs never read it.
 """
 
 from __future__ import annotations
@@ -39,7 +51,7 @@ BUILTIN = ("default", "large")
 METRICS = ("val_acc", "val_loss")  # what a target is on: accuracy to reach, loss to get below
 # RunSpec fields a problem may not set: the suite's grid sets them (the optimizer and all its settings).
 GRID_SET = {"optimizer", "seed", "opt_args", *hp.optimizer_settings()}
-PROBLEM_KEYS = {"target", "metric", "description"}
+PROBLEM_KEYS = {"target", "metric", "description", "baseline_settings"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +63,29 @@ class Problem:
     target: float | None = None  # None: not calibrated yet
     metric: str = "val_acc"
     description: str = ""
+    # --calibrate's baselines only: optimizer → its settings besides the rate, sorted (e.g. adamw's weight_decay)
+    baseline_settings: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     @property
     def lower_is_better(self) -> bool:
         return self.metric == "val_loss"
+
+    @property
+    def step_budget(self) -> bool:
+        """Whether the budget is optimizer steps (`steps`), evaluated every `eval_every`; else it is epochs."""
+        return self.spec.steps is not None
+
+    def budget_text(self) -> str:
+        """The budget as users read it: '3 epochs', or '1500 steps' for a step budget."""
+        if self.step_budget:
+            return f"{self.spec.steps} steps"
+        return f"{self.spec.epochs} epoch{'s' if self.spec.epochs != 1 else ''}"
+
+    def baseline_spec(self, optimizer: str) -> RunSpec:
+        """The problem's run for a calibration baseline: its settings, the optimizer and its baseline_settings."""
+        spec = replace(self.spec, optimizer=optimizer)  # the optimizer's canonical name, as the settings are keyed
+        own = dict(dict(self.baseline_settings).get(spec.optimizer, ()))
+        return replace(spec, **own) if own else spec
 
     def reached(self, value: float) -> bool:
         """Whether a validation score meets the target."""
@@ -158,9 +189,12 @@ def _raw(p: Problem) -> dict[str, Any]:
     table: dict[str, Any] = {f.name: getattr(spec, f.name) for f in fields(RunSpec)
                              if f.name in ("dataset", "model") or (f.name not in GRID_SET and
                                                                    getattr(spec, f.name) != getattr(default, f.name))}
-    if "model_args" in table:
-        table["model_args"] = dict(table["model_args"])
+    for key in ("model_args", "data_args"):
+        if key in table:
+            table[key] = dict(table[key])
     table.update(metric=p.metric, description=p.description)
+    if p.baseline_settings:
+        table["baseline_settings"] = {o: dict(s) for o, s in p.baseline_settings}
     if p.target is not None:
         table["target"] = p.target
     return table
@@ -178,7 +212,8 @@ def _problem(path: Path, name: str, table: Any, base: Path) -> Problem:
     if wrong:
         set_by_suite = [k for k in wrong if k in GRID_SET]
         why = (f"{', '.join(set_by_suite)} {'is' if len(set_by_suite) == 1 else 'are'} the suite's to set "
-               "(--opts, --seeds, --lrs)") if set_by_suite else f"known settings: {', '.join(sorted(known))}"
+               "(--opts, --seeds, --lrs)") if set_by_suite else \
+            f"known settings: {', '.join(sorted(known | PROBLEM_KEYS))}"
         raise SpecError(f"{where}: unknown setting(s) {', '.join(wrong)}; {why}")
     if "dataset" not in settings:
         raise SpecError(f"{where}: needs a dataset (e.g. dataset = \"digits\")")
@@ -187,8 +222,17 @@ def _problem(path: Path, name: str, table: Any, base: Path) -> Problem:
             settings[key] = _beside(settings[key], base)
     if isinstance(settings.get("hidden"), list):
         settings["hidden"] = tuple(settings["hidden"])
-    if isinstance(settings.get("model_args"), dict):
-        settings["model_args"] = tuple(sorted(settings["model_args"].items()))
+    for key, what in (("model_args", "model"), ("data_args", "dataset")):  # a TOML table: { d_model = 64 }
+        if key in settings and not isinstance(settings[key], dict):
+            raise SpecError(f"{where}: {key} must be a table of the {what}'s arguments, e.g. {key} = "
+                            f"{{ {'d_model = 64' if key == 'model_args' else 'p = 31'} }}, got {settings[key]!r}")
+        if key in settings:
+            settings[key] = tuple(sorted(settings[key].items()))
+    for key in ("steps", "eval_every", "epochs"):  # TOML gives an int, a float or a string: only an int is a budget
+        if key in settings and (isinstance(settings[key], bool) or not isinstance(settings[key], int)):
+            raise SpecError(f"{where}: {key} must be a whole number, got {settings[key]!r}")
+    if "steps" in settings and "epochs" in settings:
+        raise SpecError(f"{where}: give its budget as epochs or as steps, not both")
     metric = table.get("metric", "val_acc")
     if metric not in METRICS:
         raise SpecError(f"{where}: metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -200,11 +244,33 @@ def _problem(path: Path, name: str, table: Any, base: Path) -> Problem:
         raise SpecError(f"{where}: target {target:g} is not a val accuracy in (0, 1]")
     try:
         spec = RunSpec(**settings)
-    except SpecError as e:
+    except (SpecError, TypeError, ValueError) as e:
         raise SpecError(f"{where}: {e}") from None
-    except TypeError as e:
-        raise SpecError(f"{where}: {e}") from None
-    return Problem(name, spec, None if target is None else float(target), metric, str(table.get("description", "")))
+    baselines = _baseline_settings(where, spec, table.get("baseline_settings", {}))
+    return Problem(name, spec, None if target is None else float(target), metric, str(table.get("description", "")),
+                   baselines)
+
+
+def _baseline_settings(where: str, spec: RunSpec, given: Any) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """baseline_settings = { adamw = { weight_decay = 1.0 } }, checked as the baseline's runs would be."""
+    if not isinstance(given, dict) or not all(isinstance(v, dict) for v in given.values()):
+        raise SpecError(f"{where}: baseline_settings must be a table of tables, one per baseline optimizer, e.g. "
+                        f"baseline_settings = {{ adamw = {{ weight_decay = 1.0 }} }}, got {given!r}")
+    allowed = set(hp.optimizer_settings()) - {"lr"}
+    out = []
+    for optimizer, settings in given.items():
+        wrong = sorted(set(settings) - allowed)
+        if wrong:
+            why = "--calibrate tunes the rate" if wrong == ["lr"] else \
+                f"an optimizer's settings are {', '.join(sorted(allowed))}"
+            raise SpecError(f"{where}: baseline_settings.{optimizer}: {', '.join(wrong)} cannot be set here ({why})")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        try:
+            name = replace(spec, optimizer=optimizer, **values).optimizer
+        except (SpecError, TypeError, ValueError) as e:
+            raise SpecError(f"{where}: baseline_settings.{optimizer}: {e}") from None
+        out.append((name, tuple(sorted(values.items()))))
+    return tuple(sorted(out))
 
 
 def _beside(ref: str, base: Path) -> str:

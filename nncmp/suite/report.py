@@ -54,8 +54,11 @@ def rows(v: Verdict, suite: Suite) -> tuple[list[str], list[list[str]]]:
 
 def caption(v: Verdict, suite: Suite) -> str:
     against = f"{v.reference}'s time" if v.ratio_to == "reference" else "the fastest optimizer's time on that problem"
-    text = (f"Time to target: the first evaluation (after an epoch) at or past the problem's target, in "
-            f"{UNITS[v.by]}, median over seeds; miss = the median seed did not reach it within the problem's epochs. "
+    stepped = any(p.step_budget for p in suite.problems)
+    when = "after an epoch, or every eval_every steps on a budget in steps" if stepped else "after an epoch"
+    text = (f"Time to target: the first evaluation ({when}) at or past the problem's target, in "
+            f"{UNITS[v.by]}, median over seeds; miss = the median seed did not reach it within the problem's "
+            f"{'budget' if stepped else 'epochs'}. "
             f"score: the area under the performance profile over τ in [1, 4], normalised (AlgoPerf): each problem "
             f"adds (4 − r)/3n, r = the time over {against}, 0 for a miss or r > 4; 1 = fastest on every problem. "
             f"solved: problems whose target the median seed reached. speed-up: geometric mean over problems of "
@@ -89,8 +92,9 @@ def to_json(v: Verdict, suite: Suite, folder: Path) -> str:
         return None if isinstance(x, float) and not math.isfinite(x) else x
 
     doc = {"folder": str(folder), "suite": suite.name, "by": v.by, "reference": v.reference, "ratio_to": v.ratio_to,
-           "problems": [{"name": p.name, "target": p.target, "metric": p.metric, "epochs": p.spec.epochs}
-                        for p in suite.problems],
+           "problems": [{"name": p.name, "target": p.target, "metric": p.metric,
+                         "epochs": None if p.step_budget else p.spec.epochs, "steps": p.spec.steps,
+                         "eval_every": p.spec.eval_every, "budget": p.budget_text()} for p in suite.problems],
            "unreached": v.unreached,
            "table": [{k: clean(x) for k, x in r.items()} for r in v.table.to_dict("records")],
            "profiles": v.profiles.to_dict("records")}
@@ -147,7 +151,7 @@ def html(folder: Path, v: Verdict, suite: Suite) -> str:
         report = folder / p.name / schema.REPORT_HTML
         link = f'<a href="{h.escape(p.name)}/{schema.REPORT_HTML}">report</a>' if report.is_file() else \
             f"folder {h.escape(p.name)}/"
-        items.append(f"<li><b>{h.escape(p.name)}</b> ({h.escape(p.shown_target())}, {p.spec.epochs} epochs) "
+        items.append(f"<li><b>{h.escape(p.name)}</b> ({h.escape(p.shown_target())}, {h.escape(p.budget_text())}) "
                      f"{h.escape(p.description)} — {link}</li>")
     parts.append("<h2>Problems</h2><ul>" + "".join(items) + "</ul>")
     title = f"nncmp suite: {folder.name}"

@@ -1,10 +1,13 @@
 """Time to target: per run of a problem's compare folder, when its validation score first met the target, in
 optimizer steps, training examples and seconds; per optimizer, the median over its seeds.
 
-A run is evaluated after every epoch (and at epoch 0, before training); its time is that of the first
-evaluation at or past the target, so it is measured in whole epochs: steps = epoch × steps per epoch,
-examples = the examples trained on until then, seconds = the training time until then. A run that never
-meets the target within the problem's epochs (or diverged first) has time ∞.
+A run is evaluated after every epoch (and at epoch 0, before training), or on a step budget (`steps`) every
+`eval_every` optimizer steps; its time is that of the first evaluation at or past the target, so it is
+measured in whole epochs or whole evaluation intervals: steps = the records' `step` column there (the
+optimizer steps taken until that evaluation; records written before that column existed: epoch × steps per
+epoch), examples = the examples trained on until then, seconds = the training time until then. A run that
+never meets the target within the problem's budget (or diverged first) has time ∞. The budget in steps is
+`steps`, or the epochs × steps per epoch; in examples, what the whole budget trains on.
 
 Which runs stand for an optimizer: with tuning (--lrs auto, --tune) its tuned configuration, as tuning.csv
 names it (the runs at its defaults are in the folder too, for compare's own tables); without, its one
@@ -15,8 +18,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from nncmp.config.budget import rounds
 from nncmp.results import schema, store
 from nncmp.suite.problems import Problem
 from nncmp.suite.profiles import median_time
@@ -58,23 +62,49 @@ def run_times(problem: Problem, folder: Path, metrics: pd.DataFrame) -> pd.DataF
         for run_id, g in mine[mine["config"] == config].groupby("run_id", sort=False):
             g = g.sort_values("epoch")
             batch = int(g["batch_size"].iloc[0])
-            per_epoch = _examples_per_epoch(g)
+            per_epoch = _examples_per_epoch(g)  # a step budget: the examples of its first evaluation interval
             steps_per_epoch = math.ceil(per_epoch / batch) if per_epoch else 0
             values = g[score].astype(float)
             hit = next((r for r, v in zip(g.to_dict("records"), values) if problem.reached(v)), None)
             finite = values[values.map(math.isfinite)]
             best = (finite.min() if problem.lower_is_better else finite.max()) if len(finite) else math.nan
-            planned = _planned_epochs(folder, g)
+            planned = _planned_epochs(folder, g, problem)
+            if problem.step_budget:
+                budget_steps = float(problem.spec.steps or 0)
+                budget_examples = _step_budget_examples(g, budget_steps)
+            else:
+                budget_steps, budget_examples = planned * steps_per_epoch, planned * per_epoch
             rows.append({
                 "problem": problem.name, "optimizer": opt, "config": config, "seed": int(g["seed"].iloc[0]),
                 "run_id": run_id, "target": problem.target, "reached": hit is not None,
                 "epoch": hit["epoch"] if hit else math.nan,
-                "steps": hit["epoch"] * steps_per_epoch if hit else math.inf,
+                "steps": _steps(hit, steps_per_epoch) if hit else math.inf,
                 "examples": float(hit["examples"]) if hit else math.inf,
                 "seconds": float(hit["seconds"]) if hit else math.inf, "best": best, "epochs": planned,
-                "budget_steps": planned * steps_per_epoch, "budget_examples": planned * per_epoch,
+                "budget_steps": budget_steps, "budget_examples": budget_examples,
                 "budget_seconds": budget_seconds})
     return pd.DataFrame(rows, columns=TIME_COLUMNS)
+
+
+def _steps(hit: dict[str, Any], steps_per_epoch: int) -> float:
+    """The optimizer steps taken by the evaluation `hit`: its `step` column (how many the run had taken, an
+    epoch's or a step budget's interval alike), or, in records without it, its epoch × steps per epoch."""
+    import pandas as pd
+
+    step = hit.get("step")
+    if step is not None and not pd.isna(step):
+        return float(step)
+    return float(hit["epoch"] * steps_per_epoch)
+
+
+def _step_budget_examples(g: pd.DataFrame, budget_steps: float) -> float:
+    """The examples a step budget trains on: the run's own count at its last step if it got there, else its
+    examples per step so far × the budget's steps (a diverged run stops early)."""
+    last = g.iloc[-1]
+    examples, step = float(last["examples"]), _steps(last.to_dict(), 0)
+    if step >= budget_steps or step <= 0:
+        return examples
+    return examples / step * budget_steps
 
 
 def _examples_per_epoch(g: pd.DataFrame) -> int:
@@ -82,8 +112,11 @@ def _examples_per_epoch(g: pd.DataFrame) -> int:
     return int(first["examples"].iloc[0]) if len(first) else 0
 
 
-def _planned_epochs(folder: Path, g: pd.DataFrame) -> int:
-    """The epochs the run was given (a diverged run stops recording early)."""
+def _planned_epochs(folder: Path, g: pd.DataFrame, problem: Problem) -> int:
+    """The epochs the run was given (a diverged run stops recording early); a step budget: its evaluations
+    after step 0 (the `epoch` column counts them)."""
+    if problem.step_budget:
+        return rounds(problem.spec)
     last = int(g["epoch"].max())
     if "status" in g.columns and (g["status"] == "diverged").any():
         import json
@@ -113,5 +146,6 @@ def per_seed(times: pd.DataFrame, by: str) -> dict[str, dict[str, list[float]]]:
 
 
 def budgets(times: pd.DataFrame, by: str) -> dict[str, float]:
-    """problem → its budget in `by`: the epochs × steps or examples of an epoch; seconds: the longest run's."""
+    """problem → its budget in `by`: its steps (the epochs × steps of an epoch, or a step budget's), or the
+    examples they train on; seconds: the longest run's."""
     return {str(p): float(g[f"budget_{by}"].max()) for p, g in times.groupby("problem", sort=False)}

@@ -1,7 +1,10 @@
 """Suite files: the built-in suites, a user's file, the checks of bad input, and writing targets back."""
 
+from dataclasses import replace
+
 import pytest
 
+from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.suite.problems import BUILTIN, load_suite, write_targets
 
@@ -31,9 +34,13 @@ def write(tmp_path, text, name="s.toml"):
     return path
 
 
+NEW = ("modadd-transformer", "mqar-transformer")  # the default suite's token problems, on budgets of steps
+
+
 def test_builtin_suites_read_and_every_default_problem_has_a_calibrated_target():
     default = load_suite("default")
-    assert len(default.problems) == 7 and default.builtin
+    assert len(default.problems) == 9 and default.builtin
+    assert [p.name for p in default.problems][-2:] == list(NEW)
     assert not default.uncalibrated(), "the built-in suite ships calibrated targets"
     for key in ("date", "nncmp", "torch", "machine", "baselines", "seeds", "slack"):
         assert key in default.calibration
@@ -73,12 +80,77 @@ def test_a_users_model_file_is_found_beside_the_suite(tmp_path):
     ("[problems.a]\ndataset = 'digits'\nmetric = 'f1'\n", "metric must be one of"),
     ("[problems.a]\ndataset = 'digits'\nepochs = 0\n", "problem a: --epochs"),
     ("[problems.a]\ndataset = 'digits'\n[extra]\n", "unknown section"),
+    ("[problems.a]\ndataset = 'digits'\nsteps = 100\neval_every = 500\n", "more than --steps 100"),
+    ("[problems.a]\ndataset = 'digits'\neval_every = 5\n", "give --steps too"),
+    ("[problems.a]\ndataset = 'digits'\nsteps = 100\nepochs = 2\n", "epochs or as steps, not both"),
+    ("[problems.a]\ndataset = 'digits'\nsteps = 1.5e3\n", "steps must be a whole number"),
+    ("[problems.a]\ndataset = 'digits'\nsteps = '1500'\n", "steps must be a whole number"),
+    ("[problems.a]\ndataset = 'modadd'\nmodel = 'transformer'\ndata_args = 31\n", "data_args must be a table"),
+    ("[problems.a]\ndataset = 'modadd'\nmodel = 'transformer'\ndata_args = { q = 31 }\n",
+     "the dataset modadd takes no argument 'q'"),
+    ("[problems.a]\ndataset = 'modadd'\nmodel = 'transformer'\nmodel_args = { width = 3 }\n",
+     "transformer takes no argument 'width'"),
+    ("[problems.a]\ndataset = 'modadd'\nmodel = 'mlp'\n", "token ids"),
+    ("[problems.a]\ndataset = 'digits'\nbaseline_settings = { adamw = 1.0 }\n", "a table of tables"),
+    ("[problems.a]\ndataset = 'digits'\nbaseline_settings = { adamw = { lr = 0.1 } }\n",
+     "--calibrate tunes the rate"),
+    ("[problems.a]\ndataset = 'digits'\nbaseline_settings = { adamw = { depth = 2 } }\n",
+     "baseline_settings.adamw: depth cannot be set here"),
+    ("[problems.a]\ndataset = 'digits'\nbaseline_settings = { nesterov = { betas = [0.9, 0.95] } }\n",
+     "baseline_settings.nesterov: --betas does not apply to nesterov"),
+    ("[problems.a]\ndataset = 'digits'\nbaseline_settings = { nosuchopt = { weight_decay = 1 } }\n",
+     "unknown optimizer 'nosuchopt'"),
+    ("[problems.a]\ndataset = 'digits'\nstep = 100\n", "unknown setting.*step; known settings: .*steps"),
 ])
 def test_bad_suite_files_say_what_and_where(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(SpecError, match=message) as e:
         load_suite(path)
-    assert str(path) in str(e.value)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)  # one line
+
+
+def test_the_token_problems_have_step_budgets_and_data_and_model_args():
+    default = load_suite("default")
+    modadd, mqar = (default.problem(n) for n in NEW)
+    assert modadd.spec.dataset == "modadd" and modadd.spec.model == "transformer"
+    assert dict(modadd.spec.data_args) == {"p": 31, "train_fraction": 0.7}
+    assert dict(modadd.spec.model_args) == {"n_layer": 1, "d_model": 64}
+    assert (modadd.spec.steps, modadd.spec.eval_every) == (1500, 50) and modadd.step_budget
+    assert modadd.budget_text() == "1500 steps"
+    assert mqar.spec.dataset == "mqar" and mqar.spec.model == "transformer" and mqar.step_budget
+    assert dict(mqar.spec.data_args) == {"vocab": 32, "seq_len": 16, "pairs": 4}
+    assert dict(mqar.spec.model_args) == {"n_layer": 2, "d_model": 32}
+    assert mqar.budget_text() == "450 steps"
+    assert not default.problem("digits-mlp").step_budget and default.problem("digits-mlp").budget_text() == "6 epochs"
+    for p in (modadd, mqar):
+        # The runs the suite makes of it are valid RunSpecs, resolved as on its data (modadd: 673 pairs of 961 to
+        # train on; mqar: 2,000 sequences) and as tuning's holdout split resolves them.
+        for opt in ("adamw", "sgd", "nesterov", "momentum", "adam"):
+            for n_train in ({"modadd": 673, "mqar": 2000}[p.spec.dataset], 400):
+                spec = RunSpec(**{**p.spec.to_dict(), "optimizer": opt}).resolved(n_train)
+                assert spec.steps == p.spec.steps and spec.batch_size == 64 and spec.run_id
+    # --calibrate's AdamW on modadd runs with weight decay 1 (nothing groks in the budget without a strong decay);
+    # the other baselines, and every optimizer the suite itself runs, keep their defaults.
+    assert modadd.baseline_spec("adamw").weight_decay == 1.0
+    assert modadd.baseline_spec("AdamW").weight_decay == 1.0
+    assert modadd.baseline_spec("nesterov").weight_decay is None and modadd.spec.weight_decay is None
+    assert mqar.baseline_spec("adamw") == replace(mqar.spec, optimizer="adamw")
+    calibrated = default.calibration["problems"]
+    assert calibrated["modadd-transformer"]["settings"] == {"weight_decay": 1.0}
+    assert calibrated["modadd-transformer"]["baseline"] == "adamw"
+
+
+def test_a_step_budget_in_a_users_file_and_through_extends(tmp_path):
+    text = ("[problems.m]\ndataset = 'modadd'\nmodel = 'transformer'\ndata_args = { p = 23, train_fraction = 0.5 }\n"
+            "model_args = { n_layer = 1, d_model = 64 }\nsteps = 3000\neval_every = 100\nbatch_size = 264\n"
+            "baseline_settings = { adamw = { weight_decay = 1.0, betas = [0.9, 0.98] } }\ntarget = 0.95\n")
+    m = load_suite(write(tmp_path, text)).problem("m")
+    assert m.spec == RunSpec(dataset="modadd", data_args={"p": 23, "train_fraction": 0.5}, model="transformer",
+                             model_args={"n_layer": 1, "d_model": 64}, steps=3000, eval_every=100, batch_size=264)
+    assert m.baseline_spec("adamw").betas == (0.9, 0.98)
+    child = write(tmp_path, "[suite]\nextends = 's.toml'\n[problems.m]\ntarget = 0.9\n", "child.toml")
+    again = load_suite(child).problem("m")
+    assert again.spec == m.spec and again.baseline_settings == m.baseline_settings and again.target == 0.9
 
 
 def test_unknown_suite_and_problem(tmp_path):

@@ -1,5 +1,6 @@
 """Time to target from a problem's records: the first evaluation at or past it, in steps, examples, seconds."""
 
+import json
 import math
 
 import pandas as pd
@@ -66,3 +67,62 @@ def test_verdict_table_ranks_by_score(tmp_path):
     assert table.loc["b", "speedup"] == pytest.approx(math.sqrt(0.5 * 301 / 300))
     assert table.loc["b", "examples:q"] == 300 and table.loc["a", "examples:q"] == math.inf
     assert v.unreached == []
+
+
+def stepped(opt, seed, accs, every=50, batch=64, status="ok"):
+    """A step budget's records: an evaluation every `every` steps, the `epoch` column counting evaluations."""
+    return [{"run_id": f"{opt}/s{seed}", "config": opt, "optimizer": opt, "seed": seed, "epoch": e, "step": e * every,
+             "val_acc": a, "val_loss": 1 - a, "examples": e * every * batch, "seconds": e * 0.5, "batch_size": batch,
+             "status": status} for e, a in enumerate(accs)]
+
+
+def test_a_step_budget_counts_time_to_target_in_the_records_steps(tmp_path):
+    # 200 steps evaluated every 50 (4 evaluations after step 0) on 100 training examples at batch size 64: an
+    # epoch is 2 steps, so epoch × steps per epoch would say 2 × 2 = 4 steps where 100 were taken.
+    spec = RunSpec(dataset="modadd", model="transformer", steps=200, eval_every=50, batch_size=64)
+    p = Problem("m", spec, target=0.9)
+    assert p.step_budget and p.budget_text() == "200 steps"
+    m = frame(stepped("a", 0, [0.0, 0.3, 0.95, 1.0, 1.0]), stepped("a", 1, [0.0, 0.2, 0.5, 0.92, 1.0]),
+              stepped("b", 0, [0.0, 0.1, 0.1, 0.2, 0.3]),
+              stepped("b", 1, [0.0, 0.1, float("nan")], status="diverged"))
+    t = run_times(p, tmp_path, m).set_index("run_id")
+    assert t.loc["a/s0", "steps"] == 100 and t.loc["a/s0", "epoch"] == 2 and t.loc["a/s0", "examples"] == 100 * 64
+    assert t.loc["a/s1", "steps"] == 150 and t.loc["a/s1", "seconds"] == 1.5
+    assert t.loc["b/s0", "steps"] == math.inf and t.loc["b/s0", "best"] == pytest.approx(0.3)
+    # The budget: the problem's steps and the examples they train on, the diverged run's included; its epochs
+    # are the evaluations after step 0.
+    assert (t["budget_steps"] == 200).all() and (t["budget_examples"] == 200 * 64).all() and (t["epochs"] == 4).all()
+    times = t.reset_index()
+    assert medians(times, "steps") == {"a": {"m": 125.0}, "b": {"m": math.inf}}
+    assert budgets(times, "steps") == {"m": 200.0}
+    v = verdict(times, ["m"], ["a", "b"], "steps", "b")
+    # a reaches it in 125 steps; b misses: counted as the budget + 1 for the speed-up
+    assert v.table.set_index("optimizer").loc["a", "speedup"] == pytest.approx(201 / 125)
+
+
+def test_an_epoch_budget_reads_the_step_column_where_the_records_have_it(tmp_path):
+    p = Problem("p", RunSpec(dataset="digits", epochs=3), target=0.9)
+    runs = records("a", 0, [0.1, 0.5, 0.95, 0.99])
+    for r in runs:  # as recorded: the steps the run had taken (BatchNorm may skip a trailing batch of one)
+        r["step"] = r["epoch"] * 3
+    t = run_times(p, tmp_path, frame(runs))
+    assert t["steps"].iloc[0] == 6 and t["budget_steps"].iloc[0] == 12 and t["epochs"].iloc[0] == 3
+
+
+def test_the_report_shows_a_step_budget_in_steps(tmp_path):
+    from nncmp.suite import report
+    from nncmp.suite.problems import Suite
+
+    p = Problem("m", RunSpec(dataset="modadd", model="transformer", steps=200, eval_every=50), target=0.9)
+    q = Problem("d", RunSpec(dataset="digits", epochs=3), target=0.9)
+    times = pd.concat([run_times(p, tmp_path, frame(stepped("a", 0, [0, 0.95, 1, 1, 1]))),
+                       run_times(q, tmp_path, frame(records("a", 0, [0, 0.5, 0.95, 1])))])
+    v = verdict(times, ["m", "d"], ["a"], "steps", "a")
+    suite = Suite("s", (p, q))
+    assert "every eval_every steps on a budget in steps" in report.caption(v, suite)
+    doc = json.loads(report.to_json(v, suite, tmp_path))
+    assert doc["problems"][0] == {"name": "m", "target": 0.9, "metric": "val_acc", "epochs": None, "steps": 200,
+                                      "eval_every": 50, "budget": "200 steps"}
+    assert doc["problems"][1]["epochs"] == 3 and doc["problems"][1]["budget"] == "3 epochs"
+    assert doc["table"][0]["steps:m"] == 50
+    assert "200 steps" in report.html(tmp_path, v, suite) and "3 epochs" in report.html(tmp_path, v, suite)

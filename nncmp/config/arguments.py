@@ -182,8 +182,8 @@ TRAIN: list[Item] = [
 SUITE: list[Item] = [
     Arg("opts", None, "Optimizers to compare, comma-separated (any of `nncmp optimizers`).",
         api=str | Sequence[str] | None, show_default="required; on --resume the suite's"),
-    Arg("suite", "default", "A built-in suite, default (9 offline problems, about 17 minutes on 2 cores) or large (adds "
-        "mnist5k-cnn, fashion-mnist, cifar10), or a suite file (.toml).", api=str | Path, argument=True,
+    Arg("suite", "default", "A built-in suite, default (9 offline problems, about 17 minutes on 2 cores) or large "
+        "(adds mnist5k-cnn, fashion-mnist, cifar10), or a suite file (.toml).", api=str | Path, argument=True,
         metavar="[SUITE]"),
     Arg("problems", None, "Only these problems of the suite, comma-separated.", api=str | Sequence[str] | None,
         show_default="all"),

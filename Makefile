@@ -35,7 +35,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example results the docs show, into docs/examples/ (about 40 minutes on 2 cores). The docs include
+# The example results the docs show, into docs/examples/ (about 75 minutes on 2 cores). The docs include
 # their markdown tables (docs/examples/**/summary.md) and figures as they are.
 EX := docs/examples
 examples: $(STAMP)
@@ -57,6 +57,10 @@ examples: $(STAMP)
 		--quiet --out $(EX)/tuning
 	rm $(EX)/tuning/tuning_metrics.csv  # the 490 trials' curves (1.7 MB): no page shows them
 	$(BIN)/nncmp report $(EX)/tuning --format markdown --no-plot > $(EX)/tuning/summary.md
+	$(BIN)/nncmp compare --dataset modadd --data-arg p=31 --data-arg train_fraction=0.7 --model transformer \
+		--model-arg n_layer=1 --model-arg d_model=64 --opts adamw,muon,lion --lrs 0.003 --inits default \
+		--weight-decays 0,1 --batch-sizes 1024 --steps 2000 --eval-every 100 --seeds 3 --quiet --out $(EX)/grokking
+	$(BIN)/nncmp report $(EX)/grokking --format markdown --no-plot > $(EX)/grokking/summary.md
 	$(BIN)/nncmp suite --opts sgd,momentum,adam,adamw,lion,prodigy,schedulefreeadamw --lrs auto --seeds 3 \
 		--quiet --out $(EX)/suite
 	# The docs show the verdict; the nine problems' compare folders (their runs' curves) stay out.

@@ -3,7 +3,6 @@ and in a real browser (headless Chromium) where one is installed."""
 
 import base64
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -11,6 +10,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
+from tests.browser import CHROMIUM, FLAGS, needs_chromium
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
@@ -116,19 +117,13 @@ def test_report_html_refuses_a_folder_that_is_not_one(cli, tmp_path):
     assert code == 2 and "neither metrics.csv nor config.json" in result.stderr
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# CI installs Chromium and sets this, so the browser test runs there and a failed install is a failure.
-REQUIRE_CHROMIUM = os.environ.get("NNCMP_REQUIRE_CHROMIUM") == "1"
-
-
-@pytest.mark.skipif(CHROMIUM is None and not REQUIRE_CHROMIUM,
-                    reason="headless Chromium is not installed (Debian: apt-get install chromium)")
+@needs_chromium
 @pytest.mark.slow
 def test_the_report_renders_in_a_real_browser(compared, tmp_path):
     """Headless Chromium loads the file: its script runs without error (it marks the page), the tables and
     images are in the rendered DOM, and the console shows no error."""
     page = compared / "report.html"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+    cmd = [CHROMIUM, *FLAGS, "--enable-logging=stderr", "--v=0",
            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -8,6 +8,19 @@ __version__ = "0.1.0"
 __all__ = ["compare", "compare_suite", "train", "inspect", "load", "Comparison"]
 
 
+def _choose_wait_policy() -> None:
+    # OpenMP reads OMP_WAIT_POLICY when torch loads, so it is chosen on `import nncmp`, before a notebook's
+    # `import torch` (nncmp/training/openmp.py: which policy and why). The import sits in a function because a
+    # package's __init__ imports nothing at its top (tests/test_architecture.py); openmp.py imports only the
+    # standard library, so `import nncmp` and `nncmp --help` stay instant.
+    from nncmp.training.openmp import choose_wait_policy
+
+    choose_wait_policy()
+
+
+_choose_wait_policy()
+
+
 def __getattr__(name: str) -> object:  # no imports up here: `import nncmp` stays instant
     if name in __all__:
         from nncmp import api

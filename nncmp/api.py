@@ -62,14 +62,24 @@ class Comparison:
         return pd.DataFrame(columns=schema.RUN_STATUS_COLUMNS)
 
     def plot(self, kind: str = "curves", x: str = "epochs") -> Figure:
-        """A figure as compare draws it: 'curves' (losses and accuracy per epoch, or per examples/seconds with
-        `x`) or 'final' (the ranked metric with its 95% interval). Also saved in the folder."""
+        """A figure as compare draws it: 'curves' (losses and accuracy per epoch, or per steps, examples or
+        seconds with `x`) or 'final' (the ranked metric with its 95% interval). Also saved in the folder.
+
+        A matplotlib Figure made without pyplot: a notebook shows it when it is a cell's value, whether or not
+        pyplot was imported; `.savefig(path)` saves it elsewhere. nncmp never changes the matplotlib backend
+        and leaves pyplot's figures alone."""
         from nncmp.output import plots
 
+        if x not in plots.X_AXES:
+            raise SpecError(f"plot x must be one of {', '.join(plots.X_AXES)}, got {x!r}")
         if kind == "curves":
             return plots.curves(self.metrics, self.summary, self.folder / f"curves_{x}.png", x)
         if kind == "final":
-            return plots.final_bars(self.summary, self.metric, self.folder / f"{self.metric}.png")
+            # A ranking metric without a mean per configuration (a time to target) shows the final accuracy,
+            # or for regression the final loss, as compare's own bar chart.
+            metric = next(m for m in (self.metric, "final_val_acc", "final_val_loss")
+                          if f"{m}_mean" in self.summary.columns and self.summary[f"{m}_mean"].notna().any())
+            return plots.final_bars(self.summary, metric, self.folder / f"{metric}.png")
         raise SpecError(f"plot kind must be 'curves' or 'final', got {kind!r}")
 
     def html(self, path: str | Path | None = None) -> Path:
@@ -82,9 +92,12 @@ class Comparison:
         return where
 
     def _repr_html_(self) -> str:
-        from nncmp.output.html import frame_table
+        """The notebook's view: the ranked table the terminal prints (mean ± CI texts, its columns and
+        caption), scrolling sideways when wide; `summary` is the DataFrame behind it."""
+        from nncmp.output.html import summary_table
 
-        return frame_table(self.summary, caption=f"{self.folder} — ranked by {self.metric}")
+        return summary_table(self.summary, self.metric, self.target,
+                             title=f"Summary of {self.folder}, ranked by {self.metric.replace('_', ' ')}")
 
     def __repr__(self) -> str:
         return f"Comparison({str(self.folder)!r}, {len(self.summary)} configurations, ranked by {self.metric})"
@@ -212,8 +225,9 @@ def _reporter(progress: bool) -> Reporter:
 
     if not progress:
         return Reporter()
-    from rich.console import Console
-
     from nncmp.output.progress import ConsoleReporter
+    from nncmp.output.terminal import make_console
 
-    return ConsoleReporter(Console(stderr=True))  # Rich draws in a notebook cell too
+    # The command line's console on stderr: a bar on a terminal, plain lines when piped, and in a notebook
+    # one bar that updates in place (output/progress.py).
+    return ConsoleReporter(make_console(stderr=True))

@@ -1,8 +1,13 @@
 """nncmp from Python: the same numbers as the command line, Python objects as models and data, results as
 DataFrames, nncmp's exceptions, and the notebook that shows it (examples/quickstart.ipynb)."""
 
+import html
 import json
+import os
+import subprocess
+import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +46,10 @@ def notebook_class():
 
 def arrays():
     rng = np.random.RandomState(0)
-    x = rng.randn(240, 5).astype("float32")
+    # 640 training examples: --lrs auto and --tune hold out a fifth to score trials, and refuse fewer than 100.
+    x = rng.randn(720, 5).astype("float32")
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
-    return x[:200], y[:200], x[200:], y[200:]
+    return x[:640], y[:640], x[640:], y[640:]
 
 
 def test_compare_from_python_gives_the_numbers_of_the_command_line(tmp_path):
@@ -58,9 +64,29 @@ def test_compare_from_python_gives_the_numbers_of_the_command_line(tmp_path):
     assert isinstance(result.summary, pd.DataFrame) and len(result.summary) == 4
     assert set(result.metrics["epoch"]) == {0, 1, 2} and len(result.runs) == 8
     assert (result.runs["status"] == "ok").all()
-    assert "<table" in result._repr_html_() and "sgd/xavier-normal" in result._repr_html_()
     loaded = nncmp.load(tmp_path / "py")
     pd.testing.assert_frame_equal(loaded.summary, result.summary)
+    assert loaded._repr_html_() == result._repr_html_()
+
+
+def test_a_comparison_in_a_notebook_is_the_terminals_table_escaped(tmp_path):
+    from nncmp.output.terminal import summary_caption, summary_rows
+
+    result = nncmp.compare(opts=["sgd", "adam"], inits=["he"], seeds=2, epochs=1, dataset="digits", hidden=(8,),
+                           out=tmp_path / "r", progress=False, plot=False)
+    shown = result._repr_html_()
+    headers, rows = summary_rows(result.summary, result.metric, result.target)
+    cells = [c for row in rows for c in row]
+    assert shown.count("<table") == 1 and shown.count("<tr>") == 1 + len(rows)
+    assert all(f"<th>{html.escape(h)}</th>" in shown for h in headers)
+    assert all(f"<td>{html.escape(c)}</td>" in shown for c in cells) and any(" ± " in c for c in cells)
+    assert html.escape(summary_caption(result.summary, result.metric, result.target)) in shown
+    assert "overflow-x: auto" in shown  # a wide table scrolls inside the cell
+    hostile = replace(result, folder=tmp_path / "<b>r&d</b>",
+                      summary=result.summary.assign(optimizer="<script>alert(1)</script>"))
+    shown = hostile._repr_html_()
+    assert "<script>" not in shown and "<b>" not in shown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "&lt;b&gt;r&amp;d&lt;/b&gt;" in shown
 
 
 def test_a_class_and_arrays_from_python_train_on_the_local_backend(tmp_path):
@@ -119,10 +145,67 @@ def test_train_and_inspect_from_python(tmp_path):
     assert set(layers.per_init) == {"he-normal", "xavier-normal"} and len(layers.per_init["he-normal"]) == 2
 
 
-def test_import_nncmp_does_not_import_torch():
-    import subprocess
-    import sys
+def test_progress_in_a_notebook_is_one_bar_updated_in_place(tmp_path, monkeypatch):
+    """What a Jupyter cell receives, recorded by a stand-in for IPython's display: one output per display()
+    call, replaced by its handle's update() (the real kernel's is the quickstart notebook's test)."""
+    import IPython.display
+    from rich.console import Console
 
+    from nncmp.output import progress, terminal
+
+    outputs: list[list[str]] = []  # one per output of the cell: the text of each of its versions
+
+    class Handle:
+        def __init__(self, index):
+            self.index = index
+
+        def update(self, obj, raw=False):
+            outputs[self.index].append(obj["text/plain"])
+
+    def display(obj, raw=False, display_id=None, **kwargs):
+        outputs.append([obj["text/plain"] if raw else obj._repr_mimebundle_([], [])["text/plain"]])
+        return Handle(len(outputs) - 1) if display_id else None
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setattr(terminal, "make_console", lambda stderr=False: Console(force_jupyter=True, width=115))
+    monkeypatch.setattr(progress.NotebookBar, "EVERY", 0.0)  # every update shown, so that all are counted
+    nncmp.compare(opts=["sgd", "adam"], inits=["he"], seeds=2, epochs=2, dataset="digits", hidden=(8,),
+                  out=tmp_path / "r", plot=False)
+    bars = [o for o in outputs if any("runs done" in text or "epoch" in text for text in o)]
+    assert len(bars) == 1 and len(outputs) <= 3, outputs  # the bar, and a note or two (the device)
+    assert len(bars[0]) > 4 and "4/4 runs done" in bars[0][-1] and "100%" in bars[0][-1]
+
+
+# How torch's OpenMP threads wait, as libgomp reports it when torch loads it (OMP_DISPLAY_ENV=VERBOSE):
+# GOMP_SPINCOUNT is 0 under OMP_WAIT_POLICY=PASSIVE, 300000 unset (spin, then sleep), 3e10 under ACTIVE.
+WAIT_CASES = {
+    "nncmp, then torch": ("import nncmp, torch", None, "0", 0),
+    "torch, then nncmp": ("import torch, nncmp", None, "300000", 1),
+    "the user's value": ("import nncmp, torch", "ACTIVE", "30000000000", 0),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", WAIT_CASES)
+def test_torchs_threads_wait_passively_unless_torch_came_first_which_warns_once(case):
+    imports, policy, spin_count, warnings = WAIT_CASES[case]
+    # Every nncmp entry point asks again (the API's module, the command line's main): still one warning.
+    code = (f"{imports}; import os; nncmp.compare; from nncmp.cli.app import main; "
+            "from nncmp.training.openmp import choose_wait_policy; choose_wait_policy(); "
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env |= {"OMP_DISPLAY_ENV": "VERBOSE", **({"OMP_WAIT_POLICY": policy} if policy else {})}
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    assert out.stdout.strip() == (policy or ("PASSIVE" if warnings == 0 else "None"))
+    assert out.stderr.count("RuntimeWarning") == warnings, out.stderr
+    if warnings:
+        assert "import nncmp before torch" in out.stderr and "OMP_WAIT_POLICY=PASSIVE" in out.stderr
+    if "GOMP_SPINCOUNT" in out.stderr:  # torch's OpenMP is libgomp (Linux): what torch's threads really do
+        assert f"GOMP_SPINCOUNT = '{spin_count}'" in out.stderr
+
+
+def test_import_nncmp_does_not_import_torch():
     code = "import sys, nncmp; nncmp.__version__; assert 'torch' not in sys.modules; print(nncmp.compare.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "compare"
@@ -149,7 +232,7 @@ MODEL = textwrap.dedent("""
 def user_files(tmp_path):
     (tmp_path / "net.py").write_text(MODEL)
     rng = np.random.RandomState(0)
-    x = rng.randn(160, 1, 16).astype("float32")
+    x = rng.randn(640, 1, 16).astype("float32")  # 512 for training: --lrs auto scores on a fifth (>= 100)
     y = (x[:, 0, :8].sum(1) > 0).astype(int)
     np.savez(tmp_path / "signals.npz", x=x, y=y)
     flat = pd.DataFrame(x[:, 0, :4], columns=list("abcd"))
@@ -174,7 +257,7 @@ def test_a_users_model_and_data_through_train_compare_and_inspect(user_files, da
     assert code == 0, out
     config = json.loads((user_files / "c" / "config.json").read_text())
     assert config["code"]["model"]["path"] == str(user_files / "net.py")
-    assert len(pd.read_csv(user_files / "c" / "tuning.csv")) == 14
+    assert len(pd.read_csv(user_files / "c" / "tuning.csv")) == 2 * 9  # --lrs auto: 9 rates
     code, out, _ = run_cli("inspect", "--model", "net.py:Net1d", "--dataset", dataset, "--inits", "he",
                            "--out", "i", "--no-plot")
     assert code == 0, out
@@ -260,9 +343,25 @@ def test_the_quickstart_notebook_runs(tmp_path):
     notebook.cells.insert(0, nbformat.v4.new_code_cell("import os; os.environ['NNCMP_QUICK'] = '1'"))
     nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert any("text/html" in o.get("data", {}) for o in outputs)  # a summary table shown as HTML
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert not [o for cell in cells for o in cell.outputs if o.output_type == "error"]
+    assert not [o for cell in cells for o in cell.outputs if o.get("name") == "stderr"]  # no warning either
+    # What a student sees: every figure, the ranked table once where a comparison is shown, and its progress
+    # as one bar updated in place, not a line per run (a note or two besides: the device).
+    plotting = [cell for cell in cells if ".plot(" in cell.source]
+    assert len(plotting) == 2
+    for cell in plotting:  # needs result.plot() to return a figure Jupyter shows (issue 29's figures part)
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs), (cell.source, cell.outputs)
+    compared = [cell for cell in cells if any(o.output_type == "execute_result"
+                                              and o.data["text/plain"].startswith("Comparison(") for o in cell.outputs)]
+    assert len(compared) == 2
+    for cell in compared:
+        tables = [o for o in cell.outputs if "<table" in o.get("data", {}).get("text/html", "")]
+        assert len(tables) == 1 and "mean ± 95% CI" in tables[0].data["text/html"]
+        assert tables[0].output_type == "execute_result"
+        shown = [o for o in cell.outputs if o.output_type != "execute_result"]
+        assert len(shown) <= 3, shown
+        assert sum("runs done" in o.get("data", {}).get("text/plain", "") for o in shown) == 1
     assert torch.__version__  # the kernel ran in this environment
 
 

@@ -15,7 +15,7 @@ from nncmp.cli.app import app
 from nncmp.config import arguments, request
 from nncmp.errors import SpecError
 
-CLI_ONLY = {"json_out", "verbose", "quiet", "list_problems"}  # how much is printed; suite --list
+CLI_ONLY = {"json_out", "verbose", "quiet", "wide", "list_problems"}  # how much is printed; suite --list
 API_ONLY = {"data", "progress"}  # Python objects; progress on stderr (the command line has --quiet)
 FACES = [("compare", nncmp.compare), ("train", nncmp.train), ("suite", nncmp.compare_suite)]
 

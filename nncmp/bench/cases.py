@@ -23,6 +23,7 @@ from nncmp.errors import DataError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry.datasets import TORCHVISION, Data, torchvision_dataset, write_mnist_files
 from nncmp.registry.models import HAS
+from nncmp.results.schema import DIVERGED
 from nncmp.tuning.study import first_trials
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool, device: str =
     with PeakMemory() as memory:
         runs = train_together(specs, data, device) if together else [train_one(s, data, device=device) for s in specs]
     seconds = sum(r[-1]["seconds"] for r in runs)  # a stacked run carries its share of the group's time
-    if any(r[-1]["status"] != "ok" for r in runs):
+    if any(r[-1]["status"] == DIVERGED for r in runs):  # a collapsed run trained every step: its time counts
         raise DataError("a benchmark run diverged; its speed would not be comparable")
     return seconds, runs[0][-1]["examples"], memory.peak
 

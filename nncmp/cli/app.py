@@ -8,6 +8,7 @@ import typer
 
 from nncmp import __version__
 from nncmp.cli.bench import bench
+from nncmp.cli.common import Commands
 from nncmp.cli.compare import compare, resume_command
 from nncmp.cli.inspect import inspect
 from nncmp.cli.landscape import landscape
@@ -18,6 +19,7 @@ from nncmp.cli.suite import suite
 from nncmp.cli.train import train
 
 app = typer.Typer(
+    cls=Commands,  # click's groups, with a hint for a list given with spaces
     help="Compare neural-network optimizers and weight initialisations on real PyTorch training runs.",
     rich_markup_mode=None,  # plain click errors: one "Error: ..." line, no boxed panels
     no_args_is_help=True,
@@ -56,14 +58,12 @@ app.command()(landscape)
 
 
 def main() -> None:
-    import os
+    # How torch's OpenMP threads wait (passive unless the user chose; the rule and its measurements are in
+    # training/openmp.py, shared with the Python API), set before anything imports torch. `import nncmp`
+    # made the same call already; this one says the command relies on it.
+    from nncmp.training.openmp import choose_wait_policy
 
-    # OpenMP threads that sleep while they wait instead of spinning: with one core busy (a browser, another
-    # job) spinning threads wait for a descheduled one and a comparison took 3.3x as long; passive waiting
-    # costs some speed on an idle machine, most for Muon's many small products (1.8x), and short spinning
-    # (GOMP_SPINCOUNT) was worse than both under load (docs: Performance, "A busy core"). Set before torch
-    # starts its thread pool; a value the user set is kept.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    choose_wait_policy()
     from nncmp.training import signals
 
     signals.EXITING_AFTER_INTERRUPT = True

@@ -1,5 +1,6 @@
-"""What the command-line faces share: nncmp's errors as one line and an exit code, the options that only
-the command line has (how much to print), and the request's arguments the smaller commands take as their own.
+"""What the command-line faces share: nncmp's errors as one line and an exit code (with a hint for a list given
+with spaces), the options that only the command line has (how much to print), and the request's arguments the
+smaller commands take as their own.
 
 Imports nothing heavy, so `nncmp --help` and bad input answer at once.
 """
@@ -7,10 +8,13 @@ Imports nothing heavy, so `nncmp --help` and bad input answer at once.
 from __future__ import annotations
 
 import contextlib
+import shlex
+import typing
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from nncmp.cli.declared import annotation
 from nncmp.config import arguments
@@ -40,6 +44,77 @@ class RuntimeFailure(_ClickException):  # type: ignore[misc,valid-type]
 
     def show(self, file: IO[Any] | None = None) -> None:
         typer.echo(f"Error: {self.message}", err=True)
+
+
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+EXTRA = "Got unexpected extra argument"  # click's message for words no option or argument takes
+
+
+class Commands(TyperGroup):
+    """nncmp's commands, as Typer's group, with one addition: words left over after an option's value are most
+    often a list given with spaces (--opts adam sgd), which click refuses as "unexpected extra argument"; the
+    error then says that a list takes commas, and how this one is written."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta["nncmp.args"] = list(rest)  # the command's own words, for the hint
+        return name, command, rest
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _UsageError as e:
+            if e.ctx is not None and e.ctx.parent is ctx and e.message.startswith(EXTRA):
+                e.message += list_hint(e.ctx.command, ctx.meta.get("nncmp.args", []), e.message)
+            raise
+
+
+def separators(command: Any) -> dict[str, str]:
+    """A command's list options (click parameter name → what separates their items), from their declarations
+    (config/arguments.py): compare's grid options, the tuple fields (--hidden, --betas), the list arguments; the
+    commands declared elsewhere: the options whose help says comma-separated."""
+    items = arguments.COMMANDS.get(command.name or "")
+    if items is None:
+        return {p.name: "," for p in command.params if p.name and "comma-separated" in (getattr(p, "help", "") or "")}
+    out = {}
+    for item in items:
+        if isinstance(item, arguments.Dim):
+            out[item.name] = item.declared.grid_sep
+            continue
+        tuple_field = isinstance(item, arguments.Field) and arguments.is_tuple(
+            typing.get_type_hints(item.cls)[item.field])
+        if tuple_field or (isinstance(item, arguments.Arg) and "Sequence" in str(item.api)):
+            out[item.name] = ","
+    return out
+
+
+def list_hint(command: Any, args: list[str], message: str) -> str:
+    """'; a list takes commas, not spaces: --opts adam,sgd' when the extra words of `message` follow the value
+    of a list option in `args` (the command's words); '' otherwise."""
+    extra = message[message.find(" (") + 2:message.rfind(")")].split(" ")  # "...argument(s) (sgd lion)"
+    options = {opt: p for p in command.params for opt in getattr(p, "opts", []) if opt.startswith("-")}
+    seps = separators(command)
+    i = 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        param = options.get(name)
+        if param is None or getattr(param, "is_flag", False) or getattr(param, "count", False):
+            i += 1
+            continue
+        values = [value] if eq else args[i + 1:i + 2]
+        j = i + (1 if eq else 2)
+        following = []
+        while j < len(args) and not args[j].startswith("--") and args[j].partition("=")[0] not in options:
+            following.append(args[j])
+            j += 1
+        sep = seps.get(param.name or "")
+        if following and following[-len(extra):] == extra:
+            if sep is None:
+                return ""
+            what = "commas" if sep == "," else f"{sep!r} between its items"
+            return f"; a list takes {what}, not spaces: {name} {shlex.quote(sep.join(values + following))}"
+        i = j
+    return ""
 
 
 @contextlib.contextmanager
@@ -78,6 +153,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readab
                                        show_default="off")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how the runs are grouped.",
                                           show_default="off")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column of the summary table, however wide (lines "
+                                       "longer than the terminal are not cut).",
+                                       show_default="off: secondary columns left out to fit the terminal")]
 # compare's, train's and suite's, for the commands that take them as their own parameters.
 DownloadOpt = annotation(arguments.DOWNLOAD)
 OptArgOpt = annotation(arguments.OPT_ARGS)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nncmp.cli.common import AllowChangedOpt, JsonOpt, QuietOpt, VerboseOpt, reporter, user_errors
+from nncmp.cli.common import AllowChangedOpt, JsonOpt, QuietOpt, VerboseOpt, WideOpt, reporter, user_errors
 from nncmp.cli.declared import declares, params
 from nncmp.config.arguments import COMPARE
 from nncmp.config.comparison import Options
@@ -23,14 +23,15 @@ if TYPE_CHECKING:
 
 
 @declares(params(COMPARE))
-def compare(json_out: JsonOpt = False, verbose: VerboseOpt = False, quiet: QuietOpt = False, **declared: Any) -> None:
+def compare(json_out: JsonOpt = False, verbose: VerboseOpt = False, quiet: QuietOpt = False, wide: WideOpt = False,
+            **declared: Any) -> None:
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
     with user_errors():
         request = build("compare", declared)
     from nncmp.commands.compare import compare as run  # after the checks: it imports torch
 
     show = reporter(quiet, verbose, json_out)
-    raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out))
+    raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out, wide=wide))
 
 
 def resume_command(
@@ -45,6 +46,7 @@ def resume_command(
     device: Annotated[str | None, typer.Option(help="As in compare.", show_default="the comparison's")] = None,
     allow_changed_code: AllowChangedOpt = False,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Finish an interrupted comparison: train only its unfinished runs, with the options it was started with."""
     from nncmp.commands.compare import resume as run
@@ -54,13 +56,14 @@ def resume_command(
     show = reporter(quiet, verbose, json_out)
     overrides = {"threads": threads, "backend": backend, "jobs": jobs, "address": address, "device": device,
                  "allow_changed_code": allow_changed_code}
-    raise typer.Exit(finish(lambda: run(results_dir, show, **overrides), show, json_out=json_out))
+    raise typer.Exit(finish(lambda: run(results_dir, show, **overrides), show, json_out=json_out, wide=wide))
 
 
 def finish(call: Callable[[], CompareResult], show: ConsoleReporter, json_out: bool = False, train: bool = False,
-           quiet: bool = False) -> int:
-    """Run a compare-shaped command and show its outcome: the summary table (or JSON), what failed, where the
-    results are; after Ctrl-C or SIGTERM what was saved and how to go on. Returns the exit code."""
+           quiet: bool = False, wide: bool = False) -> int:
+    """Run a compare-shaped command and show its outcome: the summary table (or JSON; fitted to the terminal,
+    every column with `wide`), what failed, where the results are; after Ctrl-C or SIGTERM what was saved and
+    how to go on. Returns the exit code."""
     from nncmp.errors import Interrupted, SomeRunsFailed
     from nncmp.output import terminal
 
@@ -81,12 +84,13 @@ def finish(call: Callable[[], CompareResult], show: ConsoleReporter, json_out: b
         typer.echo(terminal.render(result.summary, result.metric, result.target, "json", None, result.folder),
                    nl=False)
     elif len(result.summary):
-        show.console.print(terminal.summary_table(result.summary, result.metric, result.target))
+        # --wide: lines as long as the table, not cut at the terminal's width
+        show.console.print(terminal.summary_table(result.summary, result.metric, result.target, wide), crop=not wide)
         from nncmp.output import tuning
 
-        budgets = tuning.table(result.folder)
+        budgets = tuning.table(result.folder, wide)
         if budgets is not None:
-            show.console.print(budgets)
+            show.console.print(budgets, crop=not wide)
     if result.failed:
         first = next(iter(result.failed.items()))
         how = f"nncmp resume {result.folder} tries {'it' if result.runs == 1 else 'the failed ones'} again"

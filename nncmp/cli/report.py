@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nncmp.cli.common import JsonOpt, UsageFailure, console, user_errors
+from nncmp.cli.common import JsonOpt, UsageFailure, WideOpt, console, user_errors
 from nncmp.cli.declared import declares, single, values
 from nncmp.config.comparison import CompareConfig, Options, check_statistics
 from nncmp.config.fields import one_of
@@ -37,6 +37,7 @@ def report(
     json_out: JsonOpt = False,
     plot: Annotated[bool, typer.Option(help="Write PNG plots into the results folder.")] = True,
     x: Annotated[str, typer.Option("--x", help="x axis of the curves: epochs, examples or seconds.")] = "epochs",
+    wide: WideOpt = False,
     **declared: Any,
 ) -> None:
     """Re-render the summary, statistics and plots of an existing results folder, without training."""
@@ -61,25 +62,41 @@ def report(
         raise UsageFailure(f"--by pivots a comparison's summary; {results_dir} holds the results of nncmp "
                            f"{result.kind}")
     out = console()
-    for output in views.render_folder(result, "json" if json_out else fmt, by):
+    for output in views.render_folder(result, "json" if json_out else fmt, by, wide):
         if isinstance(output, str):
             out.file.write(output)
         else:
-            out.print(output)
+            out.print(output, crop=not wide)
 
 
 def export(
-    results_dir: Annotated[Path, typer.Argument(help="A results folder of compare or train.", metavar="RESULTS_DIR",
-                                                show_default=False)],
-    tensorboard: Annotated[Path, typer.Option("--tensorboard", metavar="LOGDIR",
-                                              help="The TensorBoard log folder to write the runs into.")],
+    results_dir: Annotated[Path, typer.Argument(help="A results folder of compare or train (for --mlflow also of "
+                                                "suite).", metavar="RESULTS_DIR", show_default=False)],
+    tensorboard: Annotated[Path | None, typer.Option(
+        "--tensorboard", metavar="LOGDIR", help="The TensorBoard log folder to write the runs into.",
+        show_default="off")] = None,
+    mlflow: Annotated[str | None, typer.Option(
+        "--mlflow", metavar="URI", show_default="off",
+        help="The MLflow tracking store to log the runs into: a tracking URI (sqlite:///mlflow.db, "
+             "http://host:5000, databricks) or 'default' ($MLFLOW_TRACKING_URI, else MLflow's default). An MLflow "
+             "run per nncmp run under a run per comparison, in experiment 'nncmp' ($MLFLOW_EXPERIMENT_NAME for "
+             "another); exporting again updates the same runs.")] = None,
 ) -> None:
-    """Export a results folder's runs: to TensorBoard (one run per nncmp run, HParams included)."""
+    """Export a results folder's runs: to TensorBoard (one run per nncmp run, HParams included) and/or MLflow
+    (one run per nncmp run, under a run per comparison)."""
     from nncmp.commands.export import export as run
 
     with user_errors():
-        folders = run(results_dir, tensorboard)
-    typer.echo(f"{len(folders)} runs written to {tensorboard}; view them with: tensorboard --logdir {tensorboard}")
+        result = run(results_dir, tensorboard, mlflow)
+    if result.mlflow is not None:
+        uri = result.mlflow
+        view = f"open {uri}" if uri.startswith(("http:", "https:", "databricks")) else \
+            f"mlflow ui --backend-store-uri {uri}"
+        typer.echo(f"{result.runs} runs logged to MLflow experiment {result.experiment!r} at {uri}; view them "
+                   f"with: {view}")
+    if result.tensorboard is not None:
+        logdir = result.tensorboard
+        typer.echo(f"{result.runs} runs written to {logdir}; view them with: tensorboard --logdir {logdir}")
 
 
 @declares(single(Options, ["data_dir"]))

@@ -84,6 +84,49 @@ def check_baseline(specs: list[RunSpec], baseline: str | None) -> None:
         find_config([s.config_id for s in specs], baseline)
 
 
+def check_tuned(specs: list[RunSpec], data: Data, grid: bool, baseline: str | None = None,
+                defaults: bool = True) -> None:
+    """What can be checked of a tuned comparison before its tuning trains anything: the tuning split is large
+    enough to score on, and --baseline names one configuration whatever rates the tuning chooses. `specs`
+    resolved on `data`; `grid`: --lrs auto (else --tune); `defaults`: the runs at the defaults are reported too."""
+    # lazy: tuning.search imports the training machinery (torch); compare has loaded the data by now anyway
+    from nncmp.tuning.search import check_split
+
+    check_split(data, "--lrs auto" if grid else "--tune")
+    if baseline is not None and defaults:
+        _baseline_whatever_tuned(specs, baseline, grid)
+
+
+def _baseline_whatever_tuned(specs: list[RunSpec], baseline: str, grid: bool) -> None:
+    """BaselineError unless --baseline names exactly one configuration at the optimizers' defaults and no other
+    whatever the tuning chooses: a name that stops before the rate matches the tuned configuration too (ambiguous
+    unless the tuning happens to choose the default), and a tuned configuration is known only once the tuning
+    chose it (it may choose another). So the check after the tuning (check_baseline) never refuses what this one
+    let through, and a refusal never leaves a half-written folder."""
+    from dataclasses import replace
+
+    from nncmp.errors import BaselineError
+    from nncmp.registry.optimizers import entry
+    from nncmp.results.stats import find_config, matching
+
+    at_default = {replace(s, lr=entry(s.optimizer).lr).config_id: s for s in specs}
+    found = matching(at_default, baseline)
+    if len(found) > 1:
+        find_config(at_default, baseline)  # its message: ambiguous, and what it matches
+    if len(found) == 1:
+        spec = at_default[found[0]]
+        # The tuned configuration's id: the rate differs (--lrs auto: only it, and a tuned rate equal to the default
+        # is the same configuration); --tune: its other numbers are parts after these, whatever its rate.
+        tuned = [replace(spec, lr=entry(spec.optimizer).lr * 10).config_id] + ([] if grid else [found[0] + "/…"])
+        if found[0] != baseline and matching(tuned, baseline):
+            raise BaselineError(f"--baseline {baseline!r} is ambiguous: it matches {found[0]} (the default rate) and, "
+                                f"after tuning, {spec.optimizer} at its tuned rate; name the default one in full "
+                                f"(--baseline {found[0]})")
+        return
+    raise BaselineError(f"--baseline {baseline!r} matches no configuration at the default rates (a tuned one is known "
+                        f"only once the tuning chose it); choose from: {', '.join(at_default)}")
+
+
 def check_backend(spec: RunSpec, backend: str) -> None:
     """The process and Ray backends import a user's model and data in each worker: an object handed over
     from Python (a class defined in a notebook) cannot travel there."""
@@ -225,8 +268,9 @@ def _check_model(spec: RunSpec, data: Data, say: Say = quiet) -> nn.Module:
 
 def check_runs(specs: list[RunSpec], n_train: int, tuned: bool = False, baseline: str | None = None) -> None:
     """The checks that need the data, before anything trains: each schedule fits its run's steps (on the
-    holdout split too, when the rates are tuned), each library optimizer accepts its settings, and the
-    baseline names one configuration. `specs` resolved on `n_train`."""
+    holdout split too, when the rates are tuned), each library optimizer accepts its settings, and (untuned) the
+    baseline names one configuration; a tuned comparison's other checks are check_tuned's. `specs` resolved on
+    `n_train`."""
     from nncmp.registry.datasets import holdout_size
     from nncmp.training.stepping import check_settings
 

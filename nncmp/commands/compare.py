@@ -21,6 +21,7 @@ from nncmp.commands.common import (
     check_gpu_jobs,
     check_models,
     check_runs,
+    check_tuned,
     code_records,
     load_data,
     pick_device,
@@ -66,6 +67,10 @@ def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> Compare
         from nncmp.output.tensorboard import check_installed
 
         check_installed()
+    if options.mlflow:  # the store reached and its experiment made before anything trains
+        from nncmp.output.mlflow_export import connect  # lazy: it imports mlflow, a heavy import
+
+        connect(options.mlflow)
     device = pick_device(options.device, options.threads, options.deterministic, reporter.note)
     check_gpu_jobs(options.backend, options.jobs, device, request.share_gpu, reporter.note)
     config = replace(config, options=replace(options, device=device))
@@ -82,6 +87,8 @@ def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> Compare
     set_threads(options.threads)
     specs = [s.resolved(data.n_train) for s in config.grid.runs()]
     check_runs(specs, data.n_train, config.auto or config.tuning is not None, config.baseline)
+    if config.auto or config.tuning is not None:  # before the folder is made: nothing written for bad input
+        check_tuned(specs, data, config.tuning is None, config.baseline, config.defaults)
     if config.tuning is not None:
         from nncmp.tuning.search import check_tuning
 
@@ -131,10 +138,14 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
             _write_config(folder, command, config, specs, data, extra)
             from nncmp.commands.common import check_baseline
 
+            # Checked before the tuning already (check_tuned), as far as anything can be before it chose: here
+            # only a --tune baseline naming a tuned configuration can still be refused.
             check_baseline(specs, config.baseline)
+        from nncmp.output.mlflow_export import tracking  # lazy: as every output module in the command layer
         from nncmp.training.runner import run_grid  # here: it imports torch, and suite's checks come first
 
-        run_grid(specs, data, folder, reporter, options, resume=saved is not None, on_saved=_tensorboard(options))
+        with tracking(options.mlflow, folder, reporter.note, also=_tensorboard(options)) as on_saved:
+            run_grid(specs, data, folder, reporter, options, resume=saved is not None, on_saved=on_saved)
     except Interrupted as stop:
         stop.folder = folder
         if stop.phase == "training" and stop.finished:

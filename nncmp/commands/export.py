@@ -1,17 +1,51 @@
-"""export: a results folder's runs as TensorBoard runs (scalars per epoch and per example, HParams)."""
+"""export: a results folder's runs to experiment trackers — TensorBoard (scalars per epoch and per example,
+HParams: output/tensorboard.py) and MLflow (a run per nncmp run under a run per comparison, found again on
+the next export: output/mlflow_export.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from nncmp.errors import SpecError
 from nncmp.results import store
 
 
-def export(folder: Path, tensorboard: Path) -> list[Path]:
-    """Every run of a results folder into a TensorBoard log folder; the run folders written."""
-    from nncmp.output.tensorboard import check_installed
-    from nncmp.output.tensorboard import export as export_runs
+@dataclass
+class ExportResult:
+    folder: Path
+    runs: int  # nncmp runs exported (to each tracker asked)
+    tensorboard: Path | None = None  # the log folder written
+    mlflow: str | None = None  # the tracking URI, as MLflow resolved it
+    experiment: str | None = None  # the MLflow experiment's name
 
-    check_installed()
-    store.require_results(folder)
-    return export_runs(store.read_metrics(folder), tensorboard)
+
+def export(folder: Path, tensorboard: Path | None = None, mlflow: str | None = None) -> ExportResult:
+    """Every run of a results folder (compare or train; a suite's too for MLflow) into a TensorBoard log
+    folder and/or an MLflow tracking store (URI, or 'default'). Everything is checked before anything is
+    written: the folder, the packages, the MLflow store."""
+    if tensorboard is None and mlflow is None:
+        raise SpecError("export: say where to: --tensorboard LOGDIR and/or --mlflow URI")
+    folder = Path(folder)
+    if tensorboard is not None:
+        from nncmp.output.tensorboard import check_installed  # lazy: the command layer imports output/ late
+
+        check_installed()
+        store.require_results(folder)
+    if mlflow is not None:
+        from nncmp.output.mlflow_export import check_installed as check_mlflow  # lazy: as above
+
+        check_mlflow()
+        store.require_results(folder, runs=store.command_of(folder) != "suite")
+    result = ExportResult(folder, 0)
+    if mlflow is not None:
+        from nncmp.output.mlflow_export import export as to_mlflow  # lazy: it imports mlflow (seconds)
+
+        result.runs, tracker = to_mlflow(folder, mlflow)
+        result.mlflow, result.experiment = tracker.uri, tracker.name
+    if tensorboard is not None:
+        from nncmp.output.tensorboard import export as to_tensorboard  # lazy: it imports torch
+
+        result.runs = len(to_tensorboard(store.read_metrics(folder), tensorboard))
+        result.tensorboard = Path(tensorboard)
+    return result

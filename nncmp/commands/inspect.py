@@ -56,7 +56,10 @@ def network_title(spec: RunSpec) -> str:
         return f"{split_ref(spec.model)[1]}({args})"
     if "hidden" not in HAS[spec.model]:  # no hidden layers of --hidden widths to describe
         return f"{spec.model}, {spec.act}"
-    shape = f"{len(spec.hidden)} hidden layers of {', '.join(map(str, sorted(set(spec.hidden))))}"
+    # Widths from the input to the output (256,128 is 256 then 128), once if they are all the same.
+    widths = spec.hidden[:1] if len(set(spec.hidden)) == 1 else spec.hidden
+    layers = "hidden layer" if len(spec.hidden) == 1 else "hidden layers"
+    shape = f"{len(spec.hidden)} {layers} of {', '.join(map(str, widths))}"
     return f"{spec.act}{' + batchnorm' if spec.batchnorm else ''}, {shape}"
 
 

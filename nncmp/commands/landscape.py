@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.commands.common import pick_device, set_threads
 from nncmp.errors import SpecError
+from nncmp.registry.closest import unknown
 from nncmp.results import schema, store
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class LandscapeRequest:
         if self.threads is not None and self.threads < 1:
             raise SpecError(f"--threads must be >= 1, got {self.threads}")
         if self.plane not in PLANES:
-            raise SpecError(f"--plane: unknown value {self.plane!r}; choose from: {', '.join(PLANES)}")
+            raise SpecError(f"--plane: {unknown('value', self.plane, PLANES)}")
         if self.resolution < 2:
             raise SpecError(f"--resolution must be >= 2, got {self.resolution}")
         if self.points < 1:

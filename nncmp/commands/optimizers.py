@@ -7,6 +7,7 @@ from typing import Any
 
 from nncmp.errors import SpecError
 from nncmp.registry import optimizers as optim
+from nncmp.registry.closest import unknown
 
 
 def optimizers(pattern: str | None = None) -> list[dict[str, Any]]:
@@ -49,5 +50,5 @@ def search_space(name: str, schedule: str = "constant") -> dict[str, Any]:
     if schedule not in schedules.SCHEDULES:
         from nncmp.errors import SpecError
 
-        raise SpecError(f"unknown schedule {schedule!r}; choose from: {', '.join(schedules.SCHEDULES)}")
+        raise SpecError(unknown("schedule", schedule, schedules.SCHEDULES))
     return {resolved: {k: p.to_json() for k, p in default_space(resolved, schedule).items()}}

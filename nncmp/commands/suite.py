@@ -17,7 +17,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nncmp.commands.common import check_models, check_runs, load_data, pick_device, results_folder, set_threads
+from nncmp.commands.common import (
+    check_models,
+    check_runs,
+    check_tuned,
+    load_data,
+    pick_device,
+    results_folder,
+    set_threads,
+)
 from nncmp.commands.compare import compare
 from nncmp.config.comparison import DEFAULT_TARGET, CompareConfig
 from nncmp.config.grid import Grid
@@ -62,6 +70,10 @@ def run_suite(request: SuiteRequest, reporter: Reporter = Reporter()) -> SuiteRe
     if reference not in opts:
         raise SpecError(f"--reference {reference} is not one of --opts ({', '.join(opts)})")
     _check(suite, configs, request)
+    if request.options.mlflow:  # the store reached before the suite's folder is written
+        from nncmp.output.mlflow_export import connect  # lazy: it imports mlflow, a heavy import
+
+        connect(request.options.mlflow)
     with results_folder(request.out, "suite", resume=request.resume, overwrite=request.overwrite) as folder:
         if request.overwrite:
             _clear_problems(folder)
@@ -146,6 +158,8 @@ def _check(suite: Suite, configs: dict[str, CompareConfig], request: SuiteReques
                 raise SpecError(f"its data is {data.task}: its target must be on {want} (metric = \"{want}\")")
             specs = [s.resolved(data.n_train) for s in config.grid.runs()]
             check_runs(specs, data.n_train, request.auto or request.tuning is not None)
+            if request.auto or request.tuning is not None:  # the tuning split can score (calibration's too)
+                check_tuned(specs, data, request.tuning is None, defaults=False)
             if request.tuning is not None:
                 from nncmp.tuning.search import check_tuning
 

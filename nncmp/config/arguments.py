@@ -11,7 +11,6 @@ values either face gives. A new grid option is a field in RunSpec (compare's lis
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import typing
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from nncmp.config.run import RunSpec
 from nncmp.config.tuning import DEFAULT_TRIALS
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
+from nncmp.registry.closest import closest
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,9 @@ MODEL_ARGS = Arg("model_args", None, declared(RunSpec)["model_args"].help, list[
                  api=dict[str, Any] | list[str] | None, flags=("--model-arg",), metavar=_KV, show_default="none")
 DATA_ARGS = Arg("data_args", None, declared(RunSpec)["data_args"].help, list[str],
                 api=dict[str, Any] | list[str] | None, flags=("--data-arg",), metavar=_KV, show_default="none")
-# A run's loss, budget and the options sequence models need (compare's base run; train's run).
-RUN_EXTRA = ("classes", "block_size", "loss", "label_smoothing", "metric_fn", "steps", "eval_every", "clip_grad_norm",
-             "decay_all")
+# A run's data scaling, loss, budget and the options sequence models need (compare's base run; train's run).
+RUN_EXTRA = ("standardize", "classes", "block_size", "loss", "label_smoothing", "metric_fn", "steps", "eval_every",
+             "clip_grad_norm", "decay_all")
 TUNE = Arg("tune", None, "Tune every hyperparameter each optimizer has (rate, momentum or betas, weight decay, "
            "warm-up) with this sampler: halton, random or tpe (Optuna's), the same number of trials for every "
            "optimizer, on a split of the training data; then run each at its defaults and tuned with every seed.",
@@ -152,12 +152,12 @@ ALLOW_CHANGED = Arg("allow_changed_code", False, "Resume although your --model o
                     flags=("--allow-changed-code",), show_default="off: refused")
 
 RUN_OPTIONS = ("data_dir", "plot", "threads", "track_layers", "track_weights", "track_every", "device",
-               "deterministic", "tensorboard")
+               "deterministic", "tensorboard", "mlflow")
 COMPARE_OPTIONS = ("data_dir", "plot", "html", "x", "group_size", "threads", "track_layers", "track_weights",
-                   "track_every", "device", "deterministic", "tensorboard", "backend", "jobs", "retries", "address",
-                   "gpus_per_task")
-SUITE_OPTIONS = ("data_dir", "plot", "html", "group_size", "threads", "device", "deterministic", "backend", "jobs",
-                 "retries", "address", "gpus_per_task")
+                   "track_every", "device", "deterministic", "tensorboard", "mlflow", "backend", "jobs", "retries",
+                   "address", "gpus_per_task")
+SUITE_OPTIONS = ("data_dir", "plot", "html", "group_size", "threads", "device", "deterministic", "mlflow", "backend",
+                 "jobs", "retries", "address", "gpus_per_task")
 
 # In the order `--help` lists them.
 # compare's grid options: the first ones in this order, then every other grid field of RunSpec (in its order),
@@ -278,7 +278,7 @@ def bind(command: str, args: tuple[Any, ...], kwargs: dict[str, Any], sig: inspe
                       else [value]}
     for name in kwargs:
         if name not in sig.parameters:
-            close = difflib.get_close_matches(name, known, n=3)
+            close = closest(name, known)
             raise SpecError(f"{command}: unknown argument {name!r}" +
                             (f"; did you mean: {', '.join(close)}?" if close else ""))
     try:

@@ -54,6 +54,14 @@ class Options:
         None, flag="--tensorboard", metavar="LOGDIR", show_default="off",
         help="Also write each run to this TensorBoard log folder as it finishes (needs the tensorboard package: "
              "pip install 'nncmp[tensorboard]').")
+    mlflow: str | None = option(
+        None, flag="--mlflow", metavar="URI", show_default="off",
+        check=lambda v: None if v.strip() else "--mlflow needs a tracking URI (e.g. sqlite:///mlflow.db) or 'default'",
+        help="Also log each run to MLflow as it finishes: an MLflow run per nncmp run (its configuration as params, "
+             "metrics per epoch or step, the comparison as tags) under a run per comparison, in experiment 'nncmp' "
+             "($MLFLOW_EXPERIMENT_NAME for another). URI: a tracking URI (sqlite:///mlflow.db, http://host:5000, "
+             "databricks) or 'default' ($MLFLOW_TRACKING_URI, else MLflow's default). Needs the mlflow package: "
+             "pip install 'nncmp[mlflow]'.")
     x: str = option("epochs", flag="--x", check=one_of("--x", X_AXES),
                     help="x axis of the curves: epochs, steps (optimizer steps; a --steps budget's default), "
                          "examples or seconds.")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nncmp.errors import SpecError
+from nncmp.registry.closest import unknown
 
 NONE = "<none>"  # a cli_default of None (no value given: the command decides)
 
@@ -98,7 +99,7 @@ def parse_list(option: str, text: str, convert: Callable[[str], Any], kind: str,
 
 def one_of(flag: str, choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     """A check: the value is one of `choices` (an option's fixed words: --backend, --x, --format)."""
-    return lambda v: None if v in choices else f"{flag}: unknown value {v!r}; choose from: {', '.join(choices)}"
+    return lambda v: None if v in choices else f"{flag}: {unknown('value', v, choices)}"
 
 
 def at_least(flag: str, low: float) -> Callable[[Any], str | None]:

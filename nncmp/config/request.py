@@ -38,6 +38,7 @@ from nncmp.config.space import tuning_options
 from nncmp.config.tuning import Tuning
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
+from nncmp.registry.closest import unknown
 from nncmp.registry.optimizers import parse_value
 
 MEASURES = ("steps", "examples", "seconds")  # suite --by: what time to target is counted in
@@ -91,9 +92,9 @@ class SuiteRequest:
 
     def __post_init__(self) -> None:
         if self.by not in MEASURES:
-            raise SpecError(f"--by: unknown measure {self.by!r}; choose from: {', '.join(MEASURES)}")
+            raise SpecError(f"--by: {unknown('measure', self.by, MEASURES)}")
         if self.ratio_to not in RATIO_TO:
-            raise SpecError(f"--ratio-to: unknown value {self.ratio_to!r}; choose from: {', '.join(RATIO_TO)}")
+            raise SpecError(f"--ratio-to: {unknown('value', self.ratio_to, RATIO_TO)}")
         if self.seeds is not None and self.seeds < 1:
             raise SpecError(f"--seeds must be >= 1, got {self.seeds}")
 

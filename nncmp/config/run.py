@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from nncmp.config.checks import DEFAULT_HIDDEN, Checks, option_name, user_data, user_model
-from nncmp.config.fields import at_least, check_values, declared, option
+from nncmp.config.fields import at_least, check_values, declared, one_of, option
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules, user
+from nncmp.registry.closest import unknown
+from nncmp.registry.data import STANDARDIZE
 from nncmp.registry.datasets import DATASETS, TEXT, is_text
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.losses import LOSSES
@@ -34,7 +36,7 @@ TASKS = ("classification", "regression")
 
 def check_name(kind: str, value: str, choices: Collection[str]) -> None:
     if value not in choices:
-        raise SpecError(f"unknown {kind} {value!r}; choose from: {', '.join(choices)}")
+        raise SpecError(unknown(kind, value, choices))
 
 
 def widths_text(hidden: tuple[int, ...]) -> str:
@@ -132,8 +134,8 @@ class RunSpec(Checks):
     lr: float | None = option(
         None, flag="--lr", grid="--lrs", key="lrs", column="lr", item=float, kind="numbers (or 'auto')", always=True,
         grid_help="Learning rates, comma-separated, or 'auto': tune each optimizer's rate on a split of the training "
-                  "data (7 rates over 3 decades around its default, one seed), then run the default and the tuned "
-                  "rate with every seed.",
+                  "data (7 rates over 3 decades around its default, then 2 more beyond the edge nearest the best, "
+                  "one seed), then run the default and the tuned rate with every seed.",
         label=lambda v: f"lr={v:g}" if v else "lr=default", show_default=hp.row("lr").show_default,
         help=hp.row("lr").help, check=lambda v: None if v > 0 else f"--lr must be > 0, got {v:g}")
     batch_size: int | None = option(
@@ -153,6 +155,16 @@ class RunSpec(Checks):
         (), label=lambda args: "/".join(f"data.{k}={format_value(v)}" for k, v in args) or None,
         help="An argument of the dataset, repeatable: KEY=VALUE (`nncmp datasets` lists each built-in's; your "
              "loader function's keyword arguments).")
+    # Changes the numbers, so it is part of the id when not auto (auto's ids are those of folders from before it).
+    standardize: str = option(
+        "auto", flag="--standardize", label=lambda v: None if v == "auto" else f"standardize={v}",
+        help="Standardise float features with the training split's mean and standard deviation (per column or "
+             "input value; constant ones only centred), and regression targets for the mse and huber losses, whose "
+             "losses, RMSE and R² are still reported in the targets' own units: auto = your data (npz, CSV, "
+             "Python) standardised, built-in datasets as their definitions scale them (images in [-1, 1], "
+             "toy-regression's raw values); on = every dataset; off = every dataset as given. Token ids and "
+             "class labels are never changed.",
+        check=one_of("--standardize", STANDARDIZE))
     classes: int | None = option(
         None, flag="--classes", label=lambda v: f"classes={v}" if v else None, show_default="counted from the labels",
         help="Your dataset's number of classes (or vocabulary size): labels are then used as they are, 0..N-1, "
@@ -264,7 +276,7 @@ class RunSpec(Checks):
     def data_kwargs(self) -> dict[str, Any]:
         """What registry.datasets.load needs of the run besides the dataset's name."""
         return {"n": self.n, "target": self.target_column, "task": self.task, "args": self.data_args,
-                "classes": self.classes, "block_size": self.block_size}
+                "classes": self.classes, "block_size": self.block_size, "standardize": self.standardize}
 
     def effective_batch_size(self) -> int | None:
         return self.batch_size or optim.entry(self.optimizer).batch_size
@@ -327,9 +339,10 @@ class RunSpec(Checks):
     def columns(self) -> dict[str, Any]:
         """The run's identity columns of metrics.csv (a resolved spec), by the declarations."""
         has = HAS.get(self.model, frozenset())
+        # A setting the model does not have is empty, not its default: a user's model's dropout is its own code's.
         values = {"norm": self.norm, "opt_args": format_args(self.opt_args), "model_args": format_args(self.model_args),
                   "hidden": widths_text(self.hidden) if "hidden" in has else "",
-                  "act": self.act if "act" in has else ""}
+                  "act": self.act if "act" in has else "", "dropout": self.dropout if "dropout" in has else ""}
         out = {d.column: values.get(d.column, getattr(self, name))
                for name, d in declared(type(self)).items() if d.column}
         # The hyperparameters not at the optimizer's defaults (a grid's --weight-decays, a tuned trial's), as the

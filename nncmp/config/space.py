@@ -33,6 +33,7 @@ from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 from nncmp.registry import schedules
+from nncmp.registry.closest import unknown
 
 # Every name a space may give a hyperparameter's number (the table's spellings), in the table's order.
 SCALINGS = ("log", "linear")
@@ -78,12 +79,35 @@ class Param:
 
 
 POINTS = 7  # --lrs auto: half-decade steps over three decades, centred on the default
+# --lrs auto's rates after the grid: that many more steps of the same size, beyond the edge where the grid's best
+# rate lies (one each side when it lies inside). Every configuration trains POINTS + WIDEN rates, whichever way its
+# grid widens, so the budget stays equal in trials (and in examples: every trial trains the same epochs on the same
+# split). Why widen rather than only flag the edge: a best rate at the grid's edge says the best may lie beyond it,
+# and the default the grid is centred on is where the optimizer's authors aimed, not where this problem's best rate
+# is (Google's Deep Learning Tuning Playbook, "Identifying bad search space boundaries": expand the range until the
+# best point is no longer close to its boundary). Two steps: a decade further; a best rate still at the widened
+# edge is flagged (edge!) in every table that shows the tuned rate.
+WIDEN = 2
 
 
-def lr_grid(default: float, points: int = POINTS, decades: float = LR_DECADES) -> list[float]:
-    """Log-spaced rates from default·10^(-decades/2) to default·10^(+decades/2), 3 significant digits."""
+def lr_grid(default: float, points: int = POINTS, decades: float = LR_DECADES, beyond: int = 0) -> list[float]:
+    """Log-spaced rates from default·10^(-decades/2) to default·10^(+decades/2), 3 significant digits; `beyond`:
+    that many more steps of the same size past each end (the rates --lrs auto may widen its grid to)."""
     step = decades / (points - 1)
-    return [float(f"{default * 10 ** (-decades / 2 + i * step):.3g}") for i in range(points)]
+    return [float(f"{default * 10 ** (-decades / 2 + i * step):.3g}") for i in range(-beyond, points + beyond)]
+
+
+def widening(scores: dict[int, float], first: int, last: int, extra: int = WIDEN) -> list[int]:
+    """The positions (on lr_grid's ladder, `beyond` included) of the `extra` rates to try once the grid from
+    `first` to `last` is scored (`scores`: position → score, higher is better; a diverged or collapsed trial -inf):
+    beyond the edge where the best lies (ties: the smaller rate, as the choice breaks them), else alternately
+    below and above the grid."""
+    best = max(sorted(scores), key=lambda i: scores[i])
+    if best == last:
+        return [last + i for i in range(1, extra + 1)]
+    if best == first:
+        return [first - i for i in range(1, extra + 1)]
+    return [first - (i // 2 + 1) if i % 2 == 0 else last + (i // 2 + 1) for i in range(extra)]
 
 
 def has(optimizer: str, target: str, schedule: str = "constant") -> bool:
@@ -137,7 +161,7 @@ def parse_param(name: str, doc: Any, where: str) -> Param:
     """One entry of a space file, or SpecError saying what is wrong with it."""
     at = f"{where}{name}"
     if name not in hp.spellings():
-        raise SpecError(f"{at}: unknown hyperparameter; choose from: {', '.join(hp.spellings())}")
+        raise SpecError(f"{where}{unknown('hyperparameter', name, hp.spellings())}")
     if isinstance(doc, list):
         if not doc:
             raise SpecError(f"{at}: an empty list of values")
@@ -146,9 +170,9 @@ def parse_param(name: str, doc: Any, where: str) -> Param:
         return Param(name, values=tuple(float(v) for v in doc))
     if not isinstance(doc, dict) or not {"min", "max"} <= set(doc):
         raise SpecError(f"{at}: give {{min, max, scaling}} or a list of values")
-    unknown = set(doc) - {"min", "max", "scaling", "scale"}
-    if unknown:
-        raise SpecError(f"{at}: unknown key {sorted(unknown)[0]!r}; use min, max and scaling")
+    keys = set(doc) - {"min", "max", "scaling", "scale"}
+    if keys:
+        raise SpecError(f"{at}: unknown key {sorted(keys)[0]!r}; use min, max and scaling")
     scaling = doc.get("scaling", doc.get("scale", "linear"))
     if scaling not in SCALINGS:
         raise SpecError(f"{at}: scaling must be log or linear, got {scaling!r}")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nncmp.errors import SpecError
+from nncmp.registry.closest import unknown
 
 SAMPLERS = ("halton", "random", "tpe")
 GRID = "grid"  # --lrs auto: every rate of a log-spaced grid, in order
@@ -21,7 +22,7 @@ class Tuning:
 
     def __post_init__(self) -> None:
         if self.sampler not in (*SAMPLERS, GRID):
-            raise SpecError(f"--tune: unknown sampler {self.sampler!r}; choose from: {', '.join(SAMPLERS)}")
+            raise SpecError(f"--tune: {unknown('sampler', self.sampler, SAMPLERS)}")
         if self.trials < 1:
             raise SpecError(f"--trials must be >= 1, got {self.trials}")
         if self.studies < 1:

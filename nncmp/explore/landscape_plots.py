@@ -4,13 +4,24 @@ along the straight line from each configuration's initial to its final weights."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from nncmp.output.plots import _pyplot, save_figure
+from nncmp.output import figure, style
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pandas as pd
     from matplotlib.figure import Figure
+
+
+def looks(configs: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Config id → its look, by the rule of every nncmp figure (output/style.py), read from the id itself
+    (optimizer/init/rate/batch size/...): the optimizer's colour, the init's line style, a marker for the rest.
+    The id is all these figures' files hold."""
+    ids = list(dict.fromkeys(configs))
+    rows = [dict(zip(("optimizer", "init", "rest"), (*c.split("/", 2), "", "")[:3])) for c in ids]
+    return dict(zip(ids, style.looks(rows, rest=("rest",))))
 
 
 def landscape_figure(surface: pd.DataFrame, trajectories: pd.DataFrame, labels: dict[str, tuple[str, str]],
@@ -20,12 +31,10 @@ def landscape_figure(surface: pd.DataFrame, trajectories: pd.DataFrame, labels: 
     import numpy as np
     from matplotlib.colors import LogNorm
 
-    plt = _pyplot()
     panels = list(dict.fromkeys(surface["panel"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(8.2 * len(panels), 6.8), squeeze=False)
-    # Colour by optimizer, so each one has the same colour in every panel.
-    optimizers = list(dict.fromkeys(c.split("/")[0] for c in trajectories["config"]))
-    cmap = plt.get_cmap("tab10")
+    fig, axes = figure.new((8.2 * len(panels), 6.8), 1, len(panels), squeeze=False)
+    # One look per configuration, the same in every panel (and the optimizer's colour in every figure).
+    look = looks(trajectories["config"])
     for ax, panel in zip(axes[0], panels):
         part = surface[surface["panel"] == panel]
         xs, ys = np.sort(part["a"].unique()), np.sort(part["b"].unique())
@@ -39,8 +48,9 @@ def landscape_figure(surface: pd.DataFrame, trajectories: pd.DataFrame, labels: 
                    linewidths=0.4, alpha=0.6)
         fig.colorbar(filled, ax=ax, label="loss", format="%.3g")
         for config, g in trajectories[trajectories["panel"] == panel].groupby("config", sort=False):
-            color = cmap(optimizers.index(config.split("/")[0]) % 10)
-            ax.plot(g["a"], g["b"], color=color, linewidth=1.8, marker=".", markersize=4, label=config, zorder=5)
+            color = look[config]["color"]
+            ax.plot(g["a"], g["b"], color=color, linestyle=look[config]["linestyle"], linewidth=1.8,
+                    marker=look[config]["marker"] or ".", markersize=4, label=config, zorder=5)
             ax.plot(g["a"].iloc[:1], g["b"].iloc[:1], marker="o", color=color, markeredgecolor="black",
                     markersize=8, zorder=6)
             ax.plot(g["a"].iloc[-1:], g["b"].iloc[-1:], marker="X", color=color, markeredgecolor="black",
@@ -51,17 +61,16 @@ def landscape_figure(surface: pd.DataFrame, trajectories: pd.DataFrame, labels: 
         ax.legend(loc="best", fontsize=7, framealpha=0.85)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    save_figure(fig, path, 90)
-    plt.close(fig)
+    figure.save(fig, path, 90)
     return fig
 
 
 def interpolation_figure(interpolation: pd.DataFrame, path: Path) -> Figure:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    cmap = plt.get_cmap("tab10")
-    for i, (config, g) in enumerate(interpolation.groupby("config", sort=False)):
-        ax.plot(g["alpha"], g["loss"], color=cmap(i % 10), linewidth=1.6, label=config)
+    fig, ax = figure.new((8, 5))
+    look = looks(interpolation["config"])
+    for config, g in interpolation.groupby("config", sort=False):
+        ax.plot(g["alpha"], g["loss"], linewidth=1.6, markersize=4, markevery=style.markevery(len(g)), label=config,
+                **look[config])
     ax.axvline(0, color="grey", linewidth=0.8, linestyle=":")
     ax.axvline(1, color="grey", linewidth=0.8, linestyle=":")
     if (interpolation["loss"] > 0).all():
@@ -72,6 +81,5 @@ def interpolation_figure(interpolation: pd.DataFrame, path: Path) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, path, 100)
-    plt.close(fig)
+    figure.save(fig, path, 100)
     return fig

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.explore.paths import Function
-from nncmp.output.plots import _pyplot, save_figure
+from nncmp.output import figure, style
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
+    from matplotlib.contour import QuadContourSet
     from matplotlib.figure import Figure
     from matplotlib.typing import ColorType
 
@@ -70,28 +71,54 @@ def _surface(fn: Function, limits: Limits | None = None) -> tuple[np.ndarray, np
     return gx, gy, np.clip(height, floor, None), levels
 
 
+COLOURBAR = "loss above the minimum's (log scale)"
+# The minimum ★ above every walk's start ● and end ✕ (zorder 7) and the arrows to ends outside the view (8):
+# an optimizer that arrived would otherwise hide the point it arrived at. White, no optimizer's colour.
+MINIMUM = {"marker": "*", "color": "white", "markeredgecolor": "black", "markersize": 15, "zorder": 9}
+
+
 def _background(ax: Axes, fn: Function, surface: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-                limits: Limits | None = None) -> None:
+                limits: Limits | None = None) -> QuadContourSet:
+    """The filled contours (returned, for the colour bar), contour lines and the minima."""
     from matplotlib.colors import LogNorm
 
     gx, gy, height, levels = surface
-    ax.contourf(gx, gy, height, levels=levels, norm=LogNorm(), cmap="viridis", alpha=0.85)
+    filled = ax.contourf(gx, gy, height, levels=levels, norm=LogNorm(), cmap="viridis", alpha=0.85)
     ax.contour(gx, gy, height, levels=levels[::3], norm=LogNorm(), colors="white", linewidths=0.3, alpha=0.5)
     for mx, my in fn.minima:
-        ax.plot(mx, my, marker="*", color="red", markersize=14, markeredgecolor="white", zorder=5)
+        ax.plot(mx, my, linestyle="none", **MINIMUM)
     (x0, x1), (y0, y1) = limits or (fn.xlim, fn.ylim)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
+    return filled
 
 
-def _path(ax: Axes, frame: pd.DataFrame, color: ColorType, label: str | None, upto: int | None = None) -> None:
+def _colourbar(fig: Figure, filled: QuadContourSet, ax: Any, **kwargs: Any) -> None:
+    """The contours' colour bar, ticked at powers of ten (left to itself it ticks at a few of the 30 levels,
+    which are no round numbers)."""
+    from matplotlib.ticker import LogLocator
+
+    fig.colorbar(filled, ax=ax, label=COLOURBAR, ticks=LogLocator(), **kwargs)
+
+
+def _looks(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each walk's colour (its optimizer's, as in every nncmp figure) and line style (the rank of its rate among
+    its optimizer's: one rate per optimizer is a solid line). No marker: the dots along a walk are its steps."""
+    hue = style.colours(summary["optimizer"].astype(str))
+    rank = summary.groupby("optimizer", sort=False)["lr"].rank(method="dense").fillna(1).astype(int) - 1
+    return [{"color": hue[str(o)], "linestyle": style.LINESTYLES[k % len(style.LINESTYLES)]}
+            for o, k in zip(summary["optimizer"], rank)]
+
+
+def _path(ax: Axes, frame: pd.DataFrame, look: dict[str, Any], label: str | None) -> None:
     import numpy as np
 
-    rows = frame if upto is None else frame[frame["step"] <= upto]
-    x, y = rows["x"].to_numpy(), rows["y"].to_numpy()
+    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
     finite = np.isfinite(x) & np.isfinite(y)
     x, y = x[finite], y[finite]
-    ax.plot(x, y, color=color, linewidth=1.6, marker=".", markersize=2.5, label=label, zorder=6)
+    color = look["color"]
+    ax.plot(x, y, color=color, linestyle=look["linestyle"], linewidth=1.6, marker=".", markersize=2.5, label=label,
+            zorder=6)
     ax.plot(x[:1], y[:1], marker="o", color=color, markeredgecolor="black", markersize=7, zorder=7)
     ax.plot(x[-1:], y[-1:], marker="X", color=color, markeredgecolor="black", markersize=9, zorder=7)
 
@@ -106,22 +133,20 @@ def _label(row: dict[str, Any]) -> str:
 
 def paths_figure(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Figure:
     """All walks on one contour plot: start ●, end ✕, the minimum ★."""
-    plt = _pyplot()
     limits = view(fn, paths)
     surface = _surface(fn, limits)
-    fig, ax = plt.subplots(figsize=(8.5, 6.5))
-    _background(ax, fn, surface, limits)
-    cmap = plt.get_cmap("tab10")
-    for i, row in enumerate(summary.to_dict("records")):
-        _path(ax, _walk(paths, row), cmap(i % 10), _label(row))
-        _outside(ax, _walk(paths, row), cmap(i % 10), limits)
+    fig, ax = figure.new((9.5, 6.5))
+    filled = _background(ax, fn, surface, limits)
+    _colourbar(fig, filled, ax)
+    for look, row in zip(_looks(summary), summary.to_dict("records")):
+        _path(ax, _walk(paths, row), look, _label(row))
+        _outside(ax, _walk(paths, row), look["color"], limits)
     ax.set_xlabel(fn.axes[0])
     ax.set_ylabel(fn.axes[1])
     ax.set_title(f"{fn.name}: {fn.summary}", fontsize=10)
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.85).set_zorder(10)  # above the walks (zorder 6-9)
     fig.tight_layout()
-    save_figure(fig, path, 110)
-    plt.close(fig)
+    figure.save(fig, path, 110)
     return fig
 
 
@@ -129,27 +154,25 @@ def grid_figure(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: 
     """One small panel per optimizer, so crossing paths do not hide each other."""
     import math
 
-    plt = _pyplot()
     limits = view(fn, paths)
     surface = _surface(fn, limits)
     n = len(summary)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
-    cmap = plt.get_cmap("tab10")
-    for i, row in enumerate(summary.to_dict("records")):
+    # Constrained layout: it makes room for one colour bar beside the whole grid (tight_layout cannot).
+    fig, axes = figure.new((3.6 * cols + 1.0, 3.2 * rows), rows, cols, squeeze=False, layout="constrained")
+    for i, (look, row) in enumerate(zip(_looks(summary), summary.to_dict("records"))):
         ax = axes[i // cols][i % cols]
-        _background(ax, fn, surface, limits)
-        _path(ax, _walk(paths, row), cmap(i % 10), None)
-        _outside(ax, _walk(paths, row), cmap(i % 10), limits)
+        filled = _background(ax, fn, surface, limits)
+        _path(ax, _walk(paths, row), look, None)
+        _outside(ax, _walk(paths, row), look["color"], limits)
         ax.set_title(f"{_label(row)}\nfinal loss {row['final_loss']:.3g}", fontsize=9)
         ax.tick_params(labelsize=7)
     for j in range(n, rows * cols):
         axes[j // cols][j % cols].axis("off")
+    _colourbar(fig, filled, axes, shrink=0.9)
     fig.suptitle(fn.name, fontsize=11)
-    fig.tight_layout()
-    save_figure(fig, path, 100)
-    plt.close(fig)
+    figure.save(fig, path, 100)
     return fig
 
 
@@ -158,20 +181,19 @@ def animation(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Pa
     import numpy as np
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    fig, ax = figure.new((7.4, 5.0))
     limits = view(fn, paths)
-    _background(ax, fn, _surface(fn, limits), limits)
-    cmap = plt.get_cmap("tab10")
+    _colourbar(fig, _background(ax, fn, _surface(fn, limits), limits), ax)
     walks = []
-    for i, row in enumerate(summary.to_dict("records")):
+    for look, row in zip(_looks(summary), summary.to_dict("records")):
         rows = _walk(paths, row)
         finite = np.isfinite(rows["x"].to_numpy()) & np.isfinite(rows["y"].to_numpy())
         rows = rows[finite]
-        (line,) = ax.plot([], [], color=cmap(i % 10), linewidth=1.6, label=_label(row), zorder=6)
-        (head,) = ax.plot([], [], marker="o", color=cmap(i % 10), markeredgecolor="black", markersize=7, zorder=7)
+        (line,) = ax.plot([], [], color=look["color"], linestyle=look["linestyle"], linewidth=1.6, label=_label(row),
+                          zorder=6)
+        (head,) = ax.plot([], [], marker="o", color=look["color"], markeredgecolor="black", markersize=7, zorder=7)
         walks.append((rows["step"].to_numpy(), rows["x"].to_numpy(), rows["y"].to_numpy(), line, head))
-    ax.legend(loc="upper left", fontsize=7, framealpha=0.85)
+    ax.legend(loc="upper left", fontsize=7, framealpha=0.85).set_zorder(10)
     title = ax.set_title("", fontsize=10)
     last = int(paths["step"].max())
     steps = sorted({round(last * k / (frames - 1)) for k in range(frames)})
@@ -188,4 +210,3 @@ def animation(fn: Function, paths: pd.DataFrame, summary: pd.DataFrame, path: Pa
 
     with atomic_file(path) as tmp:
         FuncAnimation(fig, draw, frames=steps, blit=False).save(tmp, writer=PillowWriter(fps=10), dpi=70)
-    plt.close(fig)

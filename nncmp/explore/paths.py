@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
+from nncmp.registry.closest import unknown
 
 if TYPE_CHECKING:
     import torch
@@ -87,7 +88,7 @@ def function(name: str, condition: float = 10.0) -> Function:
         return Function("quadratic", quadratic(condition), (-4.0, 1.0), ((0.0, 0.0),), (-4.5, 4.5), (-1.5, 1.5),
                         f"½(x² + {condition:g}·y²), an ill-conditioned bowl")
     if name not in FUNCTIONS:
-        raise SpecError(f"unknown function {name!r}; choose from: {', '.join(NAMES)}")
+        raise SpecError(unknown("function", name, NAMES))
     return FUNCTIONS[name]
 
 

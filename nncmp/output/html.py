@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.output import terminal as report
 from nncmp.results import schema, store
 from nncmp.results.summary import summarize_folder
 
@@ -55,13 +56,26 @@ document.body.setAttribute("data-sortable", "ready");
 """
 
 
-def table(headers: list[str], rows: list[list[Any]], caption: str = "", css: str = "sortable") -> str:
+def table(headers: list[str], rows: list[list[Any]], caption: str = "", css: str = "sortable",
+          inline: bool = False) -> str:
+    """An escaped HTML table. `inline`: its few styles on the elements, for a page without the report's
+    stylesheet (a notebook cell)."""
+    style = INLINE if inline else {}
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>" for row in rows)
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption and not inline else ""
+    # A caption inside a table is as wide as the table and would scroll out of sight with it: inline, it
+    # is a paragraph under the table that wraps to the cell's width.
+    under = f"<div{style['under']}>{html.escape(caption)}</div>" if caption and inline else ""
     # Wide tables scroll sideways inside the page instead of widening it.
-    return (f'<div class="scroll"><table class="{css}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
-            "</table></div>")
+    return (f'<div class="scroll"{style.get("div", "")}><table class="{css}"{style.get("table", "")}>{cap}'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{under}")
+
+
+# STYLE's rules that matter in a notebook, as attributes: the table scrolls instead of wrapping its cells
+# (white-space is inherited by every cell), the caption wraps under it.
+INLINE = {"div": ' style="overflow-x: auto; max-width: 100%"', "table": ' style="white-space: nowrap"',
+          "under": ' style="font-size: 0.9em; margin-top: 0.3em"'}
 
 
 def _cell(value: Any) -> str:
@@ -74,6 +88,14 @@ def frame_table(frame: pd.DataFrame, caption: str = "", limit: int = 500) -> str
     rows = frame.head(limit).to_dict("records")
     note = f" (first {limit} of {len(frame)} rows)" if len(frame) > limit else ""
     return table(list(frame.columns), [list(r.values()) for r in rows], caption + note)
+
+
+def summary_table(summary: pd.DataFrame, metric: str, target: float | None, title: str = "Summary") -> str:
+    """The ranked summary as the terminal prints it (its columns, cell texts and caption, from
+    output/terminal.py), as an HTML fragment for a notebook cell: Comparison._repr_html_."""
+    headers, rows = report.summary_rows(summary, metric, target)
+    return (f"<div><strong>{html.escape(title)}</strong></div>"
+            + table(headers, rows, report.summary_caption(summary, metric, target), css="nncmp-summary", inline=True))
 
 
 def image(path: Path, alt: str) -> str:
@@ -116,7 +138,6 @@ def build(folder: Path, target: float | None = None, metric: str | None = None, 
 def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: str | None, baseline: str | None,
           by: tuple[str, ...], x: str) -> list[str]:
     """compare and train folders: the ranked summary, pivots, figures, tuning, layers, run status."""
-    from nncmp.output import terminal as report
     from nncmp.output.plots import curves, final_bars, layer_tracks
 
     metrics, summary, metric = summarize_folder(folder, target, metric, baseline)

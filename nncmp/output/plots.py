@@ -1,7 +1,8 @@
 """Figures written into a results folder: mean curves with ±std bands, and final accuracy with CI bars.
 
-matplotlib with the Agg backend: no display needed. Each function returns the Figure it saved, so
-tests can count its lines.
+Figure objects without pyplot (output/figure.py), so no display and no backend are needed and the user's
+are left alone; their look is output/style.py's. Each function returns the Figure it saved: a notebook
+shows it, tests read its lines.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.output import figure, style
 from nncmp.results import schema, store
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     import pandas as pd
     import torch
     from matplotlib.figure import Figure
@@ -24,21 +24,6 @@ if TYPE_CHECKING:
 X_AXES = {"epochs": ("epoch", "epoch"), "steps": ("step", "optimizer steps"),
           "examples": ("examples", "training examples seen"), "seconds": ("seconds", "training time (s)")}
 PANELS = [("train_loss", "train loss"), ("val_loss", "validation loss"), ("val_acc", "validation accuracy")]
-
-
-def save_figure(fig: Figure, path: Path, dpi: int) -> None:
-    """The figure as a PNG, written atomically: a Ctrl-C mid-write leaves the old file or the whole new one."""
-    with store.atomic_file(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-
-
-def _pyplot() -> ModuleType:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def config_label(row: Mapping[str, Any], varying: set[str]) -> str:
@@ -66,40 +51,14 @@ def _varying(summary: pd.DataFrame) -> set[str]:
             and summary[c].astype(object).fillna("").nunique() > 1}
 
 
-LINESTYLES = ["-", "--", ":", "-."]
-MARKERS = [None, "o", "s", "^", "D", "v", "P", "X"]
-# What distinguishes two configurations of one optimizer, in the order a legend names it.
-VARIANT = ("init", "lr_choice", "lr", "batch_size", "hidden", "dropout", "act", "norm", "schedule", "opt_args",
-           "hyper")
-
-
-def palette(n: int) -> list[tuple[float, float, float]]:
-    """n clearly different hues: tab10's, then tab20's lighter partners, then Dark2's (at most 26 distinct;
-    beyond that colours repeat and the line styles tell configurations apart)."""
-    from matplotlib.colors import to_rgb
-
-    plt = _pyplot()
-    hues = [to_rgb(plt.get_cmap("tab10")(i)) for i in range(10)]
-    hues += [to_rgb(plt.get_cmap("tab20")(i)) for i in range(1, 20, 2)]
-    hues += [to_rgb(plt.get_cmap("Dark2")(i)) for i in range(6)]
-    return [hues[i % len(hues)] for i in range(n)]
+# What tells two configurations of one optimizer and init apart (a marker, style.looks); the init is a line style.
+REST = ("lr_choice", "lr", "batch_size", "hidden", "dropout", "act", "norm", "schedule", "opt_args", "hyper")
 
 
 def styles(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    """A look per configuration that reads at a glance: one hue per optimizer, the same in every figure of
-    the comparison; the rest (init, default or tuned rate, batch size, architecture...) a line style, the
-    same variant with the same style for every optimizer, and a marker once the four styles run out."""
-    optimizers = list(dict.fromkeys(summary["optimizer"]))
-    colors = palette(len(optimizers))
-    keys = [tuple(str(r.get(c, "")) for c in VARIANT) for r in summary.to_dict("records")]
-    variants = list(dict.fromkeys(keys))
-    out = []
-    for row, key in zip(summary.to_dict("records"), keys):
-        k = variants.index(key)
-        out.append({"color": colors[optimizers.index(row["optimizer"])],
-                    "linestyle": LINESTYLES[k % len(LINESTYLES)],
-                    "marker": MARKERS[(k // len(LINESTYLES)) % len(MARKERS)]})
-    return out
+    """A look per configuration (style.looks): its optimizer's colour, the same in every figure and folder;
+    its init's line style; a marker for the rest (default or tuned rate, batch size, architecture...)."""
+    return style.looks(summary.to_dict("records"), REST)
 
 
 def _plain_log_formatter(**kwargs: Any) -> LogFormatter:
@@ -117,19 +76,18 @@ def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "e
     """Train loss, val loss and val accuracy against `x`: one line per configuration (mean over its
     finished seeds) with a shaded ±1 std band. Regression results have no accuracy panel; a schedule
     that is not constant adds a panel of the learning rate at the end of each epoch."""
-    plt = _pyplot()
     column, xlabel = X_AXES[x]
     panels = [p for p in PANELS if metrics[p[0]].notna().any()]
     if "schedule" in metrics.columns and (metrics["schedule"] != "constant").any():
         panels.append(("lr_end", "learning rate"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
+    fig, axes = figure.new((5.2 * len(panels), 4.6), 1, len(panels), squeeze=False)
     axes = axes[0]
     varying = _varying(summary)
     finished = metrics[metrics["status"] != "diverged"]
     # Losses of several optimizers span decades: a log axis, where the line is the geometric mean over the
     # seeds and the band ×/÷ their geometric std, so a band never dips below what any run reached.
     logs = {name: "loss" in name and bool((finished[name] > 0).all()) for name, _ in panels}
-    for style, row in zip(styles(summary), summary.to_dict("records")):
+    for look, row in zip(styles(summary), summary.to_dict("records")):
         runs = finished[finished["config"] == row["config"]]
         if runs.empty:
             continue
@@ -137,8 +95,9 @@ def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "e
         xs = grouped[column].mean()
         for ax, (name, _) in zip(axes, panels):
             center, low, high = band(runs, name, logs[name])
-            ax.plot(xs, center, linewidth=1.8, markersize=4, label=config_label(row, varying), **style)
-            ax.fill_between(xs, low, high, color=style["color"], alpha=0.12, linewidth=0)
+            ax.plot(xs, center, linewidth=1.8, markersize=4, markevery=style.markevery(len(xs)),
+                    label=config_label(row, varying), **look)
+            ax.fill_between(xs, low, high, color=look["color"], alpha=0.12, linewidth=0)
     for ax, (name, label) in zip(axes, panels):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
@@ -154,6 +113,8 @@ def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "e
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(_plain_log_formatter())
             ax.yaxis.set_minor_formatter(_plain_log_formatter(minor_thresholds=(2, 0.5)))
+        if name == "val_acc":
+            style.accuracy_axis(ax)
         if x == "epochs":
             from matplotlib.ticker import MaxNLocator
 
@@ -161,17 +122,18 @@ def curves(metrics: pd.DataFrame, summary: pd.DataFrame, path: Path, x: str = "e
         if x == "examples":
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
     handles, labels = axes[0].get_legend_handles_labels()
-    # As many legend columns as fit the figure's width (about 15 characters of 9-point text per inch).
-    fits = int(fig.get_figwidth() * 15) // (max((len(s) for s in labels), default=1) + 6)
+    # As many legend columns as fit the figure's width (about 15 characters of 9-point text per inch; an
+    # entry's handle and padding take about 8 more).
+    fits = int(fig.get_figwidth() * 15) // (max((len(s) for s in labels), default=1) + 8)
     ncol = min(4, max(1, len(labels)), max(1, fits))
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=9)
+    # Long handles: a legend entry shows enough of its line for the dash pattern and a marker to read.
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=9, handlelength=3.5)
     fig.suptitle(title or ("Over seeds: mean and ±1 std band" + ("; log axes: geometric mean, band ×/÷ geometric std"
                                                                  if any(logs.values()) else "")
                            + "; bands never leave the range the seeds covered"), fontsize=11)
     rows = (len(labels) + ncol - 1) // ncol
     fig.tight_layout(rect=(0, 0.045 * rows + 0.03, 1, 1))
-    save_figure(fig, path, 100)
-    plt.close(fig)
+    figure.save(fig, path, 100)
     return fig
 
 
@@ -193,12 +155,11 @@ def band(runs: pd.DataFrame, name: str, log: bool) -> tuple[pd.Series, pd.Series
 
 def final_bars(summary: pd.DataFrame, metric: str, path: Path, title: str = "") -> Figure:
     """A horizontal bar per configuration, best rank on top: the metric's mean with 95% CI error bars."""
-    plt = _pyplot()
     mean, ci = summary[f"{metric}_mean"], summary[f"{metric}_ci95"].fillna(0.0)
     varying = _varying(summary)
     labels = [config_label(r, varying) for r in summary.to_dict("records")]
     n = len(summary)
-    fig, ax = plt.subplots(figsize=(11.0, 0.42 * n + 1.9))
+    fig, ax = figure.new((11.0, 0.42 * n + 1.9))
     ys = list(range(n))[::-1]  # rank 1 at the top
     colors = [st["color"] for st in styles(summary)]
     # Error bars cut at the metric's range (an accuracy in [0, 1], a loss from 0), as the tables show them.
@@ -209,26 +170,26 @@ def final_bars(summary: pd.DataFrame, metric: str, path: Path, title: str = "") 
             error_kw={"elinewidth": 1.2, "ecolor": "0.2"})
     from nncmp.output.terminal import ACCURACY, LOSS, mean_pm
 
-    for y, m, c, up, status in zip(ys, mean, summary[f"{metric}_ci95"], above, summary["status"]):
+    # The values as a column right of the axis (x in axes fraction, y in data): aligned like a table's, and
+    # the accuracy axis can end at 1 with a full bar's value still beside it.
+    for y, m, c, status in zip(ys, mean, summary[f"{metric}_ci95"], summary["status"]):
         text = "diverged" if status == "diverged" else mean_pm(m, c, 3, bounds=ACCURACY if "acc" in metric else LOSS)
         text += "" if status in ("ok", "diverged") else f" ({status})"
-        ax.annotate(text, (0 if math.isnan(m) else m + up, y), textcoords="offset points", xytext=(5, 0),
-                    va="center", fontsize=8)
+        ax.annotate(text, (1.0, y), xycoords=("axes fraction", "data"), textcoords="offset points",
+                    xytext=(6, 0), va="center", fontsize=8, annotation_clip=False)
     ax.set_yticks(ys, labels, fontsize=9)
     pretty = metric.replace("_", " ")
     ax.set_xlabel(pretty)
     if "acc" in metric:
         # From 0: a bar's length is the accuracy, so small gaps look as small as they are.
-        ax.set_xlim(0.0, 1.5)  # room right of a full bar for its value
-        ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+        ax.set_xlim(0.0, 1.0)  # where accuracy ends
     else:
         ax.set_xlim(0.0, None)
     ax.set_title(title or f"{pretty} by configuration\n(mean over seeds; error bars: 95% CI, cut at the metric's "
                           "range)", fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, path, 100)
-    plt.close(fig)
+    figure.save(fig, path, 100)
     return fig
 
 
@@ -254,16 +215,14 @@ def _save(fig: Figure, path: Path, title: str, dpi: int) -> Figure:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, path, dpi)
-    _pyplot().close(fig)
+    figure.save(fig, path, dpi)
     return fig
 
 
 def layer_profile(frame: pd.DataFrame, path: Path, title: str = "") -> Figure:
     """Activation std and back-propagated gradient std per layer (log scale), one line per init: a signal
     that vanishes or explodes with depth shows as a slope (Glorot & Bengio 2010, fig. 6-7)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = figure.new((11, 4.2), 1, 2)
     panels = [("act_std", "activation std (after the nonlinearity)"),
               ("grad_out_std", "gradient std at the layer's output")]
     for ax, (stat, label) in zip(axes, panels):
@@ -282,8 +241,7 @@ def activation_histograms(samples: list[tuple[str, list[torch.Tensor]]], path: P
                           max_layers: int = 6) -> Figure:
     """Histograms of each hidden layer's activations, one panel per init (Glorot & Bengio 2010, fig. 6):
     at most `max_layers` layers, spread from the first to the last."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(samples), figsize=(5 * len(samples), 3.8), squeeze=False)
+    fig, axes = figure.new((5 * len(samples), 3.8), 1, len(samples), squeeze=False)
     for ax, (init, layers) in zip(axes[0], samples):
         picks = sorted({round(i * (len(layers) - 1) / max(max_layers - 1, 1)) for i in range(max_layers)})
         for i in picks[:len(layers)]:
@@ -300,9 +258,8 @@ def activation_histograms(samples: list[tuple[str, list[torch.Tensor]]], path: P
 def layer_tracks(frame: pd.DataFrame, path: Path, title: str = "") -> Figure:
     """--track-layers: per-layer statistics over epochs, one panel per statistic, one line per layer;
     the first seed of each configuration."""
-    plt = _pyplot()
     configs = list(dict.fromkeys(frame["config"]))
-    fig, axes = plt.subplots(len(configs), 3, figsize=(12.6, 3.0 * len(configs)), squeeze=False)
+    fig, axes = figure.new((12.6, 3.0 * len(configs)), len(configs), 3, squeeze=False)
     for r, config in enumerate(configs):
         part = frame[(frame["config"] == config) & (frame["seed"] == frame[frame["config"] == config]["seed"].min())]
         # The middle panel: dead units for the ReLU family, saturated ones for tanh/sigmoid.

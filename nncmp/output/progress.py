@@ -1,13 +1,14 @@
 """Progress of a grid on a console: runs × epochs, with an ETA weighted by each epoch's cost.
 
-A Rich bar on a terminal, plain lines when the output is not a terminal (logs, CI), nothing with --quiet;
-nncmp train's one line per epoch. The calls it gets are training/progress.py's; ConsoleReporter is the
-training.progress.Reporter that prints.
+A Rich bar on a terminal; in a Jupyter notebook the same bar as one output replaced in place; plain lines
+when the output is neither (logs, CI, a pipe), nothing with --quiet; nncmp train's one line per epoch. The
+calls it gets are training/progress.py's; ConsoleReporter is the training.progress.Reporter that prints.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import threading
 import time
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.jupyter import JUPYTER_HTML_FORMAT
 
 from nncmp.config.budget import eval_interval, rounds, steps_per_epoch
 from nncmp.output.terminal import epoch_header, epoch_line, num
@@ -55,10 +57,11 @@ def _kind(spec: RunSpec) -> tuple[object, ...]:
 
 
 class RunProgress:
-    """Progress over runs × epochs: a Rich bar on a terminal, plain lines otherwise (one per finished run,
-    and a line at least every HEARTBEAT seconds while training), nothing when quiet. The ETA comes from
-    measured epoch times: each kind of run (model, architecture, batch size) at the seconds its epochs took
-    so far, kinds not trained yet at the cost model scaled by the overall measured rate."""
+    """Progress over runs × epochs: a Rich bar on a terminal or in a notebook (NotebookBar), plain lines
+    otherwise (one per finished run, and a line at least every HEARTBEAT seconds while training), nothing
+    when quiet. The ETA comes from measured epoch times: each kind of run (model, architecture, batch size)
+    at the seconds its epochs took so far, kinds not trained yet at the cost model scaled by the overall
+    measured rate."""
 
     HEARTBEAT = 10.0  # seconds between progress lines on piped output
 
@@ -73,7 +76,10 @@ class RunProgress:
         self.left = [c * rounds(s) for c, s in zip(self.costs, specs)]  # cost not trained yet, per run
         self.done = 0.0
         self.cost = 0.0
-        self.mode = "off" if quiet else ("bar" if console.is_terminal else "lines")
+        # Rich's Console says False to is_terminal in Jupyter, which would print a line per run (124 outputs in
+        # one cell); is_jupyter gets the bar, drawn by NotebookBar.
+        self.mode = "off" if quiet else ("bar" if console.is_terminal else "notebook" if console.is_jupyter
+                                         else "lines")
         self._finished = 0
         self._state = ""
         self._run = "starting"
@@ -82,11 +88,12 @@ class RunProgress:
         self._costs: dict[tuple[object, ...], float] = {}  # kind → cost of those epochs
         self.started = self._group_clock = time.perf_counter()
         self._bar: rich.progress.Progress | None = None
+        self._cell: NotebookBar | None = None
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
     def __enter__(self) -> RunProgress:
-        if self.mode == "bar":
+        if self.mode in ("bar", "notebook"):
             from rich.progress import (
                 BarColumn,
                 Progress,
@@ -97,8 +104,11 @@ class RunProgress:
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                                  TimeElapsedColumn(), TextColumn("eta {task.fields[eta]}"), console=self.console)
-            self._bar.__enter__()
             self._task = self._bar.add_task("training", total=self.total, eta="…")
+            if self.mode == "bar":
+                self._bar.__enter__()
+            else:
+                self._cell = NotebookBar(self._bar, self.console.width)
         elif self.mode == "lines":
             self._beat = threading.Thread(target=self._heartbeat, daemon=True)
             self._beat.start()
@@ -106,7 +116,9 @@ class RunProgress:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        if self._bar is not None:
+        if self._cell is not None:
+            self._cell.show(final=True)
+        elif self._bar is not None:
             self._bar.__exit__(*exc)
 
     def _heartbeat(self) -> None:
@@ -172,6 +184,8 @@ class RunProgress:
             self._bar.update(self._task, completed=self.done, eta=self.eta_text(),
                              description=f"{self._finished}/{self.n_runs} runs done"
                                          + (f" · {self._state}" if self._state else ""))
+        if self._cell is not None:
+            self._cell.show()
 
     def start_group(self, indices: Sequence[int], specs: list[RunSpec]) -> None:
         """Runs (0-based grid positions) about to train together; they share one epoch cost."""
@@ -199,6 +213,8 @@ class RunProgress:
             self._bar.update(self._task, completed=self.done, eta=self.eta_text(),
                              description=f"{self._run} " + (f"step {record['step']}/{self._steps}" if self._steps
                                                             else f"epoch {record['epoch']}/{self._epochs}"))
+        if self._cell is not None:
+            self._cell.show()
 
     def _print_run(self, i: int, records: list[Record]) -> None:
         if self.mode != "lines":
@@ -208,6 +224,43 @@ class RunProgress:
             f"[{i}/{self.n_runs}] {last['run_id']}  val_acc {num(last['val_acc'])}  val_loss {num(last['val_loss'])}"
             f"  {last['status']}  elapsed {self._elapsed()}  eta {self.eta_text()}"
         )
+
+
+class NotebookBar:
+    """A Rich Progress shown in a notebook cell as one output that each update replaces (an IPython display
+    handle), at most every EVERY seconds, and once more at the end.
+
+    Rich's own live display needs ipywidgets in Jupyter (it warns and shows nothing without), and so does
+    tqdm.auto's bar (without, it falls back to carriage-return text on stderr, which a saved or executed
+    notebook keeps as a growing stream); nncmp depends on neither. A display handle is plain IPython: it
+    works in JupyterLab, the classic notebook, VS Code and nbclient, and a saved notebook keeps the final
+    bar as HTML with a text fallback. Updates come from the training loop itself, at each epoch and each
+    group saved (no refresh thread: output sent from another thread can land in whichever cell runs then,
+    and nbclient drops what does not belong to the cell it runs)."""
+
+    EVERY = 0.5
+
+    def __init__(self, bar: rich.progress.Progress, width: int):
+        from IPython.display import display  # lazy: only in a notebook, where IPython is there
+
+        self.bar, self.width = bar, width
+        self._shown = time.perf_counter()
+        self.handle = display(self._bundle(), raw=True, display_id=True)
+
+    def show(self, final: bool = False) -> None:
+        now = time.perf_counter()
+        if final or now - self._shown >= self.EVERY:
+            self._shown = now
+            self.handle.update(self._bundle(), raw=True)
+
+    def _bundle(self) -> dict[str, str]:
+        """The bar as the notebook shows it (HTML, Rich's colours inlined) and as plain text."""
+        console = Console(file=io.StringIO(), record=True, width=self.width, force_terminal=True,
+                          force_jupyter=False, color_system="truecolor")
+        console.print(self.bar.get_renderable())
+        text = console.export_text(clear=False).rstrip()
+        return {"text/plain": text, "text/html": console.export_html(code_format=JUPYTER_HTML_FORMAT,
+                                                                     inline_styles=True)}
 
 
 class EpochLines(Silent):

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from nncmp.output.fit import Column, Fitted, plain
 from nncmp.output.text import markdown
+from nncmp.registry.inits import ALIASES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,9 +28,10 @@ if TYPE_CHECKING:
 # (CompareResult, PathsResult, LandscapeResult) cannot be named here.
 def make_console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    # Piped output gets a wide, colourless table instead of Rich's 80-column default.
-    width = None if stream.isatty() else 240
-    return Console(file=stream, width=width, highlight=False)
+    # Piped output gets a wide, colourless table instead of Rich's 80-column default, unless COLUMNS says how
+    # wide (Rich reads it). No markup: a path, error or name with '[x]' in it is printed, not read as a tag.
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 240
+    return Console(file=stream, width=width, highlight=False, markup=False)
 
 
 def num(x: Any, digits: int = 4) -> str:
@@ -44,20 +49,31 @@ MIN_SEEDS = 3
 
 def mean_pm(mean: float, spread: float, digits: int = 4, signed: bool = False,
             bounds: tuple[float, float] | None = None) -> str:
-    """mean ± half-width of its interval. A zero spread (every seed gave the same value) is a tie, not
-    certainty; an interval that reaches past the metric's `bounds` (an accuracy in [0, 1], a loss ≥ 0) is
+    """mean ± half-width of its interval. A spread of float rounding (every seed gave the same value) is a tie,
+    not certainty; an interval that reaches past the metric's `bounds` (an accuracy in [0, 1], a loss ≥ 0) is
     shown cut at them, marked ‡. The CSV and JSON keep the raw numbers."""
     if mean is None or math.isnan(mean):
         return "—"
     text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
     if spread is None or math.isnan(spread):
         return text
-    if spread == 0:
+    if tied(mean, spread):
         return f"{text} (tied)"
     if bounds is not None and (mean - spread < bounds[0] or mean + spread > bounds[1]):
         low, high = max(mean - spread, bounds[0]), min(mean + spread, bounds[1])
         return f"{text} [{low:.{digits}f}, {high:.{digits}f}]{CLIPPED}"
     return f"{text} ± {spread:.{digits}f}"
+
+
+# Seeds that gave the same value leave a spread of float64 rounding (the mean of three 0.1s is 0.10000000000000002,
+# their std 1.7e-17): the mean and the deviations from it are off by about log2(n) + 1 eps of the value, and the
+# interval t · std / √n by at most 12.7 × 2 eps (2 seeds), less for more. 64 eps (1.4e-14) leaves room.
+TIE = 64 * sys.float_info.epsilon
+
+
+def tied(mean: float, spread: float) -> bool:
+    """Whether an interval's half-width is only the float rounding of seeds that gave the same value."""
+    return spread <= TIE * abs(mean)
 
 
 ACCURACY = (0.0, 1.0)
@@ -110,7 +126,14 @@ HEADERS = {"hyper": "settings"}  # a factor column's header where its name is no
 
 
 def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tuple[list[str], list[list[str]]]:
-    """Headers and cell texts of the ranked summary, shared by the terminal table and markdown."""
+    """Headers and cell texts of the ranked summary, shared by the terminal table, markdown and HTML."""
+    _, headers, rows = _summary(summary, metric, target)
+    return headers, rows
+
+
+def _summary(summary: pd.DataFrame, metric: str, target: float | None
+             ) -> tuple[list[str], list[str], list[list[str]]]:
+    """What each column is (a summary.csv column name, or to_target and tuning), its header, the rows."""
     has_target = target is not None and summary["final_val_acc_mean"].notna().any()
     has_baseline = "diff_vs_baseline" in summary.columns
     has_tuning = "lr_choice" in summary.columns
@@ -127,17 +150,20 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
     unit = next((u for u in ("character", "token") if f"final_val_bits_per_{u}_mean" in summary.columns), "")
     acc = f"{unit} acc" if unit else "acc"
     by_step = "steps_to_target" in summary.columns
-    headers = ["#", "optimizer", "init", *(HEADERS.get(f, f) for f in factors), "lr", "batch", "n",
-               *([f"final val {acc}", "std", f"best val {acc}"] if has_acc else []),
-               *(label for _, label, _ in derived), "final val loss", "final train loss"]
+    columns = [("rank", "#"), ("optimizer", "optimizer"), ("init", "init"), *((f, HEADERS.get(f, f)) for f in factors),
+               ("lr", "lr"), ("batch_size", "batch"), ("n_seeds", "n"),
+               *([("final_val_acc", f"final val {acc}"), ("final_val_acc_std", "std"),
+                  ("best_val_acc", f"best val {acc}")] if has_acc else []),
+               *((name, label) for name, label, _ in derived), ("final_val_loss", "final val loss"),
+               ("final_train_loss", "final train loss")]
     if has_target:
-        headers.append(f"reach {target:g} ({'step' if by_step else 'ep'} · ex · time)")
+        columns.append(("to_target", f"reach {target:g} ({'step' if by_step else 'ep'} · ex · time)"))
     if has_baseline:
-        headers.append("Δ vs baseline")
+        columns.append(("diff_vs_baseline", "Δ vs baseline"))
     if has_tuning:
-        headers += ["tuned − default" if _tuned_all(summary) else "tuned − default lr",
-                    "tuning (trials · time)" if _tuned_all(summary) else "tuning (runs · time)"]
-    headers.append("status")
+        columns += [("tuned_minus_default", "tuned − default" if _tuned_all(summary) else "tuned − default lr"),
+                    ("tuning", "tuning (trials · time)" if _tuned_all(summary) else "tuning (runs · time)")]
+    columns.append(("status", "status"))
     rows = []
     for r in summary.to_dict("records"):
         lr = f"{r['lr']:g}"
@@ -168,7 +194,7 @@ def summary_rows(summary: pd.DataFrame, metric: str, target: float | None) -> tu
                          f"{int(r['tuning_runs'])} · {_seconds(r['tuning_seconds'])}")
         cells.append(r["status"])
         rows.append(cells)
-    return headers, rows
+    return [k for k, _ in columns], [h for _, h in columns], rows
 
 
 def summary_caption(summary: pd.DataFrame, metric: str, target: float | None) -> str:
@@ -190,7 +216,7 @@ def summary_caption(summary: pd.DataFrame, metric: str, target: float | None) ->
     if any(c.endswith(CLIPPED) for c in rendered):
         parts.append(f"{CLIPPED} the interval reached past the metric's range (accuracy 0 to 1, loss from 0) and is "
                      "shown cut there: a Student-t interval of few seeds ignores bounds.")
-    rule = "Ranked: configurations with a diverged run last"
+    rule = "Ranked: configurations with a diverged or collapsed run (final predictions all one class) last"
     if target is not None and summary["final_val_acc_mean"].notna().any():
         rule += f"; those that never reach val acc {target:g} (seed-mean curve) below those that do"
     parts.append(rule + f"; then by {metric.replace('_', ' ')}.")
@@ -215,14 +241,46 @@ def _tuned_all(summary: pd.DataFrame) -> bool:
     return "tuned_what" in summary.columns and (summary["tuned_what"] == "all").any()
 
 
-def summary_table(summary: pd.DataFrame, metric: str, target: float | None) -> Table:
-    headers, rows = summary_rows(summary, metric, target)
-    table = Table(title="Summary", caption=summary_caption(summary, metric, target), caption_justify="left")
-    for h in headers:
-        table.add_column(h, justify="left" if h in ("optimizer", "init", "status", "lr") else "right")
-    for cells in rows:
-        table.add_row(*cells)
-    return table
+# Left out first when the summary is wider than the terminal: what is derived from another column or says less
+# (std from the interval, bits and perplexity from the loss, the train loss, the best epoch's accuracy), the
+# costs, then the other metrics. The ranked metric, and what says which configuration a row is (optimizer,
+# init, settings and the other factors, lr, and the batch size where it varies), are never left out where
+# they vary; a column whose every cell is the same goes to the caption, where nothing is lost: one batch size,
+# all seeds, every status ok first, one init, schedule or rate only after the secondary columns.
+SECONDARY = ("final_val_acc_std", "final_train_loss", "final_val_bits_per_token", "final_val_bits_per_character",
+             "final_val_perplexity", "final_val_r2", "final_val_rmse", "best_val_acc", "tuning", "final_val_loss",
+             "final_val_acc", "final_val_metric", "tuned_minus_default", "to_target", "diff_vs_baseline", "n_seeds")
+SAME = ("batch_size", "n_seeds", "status")
+TEXT = ("lr", "status", "to_target", "tuning", "hyper", "opt_args", "schedule")  # may wrap at spaces
+LEFT = ("optimizer", "init", "status", "lr")
+
+
+def summary_columns(summary: pd.DataFrame, metric: str, target: float | None) -> list[Column]:
+    """The summary's columns, each with the order it is left out in to fit a narrow terminal."""
+    keys, headers, rows = _summary(summary, metric, target)
+    ranked = "to_target" if metric.endswith("_to_target") else metric
+    columns = [Column(h, [r[i] for r in rows], "left" if k in LEFT else "right", wrap=k in TEXT)
+               for i, (k, h) in enumerate(zip(keys, headers))]
+    same = [k for k, c in zip(keys, columns) if len(set(c.cells)) <= 1 and k not in ("rank", "optimizer", ranked)]
+    order = ([k for k in same if k in SAME] + [k for k in SECONDARY if k not in same and k != ranked]
+             + [k for k in same if k not in SAME])  # then an init, a setting or a rate every row shares
+    for k, c in zip(keys, columns):
+        c.drop = order.index(k) if k in order else None
+    # Where even that is not enough: an init's shortest alias (he: a name nncmp takes, not a cut), shorter headers.
+    init = columns[keys.index("init")]
+    short = {name: min((a for a, c in ALIASES.items() if c == name), key=len, default=name) for name in init.cells}
+    if any(a != name for name, a in short.items()):
+        init.short = [short[name] for name in init.cells]
+        init.legend = "init: " + ", ".join(f"{a} = {name}" for name, a in short.items() if a != name) + "."
+    columns[keys.index("optimizer")].short_header = "opt"
+    batch = columns[keys.index("batch_size")]
+    batch.short_header, batch.legend = "bs", "bs: batch size."
+    return columns
+
+
+def summary_table(summary: pd.DataFrame, metric: str, target: float | None, wide: bool = False) -> Fitted:
+    """The ranked summary as it fits the terminal it is printed on (every column with `wide`)."""
+    return Fitted("Summary", summary_columns(summary, metric, target), summary_caption(summary, metric, target), wide)
 
 
 # What a grid varies besides rates, batch sizes and seeds.
@@ -262,23 +320,26 @@ def pivot_rows(table: pd.DataFrame, by_values: list[str]) -> tuple[list[str], li
 
 
 def rich_table(title: str, headers: list[str], rows: list[list[str]], caption: str | None = None) -> Table:
-    table = Table(title=title, caption=caption, caption_justify="left")
+    """A table of text cells, shown as they are (Text: no Rich markup is read in a title, header or cell)."""
+    table = Table(title=plain(title, "table.title"), caption=plain(caption, "table.caption"),
+                  caption_justify="left")
     for h in headers:
-        table.add_column(h)
+        table.add_column(plain(h))
     for cells in rows:
-        table.add_row(*cells)
+        table.add_row(*(Text(c) for c in cells))
     return table
 
 
 def simple_table(title: str, rows: list[dict[str, Any]], caption: str | None = None) -> Table:
-    table = Table(title=title, caption=caption, caption_justify="left")
+    table = Table(title=plain(title, "table.title"), caption=plain(caption, "table.caption"),
+                  caption_justify="left")
     if not rows:
         return table
     for col in rows[0]:
         numeric = isinstance(rows[0][col], (int, float))
-        table.add_column(col, justify="right" if numeric else "left")
+        table.add_column(plain(str(col)), justify="right" if numeric else "left")
     for r in rows:
-        table.add_row(*(short(v) if isinstance(v, float) else str(v) for v in r.values()))
+        table.add_row(*(Text(short(v) if isinstance(v, float) else str(v)) for v in r.values()))
     return table
 
 
@@ -299,20 +360,23 @@ def _json(doc: dict[str, Any], frame_key: str, frame: pd.DataFrame) -> str:
 
 
 def render(summary: pd.DataFrame, metric: str, target: float | None, fmt: str, by: str | None,
-           folder: Path) -> Table | str:
-    """The summary (or its pivot `by` init/optimizer) as a Rich Table, or as csv/markdown/json text."""
+           folder: Path, wide: bool = False) -> Fitted | str:
+    """The summary (or its pivot `by` init/optimizer) as a table that fits the terminal (every column with
+    `wide`), or as csv/markdown/json text."""
     if by is not None:
         table = pivot(summary, by, metric)
         headers, rows = pivot_rows(table, list(dict.fromkeys(summary[by])))
-        if fmt == "table":
-            return rich_table(f"{metric.replace('_', ' ')} (mean ± 95% CI) by {by}", headers, rows)
+        if fmt == "table":  # every column kept: the pivot's cells wrap at spaces where they must
+            return Fitted(f"{metric.replace('_', ' ')} (mean ± 95% CI) by {by}",
+                          [Column(h, [r[i] for r in rows], "right" if i >= len(headers) - len(set(summary[by]))
+                                  else "left", wrap=True) for i, h in enumerate(headers)], wide=wide)
         if fmt == "markdown":
             return markdown(headers, rows)
         if fmt == "csv":
             return table.to_csv(index=False)
         return _json({"results_dir": str(folder), "metric": metric, "by": by}, "pivot", table)
     if fmt == "table":
-        return summary_table(summary, metric, target)
+        return summary_table(summary, metric, target, wide)
     if fmt == "markdown":
         headers, rows = summary_rows(summary, metric, target)
         from nncmp.output.tuning import markdown as tuning_markdown

@@ -9,12 +9,12 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.output.fit import Column, Fitted
 from nncmp.results import schema, store
 from nncmp.results.schema import TUNED_PER
 
 if TYPE_CHECKING:
     import pandas as pd
-    from rich.table import Table
 
 BUDGETS = (1, 4, 16)  # the k of "best of k" the table shows, with every trial of a study (N)
 
@@ -30,9 +30,7 @@ def read(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | No
     table = store.read_tuning(folder / schema.TUNING)
     budget = pd.read_csv(folder / schema.BUDGET, keep_default_na=False, na_values=[""],
                          dtype={c: str for c in schema.TEXT_COLUMNS})
-    for column in ("opt_args", "hidden", "act", "norm", "model_args"):
-        if column in budget.columns:
-            budget[column] = budget[column].fillna("")
+    budget = schema.upgrade_tuning(budget, store.model_of(folder))  # its key columns as tuning.csv's
     return table, budget, json.loads((folder / schema.TUNING_JSON).read_text())
 
 
@@ -90,10 +88,12 @@ def rows(folder: Path) -> tuple[list[str], list[list[str]], str] | None:
             median = f"{statistics.median(finite):.4f}"
             cells.append(median + (f" [{finite[0]:.4f}–{finite[-1]:.4f}]" if studies > 1 else ""))
         else:
-            cells.append("every trial diverged")
+            cells.append("every trial diverged or collapsed")
         chosen = g[g["chosen"]]
         searched = [h for h in schema.tuning_hyper_columns() if h in g and g[h].nunique() > 1]
-        cells.append(_hyper_text(chosen.iloc[0].to_dict(), searched) if len(chosen) else "—")
+        edge = len(chosen) and "at_edge" in chosen and bool(chosen["at_edge"].iloc[0])
+        cells.append((_hyper_text(chosen.iloc[0].to_dict(), searched) + (" (edge!)" if edge else ""))
+                     if len(chosen) else "—")
         cells.append(f"{len(g)} · {_seconds(float(g['seconds'].sum()))}")
         out.append(cells)
     score = "val loss (lower is better)" if trials["tune_val_acc"].isna().all() else "val acc"
@@ -102,11 +102,12 @@ def rows(folder: Path) -> tuple[list[str], list[list[str]], str] | None:
                "training data, one seed; the validation set of the summary was never seen. default: the "
                "optimizer's defaults, trained once (outside the budget). best of k: the expected best of k trials "
                f"(Dodge et al. 2019) from the configuration's {n * studies} trials, ± its standard deviation; a "
-               "diverged trial counts as its untrained model. "
+               "diverged or collapsed trial counts as its untrained model. "
                + ("median of the studies: each study's best, the median and [min–max] over studies (AlgoPerf); "
                   "the median study's winner is the tuned configuration of the summary." if studies > 1 else
                   "best (study): the study's best trial, the tuned configuration of the summary.")
-               + " tuned: its hyperparameters.")
+               + " tuned: its hyperparameters; edge! = its rate lies in the outer 5% of the range searched (the "
+               "best may lie beyond it: widen the space with --space).")
     if score.startswith("val loss"):
         caption = caption.replace("best of k: the expected best", "best of k (− val loss): the expected best")
     return headers, out, caption
@@ -138,22 +139,22 @@ def checklist_lines(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def table(folder: Path) -> Table | None:
-    """The tuning table and checklist as a Rich Table (None: not a --tune folder)."""
+def table(folder: Path, wide: bool = False) -> Fitted | None:
+    """The tuning table and checklist as they fit the terminal (every column with `wide`; None: not a --tune
+    folder). Left out first when too wide: the middle budgets, the cost, the defaults' score, then one trial's."""
     got = rows(folder)
     if got is None:
         return None
-    from rich.table import Table
-
     headers, cells, caption = got
     doc = json.loads((Path(folder) / schema.TUNING_JSON).read_text())
-    t = Table(title="Tuning: what each budget buys", caption=caption + "\n" + "\n".join(checklist_lines(doc)),
-              caption_justify="left")
-    for h in headers:
-        t.add_column(h, justify="left" if h in ("configuration", "tuned") else "right")
-    for r in cells:
-        t.add_row(*r)
-    return t
+    budgets = [h for h in headers if h.startswith("best of ")]
+    order = [*budgets[1:-1], "trials · time", "default", *budgets[:1]]
+    text = ("configuration", "tuned")
+    columns = [Column(h, [r[i] for r in cells], "left" if h in text else "right",
+                      drop=order.index(h) if h in order else None, wrap=h in (*text, "trials · time"))
+               for i, h in enumerate(headers)]
+    return Fitted("Tuning: what each budget buys", columns, caption, wide=wide,
+                  footer="\n".join(checklist_lines(doc)))
 
 
 def markdown(folder: Path) -> str:

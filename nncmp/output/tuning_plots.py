@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.output import figure, style
 from nncmp.output.tuning import _keys, _label, read
 from nncmp.results import schema
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 
 def write_figures(folder: Path, into: Path | None = None) -> list[str]:
@@ -19,14 +21,10 @@ def write_figures(folder: Path, into: Path | None = None) -> list[str]:
     if got is None:
         return []
     table, budget, doc = got
-    from nncmp.output.plots import _pyplot, save_figure
-
-    plt = _pyplot()
     written = []
-    for name, fig in ((schema.BUDGET_PNG, budget_figure(plt, table, budget, doc)),
-                      (schema.SENSITIVITY_PNG, sensitivity_figure(plt, table))):
-        save_figure(fig, Path(into or folder) / name, 90)
-        plt.close(fig)
+    for name, fig in ((schema.BUDGET_PNG, budget_figure(table, budget, doc)),
+                      (schema.SENSITIVITY_PNG, sensitivity_figure(table))):
+        figure.save(fig, Path(into or folder) / name, 90)
         written.append(name)
     return written
 
@@ -36,16 +34,20 @@ def _groups(frame: pd.DataFrame, keys: list[str]) -> list[tuple[str, pd.DataFram
     return [(_label(g.iloc[0].to_dict(), varying), g) for _, g in frame.groupby(keys, sort=False, dropna=False)]
 
 
-def budget_figure(plt: Any, table: pd.DataFrame, budget: pd.DataFrame, doc: dict[str, Any]) -> Any:
+def budget_figure(table: pd.DataFrame, budget: pd.DataFrame, doc: dict[str, Any]) -> Figure:
     keys = _keys(budget)
     regression = table["tune_val_acc"].isna().all()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = figure.new((12, 4.6), 1, 2)
     top = None if regression else 1.0  # an accuracy band is cut at 1, where accuracy ends
-    for label, g in _groups(budget, keys):
+    groups = _groups(budget, keys)
+    # Each configuration looks as in the comparison's other figures: its optimizer's colour, its init's line
+    # style, a marker for the rest (batch size, architecture...).
+    looks = style.looks([g.iloc[0].to_dict() for _, g in groups], [k for k in keys if k not in ("optimizer", "init")])
+    for (label, g), look in zip(groups, looks):
         for ax, x in zip(axes, ("n", "seconds")):
-            line = ax.plot(g[x], g["expected_best"], marker=".", label=label)[0]
+            ax.plot(g[x], g["expected_best"], label=label, **{**look, "marker": look["marker"] or "."})
             ax.fill_between(g[x], g["expected_best"] - g["sd"], (g["expected_best"] + g["sd"]).clip(upper=top),
-                            color=line.get_color(), alpha=0.12)
+                            color=look["color"], alpha=0.12)
             ax.set_xscale("log")  # the first trials are where the curves differ
     what = "− val loss" if regression else "val acc"
     axes[0].set_xlabel("trials (budget n)")
@@ -53,6 +55,8 @@ def budget_figure(plt: Any, table: pd.DataFrame, budget: pd.DataFrame, doc: dict
     for ax in axes:
         ax.set_ylabel(f"expected best {what} of n trials")
         ax.grid(alpha=0.3)
+        if not regression:
+            style.accuracy_axis(ax)
     n = int(doc["trials_per_configuration_per_study"])
     axes[0].axvline(n, color="grey", lw=0.8, ls=":")
     axes[0].text(n, axes[0].get_ylim()[0], f" {n} = one study", color="grey", va="bottom", fontsize=8)
@@ -63,7 +67,7 @@ def budget_figure(plt: Any, table: pd.DataFrame, budget: pd.DataFrame, doc: dict
     return fig
 
 
-def sensitivity_figure(plt: Any, table: pd.DataFrame) -> Any:
+def sensitivity_figure(table: pd.DataFrame) -> Figure:
     """Per configuration: each trial's score against its rate, coloured by its weight decay (or 1 − β1, or
     1 − momentum); below, where rate and weight decay were both searched, the two against each other
     coloured by the score."""
@@ -78,7 +82,7 @@ def sensitivity_figure(plt: Any, table: pd.DataFrame) -> Any:
     cols = min(len(groups), 5)
     bands = -(-len(groups) // cols)
     rows_ = per * bands
-    fig, grid = plt.subplots(rows_, cols, figsize=(3.6 * cols + 0.6, 3.2 * rows_), squeeze=False)
+    fig, grid = figure.new((3.6 * cols + 0.6, 3.2 * rows_), rows_, cols, squeeze=False)
     # axes[r][i]: panel r (0: score against rate, 1: rate × decay) of configuration i
     axes = [[grid[(i // cols) * per + r][i % cols] for i in range(len(groups))] for r in range(per)]
     used = {id(ax) for row in axes for ax in row}
@@ -96,10 +100,11 @@ def sensitivity_figure(plt: Any, table: pd.DataFrame) -> Any:
             sc = ax.scatter(ok["lr"], ok["score"], c=values, cmap="viridis", s=22)
             fig.colorbar(sc, ax=ax, label=colour_by)
         else:
-            ax.scatter(ok["lr"], ok["score"], s=22)
+            ax.scatter(ok["lr"], ok["score"], s=22, color=style.colour(str(g["optimizer"].iloc[0])))
         if len(bad):
             low = ok["score"].min() if len(ok) else 0.0
-            ax.scatter(bad["lr"], [low] * len(bad), marker="x", color="red", s=28, label="diverged")
+            ax.scatter(bad["lr"], [low] * len(bad), marker="x", color="red", s=28,  # diverged, collapsed, failed
+                       label=" or ".join(sorted(set(bad["status"]))) if "status" in bad else "diverged")
             ax.legend(fontsize=7)
         chosen = g[g["chosen"]]
         ax.scatter(chosen["lr"], chosen["score"], facecolors="none", edgecolors="black", s=90, label="tuned")
@@ -108,6 +113,8 @@ def sensitivity_figure(plt: Any, table: pd.DataFrame) -> Any:
         ax.set_xlabel("learning rate")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
+        if not regression:
+            style.accuracy_axis(ax)
     for i in range(len(groups)):
         if per == 1:
             break

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from nncmp.output.fit import Fitted, plain
 from nncmp.output.terminal import epoch_line, markdown, num, render, simple_table
 
 if TYPE_CHECKING:
@@ -55,7 +57,8 @@ def layer_table(init: str, stats: list[dict[str, Any]], act: str, caption: str) 
         "saturated" if any(r["saturated"] is not None for r in stats) else None)
     headers = ["layer", "units", "act mean", "act std", *([unit_stat] if unit_stat else []), "grad out std",
                "grad W std", "weight std"]
-    table = Table(title=f"{init} ({act})" if act else init, caption=caption, caption_justify="left")
+    table = Table(title=plain(f"{init} ({act})" if act else init, "table.title"),
+                  caption=plain(caption, "table.caption"), caption_justify="left")
     for h in headers:
         table.add_column(h, justify="right")
     for r in stats:
@@ -84,17 +87,29 @@ def show_train(result: HasMetrics, console: Console, quiet: bool) -> None:
                       + ": the loss is not finite (try a smaller --lr)")
 
 
+def _change(first: float, last: float) -> str:
+    """A spread from the first to the last hidden layer, and the factor between them where there is one."""
+    factor = f" (×{last / first:.3g})" if first else ""
+    return f"{first:.3g} → {last:.3g}{factor}"
+
+
 def inspect_lines(per_init: dict[str, list[dict[str, Any]]]) -> list[str]:
     """nncmp inspect: per init, how the activation and gradient spreads change from the first hidden layer
-    to the last."""
+    to the last; and where every hidden layer's activations are all equal and so are its gradients (the zeros
+    init), that its units cannot come apart: the symmetry problem."""
     lines = []
     for init, stats in per_init.items():
         last = -2 if len(stats) > 1 else -1
-        first, final = stats[0]["act_std"], stats[last]["act_std"]
-        g_first, g_last = stats[0]["grad_out_std"], stats[last]["grad_out_std"]
-        lines.append(f"{init}: activation std {first:.3g} → {final:.3g} (×{final / first:.3g}) and gradient std "
-                     f"{g_first:.3g} → {g_last:.3g} (×{g_last / g_first:.3g}) from the first to the last hidden "
-                     "layer")
+        hidden = [r for r in stats if r["kind"] == "hidden"]
+        line = (f"{init}: activation std {_change(stats[0]['act_std'], stats[last]['act_std'])} and gradient std "
+                f"{_change(stats[0]['grad_out_std'], stats[last]['grad_out_std'])} from the first to the last "
+                "hidden layer")
+        if hidden and all(r["act_std"] == 0 and r["grad_out_std"] == 0 and r["grad_w_std"] == 0 for r in hidden):
+            # A std of 0 over the batch and the units: every unit computes the same value, and its output, its
+            # bias and its weights get the same gradient as every other unit's of its layer.
+            line += (": every unit of a hidden layer outputs the same value and gets the same gradient, so a "
+                     "training step moves them alike and they stay copies of one another (the symmetry problem)")
+        lines.append(line)
     return lines
 
 
@@ -102,16 +117,17 @@ def optimizer_table(rows: list[dict[str, Any]]) -> Table:
     """nncmp optimizers: one row per optimizer."""
     from nncmp.registry.optimizers import format_value
 
-    table = Table(title=f"Optimizers ({len(rows)})", caption_justify="left", caption=(
+    table = Table(title=plain(f"Optimizers ({len(rows)})", "table.title"), caption_justify="left",
+                  caption=plain(
         "Bare names resolve built-in → torch.optim → pytorch-optimizer; torch:NAME or pytorch-optimizer:NAME "
         "picks a library. Set a hyperparameter with --opt-arg KEY=VALUE (--momentum, --betas, --alpha, --eps and "
-        "--weight-decay have options of their own). handling: see the docs, Optimizers."))
+        "--weight-decay have options of their own). handling: see the docs, Optimizers.", "table.caption"))
     for column in ("name", "source", "lr", "hyperparameters (defaults)", "handling", "runs here"):
         table.add_column(column, justify="right" if column == "lr" else "left", overflow="fold")
     for r in rows:
         hyper = " ".join(f"{k}={format_value(v)}" for k, v in r["hyperparameters"].items())
-        table.add_row(r["name"], r["source"], f"{r['lr']:g}", hyper, ", ".join(r["handling"]),
-                      "yes" if r["available"] else f"no: {r['why_not']}")
+        table.add_row(*(Text(c) for c in (r["name"], r["source"], f"{r['lr']:g}", hyper, ", ".join(r["handling"]),
+                                            "yes" if r["available"] else f"no: {r['why_not']}")))
     return table
 
 
@@ -154,12 +170,13 @@ TITLES = {"bench.csv": "Speed per case", "figures.csv": "Figures", "layers.csv":
           "paths_summary.csv": "Paths"}
 
 
-def render_folder(result: Any, fmt: str, by: str | None) -> list[Table | str]:
-    """nncmp report of any folder: a comparison's summary (or its pivot), and whatever else the folder holds
-    — a bench's cases, inspect's layers, the paths' summary, a landscape — in `fmt`."""
-    out: list[Table | str] = []
+def render_folder(result: Any, fmt: str, by: str | None, wide: bool = False) -> list[Fitted | Table | str]:
+    """nncmp report of any folder: a comparison's summary (or its pivot; fitted to the terminal, every column
+    with `wide`), and whatever else the folder holds — a bench's cases, inspect's layers, the paths' summary, a
+    landscape — in `fmt`."""
+    out: list[Fitted | Table | str] = []
     if result.summary is not None:
-        out.append(render(result.summary, result.metric, result.target, fmt, by, result.folder))
+        out.append(render(result.summary, result.metric, result.target, fmt, by, result.folder, wide))
     shown = {k: v for k, v in result.tables.items() if k in TITLES}
     if fmt == "json":
         if result.summary is None:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import DataError
-from nncmp.registry.data import Data
+from nncmp.registry.closest import unknown
+from nncmp.registry.data import STANDARDIZE, Data, standardized
 from nncmp.registry.sequences import load_modadd, load_mqar  # stdlib-only at import: cheap for --help
 from nncmp.registry.splits import stratified
 from nncmp.registry.user import DATA_FILES, entry_points, is_ref
@@ -247,28 +248,35 @@ DATASETS: dict[str, DatasetEntry] = {
 @lru_cache(maxsize=8)
 def _load_cached(name: str, n: int | None, data_dir: str | None, download: bool, target: str | None,
                  task: str | None, args: tuple[tuple[str, Any], ...], classes: int | None,
-                 block_size: int | None) -> Data:
+                 block_size: int | None, standardize: str) -> Data:
+    built_in = name in DATASETS or is_text(name)
     if is_text(name):
         from nncmp.registry.sequences import load_text  # lazy: only text problems read it
 
-        return load_text(name[len(TEXT):], block_size=block_size)
-    if name not in DATASETS:
-        return load_user(name, target, task, dict(args), classes)
-    return DATASETS[name].loader(n=n, data_dir=Path(data_dir) if data_dir else None, download=download,
-                                 **dict(args))
+        data = load_text(name[len(TEXT):], block_size=block_size)
+    elif not built_in:
+        data = load_user(name, target, task, dict(args), classes)
+    else:
+        data = DATASETS[name].loader(n=n, data_dir=Path(data_dir) if data_dir else None, download=download,
+                                     **dict(args))
+    # One policy for every source, applied here where they all arrive (registry/data.py says which).
+    return standardized(data, standardize, built_in)
 
 
 def load(name: str, n: int | None = None, data_dir: str | Path | None = None, download: bool = False,
          target: str | None = None, task: str | None = None, args: tuple[tuple[str, Any], ...] = (),
-         classes: int | None = None, block_size: int | None = None) -> Data:
+         classes: int | None = None, block_size: int | None = None, standardize: str = "auto") -> Data:
     """Load a dataset once per process; later calls with the same arguments return the same tensors. `name`:
     a built-in's, 'text:FILE', or a user's dataset (a .npz or .csv path, 'file.py:NAME', 'module:NAME',
     'python:NAME'), with the CSV's `target` column, the `task` and the number of `classes` if given; `args`:
-    --data-arg's (KEY, VALUE) pairs, for the loader; `block_size`: a text's sequence length."""
+    --data-arg's (KEY, VALUE) pairs, for the loader; `block_size`: a text's sequence length; `standardize`:
+    --standardize, auto, on or off (registry/data.standardized)."""
     if name not in DATASETS and not is_text(name) and not is_ref(name) and not name.endswith(DATA_FILES):
-        raise DataError(f"unknown dataset {name!r}; choose from: {', '.join(DATASETS)}, text:FILE")
+        raise DataError(unknown("dataset", name, DATASETS, more=", text:FILE"))
+    if standardize not in STANDARDIZE:
+        raise DataError(f"--standardize: unknown value {standardize!r}; choose from: {', '.join(STANDARDIZE)}")
     return _load_cached(name, n if sized(name) else None, str(data_dir) if data_dir else None, download,
-                        target, task, tuple(sorted(args)), classes, block_size)
+                        target, task, tuple(sorted(args)), classes, block_size, standardize)
 
 
 def holdout(data: Data) -> Data:

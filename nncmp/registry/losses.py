@@ -11,20 +11,30 @@ accuracy is. Built in, all from torch.nn.functional:
     huber           Huber loss (delta 1): quadratic near 0, linear far from it.
     bce             binary cross-entropy on logits against 0/1 targets (multi-label).
 
+Standardised targets (--standardize, registry/data.py): mse and huber then train the model to predict each
+output standardised with the training split's mean and standard deviation, and everything reported (the val
+and train losses, RMSE, R², a --metric-fn) is in the targets' own units: the model's output de-standardised
+(output × std + mean), the loss of each output multiplied by its variance. For mse that is exactly the mean
+squared error of the de-standardised predictions against the original targets; for huber, Huber's loss with
+delta one standard deviation (delta 1 on the standardised scale), in the targets' units — the loss trained,
+not another one. bce (0/1 targets) and a user's loss always see the targets as given.
+
 A user's loss is a function (output, target) → a scalar (the mean over the batch), or a vector of one loss
 per example (nncmp takes its mean). `output` is what the model returned: a tensor, or a tuple/dict (a VAE's
 reconstruction, mean and log-variance) whose first item is the prediction that accuracy and the built-in
-losses read. Loss sums over a split weight each batch by its size, so a split's loss is the mean per example
-(per token, where targets are per token and the loss is built in).
+losses read; `target` is the data's targets as given (never standardised: nncmp cannot know what a loss of
+yours expects of them). Loss sums over a split weight each batch by its size, so a split's loss is the mean
+per example (per token, where targets are per token and the loss is built in).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
+from nncmp.registry.closest import unknown
 from nncmp.registry.data import IGNORE_INDEX
 from nncmp.registry.user import is_ref, one_line, resolve, split_ref
 
@@ -37,13 +47,15 @@ LOSSES = ("cross-entropy", "mse", "huber", "bce")
 DEFAULTS = {"classification": "cross-entropy", "regression": "mse"}
 # What each built-in loss needs of the targets: class labels (integers) or values (floats).
 NEEDS = {"cross-entropy": "classification", "mse": "regression", "huber": "regression", "bce": "regression"}
+# The losses of a value's distance from its target, which train against standardised targets when the data has
+# their statistics; their value in the targets' units is the standardised one times the output's variance.
+SCALED = ("mse", "huber")
 
 
 def check_name(loss: str | None) -> None:
     """SpecError for a --loss that is neither a built-in's name nor a reference to a user's function."""
     if loss is not None and loss not in LOSSES and not is_ref(loss):
-        raise SpecError(f"unknown loss {loss!r}; choose from: {', '.join(LOSSES)}, or your own as file.py:NAME "
-                        "or module:NAME")
+        raise SpecError(unknown("loss", loss, LOSSES, more=", or your own as file.py:NAME or module:NAME"))
 
 
 def first(output: Any) -> torch.Tensor:
@@ -54,6 +66,15 @@ def first(output: Any) -> torch.Tensor:
     if isinstance(output, dict):
         return next(iter(output.values()))
     return output
+
+
+def with_first(output: Any, prediction: torch.Tensor) -> Any:
+    """What a model returned, with `prediction` in place of its first item (or of itself)."""
+    if isinstance(output, (tuple, list)):
+        return type(output)([prediction, *output[1:]])
+    if isinstance(output, dict):
+        return {k: prediction if i == 0 else v for i, (k, v) in enumerate(output.items())}
+    return prediction
 
 
 def detached(output: Any) -> Any:
@@ -69,7 +90,12 @@ def detached(output: Any) -> Any:
 class Criterion:
     """A run's loss and accuracy on batches. `name`: a built-in's, or a user's reference; `task`: the data's;
     `per_token`: labels per position; `smoothing`: cross-entropy's label smoothing; `fn`: a user's loss
-    function (None: built in); `metric`: a user's metric function (--metric-fn), or None."""
+    function (None: built in); `metric`: a user's metric function (--metric-fn), or None; `scale`: each output's
+    (means, standard deviations) of the training targets, which mse and huber train against standardised
+    (None: the targets as given).
+
+    `mean` (and `members`) is what is backpropagated; `reported` (`sum`, `members(reported=True)`) is what the
+    records hold: the same loss, in the targets' own units."""
 
     name: str
     task: str
@@ -78,6 +104,10 @@ class Criterion:
     fn: Callable[..., Any] | None = None
     metric: Callable[..., Any] | None = None
     metric_name: str = ""
+    scale: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    # `scale` as tensors, by (device, dtype): made once, not per step (on a GPU each would be a copy to it).
+    _tensors: dict[Any, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, compare=False, hash=False,
+                                                                   repr=False)
 
     @property
     def classification(self) -> bool:
@@ -91,8 +121,43 @@ class Criterion:
         follow from it: built-in cross-entropy without label smoothing."""
         return self.name == "cross-entropy" and self.smoothing == 0
 
+    def _scale(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`scale` as tensors on `like`'s device, in its dtype: (mean, std), one value per output."""
+        import torch
+
+        key = (like.device, like.dtype)
+        if key not in self._tensors:
+            assert self.scale is not None
+            self._tensors[key] = tuple(torch.tensor(v, dtype=like.dtype, device=like.device)  # type: ignore[assignment]
+                                       for v in self.scale)
+        return self._tensors[key]
+
+    def standardised(self, y: torch.Tensor) -> torch.Tensor:
+        """The targets as the model learns them: standardised where `scale` is given, else as they are."""
+        if self.scale is None:
+            return y
+        mean, std = self._scale(y)
+        return (y - mean) / std
+
+    def restored(self, output: Any) -> Any:
+        """What the model returned with its prediction in the targets' own units (output × std + mean): what a
+        --metric-fn receives, and what the reported loss is of."""
+        if self.scale is None:
+            return output
+        out = first(output)
+        mean, std = self._scale(out)
+        return with_first(output, out * std + mean)
+
+    def _elements(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """mse's or huber's loss of each output of each example, against the standardised targets."""
+        import torch.nn.functional as F
+
+        loss = F.mse_loss if self.name == "mse" else F.huber_loss
+        return loss(out, self.standardised(y), reduction="none")
+
     def mean(self, output: Any, y: torch.Tensor) -> torch.Tensor:
-        """The batch's mean loss, what is backpropagated: per example, or per token that has a target."""
+        """The batch's mean loss, what is backpropagated: per example, or per token that has a target; against
+        standardised targets where `scale` is given."""
         import torch.nn.functional as F
 
         if self.fn is not None:
@@ -107,28 +172,40 @@ class Criterion:
                 return total / (flat != IGNORE_INDEX).sum().clamp(min=1)
             return F.cross_entropy(out, y, label_smoothing=self.smoothing)
         if self.name == "mse":
-            return F.mse_loss(out, y)
+            return F.mse_loss(out, self.standardised(y))
         if self.name == "huber":
-            return F.huber_loss(out, y)
+            return F.huber_loss(out, self.standardised(y))
         return F.binary_cross_entropy_with_logits(out, y.to(out.dtype))
 
+    def reported(self, output: Any, y: torch.Tensor) -> torch.Tensor:
+        """The batch's mean loss in the targets' own units, as the records hold it: `mean` itself, or with
+        standardised targets each output's loss times its variance (mse: the mean squared error of the
+        de-standardised prediction)."""
+        if self.scale is None:
+            return self.mean(output, y)
+        return (self._elements(first(output), y) * self._scale(y)[1] ** 2).mean()
+
     def sum(self, output: Any, y: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        """(the batch's loss summed over what it averages, how many of them): examples, or for built-in losses
-        on per-token targets the tokens that have one (a tensor). mean × count: the same numbers to the bit as
-        the engines have always summed."""
-        mean = self.mean(output, y)
+        """(the batch's reported loss summed over what it averages, how many of them): examples, or for built-in
+        losses on per-token targets the tokens that have one (a tensor). mean × count: the same numbers to the
+        bit as the engines have always summed."""
+        mean = self.reported(output, y)
         if self.per_token and self.fn is None:
             count = (y != IGNORE_INDEX).sum()
             return mean * count, count
         return mean * len(y), len(y)
 
-    def members(self, output: Any, y: torch.Tensor) -> torch.Tensor:
-        """Each member's mean loss, for K runs stacked along the first dimension of `output` and `y`: [K]."""
+    def members(self, output: Any, y: torch.Tensor, reported: bool = False) -> torch.Tensor:
+        """Each member's mean loss, for K runs stacked along the first dimension of `output` and `y`: [K]; what
+        is backpropagated, or (`reported`) in the targets' own units as `reported` gives it."""
         import torch
         import torch.nn.functional as F
 
         out = first(output)
         k, n = y.shape[:2]
+        if self.fn is None and self.scale is not None:
+            each = self._elements(out, y)
+            return (each * self._scale(y)[1] ** 2 if reported else each).reshape(k, -1).mean(1)
         if self.fn is None and self.name == "cross-entropy":
             if not self.per_token:
                 return F.cross_entropy(out.reshape(k * n, -1), y.reshape(-1), reduction="none",
@@ -196,14 +273,15 @@ def _scalar(value: Any, n: int, what: str) -> torch.Tensor:
 
 def metric_value(model: Any, crit: Criterion, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> float:
     """--metric-fn of `model` on (x, y): the user's function on each chunk (a number, or one per example),
-    averaged weighting each chunk by its examples."""
+    averaged weighting each chunk by its examples; it receives the model's output with its prediction in the
+    targets' own units (Criterion.restored) and the targets as given."""
     import torch
 
     total, n = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(x), chunk):
             yb = y[i:i + chunk]
-            out = model(x[i:i + chunk])
+            out = crit.restored(model(x[i:i + chunk]))
             value = _scalar(crit.metric(out, yb), len(yb), f"--metric-fn {crit.metric_name}")  # type: ignore[misc]
             total += float(value) * len(yb)
             n += len(yb)
@@ -231,7 +309,10 @@ def criterion(data: Data, loss: str | None = None, smoothing: float = 0.0, metri
     metric = user_function(metric_fn, f"--metric-fn {metric_fn}") if metric_fn else None
     task = "classification" if name == "cross-entropy" or (fn is not None and data.task == "classification") \
         else "regression"
-    return Criterion(name, task, data.per_token, smoothing, fn, metric, split_ref(metric_fn)[1] if metric_fn else "")
+    scaling = data.scaling
+    scale = (scaling.target_mean, scaling.target_std) if name in SCALED and scaling.target_std else None
+    return Criterion(name, task, data.per_token, smoothing, fn, metric, split_ref(metric_fn)[1] if metric_fn else "",
+                     scale)
 
 
 def check_on_batch(crit: Criterion, output: Any, y: torch.Tensor, what: str) -> None:
@@ -249,7 +330,7 @@ def check_on_batch(crit: Criterion, output: Any, y: torch.Tensor, what: str) -> 
         raise SpecError(f"{what}: the loss {crit.name} does not depend on the model's output (no gradient)")
     if crit.metric is not None:
         try:
-            _scalar(crit.metric(output, y), len(y), f"--metric-fn {crit.metric_name}")
+            _scalar(crit.metric(crit.restored(output), y), len(y), f"--metric-fn {crit.metric_name}")
         except SpecError:
             raise
         except Exception as e:  # noqa: BLE001
@@ -259,7 +340,8 @@ def check_on_batch(crit: Criterion, output: Any, y: torch.Tensor, what: str) -> 
 def describe(data: Data, crit: Criterion) -> dict[str, Any]:
     """What results need to know of the data and the loss, for config.json's "data" and the measures derived
     from a validation loss (results/measures.py): the task, whether targets are per token and what a token is,
-    the loss and whether it is a log-likelihood, the validation targets' variance (R² = 1 − MSE / it)."""
+    the loss and whether it is a log-likelihood, the validation targets' variance (R² = 1 − MSE / it; the loss is
+    in the targets' units whether or not they were standardised for training), and what --standardize did."""
     variance = None
     if data.task == "regression":
         y = data.y_val.double().reshape(len(data.y_val), -1)
@@ -267,4 +349,16 @@ def describe(data: Data, crit: Criterion) -> dict[str, Any]:
     return {"name": data.name, "task": data.task, "per_token": data.per_token, "token": data.token,
             "classes": data.classes, "vocab": data.vocab, "loss": crit.name, "label_smoothing": crit.smoothing,
             "log_likelihood": crit.log_likelihood, "target_variance": variance,
-            "n_train": data.n_train, "n_val": len(data.x_val), **({"info": dict(data.info)} if data.info else {})}
+            "n_train": data.n_train, "n_val": len(data.x_val), "standardize": standardize(data, crit),
+            **({"info": dict(data.info)} if data.info else {})}
+
+
+def standardize(data: Data, crit: Criterion) -> dict[str, Any]:
+    """config.json's data.standardize: the --standardize mode, whether the features were standardised (and how
+    many of their values were constant over the training split, so only centred), and whether the targets
+    were, with each output's training mean and standard deviation."""
+    scaling = data.scaling
+    targets = crit.scale is not None
+    return {"mode": scaling.mode, "features": scaling.features, "constant_features": scaling.constant,
+            "targets": targets, "target_mean": list(scaling.target_mean) if targets else None,
+            "target_std": list(scaling.target_std) if targets else None}

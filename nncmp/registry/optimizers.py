@@ -10,7 +10,6 @@ in training/stepping.py.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import importlib.metadata
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
+from nncmp.registry.closest import closest, hint
 from nncmp.registry.optimizer_names import SNAPSHOT
 
 if TYPE_CHECKING:
@@ -171,14 +171,12 @@ def resolve(name: str) -> str:
         if source is None:
             # One suggestion per name: torch and pytorch-optimizer both have an adam.
             every = list(dict.fromkeys([*OPTIMIZERS, *known["torch"], *known["pytorch-optimizer"]]))
-            close = difflib.get_close_matches(key, every, n=5, cutoff=0.6)
-            hint = f"; closest: {', '.join(close)}" if close else ""
-            raise SpecError(f"unknown optimizer {name!r}{hint} (nncmp optimizers lists them all)")
+            raise SpecError(f"unknown optimizer {name!r}{hint(key, every, n=5)} (nncmp optimizers lists them all)")
         return key
     if key not in known[source]:
-        close = difflib.get_close_matches(key, list(known[source]), n=5, cutoff=0.6)
-        hint = f"; closest: {', '.join(f'{source}:{c}' for c in close)}" if close else ""
-        raise SpecError(f"{source} has no optimizer {key!r}{hint}")
+        near = closest(key, known[source], n=5)
+        hint_ = f"; closest: {', '.join(f'{source}:{c}' for c in near)}" if near else ""
+        raise SpecError(f"{source} has no optimizer {key!r}{hint_}")
     return key if _bare_source(key) == source else f"{source}:{key}"
 
 
@@ -377,9 +375,9 @@ def check_args(optimizer: str, args: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in args.items():
         if key not in valid:
-            close = difflib.get_close_matches(key, list(valid), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise SpecError(f"--opt-arg {key}: {optimizer} has no such argument{hint}; it takes: "
+            near = closest(key, valid, n=1)
+            meant = f" (did you mean {near[0]}?)" if near else ""
+            raise SpecError(f"--opt-arg {key}: {optimizer} has no such argument{meant}; it takes: "
                             f"{', '.join(valid) or 'none'}")
         out[key] = check_value(optimizer, key, value, valid[key])
     return out

@@ -20,11 +20,11 @@ t is the number of steps taken (the factor is that of step t+1), T all steps, W 
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, Protocol
 
 from nncmp.errors import SpecError
+from nncmp.registry.closest import unknown
 
 SCHEDULES = ("constant", "step", "cosine", "warmup-cosine", "linear", "onecycle", "wsd")
 WARMUP_SCHEDULES = ("warmup-cosine", "wsd")
@@ -41,9 +41,7 @@ def warmup_steps(warmup: float, total: int) -> int:
 def check(name: str, warmup: float | None, total: int | None = None) -> None:
     """SpecError for a schedule that cannot run (total: the run's optimizer steps, when known)."""
     if name not in SCHEDULES:
-        close = difflib.get_close_matches(name, SCHEDULES, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise SpecError(f"unknown schedule {name!r}{hint}; choose from: {', '.join(SCHEDULES)}")
+        raise SpecError(unknown("schedule", name, SCHEDULES))
     if warmup is not None:
         if name not in WARMUP_SCHEDULES:
             raise SpecError(f"--warmup applies to the schedules {', '.join(WARMUP_SCHEDULES)}, not {name}")

@@ -3,10 +3,13 @@ objects handed over from Python, checked and made into the four tensors every da
 
 What is accepted: (x_train, y_train, x_val, y_val) as numpy arrays or tensors; a dict with those keys; a dict
 or pair (x, y), split 80/20 (stratified for classification) with a fixed seed; (train_dataset, val_dataset)
-torch Datasets, read once into tensors. CSV: every column but --target-column is a numeric feature, standardised
-with the training split's mean and standard deviation. The task is classification when the labels are
-integers (or text, in a CSV), else regression; --task overrides. Class labels are numbered in sorted order.
-Every problem is a DataError of one line, before anything trains.
+torch Datasets, read once into tensors. CSV: every column but --target-column is a numeric feature. The task is
+classification when the labels are integers (or text, in a CSV), else regression; --task overrides. Class labels
+are numbered in sorted order. Every problem is a DataError of one line, before anything trains.
+
+Every source gives its values as they are, split the same way ((x, y): `split`): scaling is --standardize's,
+applied to every source alike by registry/datasets.load (registry/data.standardized), so the same data give the
+same numbers from an npz, a CSV or Python.
 """
 
 from __future__ import annotations
@@ -193,8 +196,8 @@ def _npz(path: Path, what: str) -> tuple[tuple[Any, Any, Any, Any], int | None]:
 
 
 def _csv(path: Path, target: str, what: str, task: str | None) -> tuple[Any, Any, Any, Any]:
-    """A CSV's features (every column but `target`, numeric, standardised with the training split's
-    statistics) and labels, split 80/20."""
+    """A CSV's features (every column but `target`, numeric) and labels, split 80/20 as (x, y) from any other
+    source is."""
     import numpy as np
     import pandas as pd
 
@@ -223,11 +226,7 @@ def _csv(path: Path, target: str, what: str, task: str | None) -> tuple[Any, Any
         y = y.astype(str)
     x = features.to_numpy(dtype=np.float64)
     x_tr, y_tr, x_va, y_va = split(x, y) if y.dtype.kind != "U" else _split_text(x, y)
-    _check_finite(x_tr, what, "training")
-    _check_finite(x_va, what, "validation")
-    mean, std = x_tr.mean(0), x_tr.std(0)
-    std[std == 0] = 1.0  # a constant column stays 0 rather than dividing by zero
-    return (x_tr - mean) / std, y_tr, (x_va - mean) / std, y_va
+    return x_tr, y_tr, x_va, y_va
 
 
 def _split_text(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any, Any, Any]:

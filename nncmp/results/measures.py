@@ -6,7 +6,9 @@ the data and the loss are (config.json's "data", registry/losses.describe):
     mean squared error                            RMSE = √loss; R² = 1 − loss / Var(validation targets)
 
 A measure a loss does not give (perplexity of a smoothed or a user's loss, RMSE of a Huber loss) is not shown:
-nothing is labelled what it is not.
+nothing is labelled what it is not. A regression's loss is recorded in the targets' own units even where
+--standardize trained the model on standardised targets (registry/losses.Criterion.reported), so RMSE and R²
+are of the original targets, whose variance config.json holds.
 """
 
 from __future__ import annotations

@@ -73,6 +73,13 @@ TUNED_PER = [c for c in CONFIG_COLUMNS if c not in ("config", "lr", "hyper")]
 # What summaries need of tuning.csv (act and norm too, in folders written since they became tuning keys).
 TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]
 RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
+# A run's outcome (metrics.csv's `status`, on each of its rows). DIVERGED: a loss that was not finite; the run
+# stopped there and its numbers are not final values. COLLAPSED: a classification run that finished but whose
+# final predictions on the validation set are all one class while the labels there have several (it learned at
+# most the majority class): its numbers are final values, but it never counts as reaching a target, and tuning
+# never chooses it. runs.csv adds pending, interrupted and failed (runs without records).
+OK, DIVERGED, COLLAPSED = "ok", "diverged", "collapsed"
+STATUSES = (OK, DIVERGED, COLLAPSED)
 # Text columns, read as text even when every value looks like a number (a one-layer mlp's "512").
 TEXT_COLUMNS = ("run_id", "config", "act", "norm", "opt_args", "hidden", "model_args", "hyper")
 LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
@@ -129,7 +136,17 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
     # Empty text (no --opt-arg; a model without hidden layers) reads back as NaN; it is a value of its own.
     for column in ("opt_args", "hidden", "act", "norm", "model_args", "hyper"):
         frame[column] = text_column(frame[column])
+    # dropout: a number where the model has it, '' where it does not (a user's model, whose layers are its own
+    # code's: folders from before this wrote 0.0 there).
+    lacks = ~frame["model"].map(has_dropout).astype(bool)
+    if lacks.any():
+        frame["dropout"] = frame["dropout"].astype(object).where(~lacks, "")
     return frame[RECORD_COLUMNS]
+
+
+def has_dropout(model: str) -> bool:
+    """Whether the dropout column describes `model`: nncmp's own models with --dropout, not a user's."""
+    return "dropout" in HAS.get(model, frozenset())
 
 
 def _insert(config_id: str, extra: str) -> str:
@@ -138,9 +155,13 @@ def _insert(config_id: str, extra: str) -> str:
     return "/".join(parts[:4]) + extra + ("/" + "/".join(parts[4:]) if len(parts) > 4 else "")
 
 
-def upgrade_tuning(table: pd.DataFrame) -> pd.DataFrame:
-    """tuning.csv as read: empty text (no --opt-arg, no hidden layers) as ''."""
+def upgrade_tuning(table: pd.DataFrame, model: str | None = None) -> pd.DataFrame:
+    """tuning.csv (or budget.csv) as read: empty text (no --opt-arg, no hidden layers) as ''; dropout '' for
+    a `model` without it (None: not known), as the records have it."""
     for column in ("opt_args", "hidden", "act", "norm", "model_args"):
         if column in table.columns:
             table[column] = text_column(table[column])
+    if "dropout" in table.columns and ((model is not None and not has_dropout(model))
+                                       or (len(table) and table["dropout"].isna().all())):
+        table["dropout"] = ""
     return table

@@ -14,7 +14,7 @@ from nncmp.errors import BaselineError
 from nncmp.registry.inits import canonical_init
 from nncmp.registry.optimizers import default_lr
 from nncmp.results.measures import Measure
-from nncmp.results.schema import CONFIG_COLUMNS, TUNED_PER
+from nncmp.results.schema import COLLAPSED, CONFIG_COLUMNS, DIVERGED, OK, TUNED_PER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,7 +71,8 @@ def per_run(metrics: pd.DataFrame, target: float | None = None, derived: Sequenc
             row["final_val_metric"] = g["val_metric"].iloc[-1]
         if "step" in g.columns and g["step"].notna().any():
             row["steps"] = int(g["step"].max())
-        reached = target is not None and g["val_acc"].notna().any()
+        # A collapsed run never counts as reaching a target, whatever its curve touched on the way.
+        reached = target is not None and g["val_acc"].notna().any() and row["status"] != COLLAPSED
         times = time_to_target(g, target) if reached else (math.nan,) * 3
         row.update(zip(TIME_METRICS, times))
         rows.append(row)
@@ -116,17 +117,18 @@ def summarize(metrics: pd.DataFrame, target: float | None = None, metric: str | 
     has_acc = bool(metrics["val_acc"].notna().any())
     rows = []
     for _, g in runs.groupby("config", sort=False):
-        ok = g[g["status"] != "diverged"]
+        # The values: every run that finished (a collapsed run's are final values too); a target: only runs ok.
+        ok = g[g["status"] != DIVERGED]
         row = {c: g[c].iloc[0] for c in CONFIG_COLUMNS}
         row["n_seeds"] = len(g)
-        row["n_diverged"] = int((g["status"] == "diverged").sum())
-        row["status"] = "ok" if row["n_diverged"] == 0 else (
-            "diverged" if ok.empty else f"{row['n_diverged']}/{len(g)} diverged")
+        row["n_diverged"] = int((g["status"] == DIVERGED).sum())
+        row["n_collapsed"] = int((g["status"] == COLLAPSED).sum())
+        row["status"] = status_text(row["n_diverged"], row["n_collapsed"], len(g))
         user = ["final_val_metric"] if "final_val_metric" in runs.columns else []
         for name in [*METRICS, *(m.name for m in derived), *user]:
             row[f"{name}_mean"], row[f"{name}_std"], row[f"{name}_ci95"] = mean_std_ci(ok[name])
         row["target"] = target if has_acc else math.nan
-        finished = metrics[metrics["run_id"].isin(ok["run_id"])]
+        finished = metrics[metrics["run_id"].isin(g.loc[g["status"] == OK, "run_id"])]
         if target is not None and has_acc and not finished.empty:
             row["epochs_to_target"], row["examples_to_target"], row["seconds_to_target"] = time_to_target(
                 finished, target)
@@ -145,6 +147,14 @@ def summarize(metrics: pd.DataFrame, target: float | None = None, metric: str | 
     return rank(summary, metric, use_target=target is not None and has_acc)
 
 
+def status_text(diverged: int, collapsed: int, n: int) -> str:
+    """A configuration's status: ok, diverged or collapsed (every run), or how many of its n runs were."""
+    if diverged == n or collapsed == n:
+        return DIVERGED if diverged else COLLAPSED
+    parts = [f"{k}/{n} {what}" for k, what in ((diverged, DIVERGED), (collapsed, COLLAPSED)) if k]
+    return ", ".join(parts) or OK
+
+
 def metric_column(metric: str) -> str:
     return f"{metric}_mean" if metric in METRICS else metric
 
@@ -156,7 +166,7 @@ def larger_is_better(metric: str) -> bool:
 def rank(summary: pd.DataFrame, metric: str, use_target: bool = False) -> pd.DataFrame:
     """Rank configurations, best first, by these keys in order:
 
-    1. every run finished (a configuration with a diverged run ranks below all that finished);
+    1. every run finished ok (a configuration with a diverged or collapsed run ranks below all whose runs did);
     2. with a target accuracy: reached it (on the seed-mean curve) before never reached;
     3. the metric (mean over finished seeds), missing values last;
     4. the config name, so ties are broken the same way every time.
@@ -164,7 +174,8 @@ def rank(summary: pd.DataFrame, metric: str, use_target: bool = False) -> pd.Dat
     col = metric_column(metric)
     key = -summary[col] if larger_is_better(metric) else summary[col]
     order = summary.assign(
-        _div=summary["n_diverged"] > 0,
+        # Summaries written before collapsed runs were told apart have no n_collapsed.
+        _div=(summary["n_diverged"] + summary.get("n_collapsed", 0)) > 0,
         _unreached=summary["epochs_to_target"].isna() if use_target else False,
         _missing=summary[col].isna(),
         _key=key,
@@ -181,12 +192,7 @@ def find_config(configs: Iterable[str], wanted: str) -> str:
     Init aliases are accepted (`he` for `he-normal`).
     """
     configs = list(dict.fromkeys(configs))
-    if wanted in configs:
-        return wanted
-    parts = wanted.strip("/").split("/")
-    if len(parts) > 1:
-        parts[1] = canonical_init(parts[1])
-    matches = [c for c in configs if c.split("/")[: len(parts)] == parts]
+    matches = matching(configs, wanted)
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -194,10 +200,22 @@ def find_config(configs: Iterable[str], wanted: str) -> str:
     raise BaselineError(f"--baseline {wanted!r} is ambiguous: it matches {', '.join(matches)}")
 
 
+def matching(configs: Iterable[str], wanted: str) -> list[str]:
+    """The configurations `wanted` names (find_config's rule): itself if it is one of `configs`, else every one it
+    gives the leading parts of."""
+    configs = list(dict.fromkeys(configs))
+    if wanted in configs:
+        return [wanted]
+    parts = wanted.strip("/").split("/")
+    if len(parts) > 1:
+        parts[1] = canonical_init(parts[1])
+    return [c for c in configs if c.split("/")[: len(parts)] == parts]
+
+
 def paired_difference(runs: pd.DataFrame, config: str, baseline: str, metric: str) -> tuple[float, float, int]:
     """Mean and 95% CI half-width of metric(config, seed) − metric(baseline, seed) over the seeds both
     finished. Seeds are paired: the same seed starts both from the same weights and batch order."""
-    ok = runs[runs["status"] != "diverged"]
+    ok = runs[runs["status"] != DIVERGED]
     a = ok[ok["config"] == config].set_index("seed")[metric]
     b = ok[ok["config"] == baseline].set_index("seed")[metric]
     diff = (a - b).dropna()

@@ -179,7 +179,16 @@ def read_metrics(folder: Path) -> pd.DataFrame:
 
 
 def read_tuning(path: Path) -> pd.DataFrame:
-    return schema.upgrade_tuning(read_csv(path, schema.TUNING_COLUMNS, schema.TEXT_COLUMNS))
+    table = read_csv(path, schema.TUNING_COLUMNS, schema.TEXT_COLUMNS)
+    return schema.upgrade_tuning(table, model_of(Path(path).parent))
+
+
+def model_of(folder: Path) -> str | None:
+    """The model a results folder's runs train, from its config.json (None: no config.json says)."""
+    with contextlib.suppress(StoreError):
+        config = read_config(folder)
+        return (config.get("base") or config.get("spec") or {}).get("model")
+    return None
 
 
 def read_layers(folder: Path) -> pd.DataFrame:

@@ -46,6 +46,7 @@ from typing import Any
 from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
+from nncmp.registry.closest import hint
 
 BUILTIN = ("default", "large")
 METRICS = ("val_acc", "val_loss")  # what a target is on: accuracy to reach, loss to get below
@@ -137,8 +138,8 @@ def load_suite(name_or_path: str | Path) -> Suite:
         return _parse(builtin_path(text), builtin=True)
     path = Path(text)
     if path.suffix != ".toml" and not path.exists():
-        raise SpecError(f"unknown suite {text!r}: give a built-in one ({', '.join(BUILTIN)}) or a suite file "
-                        "(.toml)")
+        raise SpecError(f"unknown suite {text!r}{hint(text, BUILTIN)}: give a built-in one ({', '.join(BUILTIN)}) or "
+                        "a suite file (.toml)")
     if not path.is_file():
         raise SpecError(f"suite file {path} does not exist")
     return _parse(path)

@@ -103,23 +103,21 @@ def to_json(v: Verdict, suite: Suite, folder: Path) -> str:
 
 def profiles_figure(v: Verdict, suite: Suite, path: Path) -> None:
     """profiles.png: ρ(τ) of each optimizer as a step curve over τ in [1, 4]."""
-    import matplotlib
+    from nncmp.output import figure, style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = figure.new((9, 4.5))
     n = len(suite.problems)
     scores = dict(zip(v.table["optimizer"], v.table["score"]))
     styles = ["-", "--", "-.", ":"]
     groups = list(v.profiles.groupby("optimizer", sort=False))
+    colours = style.colours(str(opt) for opt, _ in groups)  # each optimizer's colour in every nncmp figure
     for k, (opt, g) in enumerate(groups):
         g = g.sort_values("tau")
         # Equal profiles lie on each other: the earlier ones are drawn wider, and the styles differ, so
         # every curve shows at its true height (no offsets: the y values are the fractions themselves).
         width = 1.5 + 2.5 * (len(groups) - 1 - k) / max(1, len(groups) - 1)
         ax.step(g["tau"], g["rho"], where="post", label=f"{opt} (score {scores.get(opt, float('nan')):.3f})",
-                linewidth=width, linestyle=styles[k % len(styles)], alpha=0.85)
+                linewidth=width, linestyle=styles[k % len(styles)], color=colours[str(opt)], alpha=0.85)
     ax.set_yticks([i / n for i in range(n + 1)], [f"{i}/{n}" for i in range(n + 1)])
     ax.set_xlim(1, 4)
     ax.set_ylim(-0.03, 1.05)
@@ -130,8 +128,7 @@ def profiles_figure(v: Verdict, suite: Suite, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)  # outside: curves stay visible
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figure.save(fig, path, 110)
 
 
 def html(folder: Path, v: Verdict, suite: Suite) -> str:

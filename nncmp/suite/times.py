@@ -6,7 +6,8 @@ A run is evaluated after every epoch (and at epoch 0, before training), or on a 
 measured in whole epochs or whole evaluation intervals: steps = the records' `step` column there (the
 optimizer steps taken until that evaluation; records written before that column existed: epoch × steps per
 epoch), examples = the examples trained on until then, seconds = the training time until then. A run that
-never meets the target within the problem's budget (or diverged first) has time ∞. The budget in steps is
+never meets the target within the problem's budget (or diverged first), or that collapsed (its final predictions
+all one class: results/schema.py), has time ∞. The budget in steps is
 `steps`, or the epochs × steps per epoch; in examples, what the whole budget trains on.
 
 Which runs stand for an optimizer: with tuning (--lrs auto, --tune) its tuned configuration, as tuning.csv
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.config.budget import rounds
 from nncmp.results import schema, store
+from nncmp.results.schema import COLLAPSED
 from nncmp.suite.problems import Problem
 from nncmp.suite.profiles import median_time
 
@@ -66,6 +68,8 @@ def run_times(problem: Problem, folder: Path, metrics: pd.DataFrame) -> pd.DataF
             steps_per_epoch = math.ceil(per_epoch / batch) if per_epoch else 0
             values = g[score].astype(float)
             hit = next((r for r, v in zip(g.to_dict("records"), values) if problem.reached(v)), None)
+            if "status" in g.columns and g["status"].iloc[-1] == COLLAPSED:
+                hit = None  # one class predicted for everything at the end: it never counts as reaching the target
             finite = values[values.map(math.isfinite)]
             best = (finite.min() if problem.lower_is_better else finite.max()) if len(finite) else math.nan
             planned = _planned_epochs(folder, g, problem)

@@ -2,8 +2,9 @@
 
 An engine trains one run or several at once and knows only two things: how to train one epoch and how
 to evaluate. Everything a run's records mean — the untrained model evaluated as epoch 0, one tidy row
-per epoch, a non-finite loss ending the run as "diverged", `seconds` shared among the runs training
-together — is decided here, once, so the engines cannot disagree about it.
+per epoch, a non-finite loss ending the run as "diverged", a finished classification run whose final
+predictions are all one class marked "collapsed", `seconds` shared among the runs training together — is
+decided here, once, so the engines cannot disagree about it.
 
 An engine (engines/: single.SingleRun, stacked.StackedRun, func_stacked.FuncStackedRun) provides:
 
@@ -32,9 +33,10 @@ import torch
 
 from nncmp.config.budget import round_steps, rounds, steps_per_epoch, total_steps
 from nncmp.config.run import RunSpec
-from nncmp.registry.losses import Criterion, metric_value
+from nncmp.registry.data import IGNORE_INDEX
+from nncmp.registry.losses import Criterion, first, metric_value
 from nncmp.registry.schedules import factor
-from nncmp.results.schema import RUN_COLUMNS
+from nncmp.results.schema import COLLAPSED, OK, RUN_COLUMNS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -88,7 +90,7 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
             lr_end = spec.lr * factor(spec.schedule, step, total, spec.warmup)
             records[m].append({**bases[m], "epoch": epoch, "train_loss": train[0][j], "train_acc": train[1][j],
                                "val_loss": val_loss[j], "val_acc": val_acc[j], "examples": examples,
-                               "seconds": seconds, "status": "ok" if finite else "diverged",
+                               "seconds": seconds, "status": OK if finite else "diverged",
                                "diverged_step": train[2][j] or None, "lr_end": lr_end, "step": step,
                                "val_metric": metric_of(engine, j) if metric else None})
             if on_epoch:
@@ -117,10 +119,40 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
         examples += seen
         step += per_epoch if steps is None else steps
         diverged = record(epoch, metrics, examples, seconds, step)
+    crit = getattr(engine, "crit", None)
+    if crit is not None and crit.classification and crit.name != "bce":  # one class per example or position
+        for j, m in enumerate(members):  # the runs that trained to the end (the last round's diverged too)
+            if records[m][-1]["status"] == OK and one_class(engine.member(j), engine.data.x_val, engine.data.y_val):
+                records[m][-1]["status"] = COLLAPSED
     for run in records:  # the run's outcome on each of its rows, so any row can be grouped by it
         for r in run:
             r["status"] = run[-1]["status"]
     return records
+
+
+CHUNK = 1000  # examples per forward pass of one_class: bounded memory, as the engines' evaluation
+
+
+def one_class(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether `model` (a finished run, as its last evaluation saw it) predicts one class for every example (every
+    position with a target) of (x, y) while the labels there hold several: the run collapsed to at most the
+    majority class. Its predictions are argmax of its output, as accuracy counts them (registry/losses.py)."""
+    labels = y[y != IGNORE_INDEX]
+    if labels.numel() == 0 or bool((labels == labels[0]).all()):
+        return False  # one class in the labels: one predicted class may be right
+    model.eval()
+    device = next((p.device for p in model.parameters()), x.device)
+    seen: torch.Tensor | None = None
+    with torch.no_grad():
+        for i in range(0, len(x), CHUNK):
+            guess = first(model(x[i:i + CHUNK].to(device))).argmax(-1).to(y.device)
+            guess = guess[y[i:i + CHUNK] != IGNORE_INDEX]
+            if guess.numel() == 0:
+                continue
+            seen = guess[0] if seen is None else seen
+            if bool((guess != seen).any()):
+                return False  # usually in the first chunk: a run that learned costs one forward pass of it
+    return seen is not None
 
 
 def metric_of(engine: Engine, j: int) -> float:

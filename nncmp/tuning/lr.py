@@ -3,9 +3,10 @@
 The simple case of budgeted tuning (search.py), through the same machinery: for every configuration of
 a grid apart from its rate (optimizer, init, activation, normalisation, batch size, schedule, --opt-arg
 values: schema.TUNED_PER), one seed trains at each rate of a log-spaced grid around the optimizer's
-default; the rate with the best final accuracy on the holdout split wins (diverged runs lose;
-regression: the lowest final loss). The validation data that `compare` reports is never seen here, so
-the choice does not bias the reported numbers.
+default, then at WIDEN more rates beyond the edge where the best of them lies (config/space.py says why; every
+configuration trains the same number); the rate with the best final accuracy on the holdout split wins
+(diverged and collapsed runs lose; regression: the lowest final loss). The validation data that `compare`
+reports is never seen here, so the choice does not bias the reported numbers.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from pathlib import Path
 
 from nncmp.config.comparison import Options
 from nncmp.config.run import RunSpec
-from nncmp.config.space import POINTS, lr_grid  # noqa: F401  (lr_grid: where --lrs auto's grid is defined)
+from nncmp.config.space import POINTS, WIDEN, lr_grid  # noqa: F401  (lr_grid: where --lrs auto's grid is defined)
 from nncmp.registry.datasets import Data
 from nncmp.registry.optimizers import entry
 from nncmp.training.progress import Reporter
 
 
 def tuning_specs(specs: list[RunSpec]) -> list[RunSpec]:
-    """One spec per configuration apart from its rate (TUNED_PER) × grid rate, on the first seed."""
+    """One spec per configuration apart from its rate (TUNED_PER) × rate of the grid (before its widening, which
+    depends on the scores), on the first seed."""
     from nncmp.tuning.search import tuning_key
 
     first_seed = min(s.seed for s in specs)
@@ -43,4 +45,4 @@ def tune_rates(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporte
     from nncmp.config.tuning import GRID, Tuning
     from nncmp.tuning.search import tune
 
-    return tune(specs, data, folder, reporter, options, Tuning(GRID, POINTS), resume, defaults)
+    return tune(specs, data, folder, reporter, options, Tuning(GRID, POINTS + WIDEN), resume, defaults)

@@ -2,8 +2,9 @@
 
     every configuration of the grid apart from its hyperparameters (TUNED_PER): its search space
     → S studies × N trials asked of an Optuna sampler (Halton, random, TPE; `--lrs auto`: a grid over lr)
-    → trials trained on the holdout split, with one seed, grouped and stacked like any runs (run_phase),
-      resumable by run id; a trial that diverges scores as the worst and is recorded
+    → trials trained on the holdout split (at least MIN_SCORED examples to score on), with one seed, grouped
+      and stacked like any runs (run_phase), resumable by run id; a trial that diverges or collapses (its
+      predictions all one class) never wins and is recorded
     → each study's best trial; the winner of the median study is the tuned configuration
     → tuning.csv (every trial), tuning.json (the reporting checklist), budget.csv (what each budget buys)
     → the runs to report: every configuration at its defaults and tuned, with every seed.
@@ -25,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.config.comparison import Options
 from nncmp.config.run import RunSpec
-from nncmp.config.space import Param, apply, columns_of, lr_grid, space_for, with_values
+from nncmp.config.space import WIDEN, Param, apply, columns_of, lr_grid, space_for, with_values
 from nncmp.config.tuning import GRID, Tuning
 from nncmp.registry.datasets import Data, holdout
 from nncmp.registry.optimizers import entry
 from nncmp.results import schema, store
-from nncmp.results.schema import TUNED_PER, tuning_hyper_columns
+from nncmp.results.schema import COLLAPSED, DIVERGED, TUNED_PER, tuning_hyper_columns
 from nncmp.training.progress import Reporter
 from nncmp.training.runner import run_phase
 from nncmp.tuning import budget
@@ -40,6 +41,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 EDGE = 0.05  # a chosen rate in the outer 5% of its (log) range is "at the edge"
+# The fewest examples (for labels per position: positions with a target) a tuning split may score its trials on.
+# An accuracy measured on n examples is uncertain by up to ±1.96·√(0.25/n) (95%): ±0.098 at 100, so scores
+# closer than about 0.1 are not told apart even there, and on fewer a lucky split decides (91 examples once
+# scored a rate 1.000 that diverged or collapsed on the full data). The split is not enlarged instead: a larger
+# share held out trains the trials on fewer examples than the runs they choose for (fewer steps per epoch),
+# which moves the best rate; small data wants cross-validation, which nncmp does not do.
+MIN_SCORED = 100
+NOT_WINNING = (DIVERGED, COLLAPSED, "failed")  # statuses whose trial never wins
 
 
 @dataclass
@@ -54,9 +63,10 @@ class Trial:
 
 
 def spaces(reps: dict[tuple[Any, ...], RunSpec], tuning: Tuning) -> dict[tuple[Any, ...], dict[str, Param]]:
-    """Each configuration's search space."""
+    """Each configuration's search space (the grid: every rate it may reach, widened: study.py)."""
     if tuning.sampler == GRID:
-        return {k: {"learning_rate": Param("learning_rate", values=tuple(lr_grid(entry(s.optimizer).lr)))}
+        return {k: {"learning_rate": Param("learning_rate",
+                                           values=tuple(lr_grid(entry(s.optimizer).lr, beyond=WIDEN)))}
                 for k, s in reps.items()}
     return {k: space_for(s.optimizer, s.schedule, tuning.space) for k, s in reps.items()}
 
@@ -89,9 +99,37 @@ def tuning_key(spec: RunSpec, keys: list[str] = TUNED_PER) -> tuple[Any, ...]:
     return tuple(columns[k] for k in keys)
 
 
+def scored_examples(data: Data) -> tuple[int, str] | None:
+    """How many examples the holdout split scores tuning trials on, and what they are ("examples", or with labels
+    per position the positions with a target); None for data whose validation set is its training set
+    (toy-regression), which is its own split: there is no held-out sample whose size matters."""
+    if data.x_val is data.x_train:
+        return None
+    split = holdout(data)  # the split itself, so the count is the one tuning uses, whatever its rounding
+    if data.per_token:
+        from nncmp.registry.data import IGNORE_INDEX
+
+        return int((split.y_val != IGNORE_INDEX).sum()), f"{data.token} positions"
+    return len(split.y_val), "examples"
+
+
+def check_split(data: Data, what: str) -> None:
+    """SpecError, before anything trains, if the tuning split would score trials on fewer than MIN_SCORED
+    examples; `what`: the option that tunes (--lrs auto, --tune)."""
+    from nncmp.errors import SpecError
+
+    got = scored_examples(data)
+    if got is not None and got[0] < MIN_SCORED:
+        n, unit = got
+        settings = "rates" if what == "--lrs auto" else "settings"
+        raise SpecError(f"{what}: tuning would score its trials on {n} {unit} held out from the {data.n_train} "
+                        f"training examples, too few to tell {settings} apart (at least {MIN_SCORED}); give the "
+                        f"{settings} to compare yourself (--lrs 0.001,0.01,0.1) or use more training data")
+
+
 def score(record: dict[str, Any]) -> float:
-    """Higher is better; a diverged or failed run scores -inf so it never wins."""
-    if record["status"] in ("diverged", "failed"):
+    """Higher is better; a diverged, collapsed or failed run scores -inf so it never wins."""
+    if record["status"] in NOT_WINNING:
         return -math.inf
     return _value(record)
 
@@ -104,10 +142,10 @@ def _value(record: dict[str, Any]) -> float:
 
 
 def budget_value(records: list[dict[str, Any]]) -> float:
-    """A trial's score for the budget curves: its final score, or for a diverged trial its score at epoch 0
-    (as good as not training: the curves need a finite worst, and -inf would swamp every mean)."""
+    """A trial's score for the budget curves: its final score, or for a diverged or collapsed trial its score at
+    epoch 0 (as good as not training: the curves need a finite worst, and -inf would swamp every mean)."""
     last = records[-1]
-    if last["status"] not in ("diverged", "failed"):
+    if last["status"] not in NOT_WINNING:
         return _value(last)
     first = records[0]
     try:
@@ -128,6 +166,7 @@ def tune(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, opt
     a finished tuning.csv, or the finished trials."""
     if resume and (folder / schema.TUNING).exists():
         return reported(specs, store.read_tuning(folder / schema.TUNING), defaults)
+    check_split(data, "--lrs auto" if tuning.sampler == GRID else "--tune")
     first_seed = min(s.seed for s in specs)
     reps: dict[tuple[Any, ...], RunSpec] = {}
     for s in specs:
@@ -161,7 +200,10 @@ def tune(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, opt
         _train([t.spec for t in trials], split, path, reporter, options, results, disk)
         for t in new:
             if t.kind == "trial":
-                studies[(t.key, t.study)].tell(t.handle, _tell_value(results[t.spec.run_id]))
+                records = results[t.spec.run_id]
+                # The grid widens towards the best as the choice sees it; a sampler learns from finite values.
+                value = score(records[-1]) if tuning.sampler == GRID else _tell_value(records)
+                studies[(t.key, t.study)].tell(t.handle, value)
         first_round = False
     for st in studies.values():
         st.close()
@@ -176,7 +218,7 @@ def tune(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, opt
 
 def _what(tuning: Tuning) -> str:
     if tuning.sampler == GRID:
-        return "learning rates on a grid"
+        return f"learning rates on a grid, then {WIDEN} beyond the best one's side"
     return f"{tuning.sampler}, {tuning.studies} × {tuning.trials} trials per configuration"
 
 
@@ -236,7 +278,9 @@ def trial_table(trials: list[Trial], results: dict[str, list[dict[str, Any]]],
         mine = table[_rows_of(table, k) & (table["kind"] == "trial")]
         bests = []
         for _, g in mine.groupby("study", sort=True):
-            best = g["score"].idxmax()  # ties: the first trial (the grid: the smallest rate)
+            tied = g[g["score"] == g["score"].max()]
+            # Ties: the first trial; the grid's, the smallest rate (its widened rates come after it in the table).
+            best = tied["lr"].idxmin() if tuning.sampler == GRID else tied.index[0]
             table.loc[best, "study_best"] = True
             bests.append(best)
         # The median study's winner (of an even number of studies: the lower of the two middle ones).
@@ -319,11 +363,14 @@ def checklist(table: pd.DataFrame, tuning: Tuning, space_of: dict[tuple[Any, ...
         mine = trials[_rows_of(trials, k)]
         bests = mine[mine["study_best"]]["score"].tolist()
         finite = [b for b in bests if math.isfinite(b)]
-        per.append({"config": rep.config_id.split("/lr=")[0], "optimizer": rep.optimizer,
-                    "bounds": {name: p.text() for name, p in space_of[k].items()},
+        # The grid: the rates it tried (its widening depends on the scores); a sampler: its space.
+        bounds = {name: "{" + ", ".join(f"{v:g}" for v in sorted(mine["lr"])) + "}" if tuning.sampler == GRID
+                  else p.text() for name, p in space_of[k].items()}
+        per.append({"config": rep.config_id.split("/lr=")[0], "optimizer": rep.optimizer, "bounds": bounds,
                     "trials": int(len(mine)), "examples": float(mine["examples"].sum()),
                     "seconds": float(mine["seconds"].sum()),
-                    "study_bests": [b if math.isfinite(b) else None for b in bests],  # None: every trial diverged
+                    # None: every trial of the study diverged or collapsed
+                    "study_bests": [b if math.isfinite(b) else None for b in bests],
                     "median_of_study_bests": statistics.median(finite) if finite else None})
     seconds = trials["seconds"]
     return {
@@ -334,7 +381,11 @@ def checklist(table: pd.DataFrame, tuning: Tuning, space_of: dict[tuple[Any, ...
         "mean_seconds_per_trial": float(seconds.mean()), "total_tuning_seconds": float(table["seconds"].sum()),
         "selection": (f"final score on a split of the training data: {split.n_train} examples to train, "
                       f"{len(split.x_val)} held out from the training set to score (the reported validation set "
-                      "is never seen); one seed; the winner of the median study"),
-        "score": "final val acc on the split (regression: − final val loss); a diverged trial never wins",
+                      "is never seen); one seed; the winner of the median study"
+                      + (f"; the grid widened by {WIDEN} rates beyond the edge where its best rate lay (one each "
+                         "side when inside), the same number of trials for every configuration"
+                         if tuning.sampler == GRID else "")),
+        "score": ("final val acc on the split (regression: − final val loss); a diverged trial, or a collapsed one "
+                  "(its final predictions all one class), never wins"),
         "configurations": per,
     }

@@ -1,11 +1,15 @@
 """A study: one configuration's sampler (Optuna's Halton, random or TPE; or the --lrs auto grid), asked for
-trials in rounds through Optuna's ask/tell interface, so a round's trials train together."""
+trials in rounds through Optuna's ask/tell interface, so a round's trials train together.
+
+The grid (--lrs auto) asks in two rounds: the POINTS rates centred on the optimizer's default, then WIDEN more
+beyond the edge where the best of them lies (config/space.py: widening); its space's values are the whole
+ladder of rates it may reach."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from nncmp.config.space import Param
+from nncmp.config.space import POINTS, WIDEN, Param, widening
 from nncmp.config.tuning import GRID, Tuning
 
 TPE_ROUND = 4  # TPE trials asked at a time (each round learns from the ones before)
@@ -26,6 +30,7 @@ class Study:
     def __init__(self, tuning: Tuning, space: dict[str, Param], seed: int):
         self.tuning, self.space, self.asked = tuning, space, 0
         self.dummy = None
+        self.told: dict[int, float] = {}  # the grid: ladder position → score
         if tuning.sampler == GRID:
             return
         import optuna
@@ -55,21 +60,38 @@ class Study:
         return self.asked >= self.tuning.trials
 
     def ask(self) -> list[tuple[int, dict[str, Any], Any]]:
-        """The next round: every trial for Halton, random and the grid, TPE_ROUND for TPE."""
+        """The next round: every trial for Halton and random, TPE_ROUND for TPE; the grid's two rounds."""
+        if self.tuning.sampler == GRID:
+            return self._grid_round()
         size = TPE_ROUND if self.tuning.sampler == "tpe" else self.tuning.trials
         size = min(size, self.tuning.trials - self.asked)
         out = []
         for _ in range(size):
-            if self.tuning.sampler == GRID:
-                out.append((self.asked, {"learning_rate": self.space["learning_rate"].values[self.asked]}, None))
-            else:
-                trial = self.study.ask(self.distributions)
-                out.append((self.asked, dict(trial.params), trial))
+            trial = self.study.ask(self.distributions)
+            out.append((self.asked, dict(trial.params), trial))
+            self.asked += 1
+        return out
+
+    def _grid_round(self) -> list[tuple[int, dict[str, Any], Any]]:
+        """The grid centred on the default (the ladder's middle POINTS), then the widening; a trial's handle is its
+        position on the ladder."""
+        ladder = self.space["learning_rate"].values
+        assert ladder is not None and len(ladder) == POINTS + 2 * WIDEN and self.tuning.trials == POINTS + WIDEN
+        if self.asked == 0:
+            positions = list(range(WIDEN, WIDEN + POINTS))
+        else:
+            positions = widening(self.told, WIDEN, WIDEN + POINTS - 1, self.tuning.trials - self.asked)
+        out = []
+        for position in positions:
+            out.append((self.asked, {"learning_rate": ladder[position]}, position))
             self.asked += 1
         return out
 
     def tell(self, handle: Any, value: float) -> None:
-        if handle is not None:
+        """A trial's score (the grid: -inf for a diverged or collapsed trial; the samplers: a finite worst)."""
+        if self.tuning.sampler == GRID:
+            self.told[handle] = value
+        elif handle is not None:
             self.study.tell(handle, value)
 
     def close(self) -> None:

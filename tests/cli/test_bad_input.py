@@ -30,7 +30,7 @@ USAGE = [
     (["train", "--opt", "adalomo"], "adalomo cannot run here: takes the model instead of its parameters"),
     (["train", "--opt", "muon", "--model", "logreg"], "muon trains hidden weight matrices; the model logreg has none"),
     (["train", "--opt", "a2grad", "--schedule", "cosine"], "a2grad computes its own step size"),
-    (["train", "--schedule", "cosin"], "unknown schedule 'cosin' (did you mean cosine?)"),
+    (["train", "--schedule", "cosin"], "unknown schedule 'cosin'; closest: cosine; choose from: constant"),
     (["compare", "--schedules", "cosine,cosin"], "unknown schedule 'cosin'"),
     (["compare", "--schedules", "cosine,cosine"], "--schedules lists cosine more than once"),
     (["train", "--schedule", "warmup-cosine", "--warmup", "-1"], "--warmup must be a fraction in [0, 1)"),
@@ -41,10 +41,29 @@ USAGE = [
      "--schedule cosine on full-batch gd for 1 epoch is one step"),
     (["train", "--dataset", "digits", "--schedule", "wsd", "--warmup", "200", "--epochs", "1"],
      "--warmup 200 is 200 warm-up steps; the run has 23 steps in all"),
-    (["train", "--init", "glorotx"], "unknown init 'glorotx'; choose from: default"),
+    (["train", "--init", "glorotx"], "unknown init 'glorotx'; closest: glorot; choose from: default"),
     (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose from: mnist5k"),
     (["train", "--model", "resnet"], "unknown model 'resnet'; choose from: mlp"),
-    (["train", "--act", "gelu"], "unknown activation 'gelu'; choose from: relu"),
+    (["train", "--act", "gelu"], "unknown activation 'gelu'; closest: elu, relu; choose from: relu"),
+    # Every option that takes one of a list of names says the closest (registry/closest.py), and a list given with
+    # spaces says that a list takes commas.
+    (["train", "--init", "xaver"], "unknown init 'xaver'; closest: xavier"),
+    (["compare", "--inits", "he,Xavier-Normal2"], "closest: xavier-normal"),
+    (["train", "--dataset", "digts"], "unknown dataset 'digts'; closest: digits"),
+    (["train", "--model", "mpl"], "unknown model 'mpl'; closest: mlp"),
+    (["compare", "--acts", "relu,tahn"], "unknown activation 'tahn'; closest: tanh"),
+    (["compare", "--norms", "batchnrom"], "unknown normalisation 'batchnrom'; closest: batchnorm"),
+    (["train", "--loss", "huberr"], "unknown loss 'huberr'; closest: huber"),
+    (["compare", "--metric", "final_val_ac"], "--metric: unknown value 'final_val_ac'; closest: final_val_acc"),
+    (["compare", "--backend", "proceses"], "--backend: unknown value 'proceses'; closest: processes"),
+    (["compare", "--tune", "haltn"], "--tune: unknown sampler 'haltn'; closest: halton"),
+    (["compare", "--opts", "adam", "sgd"], "Got unexpected extra argument(s) (sgd); a list takes commas, not spaces: "
+                                          "--opts adam,sgd"),
+    (["compare", "--opts", "adam", "sgd", "lion", "--epochs", "1"], "a list takes commas, not spaces: "
+                                                                   "--opts adam,sgd,lion"),
+    (["compare", "--hiddens", "16", "32"], "a list takes ';' between its items, not spaces: --hiddens '16;32'"),
+    (["train", "--betas", "0.9", "0.99"], "a list takes commas, not spaces: --betas 0.9,0.99"),
+    (["suite", "--opts", "adam", "sgd", "nadam"], "a list takes commas, not spaces: --opts adam,sgd,nadam"),
     (["train", "--lr", "0"], "--lr must be > 0"),
     (["train", "--lr", "-0.1"], "--lr must be > 0"),
     (["train", "--batch-size", "0"], "--batch-size must be >= 1"),
@@ -351,6 +370,21 @@ def test_bad_report_and_compare_options(cli, args, message):
     code, text, _ = cli(*args)
     assert code == 2, text
     assert message in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "digits", "--baseline", "minibatch"], "--baseline 'minibatch' is ambiguous: it matches "
+                                                         "minibatch/he-normal/lr=0.01/bs=64 (the default rate)"),
+    (["--dataset", "digits", "--baseline", "sgd"], "--baseline 'sgd' matches no configuration"),
+    (["--dataset", "synthetic", "--n", "200"], "--lrs auto: tuning would score its trials on 32 examples held out"),
+])
+def test_a_tuned_comparison_is_refused_before_its_tuning_and_writes_nothing(cli, tmp_path, args, message):
+    out = tmp_path / "out"
+    code, text, result = cli("compare", "--opts", "minibatch,adam", "--inits", "he", "--lrs", "auto", *args,
+                             "--out", out)
+    assert code == 2 and message in result.stderr and "Traceback" not in text
+    assert len([line for line in result.stderr.splitlines() if line.startswith("Error:")]) == 1
+    assert not out.exists()
 
 
 def test_bad_report_choices(compared, cli):

@@ -79,3 +79,87 @@ def test_report_shows_a_landscape_beside_its_comparison(tracked, cli, tmp_path):
     assert code == 0, out
     code, out, _ = cli("report", folder, "--no-plot")
     assert code == 0 and "Summary" in out and "Landscape" in out and "barrier on the line" in out
+
+
+def _report(*args, columns: int):
+    """nncmp report in a terminal `columns` wide (COLUMNS, as a shell sets it)."""
+    from typer.testing import CliRunner
+
+    from nncmp.cli.app import app
+
+    result = CliRunner().invoke(app, ["report", *map(str, args), "--no-plot"],
+                                env={"NO_COLOR": "1", "COLUMNS": str(columns)})
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_report_fits_the_terminal_and_wide_shows_every_column(compared, columns):
+    from rich.cells import cell_len
+
+    out, _ = compared
+    code, text = _report(out, columns=columns)
+    assert code == 0, text
+    assert max(cell_len(line) for line in text.splitlines()) <= columns and "…" not in text
+    flat = " ".join(text.split())
+    assert "final val acc" in flat and "minibatch" in flat and "adam" in flat
+    summary = pd.read_csv(out / "summary.csv")
+    assert all(f"{v:.4f}" in flat for v in summary["final_val_acc_mean"])  # the ranked numbers, whole
+    if columns < 120:
+        assert f"Left out to fit {columns} columns (--wide shows every column):" in flat
+    code, text = _report(out, "--wide", columns=columns)
+    assert code == 0 and "…" not in text and "Left out" not in text
+    assert all(h in text for h in ("final train loss", "best val acc", "Δ vs baseline", "std"))
+
+
+@pytest.mark.parametrize("command", ["compare", "resume", "report"])
+def test_wide_is_an_option_of_every_command_that_prints_the_summary(cli, command):
+    code, out, _ = cli(command, "--help")
+    assert code == 0 and "--wide" in out
+
+
+NET = '''import math
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, input_shape, n_classes):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), 16), nn.ReLU(), nn.Dropout(0.25),
+                                  nn.Linear(16, n_classes))
+
+    def forward(self, x):
+        return self.body(x)
+'''
+
+
+def test_a_users_model_has_no_architecture_columns(cli, tmp_path, monkeypatch):
+    """Its hidden widths, activation, normalisation and dropout are its own code's (0.25 here): nncmp's
+    columns describe its built-in models only, so they are empty, in every file and table."""
+    from nncmp.config.run import RunSpec
+    from nncmp.results import schema, store
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(NET)
+    code, out, _ = cli("train", "--model", "net.py:Net", "--dataset", "digits", "--epochs", "1", "--out", "t",
+                       "--no-plot", "--quiet")
+    assert code == 0, out
+    architecture = ["hidden", "act", "norm", "dropout"]
+    for name in (schema.METRICS, schema.SUMMARY):
+        raw = pd.read_csv(tmp_path / "t" / name, dtype=str, keep_default_na=False)
+        assert (raw[architecture] == "").all().all(), name
+    code, text, _ = cli("report", "t", "--format", "json", "--no-plot")
+    assert code == 0 and all(json.loads(text)["summary"][0][c] == "" for c in architecture)
+    # A folder of an older nncmp wrote dropout 0.0 for such a model: read, it is empty too.
+    metrics = pd.read_csv(tmp_path / "t" / schema.METRICS, dtype=str, keep_default_na=False)
+    metrics.assign(dropout="0.0").to_csv(tmp_path / "t" / schema.METRICS, index=False)
+    assert (store.read_metrics(tmp_path / "t")["dropout"] == "").all()
+    code, text, _ = cli("report", "t", "--format", "csv", "--no-plot")
+    assert code == 0 and (pd.read_csv(pd.io.common.StringIO(text), keep_default_na=False)["dropout"] == "").all()
+    tuning = pd.DataFrame([{**{k: "" for k in schema.TUNED_PER}, "optimizer": "adam", "init": "default",
+                            "batch_size": 64, "dropout": 0.0, "lr": 0.001, "chosen": True, "at_edge": False,
+                            "seconds": 1.0}])
+    tuning.to_csv(tmp_path / "t" / schema.TUNING, index=False)
+    assert (store.read_tuning(tmp_path / "t" / schema.TUNING)["dropout"] == "").all()  # keys as the records'
+    # nncmp's own models keep theirs: a number where the model has dropout, nothing where it has none.
+    assert RunSpec(dropout=0.25).columns()["dropout"] == 0.25 and RunSpec().columns()["dropout"] == 0.0
+    assert RunSpec(model="logreg").columns()["dropout"] == ""

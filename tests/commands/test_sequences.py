@@ -68,7 +68,8 @@ def test_a_transformer_groks_on_a_grid_of_weight_decays_with_a_step_budget(cli, 
     code, out, _ = cli("compare", "--dataset", "modadd", "--data-arg", "p=7", "--data-arg", "train_fraction=0.5",
                        "--model", "transformer", "--model-arg", "d_model=16", "--model-arg", "n_head=2",
                        "--model-arg", "n_layer=1", "--opts", "adamw", "--inits", "default", "--weight-decays", "0,1",
-                       "--steps", "30", "--eval-every", "10", "--seeds", "2", "--out", tmp_path / "r")
+                       "--steps", "30", "--eval-every", "10", "--seeds", "2", "--out", tmp_path / "r",
+                       "--wide")  # every column, however wide the table: perplexity and bits among them
     assert code == 0, out
     metrics = pd.read_csv(tmp_path / "r" / "metrics.csv")
     assert sorted(set(metrics["step"])) == [0, 10, 20, 30] and set(metrics["hyper"].fillna("")) == {

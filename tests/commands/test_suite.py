@@ -26,7 +26,7 @@ epochs = 2
 
 [problems.synth]
 dataset = "synthetic"
-n = 200
+n = 700
 hidden = [8]
 batch_size = 50
 epochs = 2
@@ -182,7 +182,7 @@ def test_a_problem_that_cannot_train_is_known_before_anything_trains(calibrated,
     path, _ = calibrated
     bad = tmp_path / "bad.toml"
     text = path.read_text()
-    bad.write_text(text.replace('dataset = "synthetic"', 'dataset = "toy-regression"').replace("n = 200\n", ""))
+    bad.write_text(text.replace('dataset = "synthetic"', 'dataset = "toy-regression"').replace("n = 700\n", ""))
     monkeypatch.setattr(suite_command, "compare", lambda *a, **k: pytest.fail("trained before the check"))
     with pytest.raises(SpecError, match="problem synth"):
         run_suite(SuiteRequest(str(bad), ("sgd",), seeds=1, out=tmp_path / "o"))

@@ -66,3 +66,21 @@ def test_a_new_field_is_in_the_id_the_columns_the_json_and_its_checks():
     with pytest.raises(Exception, match="--width-mult must be > 0"):
         Wider(width_mult=-1.0)
     assert "width_mult" in declared(Wider) and "width_mult" not in declared(RunSpec)
+
+
+def test_an_unknown_choice_names_the_closest_ones():
+    """One helper for every option that takes one of a list of names: the closest (difflib's ratio, case
+    ignored) first, then every choice."""
+    from nncmp.config.fields import one_of
+    from nncmp.registry.closest import closest, unknown
+
+    # ratio 2·matches / total length: xavier 2·5/11 = 0.91; xavier-normal 2·5/18 = 0.56, below the cutoff 0.6
+    assert closest("xaver", ["he-normal", "xavier-normal", "xavier"]) == ["xavier"]
+    assert closest("ADAM", ["adam", "sgd"]) == ["adam"]  # case ignored, the choice's own spelling returned
+    assert closest("resnet", ["mlp", "cnn", "logreg"]) == []
+    assert unknown("init", "xaver", ["he", "xavier"]) == \
+        "unknown init 'xaver'; closest: xavier; choose from: he, xavier"
+    assert unknown("model", "resnet", ["mlp", "cnn"]) == "unknown model 'resnet'; choose from: mlp, cnn"
+    assert one_of("--x", ("epochs", "steps"))("step") == "--x: unknown value 'step'; closest: steps; choose from: " \
+                                                       "epochs, steps"
+    assert one_of("--x", ("epochs", "steps"))("epochs") is None

@@ -89,18 +89,117 @@ def test_a_log_band_is_computed_in_log_space_and_stays_within_the_runs():
     assert low.iloc[0] == pytest.approx(0.2) and high.iloc[0] == pytest.approx(2.0)  # cut to what ran
 
 
-def test_each_optimizer_keeps_one_hue_and_variants_a_line_style():
+def _looks(handles) -> list[tuple[str, object, object]]:
+    from matplotlib.colors import to_hex
+
+    return [(to_hex(h.get_color()), h.get_linestyle(), h.get_marker()) for h in handles]
+
+
+def _bar_colours(fig) -> dict[str, str]:
+    """Optimizer → its bars' colour, read from the figure: each bar's tick label at its height."""
+    from matplotlib.colors import to_hex
+
+    (ax,) = fig.axes
+    names = {round(t.get_position()[1]): t.get_text().split(" · ")[0] for t in ax.get_yticklabels()}
+    found: dict[str, set[str]] = {}
+    for bar in ax.patches:
+        found.setdefault(names[round(bar.get_y() + bar.get_height() / 2)], set()).add(to_hex(bar.get_facecolor()))
+    assert all(len(c) == 1 for c in found.values()), found  # one colour per optimizer within the figure
+    return {name: c.pop() for name, c in found.items()}
+
+
+def _summary(optimizers, inits=("he-normal",), **columns) -> pd.DataFrame:
+    rows = [{"config": f"{o}/{i}", "optimizer": o, "init": i, "lr": 0.01, "batch_size": 64, "status": "ok",
+             "final_val_acc_mean": 0.9 - 0.01 * k, "final_val_acc_ci95": 0.01, **columns}
+            for k, (o, i) in enumerate((o, i) for o in optimizers for i in inits)]
+    return pd.DataFrame(rows)
+
+
+def test_an_optimizer_has_one_colour_in_every_figure_of_a_folder_and_across_folders(compared, tmp_path):
+    """The colour comes from the optimizer's name, not from its rank or the other optimizers: adam is the
+    same red in the curves and the bars of one folder, in another folder where it ranks elsewhere among
+    other optimizers, and in the built-in map (tab10's in the order of the README's first comparison)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    from nncmp.output import style
+
+    out, _ = compared
+    metrics, summary = pd.read_csv(out / "metrics.csv"), pd.read_csv(out / "summary.csv")
+    seen: dict[str, set[str]] = {}
+    for ax in curves(metrics, summary, tmp_path / "c.png").axes:
+        for line in ax.get_lines():
+            seen.setdefault(line.get_label().split(" · ")[0], set()).add(to_hex(line.get_color()))
+    for name, colour in _bar_colours(final_bars(summary, "final_val_acc", tmp_path / "b.png")).items():
+        seen[name].add(colour)
+    other = _summary(["lion", "sgd", "adam", "muon"])  # another folder: adam third, among others
+    for name, colour in _bar_colours(final_bars(other, "final_val_acc", tmp_path / "o.png")).items():
+        seen.setdefault(name, set()).add(colour)
+    assert all(len(c) == 1 for c in seen.values()), seen
+    tab10 = [to_hex(c) for c in colormaps["tab10"].colors]
+    assert seen["sgd"] == {tab10[0]} and seen["minibatch"] == {tab10[1]} and seen["adam"] == {tab10[3]}
+    assert seen["lion"] == {style.colour("lion")}
+
+
+def test_colours_are_distinct_within_a_figure_whatever_the_names():
+    import zlib
+
+    from nncmp.output import style
+
+    names = ["adam", "lion", "sgd", "adamw", "nadam", "radam", "adan", "prodigy", "muon", "sophiah", "tiger",
+             "came", "my_optimizer.py:Mine", "torch:adam"]
+    looks = style.looks(_summary(names).to_dict("records"), ())
+    assert len({look["color"] for look in looks}) == len(names)
+    # Two names whose hashes pick the same colour: apart in one figure, each its hash's colour alone, and
+    # the same pair of colours in whatever order the figure lists them.
+    pick = {n: zlib.crc32(n.encode()) % len(style.OTHERS) for n in names if n not in style.BUILT_IN}
+    clash = next((a, b) for a in pick for b in pick if a < b and pick[a] == pick[b])
+    assert style.colours(clash) == style.colours(clash[::-1])
+    assert len(set(style.colours(clash).values())) == 2
+    assert {style.colour(n) for n in clash} == {style.OTHERS[pick[clash[0]]]}
+    assert not set(style.OTHERS) & set(style.BUILT_IN.values())
+
+
+def test_the_init_is_the_line_style_and_the_rest_a_marker_and_no_two_entries_look_alike():
     from nncmp.output.plots import styles
 
-    rows = [{"optimizer": o, "init": i, "lr_choice": c, "lr": 0.1} for o in ("adam", "lion", "sgd", "adamw",
-            "nadam", "radam", "adan", "prodigy", "muon", "sophiah", "tiger", "came")
-            for i in ("xavier", "he") for c in ("default", "tuned")]
+    rows = [{"optimizer": o, "init": i, "lr_choice": c, "lr": lr, "batch_size": bs}
+            for o in ("adam", "sgd") for i in ("he-normal", "xavier-normal", "default")
+            for c, lr in (("tuned", 0.003), ("default", 0.001)) for bs in (128, 64)]
     looks = styles(pd.DataFrame(rows))
-    hue = {}
+    by_init, by_rest = {}, {}
     for row, look in zip(rows, looks):
-        assert hue.setdefault(row["optimizer"], look["color"]) == look["color"]
-    assert len(set(hue.values())) == 12  # twelve optimizers, twelve hues
-    by_variant = {}
-    for row, look in zip(rows, looks):  # the same init and rate choice: the same line style for everyone
-        assert by_variant.setdefault((row["init"], row["lr_choice"]), look["linestyle"]) == look["linestyle"]
-    assert len(set(by_variant.values())) == 4
+        assert by_init.setdefault(row["init"], look["linestyle"]) == look["linestyle"]
+        assert by_rest.setdefault((row["lr_choice"], row["batch_size"]), look["marker"]) == look["marker"]
+    assert len(set(by_init.values())) == 3 and by_init["default"] == "-"  # the registry's order: default first
+    assert by_rest[("default", 64)] is None and len(set(by_rest.values())) == 4  # the default rate, small batch
+    assert len(set(map(lambda look: tuple(look.values()), looks))) == len(rows)
+    # Rows that differ only where the legend does not look (another momentum, say): still told apart.
+    same = styles(pd.DataFrame([{"optimizer": "sgd", "init": "he-normal", "lr": 0.1, "config": c} for c in "ab"]))
+    assert same[0] != same[1]
+
+
+def test_legend_entries_of_a_real_comparison_all_look_different(compared, tmp_path):
+    out, _ = compared
+    fig = curves(pd.read_csv(out / "metrics.csv"), pd.read_csv(out / "summary.csv"), tmp_path / "c.png")
+    looks = _looks(fig.legends[0].legend_handles)
+    assert len(looks) == 4 and len(set(looks)) == 4
+    assert len({style for _, style, _ in looks}) == 2  # two inits, two line styles
+    assert len({colour for colour, _, _ in looks}) == 2  # two optimizers, two colours
+
+
+def test_accuracy_axes_end_at_1_and_loss_axes_are_left_to_the_data(compared, tmp_path):
+    out, _ = compared
+    metrics, summary = pd.read_csv(out / "metrics.csv"), pd.read_csv(out / "summary.csv")
+    metrics.loc[metrics["epoch"] == metrics["epoch"].max(), "val_acc"] = 1.0  # autoscaling would pass 1
+    fig = curves(metrics, summary, tmp_path / "c.png")
+    acc = fig.axes[2]
+    assert acc.get_ylabel() == "validation accuracy" and acc.get_ylim()[1] == 1.0
+    for ax, name in zip(fig.axes[:2], ("train_loss", "val_loss")):
+        low, high = ax.get_ylim()
+        assert low <= metrics[name].min() and high >= metrics[name].max()
+    (ax,) = final_bars(summary, "final_val_acc", tmp_path / "acc.png").axes
+    assert ax.get_xlim() == (0.0, 1.0)
+    (ax,) = final_bars(summary, "final_val_loss", tmp_path / "loss.png").axes
+    worst = (summary["final_val_loss_mean"] + summary["final_val_loss_ci95"]).max()
+    assert ax.get_xlim()[0] == 0.0 and ax.get_xlim()[1] >= worst

@@ -90,7 +90,9 @@ def test_every_init_trains_on_tiny_data(name, tiny_synthetic):
     from nncmp.training.engines.single import train
 
     records = train(RunSpec(**TINY_SYNTHETIC, init=name, optimizer="adam"), tiny_synthetic)
-    assert records[-1]["status"] == "ok" and records[-1]["init"] == canonical_init(name)
+    # All-zero weights predict one class for every input: trained, but collapsed (the symmetry problem below).
+    assert records[-1]["status"] == ("collapsed" if name == "zeros" else "ok")
+    assert records[-1]["init"] == canonical_init(name)
     if name != "zeros":
         assert records[-1]["train_loss"] < records[0]["train_loss"]
 

@@ -75,8 +75,8 @@ def criterion_of(spec: RunSpec, data: Data) -> Criterion:
 
 
 def evaluate(model: nn.Module, crit: Criterion, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
-    """Mean loss (per example, or per token that has a target) and accuracy over (x, y) in eval mode without
-    gradients (accuracy None where the task has none)."""
+    """Mean loss (per example, or per token that has a target; in the targets' own units, Criterion.sum) and
+    accuracy over (x, y) in eval mode without gradients (accuracy None where the task has none)."""
     model.eval()
     # Summed on the device in float64 (as Python floats would be), then read once: one host sync per split.
     total = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -169,9 +169,10 @@ class SingleRun:
                     out = model(xb)
                     loss = crit.mean(out, yb)
                     (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward(create_graph=create_graph)
-                    # Accumulate as tensors: no per-step .item() sync in the hot loop.
-                    part, many = crit.sum(detached(out), yb) if crit.per_token else (loss.detach() * len(sub),
-                                                                                      len(sub))
+                    # Accumulate as tensors: no per-step .item() sync in the hot loop. The train loss as
+                    # recorded: per token, or in the targets' own units where they train standardised.
+                    part, many = crit.sum(detached(out), yb) if crit.per_token or crit.scale is not None \
+                        else (loss.detach() * len(sub), len(sub))
                     step_loss = part if step_loss is None else step_loss + part
                     step_count = many if step_count is None else step_count + many
                     if self.classification:

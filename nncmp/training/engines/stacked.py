@@ -175,7 +175,7 @@ def _counts(crit: Criterion, y: torch.Tensor) -> torch.Tensor | int:
 
 def evaluate_stack(stack: Stack, x: torch.Tensor, y: torch.Tensor,
                    crit: Criterion) -> tuple[list[float], list[float | None]]:
-    """Each member's mean loss and accuracy over (x, y), in eval mode."""
+    """Each member's mean loss (in the targets' own units) and accuracy over (x, y), in eval mode."""
     k = stack.k
     total = torch.zeros(k, dtype=torch.float64, device=x.device)
     count = torch.zeros(k, dtype=torch.float64, device=x.device)
@@ -187,7 +187,7 @@ def evaluate_stack(stack: Stack, x: torch.Tensor, y: torch.Tensor,
             yb = y[i:i + EVAL_CHUNK].unsqueeze(0).expand(k, *y[i:i + EVAL_CHUNK].shape)
             out = stack.forward(xb, training=False)
             n = _counts(crit, yb)
-            total += crit.members(out, yb).double() * n
+            total += crit.members(out, yb, reported=True).double() * n
             count += n
             if crit.classification:
                 hits, m = crit.member_hits(out, yb)
@@ -338,7 +338,9 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
             scale = 1.0 if sub.shape[1] == width else sub.shape[1] / width
             (losses.sum() * scale if scale != 1.0 else losses.sum()).backward()
             many = _counts(crit, yb)
-            step_loss += losses.detach() * many
+            # The train loss as recorded: in the targets' own units where they train standardised.
+            shown = losses.detach() if crit.scale is None else crit.members(detached(out), yb, reported=True)
+            step_loss += shown * many
             step_count += many
             if crit.classification:
                 hits, m = crit.member_hits(detached(out), yb)

@@ -68,7 +68,17 @@ def caption(v: Verdict, suite: Suite) -> str:
         text += f" No optimizer reached the target of: {', '.join(v.unreached)} (those problems count for no one)."
     if suite.calibration:
         c = suite.calibration
-        text += (f" Targets calibrated {c.get('date', '')} with nncmp {c.get('nncmp', '?')} on {c.get('machine', '?')}"
+        # A problem calibrated later (its own date in [calibration.problems.NAME]) is named: one date for the
+        # whole suite would be false for it.
+        later = sorted({(str(d), name) for name, pc in c.get("problems", {}).items()
+                        if name in {p.name for p in suite.problems}
+                        and (d := pc.get("date")) and str(d) != str(c.get("date", ""))})
+        by_date: dict[str, list[str]] = {}
+        for d, name in later:
+            by_date.setdefault(d, []).append(name)
+        dated = "".join(f" ({', '.join(names)}: {d})" for d, names in by_date.items())
+        text += (f" Targets calibrated {c.get('date', '')}{dated} with nncmp {c.get('nncmp', '?')} on "
+                 f"{c.get('machine', '?')}"
                  f" from tuned {', '.join(c.get('baselines', []))} ({c.get('seeds', '?')} seeds, slack "
                  f"{c.get('slack', '?')}).")
     return text

@@ -126,3 +126,20 @@ def test_the_report_shows_a_step_budget_in_steps(tmp_path):
     assert doc["problems"][1]["epochs"] == 3 and doc["problems"][1]["budget"] == "3 epochs"
     assert doc["table"][0]["steps:m"] == 50
     assert "200 steps" in report.html(tmp_path, v, suite) and "3 epochs" in report.html(tmp_path, v, suite)
+
+
+def test_the_caption_dates_a_problem_calibrated_later_by_its_own_date(tmp_path):
+    """The default suite's token problems were calibrated three days after the rest: one date for all would be
+    false for them."""
+    from nncmp.suite import report
+    from nncmp.suite.problems import load_suite
+
+    p = Problem("m", RunSpec(steps=200, eval_every=50), target=0.9)
+    v = verdict(run_times(p, tmp_path, frame(records("a", 0, [0, 0.95]))), ["m"], ["a"], "steps", "a")
+    suite = load_suite("default")
+    dates = {name: c["date"] for name, c in suite.calibration["problems"].items() if "date" in c}
+    assert dates  # the token problems carry their own dates
+    text = report.caption(v, suite)
+    assert f"calibrated {suite.calibration['date']} (" in text
+    for name, date in dates.items():
+        assert name in text.split("calibrated", 1)[1] and date in text

@@ -19,6 +19,12 @@ from typer.testing import CliRunner
 
 from nncmp.cli.app import app
 
+# Under pytest 9 here, child processes see COLUMNS=80 in their environment although os.environ has none (set
+# below Python's os.environ), so a subprocess's piped output would wrap at 80 columns where a user's pipe gets
+# nncmp's 240; the tests that read a child's messages would then read them broken across lines.
+if "COLUMNS" not in os.environ:
+    os.unsetenv("COLUMNS")
+
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # typer's CliRunner builds the click command from the app on every call (25 ms, most of a fast test's time):
 # build it once. The app does not change while the tests run. (A private name of typer's: where a typer

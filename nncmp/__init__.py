@@ -9,8 +9,10 @@ __all__ = ["compare", "compare_suite", "train", "inspect", "load", "Comparison"]
 
 
 def _choose_wait_policy() -> None:
-    # OpenMP reads OMP_WAIT_POLICY when torch loads, so it is chosen on `import nncmp`, before a notebook's
-    # `import torch` (nncmp/training/openmp.py: which policy and why). The import sits in a function because a
+    # OpenMP reads OMP_WAIT_POLICY when torch loads, so nncmp must choose before a notebook's `import torch`.
+    # Measuring the load here would cost every `import nncmp` and `nncmp --help` 0.1 s; instead this takes one
+    # reading of the CPU counters and the measurement ends when something first imports torch, which only what
+    # trains does (nncmp/training/openmp.py: which policy and why). The import sits in a function because a
     # package's __init__ imports nothing at its top (tests/test_architecture.py); openmp.py imports only the
     # standard library, so `import nncmp` and `nncmp --help` stay instant.
     from nncmp.training.openmp import choose_wait_policy

@@ -16,11 +16,13 @@ exit the process. The same arguments give the same numbers as the command line (
 from __future__ import annotations
 
 import inspect as inspect_
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nncmp.config import arguments, request
+from nncmp.config import arguments, request, typed
 from nncmp.errors import SpecError
 
 if TYPE_CHECKING:
@@ -87,6 +89,10 @@ class Comparison:
         from nncmp.output.html import build
         from nncmp.results import schema, store
 
+        try:
+            path = typed.conform(path, str | Path | None)
+        except typed.Mismatch:
+            raise SpecError(f"html: the path must be a string, a Path or None, got {typed.shown(path)}") from None
         where = Path(path) if path is not None else self.folder / schema.REPORT_HTML
         store.atomic_write_text(where, build(self.folder, self.target, self.metric))
         return where
@@ -178,27 +184,42 @@ Each argument is `nncmp suite`'s option of the same name, with the same default.
 """
 
 
-def inspect(inits: list[str] | str = ("xavier", "he", "default"), *, model: Any = "mlp", data: Any = None,
-            dataset: str = "mnist5k", model_args: dict[str, Any] | None = None, batch_size: int = 256,
-            out: str | Path | None = None, overwrite: bool = False, plot: bool = True, device: str = "auto",
-            data_dir: str | None = None, **run: Any) -> InspectResult:
+def inspect(inits: str | Sequence[str] = ("xavier", "he", "default"), *, model: str | Callable[..., Any] = "mlp",
+            data: Any = None, dataset: str | Path = "mnist5k", model_args: dict[str, Any] | list[str] | None = None,
+            batch_size: int = 256, out: str | Path | None = None, overwrite: bool = False, plot: bool = True,
+            device: str = "auto", data_dir: str | Path | None = None, **run: Any) -> InspectResult:
     """Each init's network at initialisation, layer by layer (`nncmp inspect`): `.layers` (a DataFrame of
     layers.csv) and `.per_init` (init → one dict of statistics per Linear or ConvNd layer). `run`: the
     network's settings by their options' names (act, hidden, batchnorm, target_column, task, seed, n)."""
     from nncmp.commands.inspect import InspectRequest
     from nncmp.commands.inspect import inspect as run_inspect
+    from nncmp.config.comparison import Options
     from nncmp.config.run import RunSpec
 
     allowed = ("act", "hidden", "batchnorm", "target_column", "task", "seed", "n")
     unknown = [k for k in run if k not in allowed]
     if unknown:
         raise SpecError(f"inspect: unknown argument {unknown[0]!r}; it takes {', '.join(allowed)} besides its own")
-    base = RunSpec(epochs=1, **request.field_values(RunSpec, run, allowed),
-                   dataset=request.dataset_of(dataset, data), model=request.model_of(model),
-                   model_args=request.key_values(model_args, "--model-arg"))
-    names = inits.split(",") if isinstance(inits, str) else list(inits)
-    return run_inspect(InspectRequest(base, tuple(names), batch_size, device, plot, Path(out) if out else None,
-                                      overwrite, data_dir))
+    # The same checks of each argument's type as compare's and train's (config/arguments.conform_all).
+    own = {"inits": inits, "model": model, "data": data, "dataset": dataset, "model_args": model_args,
+           "batch_size": batch_size, "out": out, "overwrite": overwrite, "plot": plot, "device": device,
+           "data_dir": data_dir}
+    items = {**{k: arguments.Field(RunSpec, k) for k in (*allowed, "model", "dataset")},
+             "device": arguments.Field(Options, "device"), "data_dir": arguments.Field(Options, "data_dir"),
+             "model_args": arguments.MODEL_ARGS, "out": arguments.OUT}
+    types = {**_INSPECT_TYPES, **{k: arguments.annotation(arguments.Field(RunSpec, k)) for k in run}}
+    v = arguments.conform_all({**own, **run}, types, items)
+    base = RunSpec(epochs=1, **request.field_values(RunSpec, v, allowed),
+                   dataset=request.dataset_of(v["dataset"], v["data"]), model=request.model_of(v["model"]),
+                   model_args=request.key_values(v["model_args"], "--model-arg"))
+    return run_inspect(InspectRequest(base, request.names_of("--inits", v["inits"]), v["batch_size"], v["device"],
+                                      v["plot"], Path(v["out"]) if v["out"] is not None else None, v["overwrite"],
+                                      v["data_dir"]))
+
+
+# inspect's own arguments' types, as its signature declares them (its result's class only exists for type checkers).
+_INSPECT_TYPES = {k: t for k, t in typing.get_type_hints(inspect, localns={"InspectResult": object}).items()
+                  if k not in ("return", "run")}
 
 
 def load(folder: str | Path) -> Comparison:
@@ -206,7 +227,11 @@ def load(folder: str | Path) -> Comparison:
     from nncmp.results import store
     from nncmp.results.summary import summarize_folder
 
-    folder = Path(folder)
+    try:
+        folder = Path(typed.conform(folder, str | Path))
+    except typed.Mismatch:
+        raise SpecError(f"load: the folder must be a string or a Path, got {typed.shown(folder)}") from None
+    store.require_results(folder, runs=False)  # a file or a missing folder: the one line `nncmp report` prints
     config, _ = store.read_compare(folder)
     if not store.has_runs(folder):
         from nncmp.errors import StoreError

@@ -60,7 +60,20 @@ class SomeRunsFailed(NncmpError):
     exit_code = 1
 
 
-class Terminated(KeyboardInterrupt):
+class UserCodeStopped(NncmpError):
+    """A user's model, loader or loss called sys.exit (or raised a KeyboardInterrupt that no Ctrl-C caused): that
+    code's failure, said as one line naming where, never a silent end of nncmp (exit code 1: a scheduler must not
+    take it for success)."""
+
+    exit_code = 1
+
+
+class Signalled(KeyboardInterrupt):
+    """Ctrl-C as nncmp's own handler raises it while a command runs (training/signals.py): so a KeyboardInterrupt
+    that is not one of these, raised inside a user's code while that handler is in place, is the code's own."""
+
+
+class Terminated(Signalled):
     """SIGTERM, handled like Ctrl-C (exit 143 instead of 130)."""
 
 
@@ -78,6 +91,10 @@ class Interrupted(NncmpError):
         self.summary: pd.DataFrame | None = None
         self.metric: str | None = None
         self.target: float | None = None
+        self.tuned = "learning rates"  # what the tuning phase tunes, for the message (--tune: every hyperparameter)
+
+    def __str__(self) -> str:  # from the fields: `finished` is recounted from the files once they are final
+        return f"interrupted while {self.phase}: {self.finished} of {self.total} runs finished"
 
 
 class RunsFailed(Exception):

@@ -68,3 +68,11 @@ class InterruptGroup:
         if self.calls == self.at:
             raise KeyboardInterrupt
         return self.real(group, specs, data, on_epoch, probe)
+
+
+def report_openmp(source, group, *args):
+    """In place of workers.work: how the worker's OpenMP threads wait (its environment) and the record of why
+    its nncmp has, as the group's probe results."""
+    from nncmp.training import openmp
+
+    return [[] for _ in group.specs], {"policy": os.environ.get(openmp.VARIABLE), "choice": openmp.choice().to_json()}

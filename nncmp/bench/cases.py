@@ -159,10 +159,11 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: st
 
 def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path | None = None,
               on_case: Callable[[dict[str, Any]], None] | None = None,
-              device: str = "cpu") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+              device: str = "cpu", follow: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows for the bench table and the engine's records; with `reference`, each row gains the
     course-style loop's speed and the engine's speed-up over it. `specs`: resolved on `data` (on the CPU);
-    runs on `device`."""
+    runs on `device`, torch's threads following the load before each case (`follow`, as run_standard)."""
+    from nncmp.bench.load import ran_with
     from nncmp.training.execute import train_one
 
     # Warm-up (first-call allocations, thread pools) so the first case is not penalised.
@@ -173,7 +174,9 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
     with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
         course = course_dataset(data, data_dir, Path(tmp)) if reference else None
         for spec in specs:
+            how = ran_with(follow)
             row, recs = bench_engine(spec, data, device)
+            row.update(how)
             if course is not None:
                 row.update(bench_reference(spec, data, course, device))
                 row["speed-up"] = row["samples/s"] / row["ref samples/s"]
@@ -260,18 +263,20 @@ def _timed_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: s
 
 
 def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[str, Any]], None] | None = None,
-              device: str = "cpu", load: bool = False) -> dict[str, Any]:
+              device: str = "cpu", load: bool = False, follow: bool = True) -> dict[str, Any]:
     """Every case of the standard benchmark, and the figures derived from them (ratios within this run).
 
     The cases run round-robin `repeats` times and each keeps its fastest round: on a shared machine the
     fastest round is the one least disturbed by other processes, for the reference loop as for nncmp.
     On a GPU (`device`) the data is there once; the reference loop moves each batch, as the course does.
+    Before each case torch's threads follow the load as before compare's groups (`follow`: no --threads).
     """
     import torch
     from torch.utils.data import Subset
 
+    from nncmp.bench.load import ran_with
     from nncmp.registry.datasets import load as load_dataset
-    from nncmp.training.devices import on_device
+    from nncmp.training.devices import THREADS, on_device
 
     cpu_data = subset(load_dataset("synthetic", n=math.ceil(n / 0.8)), n)  # the synthetic set keeps 80% for training
     cpu_small = subset(cpu_data, n_bs1)
@@ -308,8 +313,9 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
             if on_case:
                 on_case({"case": "ceiling", "GFLOP/s": ceiling, "round": round_ + 1})
             for name, what, batch, models, timed in plan:
+                how = ran_with(follow)
                 seconds, examples, peak = timed()
-                case = _case(name, what, batch, models, examples, seconds, flops, ceiling, peak)
+                case = {**_case(name, what, batch, models, examples, seconds, flops, ceiling, peak), **how}
                 previous = best.get(name)
                 if previous is None or case["seconds"] < previous["seconds"]:
                     case["peak RSS MB"] = max(peak, previous["peak RSS MB"]) if previous else peak
@@ -322,7 +328,9 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
         if load:  # the engine cases again with another process spinning on one core
             from nncmp.bench.load import under_load
 
-            loaded = under_load(plan, best, repeats, on_case)
+            loaded, loaded_cases = under_load(plan, best, repeats, on_case, follow)
+    if follow:  # the pool below compares processes with torch's own count, as it always has
+        THREADS.restore()
 
     for case in best.values():  # fractions of the final (best) ceiling
         case["ceiling fraction"] = case["GFLOP/s"] / ceiling
@@ -350,7 +358,7 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
     return {"device": device, "ceiling_gflops": ceiling, "flops_per_example": flops,
             "threads": torch.get_num_threads(),
             "n": n, "n_bs1": n_bs1, "repeats": repeats, "cases": list(best.values()), "figures": figures,
-            "targets": TARGETS, "pool": pool}
+            "targets": TARGETS, "pool": pool, **({"under_load": loaded_cases} if load else {})}
 
 
 def bench_pool(n: int, runs: int = 8, jobs: int = 2) -> dict[str, Any]:

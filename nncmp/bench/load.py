@@ -1,6 +1,9 @@
 """bench --load: the engine cases again with one core kept busy by another process, as on a laptop with a
-browser open or a shared machine. What the ratios show is how far a busy core slows each engine down at
-the thread count and OpenMP wait policy in force (docs: Performance, "A busy core")."""
+browser open or a shared machine. What the ratios show is how far a busy core slows each engine down as
+nncmp runs it by default: the OpenMP wait policy this process chose when it started (openmp.py; it cannot
+change), and torch's thread count following the load before each case as it does before each group
+(training/load.py), unless --threads fixed it. Each case says what it ran with (docs: Performance, "A busy
+core")."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from nncmp.training import load
+
 # The standard benchmark's nncmp cases timed under load: one run and a stacked grid, at batch sizes 64 and 1.
 LOAD_CASES = ("single_bs64", "single_bs1", "grid_bs64_batched", "grid_bs1_batched")
 
@@ -19,6 +24,7 @@ LOAD_CASES = ("single_bs64", "single_bs1", "grid_bs64_batched", "grid_bs1_batche
 def busy_core() -> Iterator[None]:
     """Another process spinning on one core for the duration of the block."""
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    load.start()  # the next look at the load (before the first case) sees the busy core alone
     try:
         time.sleep(0.3)  # running before the first case starts
         yield
@@ -27,21 +33,37 @@ def busy_core() -> Iterator[None]:
         spinner.wait()
 
 
+def ran_with(follow: bool) -> dict[str, Any]:
+    """Just before a case: torch's thread count following the load, as before each of compare's groups (`follow`:
+    no --threads), and what the case then runs with: its threads and how they wait."""
+    from nncmp.training import devices, openmp
+
+    if follow:
+        devices.THREADS.follow()
+    return {"threads": devices.THREADS.get(), "wait policy": openmp.choice().wait_policy or "default"}
+
+
 def under_load(plan: list[tuple[str, str, int, int, Callable[[], tuple[float, int, float]]]],
                idle: dict[str, dict[str, Any]], repeats: int,
-               on_case: Callable[[dict[str, Any]], None] | None = None) -> dict[str, float]:
+               on_case: Callable[[dict[str, Any]], None] | None = None,
+               follow: bool = True) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """For each of LOAD_CASES: its fastest of `repeats` rounds with a core busy, over its fastest idle
-    round (`idle`, the standard benchmark's best cases): 1 means the busy core costs nothing, 2 twice the time."""
-    loaded: dict[str, float] = {}
+    round (`idle`, the standard benchmark's best cases): 1 means the busy core costs nothing, 2 twice the time.
+    And those fastest rounds, each with the threads and wait policy it ran with."""
+    loaded: dict[str, dict[str, Any]] = {}
     with busy_core():
         for round_ in range(repeats):
             for name, what, _, _, timed in plan:
                 if name not in LOAD_CASES:
                     continue
+                how = ran_with(follow)
                 seconds = timed()[0]
-                loaded[name] = min(seconds, loaded.get(name, seconds))
+                if name not in loaded or seconds < loaded[name]["seconds"]:
+                    loaded[name] = {"case": f"{name}_under_load", "what": what, "seconds": seconds, **how}
                 if on_case:
                     on_case({"case": f"{name} (a core busy)", "what": what, "seconds": seconds,
                              "samples/s": idle[name]["samples/s"] * idle[name]["seconds"] / seconds,
-                             "round": round_ + 1})
-    return {f"{name}_under_load": loaded[name] / idle[name]["seconds"] for name in LOAD_CASES if name in loaded}
+                             "round": round_ + 1, **how})
+    ratios = {f"{name}_under_load": loaded[name]["seconds"] / idle[name]["seconds"] for name in LOAD_CASES
+              if name in loaded}
+    return ratios, list(loaded.values())

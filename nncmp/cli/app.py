@@ -58,13 +58,19 @@ app.command()(landscape)
 
 
 def main() -> None:
-    # How torch's OpenMP threads wait (passive unless the user chose; the rule and its measurements are in
-    # training/openmp.py, shared with the Python API), set before anything imports torch. `import nncmp`
-    # made the same call already; this one says the command relies on it.
+    # How torch's OpenMP threads wait, chosen from the load measured when torch is first imported (the rule
+    # and its measurements are in training/openmp.py, shared with the Python API): --help and bad input never
+    # import torch, so they never wait for the measurement. `import nncmp` made the same call already; this
+    # one says the command relies on it.
     from nncmp.training.openmp import choose_wait_policy
 
     choose_wait_policy()
     from nncmp.training import signals
 
     signals.EXITING_AFTER_INTERRUPT = True
-    app(prog_name="nncmp")
+    code: int | str | None = 0
+    try:
+        app(prog_name="nncmp")
+    except SystemExit as e:  # click's way out, whatever the command did
+        code = e.code
+    signals.end(code)

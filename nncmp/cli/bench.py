@@ -164,7 +164,8 @@ def _show_standard(out: Console) -> OnCase:
             out.print(f"process pool: {case['processes runs/s']:.2f} runs/s with {case['jobs']} workers "
                       f"vs {case['local runs/s']:.2f} locally; driver {case['driver ms per run']:.1f} ms per run")
         elif case["case"].endswith("(a core busy)"):
-            out.print(f"round {case['round']} {case['case']}: {case['samples/s']:.0f} samples/s")
+            out.print(f"round {case['round']} {case['case']}: {case['samples/s']:.0f} samples/s "
+                      f"({case['threads']} threads, waiting {case['wait policy']})")
         elif case["case"] == "ceiling":
             out.print(f"round {case['round']} matmul ceiling (best so far): {case['GFLOP/s']:.0f} GFLOP/s")
         else:

@@ -73,9 +73,11 @@ def finish(call: Callable[[], CompareResult], show: ConsoleReporter, json_out: b
                 result = call()
             except Interrupted as stop:
                 return _interrupted(stop, show.console)
-    except KeyboardInterrupt:  # before the results folder was made: nothing to save
+    except KeyboardInterrupt as e:  # before the results folder was made: nothing to save
+        from nncmp.training.signals import exit_code
+
         show.console.print("interrupted before anything was saved")
-        return 130
+        return exit_code(e)
     if train:
         from nncmp.output.views import show_train
 
@@ -94,12 +96,16 @@ def finish(call: Callable[[], CompareResult], show: ConsoleReporter, json_out: b
     if result.failed:
         first = next(iter(result.failed.items()))
         how = f"nncmp resume {result.folder} tries {'it' if result.runs == 1 else 'the failed ones'} again"
+        rest = "the other runs finished and are saved" if len(result.failed) < result.runs else "no run finished"
         message = (f"{first[0]} failed: {first[1]}" if result.runs == 1 else
                    f"{len(result.failed)} run(s) failed on every attempt (their errors are in "
-                   f"{result.folder / 'runs.csv'}), e.g. {first[0]}: {first[1]}; the other runs finished and are "
-                   f"saved")
+                   f"{result.folder / 'runs.csv'}), e.g. {first[0]}: {first[1]}; {rest}")
         with user_errors():
             raise SomeRunsFailed(f"{message}: {how}")
+    from nncmp.training.signals import after_last_line
+
+    after_last_line(f"interrupted after the {'run' if train else 'comparison'} finished: everything is saved in "
+                    f"{result.folder}, nothing to resume")
     if not json_out:
         show.console.print(f"results: {result.folder}" + ("" if train else f"  ({result.runs} runs: "
                                                            + ", ".join(result.files) + ")"))
@@ -114,14 +120,15 @@ def _interrupted(stop: Interrupted, out: Console) -> int:
 
     try:
         folder = stop.folder
-        if stop.phase == "summarising":
+        if stop.phase == "summarising" or (stop.phase == "training" and stop.finished == stop.total):
             out.print(f"interrupted while writing the summary and figures: all {stop.total} runs finished and are "
                       f"saved in {folder} (metrics.csv, runs.csv)")
             out.print(f"write the summary and figures with: nncmp report {folder}")
             return stop.code
         if stop.phase == "tuning":
-            out.print(f"interrupted while tuning learning rates ({stop.finished} of {stop.total} tuning runs "
-                      f"finished, saved in {folder / 'tuning_metrics.csv'})")
+            of = f" of {stop.total}" if stop.total else ""
+            out.print(f"interrupted while tuning {stop.tuned} ({stop.finished}{of} tuning runs finished, saved in "
+                      f"{folder / 'tuning_metrics.csv'})")
         else:
             if stop.summary is not None:
                 out.print(terminal.summary_table(stop.summary, stop.metric, stop.target))

@@ -62,11 +62,17 @@ def report(
         raise UsageFailure(f"--by pivots a comparison's summary; {results_dir} holds the results of nncmp "
                            f"{result.kind}")
     out = console()
-    for output in views.render_folder(result, "json" if json_out else fmt, by, wide):
+    with user_errors():  # all of it before any is printed: a damaged tuning.csv or budget.csv is one line
+        outputs = list(views.render_folder(result, "json" if json_out else fmt, by, wide))
+    for output in outputs:
         if isinstance(output, str):
             out.file.write(output)
         else:
             out.print(output, crop=not wide)
+    for line in result.damaged:  # on stderr, as the line below
+        typer.echo(f"warning: {line}", err=True)
+    if result.incomplete:  # on stderr: the table, CSV or JSON on stdout stays what it is
+        typer.echo(f"warning: {result.incomplete}", err=True)
 
 
 def export(

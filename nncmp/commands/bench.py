@@ -84,12 +84,13 @@ def standard(request: StandardRequest, on_case: OnCase | None = None) -> BenchRe
 
     device = pick_device(request.device, request.threads)
     set_threads(request.threads)
+    fixed = _threads_fixed_by(request.threads, device)
     with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
         store.write_config(folder, "bench", {"suite": True, "n": request.n, "n_bs1": request.n_bs1,
                                              "repeats": request.repeats, "load": request.load,
-                                             "device": device})
+                                             "device": device, "openmp": _openmp(fixed)})
         result = run_standard(request.n, request.n_bs1, request.repeats, on_case=on_case, device=device,
-                           load=request.load)
+                           load=request.load, follow=not fixed)
         figures = pd.DataFrame([{"figure": k, "value": v, "target": result["targets"].get(k, math.nan),
                                  "met": v >= result["targets"][k] if k in result["targets"] else "—"}
                                 for k, v in result["figures"].items()])
@@ -111,15 +112,34 @@ def cases(request: CasesRequest, on_case: OnCase | None = None) -> BenchResult:
     device = pick_device(request.device, request.threads)
     data = load_data(base, request.data_dir, request.download)
     threads = set_threads(request.threads)
+    fixed = _threads_fixed_by(request.threads, device)
     specs = [s.resolved(data.n_train) for s in request.grid.runs()]
     with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
         store.write_config(folder, "bench", {"base": base.to_dict(), "reference": request.reference,
-                                             "device": device, "runs": [s.to_dict() for s in specs]})
-        rows, records = run_bench(specs, data, request.reference, request.data_dir, on_case=on_case, device=device)
+                                             "device": device, "runs": [s.to_dict() for s in specs],
+                                             "openmp": _openmp(fixed)})
+        rows, records = run_bench(specs, data, request.reference, request.data_dir, on_case=on_case, device=device,
+                                  follow=not fixed)
         frame = pd.DataFrame(rows)
         store.write_csv(folder / schema.BENCH, frame)
         store.write_csv(folder / schema.METRICS, records_frame(records))
     return BenchResult(folder, frame, None, None, device, threads, data.name)
+
+
+def _threads_fixed_by(threads: int | None, device: str) -> str:
+    """What keeps torch's thread count from following the load between cases, as between compare's groups."""
+    from nncmp.config.comparison import Options
+    from nncmp.training.backends import threads_fixed_by
+
+    return threads_fixed_by(Options(threads=threads, device=device))
+
+
+def _openmp(fixed_by: str) -> dict[str, object]:
+    """config.json's "openmp": how torch's threads wait and why, and their count (training/openmp.py)."""
+    from nncmp.training.devices import THREADS
+    from nncmp.training.openmp import record
+
+    return record(THREADS.get(), fixed_by)
 
 
 def model_cases(request: ModelRequest) -> BenchResult:
@@ -136,7 +156,9 @@ def model_cases(request: ModelRequest) -> BenchResult:
     threads = set_threads(request.threads)
     with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
         store.write_config(folder, "bench", {"base": base.to_dict(), "model": True, "runs": request.runs,
-                                             "repeats": request.repeats, "device": "cpu"})
+                                             "repeats": request.repeats, "device": "cpu",
+                                             "openmp": _openmp(_threads_fixed_by(request.threads, "cpu")
+                                                               or "bench --model (torch's own count)")})
         rows, ratios, how = bench_model(base, data, request.runs, request.repeats)
         frame = pd.DataFrame(rows)
         figures = pd.DataFrame([{"figure": k, "value": v} for k, v in ratios.items()])

@@ -203,10 +203,10 @@ def check_models(specs: list[RunSpec], data: Data, track_weights: bool = False, 
 def _check_model(spec: RunSpec, data: Data, say: Say = quiet) -> nn.Module:
     import torch
 
-    from nncmp.errors import SpecError
+    from nncmp.errors import SpecError, UserCodeStopped
     from nncmp.registry.losses import check_on_batch, criterion, first
     from nncmp.registry.models import MODELS, TOKENS, build_model, model_is
-    from nncmp.registry.user import one_line
+    from nncmp.registry.user import guarded, one_line
 
     what = f"--model {spec.model}"
     if data.vocab and spec.model in MODELS and not model_is(spec.model, TOKENS):
@@ -226,8 +226,11 @@ def _check_model(spec: RunSpec, data: Data, say: Say = quiet) -> nn.Module:
     batch, labels = data.x_train[:n].cpu(), data.y_train[:n].cpu()
     model.eval()  # BatchNorm on a few examples: its running statistics, no update
     try:
-        returned = model(batch)
-    except (Exception, SystemExit) as e:  # noqa: BLE001 -- the user's forward may raise anything
+        with guarded(what, f"its forward pass on a batch of {data.name}"):
+            returned = model(batch)
+    except UserCodeStopped:
+        raise
+    except Exception as e:  # noqa: BLE001 -- the user's forward may raise anything
         raise SpecError(f"{what}: its forward pass on a batch of {data.name} (shape "
                         f"{tuple(batch.shape)}, {str(batch.dtype).replace('torch.', '')}) raised {one_line(e)}") \
             from None

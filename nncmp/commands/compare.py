@@ -31,7 +31,8 @@ from nncmp.commands.common import (
 from nncmp.config.comparison import CompareConfig, check_same_runs
 from nncmp.config.request import CompareRequest
 from nncmp.config.run import RunSpec
-from nncmp.errors import Interrupted, RunsFailed
+from nncmp.errors import Interrupted, RunsFailed, UserCodeStopped, WriteError
+from nncmp.registry.user import how_stopped
 from nncmp.results import schema, store
 from nncmp.results.summary import summarize_folder
 from nncmp.training.progress import Reporter
@@ -61,6 +62,16 @@ class CompareResult:
 
 def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> CompareResult:
     """Train every run of the comparison that is not finished yet into the results folder, then summarise."""
+    # Ctrl-C raises errors.Signalled throughout: a KeyboardInterrupt of a user's model or loader is then its own.
+    with termination_as_interrupt():
+        try:
+            return _compare(request, reporter)
+        except SystemExit as e:  # nncmp never exits here: a user's code where no finer guard caught it
+            raise UserCodeStopped(f"a user's code {how_stopped(e)}, which nncmp takes as that code's error") \
+                from None
+
+
+def _compare(request: CompareRequest, reporter: Reporter) -> CompareResult:
     config = request.config
     options = config.options
     if options.tensorboard:
@@ -96,7 +107,60 @@ def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> Compare
     check_models(specs, data, options.track_weights, reporter.note)
     with results_folder(request.out, request.command, resume=request.resume,
                         overwrite=request.overwrite) as folder:
-        return _run(folder, config, specs, data, saved, request.command, reporter)
+        stage = Stage("training", specs)
+        try:
+            return _run(folder, config, specs, data, saved, request.command, reporter, stage)
+        except KeyboardInterrupt as e:  # where no finer handler is: config.json, between the phases
+            ignore_interrupts()
+            raise stage.interrupted(folder, config, e) from None
+        except (OSError, WriteError) as e:  # disk full, folder gone: which file, and what is saved
+            raise stage.cannot_write(folder, config, e) from None
+
+
+@dataclass
+class Stage:
+    """Where _run is, so that an interruption or a failed write anywhere says what is saved: `phase` (tuning,
+    training, summarising) and the runs of the comparison (the tuned ones, once the tuning chose them)."""
+
+    phase: str
+    specs: list[RunSpec]
+
+    def interrupted(self, folder: Path, config: CompareConfig, e: BaseException) -> BaseException:
+        from nncmp.training.runner import saved_runs
+
+        if not store.is_started(folder):  # no config.json yet: nothing to resume, as before the folder existed
+            return e
+        if self.phase == "tuning":  # between rounds of trials: every trial so far is in tuning_metrics.csv
+            path = folder / schema.TUNING_METRICS
+            trials = store.read_records(path)["run_id"].nunique() if path.is_file() else 0
+            stop = Interrupted("tuning", trials, 0, exit_code(e))
+        else:
+            n = saved_runs(folder, self.specs, config.options)
+            stop = Interrupted("summarising" if n == len(self.specs) else "training", n, len(self.specs), exit_code(e))
+        stop.folder, stop.tuned = folder, tuned_names(config, self.specs)
+        return stop
+
+    def cannot_write(self, folder: Path, config: CompareConfig, e: OSError | WriteError) -> WriteError:
+        from nncmp.training.runner import saved_runs
+
+        if isinstance(e, OSError):
+            e = WriteError(f"cannot write {e.filename or folder}: {e.strerror or e}; the results saved before are "
+                           "intact")
+        if not store.is_started(folder):
+            return WriteError(f"{e}; nothing was saved: run the command again once there is space")
+        n = saved_runs(folder, self.specs, config.options)
+        return WriteError(f"{e}; {n} of {len(self.specs)} runs saved in {folder}; once there is space, resume with: "
+                          f"nncmp resume {folder} (it writes what is missing)")
+
+
+def tuned_names(config: CompareConfig, specs: list[RunSpec]) -> str:
+    """What the tuning tunes, as an interruption says it: learning rates (--lrs auto), or --tune's hyperparameters."""
+    if config.tuning is None:
+        return "learning rates"
+    from nncmp.config.space import space_for
+
+    names = {p.target: None for s in specs for p in space_for(s.optimizer, s.schedule, config.tuning.space).values()}
+    return ", ".join(names)
 
 
 def resume(folder: Path, reporter: Reporter = Reporter(), **overrides: Any) -> CompareResult:
@@ -114,18 +178,24 @@ def resume(folder: Path, reporter: Reporter = Reporter(), **overrides: Any) -> C
 
 
 def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, saved: dict[str, Any] | None,
-         command: str, reporter: Reporter) -> CompareResult:
+         command: str, reporter: Reporter, stage: Stage) -> CompareResult:
     options = config.options
     extra: dict[str, Any] = {}
     if saved is not None:
         extra = {"created": saved.get("created"),
                  "resumed": [*saved.get("resumed", []), datetime.now().isoformat(timespec="seconds")]}
     _write_config(folder, command, config, specs, data, extra)
-    from nncmp.training.devices import describe
+    from nncmp.training.devices import THREADS, describe
 
     reporter.note(f"device: {describe(options.device)}")
+    if reporter.detailed:
+        from nncmp.training.backends import threads_fixed_by
+        from nncmp.training.openmp import line
+
+        reporter.detail(line(THREADS.get(), threads_fixed_by(options)))
     try:
         if config.auto or config.tuning is not None:
+            stage.phase = "tuning"
             from nncmp.tuning.lr import tune_rates
             from nncmp.tuning.search import tune
 
@@ -135,6 +205,7 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
             else:
                 specs = tune_rates(specs, data, folder, reporter, options, resume=saved is not None,
                                    defaults=config.defaults)
+            stage.phase, stage.specs = "training", specs
             _write_config(folder, command, config, specs, data, extra)
             from nncmp.commands.common import check_baseline
 
@@ -147,7 +218,7 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
         with tracking(options.mlflow, folder, reporter.note, also=_tensorboard(options)) as on_saved:
             run_grid(specs, data, folder, reporter, options, resume=saved is not None, on_saved=on_saved)
     except Interrupted as stop:
-        stop.folder = folder
+        stop.folder, stop.tuned = folder, tuned_names(config, specs)
         if stop.phase == "training" and stop.finished:
             _, stop.summary, stop.metric = _summarize(folder, config, plot=False)
             stop.target = config.target
@@ -156,6 +227,7 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
         result = _result(folder, config, len(specs))
         result.failed = failure.failed
         return result
+    stage.phase = "summarising"
     try:
         with termination_as_interrupt():
             result = _result(folder, config, len(specs))
@@ -210,6 +282,11 @@ def _write_config(folder: Path, command: str, config: CompareConfig, specs: list
     doc = {**config.to_json(), **extra, **code_records(first), "data": facts, "runs": [s.to_dict() for s in specs]}
     if command == "train":  # what folders of train have always recorded: the run itself
         doc = {**doc, "spec": specs[0].to_dict(), "device": config.options.device}
+    from nncmp.training.backends import threads_fixed_by
+    from nncmp.training.devices import THREADS
+    from nncmp.training.openmp import record
+
+    doc["openmp"] = record(THREADS.get(), threads_fixed_by(config.options))  # how torch's threads wait, and why
     store.write_config(folder, command, doc)
 
 

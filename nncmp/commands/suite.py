@@ -33,7 +33,7 @@ from nncmp.config.request import DEFAULT_SEEDS, CalibrateRequest, CompareRequest
 from nncmp.config.tuning import Tuning
 from nncmp.errors import Interrupted, SpecError, StoreError
 from nncmp.results import schema, store
-from nncmp.suite.problems import Problem, Suite, load_suite
+from nncmp.suite.problems import Problem, Suite, listed_once, load_suite
 from nncmp.suite.verdict import Verdict
 from nncmp.training.progress import Reporter
 
@@ -57,6 +57,7 @@ class SuiteResult:
 
 def run_suite(request: SuiteRequest, reporter: Reporter = Reporter()) -> SuiteResult:
     """Run (or continue) the suite into its folder and return its verdict."""
+    listed_once(request.problems)
     saved = _saved(request)
     if saved is not None:
         request = _continue(request, saved)
@@ -70,6 +71,7 @@ def run_suite(request: SuiteRequest, reporter: Reporter = Reporter()) -> SuiteRe
     if reference not in opts:
         raise SpecError(f"--reference {reference} is not one of --opts ({', '.join(opts)})")
     _check(suite, configs, request)
+    _check_folders(request, suite)
     if request.options.mlflow:  # the store reached before the suite's folder is written
         from nncmp.output.mlflow_export import connect  # lazy: it imports mlflow, a heavy import
 
@@ -169,12 +171,31 @@ def _check(suite: Suite, configs: dict[str, CompareConfig], request: SuiteReques
             raise SpecError(f"problem {p.name}: {e}") from None
 
 
+def _check_folders(request: SuiteRequest, suite: Suite) -> None:
+    """The folder is one a suite may write into, and each problem's sub-folder already there (a resume) is a
+    comparison's or empty: what compare would refuse halfway through is refused before the suite writes."""
+    out = request.out
+    if out is None or not (request.resume or request.overwrite):  # else a folder that is there is refused
+        return
+    if store.is_started(out):
+        store.check_kind(Path(out), "suite", request.resume)
+    for p in suite.problems:
+        sub = Path(out) / p.name
+        if not sub.exists():
+            continue
+        kind = store.read_config(sub).get("command") if store.is_started(sub) else None  # corrupt: says so
+        if not sub.is_dir() or kind not in ("compare", None) or (kind is None and store.has_content(sub)):
+            what = "a file" if not sub.is_dir() else f"an nncmp {kind}" if kind else "files that are not nncmp's"
+            raise StoreError(f"{sub}: problem {p.name}'s folder holds {what}, not its comparison; nothing was changed")
+
+
 def _saved(request: SuiteRequest) -> dict[str, Any] | None:
     if not (request.resume and request.out is not None and store.is_started(request.out)):
         return None
     doc = store.read_config(request.out)
     if doc.get("command") != "suite":
-        raise StoreError(f"--resume: {request.out} holds an nncmp {doc.get('command', 'compare')}, not a suite")
+        raise StoreError(f"--resume: {request.out} holds an nncmp {doc.get('command', 'compare')}, not a suite; "
+                         "nothing was changed")
     return doc
 
 
@@ -281,8 +302,11 @@ def calibrate(request: CalibrateRequest, reporter: Reporter = Reporter()) -> Cal
 
     if not 0 < request.slack <= 1:
         raise SpecError(f"--slack must be in (0, 1], got {request.slack:g}")
+    if request.seeds < 1:
+        raise SpecError(f"--seeds must be >= 1, got {request.seeds}")
     suite = load_suite(request.suite).only(list(request.problems))
     baselines = request.baselines or rule.BASELINES
+    _calibrated_before(request, suite, tuple(baselines))
     configs = {p.name: _config(p, SuiteRequest(opts=tuple(baselines), auto=True, options=request.options),
                                request.seeds)
                for p in suite.problems}
@@ -321,3 +345,34 @@ def calibrate(request: CalibrateRequest, reporter: Reporter = Reporter()) -> Cal
             written = source
     return CalibrateResult(folder, targets, table, written,
                            [schema.CONFIG, schema.CALIBRATION, schema.SUITE_TOML, "a folder per problem"])
+
+
+def _calibrated_before(request: CalibrateRequest, suite: Suite, baselines: tuple[str, ...]) -> None:
+    """--calibrate --resume DIR continues only a calibration of the same suite, problems, baselines, seeds and
+    slack: it would replace DIR's config.json and suite.toml, so any other folder is refused before a byte is
+    written (a suite's folder could no longer be resumed)."""
+    out = request.out
+    if not (request.resume and out is not None and store.is_started(out)):
+        return
+    doc = store.read_config(out)
+    kind = doc.get("command")
+    if kind != "calibrate":
+        how = {"suite": f"nncmp suite --resume {out} continues it; nncmp suite {Path(out) / schema.SUITE_TOML} "
+                        "--calibrate calibrates its suite into a new folder",
+               "compare": f"nncmp resume {out} continues it", "train": f"nncmp resume {out} continues it"}
+        raise StoreError(f"--calibrate --resume: {out} holds an nncmp {kind}, not a calibration; nothing was "
+                         f"changed" + (f" ({how[kind]})" if kind in how else ""))
+    was = {"suite": doc.get("suite"), "--problems": doc.get("problems"), "--baselines": doc.get("baselines"),
+           "--seeds": doc.get("seeds"), "--slack": doc.get("slack")}
+    asked = {"suite": request.suite, "--problems": [p.name for p in suite.problems], "--baselines": list(baselines),
+             "--seeds": request.seeds, "--slack": request.slack}
+    same_file = suite.path is not None and not suite.builtin and Path(str(was["suite"])).resolve() == \
+        Path(suite.path).resolve()
+    for key, value in asked.items():
+        if value != was[key] and not (key == "suite" and same_file):
+            raise StoreError(f"--resume: {out} calibrated {'the suite ' if key == 'suite' else 'with ' + key + ' '}"
+                             f"{_listed(was[key])}, this command has {_listed(value)}; give the same to continue it")
+
+
+def _listed(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nncmp.config import typed
 from nncmp.config.comparison import CompareConfig, Options
 from nncmp.config.fields import NONE, Declared, declared, dimensions
 from nncmp.config.grid import DEFAULT_SEEDS
@@ -218,30 +220,51 @@ SUITE: list[Item] = [
 COMMANDS: dict[str, list[Item]] = {"compare": COMPARE, "train": TRAIN, "suite": SUITE}
 # Arguments of Python's faces only: objects a command line cannot carry.
 DATA = "data"
-# What Python takes besides the command line's text: a model class or function.
-API_TYPES: dict[str, Any] = {"model": str | Callable[..., Any]}
+# What Python takes besides the command line's text: a model, loss or metric as a class or function, a Path for
+# a file or folder, one hidden layer as its width.
+API_TYPES: dict[str, Any] = {
+    "model": str | Callable[..., Any], "loss": str | Callable[..., Any], "metric_fn": str | Callable[..., Any],
+    "dataset": str | Path, "data_dir": str | Path, "tensorboard": str | Path, "mlflow": str | Path,
+    "hidden": int | tuple[int, ...]}
+PYTHON_ONLY = (DATA, "progress")  # messages name them as Python does: `progress=`
 
 
 def signature(items: list[Item], positional: int = 0, extra: Sequence[inspect.Parameter] = ()) -> inspect.Signature:
     """The Python signature of a command's arguments: the first `positional` by position or name, the rest by
     name; then `extra` (the API's own)."""
-    hints = {RunSpec: typing.get_type_hints(RunSpec), Options: typing.get_type_hints(Options),
-             CompareConfig: typing.get_type_hints(CompareConfig)}
     params = []
     for i, item in enumerate(items):
-        if isinstance(item, Dim):
-            annotation: Any = str | Sequence[Any] | None
-        elif isinstance(item, Field):
-            annotation = API_TYPES.get(item.field) or hints[item.cls][item.field]
-            if is_tuple(annotation):
-                annotation = annotation | str
-            if item.default is None:
-                annotation = annotation | None
-        else:
-            annotation = item.api or (item.type | None if item.default is None else item.type)
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if i < positional else inspect.Parameter.KEYWORD_ONLY
-        params.append(inspect.Parameter(item.name, kind, default=item.default, annotation=annotation))
+        params.append(inspect.Parameter(item.name, kind, default=item.default, annotation=annotation(item)))
     return inspect.Signature([*params, *extra])
+
+
+def annotation(item: Item) -> Any:
+    """An argument's type in Python: what the API's signature shows and `conform_all` checks."""
+    if isinstance(item, Dim):
+        one = dim_item(item)
+        values = str | Sequence[one] | one  # type: ignore[valid-type]
+        return values | None if item.default is None else values
+    if isinstance(item, Field):
+        hint = API_TYPES.get(item.field) or typing.get_type_hints(item.cls)[item.field]
+        if is_tuple(hint):
+            hint = hint | str
+        return hint | None if item.default is None else hint
+    return item.api or (item.type | None if item.default is None else item.type)
+
+
+def dim_item(item: Dim) -> Any:
+    """One value of a grid dimension in Python: lrs=[0.1, 0.01] are floats, norms=[True, "none"]."""
+    hint = typing.get_type_hints(RunSpec)[item.field]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    hint = args[0] if len(args) == 1 else hint
+    if hint is bool:
+        return str | bool
+    if is_tuple(hint):
+        grid_item = item.declared.grid_item
+        # An architecture: 16 (one layer), (256, 128), "256,128" or "256x2"; betas' grid is beta2's numbers.
+        return grid_item if grid_item in (int, float) else int | tuple[int, ...] | str
+    return hint
 
 
 def describe(items: list[Item]) -> str:
@@ -274,8 +297,8 @@ def bind(command: str, args: tuple[Any, ...], kwargs: dict[str, Any], sig: inspe
             if name in kwargs:
                 raise SpecError(f"{command}: {alias}= and {name}= are the same argument; give one")
             value = kwargs[alias]
-            kwargs = {**{k: v for k, v in kwargs.items() if k != alias}, name: value if isinstance(value, str)
-                      else [value]}
+            kwargs = {**{k: v for k, v in kwargs.items() if k != alias},
+                      name: value if isinstance(value, str) or value is None else [value]}
     for name in kwargs:
         if name not in sig.parameters:
             close = closest(name, known)
@@ -286,4 +309,39 @@ def bind(command: str, args: tuple[Any, ...], kwargs: dict[str, Any], sig: inspe
     except TypeError as e:
         raise SpecError(f"{command}: {e}") from None
     bound.apply_defaults()
-    return dict(bound.arguments)
+    items = {i.name: i for i in COMMANDS.get(command, [])}
+    return conform_all(dict(bound.arguments), {n: p.annotation for n, p in sig.parameters.items()}, items)
+
+
+def conform_all(values: dict[str, Any], annotations: dict[str, Any], items: dict[str, Item]) -> dict[str, Any]:
+    """Python's arguments checked against their annotations (`annotation`) and handed on as the command line's
+    parser would (typed.conform); SpecError naming the option for the first of the wrong type. The ranges are
+    request.build's, on both faces."""
+    out = {}
+    for name, value in values.items():
+        item = items.get(name)
+        try:
+            value = typed.conform(value, annotations[name])
+        except typed.Mismatch:
+            if isinstance(item, Dim):
+                d = item.declared
+                raise SpecError(f"{d.grid}: {typed.shown(value)} is not a list of {d.grid_kind or d.kind}") from None
+            raise SpecError(f"{flag_of(name, item)} must be {typed.describe(annotations[name])}, "
+                            f"got {typed.shown(value)}") from None
+        if isinstance(item, Field) and isinstance(value, os.PathLike):  # a run's and Options' fields hold text
+            value = os.fspath(value)
+        out[name] = value
+    return out
+
+
+def flag_of(name: str, item: Item | None) -> str:
+    """The option an argument is on the command line, as messages name it (Python's own: `data=`)."""
+    if isinstance(item, Dim):
+        return item.declared.grid or name
+    if isinstance(item, Field):
+        return item.declared.flag or "--" + name.replace("_", "-")
+    if isinstance(item, Arg) and item.argument:
+        return name.upper()
+    if isinstance(item, Arg) and item.flags:
+        return item.flags[0]
+    return f"{name}=" if name in PYTHON_ONLY else "--" + name.replace("_", "-")

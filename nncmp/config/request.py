@@ -201,7 +201,8 @@ def field_values(cls: type, given: dict[str, Any], names: Sequence[str]) -> dict
             continue
         d = decl[name]
         if is_tuple(hints[name]):
-            value = parse_list(d.flag or name, value, d.item, d.kind) if isinstance(value, str) else tuple(value)
+            value = (parse_list(d.flag or name, value, d.item, d.kind) if isinstance(value, str)
+                     else (value,) if isinstance(value, int) else tuple(value))  # hidden=16: one layer
         out[name] = value
     return out
 
@@ -219,7 +220,8 @@ def grid_dims(given: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
         else:
             values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
             if name == "hidden":
-                values = tuple(parse_widths(w) if isinstance(w, str) else tuple(w) for w in values)
+                values = tuple(parse_widths(w) if isinstance(w, str) else (w,) if isinstance(w, int) else tuple(w)
+                               for w in values)
         if name == "batchnorm":
             values = tuple(w if isinstance(w, str) else ("batchnorm" if w else "none") for w in values)
         out[name] = values
@@ -230,6 +232,8 @@ def names_of(flag: str, value: str | Sequence[str] | None) -> tuple[str, ...]:
     """A list of names: comma-separated text or a Python list; () for None."""
     if value is None:
         return ()
+    if not isinstance(value, str) and not value:  # as `--opts ""` is refused: no names is not "not given"
+        raise SpecError(f"{flag}: {list(value)!r} lists no names")
     return tuple(parse_list(flag, value, str, "names") if isinstance(value, str) else value)
 
 

@@ -191,9 +191,11 @@ def load_space(path: str | Path, optimizers: list[str], schedules_: list[str]) -
     grid's optimizers (`optimizers`, resolved) and schedules; SpecError before any training."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise SpecError(f"--space {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:  # a binary file, or another encoding: TOML and JSON are UTF-8
+        raise SpecError(f"--space {path} is not a text file (TOML or JSON, UTF-8)") from None
     try:
         if path.suffix == ".toml":
             doc = tomllib.loads(text)

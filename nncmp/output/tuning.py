@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.output.fit import Column, Fitted
-from nncmp.results import schema, store
+from nncmp.results import checked, schema, store
 from nncmp.results.schema import TUNED_PER
 
 if TYPE_CHECKING:
@@ -25,12 +25,10 @@ def read(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | No
     if not ((folder / schema.BUDGET).is_file() and (folder / schema.TUNING).is_file()
             and (folder / schema.TUNING_JSON).is_file()):
         return None
-    import pandas as pd
-
     table = store.read_tuning(folder / schema.TUNING)
-    budget = pd.read_csv(folder / schema.BUDGET, keep_default_na=False, na_values=[""],
-                         dtype={c: str for c in schema.TEXT_COLUMNS})
-    budget = schema.upgrade_tuning(budget, store.model_of(folder))  # its key columns as tuning.csv's
+    budget, problems = checked.budget(folder / schema.BUDGET)  # its key columns as tuning.csv's
+    if problems:  # what n trials buy is read off every row: none is shown from a damaged file
+        raise checked.refusal(problems, f"nncmp resume {folder} makes it again from the trials' records")
     return table, budget, json.loads((folder / schema.TUNING_JSON).read_text())
 
 

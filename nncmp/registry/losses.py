@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from nncmp.errors import SpecError
 from nncmp.registry.closest import unknown
 from nncmp.registry.data import IGNORE_INDEX
-from nncmp.registry.user import is_ref, one_line, resolve, split_ref
+from nncmp.registry.user import guarded, is_ref, resolve, split_ref
 
 if TYPE_CHECKING:
     import torch
@@ -318,23 +318,15 @@ def criterion(data: Data, loss: str | None = None, smoothing: float = 0.0, metri
 def check_on_batch(crit: Criterion, output: Any, y: torch.Tensor, what: str) -> None:
     """SpecError, before training, when the loss cannot be computed on one batch, is not a finite-capable
     number, or has no gradient."""
-    try:
+    with guarded(what, f"the loss {crit.name} on a batch", SpecError):  # a user's loss, a shape mismatch
         value = crit.mean(output, y)
-    except SpecError:
-        raise
-    except Exception as e:  # noqa: BLE001 -- a user's loss may raise anything; a shape mismatch too
-        raise SpecError(f"{what}: the loss {crit.name} on a batch raised {one_line(e)}") from None
     if value.ndim != 0:
         raise SpecError(f"{what}: the loss {crit.name} is not a scalar (shape {tuple(value.shape)})")
     if not value.requires_grad:
         raise SpecError(f"{what}: the loss {crit.name} does not depend on the model's output (no gradient)")
     if crit.metric is not None:
-        try:
+        with guarded(f"--metric-fn {crit.metric_name}", "on a batch it", SpecError):
             _scalar(crit.metric(crit.restored(output), y), len(y), f"--metric-fn {crit.metric_name}")
-        except SpecError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            raise SpecError(f"--metric-fn {crit.metric_name}: on a batch it raised {one_line(e)}") from None
 
 
 def describe(data: Data, crit: Criterion) -> dict[str, Any]:

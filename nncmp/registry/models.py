@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from nncmp.errors import SpecError
 from nncmp.registry.model_spec import ModelSpec
-from nncmp.registry.user import one_line, resolve, split_ref
+from nncmp.registry.user import guarded, resolve, split_ref
 
 if TYPE_CHECKING:
     from torch import nn
@@ -262,10 +262,8 @@ def build_user(ref: str, args: dict[str, object], shape: tuple[int, ...], n_out:
             raise SpecError(f"{what}: {name} needs {k}, but the data was taken as {given}, so nncmp offers "
                             f"{other[k]}; pass --task {'classification' if k == 'n_classes' else 'regression'} "
                             f"if that is wrong, or accept {other[k]} too")
-    try:
+    with guarded(what, "building it", SpecError):  # the user's constructor may raise anything: one line
         model = obj(**kwargs, **args)
-    except (Exception, SystemExit) as e:  # noqa: BLE001 -- the user's constructor may raise anything
-        raise SpecError(f"{what}: building it raised {one_line(e)}") from None
     if not isinstance(model, nn.Module):
         raise SpecError(f"{what}: {name}(...) returned an object of type {type(model).__name__}, not an nn.Module")
     if task == "regression":

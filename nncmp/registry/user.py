@@ -9,14 +9,19 @@ Nothing here imports torch at import time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
+import signal
 import sys
+import sysconfig
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nncmp.errors import SpecError
+from nncmp.errors import NncmpError, Signalled, SpecError, UserCodeStopped
 
 DATA_FILES = (".npz", ".csv")
 PYTHON = "python"  # where objects handed over from Python live: LOCAL, in this process
@@ -115,10 +120,11 @@ def _file_module(path: Path, what: str) -> Any:
     sys.modules[module_name] = module  # pickling (process backend) and dataclasses look classes up here
     sys.path.insert(0, str(path.parent))  # the file may import its neighbours
     try:
-        spec.loader.exec_module(module)
-    except (Exception, SystemExit) as e:  # noqa: BLE001 -- whatever the user's file raises: one line
+        with guarded(what, f"importing {path}", SpecError):  # whatever the file raises: one line
+            spec.loader.exec_module(module)
+    except BaseException:
         del sys.modules[module_name]
-        raise SpecError(f"{what}: importing {path} raised {one_line(e)}") from None
+        raise
     finally:
         sys.path.remove(str(path.parent))
     return module
@@ -136,17 +142,16 @@ def resolve(ref: str, what: str) -> Any:
         module = _file_module(Path(where), what)
         source = str(where)
     else:
-        try:
-            # As `python -m` does: a module in the folder nncmp runs in is importable (the console script
-            # does not put it on sys.path by itself).
-            cwd = str(Path.cwd())
-            if cwd not in sys.path:
-                sys.path.append(cwd)
-            module = importlib.import_module(where)
-        except ModuleNotFoundError as e:
-            raise SpecError(f"{what}: no module named {e.name!r}") from None
-        except (Exception, SystemExit) as e:  # noqa: BLE001
-            raise SpecError(f"{what}: importing {where} raised {one_line(e)}") from None
+        # As `python -m` does: a module in the folder nncmp runs in is importable (the console script does not
+        # put it on sys.path by itself).
+        cwd = str(Path.cwd())
+        if cwd not in sys.path:
+            sys.path.append(cwd)
+        with guarded(what, f"importing {where}", SpecError):
+            try:
+                module = importlib.import_module(where)
+            except ModuleNotFoundError as e:
+                raise SpecError(f"{what}: no module named {e.name!r}") from None
         source = where
     if not hasattr(module, name):
         public = sorted(n for n in vars(module) if not n.startswith("_") and callable(getattr(module, n)))
@@ -158,6 +163,59 @@ def resolve(ref: str, what: str) -> Any:
 def one_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def stopped(e: BaseException) -> bool:
+    """Whether `e`, raised inside a user's code, is that code ending the process rather than the user's Ctrl-C:
+    SystemExit (sys.exit, exit(), argparse's errors), or a KeyboardInterrupt while nncmp's own Ctrl-C handler is in
+    place (training/signals.py), since that handler raises errors.Signalled. Without it a KeyboardInterrupt is taken
+    for Ctrl-C, as it most likely is."""
+    if isinstance(e, SystemExit):
+        return True
+    if not isinstance(e, KeyboardInterrupt) or isinstance(e, Signalled):
+        return False
+    try:
+        handler = signal.getsignal(signal.SIGINT)
+    except ValueError:
+        return False
+    return getattr(handler, "raises", None) is Signalled
+
+
+# Where the code that stopped is looked for in a traceback: not in Python's library, installed packages or nncmp.
+_NOT_USERS = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+                   | {str(Path(__file__).resolve().parents[1])})
+
+
+def how_stopped(e: BaseException) -> str:
+    """What a user's code did to stop and where: 'called sys.exit(0) in forward (/home/me/net.py:12)'."""
+    if isinstance(e, SystemExit):
+        did = f"called sys.exit({'' if e.code is None else repr(e.code)})"
+    else:
+        did = "raised KeyboardInterrupt (no Ctrl-C was pressed)"
+    frames = traceback.extract_tb(e.__traceback__)
+    own = [f for f in frames if not f.filename.startswith(_NOT_USERS)] or frames
+    return f"{did} in {own[-1].name} ({own[-1].filename}:{own[-1].lineno})" if own else did
+
+
+@contextlib.contextmanager
+def guarded(what: str, doing: str, error: type[NncmpError] | None = None) -> Iterator[None]:
+    """Around a call into a user's code (`what`: '--model net.py:Net', `doing`: 'building it'): sys.exit, or a
+    KeyboardInterrupt of its own, becomes UserCodeStopped, one line naming the code and where it stopped, so a
+    user's code can never end nncmp (with exit code 0, and nothing said); with `error`, any other exception of
+    that code becomes that error (one line: "... building it raised ValueError: ...")."""
+    try:
+        yield
+    except NncmpError:
+        raise
+    except Exception as e:
+        if error is None:
+            raise
+        raise error(f"{what}: {doing} raised {one_line(e)}") from None
+    except (SystemExit, KeyboardInterrupt) as e:
+        if not stopped(e):
+            raise
+        raise UserCodeStopped(f"{what}: {doing} {how_stopped(e)}, which nncmp takes as that code's error") \
+            from None
 
 
 def source_file(ref: str) -> Path | None:

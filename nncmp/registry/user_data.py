@@ -54,10 +54,8 @@ def load_user(ref: str, target: str | None = None, task: str | None = None, args
         if args and not callable(obj):
             raise DataError(f"{what}: --data-arg goes to a loader function; {user.split_ref(ref)[1]} is a "
                             f"{type(obj).__name__}")
-        try:
+        with user.guarded(what, "calling it", DataError):  # the user's loader may raise anything: one line
             value = obj(**(args or {})) if callable(obj) else obj
-        except Exception as e:  # noqa: BLE001 -- the user's loader may raise anything; one line says what
-            raise DataError(f"{what}: calling it raised {user.one_line(e)}") from None
         arrays = from_value(value, what)
         classes = classes or _given_classes(value, what)
     name = Path(ref).name if not user.is_ref(ref) else user.split_ref(ref)[1]
@@ -70,7 +68,7 @@ def from_value(value: Any, what: str) -> tuple[Any, Any, Any, Any]:
         if all(k in value for k in KEYS):
             return tuple(value[k] for k in KEYS)  # type: ignore[return-value]
         if "x" in value and "y" in value:
-            return split(value["x"], value["y"])
+            return split(value["x"], value["y"], what)
         raise DataError(f"{what}: a dict needs the keys {', '.join(KEYS)} (or x and y); it has "
                         f"{', '.join(map(str, value)) or 'none'}")
     if isinstance(value, (tuple, list)):
@@ -79,7 +77,7 @@ def from_value(value: Any, what: str) -> tuple[Any, Any, Any, Any]:
         if len(value) == 2 and all(_is_dataset(v) for v in value):
             return (*materialise(value[0], what, "train"), *materialise(value[1], what, "val"))
         if len(value) == 2:
-            return split(value[0], value[1])
+            return split(value[0], value[1], what)
     raise DataError(f"{what}: expected (x_train, y_train, x_val, y_val), a dict of them, (x, y) or "
                     f"(train_dataset, val_dataset); got a {type(value).__name__}"
                     + (f" of {len(value)}" if isinstance(value, (tuple, list)) else ""))
@@ -93,31 +91,48 @@ def _is_dataset(value: Any) -> bool:
 
 
 def materialise(dataset: Any, what: str, split_name: str) -> tuple[Any, Any]:
-    """A torch Dataset of (x, y) pairs read once into two tensors; DataError when they would not fit."""
+    """A torch Dataset of (x, y) pairs read once into two tensors; DataError when an item is not such a pair, is
+    shaped unlike the first or raises, or when the tensors would not fit."""
     import torch
 
-    n = len(dataset)
+    name = f"the {split_name} dataset"
+    with user.guarded(what, f"{name}'s len()", DataError):
+        n = len(dataset)
     if n == 0:
-        raise DataError(f"{what}: the {split_name} dataset is empty")
-    try:
-        x0, y0 = dataset[0]
-    except Exception as e:  # noqa: BLE001
-        raise DataError(f"{what}: the {split_name} dataset's first item is not an (x, y) pair ({one_line(e)})") \
-            from None
-    x0 = torch.as_tensor(x0)
+        raise DataError(f"{what}: {name} is empty")
+    x0, y0 = _item(dataset, 0, what, name)
     need = n * x0.numel() * 4
     memory = _memory()
     if memory and need > MEMORY_SHARE * memory:
-        raise DataError(f"{what}: the {split_name} dataset would take {need / 2**30:.1f} GB as tensors, more than "
-                        f"half of this machine's {memory / 2**30:.1f} GB; pass a smaller dataset")
+        raise DataError(f"{what}: {name} would take {need / 2**30:.1f} GB as tensors, more than half of this "
+                        f"machine's {memory / 2**30:.1f} GB; pass a smaller dataset")
     dtype = x0.dtype if tokens(x0.dtype) else torch.float32
     xs = torch.empty((n, *x0.shape), dtype=dtype)
     ys = []
     for i in range(n):
-        x, y = dataset[i]
-        xs[i] = torch.as_tensor(x, dtype=dtype)
-        ys.append(torch.as_tensor(y))
+        x, y = (x0, y0) if i == 0 else _item(dataset, i, what, name)
+        for part, first, value in (("x", x0, x), ("y", y0, y)):
+            if value.shape != first.shape:
+                raise DataError(f"{what}: {name}'s item {i} has {part} of shape {tuple(value.shape)}, item 0 "
+                                f"{tuple(first.shape)}: every item's x, and every y, need one shape")
+        xs[i] = x.to(dtype)
+        ys.append(y)
     return xs, torch.stack(ys)
+
+
+def _item(dataset: Any, i: int, what: str, name: str) -> tuple[Any, Any]:
+    """Item `i` of a user's Dataset as two tensors (x, y); DataError (one line) for anything else."""
+    import torch
+
+    with user.guarded(what, f"{name}'s item {i}", DataError):  # the user's __getitem__ may raise anything
+        item = dataset[i]
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        got = f"a {type(item).__name__}" + (f" of {len(item)}" if isinstance(item, (tuple, list)) else "")
+        raise DataError(f"{what}: {name}'s item {i} is {got}, not an (x, y) pair")
+    try:
+        return torch.as_tensor(item[0]), torch.as_tensor(item[1])
+    except Exception as e:  # noqa: BLE001 -- objects that are no arrays of numbers
+        raise DataError(f"{what}: {name}'s item {i} is no pair of numbers or arrays ({one_line(e)})") from None
 
 
 def tokens(dtype: Any) -> bool:
@@ -138,15 +153,15 @@ def _memory() -> int | None:
         return None
 
 
-def split(x: Any, y: Any) -> tuple[Any, Any, Any, Any]:
+def split(x: Any, y: Any, what: str = "--dataset") -> tuple[Any, Any, Any, Any]:
     """(x, y) split 80/20 with seed 0: stratified when the labels are classes (integers), else shuffled."""
     import numpy as np
 
-    x, y = _numpy(x), _numpy(y)
+    x, y = _array(x, what, "x"), _array(y, what, "y")
     if len(x) != len(y):
-        raise DataError(f"x has {len(x)} examples but y has {len(y)}")
+        raise DataError(f"{what}: x has {len(x)} examples but y has {len(y)}")
     if len(x) < 2:
-        raise DataError(f"{len(x)} example(s) cannot be split into training and validation data")
+        raise DataError(f"{what}: {len(x)} example(s) cannot be split into training and validation data")
     if _integer(y) and y.ndim == 1 and np.unique(y, return_counts=True)[1].min() >= 2:
         tr, va = stratified(y, VAL_FRACTION, seed=0)
     else:
@@ -162,6 +177,20 @@ def _numpy(a: Any) -> np.ndarray:
     if hasattr(a, "detach"):  # a tensor
         a = a.detach().cpu().numpy()
     return np.asarray(a)
+
+
+def _array(a: Any, what: str, name: str) -> np.ndarray:
+    """One of the arrays a source gives (x_train, ..., or x, y) as NumPy, with one entry per example: DataError
+    for a single number (a 0-d array), or what is no array at all (lists of unequal lengths)."""
+    try:
+        array = _numpy(a)
+    except Exception as e:  # noqa: BLE001 -- NumPy's errors for ragged or odd objects
+        raise DataError(f"{what}: {name} is not an array ({one_line(e)})") from None
+    if array.ndim == 0:
+        one = "a 0-d array (one number)" if hasattr(a, "shape") else f"a single {type(a).__name__}"
+        raise DataError(f"{what}: {name} is {one}, not an array with one entry per example (expected x_train, "
+                        "y_train, x_val, y_val as arrays, a dict of them, or (x, y))")
+    return array
 
 
 def _integer(y: np.ndarray) -> bool:
@@ -259,7 +288,7 @@ def make_data(name: str, x_train: Any, y_train: Any, x_val: Any, y_val: Any, tas
     import numpy as np
     import torch
 
-    x_tr, y_tr, x_va, y_va = (_numpy(a) for a in (x_train, y_train, x_val, y_val))
+    x_tr, y_tr, x_va, y_va = (_array(a, what, k) for a, k in zip((x_train, y_train, x_val, y_val), KEYS))
     for split_name, x, y in (("training", x_tr, y_tr), ("validation", x_va, y_va)):
         if len(x) == 0:
             raise DataError(f"{what}: the {split_name} split is empty")

@@ -73,6 +73,9 @@ TUNED_PER = [c for c in CONFIG_COLUMNS if c not in ("config", "lr", "hyper")]
 # What summaries need of tuning.csv (act and norm too, in folders written since they became tuning keys).
 TUNING_COLUMNS = ["optimizer", "init", "batch_size", "lr", "chosen", "at_edge", "seconds"]
 RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
+# runs.csv's completion record of a finished run: how many rows it has in metrics.csv and a checksum of them
+# (verify.checksum), so a resume and report know a run is whole instead of guessing; older runs.csv lack them.
+RUN_RECORD_COLUMNS = ["rows", "checksum"]
 # A run's outcome (metrics.csv's `status`, on each of its rows). DIVERGED: a loss that was not finite; the run
 # stopped there and its numbers are not final values. COLLAPSED: a classification run that finished but whose
 # final predictions on the validation set are all one class while the labels there have several (it learned at
@@ -83,6 +86,28 @@ STATUSES = (OK, DIVERGED, COLLAPSED)
 # Text columns, read as text even when every value looks like a number (a one-layer mlp's "512").
 TEXT_COLUMNS = ("run_id", "config", "act", "norm", "opt_args", "hidden", "model_args", "hyper")
 LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
+
+# What a value of each column must be, checked as a file is read back (results/verify.py): INTEGER (a whole number),
+# NUMBER (inf and nan too), FLAG (True or False), or one of the words of a tuple; empty is allowed (a missing
+# value: NaN is written empty) except in a file's REQUIRED columns. Columns not listed are text.
+INTEGER, NUMBER, FLAG = "integer", "number", "flag"
+RUN_STATES = (*STATUSES, "failed", "pending", "interrupted")  # runs.csv's statuses
+RECORD_KINDS: dict[str, Any] = {
+    **dict.fromkeys(INTEGER_COLUMNS, INTEGER), "status": STATUSES,
+    **dict.fromkeys(("lr", "dropout", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "lr_end",
+                     "val_metric"), NUMBER)}
+RECORD_REQUIRED = ("run_id", "config", "optimizer", "lr", "seed", "epoch", "examples", "seconds", "status")
+RUN_KINDS: dict[str, Any] = {"run": INTEGER, "status": RUN_STATES, "rows": INTEGER}
+RUN_REQUIRED = ("run", "run_id", "status")
+TUNING_KINDS: dict[str, Any] = {
+    "batch_size": INTEGER, "study": INTEGER, "trial": INTEGER, "kind": ("trial", "default"), "status": RUN_STATES,
+    **dict.fromkeys(("lr", "dropout", "default_lr", "score", "budget_score", "tune_val_acc", "tune_val_loss",
+                     "seconds", "examples", *hp.columns()), NUMBER),
+    **dict.fromkeys(("study_best", "chosen", "at_edge"), FLAG)}
+TUNING_REQUIRED = ("optimizer", "kind", "lr", "score", "status", "chosen", "study_best", "at_edge")
+BUDGET_KINDS: dict[str, Any] = {"batch_size": INTEGER, "n": INTEGER,
+                                **dict.fromkeys(("dropout", "expected_best", "sd", "seconds", "examples"), NUMBER)}
+BUDGET_REQUIRED = ("optimizer", "n", "expected_best")
 
 
 def tuning_hyper_columns(searched: set[str] | None = None) -> list[str]:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.config.comparison import CompareConfig
-from nncmp.errors import LockedError, StoreError
-from nncmp.results import schema
+from nncmp.errors import LockedError, StoreError, WriteError
+from nncmp.results import checked, schema
 from nncmp.results.schema import CONFIG, LOCK
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ def new_results_dir(out: Path | None, command: str, root: Path = DEFAULT_ROOT, r
         if not is_started(Path(out)):
             raise StoreError(f"--overwrite: {out} is not an nncmp results folder (no config.json); "
                              "choose another --out")
+    if out is not None and (resume or overwrite) and is_started(Path(out)):
+        check_kind(Path(out), command, resume)
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = root / f"{stamp}-{command}"
@@ -67,6 +69,25 @@ def new_results_dir(out: Path | None, command: str, root: Path = DEFAULT_ROOT, r
     except OSError as e:
         raise StoreError(f"cannot write results to {out}: {e.strerror or e}") from None
     return out
+
+
+# What each command continues (--resume): a comparison's folder, as compare or as train (a one-run comparison).
+CONTINUES = {"compare": ("compare", "train"), "train": ("compare", "train")}
+# Folders with a sub-folder per problem: only their own command replaces them (--overwrite) whole; another
+# would leave the problems' folders beside its results.
+NESTED = ("suite", "calibrate")
+
+
+def check_kind(out: Path, command: str, resume: bool) -> None:
+    """StoreError unless `command` may continue (`resume`) or replace (--overwrite) the started folder `out`:
+    checked before anything is written there, so a command cannot leave a folder of another kind half
+    rewritten (the commands check first too, with more to say)."""
+    kind = read_config(out).get("command") if resume else command_of(out)  # resume: a corrupt one says so
+    if resume and kind not in CONTINUES.get(command, (command,)):
+        raise StoreError(f"--resume: {out} holds an nncmp {kind}, not a {command}; nothing was changed")
+    if not resume and kind in NESTED and kind != command:
+        raise StoreError(f"--overwrite: {out} holds an nncmp {kind}, with a folder per problem that {command} would "
+                         "leave behind; choose another --out (or remove it yourself)")
 
 
 def is_started(folder: Path) -> bool:
@@ -108,8 +129,10 @@ def atomic_file(path: Path) -> Iterator[Path]:
             os.fsync(f.fileno())  # on disk before the rename makes it the file: durable, not just atomic
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename in (None, tmp):  # a full disk fails a write(): say which file
+            e.filename = str(path)
         raise
 
 
@@ -147,40 +170,37 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def read_csv(path: Path, columns: list[str] | None = None, text: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A results CSV, or StoreError naming the file if it is missing, empty, corrupt or lacks columns."""
-    import pandas as pd
-
+    """A results CSV, or StoreError naming the file (and line) if it is missing, empty, corrupt, cut short or
+    lacks columns."""
     path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype={c: str for c in text} or None)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        raise StoreError(f"{path}: not a readable CSV ({' '.join(str(e).split())})") from None
-    missing = [c for c in columns or [] if c not in frame.columns]
-    if missing:
-        raise StoreError(f"{path}: not an nncmp file (missing columns: {', '.join(missing)})")
-    return frame
+    found = checked.read(path, {}, (), columns or [])
+    if found.cut_header or found.problems:
+        raise checked.refusal(checked.said(path, found.problems) or [f"{path}: empty"], "it cannot be read")
+    return checked.frame(found, columns or [], text)
 
 
 def read_records(path: Path) -> pd.DataFrame:
-    """A metrics file (metrics.csv, tuning_metrics.csv) in the current layout, older folders' included."""
-    path = Path(path)
-    frame = read_csv(path, [c for c in schema.RECORD_COLUMNS if c not in schema.LATER_COLUMNS], schema.TEXT_COLUMNS)
-    config: dict[str, Any] = {}
-    if not all(c in frame.columns for c in schema.LATER_COLUMNS):
-        with contextlib.suppress(StoreError):  # an older folder without config.json: the defaults then
-            config = read_config(path.parent)
-    return schema.upgrade_records(frame, config)
+    """A metrics file (metrics.csv, tuning_metrics.csv) in the current layout, older folders' included; StoreError
+    naming the line if a run in it is damaged (checked.py: what each reader keeps)."""
+    frame, found = checked.records(Path(path))
+    if found.problems:
+        raise checked.refusal(checked.said(path, found.problems), "a resume trains its damaged runs again")
+    return frame
 
 
-def read_metrics(folder: Path) -> pd.DataFrame:
-    return read_records(Path(folder) / schema.METRICS)
+def read_metrics(folder: Path, warnings: list[str] | None = None) -> pd.DataFrame:
+    """metrics.csv, checked against runs.csv; any damage refused, or with `warnings` its runs left out and said
+    there."""
+    return checked.metrics(Path(folder), warnings)
 
 
 def read_tuning(path: Path) -> pd.DataFrame:
-    table = read_csv(path, schema.TUNING_COLUMNS, schema.TEXT_COLUMNS)
-    return schema.upgrade_tuning(table, model_of(Path(path).parent))
+    """tuning.csv, whole and consistent, or StoreError naming what is wrong (a resume rebuilds it)."""
+    table, problems = checked.tuning(Path(path))
+    if problems:
+        raise checked.refusal(problems, "which trial was chosen depends on every row, so none is shown: nncmp "
+                                        f"resume {Path(path).parent} rebuilds it from tuning_metrics.csv")
+    return table
 
 
 def model_of(folder: Path) -> str | None:
@@ -241,8 +261,13 @@ class Lock:
                 continue
             except OSError as e:
                 raise StoreError(f"cannot write results to {self.path.parent}: {e.strerror or e}") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()}\n")
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(f"{os.getpid()}\n")
+            except OSError as e:  # a full disk: the empty lock would read as stale, but it is not left behind
+                self.path.unlink(missing_ok=True)
+                raise WriteError(f"cannot write {self.path}: {e.strerror or e}; nothing was changed in the "
+                                 "folder") from None
             self.held = True
             return self
         raise LockedError(f"cannot take the lock {self.path}")
@@ -263,10 +288,10 @@ def read_compare(folder: Path) -> tuple[CompareConfig, dict[str, Any]]:
     """The comparison a folder holds (compare's, or train's one-run comparison), and its config.json as
     written (for `created` and `resumed`)."""
     doc = read_config(folder)
+    if doc.get("command") not in CONTINUES["compare"]:  # even with a grid: resuming would write its kind back
+        raise StoreError(f"{Path(folder)} holds the results of nncmp {doc.get('command')}, not of compare; "
+                         "only a comparison can be resumed")
     if not isinstance(doc.get("grid"), dict) or not isinstance(doc.get("base"), dict):
-        if doc.get("command") not in ("compare", "train"):
-            raise StoreError(f"{Path(folder)} holds the results of nncmp {doc.get('command')}, not of compare; "
-                             "only a comparison can be resumed")
         raise StoreError(f"{Path(folder) / CONFIG}: no grid or base spec recorded")
     return CompareConfig.from_json(doc, Path(folder) / CONFIG), doc
 

@@ -13,10 +13,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def summarize_folder(folder: Path, target: float | None, metric: str | None,
-                     baseline: str | None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """The metrics, the ranked summary and the metric used, from a results folder's files."""
-    metrics = store.read_metrics(folder)
+def summarize_folder(folder: Path, target: float | None, metric: str | None, baseline: str | None,
+                     warnings: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The metrics, the ranked summary and the metric used, from a results folder's files. A damaged metrics.csv
+    is refused, or with `warnings` summarised without its damaged runs, said there (results/checked.py)."""
+    metrics = store.read_metrics(folder, warnings)
     tuning_path = Path(folder) / schema.TUNING
     tuning = store.read_tuning(tuning_path) if tuning_path.exists() else None
     metric = metric or stats.default_metric(metrics)

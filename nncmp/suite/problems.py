@@ -38,6 +38,9 @@ from __future__ import annotations
 
 import math
 import tomllib
+import types
+import typing
+from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -47,12 +50,17 @@ from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry.closest import hint
+from nncmp.results import schema
 
 BUILTIN = ("default", "large")
 METRICS = ("val_acc", "val_loss")  # what a target is on: accuracy to reach, loss to get below
 # RunSpec fields a problem may not set: the suite's grid sets them (the optimizer and all its settings).
 GRID_SET = {"optimizer", "seed", "opt_args", *hp.optimizer_settings()}
 PROBLEM_KEYS = {"target", "metric", "description", "baseline_settings"}
+# A problem's name is its sub-folder, beside the suite folder's own files: it may be none of them (nor one
+# that --overwrite clears: figures, weights/), and short enough for any file system with room to spare.
+RESERVED = {n.casefold() for n in (*schema.RESULT_FILES, schema.PROFILES_PNG, schema.WEIGHTS)}
+NAME_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -120,11 +128,19 @@ class Suite:
         """The suite cut to the named problems (--problems), in the suite's order."""
         if not names:
             return self
+        listed_once(names)
         keep = {self.problem(n).name for n in names}
         return replace(self, problems=tuple(p for p in self.problems if p.name in keep))
 
     def uncalibrated(self) -> list[str]:
         return [p.name for p in self.problems if p.target is None]
+
+
+def listed_once(names: typing.Sequence[str]) -> None:
+    """--problems names each problem once (as --opts does each optimizer)."""
+    twice = [n for n, k in Counter(names).items() if k > 1]
+    if twice:
+        raise SpecError(f"--problems lists {', '.join(twice)} more than once")
 
 
 def builtin_path(name: str) -> Path:
@@ -151,7 +167,8 @@ def parse_file(path: Path, builtin: bool = False, relative_to: Path | None = Non
     return _parse(path, builtin, relative_to)
 
 
-def _parse(path: Path, builtin: bool = False, relative_to: Path | None = None) -> Suite:
+def _parse(path: Path, builtin: bool = False, relative_to: Path | None = None, chain: tuple[Path, ...] = ()) -> Suite:
+    """`chain`: the files that extend this one, so that a cycle of `extends` is refused, not recursed into."""
     try:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
@@ -172,7 +189,7 @@ def _parse(path: Path, builtin: bool = False, relative_to: Path | None = None) -
     base = relative_to or path.parent
     calibration = dict(doc.get("calibration", {}))
     if "extends" in head:  # another suite's problems first; a table of the same name here overrides its keys
-        parent = load_suite(head["extends"]) if head["extends"] in BUILTIN else _parse(base / str(head["extends"]))
+        parent = _parent(path, head["extends"], base, chain)
         own = problems
         problems = {p.name: _raw(p) for p in parent.problems}
         for name, table in own.items():
@@ -180,8 +197,28 @@ def _parse(path: Path, builtin: bool = False, relative_to: Path | None = None) -
         calibration = {**parent.calibration, **calibration,
                        "problems": {**parent.calibration.get("problems", {}), **calibration.get("problems", {})}}
     parsed = tuple(_problem(path, name, table, base) for name, table in problems.items())
+    folders: dict[str, str] = {}
+    for name in problems:  # a file system that ignores case would give two problems one folder
+        if folders.setdefault(name.casefold(), name) != name:
+            raise SpecError(f"{path}: problems {folders[name.casefold()]} and {name} differ only in case; each "
+                            "problem's name is a folder name, and some file systems take them for one")
     return Suite(str(head.get("name", path.stem)), parsed, str(head.get("description", "")), calibration, path,
                  builtin)
+
+
+def _parent(path: Path, extends: Any, base: Path, chain: tuple[Path, ...]) -> Suite:
+    """The suite `extends` names: a built-in one, or a file beside this one that is not already extending it."""
+    if not isinstance(extends, str) or not extends:
+        raise SpecError(f"{path}: extends must name a built-in suite ({', '.join(BUILTIN)}) or a suite file, got "
+                        f"{extends!r}")
+    builtin = extends in BUILTIN
+    parent = builtin_path(extends) if builtin else base / extends
+    chain = (*chain, path.resolve())
+    if parent.resolve() in chain:
+        cycle = " → ".join(p.name for p in chain[chain.index(parent.resolve()):])
+        raise SpecError(f"{path}: extends {extends}, which extends it again ({cycle} → {parent.name}); a suite can "
+                        "extend only one that does not come back to it")
+    return _parse(parent, builtin, chain=chain)
 
 
 def _raw(p: Problem) -> dict[str, Any]:
@@ -190,12 +227,13 @@ def _raw(p: Problem) -> dict[str, Any]:
     table: dict[str, Any] = {f.name: getattr(spec, f.name) for f in fields(RunSpec)
                              if f.name in ("dataset", "model") or (f.name not in GRID_SET and
                                                                    getattr(spec, f.name) != getattr(default, f.name))}
-    for key in ("model_args", "data_args"):
-        if key in table:
-            table[key] = dict(table[key])
+    for key, value in table.items():  # as TOML gives them: lists and tables, checked again as any problem's
+        if isinstance(value, tuple):
+            table[key] = dict(value) if key in ("model_args", "data_args") else list(value)
     table.update(metric=p.metric, description=p.description)
     if p.baseline_settings:
-        table["baseline_settings"] = {o: dict(s) for o, s in p.baseline_settings}
+        table["baseline_settings"] = {o: {k: list(v) if isinstance(v, tuple) else v for k, v in s}
+                                      for o, s in p.baseline_settings}
     if p.target is not None:
         table["target"] = p.target
     return table
@@ -205,8 +243,7 @@ def _problem(path: Path, name: str, table: Any, base: Path) -> Problem:
     where = f"{path}: problem {name}"
     if not isinstance(table, dict):
         raise SpecError(f"{where}: must be a table of settings")
-    if "/" in name or name.startswith("."):
-        raise SpecError(f"{where}: a problem's name is a folder name; it cannot hold '/' or start with '.'")
+    _check_name(path, name)
     known = {f.name for f in fields(RunSpec)} - GRID_SET
     settings = {k: v for k, v in table.items() if k not in PROBLEM_KEYS}
     wrong = sorted(set(settings) - known)
@@ -218,6 +255,7 @@ def _problem(path: Path, name: str, table: Any, base: Path) -> Problem:
         raise SpecError(f"{where}: unknown setting(s) {', '.join(wrong)}; {why}")
     if "dataset" not in settings:
         raise SpecError(f"{where}: needs a dataset (e.g. dataset = \"digits\")")
+    _check_types(where, settings)
     for key in ("dataset", "model"):  # a user's file is found beside the suite file
         if isinstance(settings.get(key), str):
             settings[key] = _beside(settings[key], base)
@@ -229,14 +267,13 @@ def _problem(path: Path, name: str, table: Any, base: Path) -> Problem:
                             f"{{ {'d_model = 64' if key == 'model_args' else 'p = 31'} }}, got {settings[key]!r}")
         if key in settings:
             settings[key] = tuple(sorted(settings[key].items()))
-    for key in ("steps", "eval_every", "epochs"):  # TOML gives an int, a float or a string: only an int is a budget
-        if key in settings and (isinstance(settings[key], bool) or not isinstance(settings[key], int)):
-            raise SpecError(f"{where}: {key} must be a whole number, got {settings[key]!r}")
     if "steps" in settings and "epochs" in settings:
         raise SpecError(f"{where}: give its budget as epochs or as steps, not both")
     metric = table.get("metric", "val_acc")
     if metric not in METRICS:
         raise SpecError(f"{where}: metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if not isinstance(table.get("description", ""), str):
+        raise SpecError(f"{where}: description must be text, got {table['description']!r}")
     target = table.get("target")
     if target is not None and (not isinstance(target, int | float) or isinstance(target, bool)
                                or not math.isfinite(target)):
@@ -252,6 +289,64 @@ def _problem(path: Path, name: str, table: Any, base: Path) -> Problem:
                    baselines)
 
 
+def _check_name(path: Path, name: str) -> None:
+    where = f"{path}: problem {name!r}"
+    if not name:
+        raise SpecError(f"{path}: a problem has an empty name ([problems.\"\"]); its name is its results' folder")
+    if len(name) > NAME_LIMIT:
+        raise SpecError(f"{path}: problem {name[:20]!r}… has a name of {len(name)} characters; its name is its "
+                        f"results' folder, at most {NAME_LIMIT}")
+    if not name.isprintable() or "/" in name or "\\" in name or name.startswith("."):
+        raise SpecError(f"{where}: its name is its results' folder: it cannot hold '/', '\\' or control "
+                        "characters, or start with '.'")
+    if name.casefold() in RESERVED or Path(name).suffix.lower() in (".png", ".gif"):
+        raise SpecError(f"{where}: its name is its results' folder, beside the suite's own files ({schema.CONFIG}, "
+                        f"{schema.SUITE_TIMES}, {schema.SUITE_TABLE}, figures, …); name it otherwise")
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # to Python, true is the number 1
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _wanted(hint_: Any) -> tuple[str, typing.Callable[[Any], bool]]:
+    """What a TOML value of a RunSpec field of type `hint_` must be (as words) and the test of it; TOML gives
+    int, float, bool, str, lists and tables, so a value of the wrong kind is known before any check of it."""
+    args = [a for a in typing.get_args(hint_) if a is not type(None)]
+    if typing.get_origin(hint_) in (typing.Union, types.UnionType) and len(args) == 1:  # X | None: None is "left out"
+        hint_ = args[0]
+    simple = {bool: ("true or false", lambda v: isinstance(v, bool)), int: ("a whole number", _whole),
+              float: ("a number", _number), str: ("text", lambda v: isinstance(v, str))}
+    if hint_ in simple:
+        return simple[hint_]
+    items = typing.get_args(hint_)
+    if typing.get_origin(hint_) is tuple and items and typing.get_origin(items[0]) is tuple:  # key-value pairs
+        return "a table", lambda v: isinstance(v, dict)
+    if typing.get_origin(hint_) is tuple and items[-1] is Ellipsis:
+        what, ok = simple[items[0]]
+        return f"a list of {'whole numbers' if items[0] is int else what}", \
+            lambda v: isinstance(v, list) and all(ok(x) for x in v)
+    if typing.get_origin(hint_) is tuple:
+        return f"a list of {len(items)} numbers", lambda v: isinstance(v, list) and len(v) == len(items) and all(
+            _number(x) for x in v)
+    return "a value", lambda v: True
+
+
+def _check_types(where: str, settings: dict[str, Any]) -> None:
+    """Each setting of the kind its RunSpec field holds (epochs = "two" is refused here, by name, and not by a
+    comparison deep in a check)."""
+    hints = typing.get_type_hints(RunSpec)
+    for key, value in settings.items():
+        if key in ("model_args", "data_args"):  # said with an example where they are read
+            continue
+        what, ok = _wanted(hints[key])
+        if not ok(value):
+            raise SpecError(f"{where}: {key} must be {what}, got {value!r}")
+
+
 def _baseline_settings(where: str, spec: RunSpec, given: Any) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
     """baseline_settings = { adamw = { weight_decay = 1.0 } }, checked as the baseline's runs would be."""
     if not isinstance(given, dict) or not all(isinstance(v, dict) for v in given.values()):
@@ -265,6 +360,7 @@ def _baseline_settings(where: str, spec: RunSpec, given: Any) -> tuple[tuple[str
             why = "--calibrate tunes the rate" if wrong == ["lr"] else \
                 f"an optimizer's settings are {', '.join(sorted(allowed))}"
             raise SpecError(f"{where}: baseline_settings.{optimizer}: {', '.join(wrong)} cannot be set here ({why})")
+        _check_types(f"{where}: baseline_settings.{optimizer}", settings)
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
         try:
             name = replace(spec, optimizer=optimizer, **values).optimizer

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from nncmp.config.comparison import Options
 from nncmp.errors import BackendError
 from nncmp.registry.datasets import Data
-from nncmp.training import devices, execute, workers
+from nncmp.training import devices, execute, openmp, workers
+from nncmp.training.load import Threads
 from nncmp.training.plan import Group, describe, runs_of
 from nncmp.training.probes import Probes, Tracking
 from nncmp.training.workers import DataRecipe, Setup, call
@@ -127,7 +128,7 @@ def train(groups: list[Group], data: Data, options: Options, progress: Progress,
             say(describe(number, len(groups), group))
         say(f"{len(groups)} groups on {options.backend}"
             + (f" ({options.jobs} workers)" if options.backend == "processes" else ""))
-    backend = open_backend(groups, data, options, progress, holdout, probe)
+    backend = open_backend(groups, data, options, progress, holdout, probe, say)
     retry = Retries(0, outcome, alone=False) if backend.in_process else Retries(options.retries, outcome)
     try:
         for group in groups:
@@ -163,10 +164,11 @@ def _counts(backend: Backend, progress: Progress) -> None:
 
 
 def open_backend(groups: list[Group], data: Data, options: Options, progress: Progress, holdout: bool = False,
-                 probe: Probes | None = None) -> Backend:
-    """The backend `options.backend` names, ready for `groups`."""
+                 probe: Probes | None = None, say: Callable[[str], None] | None = None) -> Backend:
+    """The backend `options.backend` names, ready for `groups` (`say`: --verbose, a thread count that changes)."""
     if options.backend == "local":
-        return LocalBackend(runs_of(groups), data, progress, probe)
+        threads = None if threads_fixed_by(options) else devices.THREADS
+        return LocalBackend(runs_of(groups), data, progress, probe, threads, say)
     recipe = DataRecipe.of(groups[0].specs[0], options.data_dir, holdout)
     tracking = probe.tracking if probe is not None else Tracking()
     if options.backend == "processes":
@@ -185,8 +187,10 @@ class LocalBackend:
 
     in_process = True
 
-    def __init__(self, runs: list[RunSpec], data: Data, progress: Progress, probe: Probes | None = None):
+    def __init__(self, runs: list[RunSpec], data: Data, progress: Progress, probe: Probes | None = None,
+                 threads: Threads | None = None, say: Callable[[str], None] | None = None):
         self.runs, self.data, self.progress, self.probe = runs, data, progress, probe
+        self.threads, self.say = threads, say  # torch's thread count, following the load (None: kept as it is)
         self.queue: deque[Group] = deque()
 
     def submit(self, group: Group) -> None:
@@ -197,6 +201,10 @@ class LocalBackend:
 
     def next(self) -> Back:
         group = self.queue.popleft()
+        # Where every group of this process starts: the cheap re-check of the load (no wait) comes here.
+        changed = self.threads.follow() if self.threads else None
+        if changed and self.say:
+            self.say(changed)
         self.progress.start_group(group.indices, list(group.specs))
         try:
             # Looked up on the module at each call, so a stand-in put there (fault injection) is what runs.
@@ -210,6 +218,23 @@ class LocalBackend:
 
     def close(self) -> None:
         self.queue.clear()
+        if self.threads:
+            self.threads.restore()
+
+
+def threads_fixed_by(options: Options) -> str:
+    """What keeps torch's thread count from following the load between groups ("": nothing, it follows)."""
+    if options.threads is not None:
+        return f"--threads {options.threads}"
+    if "OMP_NUM_THREADS" in os.environ:
+        return f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    if options.deterministic:  # the same command, the same thread count: byte-identical records
+        return "--deterministic"
+    if options.backend != "local":  # each worker keeps its share of the cores; its load is nncmp's own
+        return f"--backend {options.backend}"
+    if options.device.startswith(("cuda", "mps")):
+        return f"--device {options.device}"
+    return ""
 
 
 def threads_per_worker(jobs: int) -> int:
@@ -241,7 +266,8 @@ class ProcessBackend:
     def __init__(self, recipe: DataRecipe, jobs: int, setup: Setup, tracking: Tracking):
         self.recipe, self.jobs, self.setup, self.tracking = recipe, jobs, setup, tracking
         self.task = workers.work  # looked up now: what that module holds (a test's stand-in) is what workers run
-        # spawn, not fork: forking a process that already runs torch's thread pools can deadlock.
+        # spawn, not fork: forking a process that already runs torch's thread pools can deadlock. A worker inherits
+        # this process's environment, so its OpenMP threads wait as openmp.py chose here (and config.json says).
         self.context = multiprocessing.get_context("spawn")
         self.pool: ProcessPoolExecutor | None = None
         self.running: dict[Future[tuple[list[list[Record]], dict[str, Any]]], Group] = {}
@@ -276,8 +302,8 @@ class ProcessBackend:
                 except BrokenProcessPool:
                     self.broken = True
                     self.back.append(Back(group, error="its worker process died"))
-                except Exception as e:  # noqa: BLE001 -- any failure of the task is recorded, not raised
-                    self.back.append(Back(group, error=f"{type(e).__name__}: {e}"))
+                except (Exception, SystemExit) as e:  # noqa: BLE001 -- any failure of the task is recorded, not raised
+                    self.back.append(Back(group, error=execute.failure(e)))
                 else:
                     self.back.append(Back(group, records, tracked))
         return self.back.popleft()
@@ -304,7 +330,11 @@ class RayBackend:
         # A task reserves as many CPUs as it runs torch threads (never more than the cluster has: it would wait
         # forever).
         cpus = max(1, int(self.ray.cluster_resources().get("CPU", jobs)))
-        self.remote = self.ray.remote(num_cpus=min(setup.threads, cpus), num_gpus=gpus_per_task, max_retries=0)(call)
+        # A Ray worker is not this process's child (a cluster's, or an instance started before): the wait policy
+        # openmp.py chose, and its record, go with every task, so its torch loads with them.
+        chosen = {k: os.environ[k] for k in (openmp.VARIABLE, openmp.CHOSEN) if k in os.environ}
+        self.remote = self.ray.remote(num_cpus=min(setup.threads, cpus), num_gpus=gpus_per_task, max_retries=0,
+                                      **({"runtime_env": {"env_vars": chosen}} if chosen else {}))(call)
         self.capacity = max(1, cpus // min(setup.threads, cpus))
         self.task = workers.work  # looked up now: what that module holds (a test's stand-in) is what tasks run
         self.setup, self.tracking = setup, tracking

@@ -15,11 +15,15 @@ import torch
 
 from nncmp.config.comparison import DEVICE, DEVICES
 from nncmp.errors import SpecError
+from nncmp.training.load import Threads
 
 if TYPE_CHECKING:
     from nncmp.registry.datasets import Data
 
 _MOVED: dict[tuple[int, str], Data] = {}  # (id of a Data on the CPU, device) → that Data on the device
+
+# torch's CPU threads between groups: as many as the load leaves free (load.py); at most what torch starts with.
+THREADS = Threads(torch.get_num_threads, torch.set_num_threads)
 
 
 def check(text: str) -> str:

@@ -11,7 +11,9 @@ import warnings
 from collections.abc import Sequence
 
 from nncmp.config.run import RunSpec
+from nncmp.errors import UserCodeStopped
 from nncmp.registry.datasets import Data
+from nncmp.registry.user import how_stopped, stopped
 from nncmp.training.devices import on_device
 from nncmp.training.engines import func_stacked, single, stacked  # by module: tests stand in for an engine
 from nncmp.training.plan import Group, plan
@@ -23,7 +25,18 @@ def train_with(group: Group, data: Data, on_epoch: OnEpoch | None = None,
     """Train the runs of `group` together on its engine and device (`data` moves there, once per process);
     each run's records, in the group's order. An engine is an optimisation, never a risk: if a stacked engine
     fails during training, its runs train again one by one on the single-run engine (a warning says why), and
-    only a failure there is a failed run."""
+    only a failure there is a failed run. A user's model or loss that calls sys.exit (or raises a KeyboardInterrupt
+    of its own) fails its group's runs with UserCodeStopped, saying where, like any error of theirs."""
+    try:
+        return _train_with(group, data, on_epoch, probe)
+    except (SystemExit, KeyboardInterrupt) as e:
+        if not stopped(e):
+            raise
+        raise UserCodeStopped(f"its code {how_stopped(e)}") from None
+
+
+def _train_with(group: Group, data: Data, on_epoch: OnEpoch | None = None,
+                probe: Probe | None = None) -> list[list[Record]]:
     data = on_device(data, group.device)
     specs = list(group.specs)
     if group.engine == "single":
@@ -77,5 +90,6 @@ def train_together(specs: list[RunSpec], data: Data, device: str = "cpu") -> lis
 
 def failure(e: BaseException) -> str:
     """A training error as runs.csv and the failure report show it: one line."""
-    return f"{type(e).__name__}: {' '.join(str(e).split())}"
+    text = " ".join(str(e).split())
+    return text if isinstance(e, UserCodeStopped) else f"{type(e).__name__}: {text}"
 

@@ -9,17 +9,20 @@ train on): their run ids are the ones in the files.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from nncmp.config.budget import rounds
 from nncmp.config.comparison import Options
 from nncmp.config.run import RunSpec
-from nncmp.errors import Interrupted, RunsFailed, WriteError
-from nncmp.results import schema, store
+from nncmp.errors import Interrupted, RunsFailed, UserCodeStopped, WriteError
+from nncmp.registry.user import how_stopped
+from nncmp.results import checked, schema, store
 from nncmp.results.schema import records_frame
+from nncmp.training import weights
 from nncmp.training.backends import train
 from nncmp.training.plan import plan
 from nncmp.training.probes import Probes, Tracking
@@ -34,14 +37,22 @@ if TYPE_CHECKING:
 OnSaved = Callable[[dict[int, list[Record]]], None]
 
 
-def finished_runs(path: Path, specs: list[RunSpec]) -> dict[int, list[Record]]:
-    """The records already in `path` (a metrics file of an earlier, interrupted attempt), by position.
+def finished_runs(path: Path, specs: list[RunSpec], notes: list[str] | None = None,
+                  recorded: bool = False) -> dict[int, list[Record]]:
+    """The records already in `path` (a metrics file of an earlier, interrupted attempt), by position: the runs
+    that are whole (results/checked.py). A damaged run's rows are dropped from the file (said in `notes`), so it
+    trains again.
 
-    A run's rows are written only once it has finished, so every run in the file is complete.
+    `recorded` (a resume's start): a run of metrics.csv counts only if runs.csv records it as finished (its rows
+    and checksum, written after metrics.csv); without, its rows alone decide (just written by this process).
     """
     if not path.exists():
         return {}
-    frame = store.read_records(path)
+    records, runs_said = checked.run_records(path.parent) if path.name == schema.METRICS else (None, [])
+    every = {rounds(s) for s in specs}
+    frame, found = checked.records(path, every.pop() if len(every) == 1 else None, records)
+    problems = checked.dropped(path, found)
+    problems += [f"{line}; the runs whose record is lost there train again" for line in runs_said]
     positions = {s.run_id: i for i, s in enumerate(specs)}
     # Folders written before the hyperparameters were part of run ids name a run by its older id; where
     # that is unambiguous their rows continue under the current one.
@@ -50,33 +61,47 @@ def finished_runs(path: Path, specs: list[RunSpec]) -> dict[int, list[Record]]:
         legacy.setdefault(s.legacy_run_id, []).append(i)
     done: dict[int, list[Record]] = {}
     renamed = False
+    unrecorded = []
     for run_id, rows in frame.groupby("run_id", sort=False):
-        records = rows.to_dict("records")
+        records_of_run = rows.to_dict("records")
         if run_id not in positions:
             if len(legacy.get(run_id, ())) != 1:
                 raise store.StoreError(f"{path}: run {run_id} is not part of this comparison")
             spec = specs[legacy[run_id][0]]
-            for r in records:
+            for r in records_of_run:
                 r["run_id"], r["config"] = spec.run_id, spec.config_id
-            done[legacy[run_id][0]] = records
+            done[legacy[run_id][0]] = records_of_run
             renamed = True
             continue
-        done[positions[run_id]] = records
-    if renamed:  # the file itself in current ids, so the summary and report read them too
+        if recorded and records is not None and found.header == schema.RECORD_COLUMNS and run_id not in records:
+            unrecorded.append(run_id)  # its process stopped before runs.csv said it finished
+            continue
+        done[positions[run_id]] = records_of_run
+    if unrecorded:
+        problems.append(f"{path}: {len(unrecorded)} run(s) not recorded as finished in runs.csv (e.g. "
+                        f"{unrecorded[0]}): they train again")
+    if renamed or found.problems or unrecorded:  # the file itself as kept, in current ids: what report reads
         store.write_csv(path, records_frame([r for i in sorted(done) for r in done[i]]))
+    if notes is not None:
+        notes += problems
     return done
 
 
 def write_runs(folder: Path, specs: list[RunSpec], by_run: dict[int, list[Record]], interrupted: bool = False,
                failed: dict[int, str] | None = None) -> None:
-    """runs.csv: each run and where it stands — ok, diverged, pending, interrupted or failed (with its error)."""
+    """runs.csv: each run and where it stands — ok, diverged, pending, interrupted or failed (with its error) —
+    and each finished run's completion record: its rows in metrics.csv, as on disk now, and their checksum."""
     failed = failed or {}
+    written = checked.written(Path(folder) / schema.METRICS)
     rows = []
     for i, spec in enumerate(specs):
         status = by_run[i][-1]["status"] if i in by_run else (
             "failed" if i in failed else "interrupted" if interrupted else "pending")
-        rows.append({"run": i + 1, "run_id": spec.run_id, "status": status, "error": failed.get(i, "")})
-    store.write_csv(Path(folder) / schema.RUNS, pd.DataFrame(rows, columns=schema.RUN_STATUS_COLUMNS))
+        count, digest = written.get(spec.run_id, ("", "")) if i in by_run else ("", "")
+        rows.append({"run": i + 1, "run_id": spec.run_id, "status": status, "error": failed.get(i, ""),
+                     "rows": count, "checksum": digest})
+    columns = schema.RUN_STATUS_COLUMNS + schema.RUN_RECORD_COLUMNS
+    store.write_csv(Path(folder) / schema.RUNS, pd.DataFrame(rows, columns=columns))
 
 
 def write_layers(path: Path, run_ids: list[str], rows: dict[str, list[dict[str, Any]]]) -> None:
@@ -102,8 +127,9 @@ def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, 
             by_run.update(group)  # only once it is on disk
             if after:
                 after(by_run)
-        except OSError as e:
-            raise WriteError(f"cannot write {path}: {e.strerror or e}; the results saved before are intact") from None
+        except OSError as e:  # the file that failed: metrics.csv, or runs.csv, layers.csv, weights/ after it
+            raise WriteError(f"cannot write {e.filename or path}: {e.strerror or e}; the results saved before are "
+                             "intact") from None
 
     todo = [i for i in range(len(specs)) if i not in by_run]
     if done and say_resumed:
@@ -122,10 +148,23 @@ def run_phase(specs: list[RunSpec], data: Data, path: Path, reporter: Reporter, 
                 outcome = train(groups, data, options, progress, on_group, holdout=phase == "tuning", probe=probe,
                                 say=say)
         failed = {todo[j]: error for j, error in outcome.failed.items()}
+    except SystemExit as e:  # a user's code outside any run's training (the plan building a model): its error
+        raise UserCodeStopped(f"{phase}: a user's code {how_stopped(e)}") from None
     except KeyboardInterrupt as e:
         ignore_interrupts()
-        raise Interrupted(phase, len(by_run), len(specs), exit_code(e)) from None
+        # Counted in the file itself: the interrupt may land between a write and noting it in memory.
+        found = on_disk(path, specs)
+        raise Interrupted(phase, len(by_run) if found is None else len(found), len(specs), exit_code(e)) from None
     return by_run, failed
+
+
+def on_disk(path: Path, specs: list[RunSpec]) -> set[int] | None:
+    """The positions of `specs` whose records are in the metrics file `path` (None: it cannot be read)."""
+    try:
+        ids = set(store.read_records(path)["run_id"]) if path.exists() else set()
+    except Exception:  # noqa: BLE001 -- whatever a reader finds wrong: the caller's own count
+        return None
+    return {i for i, s in enumerate(specs) if s.run_id in ids}
 
 
 def run_grid(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, options: Options,
@@ -134,7 +173,11 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter,
     layers.csv, weights/ when tracking); `on_saved` then gets every finished run's records. RunsFailed
     after the others finished if some runs failed; Interrupted on Ctrl-C or SIGTERM."""
     path = folder / schema.METRICS
-    done = finished_runs(path, specs) if resume else {}
+    notes: list[str] = []
+    done = finished_runs(path, specs, notes, recorded=True) if resume else {}
+    for note in notes:
+        reporter.note(note)
+    done = {i: records for i, records in done.items() if i not in lacking_weights(folder, specs, done, options)}
     write_runs(folder, specs, done)
     tracker = None
     tracking = Tracking(layers=options.track_layers, weights=options.track_weights, every=options.track_every or 0,
@@ -160,7 +203,28 @@ def run_grid(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter,
         if failed:
             write_runs(folder, specs, finished_runs(path, specs), failed=failed)
             raise RunsFailed({specs[i].run_id: e for i, e in failed.items()})
-    except Interrupted:
-        # From the file itself: an interrupt may land between writing metrics.csv and noting it in memory.
-        write_runs(folder, specs, finished_runs(path, specs), interrupted=True)
+    except Interrupted as stop:
+        # From the files themselves: an interrupt may land between writing metrics.csv and noting it in memory.
+        saved = finished_runs(path, specs)
+        saved = {i: records for i, records in saved.items() if i not in lacking_weights(folder, specs, saved, options)}
+        write_runs(folder, specs, saved, interrupted=True)
+        stop.finished = len(saved)
         raise
+
+
+def lacking_weights(folder: Path, specs: list[RunSpec], done: Iterable[int], options: Options) -> set[int]:
+    """Of the finished runs `done` (positions in `specs`), with --track-weights, the tracked ones whose weights file
+    is missing (the disk filled up after metrics.csv was written): not finished, they train again, so `landscape`
+    never silently lacks one."""
+    if not options.track_weights:
+        return set()
+    first = min((s.seed for s in specs), default=None)  # the seed Tracking records the weights of
+    return {i for i in done if specs[i].seed == first
+            and not (folder / weights.FOLDER / weights.filename(specs[i].run_id)).is_file()}
+
+
+def saved_runs(folder: Path, specs: list[RunSpec], options: Options) -> int:
+    """How many of a comparison's runs are complete in `folder` (metrics.csv; with --track-weights, their weights
+    file): what a failed write or an interruption outside the training says was saved."""
+    found = on_disk(folder / schema.METRICS, specs) or set()
+    return len(found - lacking_weights(folder, specs, found, options))

@@ -24,13 +24,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nncmp.config.budget import rounds
 from nncmp.config.comparison import Options
 from nncmp.config.run import RunSpec
 from nncmp.config.space import WIDEN, Param, apply, columns_of, lr_grid, space_for, with_values
 from nncmp.config.tuning import GRID, Tuning
 from nncmp.registry.datasets import Data, holdout
 from nncmp.registry.optimizers import entry
-from nncmp.results import schema, store
+from nncmp.results import checked, schema, store
 from nncmp.results.schema import COLLAPSED, DIVERGED, TUNED_PER, tuning_hyper_columns
 from nncmp.training.progress import Reporter
 from nncmp.training.runner import run_phase
@@ -162,10 +163,16 @@ def tune(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, opt
          resume: bool = False, defaults: bool = True) -> list[RunSpec]:
     """Tune every configuration of `specs` (resolved on `data`), write tuning.csv, tuning.json and (for the
     samplers) budget.csv, and return the runs to report: each spec tuned, and at its defaults (unless not
-    `defaults`: a suite judges the tuned runs only). A resume reuses
-    a finished tuning.csv, or the finished trials."""
-    if resume and (folder / schema.TUNING).exists():
-        return reported(specs, store.read_tuning(folder / schema.TUNING), defaults)
+    `defaults`: a suite judges the tuned runs only). A resume reuses a finished tuning.csv, or the finished trials."""
+    if resume and (folder / schema.TUNING).exists():  # finished: its files, if whole, else made again (below)
+        configs = {s.config_id: s.columns() for s in specs}
+        table, problems = checked.finished_tuning(folder, configs, budget_csv=tuning.sampler != GRID)
+        if not problems:
+            return reported(specs, table, defaults)
+        for line in problems:
+            reporter.note(line)
+        reporter.note(f"so {schema.TUNING} and the files made with it are made again from the trials' records in "
+                      f"{schema.TUNING_METRICS} (the trials missing there train again)")
     check_split(data, "--lrs auto" if tuning.sampler == GRID else "--tune")
     first_seed = min(s.seed for s in specs)
     reps: dict[tuple[Any, ...], RunSpec] = {}
@@ -181,7 +188,7 @@ def tune(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, opt
     base_seed = reps[next(iter(reps))].seed
     studies = {(k, s): Study(tuning, space_of[k], base_seed + s) for k in reps for s in range(tuning.studies)}
     path = folder / schema.TUNING_METRICS
-    disk = _records_by_run(path) if resume else {}
+    disk = checked.whole_runs(path, rounds(next(iter(reps.values()))), reporter.note, "trial") if resume else {}
     total = len(reps) * tuning.trials * tuning.studies
     reporter.note(f"tuning ({_what(tuning)}): {total} trials of {len(reps)} configuration(s) on {split.n_train} "
                   f"training examples, scored on {len(split.x_val)} held out from training")
@@ -208,11 +215,12 @@ def tune(specs: list[RunSpec], data: Data, folder: Path, reporter: Reporter, opt
     for st in studies.values():
         st.close()
     table = trial_table(trials, results, reps, space_of, tuning)
-    store.write_csv(folder / schema.TUNING, table)
     store.atomic_write_text(folder / schema.TUNING_JSON, json.dumps(checklist(table, tuning, space_of, reps, split),
                                                                     indent=2) + "\n")
     if tuning.sampler != GRID:
         store.write_csv(folder / schema.BUDGET, budget_table(table))
+    # Last: a resume takes tuning.csv for a finished tuning, so the files made from it are on disk before it is.
+    store.write_csv(folder / schema.TUNING, table)
     return reported(specs, table, defaults)
 
 
@@ -225,13 +233,6 @@ def _what(tuning: Tuning) -> str:
 def _tell_value(records: list[dict[str, Any]]) -> float:
     value = budget_value(records)
     return value if math.isfinite(value) else -1e30  # an error: the worst, as a finite number for the sampler
-
-
-def _records_by_run(path: Path) -> dict[str, list[dict[str, Any]]]:
-    if not path.exists():
-        return {}
-    frame = store.read_records(path)
-    return {run_id: rows.to_dict("records") for run_id, rows in frame.groupby("run_id", sort=False)}
 
 
 def _train(specs: list[RunSpec], split: Data, path: Path, reporter: Reporter, options: Options,

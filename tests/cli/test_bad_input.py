@@ -220,6 +220,10 @@ USAGE = [
     (["compare", "--tune", "tpe", "--lrs", "0.1,0.01"], "--tune tunes the rate: the grid cannot list rates too"),
     (["compare", "--tune", "halton", "--space", "{broken}/config.json"], "is not valid JSON"),
     (["compare", "--tune", "halton", "--space", "/nonexistent/space.json"], "No such file"),
+    # Issue 30: a config.json naming no nncmp command was reported as nothing, with exit 0.
+    (["report", "{alien}"], "config.json: written by 'frobnicate', not by an nncmp command (compare, train"),
+    (["report", "{alien}", "--format", "html"], "config.json: written by 'frobnicate'"),
+    (["resume", "{alien}"], "holds the results of nncmp frobnicate, not of compare"),
 ]
 
 
@@ -255,7 +259,8 @@ def tier(case):
 @pytest.fixture(scope="module")
 def made_folders(tmp_path_factory):
     """Folders the cases refer to: {done} a finished compare, {other} someone else's files, {broken} a
-    corrupt config.json, {trained} a train folder, {corrupt}/{small} bad MNIST files."""
+    corrupt config.json, {trained} a train folder, {corrupt}/{small} bad MNIST files, {alien} a compare folder
+    whose config.json names no nncmp command."""
     import torch
 
     from nncmp.cli.app import app
@@ -277,6 +282,10 @@ def made_folders(tmp_path_factory):
         paths[name] = tmp / name
         shutil.copytree(paths["done"], paths[name])
         (paths[name] / "tuning.csv").write_text(text)
+    paths["alien"] = tmp / "alien"  # a comparison's files under a config.json that another program wrote
+    shutil.copytree(paths["done"], paths["alien"])
+    config = paths["alien"] / "config.json"
+    config.write_text(config.read_text().replace('"command": "compare"', '"command": "frobnicate"'))
     paths["other"].mkdir()
     (paths["other"] / "thesis.tex").write_text("mine")
     paths["broken"].mkdir()
@@ -311,6 +320,18 @@ def test_usage_errors_are_one_line_and_exit_2(cli, folders, args, message):
     assert result.exception is None or isinstance(result.exception, SystemExit)
     lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1
+
+
+@FAST
+@pytest.mark.parametrize("content", [bytes(range(256)), b"\xff\xfe[adam]\n"])
+def test_a_binary_space_file_is_one_line_before_anything_is_written(cli, tmp_path, content):
+    """Was: UnicodeDecodeError's traceback."""
+    space = tmp_path / "space.toml"
+    space.write_bytes(content)
+    code, out, result = cli("compare", "--opts", "adam", "--tune", "halton", "--space", space, "--out", tmp_path / "o")
+    assert code == 2 and "Traceback" not in out, out
+    assert result.stderr.strip() == f"Error: --space {space} is not a text file (TOML or JSON, UTF-8)"
+    assert not (tmp_path / "o").exists()
 
 
 @FAST

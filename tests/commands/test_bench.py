@@ -19,7 +19,11 @@ def test_bench_with_reference(cli, tmp_path):
 
 @pytest.mark.slow
 def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()  # its threads follow the load (no --threads): this process's are put back
     code, out, _ = cli("bench", "--n", "256", "--n-bs1", "32", "--repeats", "1", "--load", "--json", "--out", tmp_path)
+    torch.set_num_threads(before)
     assert code == 0, out
     doc = json.loads(out)
     assert set(doc["figures"]) - set(doc["targets"]) == {
@@ -49,6 +53,14 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
     assert pool["processes_vs_local"] == pytest.approx(pool["local seconds"] / pool["processes seconds"])
     assert pool["driver ms per run"] > 0 and pool["jobs"] == 2
     assert json.loads((tmp_path / "bench.json").read_text())["figures"] == doc["figures"]
+    # Each case, idle or under load, says how it ran: this process's wait policy, and its threads then.
+    from nncmp.training.openmp import choice
+
+    policy = choice().wait_policy or "default"
+    assert len(doc["under_load"]) == 4
+    assert all(c["wait policy"] == policy and c["threads"] >= 1 for c in [*cases.values(), *doc["under_load"]])
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["openmp"]["wait_policy"] == choice().wait_policy and config["openmp"]["threads_follow_load"]
 
 
 @pytest.mark.slow

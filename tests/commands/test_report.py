@@ -152,6 +152,8 @@ def test_a_users_model_has_no_architecture_columns(cli, tmp_path, monkeypatch):
     # A folder of an older nncmp wrote dropout 0.0 for such a model: read, it is empty too.
     metrics = pd.read_csv(tmp_path / "t" / schema.METRICS, dtype=str, keep_default_na=False)
     metrics.assign(dropout="0.0").to_csv(tmp_path / "t" / schema.METRICS, index=False)
+    runs = pd.read_csv(tmp_path / "t" / schema.RUNS)  # and runs.csv without the completion records it had not
+    runs.drop(columns=schema.RUN_RECORD_COLUMNS).to_csv(tmp_path / "t" / schema.RUNS, index=False)
     assert (store.read_metrics(tmp_path / "t")["dropout"] == "").all()
     code, text, _ = cli("report", "t", "--format", "csv", "--no-plot")
     assert code == 0 and (pd.read_csv(pd.io.common.StringIO(text), keep_default_na=False)["dropout"] == "").all()

@@ -220,3 +220,167 @@ def test_report_on_a_suite_folder_points_to_its_verdict_and_problems(judged):
     out, _ = judged
     code, text, _ = run_cli("report", out)
     assert code == 2 and "is a suite" in text and "nncmp report" in text
+
+
+# --- issue 30: a command never damages a folder of another kind; bad input refused before anything is written
+
+
+def digest(folder):
+    """Every file under `folder` (its sub-folders' too) → its SHA-256: what "left byte-identical" compares."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def kinds(calibrated, judged, tmp_path):
+    """Fresh copies of a folder of each kind: a suite's, a compare's (one of its problems) and a calibration's."""
+    path, result = calibrated
+    out, _ = judged
+    folders = {"suite": tmp_path / "suite", "compare": tmp_path / "compare", "calibrate": tmp_path / "calibrate"}
+    shutil.copytree(out, folders["suite"])
+    shutil.copytree(out / "digits", folders["compare"])
+    shutil.copytree(result.folder, folders["calibrate"])
+    return {"path": path, **folders}
+
+
+def test_calibrate_with_resume_refuses_a_suite_folder_and_leaves_it_byte_identical(kinds):
+    """Was: it calibrated the built-in default suite into DIR, replaced DIR's config.json and suite.toml, exited
+    0, and DIR could no longer be resumed ("holds an nncmp calibrate")."""
+    suite = kinds["suite"]
+    before = digest(suite)
+    for named in ([], [kinds["path"]]):  # the built-in default suite, or the suite the folder was run with
+        code, text, result = run_cli("suite", *named, "--resume", suite, "--calibrate")
+        assert code == 2 and "Traceback" not in text, text
+        assert result.stderr.count("Error:") == 1 and f"{suite} holds an nncmp suite, not a calibration" in text
+        assert f"nncmp suite --resume {suite} continues it" in text
+        assert digest(suite) == before
+    code, text, _ = run_cli("suite", "--resume", suite, "--json")  # it still resumes, as a suite
+    assert code == 0 and json.loads(text)["problems"], text
+
+
+def test_calibrate_with_resume_refuses_a_compare_folder_and_report_still_reads_it(kinds):
+    """Was: the same damage, and then `report` printed nothing with exit 0."""
+    compare = kinds["compare"]
+    before = digest(compare)
+    code, text, result = run_cli("suite", "--resume", compare, "--calibrate")
+    assert code == 2 and result.stderr.count("Error:") == 1 and "holds an nncmp compare, not a calibration" in text
+    assert digest(compare) == before
+    code, text, _ = run_cli("report", compare, "--no-plot")
+    assert code == 0 and "sgd" in text
+
+
+def test_calibrate_continues_only_its_own_calibration(kinds, tmp_path):
+    calibration, path = kinds["calibrate"], kinds["path"]
+    before = digest(calibration)
+    for args, message in [(["--baselines", "adamw", "--seeds", "2"], "calibrated with --baselines adamw,nesterov, "
+                                                                      "this command has adamw"),
+                          (["--baselines", "adamw,nesterov"], "calibrated with --seeds 2, this command has 3"),
+                          (["--baselines", "adamw,nesterov", "--seeds", "2", "--slack", "0.9"], "--slack 0.99"),
+                          (["--baselines", "adamw,nesterov", "--seeds", "2", "--problems", "synth"],
+                           "--problems digits,synth, this command has synth")]:
+        code, text, result = run_cli("suite", path, "--calibrate", "--resume", calibration, *args)
+        assert code == 2 and result.stderr.count("Error:") == 1 and message in text, text
+    other = tmp_path / "other.toml"
+    shutil.copy(path, other)
+    code, text, _ = run_cli("suite", other, "--calibrate", "--baselines", "adamw,nesterov", "--seeds", "2",
+                            "--resume", calibration)
+    assert code == 2 and "calibrated the suite" in text and "this command has" in text
+    assert digest(calibration) == before
+
+
+def test_calibrate_resumes_its_own_calibration_without_training_again(kinds, monkeypatch):
+    from nncmp.training import runner
+
+    calibration = kinds["calibrate"]
+    was = pd.read_csv(calibration / "calibration.csv")
+    real = runner.train
+
+    def train(groups, *args, **kwargs):
+        assert not groups, "a finished baseline run trained again"
+        return real(groups, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train", train)
+    result = calibrate(CalibrateRequest(str(kinds["path"]), baselines=("adamw", "nesterov"), seeds=2,
+                                        out=calibration, resume=True))
+    pd.testing.assert_frame_equal(result.table, was, check_dtype=False)
+
+
+@pytest.mark.parametrize(("kind", "args", "message"), [
+    ("suite", ["compare", "--resume", "{dir}", "--dataset", "digits"], "holds the results of nncmp suite"),
+    ("suite", ["resume", "{dir}"], "holds the results of nncmp suite"),
+    ("calibrate", ["resume", "{dir}"], "holds the results of nncmp calibrate"),
+    ("compare", ["suite", "{path}", "--opts", "sgd", "--resume", "{dir}"], "holds an nncmp compare, not a suite"),
+    ("calibrate", ["suite", "{path}", "--opts", "sgd", "--resume", "{dir}"], "holds an nncmp calibrate, not a suite"),
+    ("suite", ["compare", "--dataset", "digits", "--out", "{dir}", "--overwrite"],
+     "--overwrite: {dir} holds an nncmp suite, with a folder per problem that compare would leave behind"),
+    ("suite", ["train", "--dataset", "digits", "--out", "{dir}", "--overwrite"], "that train would leave behind"),
+    ("suite", ["suite", "{path}", "--calibrate", "--out", "{dir}", "--overwrite"], "that calibrate would leave"),
+    ("calibrate", ["suite", "{path}", "--opts", "sgd", "--out", "{dir}", "--overwrite"], "that suite would leave"),
+    ("calibrate", ["compare", "--dataset", "digits", "--out", "{dir}", "--overwrite"], "that compare would leave"),
+    ("compare", ["train", "--dataset", "digits", "--out", "{dir}"], "is not empty; add --resume"),
+    ("compare", ["suite", "{path}", "--calibrate", "--out", "{dir}"], "is not empty; add --resume"),
+])
+def test_no_command_writes_into_a_folder_of_another_kind(kinds, kind, args, message):
+    folder = kinds[kind]
+    before = digest(folder)
+    code, text, result = run_cli(*[str(a).format(dir=folder, path=kinds["path"]) for a in args], "--quiet")
+    assert code == 2 and "Traceback" not in text, text
+    assert result.stderr.count("Error:") == 1 and message.format(dir=folder) in text, text
+    assert digest(folder) == before
+
+
+def test_a_problem_folder_that_is_not_a_comparison_is_refused_before_the_suite_writes(kinds):
+    suite = kinds["suite"]
+    shutil.rmtree(suite / "synth")
+    (suite / "synth").write_text("not a folder")
+    doc = json.loads((suite / "config.json").read_text())
+    doc["finished"] = ["digits"]  # synth would be run next, into its folder
+    (suite / "config.json").write_text(json.dumps(doc))
+    before = digest(suite)
+    code, text, _ = run_cli("suite", "--resume", suite)
+    assert code == 2 and "problem synth's folder holds a file, not its comparison" in text, text
+    assert digest(suite) == before
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ('""', "a problem has an empty name"),  # was: refused only after config.json was written, for another reason
+    ('"times.csv"', "beside the suite's own files"),  # was: a traceback after the problem had trained
+    ('"a\\u0000b"', "control characters"),
+    ('"' + "p" * 300 + '"', "a name of 300 characters"),
+])
+def test_a_problem_name_that_cannot_be_its_folder_is_refused_before_anything_is_written(tmp_path, name, message):
+    path = tmp_path / "names.toml"
+    path.write_text(f"[problems.{name}]\ndataset = 'digits'\nhidden = [8]\nepochs = 1\ntarget = 0.5\n")
+    code, text, result = run_cli("suite", path, "--opts", "sgd", "--seeds", "1", "--out", tmp_path / "out")
+    assert code == 2 and message in text and "Traceback" not in text, text
+    assert result.stderr.count("Error:") == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["--opts", "sgd", "--seeds", "0"],  # was: 3 seeds, quietly
+    ["--calibrate", "--seeds", "0"],
+    ["--opts", "sgd", "--problems", "digits,digits"],  # was: accepted (--opts sgd,sgd is refused)
+    ["--calibrate", "--problems", "synth,digits,synth"],
+])
+def test_suite_seeds_and_problems_are_checked_before_anything_is_written(calibrated, tmp_path, args):
+    path, _ = calibrated
+    code, text, result = run_cli("suite", path, *args, "--out", tmp_path / "out")
+    assert code == 2 and result.stderr.count("Error:") == 1 and "Traceback" not in text, text
+    assert ("--seeds must be >= 1, got 0" in text) if "0" in args else ("more than once" in text)
+    assert not (tmp_path / "out").exists()
+
+
+def test_suite_seeds_and_problems_from_python(calibrated, tmp_path):
+    import nncmp
+
+    path, _ = calibrated
+    for kwargs in ({"seeds": 0}, {"problems": ["synth", "synth"]}, {"seeds": 0, "calibrate": True}):
+        with pytest.raises(SpecError, match="--seeds must be >= 1|lists synth more than once"):
+            nncmp.compare_suite(["sgd"], path, out=tmp_path / "py", progress=False, **kwargs)
+    with pytest.raises(SpecError, match="--problems lists synth more than once"):
+        run_suite(SuiteRequest(str(path), ("sgd",), problems=("synth", "synth"), out=tmp_path / "py"))
+    with pytest.raises(SpecError, match="--seeds must be >= 1"):
+        calibrate(CalibrateRequest(str(path), seeds=0, out=tmp_path / "py"))
+    assert not (tmp_path / "py").exists()

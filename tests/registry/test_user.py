@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nncmp.config.run import RunSpec
-from nncmp.errors import DataError, SpecError
+from nncmp.errors import DataError, SpecError, UserCodeStopped
 from nncmp.registry import user
 from nncmp.registry.datasets import load
 from nncmp.registry.models import build_model
@@ -172,7 +172,7 @@ def test_models_that_could_not_train_are_refused_before_training(net_file):
     with pytest.raises(SpecError, match="last batch of one example of the 15"):
         check_models([RunSpec(model=f"{net_file}:with_batchnorm", batch_size=7).resolved(15)], data)
     check_models([RunSpec(model=f"{net_file}:with_batchnorm", batch_size=5).resolved(15)], data)
-    with pytest.raises(SpecError, match="building it raised SystemExit: 3"):
+    with pytest.raises(UserCodeStopped, match=r"building it called sys.exit\(3\) in exits \(.*net.py:\d+\)"):
         build_model(RunSpec(model=f"{net_file}:exits"), (1, 12), 3)
     with pytest.raises(SpecError, match="--model-arg input_shape: nncmp passes input_shape itself"):
         build_model(RunSpec(model=f"{net_file}:Net", model_args={"input_shape": 3}), (1, 12), 3)

@@ -179,3 +179,80 @@ def test_an_extending_suite_can_override_a_target(tmp_path):
     assert suite.problem("digits-mlp").spec == load_suite("default").problem("digits-mlp").spec
     write_targets(path, {"mnist5k-mlp": 0.7}, {})
     assert load_suite(path).problem("mnist5k-mlp").target == 0.7
+
+
+# Issue 30: bad suite files that went through, or ended in a traceback after training. Each is one line naming
+# the file, the problem and the setting, raised while the file is read (so before anything is written).
+@pytest.mark.parametrize(("setting", "message"), [
+    ("epochs = 'two'", "problem a: epochs must be a whole number, got 'two'"),  # was: '>=' not supported ...
+    ("batch_size = 'two'", "problem a: batch_size must be a whole number, got 'two'"),
+    ("batch_size = 1.5", "problem a: batch_size must be a whole number, got 1.5"),  # was accepted
+    ("batch_size = true", "problem a: batch_size must be a whole number, got True"),  # was accepted
+    ("batchnorm = 'yes'", "problem a: batchnorm must be true or false, got 'yes'"),  # was accepted
+    ("dropout = 'x'", "problem a: dropout must be a number, got 'x'"),
+    ("hidden = 'x'", "problem a: hidden must be a list of whole numbers, got 'x'"),
+    ("hidden = [8, true]", "problem a: hidden must be a list of whole numbers"),
+    ("n = '5'", "problem a: n must be a whole number, got '5'"),
+    ("act = 3", "problem a: act must be text, got 3"),
+    ("model = 5", "problem a: model must be text, got 5"),  # was: AttributeError
+    ("clip_grad_norm = 'x'", "problem a: clip_grad_norm must be a number, got 'x'"),
+    ("description = 5", "problem a: description must be text, got 5"),
+    ("baseline_settings = { adamw = { weight_decay = 'x' } }",
+     "problem a: baseline_settings.adamw: weight_decay must be a number, got 'x'"),
+    ("baseline_settings = { adamw = { betas = [0.9] } }", "baseline_settings.adamw: betas must be a list of 2 numbers"),
+])
+def test_every_setting_of_a_suite_file_has_its_type_checked(tmp_path, setting, message):
+    path = write(tmp_path, f"[problems.a]\ndataset = 'digits'\n{setting}\n")
+    with pytest.raises(SpecError) as e:
+        load_suite(path)
+    assert message in str(e.value) and str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ('""', "a problem has an empty name"),  # was: refused after config.json was written, as "holds an nncmp suite"
+    ('"a\\u0000b"', "cannot hold '/', '\\' or control characters"),  # was: a traceback after training
+    ('"a\\tb"', "control characters"),
+    ('"' + "x" * 300 + '"', "has a name of 300 characters"),
+    ('"a\\\\b"', "cannot hold '/', '\\'"),
+    ('".hidden"', "or start with '.'"),
+    ('"times.csv"', "beside the suite's own files"),  # was: IsADirectoryError once the problem had trained
+    ('"config.json"', "beside the suite's own files"),
+    ('"Suite.CSV"', "beside the suite's own files"),  # one file to a file system that ignores case
+    ('"suite.toml"', "beside the suite's own files"),
+    ('"weights"', "beside the suite's own files"),  # --overwrite removes a folder of that name
+    ('"curve.png"', "beside the suite's own files"),  # --overwrite removes figures
+])
+def test_a_problem_name_must_make_a_folder_of_its_own(tmp_path, name, message):
+    path = write(tmp_path, f"[problems.{name}]\ndataset = 'digits'\n")
+    with pytest.raises(SpecError) as e:
+        load_suite(path)
+    assert message in str(e.value) and "\n" not in str(e.value) and "\x00" not in str(e.value)
+    assert len(str(e.value)) < 400
+
+
+def test_two_problems_differing_only_in_case_are_refused(tmp_path):
+    path = write(tmp_path, "[problems.mlp]\ndataset = 'digits'\n[problems.MLP]\ndataset = 'digits'\n")
+    with pytest.raises(SpecError, match="problems mlp and MLP differ only in case"):
+        load_suite(path)
+
+
+def test_a_suite_that_extends_itself_or_a_cycle_is_refused(tmp_path):
+    itself = write(tmp_path, "[suite]\nextends = 'self.toml'\n[problems.a]\ndataset = 'digits'\n", "self.toml")
+    with pytest.raises(SpecError, match=r"extends self.toml, which extends it again \(self.toml → self.toml\)"):
+        load_suite(itself)  # was: RecursionError
+    write(tmp_path, "[suite]\nextends = 'two.toml'\n[problems.a]\ndataset = 'digits'\n", "one.toml")
+    write(tmp_path, "[suite]\nextends = 'one.toml'\n[problems.b]\ndataset = 'digits'\n", "two.toml")
+    with pytest.raises(SpecError, match=r"one.toml → two.toml → one.toml"):
+        load_suite(tmp_path / "one.toml")
+    with pytest.raises(SpecError, match="extends must name a built-in suite"):
+        load_suite(write(tmp_path, "[suite]\nextends = 3\n[problems.a]\ndataset = 'digits'\n"))
+    # a chain that ends is read: a file extending one that extends a built-in suite
+    write(tmp_path, "[suite]\nextends = 'default'\n[problems.mine]\ndataset = 'digits'\n", "mid.toml")
+    top = write(tmp_path, "[suite]\nextends = 'mid.toml'\n[problems.top]\ndataset = 'digits'\n", "top.toml")
+    names = [p.name for p in load_suite(top).problems]
+    assert names[-2:] == ["mine", "top"] and "mnist5k-mlp" in names
+
+
+def test_problems_listed_twice_are_refused():
+    with pytest.raises(SpecError, match="--problems lists digits-mlp more than once"):
+        load_suite("default").only(["digits-mlp", "deep-tanh", "digits-mlp"])  # was: accepted

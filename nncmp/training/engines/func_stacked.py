@@ -27,7 +27,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import Data
-from nncmp.registry.user import one_line
+from nncmp.registry.user import one_line, stopped
 from nncmp.training.engines.stacked import StackedRun
 
 if TYPE_CHECKING:
@@ -137,5 +137,9 @@ def trial(specs: list[RunSpec], data: Data) -> str | None:
             run.train_epoch(1)
             run.evaluate("val")
         except Exception as e:  # noqa: BLE001 -- whatever vmap or the model raise, the single engine is the answer
+            return one_line(e)
+        except (SystemExit, KeyboardInterrupt) as e:  # sys.exit: the single engine fails the runs, saying so
+            if not stopped(e):
+                raise
             return one_line(e)
     return None

@@ -85,7 +85,12 @@ def run_suite(request: SuiteRequest, reporter: Reporter = Reporter()) -> SuiteRe
         for i, p in enumerate(suite.problems, 1):
             sub = folder / p.name
             if p.name in doc["finished"]:
-                continue
+                damage = _damage(sub)
+                if not damage:
+                    continue
+                # A finished problem's files damaged since (a copy, a disk): its compare resume retrains them.
+                doc["finished"].remove(p.name)
+                reporter.note(f"problem {p.name}, finished before: {damage}; its damaged runs train again")
             reporter.note(f"problem {i} of {len(suite.problems)}: {p.name} ({p.shown_target()}, "
                           f"{p.budget_text()})")
             try:
@@ -101,6 +106,18 @@ def run_suite(request: SuiteRequest, reporter: Reporter = Reporter()) -> SuiteRe
                 doc["finished"].append(p.name)
                 _write(folder, doc, suite)
         return _judge(folder, suite, opts, request, reference, failed)
+
+
+def _damage(sub: Path) -> str:
+    """What is wrong with a finished problem's results ("": nothing), as results/checked.py finds it."""
+    from nncmp.results import checked
+
+    try:
+        found: list[str] = []
+        checked.metrics(sub, found)
+    except (StoreError, OSError) as e:
+        return str(e).splitlines()[0]
+    return found[0] if found else ""
 
 
 def _judge(folder: Path, suite: Suite, opts: list[str], request: SuiteRequest, reference: str,

@@ -141,6 +141,29 @@ def test_an_interrupted_suite_resumes_where_it_stopped(calibrated, judged, tmp_p
         run_suite(SuiteRequest(opts=("sgd",), out=out, resume=True))
 
 
+def test_a_finished_problem_damaged_since_is_checked_and_retrained_on_resume(judged, tmp_path, monkeypatch):
+    """suite --resume skips finished problems, but not one whose metrics.csv was cut since (a copy, a disk): its
+    damaged run trains again and the times equal the undamaged suite's."""
+    out = tmp_path / "copy"
+    shutil.copytree(judged[0], out)
+    metrics = out / "digits" / "metrics.csv"
+    text = metrics.read_text()
+    metrics.write_text(text[: len(text) - len(text.splitlines()[-1]) // 2 - 1])  # the last line cut mid-way
+    real, calls = suite_command.compare, []
+
+    def counted(request, reporter):
+        calls.append(request.out.name)
+        return real(request, reporter)
+
+    monkeypatch.setattr(suite_command, "compare", counted)
+    result = run_suite(SuiteRequest(out=out, resume=True))
+    assert calls == ["digits"]  # synth, whole, was not touched
+    again = result.times.drop(columns=["seconds", "budget_seconds"]).reset_index(drop=True)
+    whole = pd.read_csv(judged[0] / "times.csv").drop(columns=["seconds", "budget_seconds"])
+    pd.testing.assert_frame_equal(again, whole, check_dtype=False)
+    assert metrics.read_text().count("\n") == text.count("\n")
+
+
 def test_a_target_nobody_reaches_is_reported_not_a_crash(calibrated, tmp_path):
     from nncmp.suite.problems import write_targets
 

@@ -121,19 +121,23 @@ def compare(*args: Any, **kwargs: Any) -> Comparison:
     values = arguments.bind("compare", args, kwargs, _COMPARE)
     progress = values.pop("progress")
     from nncmp.commands.compare import compare as run
+    from nncmp.training.signals import handlers_kept
 
-    return _comparison(run(request.build("compare", values), _reporter(progress)))  # type: ignore[arg-type]
+    with handlers_kept():
+        return _comparison(run(request.build("compare", values), _reporter(progress)))  # type: ignore[arg-type]
 
 
 def compare_suite(*args: Any, **kwargs: Any) -> SuiteResult | CalibrateResult:
     values = arguments.bind("suite", args, kwargs, _SUITE)
     progress = values.pop("progress")
     from nncmp.commands.suite import calibrate, run_suite
+    from nncmp.training.signals import handlers_kept
 
     asked = request.build("suite", values)
-    if isinstance(asked, request.CalibrateRequest):
-        return calibrate(asked, _reporter(progress))
-    return run_suite(asked, _reporter(progress))  # type: ignore[arg-type]
+    with handlers_kept():
+        if isinstance(asked, request.CalibrateRequest):
+            return calibrate(asked, _reporter(progress))
+        return run_suite(asked, _reporter(progress))  # type: ignore[arg-type]
 
 
 def train(*args: Any, **kwargs: Any) -> Comparison:
@@ -142,8 +146,10 @@ def train(*args: Any, **kwargs: Any) -> Comparison:
     values = arguments.bind("train", args, kwargs, _TRAIN)
     progress = values.pop("progress")
     from nncmp.commands.train import train as run
+    from nncmp.training.signals import handlers_kept
 
-    return _comparison(run(request.build("train", values), _reporter(progress)))  # type: ignore[arg-type]
+    with handlers_kept():
+        return _comparison(run(request.build("train", values), _reporter(progress)))  # type: ignore[arg-type]
 
 
 # Each signature is the command line's options by the same names and defaults (config/arguments.py declares

@@ -436,3 +436,27 @@ def test_tuning_with_a_budget_from_python(tmp_path):
     assert set(result.summary["lr_choice"]) <= {"default", "tuned", "default=tuned"}
     with pytest.raises(SpecError, match="--trials must be >= 1"):
         nncmp.compare(opts=["adam"], dataset="digits", tune="halton", trials=0, out=tmp_path / "x", progress=False)
+
+
+def test_an_interrupted_call_leaves_ctrl_c_working_for_the_next_cell(tmp_path, monkeypatch):
+    """Ctrl-C during nncmp.compare (a notebook's interrupt button): the runs so far are saved and Interrupted
+    raised, and afterwards Ctrl-C is handled as before the call, not left ignored as while the files were
+    written (the kernel's next interrupt would do nothing)."""
+    import signal
+
+    from nncmp.commands import compare as command
+    from nncmp.errors import Interrupted
+
+    real = command._result
+
+    def interrupted(*args):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(command, "_result", interrupted)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted):
+        nncmp.compare(dataset="digits", opts="adam", inits="he", seeds=1, epochs=1, hidden="16", out=tmp_path / "r",
+                      plot=False, progress=False)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert before[0] is not signal.SIG_IGN

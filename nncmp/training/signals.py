@@ -64,6 +64,23 @@ def termination_as_interrupt() -> Iterator[None]:
                 signal.signal(sig, before)
 
 
+@contextlib.contextmanager
+def handlers_kept() -> Iterator[None]:
+    """The Python API's calls: Ctrl-C and SIGTERM handled afterwards as before, whatever happened inside. An
+    interruption leaves them ignored while its files are written (ignore_interrupts), and the command line ends
+    right after; a notebook's kernel lives on, and its interrupt button must work for the next cell."""
+    try:
+        before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # pragma: no cover -- getsignal works in any thread; kept symmetric with signal()
+        before = {}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            with contextlib.suppress(ValueError, TypeError):  # not the main thread; a handler set outside Python
+                signal.signal(sig, handler)
+
+
 def ignore_interrupts() -> None:
     """While the last files are written after an interruption: a second Ctrl-C must not cut that short.
     restore_interrupts() undoes it once they are written."""

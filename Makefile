@@ -35,7 +35,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example results the docs show, into docs/examples/ (about 75 minutes on 2 cores). The docs include
+# The example results the docs show, into docs/examples/ (about 75 minutes on 2 cores; hours on a CPU without bfloat16, for Muon). The docs include
 # their markdown tables (docs/examples/**/summary.md) and figures as they are.
 EX := docs/examples
 examples: $(STAMP)

@@ -163,7 +163,8 @@ def _summary(summary: pd.DataFrame, metric: str, target: float | None
     if has_tuning:
         columns += [("tuned_minus_default", "tuned − default" if _tuned_all(summary) else "tuned − default lr"),
                     ("tuning", "tuning (trials · time)" if _tuned_all(summary) else "tuning (runs · time)")]
-    columns.append(("status", "status"))
+    costs = [(c, h) for c, h in COSTS if c in summary.columns and summary[c].notna().any()]
+    columns += [*costs, ("status", "status")]
     rows = []
     for r in summary.to_dict("records"):
         lr = f"{r['lr']:g}"
@@ -192,7 +193,7 @@ def _summary(summary: pd.DataFrame, metric: str, target: float | None
             cells.append(mean_pm(r["tuned_minus_default"], r["tuned_minus_default_ci95"], signed=True))
             cells.append("—" if math.isnan(r["tuning_runs"]) else
                          f"{int(r['tuning_runs'])} · {_seconds(r['tuning_seconds'])}")
-        cells.append(r["status"])
+        cells += [*(short(float(r[c])) if r[c] else "0" for c, _ in costs), r["status"]]
         rows.append(cells)
     return [k for k, _ in columns], [h for _, h in columns], rows
 
@@ -220,6 +221,9 @@ def summary_caption(summary: pd.DataFrame, metric: str, target: float | None) ->
     if target is not None and summary["final_val_acc_mean"].notna().any():
         rule += f"; those that never reach val acc {target:g} (seed-mean curve) below those that do"
     parts.append(rule + f"; then by {metric.replace('_', ' ')}.")
+    if any(c in summary.columns and summary[c].notna().any() for c, _ in COSTS):
+        parts.append("state B/param: optimizer state bytes per parameter; ms/step: mean time of a sampled step (a "
+                     "stack's shared among its runs); means over seeds, more in summary.csv.")
     if "diff_vs_baseline" in summary.columns:
         parts.append(f"Δ vs baseline: mean paired difference in {metric.replace('_', ' ')} over shared seeds; "
                      "* = its 95% CI excludes 0.")
@@ -247,10 +251,12 @@ def _tuned_all(summary: pd.DataFrame) -> bool:
 # init, settings and the other factors, lr, and the batch size where it varies), are never left out where
 # they vary; a column whose every cell is the same goes to the caption, where nothing is lost: one batch size,
 # all seeds, every status ok first, one init, schedule or rate only after the secondary columns.
-SECONDARY = ("final_val_acc_std", "final_train_loss", "final_val_bits_per_token", "final_val_bits_per_character",
-             "final_val_perplexity", "final_val_r2", "final_val_rmse", "best_val_acc", "tuning", "final_val_loss",
-             "final_val_acc", "final_val_metric", "tuned_minus_default", "to_target", "diff_vs_baseline", "n_seeds")
+SECONDARY = ("ms_step", "state_bytes_per_param", "final_val_acc_std", "final_train_loss", "final_val_bits_per_token",
+             "final_val_bits_per_character", "final_val_perplexity", "final_val_r2", "final_val_rmse", "best_val_acc",
+             "tuning", "final_val_loss", "final_val_acc", "final_val_metric",
+             "tuned_minus_default", "to_target", "diff_vs_baseline", "n_seeds")
 SAME = ("batch_size", "n_seeds", "status")
+COSTS = (("state_bytes_per_param", "state B/param"), ("ms_step", "ms/step"))  # the rest: summary.csv
 TEXT = ("lr", "status", "to_target", "tuning", "hyper", "opt_args", "schedule")  # may wrap at spaces
 LEFT = ("optimizer", "init", "status", "lr")
 
@@ -380,7 +386,6 @@ def render(summary: pd.DataFrame, metric: str, target: float | None, fmt: str, b
     if fmt == "markdown":
         headers, rows = summary_rows(summary, metric, target)
         from nncmp.output.tuning import markdown as tuning_markdown
-
         tuned = tuning_markdown(folder)  # --tune: what each budget buys and the checklist
         return (markdown(headers, rows) + "\n" + summary_caption(summary, metric, target) + "\n"
                 + ("\n" + tuned if tuned else ""))
@@ -388,7 +393,6 @@ def render(summary: pd.DataFrame, metric: str, target: float | None, fmt: str, b
         return summary.to_csv(index=False)
     baseline = summary["baseline"].iloc[0] if "baseline" in summary.columns else None
     from nncmp.output.tuning import json_part
-
     head = {"results_dir": str(folder), "metric": metric, "target": target, "baseline": baseline}
     tuned = json_part(folder)
     if tuned is not None:  # the reporting checklist and what each budget buys

@@ -121,12 +121,16 @@ def optimizer_table(rows: list[dict[str, Any]]) -> Table:
                   caption=plain(
         "Bare names resolve built-in → torch.optim → pytorch-optimizer; torch:NAME or pytorch-optimizer:NAME "
         "picks a library. Set a hyperparameter with --opt-arg KEY=VALUE (--momentum, --betas, --alpha, --eps and "
-        "--weight-decay have options of their own). handling: see the docs, Optimizers.", "table.caption"))
-    for column in ("name", "source", "lr", "hyperparameters (defaults)", "handling", "runs here"):
-        table.add_column(column, justify="right" if column == "lr" else "left", overflow="fold")
+        "--weight-decay have options of their own). handling: see the docs, Optimizers. state B/param: the "
+        "optimizer's state in bytes per parameter after one step on a tiny MLP (212 parameters; step counters "
+        "included).", "table.caption"))
+    for column in ("name", "source", "lr", "hyperparameters (defaults)", "handling", "state B/param", "runs here"):
+        table.add_column(column, justify="right" if column in ("lr", "state B/param") else "left", overflow="fold")
     for r in rows:
         hyper = " ".join(f"{k}={format_value(v)}" for k, v in r["hyperparameters"].items())
+        state = r.get("state_bytes_per_param")
         table.add_row(*(Text(c) for c in (r["name"], r["source"], f"{r['lr']:g}", hyper, ", ".join(r["handling"]),
+                                            "—" if state is None else f"{state:.3g}",
                                             "yes" if r["available"] else f"no: {r['why_not']}")))
     return table
 

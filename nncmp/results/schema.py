@@ -76,6 +76,11 @@ RUN_STATUS_COLUMNS = ["run", "run_id", "status", "error"]
 # runs.csv's completion record of a finished run: how many rows it has in metrics.csv and a checksum of them
 # (verify.checksum), so a resume and report know a run is whole instead of guessing; older runs.csv lack them.
 RUN_RECORD_COLUMNS = ["rows", "checksum"]
+# runs.csv's costs of a finished run (training/costs.py): parameters, optimizer state bytes (and per parameter),
+# peak memory added while training (MiB), mean milliseconds per sampled step (forward+backward, the optimizer
+# step, both); empty where not measured (and absent from runs.csv files written before them).
+COST_COLUMNS = ["params", "state_bytes", "state_bytes_per_param", "peak_mib", "ms_fwd_bwd", "ms_opt_step",
+                "ms_step"]
 # A run's outcome (metrics.csv's `status`, on each of its rows). DIVERGED: a loss that was not finite; the run
 # stopped there and its numbers are not final values. COLLAPSED: a classification run that finished but whose
 # final predictions on the validation set are all one class while the labels there have several (it learned at
@@ -97,7 +102,8 @@ RECORD_KINDS: dict[str, Any] = {
     **dict.fromkeys(("lr", "dropout", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "lr_end",
                      "val_metric"), NUMBER)}
 RECORD_REQUIRED = ("run_id", "config", "optimizer", "lr", "seed", "epoch", "examples", "seconds", "status")
-RUN_KINDS: dict[str, Any] = {"run": INTEGER, "status": RUN_STATES, "rows": INTEGER}
+RUN_KINDS: dict[str, Any] = {"run": INTEGER, "status": RUN_STATES, "rows": INTEGER,
+                             **dict.fromkeys(COST_COLUMNS[:2], INTEGER), **dict.fromkeys(COST_COLUMNS[2:], NUMBER)}
 RUN_REQUIRED = ("run", "run_id", "status")
 TUNING_KINDS: dict[str, Any] = {
     "batch_size": INTEGER, "study": INTEGER, "trial": INTEGER, "kind": ("trial", "default"), "status": RUN_STATES,

@@ -29,5 +29,22 @@ def summarize_folder(folder: Path, target: float | None, metric: str | None, bas
         config = {}
     base = config.get("base") or config.get("spec") or {}
     derived = measures(config.get("data"))
-    return metrics, stats.summarize(metrics, target, metric, baseline, tuning, derived,
-                                    by_step=bool(base.get("steps"))), metric
+    summary = stats.summarize(metrics, target, metric, baseline, tuning, derived, by_step=bool(base.get("steps")))
+    return metrics, add_costs(summary, metrics, Path(folder) / schema.RUNS), metric
+
+
+def add_costs(summary: pd.DataFrame, metrics: pd.DataFrame, runs_path: Path) -> pd.DataFrame:
+    """summary.csv's costs: each configuration's runs.csv costs (schema.COST_COLUMNS), the mean over its seeds that
+    have them. A runs.csv from before the costs (or none, or one that cannot be read) adds no columns."""
+    try:
+        runs = store.read_csv(runs_path) if runs_path.is_file() else None
+    except store.StoreError:
+        return summary
+    if runs is None or not all(c in runs.columns for c in schema.COST_COLUMNS) or summary.empty:
+        return summary
+    config = metrics.drop_duplicates("run_id").set_index("run_id")["config"]
+    costs = runs[runs["run_id"].isin(config.index)].assign(config=lambda t: t["run_id"].map(config))
+    means = costs.groupby("config", sort=False)[schema.COST_COLUMNS].mean()
+    counts = schema.COST_COLUMNS[:2]  # the same for every seed: whole numbers
+    means[counts] = means[counts].round().astype("Int64")
+    return summary.join(means, on="config")

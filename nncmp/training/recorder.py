@@ -20,6 +20,10 @@ An engine (engines/: single.SingleRun, stacked.StackedRun, func_stacked.FuncStac
     crit                  the runs' loss and accuracy (registry/losses.Criterion), and --metric-fn
     step_hook             set by the recorder: None, or a callable the engine calls after every optimizer
                           step with the number of steps taken so far (--track-every)
+
+and optionally, for what a run costs (costs.py; runs.csv): `device`, `sizes()` (each run's parameters and
+optimizer state bytes, asked once after the first round), `timer` (a costs.StepTimer its steps report to)
+and `fused` (True: its steps cannot be split, so only their whole time is known, from the rounds').
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from nncmp.registry.data import IGNORE_INDEX
 from nncmp.registry.losses import Criterion, first, metric_value
 from nncmp.registry.schedules import factor
 from nncmp.results.schema import COLLAPSED, OK, RUN_COLUMNS
+from nncmp.training.costs import PeakMemory, Recorded, run_costs
 
 if TYPE_CHECKING:
     from torch import nn
@@ -68,8 +73,12 @@ class Engine(Protocol):
 
 
 def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | None = None) -> list[list[Record]]:
-    """Train `engine`'s runs to the end; returns each run's records, in the order of engine.specs."""
+    """Train `engine`'s runs to the end; returns each run's records, in the order of engine.specs (each a
+    costs.Recorded: the list of its records, with what the run cost)."""
     specs = list(engine.specs)
+    memory = PeakMemory(getattr(engine, "device", "cpu"))
+    timer = getattr(engine, "timer", None)
+    sizes: list[tuple[int | None, int | None]] = [(None, None)] * len(specs)
     bases = [record_base(s) for s in specs]
     # --track-every: the probe may want the weights between epochs too; the engine calls this after each step.
     engine.step_hook = probe.step_hook(engine) if probe is not None and hasattr(probe, "step_hook") else None
@@ -113,9 +122,13 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
             engine.drop(keep)
         start = time.perf_counter()
         steps = round_steps(specs[0], epoch)
+        if timer is not None:
+            timer.new_round()
         metrics, seen = engine.train_epoch(steps)
         # Runs trained together share their time equally.
         seconds += (time.perf_counter() - start) / len(members)
+        if epoch == 1 and hasattr(engine, "sizes"):  # the optimizer's state exists after its first step
+            sizes = engine.sizes()
         examples += seen
         step += per_epoch if steps is None else steps
         diverged = record(epoch, metrics, examples, seconds, step)
@@ -127,7 +140,23 @@ def record_runs(engine: Engine, on_epoch: OnEpoch | None = None, probe: Probe | 
     for run in records:  # the run's outcome on each of its rows, so any row can be grouped by it
         for r in run:
             r["status"] = run[-1]["status"]
-    return records
+    return with_costs(engine, records, sizes, memory.increase(), step and 1000 * seconds / step)
+
+
+def with_costs(engine: Engine, records: list[list[Record]], sizes: list[tuple[int | None, int | None]],
+               peak: int | None, ms_per_step: float) -> list[list[Record]]:
+    """Each run's records as a costs.Recorded carrying its costs; `peak`: the group's, `ms_per_step`: a run's
+    share of the rounds' time per step (what a fused engine's steps are known by)."""
+    timer = getattr(engine, "timer", None)
+    times = timer.costs() if timer is not None else {"ms_fwd_bwd": None, "ms_opt_step": None, "ms_step": None}
+    if getattr(engine, "fused", False) and ms_per_step:
+        times["ms_step"] = ms_per_step
+    out = []
+    for run, (params, state) in zip(records, sizes):
+        kept = Recorded(run)
+        kept.costs = run_costs(params, state, peak, len(records), times)
+        out.append(kept)
+    return out
 
 
 CHUNK = 1000  # examples per forward pass of one_class: bounded memory, as the engines' evaluation

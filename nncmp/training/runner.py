@@ -93,15 +93,33 @@ def write_runs(folder: Path, specs: list[RunSpec], by_run: dict[int, list[Record
     and each finished run's completion record: its rows in metrics.csv, as on disk now, and their checksum."""
     failed = failed or {}
     written = checked.written(Path(folder) / schema.METRICS)
+    before = earlier_costs(Path(folder) / schema.RUNS)
     rows = []
     for i, spec in enumerate(specs):
         status = by_run[i][-1]["status"] if i in by_run else (
             "failed" if i in failed else "interrupted" if interrupted else "pending")
         count, digest = written.get(spec.run_id, ("", "")) if i in by_run else ("", "")
+        # A run's costs as it trained (costs.Recorded), or as runs.csv had them (read back from metrics.csv).
+        costs = (getattr(by_run[i], "costs", None) or before.get(spec.run_id, {})) if i in by_run else {}
         rows.append({"run": i + 1, "run_id": spec.run_id, "status": status, "error": failed.get(i, ""),
-                     "rows": count, "checksum": digest})
-    columns = schema.RUN_STATUS_COLUMNS + schema.RUN_RECORD_COLUMNS
+                     "rows": count, "checksum": digest,
+                     **{c: "" if costs.get(c) is None else costs[c] for c in schema.COST_COLUMNS}})
+    columns = schema.RUN_STATUS_COLUMNS + schema.RUN_RECORD_COLUMNS + schema.COST_COLUMNS
     store.write_csv(Path(folder) / schema.RUNS, pd.DataFrame(rows, columns=columns))
+
+
+def earlier_costs(path: Path) -> dict[str, dict[str, Any]]:
+    """The costs runs.csv at `path` holds, by run id ({}: none, a file from before them, or unreadable)."""
+    try:
+        table = store.read_csv(path) if path.is_file() else None
+    except Exception:  # noqa: BLE001 -- a damaged runs.csv: its costs are lost, the runs are not
+        return {}
+    if table is None or not all(c in table.columns for c in schema.COST_COLUMNS):
+        return {}
+    table = table.astype(object).where(table.notna(), None)
+    whole = schema.COST_COLUMNS[:2]  # counts: written back as integers
+    return {r["run_id"]: {c: int(r[c]) if c in whole and r[c] is not None else r[c] for c in schema.COST_COLUMNS}
+            for r in table.to_dict("records")}
 
 
 def write_layers(path: Path, run_ids: list[str], rows: dict[str, list[dict[str, Any]]]) -> None:

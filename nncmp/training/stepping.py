@@ -36,6 +36,8 @@ from nncmp.registry.schedules import Schedule
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
+    from nncmp.training.costs import StepTimer
+
 FUSED_CPU = ("SGD", "Adam", "AdamW", "Adagrad")
 BN_REFRESH_BATCHES = 50  # batches of the training set that re-estimate BatchNorm statistics (schedule-free)
 
@@ -180,6 +182,7 @@ class Stepper:
         self.schedule_free = optim.SCHEDULE_FREE in handling
         self.clip = spec.clip_grad_norm
         self.steps = 0
+        self.timer: StepTimer | None = None  # the engine's, timing a sample of steps (costs.py)
         self.schedule = Schedule(self.optimizer, spec.schedule, total_steps(spec, n_train), spec.warmup,
                                  optim.entry(spec.optimizer).lr_key) if spec.schedule != "constant" else None
 
@@ -202,8 +205,15 @@ class Stepper:
              n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step on a batch of `n` examples. `forward_backward(create_graph)` zeroes the
         gradients, backpropagates the batch and returns (summed loss, what else the epoch records of it);
-        a closure optimizer gets a closure that does it again and returns the mean loss."""
+        a closure optimizer gets a closure that does it again and returns the mean loss. self.timer (the
+        engine's costs.StepTimer, or None) is told when the backward pass and the step (a closure's passes
+        included) are done."""
+        timer = self.timer
+        if timer is not None:
+            timer.start()
         result = forward_backward(self.hessian)
+        if timer is not None:
+            timer.backward_done()
         if self.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         if self.closure:
@@ -217,6 +227,8 @@ class Stepper:
         self.steps += 1
         if self.schedule:
             self.schedule.step()
+        if timer is not None:
+            timer.step_done()
         return result
 
 

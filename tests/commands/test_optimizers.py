@@ -40,7 +40,13 @@ def test_optimizers_command_lists_sources_rates_hyperparameters_and_availability
     assert "closure" in rows["lbfgs"]["handling"] and "hessian" in rows["sophiah"]["handling"]
     assert "schedule-free" in rows["schedulefreeadamw"]["handling"]
     assert rows["distributedmuon"]["available"] is False and "process group" in rows["distributedmuon"]["why_not"]
+    # State bytes per parameter, measured on the tiny MLP 8 → 16 → 4: 212 parameters in 4 tensors, float32.
+    params, tensors = 8 * 16 + 16 + 16 * 4 + 4, 4
+    state = {name: r["state_bytes_per_param"] for name, r in rows.items()}
+    assert state["sgd"] == 0 and state["momentum"] == 4 and state["lion"] == 4
+    assert state["adam"] == pytest.approx((8 * params + 4 * tensors) / params)  # two moments and a step counter
+    assert state["distributedmuon"] is None
     code, out, _ = cli("optimizers", "--filter", "adam*")
-    assert code == 0 and "adamw" in out and "lion" not in out and "runs here" in out
+    assert code == 0 and "adamw" in out and "lion" not in out and "runs here" in out and "state B/param" in out
     code, out, result = cli("optimizers", "--filter", "zzz*")
     assert code == 2 and "matches no optimizer" in result.stderr

@@ -47,7 +47,11 @@ def test_backends_give_the_local_numbers(cli, local, tmp_path, backend, request)
     assert len(mine) == 4 and [r["meta"] for r in mine] == [r["meta"] for r in theirs]
     for a, b in zip(mine, theirs):
         assert np.array_equal(a["step"], b["step"]) and np.array_equal(a["weights"], b["weights"])
-    assert (pd.read_csv(tmp_path / "runs.csv")["status"] == "ok").all()
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert (runs["status"] == "ok").all()
+    # What each run cost comes back from the workers with its records.
+    sizes = ["params", "state_bytes"]
+    assert runs[sizes].equals(pd.read_csv(local / "runs.csv")[sizes]) and runs["ms_step"].notna().all()
 
 
 def test_workers_with_other_thread_counts_agree_to_rounding(cli, local, tmp_path):

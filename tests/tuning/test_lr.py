@@ -52,7 +52,7 @@ def test_tuning_picks_the_known_best_rate_on_toy_regression(cli, tmp_path):
     default = summary[summary["lr_choice"] == "default"].iloc[0]
     assert tuned["tuned_minus_default"] == pytest.approx(tuned["final_val_loss_mean"] - default["final_val_loss_mean"])
     assert tuned["tuned_minus_default"] < 0 and math.isnan(default["tuned_minus_default"])
-    assert "tuned" in text and "tuning (runs · time)" in text
+    assert "tuned" in text and "tuning (runs ·" in text  # its header may wrap at 200 columns
 
 
 def test_lrs_auto_tunes_each_activation_and_normalisation_separately(cli, tmp_path):

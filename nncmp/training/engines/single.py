@@ -21,6 +21,7 @@ from nncmp.registry.inits import apply_init
 from nncmp.registry.losses import Criterion, criterion, detached
 from nncmp.registry.models import has_batchnorm1d, model_builder
 from nncmp.training.batches import Batches
+from nncmp.training.costs import StepTimer, state_bytes
 from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, record_runs
 from nncmp.training.stepping import Stepper
 
@@ -132,6 +133,11 @@ class SingleRun:
         # BatchNorm1d cannot train on a single example; a trailing batch of one is skipped.
         self.skip_single = has_batchnorm1d(spec) and data.n_train % spec.batch_size == 1
         self.step_hook: Callable[[int], None] | None = None
+        self.timer = self.stepper.timer = StepTimer(device)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """The run's parameters and its optimizer's state in bytes (costs.py)."""
+        return [(sum(p.numel() for p in self.model.parameters()), state_bytes(self.optimizer))]
 
     def evaluate(self, split: str) -> tuple[list[float], list[float | None]]:
         x, y = (self.data.x_train, self.data.y_train) if split == "train" else (self.data.x_val, self.data.y_val)

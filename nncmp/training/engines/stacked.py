@@ -14,6 +14,7 @@ stack. Like every engine it only trains epochs and evaluates; recorder.record_ru
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ from nncmp.registry.models import build_model, has_batchnorm1d
 from nncmp.registry.optimizers import OPTIMIZERS
 from nncmp.registry.schedules import Schedule
 from nncmp.training.batches import Batches
+from nncmp.training.costs import StepTimer, state_bytes
 from nncmp.training.engines.fast_sgd import fast_sgd_epoch
 from nncmp.training.engines.linear import stacked_linear
 from nncmp.training.engines.members import MemberOptimizers
@@ -245,6 +247,16 @@ class StackedRun:
         self.schedule: Schedule | None = Schedule(self.optimizer, first.schedule, self.total_steps, first.warmup) \
             if first.schedule != "constant" and not fast else None
         self._epoch = fast_sgd_epoch if fast else autograd_epoch
+        self.timer, self.fused = StepTimer(device), fast  # the fast path's steps: their whole time only
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """Each member's parameters and optimizer state in bytes (costs.py): its own optimizer's, or its share
+        of the stack's (its slices; a step counter whole, as its single run has one); the fast path keeps none."""
+        params = sum(math.prod(shape) for shape in self.stack.member_shapes())
+        k, optimizer = self.stack.k, self.optimizer
+        if isinstance(optimizer, MemberOptimizers):
+            return [(params, state_bytes(o)) for o in optimizer.optimizers]
+        return [(params, 0 if optimizer is None else state_bytes(optimizer, k))] * k
 
     @staticmethod
     def make_stack(models: list[nn.Module]) -> Stack:
@@ -328,6 +340,7 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
             continue
         step_loss = torch.zeros(k, device=device)
         step_count = torch.zeros(k, device=device)
+        state.timer.start()
         optimizer.zero_grad(set_to_none=True)
         # The same chunk boundaries as the single-run engine, so BatchNorm and dropout see the same sub-batches.
         for start in range(0, width, GRAD_CHUNK):
@@ -349,11 +362,13 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
         loss_sum += step_loss
         loss_count += step_count
         bad_step = first_bad_step(bad_step, step_loss, step)
+        state.timer.backward_done()
         if clip:
             clip_members(stack.parameters(), clip)
         optimizer.step()
         if state.schedule:
             state.schedule.step()
+        state.timer.step_done(k)
         state.steps_done += 1
         if state.step_hook:
             state.step_hook(state.steps_done)

@@ -8,13 +8,14 @@ dataset with per-sample transforms behind a DataLoader.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import resource
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,51 +35,34 @@ if TYPE_CHECKING:
     from nncmp.training.recorder import Record
 
 
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark for this process (Linux); False where that is not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+@dataclass
+class Memory:
+    """A block's memory, in MB: the process's peak resident memory during it (torch's libraries included, ~0.9
+    GB), and how far it rose above the block's start (what the case itself needed; nan where the kernel's peak
+    mark cannot be reset)."""
+
+    peak: float = math.nan
+    rise: float = math.nan
 
 
-def _status_mb(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+@contextlib.contextmanager
+def peak_memory() -> Iterator[Memory]:
+    """Memory during the block, measured as runs.csv's peak is (training/costs.py: one reset of the kernel's peak
+    mark for both), with the peak since the process started where the mark is not there to read (not Linux)."""
+    from nncmp.training.costs import MIB, PeakMemory, peak_rss_bytes
 
-
-def peak_rss_mb() -> float:
-    peak = _status_mb("VmHWM")
-    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
-class PeakMemory:
-    """Peak resident memory of this process during a block, and its rise over the block's start.
-
-    The rise is what the case itself needed; the absolute peak includes torch's libraries (~0.9 GB).
-    """
-
-    def __enter__(self) -> PeakMemory:
-        self.reset = reset_peak_rss()
-        self.start = _status_mb("VmRSS") or peak_rss_mb()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.peak = peak_rss_mb()
-        self.rise = max(self.peak - self.start, 0.0) if self.reset else float("nan")
+    memory, measured = PeakMemory(), Memory()
+    yield measured
+    rise, peak = memory.increase(), peak_rss_bytes()
+    measured.rise = math.nan if rise is None else rise / MIB
+    measured.peak = peak / MIB if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench_engine(spec: RunSpec, data: Data, device: str = "cpu") -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One (resolved) run through the engine compare would give it, timed."""
     from nncmp.training.execute import train_one
 
-    with PeakMemory() as memory:
+    with peak_memory() as memory:
         records = train_one(spec, data, device=device)
     last = records[-1]
     seconds = max(last["seconds"], 1e-9)
@@ -141,7 +125,7 @@ def bench_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: st
                         generator=torch.Generator().manual_seed(spec.seed))
     model.train()
     examples = 0
-    with PeakMemory() as memory:
+    with peak_memory() as memory:
         start = time.perf_counter()
         for _ in range(spec.epochs):
             for x, y in loader:
@@ -248,7 +232,7 @@ def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool, device: str =
     from nncmp.training.execute import train_one, train_together
 
     specs = [s.resolved(data.n_train) for s in specs]
-    with PeakMemory() as memory:
+    with peak_memory() as memory:
         runs = train_together(specs, data, device) if together else [train_one(s, data, device=device) for s in specs]
     seconds = sum(r[-1]["seconds"] for r in runs)  # a stacked run carries its share of the group's time
     if any(r[-1]["status"] == DIVERGED for r in runs):  # a collapsed run trained every step: its time counts

@@ -50,7 +50,8 @@ def bench(
         help="With --opts: also time the course-style loop (torchvision dataset + per-sample transforms + "
              "DataLoader) and print the engine's speed-up over it. The standard benchmark always does.")] = False,
     quick: Annotated[bool, typer.Option(
-        help="The standard benchmark on 10,000 examples (2,000 at batch size 1): under a minute.",
+        help="The standard benchmark on 10,000 examples (2,000 at batch size 1), without the whole-process case: "
+             "under a minute.",
         show_default="off")] = False,
     n_bs1: Annotated[int | None, typer.Option(
         "--n-bs1", help="The standard benchmark: training examples for the batch-size-1 cases (one step each).",
@@ -62,6 +63,10 @@ def bench(
         "--load", help="The standard benchmark: also time the engine cases with another process keeping one core busy, "
         "and report how much each slows down (a laptop with a browser open, a shared machine).",
         show_default="off")] = False,
+    processes: Annotated[bool, typer.Option(
+        help="The standard benchmark without --quick: also time one `nncmp compare` process of 8 runs (mnist5k, "
+             "adam, 3 epochs) against the same 8 runs as 8 course-loop processes one after another (a minute or "
+             "two).")] = True,
     n: Annotated[int | None, typer.Option(
         "--n", help="The standard benchmark: training examples (synthetic, MNIST-shaped); with --opts: the synthetic "
         "dataset's size.",
@@ -105,7 +110,8 @@ def bench(
         if opts is None:
             size = n or (10_000 if quick else 60_000)
             request = commands.StandardRequest(size, n_bs1 or min(size, 2_000 if quick else 10_000), repeats, load,
-                                            options.threads, options.device, out, overwrite)
+                                            processes and not quick, options.threads, options.device, out,
+                                            overwrite)
             result = _interruptible(lambda: commands.standard(request, on_case=_show_standard(out_console) if talk
                                                            else None), out_console)
         else:
@@ -160,7 +166,11 @@ def _interruptible(call: Callable[[], BenchResult], out: Console) -> BenchResult
 
 def _show_standard(out: Console) -> OnCase:
     def show(case: dict[str, Any]) -> None:
-        if case["case"] == "pool":
+        if case["case"] == "processes":
+            out.print(f"one compare process of {case['runs']} runs: {case['compare seconds']:.1f} s; {case['runs']} "
+                      f"course-loop processes: {case['course processes seconds']:.1f} s ({case['dataset']}, "
+                      f"{case['epochs']} epochs)")
+        elif case["case"] == "pool":
             out.print(f"process pool: {case['processes runs/s']:.2f} runs/s with {case['jobs']} workers "
                       f"vs {case['local runs/s']:.2f} locally; driver {case['driver ms per run']:.1f} ms per run")
         elif case["case"].endswith("(a core busy)"):

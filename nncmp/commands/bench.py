@@ -26,6 +26,7 @@ class StandardRequest:
     n_bs1: int = 10_000  # of them, for the batch-size-1 cases
     repeats: int = 3  # rounds over all cases; each case keeps its fastest
     load: bool = False  # also time the engine cases with one core kept busy (bench/load.py)
+    processes: bool = False  # also time a whole 8-run compare process against 8 course processes (bench/processes.py)
     threads: int | None = None
     device: str = "auto"
     out: Path | None = None
@@ -85,12 +86,20 @@ def standard(request: StandardRequest, on_case: OnCase | None = None) -> BenchRe
     device = pick_device(request.device, request.threads)
     set_threads(request.threads)
     fixed = _threads_fixed_by(request.threads, device)
+    _new_tally()
     with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
-        store.write_config(folder, "bench", {"suite": True, "n": request.n, "n_bs1": request.n_bs1,
-                                             "repeats": request.repeats, "load": request.load,
-                                             "device": device, "openmp": _openmp(fixed)})
+        def write_config() -> None:  # at the start, and again at the end with the threads the cases ran with
+            store.write_config(folder, "bench", {"suite": True, "n": request.n, "n_bs1": request.n_bs1,
+                                                 "repeats": request.repeats, "load": request.load,
+                                                 "processes": request.processes, "device": device,
+                                                 "openmp": _openmp(fixed)})
+
+        write_config()
         result = run_standard(request.n, request.n_bs1, request.repeats, on_case=on_case, device=device,
                            load=request.load, follow=not fixed)
+        if request.processes and device == "cpu":  # the children train on the CPU: compare's and the course's
+            _processes(result, request.threads, on_case)
+        write_config()
         figures = pd.DataFrame([{"figure": k, "value": v, "target": result["targets"].get(k, math.nan),
                                  "met": v >= result["targets"][k] if k in result["targets"] else "—"}
                                 for k, v in result["figures"].items()])
@@ -99,6 +108,19 @@ def standard(request: StandardRequest, on_case: OnCase | None = None) -> BenchRe
         store.write_csv(folder / schema.FIGURES, figures)
         store.atomic_write_text(folder / schema.BENCH_JSON, json.dumps(result, indent=2) + "\n")
     return BenchResult(folder, cases, figures, result, device, result["threads"])
+
+
+def _processes(result: dict[str, Any], threads: int | None, on_case: OnCase | None) -> None:
+    """The whole-process case (bench/processes.py) into the standard benchmark's result: its figure and target
+    beside the others, its times under "processes"."""
+    from nncmp.bench.processes import FIGURE, TARGET, bench_processes
+
+    measured = bench_processes(threads=threads)
+    if on_case:
+        on_case({"case": "processes", **measured, "round": result["repeats"]})
+    result["processes"] = measured
+    result["figures"][FIGURE] = measured[FIGURE]
+    result["targets"] = {**result["targets"], FIGURE: TARGET}
 
 
 def cases(request: CasesRequest, on_case: OnCase | None = None) -> BenchResult:
@@ -113,13 +135,18 @@ def cases(request: CasesRequest, on_case: OnCase | None = None) -> BenchResult:
     data = load_data(base, request.data_dir, request.download)
     threads = set_threads(request.threads)
     fixed = _threads_fixed_by(request.threads, device)
+    _new_tally()
     specs = [s.resolved(data.n_train) for s in request.grid.runs()]
     with results_folder(request.out, "bench", overwrite=request.overwrite) as folder:
-        store.write_config(folder, "bench", {"base": base.to_dict(), "reference": request.reference,
-                                             "device": device, "runs": [s.to_dict() for s in specs],
-                                             "openmp": _openmp(fixed)})
+        def write_config() -> None:  # at the start, and again at the end with the threads the cases ran with
+            store.write_config(folder, "bench", {"base": base.to_dict(), "reference": request.reference,
+                                                 "device": device, "runs": [s.to_dict() for s in specs],
+                                                 "openmp": _openmp(fixed)})
+
+        write_config()
         rows, records = run_bench(specs, data, request.reference, request.data_dir, on_case=on_case, device=device,
                                   follow=not fixed)
+        write_config()
         frame = pd.DataFrame(rows)
         store.write_csv(folder / schema.BENCH, frame)
         store.write_csv(folder / schema.METRICS, records_frame(records))
@@ -135,11 +162,19 @@ def _threads_fixed_by(threads: int | None, device: str) -> str:
 
 
 def _openmp(fixed_by: str) -> dict[str, object]:
-    """config.json's "openmp": how torch's threads wait and why, and their count (training/openmp.py)."""
+    """config.json's "openmp": how torch's threads wait and why, and their count (training/openmp.py): what the
+    cases ran with (each case counts as a group) once they have run."""
     from nncmp.training.devices import THREADS
     from nncmp.training.openmp import record
 
     return record(THREADS.get(), fixed_by)
+
+
+def _new_tally() -> None:
+    """A bench's record counts its own cases only (another command may have run in this process before)."""
+    from nncmp.training.load import new_tally
+
+    new_tally()
 
 
 def model_cases(request: ModelRequest) -> BenchResult:

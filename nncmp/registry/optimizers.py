@@ -38,6 +38,7 @@ MATRICES = "matrices+adamw"  # takes 2-D parameters only: hidden matrices; a tor
 SCHEDULE_FREE = "schedule-free"  # optimizer.train()/.eval() with the model; BatchNorm statistics refreshed
 AUTO_ARGS = "auto-args"  # a required argument nncmp fills in (training-set size, number of steps)
 NO_LR = "ignores-lr"  # computes its own step size: the learning rate does not change the run
+NS_FLOAT32 = "ns-float32-cpu"  # Newton–Schulz in float32, not bfloat16, on a CPU without native bf16 (muon_cpu.py)
 
 # pytorch-optimizer classes whose `lr` default is None, or that have no `lr`: the rate nncmp starts from.
 DEFAULT_LRS = {"a2grad": 1.0, "sara": 7.05e-4, "alig": 0.1, "sam": 0.01, "friendlysam": 0.01, "looksam": 0.01}
@@ -251,6 +252,9 @@ def _external(name: str) -> OptimizerEntry:
         import pytorch_optimizer
 
         cls = pytorch_optimizer.load_optimizer(key)
+        if key == "muon":  # its bfloat16 Newton–Schulz took 0.71 s a step on an AVX2 CPU: float32 there instead
+            from nncmp.registry.muon_cpu import Muon  # lazy: torch and pytorch-optimizer, for this name only
+            cls, handling = Muon, [NS_FLOAT32]
         module, cls_name = cls.__module__, cls.__name__
     cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
     params = signature(cls)
@@ -276,10 +280,8 @@ def _external(name: str) -> OptimizerEntry:
     if key == "a2grad":
         handling.append(NO_LR)
     lr_param = params.get("lr") or params.get("max_lr")
-    lr = DEFAULT_LRS.get(key) if lr_param is None or lr_param.default in (None, inspect.Parameter.empty) \
-        else float(lr_param.default)
-    if key in SAM_WRAPPERS:
-        lr = DEFAULT_LRS[key]
+    lr = DEFAULT_LRS.get(key) if key in SAM_WRAPPERS or lr_param is None \
+        or lr_param.default in (None, inspect.Parameter.empty) else float(lr_param.default)
     # Only values of the kind nncmp's options give (a number; betas: two) use those options; anything else
     # of the same name (Adan's three betas, Adafactor's pair of eps) is an --opt-arg.
     defaults = {k: _plain(params[k].default) for k in hp.optimizer_own()

@@ -106,6 +106,11 @@ def _status_bytes(field: str) -> int | None:
     return None
 
 
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident memory since PeakMemory last reset the mark (VmHWM; None off Linux)."""
+    return _status_bytes("VmHWM")
+
+
 class PeakMemory:
     """The peak memory a group adds while it trains: on a GPU, torch.cuda.max_memory_allocated over what
     was allocated at the start; on the CPU (Linux), the process's peak RSS (VmHWM, reset at the start) over
@@ -129,7 +134,7 @@ class PeakMemory:
         if self.base is None:
             return None
         peak = torch.cuda.max_memory_allocated(self.device) if self.device.startswith("cuda") \
-            else _status_bytes("VmHWM")
+            else peak_rss_bytes()
         return None if peak is None else max(peak - self.base, 0)
 
 

@@ -122,6 +122,9 @@ def threads_for(busy: float, cores: int, most: int) -> int:
 
 
 _last: Reading | None = None  # where the next measurement starts
+# torch's thread count → how many groups (bench: cases) Threads.follow saw start with it since new_tally(): what
+# the groups ran with, for config.json (openmp.record), where the count at the start alone would say too little.
+_ran: dict[int, int] = {}
 
 
 def start() -> None:
@@ -159,6 +162,16 @@ def since_last() -> tuple[float, int] | None:
     return busy, now.cores
 
 
+def new_tally() -> None:
+    """Forget the groups counted so far: a command's record counts its own groups only."""
+    _ran.clear()
+
+
+def groups_by_threads() -> dict[int, int]:
+    """Torch's thread counts the groups started since new_tally() ran with, and how many groups at each."""
+    return dict(sorted(_ran.items(), reverse=True))
+
+
 class Threads:
     """torch's thread count following the load between groups: the free cores, never more than torch started
     with. A count someone else set (a notebook's torch.set_num_threads) is theirs: it is left alone. `get` and
@@ -170,7 +183,14 @@ class Threads:
         self.ours: int | None = None  # what nncmp last set
 
     def follow(self) -> str | None:
-        """Before a group: the thread count the load leaves, set if it changed; what changed and why (--verbose)."""
+        """Before a group: the thread count the load leaves, set if it changed; what changed and why (--verbose).
+        The count the group then starts with is tallied (groups_by_threads), whoever set it."""
+        said = self._follow()
+        n = self.get()
+        _ran[n] = _ran.get(n, 0) + 1
+        return said
+
+    def _follow(self) -> str | None:
         current = self.get()
         if current != (self.most if self.ours is None else self.ours):  # another hand set it
             return None

@@ -163,9 +163,13 @@ def choice() -> Choice:
 def record(threads: int, fixed_by: str) -> dict[str, object]:
     """config.json's "openmp": the wait policy and why, torch's thread count when written, and whether it follows
     the load between groups (`fixed_by`: what keeps it, "" if it follows; backends.threads_fixed_by). Worker
-    processes inherit the policy with the environment, so it holds for them too."""
+    processes inherit the policy with the environment, so it holds for them too. A count that follows the load
+    may differ from group to group (issue 31: 2 when written, 1 for every group under load), so the record also
+    says what the groups started so far ran with: "groups_by_threads", thread count → groups (empty before the
+    first group; rewritten with the record, so complete when the record is written after the groups)."""
+    ran = {} if fixed_by else {str(n): groups for n, groups in load.groups_by_threads().items()}
     return {**choice().to_json(), "threads": threads, "threads_follow_load": not fixed_by,
-            **({"threads_fixed_by": fixed_by} if fixed_by else {})}
+            **({"threads_fixed_by": fixed_by} if fixed_by else {"groups_by_threads": ran})}
 
 
 def line(threads: int, fixed_by: str) -> str:

@@ -23,7 +23,9 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
     import torch
 
     before = torch.get_num_threads()  # its threads follow the load (no --threads): this process's are put back
-    code, out, _ = cli("bench", "--n", "256", "--n-bs1", "32", "--repeats", "1", "--load", "--json", "--out", tmp_path)
+    # --no-processes: the whole-process case has its own test (tests/bench/test_processes.py), and takes a minute
+    code, out, _ = cli("bench", "--n", "256", "--n-bs1", "32", "--repeats", "1", "--load", "--no-processes", "--json",
+                       "--out", tmp_path)
     torch.set_num_threads(before)
     assert code == 0, out
     doc = json.loads(out)
@@ -63,7 +65,11 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     follows = "OMP_NUM_THREADS" not in os.environ  # set (OMP_NUM_THREADS=1 make test): the user's count is kept
     assert config["openmp"]["wait_policy"] == choice().wait_policy
-    assert config["openmp"]["threads_follow_load"] is follows
+    assert config["openmp"]["threads_follow_load"] is follows and "processes" not in doc
+    if follows:  # written again at the end: the threads each case ran with (10 idle, 4 under load)
+        ran = config["openmp"]["groups_by_threads"]
+        assert sum(ran.values()) == 14 and {int(n) for n in ran} == {c["threads"] for c in
+                                                                       [*cases.values(), *doc["under_load"]]}
 
 
 @pytest.mark.slow

@@ -156,9 +156,11 @@ def test_a_worker_process_inherits_the_choice_and_its_record(machine, monkeypatc
     assert "set in the environment" in openmp.choice().why
 
 
-def test_the_config_record_says_whether_threads_follow_the_load(machine):
+def test_the_config_record_says_whether_threads_follow_the_load(machine, monkeypatch):
+    monkeypatch.setattr(load, "_ran", {})
     machine.busy = 0.0
-    assert openmp.record(2, "") == {**openmp.choice().to_json(), "threads": 2, "threads_follow_load": True}
+    assert openmp.record(2, "") == {**openmp.choice().to_json(), "threads": 2, "threads_follow_load": True,
+                                    "groups_by_threads": {}}  # written before any group: none ran yet
     kept = openmp.record(1, "--threads 1")
     assert kept["threads_follow_load"] is False and kept["threads_fixed_by"] == "--threads 1"
     assert "ACTIVE" in openmp.line(2, "") and "following the load" in openmp.line(2, "")
@@ -200,6 +202,27 @@ def test_threads_follow_the_load_between_groups(machine):
     threads.follow()
     threads.restore()  # the groups are done: torch as nncmp found it
     assert torch.threads == 2 and threads.ours is None
+
+
+def test_the_record_says_the_thread_counts_the_groups_ran_with(machine, monkeypatch):
+    """Issue 31: written at the start the record said 2 threads while every group under load ran on 1."""
+    monkeypatch.setattr(load, "_ran", {7: 1})  # an earlier command's group in this process (a notebook, a suite)
+    load.new_tally()
+    torch = Torch(2)
+    threads = load.Threads(torch.get, torch.put)
+    load.start()
+    threads.follow()  # idle: the first group on 2
+    machine.busy = 1.0
+    for _ in range(3):  # busy: the next three on 1
+        threads.follow()
+    torch.threads = 2  # a notebook's torch.set_num_threads(2): left alone, and what the group runs with
+    threads.follow()
+    assert load.groups_by_threads() == {2: 2, 1: 3}
+    threads.restore()  # after the groups: the count back to 2, but 1 is what three groups ran with
+    kept = openmp.record(2, "")
+    assert kept["threads"] == 2 and kept["groups_by_threads"] == {"2": 2, "1": 3}
+    assert json.loads(json.dumps(kept))["groups_by_threads"] == {"2": 2, "1": 3}  # as config.json holds it
+    assert "groups_by_threads" not in openmp.record(1, "--threads 1")  # a fixed count is what every group ran with
 
 
 def test_a_thread_count_someone_else_set_is_left_alone(machine):

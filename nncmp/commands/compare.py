@@ -95,6 +95,8 @@ def _compare(request: CompareRequest, reporter: Reporter) -> CompareResult:
         reporter.note(f"{request.out} holds no comparison yet: starting it there")
     base = config.grid.base
     data = load_data(base, options.data_dir, request.download)
+    if saved is not None:
+        check_old_scaling(request.out, saved, data)
     set_threads(options.threads)
     specs = [s.resolved(data.n_train) for s in config.grid.runs()]
     check_runs(specs, data.n_train, config.auto or config.tuning is not None, config.baseline)
@@ -115,6 +117,22 @@ def _compare(request: CompareRequest, reporter: Reporter) -> CompareResult:
             raise stage.interrupted(folder, config, e) from None
         except (OSError, WriteError) as e:  # disk full, folder gone: which file, and what is saved
             raise stage.cannot_write(folder, config, e) from None
+
+
+def check_old_scaling(folder: Path | None, saved: dict[str, Any], data: Any) -> None:
+    """StoreError if a folder made before --standardize (config.json's data has no "standardize") would now train
+    its remaining runs on data scaled otherwise than its finished ones: that version standardised a CSV's features
+    only, never an npz's or Python's, nor regression targets; an old folder reads as auto, which does."""
+    from nncmp.errors import StoreError
+
+    scaling = data.scaling
+    if "standardize" in (saved.get("data") or {}) or not (scaling.target_mean or scaling.features):
+        return
+    if scaling.target_mean or not str(saved["base"].get("dataset", "")).endswith(".csv"):
+        raise StoreError(f"--resume: {folder} was made before --standardize, when {data.name}'s "
+                         f"{'targets' if scaling.target_mean else 'features'} were used as given; --standardize auto "
+                         "would scale them for the remaining runs, unlike the finished ones: run the comparison "
+                         "again (--standardize off uses the data as that version did)")
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """export: a results folder's runs to experiment trackers — TensorBoard (scalars per epoch and per example,
-HParams: output/tensorboard.py) and MLflow (a run per nncmp run under a run per comparison, found again on
-the next export: output/mlflow_export.py)."""
+HParams: output/tensorboard.py) and MLflow (a run per nncmp run and per tuning trial under a run per
+comparison, a calibration's trials and baseline runs under a run per problem, found again on the next export:
+output/mlflow_export.py)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ class ExportResult:
 
 
 def export(folder: Path, tensorboard: Path | None = None, mlflow: str | None = None) -> ExportResult:
-    """Every run of a results folder (compare or train; a suite's too for MLflow) into a TensorBoard log
-    folder and/or an MLflow tracking store (URI, or 'default'). Everything is checked before anything is
-    written: the folder, the packages, the MLflow store."""
+    """Every run of a results folder (compare or train; a suite's and a calibration's too for MLflow) into a
+    TensorBoard log folder and/or an MLflow tracking store (URI, or 'default'). Everything is checked before
+    anything is written: the folder, the packages, the MLflow store."""
     if tensorboard is None and mlflow is None:
         raise SpecError("export: say where to: --tensorboard LOGDIR and/or --mlflow URI")
     folder = Path(folder)
@@ -36,7 +37,8 @@ def export(folder: Path, tensorboard: Path | None = None, mlflow: str | None = N
         from nncmp.output.mlflow_export import check_installed as check_mlflow  # lazy: as above
 
         check_mlflow()
-        store.require_results(folder, runs=store.command_of(folder) != "suite")
+        # A suite's or a calibration's runs are in its problems' folders: its own has none.
+        store.require_results(folder, runs=store.command_of(folder) not in ("suite", "calibrate"))
     result = ExportResult(folder, 0)
     if mlflow is not None:
         from nncmp.output.mlflow_export import export as to_mlflow  # lazy: it imports mlflow (seconds)

@@ -314,6 +314,7 @@ def calibrate(request: CalibrateRequest, reporter: Reporter = Reporter()) -> Cal
     suite: into a copy in the results folder)."""
     import pandas as pd
 
+    from nncmp.output.mlflow_export import calibrating, connect  # mlflow itself only once connect is called
     from nncmp.suite import calibrate as rule
     from nncmp.suite.problems import write_targets
 
@@ -329,6 +330,8 @@ def calibrate(request: CalibrateRequest, reporter: Reporter = Reporter()) -> Cal
                for p in suite.problems}
     _check(suite, configs, SuiteRequest(opts=tuple(baselines), auto=True, options=request.options,
                                         download=request.download), targets=False)
+    if request.options.mlflow:  # the store reached before the calibration's folder is written
+        connect(request.options.mlflow)
     options = replace(request.options, device=pick_device(request.options.device, request.options.threads,
                                                           request.options.deterministic, reporter.note))
     set_threads(options.threads)
@@ -337,19 +340,21 @@ def calibrate(request: CalibrateRequest, reporter: Reporter = Reporter()) -> Cal
         store.write_config(folder, "calibrate", {"suite": request.suite, "problems": [p.name for p in suite.problems],
                                                  "baselines": list(baselines), "seeds": request.seeds,
                                                  "slack": request.slack, "options": asdict(request.options)})
-        for i, p in enumerate(suite.problems, 1):
-            reporter.note(f"calibrating {i} of {len(suite.problems)}: {p.name}")
-            sub = folder / p.name
-            sub.mkdir(exist_ok=True)
-            data = load_data(p.spec, request.options.data_dir, request.download)
-            try:
-                results.append(rule.calibrate(p, data, sub, reporter, options, tuple(baselines),
-                                              request.seeds, request.slack, resume=request.resume))
-            except Interrupted as stop:
-                stop.folder = folder
-                raise
-        table = pd.DataFrame([row for c in results for row in c.rows])
-        store.write_csv(folder / schema.CALIBRATION, table)
+        with calibrating(request.options.mlflow, folder, reporter.note) as problem_done:  # --mlflow, or nothing
+            for i, p in enumerate(suite.problems, 1):
+                reporter.note(f"calibrating {i} of {len(suite.problems)}: {p.name}")
+                sub = folder / p.name
+                sub.mkdir(exist_ok=True)
+                data = load_data(p.spec, request.options.data_dir, request.download)
+                try:
+                    results.append(rule.calibrate(p, data, sub, reporter, options, tuple(baselines),
+                                                  request.seeds, request.slack, resume=request.resume))
+                except Interrupted as stop:
+                    stop.folder = folder
+                    raise
+                problem_done(sub)
+            table = pd.DataFrame([row for c in results for row in c.rows])
+            store.write_csv(folder / schema.CALIBRATION, table)
         targets = {c.problem: c.target for c in results}
         record = rule.record(results, tuple(baselines), request.seeds, request.slack)
         source = Path(suite.path) if suite.path else None

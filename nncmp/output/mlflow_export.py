@@ -4,14 +4,17 @@ and suite) or afterwards (`nncmp export DIR --mlflow URI`), the same runs either
     experiment 'nncmp' ($MLFLOW_EXPERIMENT_NAME chooses another): every comparison side by side
     └ suite run          (a suite's folder) parent of its problems' comparison runs
       └ comparison run   (a compare folder) named by the folder
-        └ run            (one per nncmp run) named by its run id
+        └ run            (one per nncmp run, and per tuning trial: nncmp.phase) named by its run id
+    └ calibration run    (nncmp suite --calibrate's folder, nncmp.phase calibration) parent of its problems'
+      └ problem run      (a problem's sub-folder)
+        └ run            (a tuning trial, nncmp.phase tuning; a baseline run, nncmp.phase calibration)
 
 A `train` folder is one run, no parent. What each carries (params, metrics, tags) is read from the folder
 by output/mlflow_folder.py. Logging again adds nothing twice: a comparison's runs are found by its tag
-nncmp.key, a run's by nncmp.run_id; a run whose nncmp.records tag says it has every record gets no metric
-again, one cut short gets what it lacks (by metric and step); tags and statuses are brought up to date;
-params, which MLflow never changes, are only added. mlflow is an optional extra (nncmp[mlflow]), imported
-only here and only when asked for.
+nncmp.key, a run's by nncmp.run_id and nncmp.phase (a tuning trial and the run it chose share an id); a run
+whose nncmp.records tag says it has every record gets no metric again, one cut short gets what it lacks (by
+metric and step); tags and statuses are brought up to date; params, which MLflow never changes, are only
+added. mlflow is an optional extra (nncmp[mlflow]), imported only here and only when asked for.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.errors import SpecError, StoreError, WriteError
-from nncmp.output.mlflow_folder import TAG, Folder, Point, Records, points
+from nncmp.output.mlflow_folder import CALIBRATE, TAG, TRAINING, TUNING, Entry, Folder, Point, Records, label, points
 from nncmp.results import store
 
 if TYPE_CHECKING:
@@ -85,7 +88,10 @@ class Tracker:
                                                page_token=token)
                 for run in page:
                     tags = run.data.tags
-                    found[tags.get(f"{TAG}run_id") or tags.get(f"{TAG}level", "")] = run
+                    run_id = tags.get(f"{TAG}run_id")
+                    # Runs logged before phases were tagged are compared runs: their label stays the run id.
+                    found[label(tags.get(f"{TAG}phase", TRAINING), run_id) if run_id
+                          else tags.get(f"{TAG}level", "")] = run
                 token = page.token
                 if not token:
                     break
@@ -138,20 +144,26 @@ class Tracker:
         return run.info.run_id
 
     def parent(self, folder: Folder, running: bool = False) -> str | None:
-        """The MLflow run a comparison's runs go under: the comparison's (a suite problem's under the suite's);
-        None for train's one run, which stands alone."""
+        """The MLflow run a comparison's runs go under: the comparison's (a suite problem's under the suite's, a
+        calibration's problem under the calibration's); None for train's one run, which stands alone. A
+        calibration's own run (its folder, above its problems) has no runs under it but its problems."""
         if folder.command == "train":
             return None
+        level, above_level = folder.levels()
+        if folder.command == CALIBRATE and not folder.problem:
+            return self._level(folder, above_level, running=running)
         suite = folder.suite()
-        above = None if suite is None else self._level(suite, "suite", running=running)
-        return self._level(folder, "comparison", above, running)
+        above = None if suite is None else self._level(suite, above_level, running=running)
+        return self._level(folder, level, above, running)
 
-    def log_run(self, folder: Folder, parent: str | None, run_id: str, records: Records, error: str = "") -> None:
-        """One nncmp run as an MLflow run: created, or brought up to date."""
-        tags = folder.run_tags(run_id, records, error)
+    def log_run(self, folder: Folder, parent: str | None, entry: Entry) -> None:
+        """One nncmp run (or tuning trial, or calibration's baseline run) as an MLflow run: created, or brought
+        up to date."""
+        run_id, records, error = entry.run_id, entry.records, entry.error
+        tags = folder.run_tags(run_id, records, error, entry)
         if parent is not None:
             tags["mlflow.parentRunId"] = parent
-        run = self._run(folder, run_id, run_id, {k: v for k, v in tags.items() if k != f"{TAG}records"})
+        run = self._run(folder, entry.label, run_id, {k: v for k, v in tags.items() if k != f"{TAG}records"})
         todo: list[Point] = []
         if run.data.tags.get(f"{TAG}records") != tags[f"{TAG}records"]:  # not logged whole yet
             todo = points(records, folder.by_step(run_id), folder.start)
@@ -159,25 +171,27 @@ class Tracker:
                 have = {(k, m.step) for k in run.data.metrics
                         for m in self.client.get_metric_history(run.info.run_id, k)}
                 todo = [p for p in todo if (p[0], p[3]) not in have]
-        self._update(run, folder.params(run_id, records), tags, todo)
+        self._update(run, folder.params(run_id, records, entry), tags, todo)
         if not error and f"{TAG}error" in run.data.tags:  # failed before, finished on a resume
             self.client.delete_tag(run.info.run_id, f"{TAG}error")
             del run.data.tags[f"{TAG}error"]
         self._status(run, "FAILED" if error else "FINISHED", folder.end(records))
 
+    def log_entries(self, folder: Folder, parent: str | None, phases: tuple[str, ...] | None = None) -> int:
+        """The folder's runs of `phases` (None: all) as it has them now (Folder.entries); how many."""
+        entries = folder.entries() if phases is None else folder.entries(phases)
+        for entry in entries:
+            self.log_run(folder, parent, entry)
+        return len(entries)
+
     def close(self, folder: Folder, parent: str | None) -> int:
-        """Every run as the folder has it now — those with records (any not logged yet: a run that finished
-        before --mlflow was given), those that failed (they have none) — then the comparison's and its suite's
-        status; how many runs."""
-        count = 0
-        if store.has_runs(folder.path):
-            metrics = store.read_metrics(folder.path).sort_values(["run_id", "epoch"], kind="stable")
-            for run_id, rows in metrics.groupby("run_id", sort=False):
-                self.log_run(folder, parent, str(run_id), rows.to_dict("records"))
-                count += 1
-        for run_id, error in folder.errors().items():
-            self.log_run(folder, parent, run_id, [], error)
-            count += 1
+        """Every run as the folder has it now (a calibration's: each problem's), then the comparison's and its
+        suite's (or calibration's) status; how many runs."""
+        if folder.command == CALIBRATE and not folder.problem:
+            count = sum(self.close(p, self.parent(p)) for p in folder.problems())
+            self.parent(folder)
+            return count
+        count = self.log_entries(folder, parent)
         if parent is not None:
             self.parent(folder)
         return count
@@ -188,10 +202,11 @@ class Tracker:
         if folder.command == "suite":
             return sum(self.export(folder.path / name) for name in folder.doc.get("problems") or []
                        if store.has_runs(folder.path / name))
-        if folder.command not in ("compare", "train"):
-            raise StoreError(f"{path} holds the results of nncmp {folder.command}; only compare, train and suite "
-                             "folders export to MLflow")
-        store.require_results(path)
+        if folder.command not in ("compare", "train", CALIBRATE):
+            raise StoreError(f"{path} holds the results of nncmp {folder.command}; only compare, train, suite and "
+                             "calibration folders export to MLflow")
+        if folder.command != CALIBRATE:
+            store.require_results(path)
         return self.close(folder, self.parent(folder))
 
 
@@ -240,39 +255,57 @@ def export(path: Path, uri: str) -> tuple[int, Tracker]:
                          "complete it") from None
 
 
-@contextlib.contextmanager
-def tracking(uri: str | None, path: Path, note: Callable[[str], None], also: OnSaved | None = None
-             ) -> Iterator[OnSaved | None]:
-    """--mlflow around training into the folder `path`: the callback yielded (it calls `also`, another
-    on_saved, first) logs each run as it is saved; when the block ends, however it ends, the failed runs
-    and the comparison's status are logged as the folder has them. A failure of MLflow never stops
-    training: it is said once, with how to log the runs later."""
-    tracker = None
-    if uri:
-        try:
-            tracker = connect(uri)  # reached before anything trained (compare, suite); gone since, maybe
-        except SpecError as e:
-            note(f"{e}: the runs are saved: log them with nncmp export {path} --mlflow {uri}")
-    if tracker is None:
-        yield also
-        return
-    folder = Folder.read(path)
-    broken: list[str] = []
+class _Live:
+    """--mlflow while a command writes the folder `path`: the store connected (reached before anything trained,
+    gone since maybe), and each step called through it guarded — a failure of MLflow never stops training: it
+    is said once, with how to log the runs later, and nothing more is tried."""
 
-    def guarded(step: Callable[[], Any]) -> Any:
-        if broken:
+    def __init__(self, uri: str | None, path: Path, note: Callable[[str], None]):
+        self.tracker: Tracker | None = None
+        self.path, self.uri, self.note = path, uri, note
+        self.broken: list[str] = []
+        if uri:
+            try:
+                self.tracker = connect(uri)
+            except SpecError as e:
+                note(f"{e}: the runs are saved: log them with nncmp export {path} --mlflow {uri}")
+
+    def __call__(self, step: Callable[[], Any]) -> Any:
+        if self.broken or self.tracker is None:
             return None
         try:
             return step()
         except Exception as e:  # a tracker's failure must never lose training: the runs are on disk
-            broken.append(_reason(e))
-            note(f"MLflow ({tracker.uri}) failed: {broken[0]}; the runs are saved: log them with nncmp export "
-                 f"{path} --mlflow {uri}")
+            self.broken.append(_reason(e))
+            self.note(f"MLflow ({self.tracker.uri}) failed: {self.broken[0]}; the runs are saved: log them with "
+                      f"nncmp export {self.path} --mlflow {self.uri}")
             return None
 
-    parent = guarded(lambda: tracker.parent(folder, running=True))
-    if not broken:
-        note(f"MLflow: logging to experiment {tracker.name!r} at {tracker.uri}")
+    def started(self, folder: Folder) -> str | None:
+        """The folder's run (and the one above it) running; the MLflow run its runs go under."""
+        assert self.tracker is not None
+        tracker = self.tracker
+        parent = self(lambda: tracker.parent(folder, running=True))
+        if not self.broken:
+            self.note(f"MLflow: logging to experiment {tracker.name!r} at {tracker.uri}")
+        return parent
+
+
+@contextlib.contextmanager
+def tracking(uri: str | None, path: Path, note: Callable[[str], None], also: OnSaved | None = None
+             ) -> Iterator[OnSaved | None]:
+    """--mlflow around training into the folder `path`: the callback yielded (it calls `also`, another
+    on_saved, first) logs each run as it is saved; the tuning's trials, finished by then, are logged first;
+    when the block ends, however it ends, the failed runs and the comparison's status are logged as the
+    folder has them."""
+    guarded = _Live(uri, path, note)
+    tracker = guarded.tracker
+    if tracker is None:
+        yield also
+        return
+    folder = Folder.read(path)
+    parent = guarded.started(folder)
+    guarded(lambda: tracker.log_entries(folder, parent, (TUNING,)))
     logged: set[int] = set()
 
     def on_saved(current: dict[int, Records]) -> None:
@@ -280,10 +313,33 @@ def tracking(uri: str | None, path: Path, note: Callable[[str], None], also: OnS
             also(current)
         for i in sorted(set(current) - logged):
             records = current[i]
-            guarded(lambda: tracker.log_run(folder, parent, str(records[0]["run_id"]), records))  # noqa: B023
+            guarded(lambda: tracker.log_run(folder, parent, Entry(str(records[0]["run_id"]), records)))  # noqa: B023
             logged.add(i)
 
     try:
         yield on_saved
     finally:
         guarded(lambda: tracker.close(folder, parent))
+
+
+@contextlib.contextmanager
+def calibrating(uri: str | None, path: Path, note: Callable[[str], None]) -> Iterator[Callable[[Path], None]]:
+    """--mlflow around a calibration into the folder `path` (nncmp suite --calibrate): the callback yielded logs
+    a problem's tuning trials and baseline runs once its sub-folder has them; when the block ends, however it
+    ends, every problem as its folder has it and the statuses."""
+    guarded = _Live(uri, path, note)
+    tracker = guarded.tracker
+    if tracker is None:
+        yield lambda sub: None
+        return
+    folder = Folder.read(path)
+    guarded.started(folder)
+
+    def problem_done(sub: Path) -> None:
+        problem = Folder.read(sub)
+        guarded(lambda: tracker.log_entries(problem, tracker.parent(problem, running=True)))
+
+    try:
+        yield problem_done
+    finally:
+        guarded(lambda: tracker.close(folder, None))

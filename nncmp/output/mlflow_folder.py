@@ -2,29 +2,36 @@
 params, metric points, tags and statuses of a comparison, a suite and each run. Plain Python, no mlflow:
 the live log (--mlflow) and `nncmp export` read a folder through here, so both log the same.
 
-    params   a run's resolved RunSpec (config.json's runs) as metrics.csv labels it; a comparison's grid,
-             target, tuning and data; a suite's optimizers, problems and seeds
+    runs     a comparison's runs (metrics.csv; the failed ones from runs.csv), its tuning trials
+             (tuning_metrics.csv, numbered by tuning.csv), a calibration's trials and baseline runs (each
+             problem's sub-folder: tuning_metrics.csv, calibration_metrics.csv)
+    params   a run's resolved RunSpec (config.json's runs) as metrics.csv labels it (a trial's or baseline run's:
+             its records' columns, and a trial's hyperparameters as tuning.csv has them); a comparison's grid,
+             target, tuning and data; a suite's optimizers, problems and seeds; a calibration's baselines
     metrics  train_loss, train_acc, val_loss, val_acc (val_metric with --metric-fn), lr (the rate at the
              record's end) and examples, at step = the epoch, or the optimizer step on a --steps budget;
              timestamp = the comparison's start + the run's training seconds (MLflow's relative time axis
              is training time, and the same record logged twice is the same point)
-    tags     nncmp.level (suite, comparison, run), nncmp.key (what recognises the comparison: its folder's
-             name, command and creation time, so a moved folder is the same one and --overwrite a new one),
-             nncmp.folder, nncmp.command, nncmp.created; a run's nncmp.run_id, nncmp.config, nncmp.status
+    tags     nncmp.level (suite, comparison, run; calibration, problem), nncmp.key (what recognises the
+             comparison: its folder's name, command and creation time, so a moved folder is the same one and
+             --overwrite a new one), nncmp.folder, nncmp.command, nncmp.created; a run's nncmp.run_id,
+             nncmp.config, nncmp.status, nncmp.phase (training, tuning, calibration: a trial and the run it
+             chose share a run id, so the phase is part of what finds a run again); a trial's nncmp.kind
+             (trial, or default: the one-shot at the defaults), nncmp.study, nncmp.trial
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from nncmp.config.fields import declared
 from nncmp.config.run import RunSpec
-from nncmp.errors import SpecError
+from nncmp.errors import SpecError, StoreError
 from nncmp.output.tensorboard import SCALARS
 from nncmp.results import schema, store
 
@@ -37,6 +44,62 @@ FAILED = "failed"
 # A comparison's MLflow status from its runs' states in runs.csv: the first that applies, else FINISHED.
 STATUS_ORDER = (("failed", "FAILED"), ("interrupted", "KILLED"), ("pending", "RUNNING"))
 SUITE_ORDER = ("FAILED", "KILLED", "RUNNING")  # a suite's from its problems'
+TRAINING, TUNING, CALIBRATION = "training", "tuning", "calibration"  # a run's phase (nncmp.phase)
+CALIBRATE = "calibrate"  # the command whose folder holds a calibration (nncmp suite --calibrate)
+# suite/calibrate.py's CALIBRATION_METRICS (output does not import suite): a problem's baseline runs
+CALIBRATION_METRICS = "calibration_metrics.csv"
+
+
+def label(phase: str, run_id: str) -> str:
+    """What finds a run again among its comparison's: a compared run by its id (as before phases were tagged),
+    a trial or baseline run by its phase too."""
+    return run_id if phase == TRAINING else f"{phase}:{run_id}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One nncmp run as MLflow is given it: a compared run, a failed one (`error`, no records), a tuning trial or a
+    calibration's baseline run (`phase`), with what only a trial has (its numbers as `tags`, its hyperparameters
+    as `params`)."""
+
+    run_id: str
+    records: Records
+    phase: str = TRAINING
+    error: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return label(self.phase, self.run_id)
+
+
+def _by_run(path: Path) -> dict[str, Records]:
+    """A metrics file's records by run id, each run's in epoch order; {} without the file."""
+    if not path.is_file():
+        return {}
+    frame = store.read_records(path).sort_values(["run_id", "epoch"], kind="stable")
+    return {str(k): rows.to_dict("records") for k, rows in frame.groupby("run_id", sort=False)}
+
+
+def _trial_numbers(path: Path) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+    """run id → (tags, params) of its trials from tuning.csv: kind, study and number (several, comma-separated,
+    where studies tried the same run) and the searched hyperparameters; {} where tuning.csv is not written yet,
+    unreadable, or older than its run_id column (the trials are then logged without their numbers)."""
+    try:
+        table = store.read_csv(path, None, ("run_id", "kind")) if path.is_file() else None
+    except StoreError:
+        table = None
+    if table is None or "run_id" not in table.columns:
+        return {}
+    hyper = [c for c in schema.tuning_hyper_columns() if c in table.columns]
+    out: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+    for run_id, rows in table.groupby("run_id", sort=False):
+        tags = {f"{TAG}{k}": ",".join(dict.fromkeys(text(v) for v in rows[k])) for k in ("kind", "study", "trial")
+                if k in rows.columns}
+        first = rows.iloc[0]
+        out[str(run_id)] = tags, {c: text(first[c]) for c in hyper if number(first[c]) is not None}
+    return out
 
 
 def text(value: Any) -> str:
@@ -99,6 +162,13 @@ def run_params(spec: dict[str, Any]) -> dict[str, str]:
     return params
 
 
+def record_params(records: Records) -> dict[str, str]:
+    """A run's configuration as its records' identity columns say it (those with a value)."""
+    first = records[0] if records else {}
+    return {c: text(first[c]) for c in schema.RUN_COLUMNS if c != "hyper" and c in first
+            and (bool(first[c]) if isinstance(first[c], str) else number(first[c]) is not None)}
+
+
 def points(records: Records, by_step: bool, start: int) -> list[Point]:
     """Every value of a run's records as metric points, in record order."""
     out = []
@@ -120,6 +190,10 @@ class Folder:
 
     @classmethod
     def read(cls, path: Path) -> Folder:
+        path = Path(path)
+        if not store.is_started(path) and store.command_of(path.parent) == CALIBRATE:
+            # A calibration's problem: its sub-folder has no config.json, its calibration's says what it is.
+            return cls(path.resolve(), {**store.read_config(path.parent), "problem": path.name}, {})
         doc = store.read_config(path)
         specs = {}
         for spec in doc.get("runs") or []:
@@ -138,9 +212,16 @@ class Folder:
         return self.path.name
 
     @property
+    def problem(self) -> bool:
+        """A calibration's problem (a sub-folder of a calibrate folder)."""
+        return "problem" in self.doc and self.command == CALIBRATE
+
+    @property
     def key(self) -> str:
-        """What recognises this comparison (or suite) in MLflow, wherever the folder is now."""
-        return hashlib.sha256(f"{self.command}\n{self.name}\n{self.doc.get('created', '')}".encode()).hexdigest()[:20]
+        """What recognises this comparison (or suite, calibration, calibration's problem) in MLflow, wherever the
+        folder is now."""
+        said = f"{self.command}\n{self.name}\n{self.doc.get('created', '')}" + ("\nproblem" if self.problem else "")
+        return hashlib.sha256(said.encode()).hexdigest()[:20]
 
     @property
     def start(self) -> int:
@@ -156,14 +237,41 @@ class Folder:
         problems = [self.path / p for p in self.doc.get("problems") or [] if store.is_started(self.path / p)]
         if self.command == "suite" and problems:
             return max(Folder.read(p).saved() for p in problems)
-        for name in (schema.RUNS, schema.CONFIG):
+        for name in (schema.RUNS, schema.CALIBRATION, CALIBRATION_METRICS, schema.TUNING_METRICS, schema.CONFIG):
             if (self.path / name).is_file():
                 return ms((self.path / name).stat().st_mtime)
         return ms(datetime.now())
 
     def suite(self) -> Folder | None:
-        """The suite folder this problem's comparison is part of, if it is."""
+        """The suite folder this problem's comparison is part of (or the calibration this problem is), if it is."""
+        if self.problem:
+            return Folder.read(self.path.parent)
         return Folder.read(self.path.parent) if store.command_of(self.path.parent) == "suite" else None
+
+    def levels(self) -> tuple[str, str]:
+        """The MLflow levels of this folder's run and of the one above it."""
+        return ("problem", CALIBRATION) if self.command == CALIBRATE else ("comparison", "suite")
+
+    def problems(self) -> list[Folder]:
+        """A calibration's problems that have started (their sub-folders)."""
+        return [Folder.read(self.path / p) for p in self.doc.get("problems") or [] if (self.path / p).is_dir()]
+
+    def entries(self, phases: tuple[str, ...] = (TRAINING, TUNING, CALIBRATION)) -> list[Entry]:
+        """Every run of the folder as it is now, of the phases asked: its compared runs with records (any not
+        logged yet: a run that finished before --mlflow was given) and those that failed (they have none), its
+        tuning trials, a calibration problem's baseline runs."""
+        out = []
+        if TRAINING in phases and store.has_runs(self.path):
+            metrics = store.read_metrics(self.path).sort_values(["run_id", "epoch"], kind="stable")
+            out += [Entry(str(k), rows.to_dict("records")) for k, rows in metrics.groupby("run_id", sort=False)]
+            out += [Entry(run_id, [], error=error) for run_id, error in self.errors().items()]
+        if TUNING in phases:
+            numbers = _trial_numbers(self.path / schema.TUNING)
+            out += [Entry(k, records, TUNING, "", *numbers.get(k, ({}, {})))
+                    for k, records in _by_run(self.path / schema.TUNING_METRICS).items()]
+        if CALIBRATION in phases:
+            out += [Entry(k, records, CALIBRATION) for k, records in _by_run(self.path / CALIBRATION_METRICS).items()]
+        return out
 
     def _runs(self) -> list[tuple[str, str, str]]:
         """(run id, state, error) of each run in runs.csv; state: ok, diverged, collapsed, failed, pending,
@@ -184,18 +292,27 @@ class Folder:
             states = {Folder.read(self.path / p).status() if store.is_started(self.path / p) else "RUNNING"
                       for p in self.doc.get("problems") or []}
             return next((s for s in SUITE_ORDER if s in states), "FINISHED")
+        if self.command == CALIBRATE:  # calibration.csv is written once every problem has its target
+            top = self.path.parent if self.problem else self.path
+            return "FINISHED" if (top / schema.CALIBRATION).is_file() else "RUNNING"
         states = {state for _, state, _ in self._runs()} or {"pending"}
         return next((mlflow for nncmp, mlflow in STATUS_ORDER if nncmp in states), "FINISHED")
 
-    def params(self, run_id: str | None = None, records: Records = ()) -> dict[str, str]:
-        """A run's params (`run_id`), or the comparison's or suite's own."""
+    def params(self, run_id: str | None = None, records: Records = (), entry: Entry | None = None) -> dict[str, str]:
+        """A run's params (`run_id`; a trial's or baseline run's: `entry`), or the comparison's, suite's or
+        calibration's own."""
         doc = self.doc
+        if entry is not None and entry.phase != TRAINING:  # trained on the holdout split: no spec in config.json
+            first = entry.records[0] if entry.records else {}
+            hyper = {"hyper": text(first["hyper"])} if not _blank(first.get("hyper")) else {}
+            return {**record_params(entry.records), **hyper, **entry.params}
         if run_id is not None and run_id in self.specs:
             return run_params(self.specs[run_id])
         if run_id is not None:  # an older folder, without its resolved runs: its records' identity columns
-            first = records[0] if records else {}
-            return {c: text(first[c]) for c in schema.RUN_COLUMNS if c != "hyper" and c in first
-                    and (bool(first[c]) if isinstance(first[c], str) else number(first[c]) is not None)}
+            return record_params(records)
+        if self.command == CALIBRATE:
+            params = {k: text(doc[k]) for k in ("suite", "baselines", "seeds", "slack") if doc.get(k) is not None}
+            return {**params, **({"problem": self.name} if self.problem else {"problems": text(doc.get("problems"))})}
         if self.command == "suite":
             params = {k: text(doc[k]) for k in ("opts", "problems", "seeds", "auto", "by", "reference", "ratio_to")
                       if doc.get(k) is not None}
@@ -210,21 +327,24 @@ class Folder:
         return spec.get("steps") is not None
 
     def tags(self, level: str) -> dict[str, str]:
-        """What every MLflow run of this folder carries; `level`: suite, comparison or run."""
+        """What every MLflow run of this folder carries; `level`: suite, comparison, calibration, problem or run."""
         tags = {f"{TAG}level": level, f"{TAG}key": self.key, f"{TAG}folder": str(self.path),
                 f"{TAG}command": self.command, f"{TAG}created": str(self.doc.get("created", "")),
                 "mlflow.source.name": f"nncmp {self.command}", "mlflow.source.type": "LOCAL"}
-        if level == "comparison" and self.suite() is not None:
+        if level in ("comparison", "problem") and self.suite() is not None:
             tags[f"{TAG}problem"] = self.name
-        if level != "run":
+        if self.command == CALIBRATE:  # a calibration and its problems: none of it is a compared run
+            tags[f"{TAG}phase"] = CALIBRATION
+        elif level != "run":
             tags[f"{TAG}runs"] = str(len(self.doc.get("runs") or []))
         return tags
 
-    def run_tags(self, run_id: str, records: Records, error: str = "") -> dict[str, str]:
-        """A run's tags: the folder's, its ids and state, and (last logged) how many records it has."""
+    def run_tags(self, run_id: str, records: Records, error: str = "", entry: Entry | None = None) -> dict[str, str]:
+        """A run's tags: the folder's, its ids, phase and state, and (last logged) how many records it has."""
         last = records[-1] if records else {}
         tags = {**self.tags("run"), f"{TAG}run_id": run_id, f"{TAG}config": run_id.rsplit("/seed=", 1)[0],
-                f"{TAG}status": FAILED if error else str(last.get("status") or "ok")}
+                f"{TAG}phase": entry.phase if entry is not None else TRAINING,
+                f"{TAG}status": FAILED if error else str(last.get("status") or "ok"), **(entry.tags if entry else {})}
         if error:
             tags[f"{TAG}error"] = error[:5000]  # MLflow's limit on a tag's value is 8000 characters
         if number(last.get("diverged_step")) is not None:

@@ -270,7 +270,10 @@ def trial_table(trials: list[Trial], results: dict[str, list[dict[str, Any]]],
                      "default_lr": entry(t.spec.optimizer).lr, "score": score(last),
                      "budget_score": budget_value(records),
                      "tune_val_acc": last["val_acc"], "tune_val_loss": last["val_loss"], "status": last["status"],
-                     "seconds": last["seconds"], "examples": last.get("examples", math.nan)})
+                     "seconds": last["seconds"], "examples": last.get("examples", math.nan),
+                     # the trial's records in tuning_metrics.csv (trials of the same run share them): MLflow's
+                     # export tags each trial's run with its study and number through this
+                     "run_id": t.spec.run_id})
     table = pd.DataFrame(rows)
     table["study_best"] = False
     table["chosen"] = False

@@ -11,6 +11,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 import nncmp
+from nncmp.results.verify import records_of
 from tests.numerics import acc_tol, close, rtol, steps_of
 
 RUN = dict(opts=["adam"], inits=["he"], seeds=1, epochs=2, hidden=(16,), batch_sizes=[32], progress=False,
@@ -78,3 +79,53 @@ def test_a_bad_value_is_one_line_and_exit_2(cli, tmp_path):
     code, out, _ = cli("compare", "--dataset", "digits", "--standardize", "yes", "--out", tmp_path / "x")
     assert code == 2 and "--standardize: unknown value 'yes'; choose from: auto, on, off" in out
     assert "Traceback" not in out and not (tmp_path / "x").exists()
+
+
+def make_old_folder(cli, tmp_path, dataset, *args):
+    """A two-seed comparison on `dataset` as nncmp wrote it before --standardize, its second run cut short: trained
+    with the data as given (--standardize off), then the option's traces taken out the way the old version never
+    wrote them — the key in config.json's base, runs and data, and its label in the run ids."""
+    folder = tmp_path / "old"
+    code, out, _ = cli("compare", "--dataset", dataset, *args, "--opts", "adam", "--inits", "he", "--seeds", "2",
+                       "--epochs", "1", "--hidden", "8", "--standardize", "off", "--no-plot", "--quiet",
+                       "--out", folder)
+    assert code == 0, out
+    doc = json.loads((folder / "config.json").read_text())
+    for spec in [doc["base"], *doc["runs"]]:
+        del spec["standardize"]
+    del doc["data"]["standardize"]
+    (folder / "config.json").write_text(json.dumps(doc))
+    lines = (folder / "metrics.csv").read_text().replace("/standardize=off", "").splitlines(keepends=True)
+    text = "".join(line for line in lines if "/seed=1," not in line)
+    (folder / "metrics.csv").write_text(text)
+    runs = pd.read_csv(folder / "runs.csv", dtype=str, keep_default_na=False)
+    runs["run_id"] = runs["run_id"].str.replace("/standardize=off", "")
+    runs = runs[runs["run_id"].str.endswith("seed=0")]
+    runs["checksum"] = runs["run_id"].map(lambda run: records_of(text)[run][1])  # as the old version wrote them
+    runs.to_csv(folder / "runs.csv", index=False)
+    return folder
+
+
+def test_an_old_folder_of_a_users_data_is_not_resumed_with_other_scaling(cli, tmp_path):
+    # The old version used an npz's features as given; auto, what an old folder reads as, standardises them: the
+    # cut-short run would train on other numbers than the finished one. Refused, nothing changed.
+    x, y = load_breast_cancer(return_X_y=True)
+    np.savez(tmp_path / "bc.npz", x=x, y=y)
+    folder = make_old_folder(cli, tmp_path, tmp_path / "bc.npz")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    code, out, result = cli("resume", folder)
+    assert code != 0 and "was made before --standardize" in out, out
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_an_old_folder_of_a_built_in_dataset_resumes_as_it_began(cli, tmp_path):
+    # auto leaves a built-in dataset as it was before --standardize: the finished run kept, the other trained.
+    folder = make_old_folder(cli, tmp_path, "digits")
+    kept = metrics(folder)
+    code, out, _ = cli("resume", folder)
+    assert code == 0, out
+    got = metrics(folder)
+    assert sorted(got["run_id"].unique()) == ["adam/he-normal/lr=0.001/bs=64/hidden=8/seed=0",
+                                               "adam/he-normal/lr=0.001/bs=64/hidden=8/seed=1"]
+    assert got[got["run_id"].str.endswith("seed=0")].reset_index(drop=True).equals(kept)
+    assert json.loads((folder / "config.json").read_text())["data"]["standardize"]["features"] is False

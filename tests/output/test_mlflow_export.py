@@ -61,18 +61,27 @@ def compared(empty_store, tmp_path_factory):
     return root / "run", uri
 
 
+def shown(run) -> str:
+    """A logged run's name, a tuning trial's or a calibration's baseline run's with its phase before it (the run
+    a --lrs auto or --tune trial chose has the trial's run id)."""
+    phase = run.data.tags.get("nncmp.phase", "training")
+    if run.data.tags.get("nncmp.level") != "run" or phase == "training":
+        return run.info.run_name
+    return f"{phase}:{run.info.run_name}"
+
+
 def snapshot(uri: str, experiment: str = "nncmp") -> dict:
-    """Everything logged, by run name, MLflow's own ids replaced by the names they point to."""
+    """Everything logged, by run name (and phase: shown), MLflow's own ids replaced by the names they point to."""
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1000)
-    names = {r.info.run_id: r.info.run_name for r in runs}
+    names = {r.info.run_id: shown(r) for r in runs}
     assert len(names) == len(set(names.values())), "a run logged twice"
     out = {}
     for r in runs:
         tags = {k: v for k, v in r.data.tags.items() if k != "mlflow.parentRunId"}
         history = {k: [(m.step, m.value, m.timestamp) for m in client.get_metric_history(r.info.run_id, k)]
                    for k in r.data.metrics}
-        out[r.info.run_name] = {"status": r.info.status, "start": r.info.start_time, "end": r.info.end_time,
+        out[shown(r)] = {"status": r.info.status, "start": r.info.start_time, "end": r.info.end_time,
                                 "parent": names.get(r.data.tags.get("mlflow.parentRunId")), "params": r.data.params,
                                 "tags": tags, "metrics": history}
     return out
@@ -97,13 +106,41 @@ def assert_matches(logged: dict, folder, parent: str | None = "run") -> None:
             assert params[field] == str(rows[field].iloc[0]), field
         assert float(params["lr"]) == rows["lr"].iloc[0] and int(params["batch_size"]) == rows["batch_size"].iloc[0]
         assert int(params["seed"]) == rows["seed"].iloc[0] and params["hidden"] == rows["hidden"].iloc[0]
-        assert int(params["epochs"]) == spec["epochs"]
-        by_step = spec.get("steps") is not None
-        x = rows["step"] if by_step else rows["epoch"]
-        for name, column in COLUMNS.items():
-            history = sorted((step, value) for step, value, _ in run["metrics"][name])
-            # SQLite keeps float64: the CSV's values exactly, each (metric, step) once
-            assert history == list(zip(x, rows[column].astype(float))), (run_id, name)
+        assert int(params["epochs"]) == spec["epochs"] and tags["nncmp.phase"] == "training"
+        assert_metrics(run, rows, spec.get("steps") is not None)
+
+
+def assert_metrics(run: dict, rows: pd.DataFrame, by_step: bool = False) -> None:
+    """A logged run's metrics are its records' values, at each epoch (or step)."""
+    x = rows["step"] if by_step else rows["epoch"]
+    for name, column in COLUMNS.items():
+        history = sorted((step, value) for step, value, _ in run["metrics"][name])
+        # SQLite keeps float64: the CSV's values exactly, each (metric, step) once
+        assert history == list(zip(x, rows[column].astype(float))), (rows["run_id"].iloc[0], name)
+
+
+def assert_trials(logged: dict, folder, parent: str) -> int:
+    """Each tuning trial of `folder` (tuning_metrics.csv) is a run tagged nncmp.phase tuning under `parent`:
+    its records as metrics, its study and number as tuning.csv has them, its hyperparameters as params; how
+    many."""
+    metrics = pd.read_csv(folder / "tuning_metrics.csv", dtype={"hidden": str})
+    table = pd.read_csv(folder / "tuning.csv")
+    for run_id, rows in metrics.groupby("run_id"):
+        run = logged[f"tuning:{run_id}"]
+        tags, params = run["tags"], run["params"]
+        assert run["status"] == "FINISHED" and run["parent"] == parent, run_id
+        assert tags["nncmp.phase"] == "tuning" and tags["nncmp.run_id"] == run_id
+        assert tags["nncmp.status"] == rows["status"].iloc[-1] and tags["nncmp.records"] == str(len(rows))
+        [row] = table[table["run_id"] == run_id].to_dict("records")
+        assert (tags["nncmp.kind"], tags["nncmp.study"], tags["nncmp.trial"]) == \
+            (row["kind"], str(row["study"]), str(row["trial"]))
+        assert params["optimizer"] == row["optimizer"] and float(params["lr"]) == row["lr"]
+        assert int(params["batch_size"]) == row["batch_size"] and int(params["seed"]) == rows["seed"].iloc[0]
+        for column in ("beta1", "beta2", "weight_decay", "momentum"):  # the hyperparameters the trial has
+            if column in row and pd.notna(row[column]):
+                assert float(params[column]) == row[column], (run_id, column)
+        assert_metrics(run, rows)
+    return metrics["run_id"].nunique()
 
 
 def test_compare_logs_each_run_and_export_logs_the_same(compared, new_store, cli):
@@ -257,6 +294,63 @@ def test_a_suite_is_a_run_over_its_problems(new_store, cli, tmp_path):
     code, out, _ = cli("export", tmp_path / "out", "--mlflow", exported)
     assert code == 0 and "2 runs logged" in out, out
     assert snapshot(exported) == logged
+
+
+def test_tuning_trials_are_runs_of_their_comparison(new_store, cli, tmp_path):
+    folder, live = tmp_path / "tuned", new_store("tuned")
+    code, out, _ = cli("compare", "--dataset", "digits", "--opts", "adam", "--inits", "he", "--seeds", "1",
+                       "--epochs", "1", "--tune", "random", "--trials", "2", "--studies", "1", "--no-plot", "--quiet",
+                       "--out", folder, "--mlflow", live)
+    assert code == 0, out
+    logged = snapshot(live)
+    assert_matches(logged, folder, parent="tuned")  # the runs compared: the default and the tuned one
+    trials = assert_trials(logged, folder, parent="tuned")  # the one-shot at the defaults and two trials
+    assert trials == 3 and len(logged) == 1 + 2 + 3
+    chosen = pd.read_csv(folder / "tuning.csv").query("chosen")["run_id"].iloc[0]
+    assert chosen in logged and f"tuning:{chosen}" in logged  # one run id: the trial and the run it chose
+    # Exported afterwards: the same runs; again, into either store: nothing twice, nothing changed.
+    exported = new_store("tuned-export")
+    code, out, _ = cli("export", folder, "--mlflow", exported)
+    assert code == 0 and "5 runs logged" in out, out
+    assert snapshot(exported) == logged
+    for uri in (exported, live):
+        assert cli("export", folder, "--mlflow", uri)[0] == 0
+        assert snapshot(uri) == logged
+
+
+def test_a_calibration_is_logged_apart_from_compared_runs(new_store, cli, tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text("[problems.digits]\ndataset = 'digits'\nhidden = [12]\nbatch_size = 64\nepochs = 1\n")
+    args = ["suite", path, "--calibrate", "--baselines", "adamw", "--seeds", "1", "--quiet", "--out"]
+    code, out, result = cli(*args, tmp_path / "nowhere", "--mlflow", "foo://nowhere")
+    assert code == 2 and "cannot use this MLflow tracking store" in result.stderr
+    assert not (tmp_path / "nowhere").exists()  # refused before anything was written
+    live = new_store("calibration")
+    code, out, _ = cli(*args, tmp_path / "cal", "--mlflow", live)
+    assert code == 0, out
+    logged = snapshot(live)
+    top, problem = logged["cal"], logged["digits"]
+    assert top["tags"]["nncmp.level"] == "calibration" and top["tags"]["nncmp.phase"] == "calibration"
+    assert top["status"] == "FINISHED" and top["params"]["baselines"] == "adamw" and top["parent"] is None
+    assert problem["tags"]["nncmp.level"] == "problem" and problem["parent"] == "cal"
+    assert problem["tags"]["nncmp.phase"] == "calibration" and problem["status"] == "FINISHED"
+    sub = tmp_path / "cal" / "digits"
+    trials = assert_trials(logged, sub, parent="digits")  # --lrs auto's grid: 7 rates, widened by 2
+    baseline = pd.read_csv(sub / "calibration_metrics.csv", dtype={"hidden": str})
+    [run_id] = baseline["run_id"].unique()
+    run = logged[f"calibration:{run_id}"]
+    assert run["parent"] == "digits" and run["tags"]["nncmp.command"] == "calibrate"
+    assert run["params"]["optimizer"] == "adamw" and float(run["params"]["lr"]) == baseline["lr"].iloc[0]
+    assert_metrics(run, baseline)
+    assert trials == 9 and len(logged) == 2 + trials + 1
+    assert not [k for k, r in logged.items() if r["tags"].get("nncmp.phase") == "training"]
+    # Exported afterwards: the same runs; again: nothing twice.
+    exported = new_store("calibration-export")
+    code, out, _ = cli("export", tmp_path / "cal", "--mlflow", exported)
+    assert code == 0 and "10 runs logged" in out, out
+    assert snapshot(exported) == logged
+    assert cli("export", tmp_path / "cal", "--mlflow", live)[0] == 0
+    assert snapshot(live) == logged
 
 
 @pytest.mark.parametrize("uri, why", [("foo://nowhere", "unsupported URI"), ("{tmp}/file/x.db", "File exists")],

@@ -35,7 +35,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example results the docs show, into docs/examples/ (about 75 minutes on 2 cores; hours on a CPU without bfloat16, for Muon). The docs include
+# The example results the docs show, into docs/examples/ (about 80 minutes on 2 cores; hours on a CPU without bfloat16, for Muon). The docs include
 # their markdown tables (docs/examples/**/summary.md) and figures as they are.
 EX := docs/examples
 examples: $(STAMP)
@@ -47,6 +47,9 @@ examples: $(STAMP)
 	$(BIN)/nncmp compare --opts adam,adamw,lion,adan,prodigy,schedulefreeadamw,muon --lrs auto \
 		--schedule warmup-cosine --warmup 0.05 --seeds 3 --out $(EX)/modern
 	$(BIN)/nncmp report $(EX)/modern --format markdown --no-plot > $(EX)/modern/summary.md
+	$(BIN)/nncmp compare --opts adam --inits default --widths 64,128,256,512,1024 --params sp,mup \
+		--lrs "2^-14..2^-4" --seeds 2 --epochs 5 --quiet --out $(EX)/width
+	rm $(EX)/width/curves_epochs.png $(EX)/width/final_val_acc.png  # 110 configurations: no page shows them
 	$(BIN)/nncmp compare --opts adam --inits he --dropouts 0,0.2,0.5 --norms none,batchnorm --depths 2,6 \
 		--seeds 3 --quiet --out $(EX)/regularisation
 	$(BIN)/nncmp report $(EX)/regularisation --format markdown --no-plot > $(EX)/regularisation/summary.md

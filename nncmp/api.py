@@ -63,9 +63,20 @@ class Comparison:
 
         return pd.DataFrame(columns=schema.RUN_STATUS_COLUMNS)
 
+    @property
+    def transfer(self) -> pd.DataFrame | None:
+        """transfer.csv: with --widths and --lrs, the best rate per series and width and the slope of the best rate
+        against the width (results/transfer.py); None for a comparison that is no such sweep."""
+        from nncmp.results import schema, store
+
+        path = self.folder / schema.TRANSFER
+        return store.read_csv(path, text=("series", "opt_args", "hyper")) if path.exists() else None
+
     def plot(self, kind: str = "curves", x: str = "epochs") -> Figure:
         """A figure as compare draws it: 'curves' (losses and accuracy per epoch, or per steps, examples or
-        seconds with `x`) or 'final' (the ranked metric with its 95% interval). Also saved in the folder.
+        seconds with `x`), 'final' (the ranked metric with its 95% interval) or 'transfer' (with --widths and
+        --lrs: the metric against the rate per width, and the best rate against the width). Also saved in the
+        folder.
 
         A matplotlib Figure made without pyplot: a notebook shows it when it is a cell's value, whether or not
         pyplot was imported; `.savefig(path)` saves it elsewhere. nncmp never changes the matplotlib backend
@@ -82,7 +93,15 @@ class Comparison:
             metric = next(m for m in (self.metric, "final_val_acc", "final_val_loss")
                           if f"{m}_mean" in self.summary.columns and self.summary[f"{m}_mean"].notna().any())
             return plots.final_bars(self.summary, metric, self.folder / f"{metric}.png")
-        raise SpecError(f"plot kind must be 'curves' or 'final', got {kind!r}")
+        if kind == "transfer":
+            table = self.transfer
+            if table is None:
+                raise SpecError("plot('transfer') needs a comparison over --widths (two or more) and --lrs")
+            from nncmp.output.transfer_plots import transfer_figure
+            from nncmp.results import schema
+
+            return transfer_figure(self.metrics, table, self.metric, self.folder / schema.TRANSFER_PNG)
+        raise SpecError(f"plot kind must be 'curves', 'final' or 'transfer', got {kind!r}")
 
     def html(self, path: str | Path | None = None) -> Path:
         """The one-file HTML report (report.html in the folder, or `path`); returns where it is."""

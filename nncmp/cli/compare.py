@@ -93,6 +93,10 @@ def finish(call: Callable[[], CompareResult], show: ConsoleReporter, json_out: b
         budgets = tuning.table(result.folder, wide)
         if budgets is not None:
             show.console.print(budgets, crop=not wide)
+        if result.transfer is not None:
+            from nncmp.output.views import transfer_text
+
+            show.console.print(transfer_text(result.transfer, result.metric), markup=False, end="")
     if result.failed:
         first = next(iter(result.failed.items()))
         how = f"nncmp resume {result.folder} tries {'it' if result.runs == 1 else 'the failed ones'} again"

@@ -60,7 +60,7 @@ def grid(cls: type, names: Iterable[str]) -> list[Param]:
     for name in names:
         d = decl[name]
         # A hyperparameter's one-value option (--momentum) is its own: it goes to the optimizers that have it.
-        flags = [d.grid] + ([d.flag] if hints[name] is not bool and name not in hp.optimizer_own() else [])
+        flags = [d.grid] + ([d.flag] if d.flag and hints[name] is not bool and name not in hp.optimizer_own() else [])
         default = d.grid_default
         if default is None and field_default(cls, name) is not None and not is_tuple(hints[name]):
             default = str(field_default(cls, name)) if hints[name] is not bool else None

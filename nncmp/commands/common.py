@@ -173,15 +173,20 @@ def check_models(specs: list[RunSpec], data: Data, track_weights: bool = False, 
 
     seen = set()
     for spec in specs:
+        mup = (spec.param, spec.base_width, spec.optimizer) if spec.param == "mup" else None
         key = (spec.model, spec.model_args, spec.hidden, spec.act, spec.batchnorm, spec.dropout, spec.loss,
-               spec.label_smoothing, spec.metric_fn)
+               spec.label_smoothing, spec.metric_fn, mup)
         if key in seen:
             continue
         seen.add(key)
         if not (user_model(spec.model) or user_data(spec.dataset) or spec.loss or spec.metric_fn or data.vocab
-                or data.per_token):
+                or data.per_token or mup):
             continue  # a built-in model on a built-in dataset, with its default loss: checked by construction
         model = _check_model(spec, data, say)
+        if mup:  # μP's shapes against width (in the build) and the optimizer's rule, Adam's or SGD's
+            from nncmp.training.stepping import mup_scales
+
+            mup_scales(spec.resolved(data.n_train), model)
         if not user_model(spec.model):
             continue
         from torch import nn

@@ -34,7 +34,7 @@ from nncmp.config.run import RunSpec
 from nncmp.errors import Interrupted, RunsFailed, UserCodeStopped, WriteError
 from nncmp.registry.user import how_stopped
 from nncmp.results import schema, store
-from nncmp.results.summary import summarize_folder
+from nncmp.results.summary import summarize_folder, write_transfer
 from nncmp.training.progress import Reporter
 from nncmp.training.signals import exit_code, ignore_interrupts, termination_as_interrupt
 
@@ -58,6 +58,7 @@ class CompareResult:
     runs: int  # how many runs the comparison has
     failed: dict[str, str] = field(default_factory=dict)  # run id → error, for runs that failed every attempt
     files: list[str] = field(default_factory=list)  # what was written, for the last line
+    transfer: pd.DataFrame | None = None  # transfer.csv: a sweep over --widths and --lrs (results/transfer.py)
 
 
 def compare(request: CompareRequest, reporter: Reporter = Reporter()) -> CompareResult:
@@ -202,6 +203,9 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
     if saved is not None:
         extra = {"created": saved.get("created"),
                  "resumed": [*saved.get("resumed", []), datetime.now().isoformat(timespec="seconds")]}
+    from nncmp.training import load
+
+    load.new_tally()  # config.json's openmp record counts this comparison's groups only
     _write_config(folder, command, config, specs, data, extra)
     from nncmp.training.devices import THREADS, describe
 
@@ -235,10 +239,11 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
 
         with tracking(options.mlflow, folder, reporter.note, also=_tensorboard(options)) as on_saved:
             run_grid(specs, data, folder, reporter, options, resume=saved is not None, on_saved=on_saved)
+        _write_config(folder, command, config, specs, data, extra)  # the thread counts the groups ran with
     except Interrupted as stop:
         stop.folder, stop.tuned = folder, tuned_names(config, specs)
         if stop.phase == "training" and stop.finished:
-            _, stop.summary, stop.metric = _summarize(folder, config, plot=False)
+            _, stop.summary, stop.metric, _ = _summarize(folder, config, plot=False)
             stop.target = config.target
         raise
     except RunsFailed as failure:
@@ -261,24 +266,27 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
         raise stop from None
     tuned = config.auto or config.tuning is not None
     result.files = [schema.CONFIG, schema.METRICS, schema.SUMMARY] + ([schema.TUNING] if tuned else []) \
+        + ([schema.TRANSFER] if result.transfer is not None else []) \
         + (["PNG plots"] if options.plot else []) + ([schema.REPORT_HTML] if options.html else [])
     return result
 
 
-def _summarize(folder: Path, config: CompareConfig, plot: bool) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def _summarize(folder: Path, config: CompareConfig,
+               plot: bool) -> tuple[pd.DataFrame, pd.DataFrame, str, pd.DataFrame | None]:
     """summary.csv (and the plots) from the folder's files, as report makes them."""
     metrics, summary, metric = summarize_folder(folder, config.target, config.metric, config.baseline)
     store.write_csv(folder / schema.SUMMARY, summary)
+    transfer = write_transfer(folder, metrics, metric)
     if plot:
         from nncmp.output.plots import write_plots
 
         # A step budget's curves are by step: its evaluations are not epochs.
         x = "steps" if config.grid.base.steps and config.options.x == "epochs" else config.options.x
-        write_plots(metrics, summary, folder, x)
+        write_plots(metrics, summary, folder, x, transfer, metric)
         from nncmp.output.tuning_plots import write_figures
 
         write_figures(folder)  # --tune: budget.png, sensitivity.png
-    return metrics, summary, metric
+    return metrics, summary, metric, transfer
 
 
 def _result(folder: Path, config: CompareConfig, runs: int) -> CompareResult:
@@ -287,8 +295,8 @@ def _result(folder: Path, config: CompareConfig, runs: int) -> CompareResult:
 
         return CompareResult(folder, pd.DataFrame(columns=schema.RECORD_COLUMNS), pd.DataFrame(),
                              config.metric or "final_val_acc", config.target, runs)
-    metrics, summary, metric = _summarize(folder, config, config.options.plot)
-    return CompareResult(folder, metrics, summary, metric, config.target, runs)
+    metrics, summary, metric, transfer = _summarize(folder, config, config.options.plot)
+    return CompareResult(folder, metrics, summary, metric, config.target, runs, transfer=transfer)
 
 
 def _write_config(folder: Path, command: str, config: CompareConfig, specs: list[RunSpec], data: Data,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from nncmp.config.comparison import DEFAULT_TARGET
 from nncmp.errors import SpecError, StoreError
 from nncmp.results import schema, store
-from nncmp.results.summary import summarize_folder
+from nncmp.results.summary import summarize_folder, write_transfer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +32,7 @@ class ReportResult:
     landscape: dict[str, Any] | None = None  # landscape.json, when nncmp landscape wrote into the folder
     incomplete: str | None = None  # a comparison whose runs did not all finish: how many, and how to finish it
     damaged: list[str] = field(default_factory=list)  # damaged lines of metrics.csv and runs.csv, and what was left out
+    transfer: pd.DataFrame | None = None  # transfer.csv: a sweep over --widths and --lrs (results/transfer.py)
 
 
 def saved_settings(folder: Path, target: float | None, metric: str | None,
@@ -79,10 +80,12 @@ def report(folder: Path, target: float | None = None, metric: str | None = None,
         result.metrics, result.summary, result.metric = summarize_folder(folder, target, metric, baseline,
                                                                          result.damaged)
         result.target = target
+        if not result.damaged:
+            result.transfer = write_transfer(folder, result.metrics, result.metric)
         if plot and not result.damaged:  # the figures of the whole comparison are not replaced by a part's
             from nncmp.output.plots import write_plots
 
-            write_plots(result.metrics, result.summary, folder, x)
+            write_plots(result.metrics, result.summary, folder, x, result.transfer, result.metric)
             from nncmp.output.tuning_plots import write_figures
 
             write_figures(folder)  # --tune: budget.png, sensitivity.png

@@ -127,7 +127,7 @@ DATA_ARGS = Arg("data_args", None, declared(RunSpec)["data_args"].help, list[str
                 api=dict[str, Any] | list[str] | None, flags=("--data-arg",), metavar=_KV, show_default="none")
 # A run's data scaling, loss, budget and the options sequence models need (compare's base run; train's run).
 RUN_EXTRA = ("standardize", "classes", "block_size", "loss", "label_smoothing", "metric_fn", "steps", "eval_every",
-             "clip_grad_norm", "decay_all")
+             "clip_grad_norm", "decay_all", "base_width", "width_arg")
 TUNE = Arg("tune", None, "Tune every hyperparameter each optimizer has (rate, momentum or betas, weight decay, "
            "warm-up) with this sampler: halton, random or tpe (Optuna's), the same number of trials for every "
            "optimizer, on a split of the training data; then run each at its defaults and tuned with every seed.",
@@ -177,7 +177,8 @@ COMPARE: list[Item] = [
 TRAIN: list[Item] = [
     *_fields(RunSpec, "dataset", "target_column", "task"), DATA_ARGS, *_fields(RunSpec, "model", "hidden"),
     MODEL_ARGS, DEPTH, WIDTH,
-    *_fields(RunSpec, "act", "batchnorm", "dropout", "init", "optimizer", "lr", "schedule", "warmup"), OPT_ARGS,
+    *_fields(RunSpec, "act", "batchnorm", "dropout", "param", "init", "optimizer", "lr", "schedule", "warmup"),
+    OPT_ARGS,
     *_fields(RunSpec, *hp.optimizer_own(), "batch_size", "epochs", *RUN_EXTRA, "seed", "n"),
     *_fields(Options, *RUN_OPTIONS),
     DOWNLOAD, OUT, OVERWRITE]

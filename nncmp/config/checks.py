@@ -12,6 +12,7 @@ from nncmp.registry import optimizers as optim
 from nncmp.registry import user
 from nncmp.registry.datasets import DATASETS, is_text, sized
 from nncmp.registry.losses import check_name as check_loss
+from nncmp.registry.model_spec import MODEL_ARGS, WIDTH_ARGS
 from nncmp.registry.models import (
     HAS,
     HIDDEN_MATRICES,
@@ -138,6 +139,61 @@ class Checks:
         if has_batchnorm1d(self) and self.effective_batch_size() == 1:
             raise SpecError("--batchnorm needs a batch size of at least 2 (BatchNorm1d cannot normalise one example)")
 
+
+    def model_width(self) -> int | None:
+        """The model's width: --widths' value, else what the model is built with (the mlp's hidden layers when
+        they are of one width, a built-in's width argument, your model's --width-arg); None if it has none."""
+        if self.width is not None:
+            return self.width
+        arg = self.width_arg or WIDTH_ARGS.get(self.model)
+        if arg is None:
+            return None
+        if self.model == "mlp":
+            return self.hidden[0] if len(set(self.hidden)) == 1 else None
+        value = dict(self.model_args).get(arg, MODEL_ARGS.get(self.model, {}).get(arg))
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def check_width(self) -> None:
+        """--widths, --param mup, --base-width and --width-arg where they apply; a width set into what the model
+        is built with (--hidden, or the width argument among --model-arg's), so those columns stay true."""
+        mine = user_model(self.model)
+        if self.width_arg is not None and not mine:
+            raise SpecError(f"--width-arg names your own --model's width argument; the built-in {self.model}'s is "
+                            f"{WIDTH_ARGS.get(self.model) or 'none: it has no width'}")
+        if self.width is None and self.param == "sp":
+            return
+        if self.width is not None and self.width < 1:
+            raise SpecError(f"--widths must be >= 1, got {self.width}")
+        wants = "--widths" if self.width is not None else "--param mup"
+        if mine and not self.width_arg:
+            raise SpecError(f"{wants} on your own model needs --width-arg NAME: the argument of "
+                            f"{user.split_ref(self.model)[1]} that sets its width")
+        if not mine and self.model not in WIDTH_ARGS:
+            raise SpecError(f"{wants}: the {self.model} model has no width to change (it is {WHAT[self.model]})")
+        if self.width is not None:
+            if self.model == "mlp":
+                object.__setattr__(self, "hidden", (self.width,) * len(self.hidden))
+            else:
+                arg = self.width_arg or WIDTH_ARGS[self.model]
+                object.__setattr__(self, "model_args", tuple(sorted({**dict(self.model_args),
+                                                                     arg: self.width}.items())))
+        if self.param == "mup":
+            width = self.model_width()
+            if width is None:
+                raise SpecError("--param mup on the mlp needs hidden layers of one width (--depth and --width, or "
+                                "--widths)" if self.model == "mlp" else
+                                f"--param mup: the width argument {self.width_arg} of your model is not an integer")
+            entry = optim.entry(self.optimizer)
+            if {optim.MUON, optim.MATRICES} & set(entry.handling):
+                raise SpecError(f"--param mup: {self.optimizer} orthogonalises its updates, for which μP's rule is "
+                                "a spectral one (Bernstein et al.), not the Adam or SGD rule nncmp applies; use "
+                                "--param sp")
+            if not entry.lr_key:
+                raise SpecError(f"--param mup: {self.optimizer} computes its own step size, so per-layer learning "
+                                "rates cannot be set; use --param sp")
+            if dict(self.model_args).get("tie"):
+                raise SpecError("--param mup: a tied embedding and output layer would need two scalings at once; "
+                                "use --model-arg tie=false")
 
     def check_model(self) -> None:
         """An option the model does not have is refused, so no label names what it lacks."""

@@ -42,6 +42,7 @@ class Declared:
     column: str | None = None  # its column in metrics.csv and summary.csv
     label: Callable[[Any], str | None] | None = None  # its part of the config id (None: not in the id)
     always: bool = False  # a part of the config id even at its default (the optimizer, init, lr, batch size)
+    applies: Callable[[Any], bool] | None = None  # whether it is a part of this run's id (None: always)
     check: Callable[[Any], str | None] | None = None  # what is wrong with a value (None: nothing)
     metavar: str | None = None
     cli_default: Any = None  # the option's default where it differs from the field's (--device auto; NONE: None)

@@ -77,6 +77,16 @@ class Grid:
             twice = sorted({str(v) for v in same if list(same).count(v) > 1})
             if twice:
                 raise SpecError(f"{known[name].grid} lists {', '.join(twice)} more than once")
+        if len(dims.get("width", (0, 0))) < 2:
+            raise SpecError("--widths needs two widths or more to compare (one width: --width with --depth, --hidden "
+                            "or --model-arg)")
+        if "width" in dims and "hidden" in dims:
+            raise SpecError("--widths sets the mlp's hidden layers (as many as --hidden has): use it or --hiddens")
+        if "width" in dims:  # the base run at a width of the grid first: --params mup alone checks that one
+            base_width = self.base.base_width or min(dims["width"])  # μP's: the smallest width, unless said
+            mup = "mup" in dims.get("param", (self.base.param,))
+            object.__setattr__(self, "base", replace(self.base, width=dims["width"][0],
+                                                     base_width=base_width if mup else self.base.base_width))
         # A dimension with one value is the base run's value (--act tanh and --acts tanh are one grid, which
         # config.json writes as it always has); the optimizers and inits are always listed.
         hyper_dims = {h.name for h in hp.grid_rows()}

@@ -130,6 +130,8 @@ def _compare(v: dict[str, Any]) -> CompareRequest:
     auto = isinstance(lrs, str) and lrs.strip() == "auto"
     if auto:
         dims["lr"] = None
+    elif isinstance(lrs, str) and ".." in lrs:
+        dims["lr"] = powers_of_two(lrs)
     one = ("target_column", "task", "batchnorm", "epochs", "seed", "n", *RUN_EXTRA)
     base = RunSpec(**field_values(RunSpec, {**v, **functions_of(v)}, one),
                    dataset=dataset_of(v["dataset"], v.get(DATA)), model=model_of(v["model"]),
@@ -252,6 +254,17 @@ def key_values(given: dict[str, Any] | list[str] | None, flag: str = "--opt-arg"
             raise SpecError(f"{flag} {key} is given more than once")
         out[key] = parse_value(value)
     return out
+
+
+def powers_of_two(text: str) -> tuple[float, ...]:
+    """--lrs 2^-14..2^-2: every power of two from the first to the last (a log grid, as μP's sweeps use)."""
+    try:
+        low, high = (int(part.strip().removeprefix("2^")) for part in text.split(".."))
+        if not all(part.strip().startswith("2^") for part in text.split("..")) or low > high:
+            raise ValueError
+    except ValueError:
+        raise SpecError(f"--lrs: {text!r} is not a range of powers of two such as 2^-14..2^-2") from None
+    return tuple(2.0 ** k for k in range(low, high + 1))
 
 
 def hidden_layers(hidden: Any, depth: int | None, width: int | None) -> Any:

@@ -25,7 +25,7 @@ from nncmp.registry.data import STANDARDIZE
 from nncmp.registry.datasets import DATASETS, TEXT, is_text
 from nncmp.registry.inits import ALIASES, INITS, canonical_init
 from nncmp.registry.losses import LOSSES
-from nncmp.registry.model_spec import MODEL_ARGS
+from nncmp.registry.model_spec import MODEL_ARGS, PARAMS
 from nncmp.registry.models import ACTIVATIONS, BUILT_IN_NORM, HAS, MODELS
 from nncmp.registry.optimizers import OPTIMIZERS, format_args, format_value
 
@@ -101,6 +101,28 @@ class RunSpec(Checks):
         help="mlp hidden-layer widths, comma-separated.",
         grid_help="mlp architectures to compare, separated by ';': each a comma-separated list of widths, or "
                   "WIDTHxDEPTH (e.g. \"256,128;512;64x3\").")
+    width: int | None = option(
+        None, grid="--widths", key="widths", column="width", item=int, kind="integers",
+        # not in the id: what it sets (--hidden, or a --model-arg) is
+        help="Widths to compare, comma-separated (with --lrs, the best rate per width: transfer.csv): the mlp's "
+             "hidden layers (each this wide, as many as --hidden or --depth has), the transformer's d_model, the "
+             "gru's and lstm's hidden units, your model's --width-arg.")  # checked in check_width, before use
+    param: str = option(
+        "sp", flag="--param", grid="--params", key="params", column="param", kind="parametrisations",
+        label=lambda v: None if v == "sp" else f"param={v}", check=one_of("--param", PARAMS),
+        help="Parametrisation: sp (standard: the init's scales, one learning rate for every layer) or mup (maximal "
+             "update, Yang et al. 2022: the output layer scaled by base width / width, per-layer learning rates, "
+             "attention by 1/d, so the best rate stays put as the width grows; equal to sp at --base-width).",
+        grid_help="Parametrisations to compare, comma-separated: sp, mup (see --param).")
+    base_width: int | None = option(
+        None, flag="--base-width", column="base_width", label=lambda v: f"base={v}" if v else None,
+        applies=lambda run: run.param == "mup",
+        show_default="compare: the smallest of --widths; train: the model's own width",
+        help="--param mup: the width at which μP equals the standard parametrisation (its rates are tuned there).",
+        check=at_least("--base-width", 1))
+    width_arg: str | None = option(
+        None, flag="--width-arg", show_default="mlp: every hidden layer; transformer: d_model; gru, lstm: hidden",
+        help="Your --model's argument that sets its width (what --widths and --param mup change).")
     dropout: float = option(
         0.0, flag="--dropout", grid="--dropouts", key="dropouts", item=float, kind="numbers", column="dropout",
         label=lambda v: None if v == 0 else f"dropout={v:g}",
@@ -133,9 +155,10 @@ class RunSpec(Checks):
                                      f"{', '.join(schedules.SCHEDULES)}.")
     lr: float | None = option(
         None, flag="--lr", grid="--lrs", key="lrs", column="lr", item=float, kind="numbers (or 'auto')", always=True,
-        grid_help="Learning rates, comma-separated, or 'auto': tune each optimizer's rate on a split of the training "
-                  "data (7 rates over 3 decades around its default, then 2 more beyond the edge nearest the best, "
-                  "one seed), then run the default and the tuned rate with every seed.",
+        grid_help="Learning rates, comma-separated, or every power of two in a range (2^-14..2^-2), or 'auto': tune "
+                  "each optimizer's rate on a split of the training data (7 rates over 3 decades around its default, "
+                  "then 2 more beyond the edge nearest the best, one seed), then run the default and the tuned rate "
+                  "with every seed.",
         label=lambda v: f"lr={v:g}" if v else "lr=default", show_default=hp.row("lr").show_default,
         help=hp.row("lr").help, check=lambda v: None if v > 0 else f"--lr must be > 0, got {v:g}")
     batch_size: int | None = option(
@@ -255,6 +278,7 @@ class RunSpec(Checks):
         object.__setattr__(self, "optimizer", optim.resolve(self.optimizer))
         object.__setattr__(self, "init", canonical_init(self.init))
         object.__setattr__(self, "hidden", tuple(self.hidden))
+        self.check_width()
         if self.betas is not None:
             object.__setattr__(self, "betas", tuple(self.betas))
         args = dict(self.opt_args) if not isinstance(self.opt_args, dict) else self.opt_args
@@ -272,6 +296,14 @@ class RunSpec(Checks):
         check_values(self)
         self.check_hyperparameters()
         self.check_combination()
+
+    def mup_base(self) -> int | None:
+        """μP's base width (None under sp): --base-width, else the model's own width (μP then equals sp)."""
+        return None if self.param != "mup" else self.base_width or self.model_width()
+
+    def at_width(self, width: int) -> RunSpec:
+        """The same run with its model `width` wide (μP's base and delta models are built from it)."""
+        return replace(self, width=width)
 
     def data_kwargs(self) -> dict[str, Any]:
         """What registry.datasets.load needs of the run besides the dataset's name."""
@@ -306,7 +338,7 @@ class RunSpec(Checks):
     def _id_parts(self) -> list[str]:
         parts, extra = [], []
         for name, d in declared(type(self)).items():
-            if d.label is None:
+            if d.label is None or (d.applies is not None and not d.applies(self)):
                 continue
             text = d.label(getattr(self, name))
             if text:
@@ -342,7 +374,8 @@ class RunSpec(Checks):
         # A setting the model does not have is empty, not its default: a user's model's dropout is its own code's.
         values = {"norm": self.norm, "opt_args": format_args(self.opt_args), "model_args": format_args(self.model_args),
                   "hidden": widths_text(self.hidden) if "hidden" in has else "",
-                  "act": self.act if "act" in has else "", "dropout": self.dropout if "dropout" in has else ""}
+                  "act": self.act if "act" in has else "", "dropout": self.dropout if "dropout" in has else "",
+                  "width": self.model_width() or "", "base_width": self.mup_base() or ""}
         out = {d.column: values.get(d.column, getattr(self, name))
                for name, d in declared(type(self)).items() if d.column}
         # The hyperparameters not at the optimizer's defaults (a grid's --weight-decays, a tuned trial's), as the

@@ -160,6 +160,16 @@ def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: st
                 layer_tracks(frame, figures[-1])
         parts.append("<h2>Curves and final values</h2>" + "".join(image(p, p.stem.replace("_", " "))
                                                                    for p in figures))
+    if (folder / schema.TRANSFER).is_file():  # --widths with --lrs
+        from nncmp.results.transfer import verdicts
+
+        table_ = store.read_csv(folder / schema.TRANSFER, text=("series", "opt_args", "hyper"))
+        lines = "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(table_))
+        parts.append(f"<h2>Learning-rate transfer across width ({html.escape(metric)})</h2><ul>{lines}</ul>"
+                     + frame_table(table_, "One row per series and width: the rate whose mean over seeds is best, "
+                                           "the range of each seed's own best, the slope of log2(best rate) "
+                                           "against log2(width) and the ratio of the best rates at the smallest "
+                                           "and largest widths. The figure is transfer.png below."))
     from nncmp.output import tuning as tuned
 
     budgets = tuned.rows(folder)

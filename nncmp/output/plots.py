@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nncmp.output import figure, style
 from nncmp.results import schema, store
+from nncmp.results.stats import default_metric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,6 +32,8 @@ def config_label(row: Mapping[str, Any], varying: set[str]) -> str:
     parts = [str(row["optimizer"]), str(row["init"])]
     parts += [f"{f}={row[f]:g}" if f == "dropout" else f"{f}={row[f]}" if f == "hidden" else str(row[f])
               for f in ("hidden", "dropout", "act", "norm", "schedule") if f in varying]
+    parts += [f"width={row['width']}" for f in ("width",) if f in varying and "hidden" not in varying]
+    parts += [str(row["param"]) for f in ("param",) if f in varying]
     if isinstance(row.get("opt_args"), str) and row["opt_args"]:  # NaN when read back empty
         parts.append(row["opt_args"])
     if "hyper" in varying and isinstance(row.get("hyper"), str):
@@ -47,12 +50,13 @@ def _varying(summary: pd.DataFrame) -> set[str]:
     # A tuned configuration's hyperparameters are the tuning table's ("tuned" names them in the legend).
     tuned = "lr_choice" in summary.columns
     return {c for c in ("optimizer", "init", "hidden", "dropout", "act", "norm", "lr", "batch_size", "schedule",
-                        "hyper") if c in summary.columns and not (c == "hyper" and tuned)
+                        "hyper", "width", "param") if c in summary.columns and not (c == "hyper" and tuned)
             and summary[c].astype(object).fillna("").nunique() > 1}
 
 
 # What tells two configurations of one optimizer and init apart (a marker, style.looks); the init is a line style.
-REST = ("lr_choice", "lr", "batch_size", "hidden", "dropout", "act", "norm", "schedule", "opt_args", "hyper")
+REST = ("lr_choice", "lr", "batch_size", "hidden", "width", "param", "dropout", "act", "norm", "schedule", "opt_args",
+        "hyper")
 
 
 def styles(summary: pd.DataFrame) -> list[dict[str, Any]]:
@@ -193,10 +197,17 @@ def final_bars(summary: pd.DataFrame, metric: str, path: Path, title: str = "") 
     return fig
 
 
-def write_plots(metrics: pd.DataFrame, summary: pd.DataFrame, folder: Path, x: str = "epochs") -> list[Path]:
+def write_plots(metrics: pd.DataFrame, summary: pd.DataFrame, folder: Path, x: str = "epochs",
+                transfer: pd.DataFrame | None = None, metric: str | None = None) -> list[Path]:
+    """The comparison's figures; `transfer` (transfer.csv's table, judged by `metric`): transfer.png too."""
     folder = Path(folder)
     written = [folder / f"curves_{x}.png"]
     curves(metrics, summary, written[0], x)
+    if transfer is not None and not transfer.empty:
+        from nncmp.output.transfer_plots import transfer_figure
+
+        written.append(folder / schema.TRANSFER_PNG)
+        transfer_figure(metrics, transfer, metric or default_metric(metrics), written[-1])
     tracked = folder / schema.LAYERS
     if tracked.exists():  # --track-layers
         frame = store.read_csv(tracked)

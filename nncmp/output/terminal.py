@@ -137,9 +137,10 @@ def _summary(summary: pd.DataFrame, metric: str, target: float | None
     has_target = target is not None and summary["final_val_acc_mean"].notna().any()
     has_baseline = "diff_vs_baseline" in summary.columns
     has_tuning = "lr_choice" in summary.columns
-    # Activation and normalisation get columns only when the comparison varies them; a schedule and
-    # --opt-arg values whenever there are any.
-    factors = [f for f in ("hidden", "dropout", "act", "norm") if f in summary.columns and summary[f].nunique() > 1]
+    # The model's factors get columns only when the comparison varies them (a width: unless hidden shows it);
+    # a schedule and --opt-arg values whenever there are any.
+    factors = [f for f in ("width", "param", "hidden", "dropout", "act", "norm") if f in summary.columns
+               and summary[f].nunique() > 1 and not (f == "width" and summary["hidden"].nunique() > 1)]
     factors += [f for f, plain in (("schedule", "constant"), ("opt_args", "")) if f in summary.columns
                 and (summary[f].nunique() > 1 or (summary[f].fillna("") != plain).any())]
     # Hyperparameters a grid varies (--weight-decays, --momenta, ...); tuned ones are the tuning table's.
@@ -290,7 +291,7 @@ def summary_table(summary: pd.DataFrame, metric: str, target: float | None, wide
 
 
 # What a grid varies besides rates, batch sizes and seeds.
-FACTORS = ("optimizer", "init", "hidden", "dropout", "act", "norm", "schedule", "opt_args")
+FACTORS = ("optimizer", "init", "param", "width", "hidden", "dropout", "act", "norm", "schedule", "opt_args")
 
 
 def pivot(summary: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
@@ -355,9 +356,7 @@ def short(x: float) -> str:
         return "—"
     if math.isinf(x) or x == 0:
         return num(x)
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
 
 
 def _json(doc: dict[str, Any], frame_key: str, frame: pd.DataFrame) -> str:

@@ -189,6 +189,8 @@ def render_folder(result: Any, fmt: str, by: str | None, wide: bool = False) -> 
                               for k, v in shown.items()}}
             out.append(json.dumps(doc, indent=2) + "\n")
         return out
+    if fmt == "table" and getattr(result, "transfer", None) is not None:
+        out.append(transfer_text(result.transfer, result.metric))
     for name, frame in shown.items():
         rows = frame.to_dict("records")
         if fmt == "table":
@@ -208,3 +210,11 @@ def render_folder(result: Any, fmt: str, by: str | None, wide: bool = False) -> 
         out.append(landscape_table(shown_landscape))
     return out
 
+
+
+def transfer_text(table: pd.DataFrame, metric: str) -> str:
+    """The learning-rate transfer across width, a line per series (results/transfer.py), as plain text."""
+    from nncmp.results.transfer import verdicts
+
+    lines = [f"learning-rate transfer across width ({metric}; transfer.csv, transfer.png):", *verdicts(table)]
+    return "\n  ".join(lines) + "\n"

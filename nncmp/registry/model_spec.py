@@ -27,6 +27,18 @@ class ModelSpec(Protocol):
     @property
     def model_args(self) -> tuple[tuple[str, object], ...]: ...
 
+    @property
+    def param(self) -> str: ...
+
+    def mup_base(self) -> int | None: ...
+
+    def at_width(self, width: int) -> ModelSpec: ...
+
+
+# The argument that sets a built-in's width (--widths, --param mup): the mlp's is every hidden layer (--hidden);
+# the cnn, logreg and linear models have no width to change. A user's model names its own (--width-arg).
+WIDTH_ARGS: dict[str, str] = {"mlp": "hidden", "transformer": "d_model", "gru": "hidden", "lstm": "hidden"}
+PARAMS = ("sp", "mup")  # the standard parametrisation, the maximal-update one (registry/mup.py)
 
 # The --model-arg's a built-in model takes, with their defaults (a user's model: its own signature's).
 # pool: none gives an output per position (N, T, outputs); last / mean one per sequence (N, outputs), from the

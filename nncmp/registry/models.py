@@ -181,6 +181,10 @@ PROPERTIES: dict[str, frozenset[str]] = {
 }
 
 
+# The attribute of a μP model holding its parameters' shapes against width (registry/mup.py).
+MUP_SHAPES = "nncmp_mup_shapes"
+
+
 def model_is(model: str, prop: str) -> bool:
     """Whether the built-in `model` has the property `prop` (one of PROPERTIES'); False for a user's model."""
     return prop in PROPERTIES.get(model, frozenset())
@@ -198,6 +202,35 @@ def model_builder(spec: ModelSpec, shape: tuple[int, ...], n_out: int, task: str
     """What builds the run's model, its code already imported: a user's file may draw random numbers when it
     is imported (a module-level layer), so the import happens before the run's seed is set, never between
     the seed and the weights."""
+    build = _plain_builder(spec, shape, n_out, task, vocab)
+    base = spec.mup_base() if getattr(spec, "param", "sp") == "mup" else None
+    if base is None:
+        return build
+
+    def build_mup() -> nn.Module:
+        import torch  # lazy: --help reads this module
+
+        from nncmp.registry import mup  # lazy: torch at its top
+
+        model = build()
+        # The base and a wider model only show which dimensions grow with width: built on the meta device, they
+        # allocate nothing and draw no random numbers, so the run's weights are those of its sp twin.
+        with torch.device("meta"):
+            at_base = _plain_builder(spec.at_width(base), shape, n_out, task, vocab)()
+            wider = _plain_builder(spec.at_width(2 * base), shape, n_out, task, vocab)()
+        try:
+            shapes = mup.infer_shapes(model, at_base, wider)
+        except ValueError as error:  # a model whose shapes do not follow its width argument
+            raise SpecError(f"--param mup: {str(error).removeprefix('μP: ')}") from None
+        mup.apply(model, shapes, mup.readout(model))
+        setattr(model, MUP_SHAPES, shapes)  # training.stepping's per-layer rates read them
+        return model
+
+    return build_mup
+
+
+def _plain_builder(spec: ModelSpec, shape: tuple[int, ...], n_out: int, task: str,
+                   vocab: int) -> Callable[[], nn.Module]:
     if spec.model in MODELS:
         return lambda: MODELS[spec.model](spec, shape, n_out, vocab)
 

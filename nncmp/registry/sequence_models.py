@@ -82,13 +82,16 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
         self.proj.nncmp_residual = True  # the gpt2 init scales residual projections by 1/sqrt(2·n_layer)
+        # the scores' scale: None is 1/sqrt(d_head) (F.scaled_dot_product_attention's default); μP sets
+        # sqrt(base d_head)/d_head (registry/mup.py). A plain float, not a buffer: torch.func stacks parameters only
+        self.scale: float | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = x.shape[-1]
         # (..., T, d) → (..., heads, T, d/heads); written over leading dims so it holds under vmap
         q, k, v = (t.unflatten(-1, (self.n_head, d // self.n_head)).transpose(-3, -2)
                    for t in self.qkv(x).split(d, dim=-1))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
         return self.proj(y.transpose(-3, -2).flatten(-2))
 
 

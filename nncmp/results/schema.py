@@ -47,15 +47,18 @@ PROFILES = "profiles.csv"  # suite: each optimizer's performance profile, step b
 PROFILES_PNG = "profiles.png"
 SUITE_TOML = "suite.toml"  # suite: the suite as it was read (its targets); calibrate: the calibrated suite
 CALIBRATION = "calibration.csv"  # calibrate: one row per baseline run, its best holdout score
+TRANSFER = "transfer.csv"  # --widths with --lrs: the best rate per series and width, the slope (results/transfer.py)
+TRANSFER_PNG = "transfer.png"
 LOCK = ".lock"  # the pid of the process writing into the folder
 # Every file nncmp writes into a folder (--overwrite removes these, PNG and GIF figures and weights/ only).
 RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRICS, TUNING_JSON, BUDGET, BENCH,
                 FIGURES, BENCH_JSON, LAYERS, PATHS, PATHS_SUMMARY, LANDSCAPE, TRAJECTORIES, INTERPOLATION,
-                LANDSCAPE_JSON, REPORT_HTML, SUITE_TABLE, SUITE_MD, SUITE_TIMES, PROFILES, SUITE_TOML, CALIBRATION)
+                LANDSCAPE_JSON, REPORT_HTML, SUITE_TABLE, SUITE_MD, SUITE_TIMES, PROFILES, SUITE_TOML, CALIBRATION,
+                TRANSFER)
 
 # The run's identity columns (declared by RunSpec's fields) in the order the files have always had them.
 RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",
-               "opt_args", "hidden", "dropout", "model_args", "hyper"]
+               "opt_args", "hidden", "dropout", "model_args", "hyper", "width", "param", "base_width"]
 EPOCH_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "examples", "seconds", "status",
                  "diverged_step", "lr_end", "step", "val_metric"]
 RECORD_COLUMNS = ["run_id", "config", *RUN_COLUMNS, *EPOCH_COLUMNS]
@@ -63,7 +66,7 @@ RECORD_COLUMNS = ["run_id", "config", *RUN_COLUMNS, *EPOCH_COLUMNS]
 INTEGER_COLUMNS = ["batch_size", "seed", "epoch", "examples", "diverged_step", "step"]
 # Columns added after the first release: a folder written before them is read with their values filled in.
 LATER_COLUMNS = ("act", "norm", "diverged_step", "schedule", "opt_args", "lr_end", "hidden", "dropout",
-                 "model_args", "step", "hyper", "val_metric")
+                 "model_args", "step", "hyper", "val_metric", "width", "param", "base_width")
 
 # A configuration's columns in summary.csv: a run's identity without what one comparison never varies.
 CONFIG_COLUMNS = ["config", *(c for c in RUN_COLUMNS if c not in ("dataset", "model", "seed"))]
@@ -89,7 +92,8 @@ COST_COLUMNS = ["params", "state_bytes", "state_bytes_per_param", "peak_mib", "m
 OK, DIVERGED, COLLAPSED = "ok", "diverged", "collapsed"
 STATUSES = (OK, DIVERGED, COLLAPSED)
 # Text columns, read as text even when every value looks like a number (a one-layer mlp's "512").
-TEXT_COLUMNS = ("run_id", "config", "act", "norm", "opt_args", "hidden", "model_args", "hyper")
+TEXT_COLUMNS = ("run_id", "config", "act", "norm", "opt_args", "hidden", "model_args", "hyper", "width", "param",
+                "base_width")
 LAYER_COLUMNS = ["run_id", "epoch", "layer", "statistic", "value"]  # what --track-layers' layers.csv must have
 
 # What a value of each column must be, checked as a file is read back (results/verify.py): INTEGER (a whole number),
@@ -151,7 +155,8 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
                     "norm": BUILT_IN_NORM.get(model) or ("batchnorm" if base.get("batchnorm") else "none"),
                     "diverged_step": None, "schedule": "constant", "opt_args": "",
                     "hidden": widths_text(hidden) if "hidden" in has else "", "dropout": dropout,
-                    "model_args": "", "step": None, "hyper": "", "val_metric": None}
+                    "model_args": "", "step": None, "hyper": "", "val_metric": None, "width": "", "param": "sp",
+                    "base_width": ""}
         if "hidden" not in frame.columns:
             # The id parts of the architecture and dropout come right after the batch size's.
             extra = ("" if hidden == DEFAULT_HIDDEN else f"/hidden={widths_text(hidden)}") + \
@@ -165,7 +170,7 @@ def upgrade_records(frame: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
         if "lr_end" not in frame.columns:  # no schedules then: the rate never changed
             frame["lr_end"] = frame["lr"]
     # Empty text (no --opt-arg; a model without hidden layers) reads back as NaN; it is a value of its own.
-    for column in ("opt_args", "hidden", "act", "norm", "model_args", "hyper"):
+    for column in ("opt_args", "hidden", "act", "norm", "model_args", "hyper", "width", "base_width"):
         frame[column] = text_column(frame[column])
     # dropout: a number where the model has it, '' where it does not (a user's model, whose layers are its own
     # code's: folders from before this wrote 0.0 there).
@@ -189,7 +194,7 @@ def _insert(config_id: str, extra: str) -> str:
 def upgrade_tuning(table: pd.DataFrame, model: str | None = None) -> pd.DataFrame:
     """tuning.csv (or budget.csv) as read: empty text (no --opt-arg, no hidden layers) as ''; dropout '' for
     a `model` without it (None: not known), as the records have it."""
-    for column in ("opt_args", "hidden", "act", "norm", "model_args"):
+    for column in ("opt_args", "hidden", "act", "norm", "model_args", "width", "base_width"):
         if column in table.columns:
             table[column] = text_column(table[column])
     if "dropout" in table.columns and ((model is not None and not has_dropout(model))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nncmp.results import schema, stats, store
+from nncmp.results import schema, stats, store, transfer
 from nncmp.results.measures import measures
 
 if TYPE_CHECKING:
@@ -48,3 +48,15 @@ def add_costs(summary: pd.DataFrame, metrics: pd.DataFrame, runs_path: Path) -> 
     counts = schema.COST_COLUMNS[:2]  # the same for every seed: whole numbers
     means[counts] = means[counts].round().astype("Int64")
     return summary.join(means, on="config")
+
+
+def write_transfer(folder: Path, metrics: pd.DataFrame, metric: str) -> pd.DataFrame | None:
+    """transfer.csv, where the records hold a sweep over widths and rates (results/transfer.py); None otherwise
+    (and an older transfer.csv of the folder removed, so it never describes other runs)."""
+    path = Path(folder) / schema.TRANSFER
+    if not transfer.applies(metrics):
+        path.unlink(missing_ok=True)
+        return None
+    table = transfer.transfer(metrics, metric)
+    store.write_csv(path, table)
+    return table

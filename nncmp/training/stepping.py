@@ -31,6 +31,7 @@ from nncmp.config.run import RunSpec
 from nncmp.errors import SpecError
 from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
+from nncmp.registry.models import MUP_SHAPES
 from nncmp.registry.schedules import Schedule
 
 if TYPE_CHECKING:
@@ -83,17 +84,40 @@ def build_for(spec: RunSpec, params: ParamsT, model: nn.Module | None = None,
               n_train: int | None = None, dims: list[int] | None = None) -> torch.optim.Optimizer | Pair:
     """The optimizer of a resolved RunSpec (every hyperparameter filled in). `dims`: the parameters'
     dimensions in one run, where they are a stack's."""
+    scales = None
+    if spec.param == "mup":
+        scales = mup_scales(spec, model)
+        params = list(model.parameters())  # type: ignore[union-attr]  # mup_scales refused a missing model
     return build_optimizer(spec.optimizer, spec.lr, settings(spec), params, model, n_train,
                            total_steps(spec, n_train) if n_train else None,
-                           split_decay=decay_split(spec), dims=dims)
+                           split_decay=decay_split(spec), dims=dims, scales=scales)
+
+
+def mup_scales(spec: RunSpec, model: nn.Module | None) -> list[tuple[float, float]]:
+    """Each of the model's parameters' (learning-rate, weight-decay) factors under μP (registry/mup.py): the
+    rule (Adam's or SGD's) decided from how the optimizer's update responds to the gradient's scale, the
+    factors from the shapes that grow with width; decay by the inverse of the rate's factor, as mup's
+    optimizers do, so that lr · weight_decay stays the base width's."""
+    from nncmp.registry import mup  # lazy: torch at its top; read only by μP runs
+
+    dims = getattr(model, MUP_SHAPES, None)
+    if model is None or dims is None:
+        raise ValueError("a μP run's optimizer needs its model as registry.models built it")
+    try:
+        rule = mup.rule_for(spec.optimizer, lambda p: build_optimizer(spec.optimizer, spec.lr, settings(spec), p))
+    except ValueError as error:
+        raise SpecError(f"--param mup: {str(error).removeprefix('μP: ')}") from None
+    return list(zip(mup.lr_multipliers(model, dims, rule), mup.decay_multipliers(model, dims, rule)))
 
 
 def build_optimizer(name: str, lr: float, values: dict[str, Any], params: ParamsT, model: nn.Module | None = None,
                     n_train: int | None = None, steps: int | None = None,
-                    split_decay: bool = False, dims: list[int] | None = None) -> torch.optim.Optimizer | Pair:
+                    split_decay: bool = False, dims: list[int] | None = None,
+                    scales: list[tuple[float, float]] | None = None) -> torch.optim.Optimizer | Pair:
     """Optimizer `name` at rate `lr` with these settings (hyperparameters and --opt-arg values). `model`,
     `n_train` and `steps` are needed by the optimizers that split the parameters or take the data size.
-    `split_decay`: weight decay only on parameters of 2 or more dimensions (decay_groups)."""
+    `split_decay`: weight decay only on parameters of 2 or more dimensions (decay_groups). `scales`: each
+    parameter's factors of `lr` and of the weight decay (μP's per-layer rates), one group per pair."""
     e = optim.entry(name)
     if e.unavailable:
         raise SpecError(f"{name} cannot run here: {e.unavailable}")
@@ -120,6 +144,15 @@ def build_optimizer(name: str, lr: float, values: dict[str, Any], params: Params
         return Pair(cls(matrices, **kwargs), torch.optim.AdamW(decay_groups(rest) if split_decay else rest, lr=lr,
                                                                fused=True))
     params = list(params)
+    if scales is not None:
+        groups = []
+        decay = kwargs.get("weight_decay") or 0.0
+        for rate, shrink in sorted(set(scales)):
+            members = [p for p, s in zip(params, scales) if s == (rate, shrink)]
+            for group in decay_groups(members) if split_decay else [{"params": members}]:
+                groups.append({**group, e.lr_key or "lr": lr * rate,
+                               **({"weight_decay": group.get("weight_decay", decay) * shrink} if decay else {})})
+        return cls(groups, **kwargs)
     if split_decay and params and not isinstance(params[0], dict):
         return cls(decay_groups(params, dims=dims), **kwargs)
     return cls(params, **kwargs)

@@ -11,6 +11,21 @@ from nncmp.results import store
 
 USAGE = [
     (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; closest: adam"),
+    # Width transfer and μP (a user's model's cases: tests/commands/test_transfer.py).
+    (["compare", "--widths", "64"], "--widths needs two widths or more to compare"),
+    (["compare", "--lrs", "2^-3..2^-5"], "--lrs: '2^-3..2^-5' is not a range of powers of two such as 2^-14..2^-2"),
+    (["compare", "--lrs", "0.1..0.5"], "is not a range of powers of two"),
+    (["compare", "--widths", "0,64"], "--widths must be >= 1, got 0"),
+    (["compare", "--params", "sp,xp"], "--param: unknown value 'xp'; choose from: sp, mup"),
+    (["compare", "--widths", "64,128", "--model", "cnn"], "--widths: the cnn model has no width to change"),
+    (["train", "--width-arg", "d"], "--width-arg names your own --model's width argument; the built-in mlp's"),
+    (["compare", "--widths", "64,128", "--hiddens", "64;128"], "--widths sets the mlp's hidden layers"),
+    (["train", "--param", "mup", "--opt", "muon", "--depth", "2"], "--param mup: muon orthogonalises its updates"),
+    (["train", "--param", "mup"], "--param mup on the mlp needs hidden layers of one width"),
+    (["train", "--param", "mup", "--opt", "a2grad", "--depth", "2"], "a2grad computes its own step size"),
+    (["compare", "--widths", "64,128", "--params", "sp,mup", "--model", "transformer", "--dataset", "modadd",
+      "--model-arg", "tie=true"], "--param mup: a tied embedding and output layer"),
+    (["train", "--base-width", "0", "--param", "mup", "--depth", "2"], "--base-width must be >= 1"),
     # Optimizers beyond the built-ins, --opt-arg and schedules.
     (["train", "--opt", "lino"], "unknown optimizer 'lino'; closest: lion"),
     (["train", "--opt", "torch:lion"], "torch has no optimizer 'lion'"),

@@ -103,10 +103,10 @@ class RunSpec(Checks):
                   "WIDTHxDEPTH (e.g. \"256,128;512;64x3\").")
     width: int | None = option(
         None, grid="--widths", key="widths", column="width", item=int, kind="integers",
-        # not in the id: what it sets (--hidden, or a --model-arg) is
+        # not in the id: what it sets (--hidden, or a --model-arg) is; checked in check_width, before use
         help="Widths to compare, comma-separated (with --lrs, the best rate per width: transfer.csv): the mlp's "
-             "hidden layers (each this wide, as many as --hidden or --depth has), the transformer's d_model, the "
-             "gru's and lstm's hidden units, your model's --width-arg.")  # checked in check_width, before use
+             "hidden layers (each this wide, as many as --hidden or --depth has), the cnn's channels (width, 2·width), "
+             "the transformer's d_model, the gru's and lstm's hidden units, your model's --width-arg.")
     param: str = option(
         "sp", flag="--param", grid="--params", key="params", column="param", kind="parametrisations",
         label=lambda v: None if v == "sp" else f"param={v}", check=one_of("--param", PARAMS),
@@ -121,7 +121,7 @@ class RunSpec(Checks):
         help="--param mup: the width at which μP equals the standard parametrisation (its rates are tuned there).",
         check=at_least("--base-width", 1))
     width_arg: str | None = option(
-        None, flag="--width-arg", show_default="mlp: every hidden layer; transformer: d_model; gru, lstm: hidden",
+        None, flag="--width-arg", show_default="mlp: hidden layers; cnn: width; transformer: d_model; gru,lstm: hidden",
         help="Your --model's argument that sets its width (what --widths and --param mup change).")
     dropout: float = option(
         0.0, flag="--dropout", grid="--dropouts", key="dropouts", item=float, kind="numbers", column="dropout",

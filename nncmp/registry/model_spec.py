@@ -36,14 +36,16 @@ class ModelSpec(Protocol):
 
 
 # The argument that sets a built-in's width (--widths, --param mup): the mlp's is every hidden layer (--hidden);
-# the cnn, logreg and linear models have no width to change. A user's model names its own (--width-arg).
-WIDTH_ARGS: dict[str, str] = {"mlp": "hidden", "transformer": "d_model", "gru": "hidden", "lstm": "hidden"}
+# the logreg and linear models have no width to change. A user's model names its own (--width-arg).
+WIDTH_ARGS: dict[str, str] = {"mlp": "hidden", "cnn": "width", "transformer": "d_model", "gru": "hidden",
+                              "lstm": "hidden"}
 PARAMS = ("sp", "mup")  # the standard parametrisation, the maximal-update one (registry/mup.py)
 
 # The --model-arg's a built-in model takes, with their defaults (a user's model: its own signature's).
 # pool: none gives an output per position (N, T, outputs); last / mean one per sequence (N, outputs), from the
 # last position or the mean over positions.
 MODEL_ARGS: dict[str, dict[str, object]] = {
+    "cnn": {"width": 64},
     "transformer": {"n_layer": 2, "n_head": 4, "d_model": 128, "tie": False, "pool": "none"},
     "gru": {"d_model": 64, "hidden": 128, "n_layer": 1, "pool": "none"},
     "lstm": {"d_model": 64, "hidden": 128, "n_layer": 1, "pool": "none"},

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nncmp.errors import SpecError
-from nncmp.registry.model_spec import ModelSpec
+from nncmp.registry.model_spec import MODEL_ARGS, ModelSpec
 from nncmp.registry.user import guarded, resolve, split_ref
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ def build_mlp(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 
 
 
 def build_cnn(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Sequential:
-    """The course's ConvNet: conv3x3(64)-BN-act-pool, conv3x3(128)-BN-act-pool, Linear 256, Linear. On 1-D
-    signals (channels, length), the same with Conv1d, BatchNorm1d and MaxPool1d (kernel 3, pool 2)."""
+    """The course's ConvNet: conv3x3(64)-BN-act-pool, conv3x3(128)-BN-act-pool, Linear 256, Linear (64: its
+    width). On 1-D signals (channels, length), the same with Conv1d, BatchNorm1d and MaxPool1d (kernel 3, pool 2)."""
     from torch import nn
 
     if len(shape) not in (2, 3):
@@ -66,23 +66,27 @@ def build_cnn(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 
     if min(pooled) < 1:
         raise ValueError(f"cnn needs {'signals of at least 4 points' if one_d else 'images of at least 4x4 pixels'}"
                          f", got {'x'.join(map(str, size))}")
-    flat = 128
+    # --model-arg width (--widths): the course's 64 channels, then twice and four times as many
+    w = dict(spec.model_args).get("width", MODEL_ARGS["cnn"]["width"])
+    if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+        raise ValueError(f"--model-arg width={w}: cnn takes a positive integer for width")
+    flat = 2 * w
     for d in pooled:
         flat *= d
     return nn.Sequential(
-        conv(c, 64, kernel_size=3, padding=1),
-        norm(64),
+        conv(c, w, kernel_size=3, padding=1),
+        norm(w),
         _act(spec.act),
         pool(2),
-        conv(64, 128, kernel_size=3, padding=1),
-        norm(128),
+        conv(w, 2 * w, kernel_size=3, padding=1),
+        norm(2 * w),
         _act(spec.act),
         pool(2),
         nn.Flatten(),
-        nn.Linear(flat, 256),
+        nn.Linear(flat, 4 * w),
         _act(spec.act),
         *([nn.Dropout(spec.dropout)] if spec.dropout > 0 else []),
-        nn.Linear(256, n_out),
+        nn.Linear(4 * w, n_out),
     )
 
 
@@ -144,7 +148,8 @@ HAS: dict[str, frozenset[str]] = {
 }
 WHAT = {
     "mlp": "hidden layers of --hidden widths (or --depth × --width), each Linear → [BatchNorm1d] → act → [Dropout]",
-    "cnn": "a fixed architecture: two 3x3 convolutions with BatchNorm (2-D, or 1-D on signals), a Linear of 256 "
+    "cnn": "the course's ConvNet: two 3x3 convolutions of width and 2·width channels (--model-arg width, default 64) "
+           "with BatchNorm (2-D, or 1-D on signals), a Linear of 4·width "
            "with the activation and dropout, the output layer",
     "logreg": "a single Linear layer: no hidden layers, activation, BatchNorm or dropout",
     "linear": "y = Xw, one Linear layer without bias: no hidden layers, activation, BatchNorm or dropout",

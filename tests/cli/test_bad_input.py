@@ -17,7 +17,7 @@ USAGE = [
     (["compare", "--lrs", "0.1..0.5"], "is not a range of powers of two"),
     (["compare", "--widths", "0,64"], "--widths must be >= 1, got 0"),
     (["compare", "--params", "sp,xp"], "--param: unknown value 'xp'; choose from: sp, mup"),
-    (["compare", "--widths", "64,128", "--model", "cnn"], "--widths: the cnn model has no width to change"),
+    (["compare", "--widths", "64,128", "--model", "logreg"], "--widths: the logreg model has no width to change"),
     (["train", "--width-arg", "d"], "--width-arg names your own --model's width argument; the built-in mlp's"),
     (["compare", "--widths", "64,128", "--hiddens", "64;128"], "--widths sets the mlp's hidden layers"),
     (["train", "--param", "mup", "--opt", "muon", "--depth", "2"], "--param mup: muon orthogonalises its updates"),

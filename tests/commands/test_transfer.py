@@ -128,3 +128,24 @@ def test_bad_width_input_is_one_line_before_training(cli, model_file, tmp_path, 
     assert code == 2, out
     assert message in result.stderr and "Traceback" not in out
     assert not (tmp_path / "o" / "metrics.csv").exists()
+
+
+def test_the_cnn_widens_its_channels_and_is_its_sp_twin_at_the_base_width():
+    import torch
+
+    from nncmp.config.run import RunSpec
+    from nncmp.registry.models import build_model
+
+    def built(**kw):
+        torch.manual_seed(0)
+        return build_model(RunSpec(dataset="digits", model="cnn", **kw), (1, 8, 8), 10)
+
+    wide = built(width=32)
+    assert [m.out_channels for m in wide if isinstance(m, torch.nn.Conv2d)] == [32, 64]
+    assert wide[-1].in_features == 128  # the Linear before the output: 4 × width
+    assert dict(RunSpec(model="cnn", dataset="digits", width=32).model_args) == {"width": 32}
+    x = torch.randn(5, 1, 8, 8)
+    sp, mup = built(width=16).eval(), built(width=16, param="mup").eval()
+    assert torch.equal(sp(x), mup(x))  # μP at its base width is the standard parametrisation
+    wider = built(width=64, param="mup", base_width=16).eval()
+    assert wider(x).shape == (5, 10)

@@ -52,6 +52,8 @@ def _finish(request: Any, show: Any, json_out: bool) -> int:
         typer.echo(report.to_json(result.verdict, result.suite, result.folder), nl=False)
     else:
         show.console.print(report.table(result.verdict, result.suite))
+        for line in result.verdict.sentences:  # each optimizer against the reference, in words
+            show.console.print(line, markup=False, highlight=False)
     if result.failed:
         from nncmp.errors import SomeRunsFailed
 

@@ -182,6 +182,14 @@ TRAIN: list[Item] = [
     *_fields(RunSpec, *hp.optimizer_own(), "batch_size", "epochs", *RUN_EXTRA, "seed", "n"),
     *_fields(Options, *RUN_OPTIONS),
     DOWNLOAD, OUT, OVERWRITE]
+# suite --by: each measure of time to target and what it counts — the one list the choices, the help (and so the
+# command reference) and the check of the value (config/request.py) are made from.
+MEASURES: dict[str, str] = {
+    "steps": "optimizer steps",
+    "examples": "training examples: the same on any machine",
+    "seconds": "wall-clock seconds of the training rounds, evaluations left out, on this machine",
+    "step-time": "seconds of optimizer steps: the steps × each run's measured time per step, runs.csv's ms_step, "
+                 "a sample of steps timed without evaluation or other overheads"}
 SUITE: list[Item] = [
     Arg("opts", None, "Optimizers to compare, comma-separated (any of `nncmp optimizers`).",
         api=str | Sequence[str] | None, show_default="required; on --resume the suite's"),
@@ -199,8 +207,7 @@ SUITE: list[Item] = [
     dataclasses.replace(TRIALS, help="--tune: trials per optimizer, problem and study."),
     dataclasses.replace(STUDIES, help="--tune: independent studies."),
     dataclasses.replace(SPACE, help="--tune: a search space file, as compare's (in Python also a dict)."),
-    Arg("by", "examples", "Time to target in steps (optimizer steps), examples (training examples: the same on any "
-        "machine) or seconds (of training, on this machine)."),
+    Arg("by", "examples", "Time to target in " + ", ".join(f"{k} ({v})" for k, v in MEASURES.items()) + "."),
     Arg("reference", None, "The optimizer the speed-up is against (and, with --ratio-to reference, the profiles).",
         show_default="the first of --opts"),
     Arg("ratio_to", "best", "The profiles' ratio: each time over the fastest optimizer's on that problem (best, as "

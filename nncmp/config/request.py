@@ -30,6 +30,7 @@ from nncmp.config.arguments import (
     field_default,
     is_tuple,
 )
+from nncmp.config.arguments import MEASURES as SUITE_MEASURES
 from nncmp.config.comparison import CompareConfig, Options
 from nncmp.config.fields import declared, parse_list
 from nncmp.config.grid import Grid
@@ -41,7 +42,7 @@ from nncmp.registry import hyperparameters as hp
 from nncmp.registry.closest import unknown
 from nncmp.registry.optimizers import parse_value
 
-MEASURES = ("steps", "examples", "seconds")  # suite --by: what time to target is counted in
+MEASURES = tuple(SUITE_MEASURES)  # suite --by: what time to target is counted in (declared with its help)
 RATIO_TO = ("best", "reference")  # suite --ratio-to: what the profiles' ratios are to
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.output.text import markdown as md_table
+from nncmp.suite.costs import number_text, state_text
+from nncmp.suite.times import column
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -17,14 +19,16 @@ if TYPE_CHECKING:
     from nncmp.suite.problems import Suite
     from nncmp.suite.verdict import Verdict
 
-UNITS = {"steps": "optimizer steps", "examples": "training examples", "seconds": "seconds of training"}
+# Each --by measure (config/arguments.py MEASURES) in words, for the caption and the figure's axis.
+UNITS = {"steps": "optimizer steps", "examples": "training examples", "seconds": "seconds of training",
+         "step-time": "seconds of optimizer steps (steps × the run's measured time per step)"}
 
 
 def time_text(t: float, by: str) -> str:
     """A time to target as the table shows it: 12.8k examples, 450 steps, 3.1 s; a miss as 'miss'."""
     if not math.isfinite(t):
         return "miss"
-    if by == "seconds":
+    if by in ("seconds", "step-time"):
         return f"{t:.3g} s"
     if t >= 1e6:
         return f"{t / 1e6:.3g}M"
@@ -43,12 +47,15 @@ def _speedup(r: dict[str, Any]) -> str:
 
 def rows(v: Verdict, suite: Suite) -> tuple[list[str], list[list[str]]]:
     names = [p.name for p in suite.problems]
-    headers = ["optimizer", "score", "solved", f"speed-up vs {v.reference} [95% CI]"] + [
+    headers = ["optimizer", "score", "solved", f"speed-up vs {v.reference} [95% CI]", "state B/param",
+               f"time/step vs {v.reference}", "peak MiB (max)"] + [
         f"{p.name} ({p.shown_target()})" for p in suite.problems]
     out = []
     for r in v.table.to_dict("records"):
-        out.append([str(r["optimizer"]), f"{r['score']:.3f}", f"{r['solved']}/{r['problems']}", _speedup(r)]
-                   + [time_text(r[f"{v.by}:{n}"], v.by) for n in names])
+        out.append([str(r["optimizer"]), f"{r['score']:.3f}", f"{r['solved']}/{r['problems']}", _speedup(r),
+                    state_text(r), number_text(r.get("ms_step_ratio", math.nan), "×"),
+                    number_text(r.get("peak_mib_max", math.nan))]
+                   + [time_text(r[f"{column(v.by)}:{n}"], v.by) for n in names])
     return headers, out
 
 
@@ -63,7 +70,12 @@ def caption(v: Verdict, suite: Suite) -> str:
             f"adds (4 − r)/3n, r = the time over {against}, 0 for a miss or r > 4; 1 = fastest on every problem. "
             f"solved: problems whose target the median seed reached. speed-up: geometric mean over problems of "
             f"{v.reference}'s time over this one's, a miss counted as the budget + 1; 95% bootstrap interval over "
-            "seeds.")
+            "seeds. Costs, from each problem's runs.csv (a problem's figure: the mean over its runs; — = not "
+            "measured): state B/param, the optimizer state's bytes per parameter, mean over problems (the smallest "
+            "and largest problem's in brackets where they differ by more than 1%); "
+            f"time/step vs {v.reference}, the geometric mean over problems of the measured time per optimizer step "
+            f"(ms_step) over {v.reference}'s; peak MiB (max), the largest over problems of the runs' mean peak memory "
+            "(a stack's shared among its runs).")
     if v.unreached:
         text += f" No optimizer reached the target of: {', '.join(v.unreached)} (those problems count for no one)."
     if suite.calibration:
@@ -94,7 +106,8 @@ def table(v: Verdict, suite: Suite) -> Table:
 
 def markdown(v: Verdict, suite: Suite) -> str:
     headers, body = rows(v, suite)
-    return md_table(headers, body) + "\n" + caption(v, suite) + "\n"
+    said = "".join(f"- {line}\n" for line in v.sentences)
+    return md_table(headers, body) + "\n" + caption(v, suite) + "\n" + (f"\n{said}" if said else "")
 
 
 def to_json(v: Verdict, suite: Suite, folder: Path) -> str:
@@ -105,7 +118,7 @@ def to_json(v: Verdict, suite: Suite, folder: Path) -> str:
            "problems": [{"name": p.name, "target": p.target, "metric": p.metric,
                          "epochs": None if p.step_budget else p.spec.epochs, "steps": p.spec.steps,
                          "eval_every": p.spec.eval_every, "budget": p.budget_text()} for p in suite.problems],
-           "unreached": v.unreached,
+           "unreached": v.unreached, "sentences": v.sentences,
            "table": [{k: clean(x) for k, x in r.items()} for r in v.table.to_dict("records")],
            "profiles": v.profiles.to_dict("records")}
     return json.dumps(doc, indent=2) + "\n"
@@ -150,7 +163,8 @@ def html(folder: Path, v: Verdict, suite: Suite) -> str:
 
     headers, body = rows(v, suite)
     parts = [f"<p>{h.escape(suite.description)}</p>" if suite.description else "",
-             page.table(headers, body, caption(v, suite))]
+             page.table(headers, body, caption(v, suite)),
+             "".join(f"<p>{h.escape(line)}</p>" for line in v.sentences)]
     if (folder / schema.PROFILES_PNG).is_file():
         parts.append("<h2>Performance profiles</h2>" + page.image(folder / schema.PROFILES_PNG, "performance profiles"))
     items = []

@@ -134,8 +134,9 @@ def test_an_interrupted_suite_resumes_where_it_stopped(calibrated, judged, tmp_p
     assert stop.value.folder == out
     result = run_suite(SuiteRequest(out=out, resume=True))  # the suite's own settings
     assert calls == ["digits", "synth", "synth"]  # digits, finished, was not run again
-    again = result.times.drop(columns=["seconds", "budget_seconds"]).reset_index(drop=True)
-    whole = pd.read_csv(judged[0] / "times.csv").drop(columns=["seconds", "budget_seconds"])
+    measured = ["seconds", "budget_seconds", "step_time", "budget_step_time", "ms_step", "peak_mib"]  # vary run to run
+    again = result.times.drop(columns=measured).reset_index(drop=True)
+    whole = pd.read_csv(judged[0] / "times.csv").drop(columns=measured)
     pd.testing.assert_frame_equal(again, whole, check_dtype=False)
     with pytest.raises(StoreError, match="was run with --opts sgd,adam,momentum"):
         run_suite(SuiteRequest(opts=("sgd",), out=out, resume=True))
@@ -158,8 +159,9 @@ def test_a_finished_problem_damaged_since_is_checked_and_retrained_on_resume(jud
     monkeypatch.setattr(suite_command, "compare", counted)
     result = run_suite(SuiteRequest(out=out, resume=True))
     assert calls == ["digits"]  # synth, whole, was not touched
-    again = result.times.drop(columns=["seconds", "budget_seconds"]).reset_index(drop=True)
-    whole = pd.read_csv(judged[0] / "times.csv").drop(columns=["seconds", "budget_seconds"])
+    measured = ["seconds", "budget_seconds", "step_time", "budget_step_time", "ms_step", "peak_mib"]  # vary run to run
+    again = result.times.drop(columns=measured).reset_index(drop=True)
+    whole = pd.read_csv(judged[0] / "times.csv").drop(columns=measured)
     pd.testing.assert_frame_equal(again, whole, check_dtype=False)
     assert metrics.read_text().count("\n") == text.count("\n")
 
@@ -407,3 +409,32 @@ def test_suite_seeds_and_problems_from_python(calibrated, tmp_path):
     with pytest.raises(SpecError, match="--seeds must be >= 1"):
         calibrate(CalibrateRequest(str(path), seeds=0, out=tmp_path / "py"))
     assert not (tmp_path / "py").exists()
+
+
+def test_by_step_time_and_the_costs_on_resume_without_training(judged, tmp_path, monkeypatch):
+    """--by step-time judges the trained suite again from its folders: each run's steps × its runs.csv ms_step,
+    the costs beside the score, and a sentence per optimizer against the reference (sgd)."""
+    out = tmp_path / "copy"
+    shutil.copytree(judged[0], out)
+    monkeypatch.setattr(suite_command, "compare", lambda *a, **k: pytest.fail("a finished problem trained again"))
+    code, text, _ = run_cli("suite", "--resume", out, "--by", "step-time")
+    assert code == 0, text
+    times = pd.read_csv(out / "times.csv")
+    table = pd.read_csv(out / "suite.csv").set_index("optimizer")
+    for prob in ("digits", "synth"):
+        runs = pd.read_csv(out / prob / "runs.csv").set_index("run_id")
+        mine = times[times["problem"] == prob]
+        assert list(mine["ms_step"]) == pytest.approx(list(mine["run_id"].map(runs["ms_step"])))
+        for opt, g in mine.groupby("optimizer"):
+            each = sorted(s * ms / 1000 if hit else math.inf
+                          for s, ms, hit in zip(g["steps"], g["ms_step"], g["reached"]))
+            expect = statistics.median(each) if not math.isinf(each[len(each) // 2]) else math.inf
+            assert table.loc[opt, f"step_time:{prob}"] == pytest.approx(expect)
+    # plain SGD keeps no optimizer state, momentum one buffer (4 bytes a parameter), Adam two
+    assert table.loc["sgd", "state_bytes_per_param"] == 0 and table.loc["sgd", "ms_step_ratio"] == 1
+    assert table.loc["momentum", "state_bytes_per_param"] == pytest.approx(4, abs=0.05)
+    assert table.loc["adam", "state_bytes_per_param"] == pytest.approx(8, abs=0.05)  # + a step counter a tensor
+    assert (table["peak_mib_max"] >= 0).all()
+    assert "state B/param" in text and "time/step vs sgd" in text
+    said = [line for line in (out / "suite.md").read_text().splitlines() if line.startswith("- ")]
+    assert len(said) == 2 and all("sgd's" in line and "problems" in line for line in said)

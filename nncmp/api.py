@@ -70,7 +70,7 @@ class Comparison:
         from nncmp.results import schema, store
 
         path = self.folder / schema.TRANSFER
-        return store.read_csv(path, text=("series", "opt_args", "hyper")) if path.exists() else None
+        return store.read_csv(path, text=("series", "opt_args", "hyper", "model_args")) if path.exists() else None
 
     def plot(self, kind: str = "curves", x: str = "epochs") -> Figure:
         """A figure as compare draws it: 'curves' (losses and accuracy per epoch, or per steps, examples or

@@ -207,6 +207,8 @@ def _run(folder: Path, config: CompareConfig, specs: list[RunSpec], data: Data, 
 
     load.new_tally()  # config.json's openmp record counts this comparison's groups only
     _write_config(folder, command, config, specs, data, extra)
+    # config.json is written again after tuning and after the runs: it keeps when the comparison started
+    extra.setdefault("created", store.read_config(folder).get("created"))
     from nncmp.training.devices import THREADS, describe
 
     reporter.note(f"device: {describe(options.device)}")

@@ -18,6 +18,7 @@ from nncmp.registry.models import (
     HIDDEN_MATRICES,
     IMAGES,
     MODELS,
+    RESIDUAL,
     TOKENS,
     WHAT,
     has_batchnorm1d,
@@ -196,7 +197,14 @@ class Checks:
                                 "use --model-arg tie=false")
 
     def check_model(self) -> None:
-        """An option the model does not have is refused, so no label names what it lacks."""
+        """An option the model does not have is refused, so no label names what it lacks; the mlp's residual
+        blocks need hidden layers of one width."""
+        residual = dict(self.model_args).get("residual", "none") if self.model == "mlp" else "none"
+        if residual not in RESIDUAL:
+            raise SpecError(f"--model-arg residual={residual}: the mlp's residual is one of {', '.join(RESIDUAL)}")
+        if residual != "none" and len(set(self.hidden)) > 1:
+            raise SpecError(f"--model-arg residual={residual} needs hidden layers of one width (--depth and --width, "
+                            f"or --depths), got {','.join(map(str, self.hidden))}")
         has = HAS.get(self.model, frozenset())
         what = WHAT.get(self.model) or "your own code; pass its settings with --model-arg KEY=VALUE"
         given = {"hidden": self.hidden != DEFAULT_HIDDEN, "act": self.act != "relu", "batchnorm": self.batchnorm,

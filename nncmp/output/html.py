@@ -163,13 +163,14 @@ def _runs(folder: Path, config: dict[str, Any], target: float | None, metric: st
     if (folder / schema.TRANSFER).is_file():  # --widths with --lrs
         from nncmp.results.transfer import verdicts
 
-        table_ = store.read_csv(folder / schema.TRANSFER, text=("series", "opt_args", "hyper"))
+        table_ = store.read_csv(folder / schema.TRANSFER, text=("series", "opt_args", "hyper", "model_args"))
         lines = "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(table_))
-        parts.append(f"<h2>Learning-rate transfer across width ({html.escape(metric)})</h2><ul>{lines}</ul>"
-                     + frame_table(table_, "One row per series and width: the rate whose mean over seeds is best, "
-                                           "the range of each seed's own best, the slope of log2(best rate) "
-                                           "against log2(width) and the ratio of the best rates at the smallest "
-                                           "and largest widths. The figure is transfer.png below."))
+        axis = html.escape(str(table_["axis"].iloc[0])) if "axis" in table_.columns and len(table_) else "width"
+        caption = ("One row per series and width (or depth): the rate whose mean over seeds is best, the range of "
+                   "each seed's own best, the slope of log2(best rate) against log2(width or depth) and the ratio of "
+                   "the best rates at the smallest and largest sizes. The figure is transfer.png below.")
+        parts.append(f"<h2>Learning-rate transfer across {axis} ({html.escape(metric)})</h2><ul>{lines}</ul>"
+                     + frame_table(table_, caption))
     from nncmp.output import tuning as tuned
 
     budgets = tuned.rows(folder)

@@ -216,5 +216,6 @@ def transfer_text(table: pd.DataFrame, metric: str) -> str:
     """The learning-rate transfer across width, a line per series (results/transfer.py), as plain text."""
     from nncmp.results.transfer import verdicts
 
-    lines = [f"learning-rate transfer across width ({metric}; transfer.csv, transfer.png):", *verdicts(table)]
+    axis = table["axis"].iloc[0] if "axis" in table.columns and len(table) else "width"
+    lines = [f"learning-rate transfer across {axis} ({metric}; transfer.csv, transfer.png):", *verdicts(table)]
     return "\n  ".join(lines) + "\n"

@@ -45,6 +45,7 @@ PARAMS = ("sp", "mup")  # the standard parametrisation, the maximal-update one (
 # pool: none gives an output per position (N, T, outputs); last / mean one per sequence (N, outputs), from the
 # last position or the mean over positions.
 MODEL_ARGS: dict[str, dict[str, object]] = {
+    "mlp": {"residual": "none"},
     "cnn": {"width": 64},
     "transformer": {"n_layer": 2, "n_head": 4, "d_model": 128, "tie": False, "pool": "none"},
     "gru": {"d_model": 64, "hidden": 128, "n_layer": 1, "pool": "none"},

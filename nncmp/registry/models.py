@@ -34,18 +34,32 @@ def _flat(shape: tuple[int, ...]) -> int:
     return n
 
 
+RESIDUAL = ("none", "plain", "depth-mup")  # --model-arg residual of the mlp
+
+
 def build_mlp(spec: ModelSpec, shape: tuple[int, ...], n_out: int, vocab: int = 0) -> nn.Sequential:
+    """Linear → [BatchNorm1d] → act → [Dropout] per hidden layer, then the output layer. With --model-arg
+    residual=plain or depth-mup (hidden layers of one width), every hidden layer after the first is a residual
+    block x + s · layer(x), s = 1 or 1/√depth (depth = the number of hidden layers)."""
     from torch import nn
 
+    residual = dict(spec.model_args).get("residual", "none")
+    if residual not in RESIDUAL:
+        raise ValueError(f"--model-arg residual={residual}: the mlp's residual is one of {', '.join(RESIDUAL)}")
+    if residual != "none" and len(set(spec.hidden)) > 1:
+        raise ValueError(f"--model-arg residual={residual} needs hidden layers of one width, got "
+                         f"{','.join(map(str, spec.hidden))}")
     layers: list[nn.Module] = [nn.Flatten()]
     width = _flat(shape)
-    for h in spec.hidden:
-        layers.append(nn.Linear(width, h))
-        if spec.batchnorm:
-            layers.append(nn.BatchNorm1d(h))
-        layers.append(_act(spec.act))
-        if spec.dropout > 0:
-            layers.append(nn.Dropout(spec.dropout))
+    for i, h in enumerate(spec.hidden):
+        layer = [nn.Linear(width, h), *([nn.BatchNorm1d(h)] if spec.batchnorm else []), _act(spec.act),
+                 *([nn.Dropout(spec.dropout)] if spec.dropout > 0 else [])]
+        if residual == "none" or i == 0:
+            layers += layer
+        else:
+            from nncmp.registry.blocks import Residual  # lazy: torch at its top
+
+            layers.append(Residual(nn.Sequential(*layer), len(spec.hidden) ** -0.5 if residual == "depth-mup" else 1.0))
         width = h
     layers.append(nn.Linear(width, n_out))
     return nn.Sequential(*layers)

@@ -66,6 +66,8 @@ def unstackable(spec: RunSpec, data: Data) -> str | None:
     if spec.param == "mup":
         return ("μP gives each layer its own learning rate and scales the output layer; the stacks carry one "
                 "rate per member and the model as built")
+    if dict(spec.model_args).get("residual", "none") != "none" and not user_model(spec.model):
+        return "a residual mlp's blocks are not the stacked engine's chain of Linear layers"
     special = set(optim.entry(spec.optimizer).handling) - STACKABLE_HANDLING
     library = None if spec.optimizer in optim.OPTIMIZERS or not special else (
         f"{spec.optimizer} needs {', '.join(sorted(special))}, which a stack's optimizers (one per member, over "
@@ -114,7 +116,7 @@ def fast_sgd(spec: RunSpec, task: str, device: str = "cpu") -> bool:
     fast: the stacked engine does it). `spec`: resolved; `task`: the data's (Data.task)."""
     entry = optim.OPTIMIZERS.get(spec.optimizer)
     return (device == "cpu" and task == "classification" and entry is not None and entry.torch_class == "SGD"
-            and spec.param == "sp"
+            and spec.param == "sp" and not spec.model_args  # a residual mlp: not a chain of Linear layers
             and not entry.fixed.get("nesterov") and not spec.opt_args and spec.batch_size == 1
             and not spec.momentum and model_is(spec.model, PLAIN_LINEAR)
             and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0

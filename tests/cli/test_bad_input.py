@@ -13,6 +13,8 @@ USAGE = [
     (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; closest: adam"),
     # Width transfer and μP (a user's model's cases: tests/commands/test_transfer.py).
     (["compare", "--widths", "64"], "--widths needs two widths or more to compare"),
+    (["train", "--model-arg", "residual=depth-mup"], "--model-arg residual=depth-mup needs hidden layers of one width"),
+    (["train", "--model-arg", "residual=yes", "--depth", "3"], "the mlp's residual is one of none, plain, depth-mup"),
     (["compare", "--lrs", "2^-3..2^-5"], "--lrs: '2^-3..2^-5' is not a range of powers of two such as 2^-14..2^-2"),
     (["compare", "--lrs", "0.1..0.5"], "is not a range of powers of two"),
     (["compare", "--widths", "0,64"], "--widths must be >= 1, got 0"),

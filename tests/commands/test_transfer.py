@@ -149,3 +149,25 @@ def test_the_cnn_widens_its_channels_and_is_its_sp_twin_at_the_base_width():
     assert torch.equal(sp(x), mup(x))  # μP at its base width is the standard parametrisation
     wider = built(width=64, param="mup", base_width=16).eval()
     assert wider(x).shape == (5, 10)
+
+
+def test_a_residual_mlp_scales_its_blocks_by_one_over_the_root_of_depth_and_trains_alone():
+    import torch
+
+    from nncmp.config.run import RunSpec
+    from nncmp.registry.blocks import Residual
+    from nncmp.registry.datasets import load
+    from nncmp.registry.models import build_model
+    from nncmp.training.plan import unstackable
+
+    spec = RunSpec(dataset="digits", hidden=(16,) * 4, model_args={"residual": "depth-mup"})
+    model = build_model(spec, (64,), 10)
+    blocks = [m for m in model if isinstance(m, Residual)]
+    assert len(blocks) == 3 and {b.scale for b in blocks} == {0.5}  # the first hidden layer has no skip
+    plain = build_model(RunSpec(dataset="digits", hidden=(16,) * 4, model_args={"residual": "plain"}), (64,), 10)
+    assert {m.scale for m in plain if isinstance(m, Residual)} == {1.0}
+    x = torch.randn(3, 64)
+    block = blocks[0]
+    assert torch.equal(block(x[:, :16]), x[:, :16] + 0.5 * block.branch(x[:, :16]))
+    assert "model.residual=depth-mup" in spec.run_id
+    assert "residual" in unstackable(spec.resolved(100), load("digits"))

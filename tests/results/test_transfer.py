@@ -100,3 +100,17 @@ def test_lrs_take_every_power_of_two_in_a_range():
     given = {"lrs": "2^-4..2^-1", "widths": "64,128"}
     request = request.build("compare", arguments.bind("compare", (), given, nncmp.compare.__signature__))
     assert request.config.grid.dims["lr"] == (0.0625, 0.125, 0.25, 0.5)
+
+
+def test_a_sweep_over_depths_is_a_transfer_across_depth():
+    depths = ((64,) * 2, (64,) * 4, (64,) * 8)
+    grid = Grid(base=RunSpec(dataset="digits", model_args={"residual": "depth-mup"}),
+                dims={"hidden": depths, "lr": LRS}, seeds=1)
+    rows = records(grid)  # width 64 throughout: the best rate is the construction's 2^-5 at every depth
+    table = transfer.transfer(records_frame(rows), "final_val_loss")
+    assert transfer.axis_of(records_frame(rows)) == "depth"
+    assert list(table["depth"]) == [2, 4, 8] and set(table["width"]) == {64} and set(table["axis"]) == {"depth"}
+    assert set(table["best_lr"]) == {2.0 ** -5} and table["slope"].iloc[0] == pytest.approx(0.0)
+    # the residual scaling names the series (the width its model_args might hold would not)
+    assert set(table["model_args"]) == {"residual=depth-mup"}
+    assert transfer.verdicts(table)[0].startswith("adam sp: best rate 0.0312 at depth 2 → 0.0312 at 8, slope +0.00")

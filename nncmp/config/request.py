@@ -134,13 +134,16 @@ def _compare(v: dict[str, Any]) -> CompareRequest:
     elif isinstance(lrs, str) and ".." in lrs:
         dims["lr"] = powers_of_two(lrs)
     one = ("target_column", "task", "batchnorm", "epochs", "seed", "n", *RUN_EXTRA)
-    base = RunSpec(**field_values(RunSpec, {**v, **functions_of(v)}, one),
+    values = grid_dims(dims)
+    # The base run has the grid's first architecture: what it is checked with (a residual mlp's one width).
+    first = {"hidden": values["hidden"][0]} if values.get("hidden") else {}
+    base = RunSpec(**field_values(RunSpec, {**v, **functions_of(v)}, one), **first,
                    dataset=dataset_of(v["dataset"], v.get(DATA)), model=model_of(v["model"]),
                    model_args=key_values(v["model_args"], "--model-arg"),
                    data_args=key_values(v["data_args"], "--data-arg"))
     if v["seeds"] < 1:
         raise SpecError(f"--seeds must be >= 1, got {v['seeds']}")
-    grid = Grid(base=base, dims=grid_dims(dims), seeds=v["seeds"],
+    grid = Grid(base=base, dims=values, seeds=v["seeds"],
                 hyper=field_values(RunSpec, v, hp.optimizer_own()), opt_args=key_values(v["opt_args"]),
                 warmup=v["warmup"])
     config = CompareConfig(grid=grid, auto=auto, **field_values(CompareConfig, v, ("target", "metric", "baseline")),

@@ -44,6 +44,8 @@ examples: $(STAMP)
 		--lrs auto --baseline minibatch/he-normal/lr=0.01 --out $(EX)
 	$(BIN)/nncmp report $(EX) --format markdown --no-plot > $(EX)/summary.md
 	$(BIN)/nncmp inspect --inits xavier,he --act relu --depth 30 --width 256 --quiet --out $(EX)/inspect
+	$(BIN)/nncmp inspect --coord-check --widths 64,128,256,512,1024 --params sp,mup --opt adam --lr 0.01 \
+		--seeds 3 --quiet --out $(EX)/coord && rm $(EX)/coord/config.json  # the docs show coord.png and coord.csv
 	$(BIN)/nncmp compare --opts adam,adamw,lion,adan,prodigy,schedulefreeadamw,muon --lrs auto \
 		--schedule warmup-cosine --warmup 0.05 --seeds 3 --out $(EX)/modern
 	$(BIN)/nncmp report $(EX)/modern --format markdown --no-plot > $(EX)/modern/summary.md

@@ -212,11 +212,18 @@ Each argument is `nncmp suite`'s option of the same name, with the same default.
 def inspect(inits: str | Sequence[str] = ("xavier", "he", "default"), *, model: str | Callable[..., Any] = "mlp",
             data: Any = None, dataset: str | Path = "mnist5k", model_args: dict[str, Any] | list[str] | None = None,
             batch_size: int = 256, out: str | Path | None = None, overwrite: bool = False, plot: bool = True,
-            device: str = "auto", data_dir: str | Path | None = None, **run: Any) -> InspectResult:
+            device: str = "auto", data_dir: str | Path | None = None, coord_check: bool = False,
+            widths: str | Sequence[int] | None = None, params: str | Sequence[str] = ("sp", "mup"),
+            opt: str = "adam", lr: float | None = None, width_arg: str | None = None, coord_steps: int = 5,
+            seeds: int = 3, **run: Any) -> InspectResult:
     """Each init's network at initialisation, layer by layer (`nncmp inspect`): `.layers` (a DataFrame of
     layers.csv) and `.per_init` (init → one dict of statistics per Linear or ConvNd layer). `run`: the
-    network's settings by their options' names (act, hidden, batchnorm, target_column, task, seed, n)."""
-    from nncmp.commands.inspect import InspectRequest
+    network's settings by their options' names (act, hidden, batchnorm, target_column, task, seed, n).
+    `coord_check=True` (`--coord-check`): the coordinate check instead, each of `params` × `widths` × `seeds`
+    trained `coord_steps` steps by `opt` at `lr` from one init (PyTorch's default unless `inits` names
+    one): `.coord` (coord.csv), `.growth` (each layer's change from the smallest to the largest width at the
+    last step) and `.verdict` (a line per parametrisation)."""
+    from nncmp.commands.inspect import CoordCheck, InspectRequest
     from nncmp.commands.inspect import inspect as run_inspect
     from nncmp.config.comparison import Options
     from nncmp.config.run import RunSpec
@@ -225,26 +232,38 @@ def inspect(inits: str | Sequence[str] = ("xavier", "he", "default"), *, model: 
     unknown = [k for k in run if k not in allowed]
     if unknown:
         raise SpecError(f"inspect: unknown argument {unknown[0]!r}; it takes {', '.join(allowed)} besides its own")
+    default_inits = inits is _INSPECT_DEFAULTS["inits"]  # --coord-check's one init: PyTorch's unless named
     # The same checks of each argument's type as compare's and train's (config/arguments.conform_all).
     own = {"inits": inits, "model": model, "data": data, "dataset": dataset, "model_args": model_args,
            "batch_size": batch_size, "out": out, "overwrite": overwrite, "plot": plot, "device": device,
-           "data_dir": data_dir}
-    items = {**{k: arguments.Field(RunSpec, k) for k in (*allowed, "model", "dataset")},
+           "data_dir": data_dir, "coord_check": coord_check, "widths": widths, "params": params,
+           "opt": opt, "lr": lr, "width_arg": width_arg, "coord_steps": coord_steps, "seeds": seeds}
+    items = {**{k: arguments.Field(RunSpec, k) for k in (*allowed, "model", "dataset", "lr", "width_arg")},
+             "opt": arguments.Field(RunSpec, "optimizer"),
              "device": arguments.Field(Options, "device"), "data_dir": arguments.Field(Options, "data_dir"),
-             "model_args": arguments.MODEL_ARGS, "out": arguments.OUT}
+             "model_args": arguments.MODEL_ARGS, "out": arguments.OUT, "widths": arguments.Dim("width"),
+             "params": arguments.Dim("param"), "seeds": arguments.SEEDS}
     types = {**_INSPECT_TYPES, **{k: arguments.annotation(arguments.Field(RunSpec, k)) for k in run}}
     v = arguments.conform_all({**own, **run}, types, items)
-    base = RunSpec(epochs=1, **request.field_values(RunSpec, v, allowed),
+    # Built whether or not the check runs: a wrong value is refused either way, before anything starts.
+    dims = request.grid_dims({"width": v["widths"], "param": v["params"]})
+    coord = CoordCheck(dims.get("width", ()), dims["param"], v["seeds"], v["coord_steps"])
+    if not v["coord_check"] and v["widths"] is not None:
+        raise SpecError("--widths applies to --coord-check (compare --widths trains and compares them)")
+    base = RunSpec(epochs=1, **request.field_values(RunSpec, {**v, "optimizer": v["opt"]},
+                                                    (*allowed, "optimizer", "lr", "width_arg")),
                    dataset=request.dataset_of(v["dataset"], v["data"]), model=request.model_of(v["model"]),
                    model_args=request.key_values(v["model_args"], "--model-arg"))
-    return run_inspect(InspectRequest(base, request.names_of("--inits", v["inits"]), v["batch_size"], v["device"],
+    names = ("default",) if v["coord_check"] and default_inits else request.names_of("--inits", v["inits"])
+    return run_inspect(InspectRequest(base, names, v["batch_size"], v["device"],
                                       v["plot"], Path(v["out"]) if v["out"] is not None else None, v["overwrite"],
-                                      v["data_dir"]))
+                                      v["data_dir"], coord=coord if v["coord_check"] else None))
 
 
 # inspect's own arguments' types, as its signature declares them (its result's class only exists for type checkers).
 _INSPECT_TYPES = {k: t for k, t in typing.get_type_hints(inspect, localns={"InspectResult": object}).items()
                   if k not in ("return", "run")}
+_INSPECT_DEFAULTS = {k: p.default for k, p in inspect_.signature(inspect).parameters.items()}
 
 
 def load(folder: str | Path) -> Comparison:

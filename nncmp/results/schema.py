@@ -49,12 +49,13 @@ SUITE_TOML = "suite.toml"  # suite: the suite as it was read (its targets); cali
 CALIBRATION = "calibration.csv"  # calibrate: one row per baseline run, its best holdout score
 TRANSFER = "transfer.csv"  # --widths with --lrs: the best rate per series and width, the slope (results/transfer.py)
 TRANSFER_PNG = "transfer.png"
+COORD, COORD_PNG = "coord.csv", "coord.png"  # inspect --coord-check: mean |activation| per layer, step and width
 LOCK = ".lock"  # the pid of the process writing into the folder
 # Every file nncmp writes into a folder (--overwrite removes these, PNG and GIF figures and weights/ only).
 RESULT_FILES = (CONFIG, METRICS, RUNS, SUMMARY, SUMMARY_MD, TUNING, TUNING_METRICS, TUNING_JSON, BUDGET, BENCH,
                 FIGURES, BENCH_JSON, LAYERS, PATHS, PATHS_SUMMARY, LANDSCAPE, TRAJECTORIES, INTERPOLATION,
                 LANDSCAPE_JSON, REPORT_HTML, SUITE_TABLE, SUITE_MD, SUITE_TIMES, PROFILES, SUITE_TOML, CALIBRATION,
-                TRANSFER)
+                TRANSFER, COORD)
 
 # The run's identity columns (declared by RunSpec's fields) in the order the files have always had them.
 RUN_COLUMNS = ["dataset", "model", "optimizer", "init", "act", "norm", "lr", "batch_size", "seed", "schedule",

@@ -13,6 +13,7 @@ USAGE = [
     (["train", "--opt", "adamm"], "unknown optimizer 'adamm'; closest: adam"),
     # Width transfer and μP (a user's model's cases: tests/commands/test_transfer.py).
     (["compare", "--widths", "64"], "--widths needs two widths or more to compare"),
+    (["inspect", "--coord-check", "--widths", "64,128", "--lr", "inf"], "--lr must be a finite number, got inf"),
     (["train", "--model-arg", "residual=depth-mup"], "--model-arg residual=depth-mup needs hidden layers of one width"),
     (["train", "--model-arg", "residual=yes", "--depth", "3"], "the mlp's residual is one of none, plain, depth-mup"),
     (["compare", "--lrs", "2^-3..2^-5"], "--lrs: '2^-3..2^-5' is not a range of powers of two such as 2^-14..2^-2"),
@@ -372,6 +373,8 @@ def test_every_float_option_has_a_non_finite_case():
                       for v in args[args.index(flag) + 1:args.index(flag) + 2])}
     aliases = {("compare", "--lr"): ("compare", "--lrs")}  # --lr is compare's alias of --lrs
     covered |= {aliases.get(c, c) for c in covered}
+    # transfer is compare with other defaults: the same options, checked by the same request builder
+    covered |= {("transfer", flag) for command, flag in covered if command == "compare"}
     assert wanted <= covered, sorted(wanted - covered)
 
 

@@ -56,3 +56,70 @@ def test_the_networks_title_lists_its_widths_in_order():
     assert network_title(RunSpec(hidden=(256, 128))) == "relu, 2 hidden layers of 256, 128"
     assert network_title(RunSpec(hidden=(64, 64, 64), batchnorm=True)) == "relu + batchnorm, 3 hidden layers of 64"
     assert network_title(RunSpec(hidden=(512,), act="tanh")) == "tanh, 1 hidden layer of 512"
+
+
+# ---------------------------------------------------------------------------------------------- --coord-check
+
+
+def test_the_coordinate_check_writes_its_table_figure_and_verdict(cli, tmp_path):
+    code, out, _ = cli("inspect", "--coord-check", "--widths", "32,64,128", "--params", "sp,mup", "--dataset",
+                       "digits", "--lr", "0.01", "--seeds", "2", "--coord-steps", "3", "--out", tmp_path)
+    assert code == 0, out
+    frame = pd.read_csv(tmp_path / "coord.csv", dtype={"layer": str})
+    assert list(frame.columns) == ["param", "width", "seed", "step", "layer", "mean_abs"]
+    assert set(frame["param"]) == {"sp", "mup"} and set(frame["width"]) == {32, 64, 128}
+    assert set(frame["seed"]) == {0, 1} and set(frame["step"]) == {1, 2, 3}
+    assert set(frame["layer"]) == {"1", "3", "output"} and len(frame) == 2 * 3 * 2 * 3 * 3
+    assert (tmp_path / "coord.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "layers.csv").exists()  # the layers at initialisation are not inspected then
+    text = " ".join(out.split())
+    assert "sp: " in text and "mup: " in text and "from width 32 to 128" in text
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["coord_check"] == {"widths": [32, 64, 128], "params": ["sp", "mup"], "seeds": 2, "steps": 3}
+    assert config["base"]["optimizer"] == "adam" and config["base"]["init"] == "default"
+
+
+def test_the_coordinate_check_as_json_and_from_python(cli, tmp_path):
+    import nncmp
+
+    code, out, _ = cli("inspect", "--coord-check", "--widths", "16,32", "--params", "mup", "--dataset", "digits",
+                       "--seeds", "1", "--coord-steps", "2", "--no-plot", "--json", "--out", tmp_path / "cli")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert {r["layer"] for r in doc["growth"]} == {"1", "3", "output"} and doc["verdict"][0].startswith("mup: ")
+    result = nncmp.inspect(coord_check=True, widths=[16, 32], params="mup", dataset="digits", seeds=1,
+                           coord_steps=2, plot=False, out=tmp_path / "api")
+    assert result.coord.equals(pd.read_csv(tmp_path / "cli" / "coord.csv", dtype={"layer": str}))
+    assert result.verdict == doc["verdict"] and result.files == ["coord.csv"]
+
+
+def test_the_coordinate_check_of_a_transformer_names_its_layers_by_path(cli, tmp_path):
+    code, out, _ = cli("inspect", "--coord-check", "--model", "transformer", "--dataset", "modadd", "--widths",
+                       "16,32", "--seeds", "1", "--coord-steps", "2", "--no-plot", "--out", tmp_path)
+    assert code == 0, out
+    layers = set(pd.read_csv(tmp_path / "coord.csv")["layer"])
+    assert {"embed", "blocks.0.attn.qkv", "blocks.0.mlp.0", "output"} <= layers
+
+
+def test_the_coordinate_checks_bad_input_is_one_line(cli, tmp_path):
+    for args, message in [([], "--coord-check needs --widths with two widths or more"),
+                          (["--widths", "64"], "--coord-check needs --widths with two widths or more"),
+                          (["--widths", "64,128", "--params", "sp,muP2"], "--param: unknown value 'muP2'"),
+                          (["--widths", "64,64"], "--widths lists 64 more than once"),
+                          (["--widths", "0,64"], "--widths must be >= 1"),
+                          (["--widths", "64,128", "--inits", "he,xavier"], "--coord-check trains from one init"),
+                          (["--widths", "64,128", "--coord-steps", "0"], "--coord-steps must be >= 1"),
+                          (["--widths", "64,128", "--model", "logreg"], "the logreg model has no width"),
+                          (["--widths", "64,128", "--width", "32"], "give --widths, not --width")]:
+        code, _, result = cli("inspect", "--coord-check", *args, "--out", tmp_path / "x")
+        assert code == 2 and message in result.stderr and result.stderr.count("\n") == 1, (args, result.stderr)
+    code, _, result = cli("inspect", "--widths", "64,128", "--out", tmp_path / "x")
+    assert code == 2 and "--widths applies to --coord-check" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_command_lines_default_steps_are_the_commands():
+    from nncmp.cli.inspect import DEFAULT_COORD_STEPS as CLI_STEPS
+    from nncmp.commands.inspect import DEFAULT_COORD_STEPS
+
+    assert CLI_STEPS == DEFAULT_COORD_STEPS

@@ -1,11 +1,11 @@
 """nncmp: compare neural-network optimizers and weight initialisations on real PyTorch runs.
 
-From Python: `nncmp.compare(...)`, `nncmp.compare_suite(...)`, `nncmp.train(...)`, `nncmp.inspect(...)`,
+From Python: `nncmp.compare(...)`, `nncmp.transfer(...)`, `nncmp.compare_suite(...)`, `nncmp.train(...)`, `nncmp.inspect(...)`,
 `nncmp.load(folder)` (nncmp/api.py), imported on first use so that `import nncmp` and `nncmp --help` stay instant.
 """
 
 __version__ = "0.1.0"
-__all__ = ["compare", "compare_suite", "train", "inspect", "load", "Comparison"]
+__all__ = ["compare", "transfer", "compare_suite", "train", "inspect", "load", "Comparison"]
 
 
 def _choose_wait_policy() -> None:

@@ -146,6 +146,16 @@ def compare(*args: Any, **kwargs: Any) -> Comparison:
         return _comparison(run(request.build("compare", values), _reporter(progress)))  # type: ignore[arg-type]
 
 
+def transfer(*args: Any, **kwargs: Any) -> Comparison:
+    values = arguments.bind("transfer", args, kwargs, _TRANSFER)
+    progress = values.pop("progress")
+    from nncmp.commands.compare import compare as run
+    from nncmp.training.signals import handlers_kept
+
+    with handlers_kept():
+        return _comparison(run(request.build("transfer", values), _reporter(progress)))  # type: ignore[arg-type]
+
+
 def compare_suite(*args: Any, **kwargs: Any) -> SuiteResult | CalibrateResult:
     values = arguments.bind("suite", args, kwargs, _SUITE)
     progress = values.pop("progress")
@@ -174,9 +184,11 @@ def train(*args: Any, **kwargs: Any) -> Comparison:
 # Each signature is the command line's options by the same names and defaults (config/arguments.py declares
 # both; tests/test_api.py walks the Typer app to prove it), plus what only Python can give.
 _COMPARE = arguments.signature(arguments.COMPARE, positional=2, extra=(_DATA, _PROGRESS))
+_TRANSFER = arguments.signature(arguments.TRANSFER, positional=2, extra=(_DATA, _PROGRESS))
 _TRAIN = arguments.signature(arguments.TRAIN, extra=(_DATA, _PROGRESS))
 _SUITE = arguments.signature(arguments.SUITE, positional=2, extra=(_PROGRESS,))
 compare.__signature__ = _COMPARE  # type: ignore[attr-defined]
+transfer.__signature__ = _TRANSFER  # type: ignore[attr-defined]
 train.__signature__ = _TRAIN  # type: ignore[attr-defined]
 compare_suite.__signature__ = _SUITE  # type: ignore[attr-defined]
 compare.__doc__ = f"""Train every optimizer × init × … × seed and return the ranked comparison (`nncmp compare`).
@@ -189,6 +201,14 @@ directory); `resume=True` continues `out`.
 Each argument is `nncmp compare`'s option of the same name, with the same default.
 
 {arguments.describe(arguments.COMPARE)}
+"""
+transfer.__doc__ = f"""compare with a learning-rate sweep's defaults (`nncmp transfer`): Adam at widths 64 to 1024,
+under the standard parametrisation and μP, at every power of two from 2^-14 to 2^-4, 2 seeds, 5 epochs. The
+result's `.transfer` is the best rate per width and its slope against the width; `.plot("transfer")` draws it.
+
+Each argument is `nncmp transfer`'s option of the same name, with the same default.
+
+{arguments.describe(arguments.TRANSFER)}
 """
 train.__doc__ = f"""One run (`nncmp train`); returns a one-run Comparison (its `metrics` has one row per epoch,
 epoch 0 the untrained model). {_MODEL} `opt=` is `optimizer=`, as --opt.

@@ -9,7 +9,7 @@ import typer
 from nncmp import __version__
 from nncmp.cli.bench import bench
 from nncmp.cli.common import Commands
-from nncmp.cli.compare import compare, resume_command
+from nncmp.cli.compare import compare, resume_command, transfer
 from nncmp.cli.inspect import inspect
 from nncmp.cli.landscape import landscape
 from nncmp.cli.optimizers import optimizers
@@ -44,6 +44,7 @@ def root(
 
 app.command()(train)
 app.command()(compare)
+app.command()(transfer)
 app.command("resume")(resume_command)
 app.command()(suite)
 app.command()(report)

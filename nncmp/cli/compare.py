@@ -10,7 +10,7 @@ import typer
 
 from nncmp.cli.common import AllowChangedOpt, JsonOpt, QuietOpt, VerboseOpt, WideOpt, reporter, user_errors
 from nncmp.cli.declared import declares, params
-from nncmp.config.arguments import COMPARE
+from nncmp.config.arguments import COMPARE, TRANSFER
 from nncmp.config.comparison import Options
 from nncmp.config.request import build
 
@@ -28,6 +28,20 @@ def compare(json_out: JsonOpt = False, verbose: VerboseOpt = False, quiet: Quiet
     """Train every optimizer × init × lr × batch size × seed and print a ranked summary."""
     with user_errors():
         request = build("compare", declared)
+    from nncmp.commands.compare import compare as run  # after the checks: it imports torch
+
+    show = reporter(quiet, verbose, json_out)
+    raise typer.Exit(finish(lambda: run(request, show), show, json_out=json_out, wide=wide))
+
+
+@declares(params(TRANSFER))
+def transfer(json_out: JsonOpt = False, verbose: VerboseOpt = False, quiet: QuietOpt = False, wide: WideOpt = False,
+             **declared: Any) -> None:
+    """Does the best learning rate survive a wider model? compare with a sweep's defaults: Adam at widths 64 to
+    1024, under the standard parametrisation and μP, at every power of two from 2^-14 to 2^-4; the best rate per
+    width and its slope against the width follow the summary (transfer.csv, transfer.png)."""
+    with user_errors():
+        request = build("transfer", declared)
     from nncmp.commands.compare import compare as run  # after the checks: it imports torch
 
     show = reporter(quiet, verbose, json_out)

@@ -53,15 +53,15 @@ def single(cls: type, names: Iterable[str], defaults: dict[str, Any] | None = No
     return out
 
 
-def grid(cls: type, names: Iterable[str]) -> list[Param]:
+def grid(cls: type, names: Iterable[str], defaults: dict[str, Any] | None = None) -> list[Param]:
     """compare's grid dimensions: one comma-separated option per field `names`, the field's own option an
-    alias of it (a switch such as --batchnorm keeps setting the base run)."""
+    alias of it (a switch such as --batchnorm keeps setting the base run); `defaults`: a command's own."""
     hints, decl, out = _types(cls), declared(cls), []
     for name in names:
         d = decl[name]
         # A hyperparameter's one-value option (--momentum) is its own: it goes to the optimizers that have it.
         flags = [d.grid] + ([d.flag] if d.flag and hints[name] is not bool and name not in hp.optimizer_own() else [])
-        default = d.grid_default
+        default = (defaults or {}).get(name) or d.grid_default
         if default is None and field_default(cls, name) is not None and not is_tuple(hints[name]):
             default = str(field_default(cls, name)) if hints[name] is not bool else None
         show: str | bool = d.show_default if default is None else True
@@ -130,9 +130,9 @@ def params(items: list[Item]) -> list[Param]:
     out: list[Param] = []
     for item in items:
         if isinstance(item, Dim):
-            out += grid(RunSpec, [item.field])
+            out += grid(RunSpec, [item.field], {item.field: item.given} if item.given is not None else None)
         elif isinstance(item, Field):
-            out += single(item.cls, [item.field])
+            out += single(item.cls, [item.field], {item.field: item.given} if item.given is not None else None)
         else:
             out.append(_arg(item))
     return out

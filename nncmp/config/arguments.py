@@ -35,6 +35,7 @@ class Dim:
     """compare's option varying a RunSpec field: `--opts sgd,adam`, `opts=["sgd", "adam"]`."""
 
     field: str
+    given: str | None = None  # a command's own default (transfer's --widths), over the declaration's
 
     @property
     def declared(self) -> Declared:
@@ -47,6 +48,8 @@ class Dim:
     @property
     def default(self) -> Any:
         d = self.declared
+        if self.given is not None:
+            return self.given
         if d.grid_default is not None:
             return d.grid_default
         value = field_default(RunSpec, self.field)
@@ -60,6 +63,7 @@ class Field:
 
     cls: type
     field: str
+    given: Any = None  # a command's own default (transfer's --epochs), over the field's
 
     @property
     def declared(self) -> Declared:
@@ -71,6 +75,8 @@ class Field:
 
     @property
     def default(self) -> Any:
+        if self.given is not None:
+            return self.given
         return None if is_tuple(typing.get_type_hints(self.cls)[self.field]) else field_default(self.cls, self.field)
 
 
@@ -225,7 +231,23 @@ SUITE: list[Item] = [
                         "suite's; --by, --reference and --ratio-to may change (the verdict is recomputed). In "
                         "Python also True: continue `out`."),
     OUT, OVERWRITE, DOWNLOAD, *_fields(Options, *SUITE_OPTIONS)]
-COMMANDS: dict[str, list[Item]] = {"compare": COMPARE, "train": TRAIN, "suite": SUITE}
+# transfer: compare with the defaults of a learning-rate sweep across widths (Yang et al. 2022, Fig. 1): Adam
+# at PyTorch's init, five widths, both parametrisations, every power of two from 2^-14 to 2^-4, 2 seeds, 5 epochs.
+TRANSFER_DEFAULTS: dict[tuple[type, str], Any] = {
+    (Dim, "optimizer"): "adam", (Dim, "init"): "default", (Dim, "width"): "64,128,256,512,1024",
+    (Dim, "param"): "sp,mup", (Dim, "lr"): "2^-14..2^-4", (Arg, "seeds"): 2, (Field, "epochs"): 5}
+
+
+def _transfer(item: Item) -> Item:
+    key = (type(item), item.name if isinstance(item, Arg) else item.field)
+    if key not in TRANSFER_DEFAULTS:
+        return item
+    value = TRANSFER_DEFAULTS[key]
+    return dataclasses.replace(item, **({"default": value} if isinstance(item, Arg) else {"given": value}))
+
+
+TRANSFER: list[Item] = [_transfer(item) for item in COMPARE]
+COMMANDS: dict[str, list[Item]] = {"compare": COMPARE, "transfer": TRANSFER, "train": TRAIN, "suite": SUITE}
 # Arguments of Python's faces only: objects a command line cannot carry.
 DATA = "data"
 # What Python takes besides the command line's text: a model, loss or metric as a class or function, a Path for

@@ -118,9 +118,9 @@ class CalibrateRequest:
 
 
 def build(command: str, values: dict[str, Any]) -> CompareRequest | TrainRequest | SuiteRequest | CalibrateRequest:
-    """The request of `command` ("compare", "train" or "suite") from its arguments by name (every argument of
+    """The request of `command` ("compare", "transfer": a compare, "train" or "suite") from its arguments by name (every argument of
     COMMANDS[command], and the API's `data`); SpecError for anything wrong."""
-    return {"compare": _compare, "train": _train, "suite": _suite}[command](values)
+    return {"compare": _compare, "transfer": _compare, "train": _train, "suite": _suite}[command](values)
 
 
 def _compare(v: dict[str, Any]) -> CompareRequest:

@@ -171,3 +171,16 @@ def test_a_residual_mlp_scales_its_blocks_by_one_over_the_root_of_depth_and_trai
     assert torch.equal(block(x[:, :16]), x[:, :16] + 0.5 * block.branch(x[:, :16]))
     assert "model.residual=depth-mup" in spec.run_id
     assert "residual" in unstackable(spec.resolved(100), load("digits"))
+
+
+def test_transfer_is_compare_with_a_sweeps_defaults(cli, tmp_path):
+    code, text, _ = cli("transfer", "--dataset", "digits", "--widths", "16,32", "--lrs", "2^-6..2^-4", "--epochs",
+                        "1", "--no-plot", "--out", tmp_path)
+    assert code == 0, text
+    table = pd.read_csv(tmp_path / "transfer.csv")
+    assert list(dict.fromkeys(table["series"])) == ["adam sp", "adam mup"]  # Adam, both parametrisations
+    assert set(table["n_lrs"]) == {3} and set(table["n_seeds"]) == {2}  # 2^-6, 2^-5, 2^-4; two seeds
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert set(metrics["init"]) == {"default"} and metrics["epoch"].max() == 1
+    code, _, _ = cli("report", tmp_path)  # a compare folder: report (and resume) read it as one
+    assert code == 0

@@ -52,6 +52,9 @@ examples: $(STAMP)
 	$(BIN)/nncmp compare --opts adam --inits default --widths 64,128,256,512,1024 --params sp,mup \
 		--lrs "2^-14..2^-4" --seeds 2 --epochs 5 --quiet --out $(EX)/width
 	rm $(EX)/width/curves_epochs.png $(EX)/width/final_val_acc.png  # 110 configurations: no page shows them
+	for r in plain depth-mup; do $(BIN)/nncmp compare --opts adam --inits default --depths 2,4,8,16 --width 128 \
+		--model-arg residual=$$r --lrs "2^-12..2^-5" --seeds 2 --epochs 3 --quiet --out $(EX)/depth/$$r && \
+		rm $(EX)/depth/$$r/curves_epochs.png $(EX)/depth/$$r/final_val_acc.png || exit 1; done
 	$(BIN)/nncmp compare --opts adam --inits he --dropouts 0,0.2,0.5 --norms none,batchnorm --depths 2,6 \
 		--seeds 3 --quiet --out $(EX)/regularisation
 	$(BIN)/nncmp report $(EX)/regularisation --format markdown --no-plot > $(EX)/regularisation/summary.md

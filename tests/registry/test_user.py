@@ -197,6 +197,8 @@ def test_options_a_users_model_does_not_have_are_refused(net_file):
         with pytest.raises(SpecError, match=message):
             RunSpec(model=f"{net_file}:Net", **option)
     with pytest.raises(SpecError, match="--model-arg applies to your own --model"):
+        RunSpec(model="logreg", model_args={"width": 3})
+    with pytest.raises(SpecError, match="the built-in model mlp takes no argument 'width' \\(it takes: residual\\)"):
         RunSpec(model="mlp", model_args={"width": 3})
 
 

@@ -260,6 +260,7 @@ NEEDS_TORCH = {
     "adalomo cannot run here: takes the model instead of its parameters",
     "muon trains hidden weight matrices; the model logreg has none",
     "a2grad computes its own step size",
+    "--param mup: muon orthogonalises its updates",
     # the data (its size, or its files)
     "--warmup 200 is 200 warm-up steps; the run has 23 steps in all",
     "--download",

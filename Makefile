@@ -35,7 +35,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example results the docs show, into docs/examples/ (about 80 minutes on 2 cores; hours on a CPU without bfloat16, for Muon). The docs include
+# The example results the docs show, into docs/examples/ (about 90 minutes on 2 cores). The docs include
 # their markdown tables (docs/examples/**/summary.md) and figures as they are.
 EX := docs/examples
 examples: $(STAMP)
@@ -46,7 +46,7 @@ examples: $(STAMP)
 	$(BIN)/nncmp inspect --inits xavier,he --act relu --depth 30 --width 256 --quiet --out $(EX)/inspect
 	$(BIN)/nncmp inspect --coord-check --widths 64,128,256,512,1024 --params sp,mup --opt adam --lr 0.01 \
 		--seeds 3 --quiet --out $(EX)/coord && rm $(EX)/coord/config.json  # the docs show coord.png and coord.csv
-	$(BIN)/nncmp compare --opts adam,adamw,lion,adan,prodigy,schedulefreeadamw,muon --lrs auto \
+	$(BIN)/nncmp compare --opts adam,adamw,lion,adan,prodigy,schedulefreeadamw,pytorch-optimizer:muon --lrs auto \
 		--schedule warmup-cosine --warmup 0.05 --seeds 3 --out $(EX)/modern
 	$(BIN)/nncmp report $(EX)/modern --format markdown --no-plot > $(EX)/modern/summary.md
 	$(BIN)/nncmp compare --opts adam --inits default --widths 64,128,256,512,1024 --params sp,mup \

@@ -75,6 +75,9 @@ def test_a_suite_survives_losing_a_ray_node(tmp_path, monkeypatch):
         epochs = metrics.groupby("run_id")["epoch"].apply(list)
         assert len(epochs) == len(OPTS) * 2 and all(e == [0, 1, 2] for e in epochs), "a run missing or twice"
         assert without_time(out / name) == without_time(tmp_path / "local" / name)
+    # Times measured on this machine (seconds to target, time per step, peak memory) differ between two runs of
+    # the same suite; everything else is the runs' own numbers.
+    measured = ("ms_step_ratio", "peak_mib_max")
     pd.testing.assert_frame_equal(result.verdict.table.drop(columns=[c for c in result.verdict.table
-                                                                     if c.startswith("seconds")]),
-                                  local.verdict.table, check_exact=False)
+                                                                     if c.startswith("seconds") or c in measured]),
+                                  local.verdict.table.drop(columns=list(measured)), check_exact=False)

@@ -97,6 +97,10 @@ def runs_of(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
     worst = -math.inf if larger_is_better(metric) else math.inf
     value = pd.to_numeric(runs[metric], errors="coerce")
     runs["score"] = value.where((runs["status"] != DIVERGED) & value.notna(), worst)
+    # Ties (an accuracy of 1 at several rates) are broken by the final validation loss, lower first; a metric that
+    # is itself a loss breaks none. Signed so that larger is better for both.
+    loss = pd.to_numeric(runs.get("final_val_loss", value), errors="coerce")
+    runs["tiebreak"] = -loss.where((runs["status"] != DIVERGED) & loss.notna(), math.inf)
     runs["lr"] = runs["lr"].astype(float)
     runs["model_args"] = [_other_args(str(a), w) for a, w in zip(runs["model_args"], runs["width"])]
     keys = [c for c in SERIES if c in runs.columns] + ["model_args", *(a for a in AXES if a != axis)]
@@ -124,16 +128,17 @@ def transfer(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
         per_size = []
         for size, g in series.groupby(axis, sort=True):
             means = g.groupby("lr")["score"].mean().sort_index()
-            best = means.idxmax() if better_high else means.idxmin()
-            seeds = g.loc[g.groupby("seed")["score"].idxmax() if better_high else g.groupby("seed")["score"].idxmin()]
+            best = _best(means, g.groupby("lr")["tiebreak"].mean(), better_high)
+            seed_best = {seed: _best(r.set_index("lr")["score"], r.set_index("lr")["tiebreak"], better_high)
+                         for seed, r in g.groupby("seed")}
             per_size.append({"series": name, **{c: series.iloc[0][c] for c in keys}, "axis": axis,
                              "width": _whole(g["width"].iloc[0]), "depth": _whole(g["depth"].iloc[0]),
-                             "best_lr": float(best), "best_lr_lo": float(seeds["lr"].min()),
-                             "best_lr_hi": float(seeds["lr"].max()),
+                             "best_lr": float(best), "best_lr_lo": float(min(seed_best.values())),
+                             "best_lr_hi": float(max(seed_best.values())),
                              "at_edge": bool(best in (means.index.min(), means.index.max())),
                              "value": float(means[best]) if math.isfinite(means[best]) else math.nan,
                              "n_seeds": int(g["seed"].nunique()), "n_lrs": int(len(means)),
-                             "_size": float(size), "_seed_best": dict(zip(seeds["seed"], seeds["lr"]))})
+                             "_size": float(size), "_seed_best": seed_best})
         sizes = [r["_size"] for r in per_size]
         slope = _slope(sizes, [r["best_lr"] for r in per_size]) if len(sizes) >= 2 else math.nan
         # Each seed's own slope, from its own best rate at every size (seeds that ran at every size).
@@ -146,6 +151,14 @@ def transfer(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
                      lr_ratio=per_size[0]["best_lr"] / per_size[-1]["best_lr"])
             rows.append(r)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _best(score: pd.Series, tiebreak: pd.Series, larger: bool) -> float:
+    """The rate with the best score; among rates of equal scores, the one with the best tie-break (larger is
+    better). Both are indexed by rate."""
+    signed = score if larger else -score
+    top = signed[signed == signed.max()].index
+    return float(tiebreak[tiebreak.index.isin(top)].idxmax() if len(top) > 1 else top[0])
 
 
 def _whole(x: object) -> int | None:

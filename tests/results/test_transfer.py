@@ -104,7 +104,7 @@ def test_lrs_take_every_power_of_two_in_a_range():
 
 def test_a_sweep_over_depths_is_a_transfer_across_depth():
     depths = ((64,) * 2, (64,) * 4, (64,) * 8)
-    grid = Grid(base=RunSpec(dataset="digits", model_args={"residual": "depth-mup"}),
+    grid = Grid(base=RunSpec(dataset="digits", hidden=depths[0], model_args={"residual": "depth-mup"}),
                 dims={"hidden": depths, "lr": LRS}, seeds=1)
     rows = records(grid)  # width 64 throughout: the best rate is the construction's 2^-5 at every depth
     table = transfer.transfer(records_frame(rows), "final_val_loss")
@@ -114,3 +114,12 @@ def test_a_sweep_over_depths_is_a_transfer_across_depth():
     # the residual scaling names the series (the width its model_args might hold would not)
     assert set(table["model_args"]) == {"residual=depth-mup"}
     assert transfer.verdicts(table)[0].startswith("adam sp: best rate 0.0312 at depth 2 → 0.0312 at 8, slope +0.00")
+
+
+def test_rates_tied_on_accuracy_are_told_apart_by_the_validation_loss():
+    grid = Grid(base=RunSpec(dataset="digits"), dims={"width": (64, 128), "lr": LRS[:4]}, seeds=1)
+    frame = records_frame(records(grid))
+    # every rate reaches accuracy 1: the loss (lowest at the largest of these four rates, 2^-9) decides
+    frame["val_acc"] = frame["epoch"].map({0: 0.1, 1: 1.0})
+    table = transfer.transfer(frame, "final_val_acc")
+    assert set(table["best_lr"]) == {2.0 ** -9} and set(table["value"]) == {1.0}

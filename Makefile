@@ -35,7 +35,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/nncmp bench
 
-# The example results the docs show, into docs/examples/ (about 90 minutes on 2 cores). The docs include
+# The example results the docs show, into docs/examples/ (about two hours on 2 cores). The docs include
 # their markdown tables (docs/examples/**/summary.md) and figures as they are.
 EX := docs/examples
 examples: $(STAMP)
@@ -52,6 +52,11 @@ examples: $(STAMP)
 	$(BIN)/nncmp compare --opts adam --inits default --widths 64,128,256,512,1024 --params sp,mup \
 		--lrs "2^-14..2^-4" --seeds 2 --epochs 5 --quiet --out $(EX)/width
 	rm $(EX)/width/curves_epochs.png $(EX)/width/final_val_acc.png  # 110 configurations: no page shows them
+	$(BIN)/nncmp compare --dataset mqar --data-arg vocab=32 --data-arg seq_len=16 --data-arg pairs=4 \
+		--model transformer --model-arg n_layer=2 --opts adam --inits default --widths 32,64,128,256 \
+		--params sp,mup --lrs "2^-12..2^-4" --seeds 2 --batch-sizes 64 --steps 450 --eval-every 50 --quiet \
+		--out $(EX)/width-transformer
+	rm $(EX)/width-transformer/curves_steps.png $(EX)/width-transformer/final_val_acc.png
 	for r in plain depth-mup; do $(BIN)/nncmp compare --opts adam --inits default --depths 2,4,8,16 --width 128 \
 		--model-arg residual=$$r --lrs "2^-12..2^-5" --seeds 2 --epochs 3 --quiet --out $(EX)/depth/$$r && \
 		rm $(EX)/depth/$$r/curves_epochs.png $(EX)/depth/$$r/final_val_acc.png || exit 1; done

@@ -1,7 +1,8 @@
 """nncmp: compare neural-network optimizers and weight initialisations on real PyTorch runs.
 
-From Python: `nncmp.compare(...)`, `nncmp.transfer(...)`, `nncmp.compare_suite(...)`, `nncmp.train(...)`, `nncmp.inspect(...)`,
-`nncmp.load(folder)` (nncmp/api.py), imported on first use so that `import nncmp` and `nncmp --help` stay instant.
+From Python: `nncmp.compare(...)`, `nncmp.transfer(...)`, `nncmp.compare_suite(...)`, `nncmp.train(...)`,
+`nncmp.inspect(...)`, `nncmp.load(folder)` (nncmp/api.py), imported on first use so that `import nncmp` and
+`nncmp --help` stay instant.
 """
 
 __version__ = "0.1.0"

@@ -17,7 +17,8 @@ from nncmp.errors import SpecError
 
 CLI_ONLY = {"json_out", "verbose", "quiet", "wide", "list_problems"}  # how much is printed; suite --list
 API_ONLY = {"data", "progress"}  # Python objects; progress on stderr (the command line has --quiet)
-FACES = [("compare", nncmp.compare), ("transfer", nncmp.transfer), ("train", nncmp.train), ("suite", nncmp.compare_suite)]
+FACES = [("compare", nncmp.compare), ("transfer", nncmp.transfer), ("train", nncmp.train),
+         ("suite", nncmp.compare_suite)]
 
 
 @pytest.mark.parametrize(("command", "function"), FACES)

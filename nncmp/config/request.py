@@ -118,8 +118,8 @@ class CalibrateRequest:
 
 
 def build(command: str, values: dict[str, Any]) -> CompareRequest | TrainRequest | SuiteRequest | CalibrateRequest:
-    """The request of `command` ("compare", "transfer": a compare, "train" or "suite") from its arguments by name (every argument of
-    COMMANDS[command], and the API's `data`); SpecError for anything wrong."""
+    """The request of `command` ("compare", "transfer": a compare, "train" or "suite") from its arguments by name
+    (every argument of COMMANDS[command], and the API's `data`); SpecError for anything wrong."""
     return {"compare": _compare, "transfer": _compare, "train": _train, "suite": _suite}[command](values)
 
 

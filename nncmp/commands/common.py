@@ -288,3 +288,23 @@ def check_runs(specs: list[RunSpec], n_train: int, tuned: bool = False, baseline
         check_steps(specs, holdout_size(n_train))
     else:
         check_baseline(specs, baseline)
+
+
+def bfloat16_note(specs: list[RunSpec], device: str) -> str | None:
+    """A note when torch's Muon, whose Newton–Schulz iteration casts to bfloat16, would train on a CPU that only
+    emulates bfloat16 (hundreds of milliseconds a step on the course MLP): which optimizer, and the fix."""
+    from nncmp.registry import optimizers as optim
+
+    slow = sorted({s.optimizer for s in specs if (e := optim.entry(s.optimizer)).module == "torch.optim"
+                   and e.torch_class == "Muon"})
+    if not slow or device not in ("cpu", "auto"):
+        return None
+    import torch
+
+    from nncmp.registry.muon_cpu import native_bf16
+
+    if (device == "auto" and torch.cuda.is_available()) or native_bf16():
+        return None
+    return (f"{', '.join(slow)}: torch's Muon orthogonalises in bfloat16, which this CPU only emulates (no "
+            "AVX512-BF16 or AMX): about 0.6 s a step on the course MLP against AdamW's 2 ms; pytorch-optimizer:muon "
+            "runs the same iteration in float32 here, ten times AdamW's step (nncmp optimizers: ns-float32-cpu)")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nncmp.commands.common import (
+    bfloat16_note,
     check_backend,
     check_code,
     check_gpu_jobs,
@@ -108,6 +109,9 @@ def _compare(request: CompareRequest, reporter: Reporter) -> CompareResult:
 
         check_tuning(specs, config.tuning)
     check_models(specs, data, options.track_weights, reporter.note)
+    slow = bfloat16_note(specs, options.device)
+    if slow:
+        reporter.note(slow)
     with results_folder(request.out, request.command, resume=request.resume,
                         overwrite=request.overwrite) as folder:
         stage = Stage("training", specs)

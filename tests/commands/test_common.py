@@ -37,3 +37,19 @@ def test_threads_with_a_gpu_get_a_note_and_deterministic_is_switched_on(monkeypa
     monkeypatch.setattr(devices, "deterministic", lambda on: calls.append(on))
     assert pick_device("cuda", threads=4, deterministic=True, say=said.append) == "cuda:0"
     assert "--threads sets torch's CPU threads" in said[0] and calls == [True]
+
+
+def test_torchs_muon_on_a_cpu_that_emulates_bfloat16_is_said_before_training(monkeypatch):
+    from nncmp.commands.common import bfloat16_note
+    from nncmp.config.run import RunSpec
+    from nncmp.registry import muon_cpu
+
+    specs = [RunSpec(optimizer="muon"), RunSpec(optimizer="adam")]
+    monkeypatch.setattr(muon_cpu, "native_bf16", lambda: False)
+    note = bfloat16_note(specs, "cpu")
+    assert note is not None and note.startswith("muon: torch's Muon orthogonalises in bfloat16")
+    assert "pytorch-optimizer:muon" in note
+    assert bfloat16_note([RunSpec(optimizer="pytorch-optimizer:muon"), RunSpec(optimizer="adam")], "cpu") is None
+    assert bfloat16_note(specs, "cuda") is None
+    monkeypatch.setattr(muon_cpu, "native_bf16", lambda: True)
+    assert bfloat16_note(specs, "cpu") is None

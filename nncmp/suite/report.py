@@ -75,7 +75,8 @@ def caption(v: Verdict, suite: Suite) -> str:
             "and largest problem's in brackets where they differ by more than 1%); "
             f"time/step vs {v.reference}, the geometric mean over problems of the measured time per optimizer step "
             f"(ms_step) over {v.reference}'s; peak MiB (max), the largest over problems of the runs' mean peak memory "
-            "(a stack's shared among its runs).")
+            "added while training (on a CPU the process's peak resident memory over its level at the start: "
+            "approximate, near 0 where earlier runs had already raised it; a stack's shared among its runs).")
     if v.unreached:
         text += f" No optimizer reached the target of: {', '.join(v.unreached)} (those problems count for no one)."
     if suite.calibration:

@@ -153,11 +153,16 @@ def test_compare_logs_each_run_and_export_logs_the_same(compared, new_store, cli
     assert comparison["params"]["grid.optimizers"] == "adam,sgd" and comparison["params"]["data.name"] == "digits"
     assert len(logged) == 1 + 4
     # Exported afterwards into another store: the same runs, params, metrics (timestamps too), tags, statuses.
-    exported = new_store("exported")
+    assert_exports_as_logged(cli, folder, live, new_store("exported"), logged,
+                             "4 runs logged to MLflow experiment 'nncmp'")
+
+
+def assert_exports_as_logged(cli, folder, live, exported, logged, said):
+    """`export` into a new store gives what was logged live; exporting again, into either store, changes
+    nothing and logs nothing twice."""
     code, out, _ = cli("export", folder, "--mlflow", exported)
-    assert code == 0 and "4 runs logged to MLflow experiment 'nncmp'" in out, out
+    assert code == 0 and said in out, out
     assert snapshot(exported) == logged
-    # Exported again, into either store: nothing twice, nothing changed.
     for uri in (exported, live):
         assert cli("export", folder, "--mlflow", uri)[0] == 0
         assert snapshot(uri) == logged
@@ -308,14 +313,7 @@ def test_tuning_trials_are_runs_of_their_comparison(new_store, cli, tmp_path):
     assert trials == 3 and len(logged) == 1 + 2 + 3
     chosen = pd.read_csv(folder / "tuning.csv").query("chosen")["run_id"].iloc[0]
     assert chosen in logged and f"tuning:{chosen}" in logged  # one run id: the trial and the run it chose
-    # Exported afterwards: the same runs; again, into either store: nothing twice, nothing changed.
-    exported = new_store("tuned-export")
-    code, out, _ = cli("export", folder, "--mlflow", exported)
-    assert code == 0 and "5 runs logged" in out, out
-    assert snapshot(exported) == logged
-    for uri in (exported, live):
-        assert cli("export", folder, "--mlflow", uri)[0] == 0
-        assert snapshot(uri) == logged
+    assert_exports_as_logged(cli, folder, live, new_store("tuned-export"), logged, "5 runs logged")
 
 
 def test_a_calibration_is_logged_apart_from_compared_runs(new_store, cli, tmp_path):

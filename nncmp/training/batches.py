@@ -37,3 +37,11 @@ class Batches:
             assert self.order is not None
             yield step, self.order[..., self.at:self.at + self.bs]
             self.at += self.bs
+
+
+def rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """t[idx] for positions idx ([b] or [K, b]): the same values, gathered by index_select, which copies whole
+    rows (advanced indexing's general kernel took 2–3× as long, a tenth of a small model's step)."""
+    if idx.dim() == 1:
+        return t.index_select(0, idx)
+    return t.index_select(0, idx.reshape(-1)).view(*idx.shape, *t.shape[1:])

@@ -33,6 +33,7 @@ from nncmp.registry import hyperparameters as hp
 from nncmp.registry import optimizers as optim
 from nncmp.registry.models import MUP_SHAPES
 from nncmp.registry.schedules import Schedule
+from nncmp.training.direct_step import direct_step
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
@@ -209,6 +210,7 @@ class Stepper:
     def __init__(self, spec: RunSpec, model: nn.Module, n_train: int):
         self.model = model
         self.optimizer = build_for(spec, model.parameters(), model, n_train)
+        self._step = direct_step(self.optimizer)
         handling = optim.entry(spec.optimizer).handling
         self.closure = optim.CLOSURE in handling
         self.hessian = optim.HESSIAN in handling
@@ -256,7 +258,7 @@ class Stepper:
 
             self.optimizer.step(closure)
         else:
-            self.optimizer.step()
+            self._step()
         self.steps += 1
         if self.schedule:
             self.schedule.step()

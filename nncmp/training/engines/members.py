@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nncmp.config.run import RunSpec
+from nncmp.training.direct_step import direct_step
 from nncmp.training.stepping import build_for
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class MemberOptimizers:
         self.shapes = stack.member_shapes()
         self.views = self._views(len(specs))
         self.optimizers = [build_for(spec, views, n_train=n_train) for spec, views in zip(specs, self.views)]
+        self.steps = [direct_step(o) for o in self.optimizers]
 
     def _views(self, k: int) -> list[list[torch.Tensor]]:
         return [[p.detach()[j].view(shape) for p, shape in zip(self.params, self.shapes)] for j in range(k)]
@@ -44,16 +46,17 @@ class MemberOptimizers:
             p.grad = None
 
     def step(self) -> None:
-        for j, (optimizer, views) in enumerate(zip(self.optimizers, self.views)):
+        for j, (step, views) in enumerate(zip(self.steps, self.views)):
             for view, p, shape in zip(views, self.params, self.shapes):
                 view.grad = None if p.grad is None else p.grad[j].view(shape)
-            optimizer.step()
+            step()
 
     def keep(self, keep: list[int], params: list[torch.Tensor]) -> None:
         """Only members `keep` remain, now in the stack's new tensors `params`: their optimizers move over,
         state and all (a member's state is its own already)."""
         self.params = params
         self.optimizers = [self.optimizers[j] for j in keep]
+        self.steps = [self.steps[j] for j in keep]
         old_views = [self.views[j] for j in keep]
         self.views = self._views(len(keep))
         for optimizer, old, new in zip(self.optimizers, old_views, self.views):

@@ -20,7 +20,7 @@ from nncmp.registry.datasets import Data
 from nncmp.registry.inits import apply_init
 from nncmp.registry.losses import Criterion, criterion, detached
 from nncmp.registry.models import has_batchnorm1d, model_builder
-from nncmp.training.batches import Batches
+from nncmp.training.batches import Batches, rows
 from nncmp.training.costs import StepTimer, state_bytes
 from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, record_runs
 from nncmp.training.stepping import Stepper
@@ -171,7 +171,7 @@ class SingleRun:
                 # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
                 chunks = idx.split(GRAD_CHUNK) if len(idx) > GRAD_CHUNK else (idx,)
                 for sub in chunks:
-                    xb, yb = data.x_train[sub], data.y_train[sub]
+                    xb, yb = rows(data.x_train, sub), rows(data.y_train, sub)
                     out = model(xb)
                     loss = crit.mean(out, yb)
                     (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward(create_graph=create_graph)

@@ -31,8 +31,9 @@ from nncmp.registry.losses import Criterion, detached
 from nncmp.registry.models import build_model, has_batchnorm1d
 from nncmp.registry.optimizers import OPTIMIZERS
 from nncmp.registry.schedules import Schedule
-from nncmp.training.batches import Batches
+from nncmp.training.batches import Batches, rows
 from nncmp.training.costs import StepTimer, state_bytes
+from nncmp.training.direct_step import direct_step
 from nncmp.training.engines.fast_sgd import fast_sgd_epoch
 from nncmp.training.engines.linear import stacked_linear
 from nncmp.training.engines.members import MemberOptimizers
@@ -239,6 +240,7 @@ class StackedRun:
             None if fast else MemberOptimizers(specs, self.stack, data.n_train)
             if hyper_differ(specs) or specs[0].optimizer not in OPTIMIZERS
             else build_for(specs[0], self.stack.parameters(), dims=[len(d) for d in self.stack.member_shapes()]))
+        self.step_optimizer = (lambda: None) if self.optimizer is None else direct_step(self.optimizer)
         # Members share their schedule (it is part of the group key); the fast path applies it itself.
         first = specs[0]
         self.total_steps = total_steps(first, data.n_train)
@@ -345,7 +347,7 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
         # The same chunk boundaries as the single-run engine, so BatchNorm and dropout see the same sub-batches.
         for start in range(0, width, GRAD_CHUNK):
             sub = idx[:, start:start + GRAD_CHUNK]
-            xb, yb = state.x[sub], y_train[sub]
+            xb, yb = rows(state.x, sub), rows(y_train, sub)
             out = stack.forward(xb, training=True, noise=noise)
             losses = crit.members(out, yb)
             scale = 1.0 if sub.shape[1] == width else sub.shape[1] / width
@@ -365,7 +367,7 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
         state.timer.backward_done()
         if clip:
             clip_members(stack.parameters(), clip)
-        optimizer.step()
+        state.step_optimizer()
         if state.schedule:
             state.schedule.step()
         state.timer.step_done(k)

@@ -16,7 +16,7 @@ from nncmp.registry.datasets import Data
 from nncmp.registry.user import how_stopped, stopped
 from nncmp.training.devices import on_device
 from nncmp.training.engines import func_stacked, single, stacked  # by module: tests stand in for an engine
-from nncmp.training.plan import Group, plan
+from nncmp.training.plan import Group, hand_backprop, plan
 from nncmp.training.recorder import OnEpoch, Probe, Record, record_runs
 
 
@@ -41,7 +41,8 @@ def _train_with(group: Group, data: Data, on_epoch: OnEpoch | None = None,
     specs = list(group.specs)
     if group.engine == "single":
         (spec,) = specs
-        return record_runs(single.SingleRun(spec, data, group.device), on_epoch, probe)
+        hand = hand_backprop(spec, data.task, group.device)
+        return record_runs(single.SingleRun(spec, data, group.device, hand), on_epoch, probe)
     if group.engine not in ("stacked", "fast-sgd", "stacked-func"):
         raise ValueError(f"unknown engine {group.engine!r}")
     reported: set[tuple[str, int]] = set()

@@ -124,6 +124,23 @@ def fast_sgd(spec: RunSpec, task: str, device: str = "cpu") -> bool:
             and not spec.loss and not spec.label_smoothing and not spec.clip_grad_norm and not spec.steps)
 
 
+def hand_backprop(spec: RunSpec, task: str, device: str = "cpu") -> bool:
+    """A run alone whose gradient the single-run engine computes by hand (engines/hand_grad.py): a model of
+    plain biased Linear layers without BatchNorm/Dropout, trained with plain cross-entropy on a
+    classification task, by an optimizer that needs no second-order graph, on the CPU (on a GPU autograd's
+    Python runs ahead of the kernels anyway). `spec`: resolved; `task`: the data's (Data.task)."""
+    return (device == "cpu" and task == "classification" and spec.param == "sp" and not spec.model_args
+            and model_is(spec.model, PLAIN_LINEAR) and spec.act in FAST_ACTS and not spec.batchnorm
+            and spec.dropout == 0 and not spec.loss and not spec.label_smoothing
+            and not _second_order(spec.optimizer))
+
+
+def _second_order(name: str) -> bool:
+    """The optimizer backpropagates with create_graph (Hessian-vector products): told without importing it."""
+    e = optim.OPTIMIZERS.get(name)
+    return optim.HESSIAN in e.handling if e else name.split(":")[-1].strip().lower() in optim.HESSIAN_NAMES
+
+
 def group_key(spec: RunSpec, data: Data, device: str = "cpu") -> tuple[Any, ...] | None:
     """Runs with equal keys can train together on `data`; None: this run trains alone. `spec` must be resolved."""
     if unstackable(spec, data):
@@ -203,7 +220,9 @@ def choose(runs: tuple[RunSpec, ...], data: Data, max_group: int = MAX_GROUP, de
                                "(each member has an optimizer of its own)")
         return "stacked", f"{n} runs stacked: they differ only in init and seed"
     reason = unstackable(first, data) or ("--group-size 1" if max_group == 1 else "no other run shares its settings")
-    return "single", f"alone on the single-run engine: {reason}"
+    hand = "; a plain MLP: its gradient computed by hand, without autograd" \
+        if hand_backprop(first, data.task, device) else ""
+    return "single", f"alone on the single-run engine: {reason}{hand}"
 
 
 def as_group(engine: str, specs: Sequence[RunSpec], data: Data, device: str = "cpu") -> Group:

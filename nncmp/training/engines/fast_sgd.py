@@ -54,14 +54,16 @@ class FastState(Protocol):
     def permutations(self) -> torch.Tensor: ...
 
 
-def _activation(act: str) -> tuple[Callable[[torch.Tensor], torch.Tensor],
-                                   Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
-    """The activation as a plain torch function (no nn.Module call overhead per step) and torch's own
-    backward kernel for it, taking (gradient, activation output)."""
+def activation(act: str, inplace: bool = False) -> tuple[Callable[[torch.Tensor], torch.Tensor],
+                                                        Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+    """The activation as a plain torch function (no nn.Module call overhead per step; `inplace`: overwriting
+    its argument, for a tensor nothing else holds) and torch's own backward kernel for it, taking (gradient,
+    activation output): the kernels autograd runs for nn.ReLU, nn.Tanh and nn.Sigmoid."""
     aten = torch.ops.aten
-    return {"relu": (torch.relu, lambda g, out: aten.threshold_backward(g, out, 0)),
-            "tanh": (torch.tanh, aten.tanh_backward),
-            "sigmoid": (torch.sigmoid, aten.sigmoid_backward)}[act]
+    forward = {"relu": (torch.relu, torch.relu_), "tanh": (torch.tanh, torch.tanh_),
+               "sigmoid": (torch.sigmoid, torch.sigmoid_)}[act][inplace]
+    return forward, {"relu": lambda g, out: aten.threshold_backward(g, out, 0), "tanh": aten.tanh_backward,
+                     "sigmoid": aten.sigmoid_backward}[act]
 
 
 FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per chunk, not per step
@@ -111,7 +113,7 @@ def _fast_sgd_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor
     """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all.
     factors: the learning-rate schedule's factor of each step of the epoch (None: constant). decay: SGD's
     weight decay, w ← w·(1 − rate·decay) − rate·g (torch's w − rate·(g + decay·w), rounded once more)."""
-    act, backward = _activation(act_name)
+    act, backward = activation(act_name)
     last = len(ws) - 1
     wts = [w.t() for w in ws]  # views: they follow the in-place updates
     n = len(perm)
@@ -145,7 +147,7 @@ def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tens
                       decays: list[float] | None = None) -> None:
     """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate
     and weight decay. factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
-    act, backward = _activation(act_name)
+    act, backward = activation(act_name)
     k, n = perms.shape
     last = len(ws) - 1
     shared = all(r == rates[0] for r in rates)

@@ -22,6 +22,7 @@ from nncmp.registry.losses import Criterion, criterion, detached
 from nncmp.registry.models import has_batchnorm1d, model_builder
 from nncmp.training.batches import Batches, rows
 from nncmp.training.costs import StepTimer, state_bytes
+from nncmp.training.engines.hand_grad import HandGrad
 from nncmp.training.recorder import EpochMetrics, OnEpoch, Probe, Record, record_runs
 from nncmp.training.stepping import Stepper
 
@@ -115,12 +116,15 @@ class SingleRun:
     rate schedule and whatever special handling it needs (stepping.py). `spec`: resolved; `data`: on
     `device` already (execute.train_with puts it there)."""
 
-    def __init__(self, spec: RunSpec, data: Data, device: str = "cpu"):
+    def __init__(self, spec: RunSpec, data: Data, device: str = "cpu", hand: bool = False):
         self.specs = [spec]
         self.data, self.device = data, device
         self.crit = criterion_of(spec, data)
         self.classification = self.crit.classification
         self.model = make_model(spec, data, device)
+        # hand: a plain MLP's gradient by hand, without autograd (hand_grad.py), where plan.hand_backprop
+        # allows it and the plan's group asks for it; else autograd (train() below, the reference).
+        self.hand = HandGrad(self.model, spec.act) if hand else None
         if device != "cpu":  # dropout masks from the seed's CPU generator, as on the CPU
             cpu_mask_dropout(self.model)
         self.stepper = Stepper(spec, self.model, data.n_train)
@@ -147,6 +151,7 @@ class SingleRun:
 
     def train_epoch(self, steps: int | None = None) -> tuple[EpochMetrics, int]:
         model, crit, data = self.model, self.crit, self.data
+        hand = None if self.hand is None or self.hand.watched() else self.hand
         self.stepper.train_mode()
         device = self.device
         loss_sum = torch.zeros((), device=device)
@@ -165,16 +170,22 @@ class SingleRun:
             def forward_backward(create_graph: bool, idx: torch.Tensor = idx) -> tuple[torch.Tensor, Any]:
                 """The batch's summed loss, what it sums over, and its (correct, counted) predictions (None:
                 no accuracy); its mean gradient in .grad."""
-                self.optimizer.zero_grad(set_to_none=True)
+                if hand is None:
+                    self.optimizer.zero_grad(set_to_none=True)
                 step_loss, step_count, step_hits = None, None, None
                 # A batch larger than GRAD_CHUNK (full-batch gd on big data) is backpropagated in chunks whose
                 # gradients add up to the batch's mean gradient, so it fits in memory; one step either way.
                 chunks = idx.split(GRAD_CHUNK) if len(idx) > GRAD_CHUNK else (idx,)
-                for sub in chunks:
+                for c, sub in enumerate(chunks):
                     xb, yb = rows(data.x_train, sub), rows(data.y_train, sub)
-                    out = model(xb)
-                    loss = crit.mean(out, yb)
-                    (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward(create_graph=create_graph)
+                    if hand is not None:  # the gradient by hand (the first chunk's replaces the last step's)
+                        out = hand(xb, yb, len(idx), accumulate=c > 0)
+                        loss = crit.mean(out, yb)
+                    else:
+                        out = model(xb)
+                        loss = crit.mean(out, yb)
+                        (loss if len(chunks) == 1 else loss * (len(sub) / len(idx))).backward(
+                            create_graph=create_graph)
                     # Accumulate as tensors: no per-step .item() sync in the hot loop. The train loss as
                     # recorded: per token, or in the targets' own units where they train standardised.
                     part, many = crit.sum(detached(out), yb) if crit.per_token or crit.scale is not None \

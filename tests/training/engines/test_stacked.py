@@ -180,9 +180,10 @@ def test_train_one_uses_the_fast_path_for_batch1_sgd_only(synthetic, monkeypatch
     same(synthetic, spec, train(spec, synthetic), fast)
     used.clear()
     spec = RunSpec(**{**BASE, "epochs": 1}, optimizer="adam", init="he").resolved(synthetic.n_train)
-    without_time = [{k: v for k, v in r.items() if k != "seconds"} for r in train_one(spec, synthetic)]
+    alone = train_one(spec, synthetic)
     assert used == ["SingleRun"]
-    assert without_time == [{k: v for k, v in r.items() if k != "seconds"} for r in train(spec, synthetic)]
+    # Alone, a plain mlp's gradient is computed by hand (hand_grad.py): autograd's records to rounding.
+    same(synthetic, spec, train(spec, synthetic), alone)
 
 
 @pytest.mark.slow

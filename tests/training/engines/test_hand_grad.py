@@ -1,0 +1,99 @@
+"""The hand-computed MLP gradient (engines/hand_grad.py) against autograd, and where the plan uses it."""
+
+import math
+
+import pytest
+import torch
+
+from nncmp.config.run import RunSpec
+from nncmp.registry.datasets import load
+from nncmp.training.engines import single as engine
+from nncmp.training.engines.hand_grad import HandGrad
+from nncmp.training.engines.single import SingleRun, make_model, train
+from nncmp.training.plan import hand_backprop, plan
+from nncmp.training.recorder import record_runs
+from tests.numerics import assert_same_records, rtol, spec_rtol
+from tests.training.test_plan import data_like
+
+
+@pytest.mark.parametrize(("model", "act", "hidden"), [("mlp", "relu", (32, 16)), ("mlp", "tanh", (24,)),
+                                                       ("mlp", "sigmoid", (24,)), ("logreg", "relu", ())])
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_the_gradient_is_autograds_to_rounding(model, act, hidden, chunks):
+    data = load("digits")
+    shape = {"act": act, "hidden": hidden} if model == "mlp" else {}
+    spec = RunSpec(dataset="digits", model=model, init="he", **shape).resolved(data.n_train)
+    net = make_model(spec, data)
+    x, y = data.x_train[:96], data.y_train[:96]
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    expected = [p.grad.clone() for p in net.parameters()]
+    logits = [HandGrad(net, act)(xb, yb, len(x), accumulate=c > 0)
+              for c, (xb, yb) in enumerate(zip(x.chunk(chunks), y.chunk(chunks)))]
+    assert torch.equal(torch.cat(logits), net(x).detach())  # the forward pass is nn.Linear's, exactly
+    # One step's sums of up to max(fan-in, batch) terms, in another order (tests/numerics.py).
+    relative = rtol(1, max(64, *hidden, len(x)))
+    for want, p in zip(expected, net.parameters()):
+        assert p.grad.shape == want.shape
+        torch.testing.assert_close(p.grad, want, rtol=relative, atol=relative * want.abs().max().item())
+
+
+@pytest.mark.parametrize("settings", [{"optimizer": "adam"}, {"optimizer": "momentum", "batch_size": 32},
+                                      {"optimizer": "gd", "lr": 0.5}, {"optimizer": "rmsprop", "act": "tanh"},
+                                      {"optimizer": "sgd", "batch_size": 1, "epochs": 1}])
+def test_a_run_with_the_hand_gradient_matches_the_autograd_run(settings, monkeypatch):
+    data = load("digits")
+    spec = RunSpec(**{"dataset": "digits", "hidden": (32,), "epochs": 2, **settings}).resolved(data.n_train)
+    monkeypatch.setattr(engine, "GRAD_CHUNK", 500)  # full-batch gd: 3 chunks whose gradients add up
+    run = SingleRun(spec, data, hand=True)
+    hand = record_runs(run, None, None)[0]
+    reference = train(spec, data)
+    assert_same_records(reference, hand, spec_rtol(spec, data.n_train, 64), len(data.y_val), data.n_train)
+    assert hand[-1]["val_loss"] < hand[0]["val_loss"] and math.isfinite(hand[-1]["train_loss"])
+
+
+@pytest.mark.fast
+def test_the_plan_uses_it_for_a_plain_mlp_alone_on_the_cpu_only():
+    task = "classification"
+    base = RunSpec(optimizer="adam").resolved(4000)
+    assert hand_backprop(base, task)
+    (lone,) = plan([base], data_like(4000))
+    assert lone.engine == "single" and "gradient computed by hand" in lone.why
+    assert hand_backprop(RunSpec(model="logreg", optimizer="sgd").resolved(4000), task)
+    for other in (RunSpec(optimizer="adam", dropout=0.2), RunSpec(optimizer="adam", batchnorm=True),
+                  RunSpec(optimizer="adam", act="elu"), RunSpec(optimizer="adam", label_smoothing=0.1),
+                  RunSpec(optimizer="pytorch-optimizer:adahessian"),
+                  RunSpec(optimizer="adam", param="mup", hidden=(64, 64)), RunSpec(model="cnn"),
+                  RunSpec(optimizer="adam", hidden=(64, 64), model_args=(("residual", "plain"),))):
+        assert not hand_backprop(other.resolved(4000), task), other
+    assert not hand_backprop(base, "regression") and not hand_backprop(base, task, device="cuda:0")
+    (gpu,) = plan([base], data_like(4000), device="cuda:0")
+    assert "by hand" not in gpu.why
+
+
+def test_a_hook_on_the_model_sees_every_training_step():
+    """Hooks see module calls only (the coordinate check records through them): autograd trains meanwhile."""
+    data = load("digits")
+    spec = RunSpec(dataset="digits", hidden=(16,), optimizer="adam", epochs=1).resolved(data.n_train)
+    run = SingleRun(spec, data, hand=True)
+    assert not run.hand.watched()
+    calls = []
+    handle = run.model[1].register_forward_hook(lambda *_: calls.append(1))
+    run.train_epoch()
+    assert len(calls) == math.ceil(data.n_train / 64)
+    handle.remove()
+    assert not run.hand.watched()
+
+
+def test_a_lone_run_of_the_plan_trains_with_it(monkeypatch):
+    from nncmp.training.execute import train_one
+
+    data = load("digits")
+    calls = []
+    real = HandGrad.__call__
+    monkeypatch.setattr(HandGrad, "__call__", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    train_one(RunSpec(dataset="digits", hidden=(16,), optimizer="adam", epochs=1).resolved(data.n_train), data)
+    assert len(calls) == math.ceil(data.n_train / 64)
+    calls.clear()
+    train_one(RunSpec(dataset="digits", hidden=(16,), optimizer="adam", epochs=1, dropout=0.1).resolved(data.n_train),
+              data)
+    assert not calls

@@ -57,7 +57,8 @@ def _train_with(group: Group, data: Data, on_epoch: OnEpoch | None = None,
         if group.engine == "stacked-func":
             engine = func_stacked.FuncStackedRun(specs, data, group.device)
         else:
-            engine = stacked.StackedRun(specs, data, group.device, fast=group.engine == "fast-sgd")
+            engine = stacked.StackedRun(specs, data, group.device, fast=group.engine == "fast-sgd",
+                                        hand=hand_backprop(specs[0], data.task, group.device))
         return record_runs(engine, once, probe)
     except Exception as e:  # noqa: BLE001 -- any failure of the stack is the single engine's to settle
         warnings.warn(f"the {group.engine} engine failed on {len(specs)} runs ({failure(e)}); training them one by "

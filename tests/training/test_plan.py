@@ -102,4 +102,4 @@ def test_compare_verbose_says_how_runs_are_grouped(cli, tmp_path):
     assert ("group 1/2: sgd/xavier-normal/lr=0.01/bs=1 and 3 more on the fast-sgd engine (batch-1 SGD fast path, "
             "4 runs stacked: plain SGD at batch size 1 needs no autograd)") in out
     assert ("group 2/2: adam/xavier-normal/lr=0.001/bs=64 and 3 more on the stacked engine (4 runs stacked: they "
-            "differ only in init and seed)") in out
+            "differ only in init and seed; a plain MLP: its gradient computed by hand, without autograd)") in out

@@ -1,9 +1,9 @@
-"""A plain MLP's mean cross-entropy gradient computed by hand, for the single-run engine (plan.hand_backprop
-says when): the same matrix products autograd runs for nn.Linear (x·Wᵀ + b forward; δᵀ·x, Σδ and δ·W
-backward) and torch's own activation backward kernels, with none of autograd's graph: no nodes recorded in
-the forward pass, no engine walking them, no gradient buffers allocated and freed each step, activations
-applied in place. On the course MLP at batch 64 that was a fifth of a step. The optimizer then steps from
-.grad as after loss.backward(), whatever it is.
+"""A plain MLP's mean cross-entropy gradient computed by hand, for the single-run and stacked engines
+(plan.hand_backprop says when): the same matrix products autograd runs for nn.Linear (x·Wᵀ + b forward;
+δᵀ·x, Σδ and δ·W backward; batched per member for a stack) and torch's own activation backward kernels,
+with none of autograd's graph: no nodes recorded in the forward pass, no engine walking them, activations
+applied in place. On the course MLP at batch 64 that was a fifth of a step alone and a tenth of a stack's
+(measured on one thread). The optimizer then steps from .grad as after loss.backward(), whatever it is.
 
 The one place the arithmetic differs from autograd is the output delta: softmax − one-hot, divided by the
 batch size, where autograd goes through log_softmax's backward; the two agree to float32 rounding, and
@@ -12,6 +12,8 @@ tests hold the engine to the rounding bounds of tests/numerics.py against the au
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -19,14 +21,20 @@ from nncmp.training.engines.fast_sgd import activation
 
 
 class HandGrad:
-    """The gradient of a plain MLP (Flatten, Linear, activation, …, Linear, every Linear biased)."""
+    """The gradient of a plain MLP (Flatten, Linear, activation, …, Linear, every Linear biased): one model's
+    (weights [out, in], biases [out]) or a stack's (weights [K, out, in], biases [K, 1, out], each member its
+    own batch), as `layers()` gives them at each call (a stack that drops a member has new tensors)."""
 
-    def __init__(self, model: nn.Module, act: str):
-        self.model = model
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        self.ws = [m.weight for m in linears]
-        self.bs = [m.bias for m in linears]
+    def __init__(self, layers: Callable[[], list[tuple[torch.Tensor, torch.Tensor]]], act: str,
+                 model: nn.Module | None = None):
+        self.layers, self.model = layers, model
         self.act, self.backward = activation(act, inplace=True)
+
+    @classmethod
+    def of(cls, model: nn.Module, act: str) -> HandGrad:
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        pairs = [(m.weight, m.bias) for m in linears]
+        return cls(lambda: pairs, act, model)
 
     def watched(self) -> bool:
         """A forward or backward hook is on the model (the coordinate check's, a user's): it sees only module
@@ -34,30 +42,38 @@ class HandGrad:
         from torch.nn.modules import module as base
 
         hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-        return any(getattr(m, h, None) for m in self.model.modules() for h in hooks) or any(
+        modules = list(self.model.modules()) if self.model is not None else []
+        return any(getattr(m, h, None) for m in modules for h in hooks) or any(
             getattr(base, f"_global{h}", None) for h in hooks)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, batch: int, accumulate: bool = False) -> torch.Tensor:
-        """The logits of x (no graph), after adding to each parameter's .grad (or setting it, `accumulate`
-        False) the gradient of the cross-entropy summed over x's examples divided by `batch`: the whole
-        batch's mean gradient once every chunk of it is in."""
-        ws, bs = self.ws, self.bs
-        last = len(ws) - 1
+        """The logits of x ([B, ...] for one model, [K, B, features] for a stack; no graph), after adding to
+        each parameter's .grad (or setting it, `accumulate` False) the gradient of the cross-entropy summed
+        over x's examples divided by `batch`: the whole batch's mean gradient once every chunk of it is in."""
+        pairs = self.layers()
+        last = len(pairs) - 1
+        stacked = pairs[0][0].dim() == 3
+        # nn.Linear's products (F.linear: x·Wᵀ + b, then δᵀ·x and δ·W), one model's or batched per member.
+        forward, product = (torch.baddbmm, torch.bmm) if stacked else (torch.addmm, torch.mm)
         with torch.no_grad():
-            h = x.reshape(len(x), -1)
+            h = x if stacked else x.reshape(len(x), -1)
             inputs = []
             for j in range(last):
                 inputs.append(h)
-                h = self.act(torch.addmm(bs[j], h, ws[j].t()))
+                w, b = pairs[j]
+                h = self.act(forward(b, h, w.transpose(-2, -1)))
             inputs.append(h)
-            logits = torch.addmm(bs[last], h, ws[last].t())
-            delta = torch.softmax(logits, 1)
-            delta[torch.arange(len(y), device=y.device), y] -= 1.0
+            w, b = pairs[last]
+            logits = forward(b, h, w.transpose(-2, -1))
+            delta = torch.softmax(logits, -1)
+            flat = delta.view(-1, delta.shape[-1])
+            flat[torch.arange(len(flat), device=y.device), y.reshape(-1)] -= 1.0
             delta.div_(batch)
             for j in range(last, -1, -1):
-                below = self.backward(torch.mm(delta, ws[j]), inputs[j]) if j > 0 else None
-                _put(ws[j], torch.mm(delta.t(), inputs[j]), accumulate)
-                _put(bs[j], delta.sum(0), accumulate)
+                w, b = pairs[j]
+                below = self.backward(product(delta, w), inputs[j]) if j > 0 else None
+                _put(w, product(delta.transpose(-2, -1), inputs[j]), accumulate)
+                _put(b, delta.sum(1, keepdim=True) if stacked else delta.sum(0), accumulate)
                 delta = below
         return logits
 

@@ -124,7 +124,7 @@ class SingleRun:
         self.model = make_model(spec, data, device)
         # hand: a plain MLP's gradient by hand, without autograd (hand_grad.py), where plan.hand_backprop
         # allows it and the plan's group asks for it; else autograd (train() below, the reference).
-        self.hand = HandGrad(self.model, spec.act) if hand else None
+        self.hand = HandGrad.of(self.model, spec.act) if hand else None
         if device != "cpu":  # dropout masks from the seed's CPU generator, as on the CPU
             cpu_mask_dropout(self.model)
         self.stepper = Stepper(spec, self.model, data.n_train)

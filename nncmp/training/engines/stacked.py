@@ -35,6 +35,7 @@ from nncmp.training.batches import Batches, rows
 from nncmp.training.costs import StepTimer, state_bytes
 from nncmp.training.direct_step import direct_step
 from nncmp.training.engines.fast_sgd import fast_sgd_epoch
+from nncmp.training.engines.hand_grad import HandGrad
 from nncmp.training.engines.linear import stacked_linear
 from nncmp.training.engines.members import MemberOptimizers
 from nncmp.training.engines.single import EVAL_CHUNK, GRAD_CHUNK, criterion_of, make_model
@@ -220,7 +221,8 @@ class StackedRun:
     epoch on the batch-1 SGD fast path (fast_sgd.fast_sgd_epoch) instead of autograd.
     """
 
-    def __init__(self, specs: list[RunSpec], data: Data, device: str = "cpu", fast: bool = False):
+    def __init__(self, specs: list[RunSpec], data: Data, device: str = "cpu", fast: bool = False,
+                 hand: bool = False):
         self.specs, self.data, self.device = list(specs), data, device
         self.crit = criterion_of(specs[0], data)  # the loss is part of the group key: one for every member
         self.classification = self.crit.classification
@@ -240,6 +242,9 @@ class StackedRun:
             None if fast else MemberOptimizers(specs, self.stack, data.n_train)
             if hyper_differ(specs) or specs[0].optimizer not in OPTIMIZERS
             else build_for(specs[0], self.stack.parameters(), dims=[len(d) for d in self.stack.member_shapes()]))
+        # hand: the members' gradients by hand, without autograd (hand_grad.py; plan.hand_backprop says when).
+        self.hand = HandGrad(lambda: [layer.tensors for layer in self.stack.layers if layer.kind == "linear"],
+                             specs[0].act) if hand and not fast else None
         self.step_optimizer = (lambda: None) if self.optimizer is None else direct_step(self.optimizer)
         # Members share their schedule (it is part of the group key); the fast path applies it itself.
         first = specs[0]
@@ -315,7 +320,7 @@ class StackedRun:
 
 def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = None) -> tuple[EpochMetrics, int]:
     """One round of the stack (an epoch, or `steps` steps) with autograd and the stack's torch.optim optimizer."""
-    stack, optimizer, crit = state.stack, state.optimizer, state.crit
+    stack, optimizer, crit, hand = state.stack, state.optimizer, state.crit, state.hand
     n, bs = state.data.n_train, specs[0].batch_size
     skip_single = has_batchnorm1d(specs[0]) and n % bs == 1
     y_train = state.data.y_train
@@ -343,15 +348,20 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
         step_loss = torch.zeros(k, device=device)
         step_count = torch.zeros(k, device=device)
         state.timer.start()
-        optimizer.zero_grad(set_to_none=True)
+        if hand is None:
+            optimizer.zero_grad(set_to_none=True)
         # The same chunk boundaries as the single-run engine, so BatchNorm and dropout see the same sub-batches.
         for start in range(0, width, GRAD_CHUNK):
             sub = idx[:, start:start + GRAD_CHUNK]
             xb, yb = rows(state.x, sub), rows(y_train, sub)
-            out = stack.forward(xb, training=True, noise=noise)
-            losses = crit.members(out, yb)
-            scale = 1.0 if sub.shape[1] == width else sub.shape[1] / width
-            (losses.sum() * scale if scale != 1.0 else losses.sum()).backward()
+            if hand is not None:  # the gradient by hand (the first chunk's replaces the last step's)
+                out = hand(xb, yb, width, accumulate=start > 0)
+                losses = crit.members(out, yb)
+            else:
+                out = stack.forward(xb, training=True, noise=noise)
+                losses = crit.members(out, yb)
+                scale = 1.0 if sub.shape[1] == width else sub.shape[1] / width
+                (losses.sum() * scale if scale != 1.0 else losses.sum()).backward()
             many = _counts(crit, yb)
             # The train loss as recorded: in the targets' own units where they train standardised.
             shown = losses.detach() if crit.scale is None else crit.members(detached(out), yb, reported=True)

@@ -27,7 +27,7 @@ def test_the_gradient_is_autograds_to_rounding(model, act, hidden, chunks):
     x, y = data.x_train[:96], data.y_train[:96]
     torch.nn.functional.cross_entropy(net(x), y).backward()
     expected = [p.grad.clone() for p in net.parameters()]
-    logits = [HandGrad(net, act)(xb, yb, len(x), accumulate=c > 0)
+    logits = [HandGrad.of(net, act)(xb, yb, len(x), accumulate=c > 0)
               for c, (xb, yb) in enumerate(zip(x.chunk(chunks), y.chunk(chunks)))]
     assert torch.equal(torch.cat(logits), net(x).detach())  # the forward pass is nn.Linear's, exactly
     # One step's sums of up to max(fan-in, batch) terms, in another order (tests/numerics.py).
@@ -84,8 +84,8 @@ def test_a_hook_on_the_model_sees_every_training_step():
     assert not run.hand.watched()
 
 
-def test_a_lone_run_of_the_plan_trains_with_it(monkeypatch):
-    from nncmp.training.execute import train_one
+def test_the_plans_lone_runs_and_stacks_train_with_it(monkeypatch):
+    from nncmp.training.execute import train_one, train_together
 
     data = load("digits")
     calls = []
@@ -97,3 +97,10 @@ def test_a_lone_run_of_the_plan_trains_with_it(monkeypatch):
     train_one(RunSpec(dataset="digits", hidden=(16,), optimizer="adam", epochs=1, dropout=0.1).resolved(data.n_train),
               data)
     assert not calls
+    specs = [RunSpec(dataset="digits", hidden=(16,), optimizer="momentum", init=i, epochs=2).resolved(data.n_train)
+             for i in ("he", "xavier")]
+    stack = train_together(specs, data)
+    assert len(calls) == 2 * math.ceil(data.n_train / 64)  # one call a step for the whole stack
+    for spec, records in zip(specs, stack):  # against autograd alone, to rounding
+        assert_same_records(train(spec, data), records, spec_rtol(spec, data.n_train, 64), len(data.y_val),
+                            data.n_train)

@@ -5,16 +5,19 @@ with none of autograd's graph: no nodes recorded in the forward pass, no engine 
 applied in place. On the course MLP at batch 64 that was a fifth of a step alone and a tenth of a stack's
 (measured on one thread). The optimizer then steps from .grad as after loss.backward(), whatever it is.
 
-The one place the arithmetic differs from autograd is the output delta: softmax − one-hot, divided by the
-batch size, where autograd goes through log_softmax's backward; the two agree to float32 rounding, and
-tests hold the engine to the rounding bounds of tests/numerics.py against the autograd path.
+The one place the arithmetic differs from autograd is the output delta: (exp(log p) − one-hot) ÷ batch,
+where autograd's log_softmax and nll_loss backward compute −one-hot/batch − exp(log p)·(−1/batch); the two
+agree to float32 rounding, and tests hold the engines to the rounding bounds of tests/numerics.py against
+the autograd path. The loss is torch's cross-entropy exactly (nll_loss of log_softmax).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nncmp.training.engines.fast_sgd import activation
@@ -36,6 +39,12 @@ class HandGrad:
         pairs = [(m.weight, m.bias) for m in linears]
         return cls(lambda: pairs, act, model)
 
+    @staticmethod
+    def fits(crit: Any) -> bool:
+        """The run's loss is the one computed here: built-in cross-entropy on one class per example."""
+        return crit.fn is None and crit.name == "cross-entropy" and not crit.per_token and not crit.smoothing \
+            and crit.scale is None
+
     def watched(self) -> bool:
         """A forward or backward hook is on the model (the coordinate check's, a user's): it sees only module
         calls, so autograd's path trains while it is there."""
@@ -46,10 +55,12 @@ class HandGrad:
         return any(getattr(m, h, None) for m in modules for h in hooks) or any(
             getattr(base, f"_global{h}", None) for h in hooks)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, batch: int, accumulate: bool = False) -> torch.Tensor:
-        """The logits of x ([B, ...] for one model, [K, B, features] for a stack; no graph), after adding to
-        each parameter's .grad (or setting it, `accumulate` False) the gradient of the cross-entropy summed
-        over x's examples divided by `batch`: the whole batch's mean gradient once every chunk of it is in."""
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, batch: int,
+                 accumulate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits of x ([B, ...] for one model, [K, B, features] for a stack; no graph) and its mean
+        cross-entropy (each member's, [K], for a stack: the numbers Criterion.mean and .members give), after
+        adding to each parameter's .grad (or setting it, `accumulate` False) the gradient of the cross-entropy
+        summed over x's examples divided by `batch`: the batch's mean gradient once every chunk of it is in."""
         pairs = self.layers()
         last = len(pairs) - 1
         stacked = pairs[0][0].dim() == 3
@@ -65,8 +76,17 @@ class HandGrad:
             inputs.append(h)
             w, b = pairs[last]
             logits = forward(b, h, w.transpose(-2, -1))
-            delta = torch.softmax(logits, -1)
-            flat = delta.view(-1, delta.shape[-1])
+            # Cross-entropy as torch computes it (nll_loss of log_softmax), and its delta from the same log-
+            # probabilities, as autograd's log_softmax backward takes them: exp(log p) − one-hot, ÷ batch.
+            log_p = torch.log_softmax(logits, -1)
+            classes = log_p.shape[-1]
+            if stacked:
+                k, n = y.shape
+                loss = F.nll_loss(log_p.view(k * n, classes), y.reshape(-1), reduction="none").view(k, n).mean(1)
+            else:
+                loss = F.nll_loss(log_p, y)
+            delta = log_p.exp()
+            flat = delta.view(-1, classes)
             flat[torch.arange(len(flat), device=y.device), y.reshape(-1)] -= 1.0
             delta.div_(batch)
             for j in range(last, -1, -1):
@@ -75,7 +95,7 @@ class HandGrad:
                 _put(w, product(delta.transpose(-2, -1), inputs[j]), accumulate)
                 _put(b, delta.sum(1, keepdim=True) if stacked else delta.sum(0), accumulate)
                 delta = below
-        return logits
+        return logits, loss
 
 
 def _put(p: torch.Tensor, grad: torch.Tensor, accumulate: bool) -> None:

@@ -124,7 +124,7 @@ class SingleRun:
         self.model = make_model(spec, data, device)
         # hand: a plain MLP's gradient by hand, without autograd (hand_grad.py), where plan.hand_backprop
         # allows it and the plan's group asks for it; else autograd (train() below, the reference).
-        self.hand = HandGrad.of(self.model, spec.act) if hand else None
+        self.hand = HandGrad.of(self.model, spec.act) if hand and HandGrad.fits(self.crit) else None
         if device != "cpu":  # dropout masks from the seed's CPU generator, as on the CPU
             cpu_mask_dropout(self.model)
         self.stepper = Stepper(spec, self.model, data.n_train)
@@ -179,8 +179,7 @@ class SingleRun:
                 for c, sub in enumerate(chunks):
                     xb, yb = rows(data.x_train, sub), rows(data.y_train, sub)
                     if hand is not None:  # the gradient by hand (the first chunk's replaces the last step's)
-                        out = hand(xb, yb, len(idx), accumulate=c > 0)
-                        loss = crit.mean(out, yb)
+                        out, loss = hand(xb, yb, len(idx), accumulate=c > 0)
                     else:
                         out = model(xb)
                         loss = crit.mean(out, yb)

@@ -244,7 +244,7 @@ class StackedRun:
             else build_for(specs[0], self.stack.parameters(), dims=[len(d) for d in self.stack.member_shapes()]))
         # hand: the members' gradients by hand, without autograd (hand_grad.py; plan.hand_backprop says when).
         self.hand = HandGrad(lambda: [layer.tensors for layer in self.stack.layers if layer.kind == "linear"],
-                             specs[0].act) if hand and not fast else None
+                             specs[0].act) if hand and not fast and HandGrad.fits(self.crit) else None
         self.step_optimizer = (lambda: None) if self.optimizer is None else direct_step(self.optimizer)
         # Members share their schedule (it is part of the group key); the fast path applies it itself.
         first = specs[0]
@@ -355,8 +355,7 @@ def autograd_epoch(state: StackedRun, specs: list[RunSpec], steps: int | None = 
             sub = idx[:, start:start + GRAD_CHUNK]
             xb, yb = rows(state.x, sub), rows(y_train, sub)
             if hand is not None:  # the gradient by hand (the first chunk's replaces the last step's)
-                out = hand(xb, yb, width, accumulate=start > 0)
-                losses = crit.members(out, yb)
+                out, losses = hand(xb, yb, width, accumulate=start > 0)
             else:
                 out = stack.forward(xb, training=True, noise=noise)
                 losses = crit.members(out, yb)

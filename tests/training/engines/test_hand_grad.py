@@ -7,6 +7,7 @@ import torch
 
 from nncmp.config.run import RunSpec
 from nncmp.registry.datasets import load
+from nncmp.registry.losses import criterion
 from nncmp.training.engines import single as engine
 from nncmp.training.engines.hand_grad import HandGrad
 from nncmp.training.engines.single import SingleRun, make_model, train
@@ -27,9 +28,11 @@ def test_the_gradient_is_autograds_to_rounding(model, act, hidden, chunks):
     x, y = data.x_train[:96], data.y_train[:96]
     torch.nn.functional.cross_entropy(net(x), y).backward()
     expected = [p.grad.clone() for p in net.parameters()]
-    logits = [HandGrad.of(net, act)(xb, yb, len(x), accumulate=c > 0)
-              for c, (xb, yb) in enumerate(zip(x.chunk(chunks), y.chunk(chunks)))]
-    assert torch.equal(torch.cat(logits), net(x).detach())  # the forward pass is nn.Linear's, exactly
+    crit = criterion(data)
+    for c, (xb, yb) in enumerate(zip(x.chunk(chunks), y.chunk(chunks))):
+        logits, loss = HandGrad.of(net, act)(xb, yb, len(x), accumulate=c > 0)
+        assert torch.equal(logits, net(xb).detach())  # the forward pass is nn.Linear's, exactly
+        assert torch.equal(loss, crit.mean(logits, yb))  # and the loss is torch's cross-entropy, exactly
     # One step's sums of up to max(fan-in, batch) terms, in another order (tests/numerics.py).
     relative = rtol(1, max(64, *hidden, len(x)))
     for want, p in zip(expected, net.parameters()):
@@ -104,3 +107,20 @@ def test_the_plans_lone_runs_and_stacks_train_with_it(monkeypatch):
     for spec, records in zip(specs, stack):  # against autograd alone, to rounding
         assert_same_records(train(spec, data), records, spec_rtol(spec, data.n_train, 64), len(data.y_val),
                             data.n_train)
+
+
+def test_a_stacks_logits_and_losses_are_its_forward_passes_and_criterion():
+    from nncmp.training.engines.stacked import StackedRun
+
+    data = load("digits")
+    specs = [RunSpec(dataset="digits", hidden=(16,), optimizer="adam", init=i).resolved(data.n_train)
+             for i in ("he", "xavier", "lecun")]
+    run = StackedRun(specs, data, hand=True)
+    idx = torch.stack([torch.randperm(data.n_train, generator=torch.Generator().manual_seed(j))[:40]
+                       for j in range(3)])
+    x, y = run.x[idx], data.y_train[idx]
+    logits, losses = run.hand(x, y, 40)
+    assert torch.equal(logits, run.stack.forward(x, training=True).detach())
+    assert torch.equal(losses, run.crit.members(logits, y))
+    for j, (w, _) in enumerate(layer.tensors for layer in run.stack.layers if layer.kind == "linear"):
+        assert w.grad is not None and w.grad.shape == w.shape, j

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch.optim import SGD, Adam, AdamW
+from torch.optim import optimizer as _base
 
 # The group settings under which the kernel call is all step() does.
 _PLAIN = {"fused": True, "capturable": False, "differentiable": False}
@@ -28,30 +29,40 @@ def direct_step(optimizer: Any) -> Callable[[], None]:
             or not all(group.get("fused") for group in optimizer.param_groups):
         return optimizer.step
     kernel_call = _adam_group if isinstance(optimizer, Adam) else _sgd_group
+    # The calls made for the current state, groups and parameter lists (checked by identity: loading a
+    # state_dict replaces the state and groups, dropping a stack member replaces a group's parameters).
+    made: dict[str, Any] = {"key": (), "calls": []}
 
     def step() -> None:
         if _hooked(optimizer):
             optimizer.step()
             return
-        calls = []
-        for group in optimizer.param_groups:
-            call = kernel_call(optimizer.state, group)
-            if call is None:  # step() would create state, skip a parameter or group its tensors: it does it
-                optimizer.step()
-                return
-            calls.append(call)
+        groups = optimizer.param_groups
+        key = (optimizer.state, groups, *(g["params"] for g in groups))
+        old = made["key"]
+        if len(old) != len(key) or any(a is not b for a, b in zip(old, key)) or not made["calls"]:
+            calls = []
+            for group in groups:
+                call = kernel_call(optimizer.state, group)
+                if call is None:  # step() would create state, skip a parameter or group its tensors: it does it
+                    made["calls"] = []
+                    optimizer.step()
+                    return
+                calls.append(call)
+            made["key"], made["calls"] = key, calls
+        elif any(p.grad is None for g in groups for p in g["params"]):  # step() skips those: it does it
+            optimizer.step()
+            return
         with torch.no_grad():
-            for call in calls:
+            for call in made["calls"]:
                 call()
 
     return step
 
 
 def _hooked(optimizer: Any) -> bool:
-    from torch.optim import optimizer as base
-
     return bool(optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
-                or base._global_optimizer_pre_hooks or base._global_optimizer_post_hooks)
+                or _base._global_optimizer_pre_hooks or _base._global_optimizer_post_hooks)
 
 
 def _plain(group: dict[str, Any], params: list[torch.Tensor]) -> bool:
@@ -73,11 +84,15 @@ def _adam_group(state: Any, group: dict[str, Any]) -> Callable[[], None] | None:
     if not all(e and all(k in e for k in keys) for e in entries):
         return None
     kernel = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
-    beta1, beta2 = group["betas"]
+    first = entries[0]["step"]
+    # step() adds the number 1 to the step counts; a tensor 1 of their own dtype and device adds the same
+    # in a third of the time (no conversion of the number per tensor).
+    ones = [torch.ones((), dtype=first.dtype, device=first.device)] * len(entries)
 
-    def call() -> None:
+    def call() -> None:  # the group's settings as they are now (a schedule sets the rate between steps)
+        beta1, beta2 = group["betas"]
         steps = [e["step"] for e in entries]
-        torch._foreach_add_(steps, 1)
+        torch._foreach_add_(steps, ones)
         kernel(params, [p.grad for p in params], [e["exp_avg"] for e in entries],
                [e["exp_avg_sq"] for e in entries],
                [e["max_exp_avg_sq"] for e in entries] if group["amsgrad"] else [], steps,

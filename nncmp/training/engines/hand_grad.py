@@ -31,7 +31,13 @@ class HandGrad:
     def __init__(self, layers: Callable[[], list[tuple[torch.Tensor, torch.Tensor]]], act: str,
                  model: nn.Module | None = None):
         self.layers, self.model = layers, model
+        self._made: dict[tuple[Any, ...], torch.Tensor] = {}  # row positions and -1 on a device, made once
         self.act, self.backward = activation(act, inplace=True)
+
+    def _once(self, key: tuple[Any, ...], make: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if key not in self._made:
+            self._made[key] = make()
+        return self._made[key]
 
     @classmethod
     def of(cls, model: nn.Module, act: str) -> HandGrad:
@@ -87,7 +93,10 @@ class HandGrad:
                 loss = F.nll_loss(log_p, y)
             delta = log_p.exp()
             flat = delta.view(-1, classes)
-            flat[torch.arange(len(flat), device=y.device), y.reshape(-1)] -= 1.0
+            rows = self._once(("rows", len(flat), y.device), lambda: torch.arange(len(flat), device=y.device))
+            minus_one = self._once(("-1", flat.dtype, flat.device),
+                                   lambda: torch.tensor(-1.0, dtype=flat.dtype, device=flat.device))
+            flat.index_put_((rows, y.reshape(-1)), minus_one, accumulate=True)  # one op; flat[i, y] -= 1 took 3
             delta.div_(batch)
             for j in range(last, -1, -1):
                 w, b = pairs[j]

@@ -5,7 +5,7 @@ import pytest
 
 from nncmp.config.grid import Grid
 from nncmp.config.run import RunSpec
-from nncmp.training.plan import plan
+from nncmp.training.plan import hand_backprop, plan
 from tests.conftest import SMALL, data_like
 
 
@@ -103,3 +103,21 @@ def test_compare_verbose_says_how_runs_are_grouped(cli, tmp_path):
             "4 runs stacked: plain SGD at batch size 1 needs no autograd)") in out
     assert ("group 2/2: adam/xavier-normal/lr=0.001/bs=64 and 3 more on the stacked engine (4 runs stacked: they "
             "differ only in init and seed; a plain MLP: its gradient computed by hand, without autograd)") in out
+
+
+@pytest.mark.fast
+def test_the_plan_has_a_plain_mlps_gradient_computed_by_hand_on_the_cpu_only():
+    task = "classification"
+    base = RunSpec(optimizer="adam").resolved(4000)
+    assert hand_backprop(base, task)
+    (lone,) = plan([base], data_like(4000))
+    assert lone.engine == "single" and "gradient computed by hand" in lone.why
+    assert hand_backprop(RunSpec(model="logreg", optimizer="sgd").resolved(4000), task)
+    for other in (RunSpec(optimizer="adam", dropout=0.2), RunSpec(optimizer="adam", batchnorm=True),
+                  RunSpec(optimizer="adam", act="elu"), RunSpec(optimizer="adam", label_smoothing=0.1),
+                  RunSpec(optimizer="adam", param="mup", hidden=(64, 64)), RunSpec(model="cnn"),
+                  RunSpec(optimizer="adam", hidden=(64, 64), model_args=(("residual", "plain"),))):
+        assert not hand_backprop(other.resolved(4000), task), other
+    assert not hand_backprop(base, "regression") and not hand_backprop(base, task, device="cuda:0")
+    (gpu,) = plan([base], data_like(4000), device="cuda:0")
+    assert "by hand" not in gpu.why

@@ -109,32 +109,34 @@ def func_stack(model: str) -> bool:
     return user_model(model) or model_is(model, FUNC_STACK)
 
 
-def fast_sgd(spec: RunSpec, task: str, device: str = "cpu") -> bool:
-    """Batch size 1, SGD without momentum (weight decay allowed), a model of plain biased Linear layers
-    without BatchNorm/Dropout, on a classification task (the fast path's output delta is softmax minus
-    one-hot: cross-entropy's), on the CPU (on a GPU a kernel launch per tiny operation is the opposite of
-    fast: the stacked engine does it). `spec`: resolved; `task`: the data's (Data.task)."""
-    entry = optim.OPTIMIZERS.get(spec.optimizer)
-    return (device == "cpu" and task == "classification" and entry is not None and entry.torch_class == "SGD"
+def _plain_mlp_classifier(spec: RunSpec, task: str, device: str) -> bool:
+    """What the engines' hand-written arithmetic assumes (fast_sgd.py, hand_grad.py): a model of plain biased
+    Linear layers and an activation with a backward kernel, without BatchNorm/Dropout, trained with plain
+    cross-entropy (the output delta is softmax minus one-hot) on a classification task, by a built-in
+    optimizer, on the CPU (on a GPU a kernel launch per tiny operation is the opposite of fast, and
+    autograd's Python runs ahead of the kernels anyway). `spec`: resolved; `task`: the data's (Data.task)."""
+    return (device == "cpu" and task == "classification" and spec.optimizer in optim.OPTIMIZERS
             and spec.param == "sp" and not spec.model_args  # a residual mlp: not a chain of Linear layers
+            and model_is(spec.model, PLAIN_LINEAR) and spec.act in FAST_ACTS and not spec.batchnorm
+            and spec.dropout == 0 and not spec.loss and not spec.label_smoothing)
+
+
+def fast_sgd(spec: RunSpec, task: str, device: str = "cpu") -> bool:
+    """Batch size 1, SGD without momentum (weight decay allowed), on a plain MLP classifier (above), over
+    whole epochs. `spec`: resolved; `task`: the data's (Data.task)."""
+    entry = optim.OPTIMIZERS.get(spec.optimizer)
+    return (_plain_mlp_classifier(spec, task, device) and entry is not None and entry.torch_class == "SGD"
             and not entry.fixed.get("nesterov") and not spec.opt_args and spec.batch_size == 1
-            and not spec.momentum and model_is(spec.model, PLAIN_LINEAR)
-            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0
-            # its arithmetic is plain cross-entropy over an epoch: no other loss, clipping or step budget
-            and not spec.loss and not spec.label_smoothing and not spec.clip_grad_norm and not spec.steps)
+            and not spec.momentum
+            # its arithmetic is plain cross-entropy over an epoch: no clipping or step budget
+            and not spec.clip_grad_norm and not spec.steps)
 
 
 def hand_backprop(spec: RunSpec, task: str, device: str = "cpu") -> bool:
-    """Runs whose gradient the single-run and stacked engines compute by hand (engines/hand_grad.py): a model
-    of plain biased Linear layers without BatchNorm/Dropout, trained with plain cross-entropy on a
-    classification task, by a built-in optimizer (a library's may magnify the rounding the hand-written
-    delta differs by beyond the bounds the tests hold engines to: alice did), on the CPU (on a GPU
-    autograd's Python runs ahead of the kernels anyway). `spec`: resolved; `task`: the data's (Data.task)."""
-    entry = optim.OPTIMIZERS.get(spec.optimizer)
-    return (device == "cpu" and task == "classification" and spec.param == "sp" and not spec.model_args
-            and entry is not None and optim.HESSIAN not in entry.handling and model_is(spec.model, PLAIN_LINEAR)
-            and spec.act in FAST_ACTS and not spec.batchnorm and spec.dropout == 0 and not spec.loss
-            and not spec.label_smoothing)
+    """Runs whose gradient the single-run and stacked engines compute by hand (engines/hand_grad.py): any
+    plain MLP classifier (above). Only built-in optimizers: a library's may magnify the rounding the
+    hand-written delta differs by beyond the bounds the tests hold engines to (alice did)."""
+    return _plain_mlp_classifier(spec, task, device)
 
 
 def group_key(spec: RunSpec, data: Data, device: str = "cpu") -> tuple[Any, ...] | None:

@@ -1,0 +1,130 @@
+"""The fast-sgd engine's run alone: its first layer in blocks (_blocked_single) against the single-run engine
+(autograd and torch.optim.SGD), to rounding (tests/numerics.py), and the step-by-step path where something
+needs the weights after every step."""
+
+import math
+
+import pytest
+
+from nncmp.config.run import RunSpec
+from nncmp.registry.datasets import load
+from nncmp.training.engines import fast_sgd
+from nncmp.training.engines.single import train
+from nncmp.training.execute import train_one
+from tests.numerics import THREADS, assert_same_records, spec_rtol, torch_threads
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    # 488 training examples: not a whole number of blocks (BLOCK = 32), so the last block is a short one.
+    data = load("synthetic", n=610)
+    assert data.n_train % fast_sgd.BLOCK
+    return data
+
+
+@pytest.fixture(params=THREADS, ids=lambda n: f"threads={n}")
+def threads(request):
+    with torch_threads(request.param):
+        yield request.param
+
+
+def same(data, spec, expected, got):
+    relative = spec_rtol(spec.resolved(data.n_train), data.n_train, math.prod(data.shape))
+    return assert_same_records(expected, got, relative, len(data.x_val), data.n_train)
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """Which of the two single-run paths trained each epoch."""
+    used = []
+    for name in ("_blocked_single", "_fast_sgd_single"):
+        real = getattr(fast_sgd, name)
+        monkeypatch.setattr(fast_sgd, name, lambda *a, real=real, name=name, **k: used.append(name) or real(*a, **k))
+    return used
+
+
+BASE = {"dataset": "synthetic", "n": 610, "optimizer": "sgd", "init": "he", "epochs": 2}
+CASES = {
+    "relu": {},
+    "tanh": {"act": "tanh"},
+    "sigmoid": {"act": "sigmoid", "lr": 0.05},
+    "logreg": {"model": "logreg"},  # the first layer is the output layer
+    "deeper": {"hidden": (64, 64, 32)},
+    "warmup-cosine": {"schedule": "warmup-cosine", "warmup": 0.1},  # each step its own rate
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_blocked_first_layer_matches_the_single_run_engine(synthetic, case, threads, paths):
+    spec = RunSpec(**{**BASE, **CASES[case]}).resolved(synthetic.n_train)
+    got = train_one(spec, synthetic)
+    assert paths == ["_fast_sgd_single", "_blocked_single"] * spec.epochs
+    same(synthetic, spec, train(spec, synthetic), got)
+
+
+def test_weight_decay_keeps_the_step_by_step_path(synthetic, paths):
+    spec = RunSpec(**BASE, weight_decay=0.01).resolved(synthetic.n_train)
+    got = train_one(spec, synthetic)
+    assert paths == ["_fast_sgd_single"] * spec.epochs
+    same(synthetic, spec, train(spec, synthetic), got)
+
+
+def test_a_hook_after_each_step_sees_every_steps_weights(synthetic, paths):
+    """--track-every reads the weights after every step: the step-by-step path, whose weights are current."""
+    import torch
+
+    from nncmp.training.engines.stacked import StackedRun
+
+    spec = RunSpec(**{**BASE, "epochs": 1}).resolved(synthetic.n_train)
+    run = StackedRun([spec], synthetic, fast=True)
+    seen = []
+    first = next(layer for layer in run.stack.layers if layer.kind == "linear").tensors[0]
+    run.step_hook = lambda step: seen.append((step, first.detach().clone()))
+    run.train_epoch()
+    assert paths == ["_fast_sgd_single"]
+    steps = [step for step, _ in seen]
+    assert steps == list(range(1, synthetic.n_train + 1))
+    assert all(not torch.equal(a, b) for (_, a), (_, b) in zip(seen, seen[1:]))  # every step moved them
+
+
+def test_diverging_rate_is_caught_at_the_same_step(synthetic):
+    spec = RunSpec(**{**BASE, "epochs": 1}, lr=1e6).resolved(synthetic.n_train)
+    fast, alone = train_one(spec, synthetic), train(spec, synthetic)
+    assert fast[-1]["status"] == alone[-1]["status"] == "diverged"
+    assert 1 < fast[-1]["diverged_step"] == alone[-1]["diverged_step"] < synthetic.n_train
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_blocked_equals_step_by_step_weight_by_weight(act):
+    """The two paths over 100 steps (three blocks and a short one) from the same weights: every weight, bias
+    and logit alike, to rounding over 100 steps — tighter than a whole run's records can tell."""
+    from types import SimpleNamespace
+
+    import torch
+    import torch.nn.functional as F
+
+    from tests.numerics import U, rtol
+
+    g = torch.Generator().manual_seed(0)
+    n, widths = 100, (784, 256, 128, 10)
+    x = torch.randn(n, widths[0], generator=g)
+    onehot = F.one_hot(torch.randint(0, 10, (n,), generator=g), 10).float()
+    start = [(torch.randn(o, i, generator=g) / i**0.5, torch.randn(o, generator=g) * 0.1)
+             for i, o in zip(widths, widths[1:])]
+    out = {}
+    for path in ("step", "blocked"):
+        ws, bs = [w.clone() for w, _ in start], [b.clone() for _, b in start]
+        logits = torch.empty(n, 10)
+        hook = (lambda t: None) if path == "step" else None  # a hook keeps the step-by-step path
+        fast_sgd._fast_sgd_single(SimpleNamespace(x=x), torch.arange(n), ws, bs, onehot, logits, 0.01, act,
+                                  on_step=hook)
+        out[path] = (ws, bs, logits)
+    tol = rtol(n, widths[0])
+    for name, blocked, step, initial in (("weights", out["blocked"][0], out["step"][0], [w for w, _ in start]),
+                                        ("biases", out["blocked"][1], out["step"][1], [b for _, b in start])):
+        for b, s, w0 in zip(blocked, step, initial):
+            moved = (s - w0).abs().max().item()
+            assert moved > 0
+            # what the updates moved, to rtol; plus one rounding of the weight itself per step
+            assert (b - s).abs().max().item() <= tol * moved + n * U * w0.abs().max().item(), name
+    assert torch.allclose(out["blocked"][2], out["step"][2], rtol=tol, atol=tol * out["step"][2].abs().max())

@@ -158,7 +158,7 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
     with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
         course = course_dataset(data, data_dir, Path(tmp)) if reference else None
         for spec in specs:
-            how = ran_with(follow)
+            how = ran_with(follow, engine_threads([spec], data, False, device))
             row, recs = bench_engine(spec, data, device)
             row.update(how)
             if course is not None:
@@ -240,6 +240,15 @@ def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool, device: str =
     return seconds, runs[0][-1]["examples"], memory.peak
 
 
+def engine_threads(specs: list[RunSpec], data: Data, together: bool, device: str = "cpu") -> tuple[int, str] | None:
+    """The most threads the engine of `specs` (stacked, or each alone) runs fastest on (plan.fewest_threads):
+    what compare would give their groups."""
+    from nncmp.training.plan import fewest_threads, plan
+
+    specs = [s.resolved(data.n_train) for s in specs]
+    return fewest_threads(plan(specs, data, max_group=len(specs) if together else 1, device=device)[0])
+
+
 def _timed_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: str = "cpu") -> tuple[float, int, float]:
     row = bench_reference(spec, data, dataset, device)
     examples = len(dataset) * spec.epochs
@@ -291,13 +300,19 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
             ("trials_bs64_sequential", f"nncmp, {TRIALS} adam trials one by one", 64, TRIALS,
              lambda: _timed_nncmp(trials, data, False, device)),
         ]
+        # What each nncmp case's engine runs fastest on, as compare's groups get it (the course loop: the load's).
+        caps = {name: engine_threads(specs, on, together, device) for name, specs, on, together in (
+            ("single_bs64", adam[:1], data, False), ("single_bs1", sgd[:1], small, False),
+            ("grid_bs64_batched", adam, data, True), ("grid_bs64_sequential", adam, data, False),
+            ("grid_bs1_batched", sgd, small, True), ("grid_bs1_sequential", sgd, small, False),
+            ("trials_bs64_batched", trials, data, True), ("trials_bs64_sequential", trials, data, False))}
         for round_ in range(repeats):
             # The ceiling too is the best round's, so every fraction is of the machine at its least disturbed.
             ceiling = max(ceiling, matmul_ceiling(device=device))
             if on_case:
                 on_case({"case": "ceiling", "GFLOP/s": ceiling, "round": round_ + 1})
             for name, what, batch, models, timed in plan:
-                how = ran_with(follow)
+                how = ran_with(follow, caps.get(name))
                 seconds, examples, peak = timed()
                 case = {**_case(name, what, batch, models, examples, seconds, flops, ceiling, peak), **how}
                 previous = best.get(name)
@@ -312,7 +327,7 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
         if load:  # the engine cases again with another process spinning on one core
             from nncmp.bench.load import under_load
 
-            loaded, loaded_cases = under_load(plan, best, repeats, on_case, follow)
+            loaded, loaded_cases = under_load(plan, best, repeats, on_case, follow, caps)
     if follow:  # the pool below compares processes with torch's own count, as it always has
         THREADS.restore()
 

@@ -33,20 +33,22 @@ def busy_core() -> Iterator[None]:
         spinner.wait()
 
 
-def ran_with(follow: bool) -> dict[str, Any]:
+def ran_with(follow: bool, cap: tuple[int, str] | None = None) -> dict[str, Any]:
     """Just before a case: torch's thread count following the load, as before each of compare's groups (`follow`:
-    no --threads), and what the case then runs with: its threads and how they wait."""
+    no --threads; `cap`: what its engine runs fastest on, plan.fewest_threads), and what the case then runs with:
+    its threads and how they wait."""
     from nncmp.training import devices, openmp
 
     if follow:
-        devices.THREADS.follow()
+        devices.THREADS.follow(cap)
     return {"threads": devices.THREADS.get(), "wait policy": openmp.choice().wait_policy or "default"}
 
 
 def under_load(plan: list[tuple[str, str, int, int, Callable[[], tuple[float, int, float]]]],
                idle: dict[str, dict[str, Any]], repeats: int,
                on_case: Callable[[dict[str, Any]], None] | None = None,
-               follow: bool = True) -> tuple[dict[str, float], list[dict[str, Any]]]:
+               follow: bool = True, caps: dict[str, tuple[int, str] | None] | None = None,
+               ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """For each of LOAD_CASES: its fastest of `repeats` rounds with a core busy, over its fastest idle
     round (`idle`, the standard benchmark's best cases): 1 means the busy core costs nothing, 2 twice the time.
     And those fastest rounds, each with the threads and wait policy it ran with."""
@@ -56,7 +58,7 @@ def under_load(plan: list[tuple[str, str, int, int, Callable[[], tuple[float, in
             for name, what, _, _, timed in plan:
                 if name not in LOAD_CASES:
                     continue
-                how = ran_with(follow)
+                how = ran_with(follow, (caps or {}).get(name))
                 seconds = timed()[0]
                 if name not in loaded or seconds < loaded[name]["seconds"]:
                     loaded[name] = {"case": f"{name}_under_load", "what": what, "seconds": seconds, **how}

@@ -34,7 +34,7 @@ from nncmp.errors import BackendError
 from nncmp.registry.datasets import Data
 from nncmp.training import devices, execute, openmp, workers
 from nncmp.training.load import Threads
-from nncmp.training.plan import Group, describe, runs_of
+from nncmp.training.plan import Group, describe, fewest_threads, runs_of
 from nncmp.training.probes import Probes, Tracking
 from nncmp.training.workers import DataRecipe, Setup, call
 
@@ -202,7 +202,7 @@ class LocalBackend:
     def next(self) -> Back:
         group = self.queue.popleft()
         # Where every group of this process starts: the cheap re-check of the load (no wait) comes here.
-        changed = self.threads.follow() if self.threads else None
+        changed = self.threads.follow(fewest_threads(group)) if self.threads else None
         if changed and self.say:
             self.say(changed)
         self.progress.start_group(group.indices, list(group.specs))

@@ -9,7 +9,8 @@ torch loads, to choose how its threads wait; between groups the local backend as
 The rule, in one place: a core counts as taken by other work from half a core's worth (BUSY) — the load a
 spinning thread notices, as the table in docs Performance "A busy core" shows. No core taken: threads that
 spin, on every core. A core taken: passive waiting, and one thread fewer per taken core (with one of two cores
-busy one thread was the fastest on every engine measured there).
+busy one thread was the fastest on every engine measured there). An engine that runs fastest on fewer threads
+than that whatever the load (plan.fewest_threads) gets its fewer for its groups.
 
 Only the standard library is imported: `import nncmp` takes the first reading, and `nncmp --help` stays instant.
 """
@@ -174,40 +175,48 @@ def groups_by_threads() -> dict[int, int]:
 
 class Threads:
     """torch's thread count following the load between groups: the free cores, never more than torch started
-    with. A count someone else set (a notebook's torch.set_num_threads) is theirs: it is left alone. `get` and
-    `put` are torch's get_num_threads and set_num_threads (this module does not import torch)."""
+    with, and no more than a group's engine runs fastest on (plan.fewest_threads). A count someone else set (a
+    notebook's torch.set_num_threads) is theirs: it is left alone. `get` and `put` are torch's get_num_threads
+    and set_num_threads (this module does not import torch)."""
 
     def __init__(self, get: Callable[[], int], put: Callable[[int], None]):
         self.get, self.put = get, put
         self.most = get()  # torch's own choice when nncmp first sees it
         self.ours: int | None = None  # what nncmp last set
+        self.free: int | None = None  # the count the last measured load leaves (None: not measured yet)
+        self.capped = False  # whether nncmp's count is an engine's fewer (fewest_threads), not the load's
 
-    def follow(self) -> str | None:
-        """Before a group: the thread count the load leaves, set if it changed; what changed and why (--verbose).
+    def follow(self, cap: tuple[int, str] | None = None) -> str | None:
+        """Before a group: the thread count the load leaves, at most `cap`'s count (the group's engine runs
+        fastest on that many; its reason for --verbose), set if it changed; what changed and why (--verbose).
         The count the group then starts with is tallied (groups_by_threads), whoever set it."""
-        said = self._follow()
+        said = self._follow(cap)
         n = self.get()
         _ran[n] = _ran.get(n, 0) + 1
         return said
 
-    def _follow(self) -> str | None:
+    def _follow(self, cap: tuple[int, str] | None) -> str | None:
         current = self.get()
         if current != (self.most if self.ours is None else self.ours):  # another hand set it
             return None
+        why = "the free cores again"
         measured = since_last()
-        if measured is None:
-            return None
-        busy, n_cores = measured
-        wanted = threads_for(busy, n_cores, self.most)
+        if measured is not None:
+            busy, n_cores = measured
+            self.free = threads_for(busy, n_cores, self.most)
+            if not self.capped:  # else the count goes back up because the engine changed, whatever the load
+                why = f"other programs keep {busy:.2f} of {n_cores} cores busy (threads follow the load between groups)"
+        free = self.most if self.free is None else self.free
+        capped = cap is not None and cap[0] < free
+        wanted = cap[0] if capped else free
         if wanted == current:
             return None
         self.put(wanted)
-        self.ours = wanted
-        return (f"torch threads {current} → {wanted}: other programs keep {busy:.2f} of {n_cores} cores busy "
-                f"(threads follow the load between groups)")
+        self.ours, self.capped = wanted, capped
+        return f"torch threads {current} → {wanted}: {cap[1] if capped else why}"
 
     def restore(self) -> None:
         """After the groups: torch's count as nncmp found it (a notebook's own torch code goes on with it)."""
         if self.ours is not None and self.get() == self.ours:
             self.put(self.most)
-        self.ours = None
+        self.ours, self.capped = None, False

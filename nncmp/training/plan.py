@@ -223,6 +223,16 @@ def choose(runs: tuple[RunSpec, ...], data: Data, max_group: int = MAX_GROUP, de
     return "single", f"alone on the single-run engine: {reason}{hand}"
 
 
+def fewest_threads(group: Group) -> tuple[int, str] | None:
+    """The most torch threads the group's engine runs fastest on whatever the load, and why in words (None:
+    every free core). Measured idle and with a core busy (docs: Performance, "A busy core"): the batch-1 SGD
+    fast path alone is some twenty operations a step on vectors and small matrices, where a second thread only
+    adds the wait for it; stacked, its products are K times larger and two threads win."""
+    if group.engine == "fast-sgd" and len(group.specs) == 1:
+        return 1, "the batch-1 SGD fast path alone runs fastest on one thread"
+    return None
+
+
 def as_group(engine: str, specs: Sequence[RunSpec], data: Data, device: str = "cpu") -> Group:
     """`specs` (resolved) as one group on `engine`, chosen by hand rather than by the plan (bench, the engines'
     tests); ValueError where that engine cannot train them together."""

@@ -204,6 +204,29 @@ def test_threads_follow_the_load_between_groups(machine):
     assert torch.threads == 2 and threads.ours is None
 
 
+def test_an_engine_that_runs_best_on_fewer_threads_gets_them_for_its_groups(machine):
+    """plan.fewest_threads: the batch-1 SGD fast path alone on one thread, idle or not; the next group back on the
+    free cores even when the span since the last look is too short to measure again."""
+    torch = Torch(2)
+    threads = load.Threads(torch.get, torch.put)
+    load.start()
+    load.new_tally()
+    alone = (1, "the batch-1 SGD fast path alone runs fastest on one thread")
+    said = threads.follow(alone)  # idle: two free cores, but this engine's group on one
+    assert torch.set == [1] and said == f"torch threads 2 → 1: {alone[1]}"
+    machine.step = 0.1  # from here the looks come too soon to measure: the last measured load holds
+    assert threads.follow(alone) is None  # the next such group: nothing to change
+    said = threads.follow()
+    assert torch.set == [1, 2] and said == "torch threads 1 → 2: the free cores again"
+    machine.busy = 1.0  # busy for half a second: one free core, the load's reason, capped or not
+    machine.advance(0.5)
+    said = threads.follow(alone)
+    assert "2 → 1" in said and "cores busy (threads follow the load" in said and torch.threads == 1
+    assert load.groups_by_threads() == {2: 1, 1: 3}
+    torch.threads = 2  # a count someone else set is theirs: no engine's preference overrides it
+    assert threads.follow(alone) is None and torch.threads == 2
+
+
 def test_the_record_says_the_thread_counts_the_groups_ran_with(machine, monkeypatch):
     """Issue 31: written at the start the record said 2 threads while every group under load ran on 1."""
     monkeypatch.setattr(load, "_ran", {7: 1})  # an earlier command's group in this process (a notebook, a suite)

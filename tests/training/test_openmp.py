@@ -81,6 +81,29 @@ def test_the_local_backend_follows_the_load_before_each_group_unless_threads_wer
         assert torch_.set == [] and changes == []
 
 
+@pytest.mark.parametrize("threads", [None, 2])
+def test_the_local_backend_gives_a_group_the_threads_its_engine_runs_best_on(machine, monkeypatch, threads):
+    """Idle, two free cores: the batch-1 fast path's run alone on one thread (plan.fewest_threads), the next
+    group on two again, and --verbose says why; a thread count the user set is kept for every engine."""
+    torch_ = Torch(2)
+    monkeypatch.setattr(devices, "THREADS", load.Threads(torch_.get, torch_.put))
+    ran_on: list[int] = []
+    monkeypatch.setattr(execute, "run_group", lambda group, *a, **k: ran_on.append(torch_.threads) or [[]])
+    sgd, adam = RunSpec(dataset="digits", optimizer="sgd"), RunSpec(dataset="digits", optimizer="adam")
+    groups = [Group((0,), (sgd,), "fast-sgd", "alone"), Group((1,), (adam,), "single", "alone"),
+              Group((2,), (sgd,), "fast-sgd", "alone")]
+    said: list[str] = []
+    train(groups, None, Options(device="cpu", threads=threads), Silent(), lambda *a: None, say=said.append)
+    if threads is None:
+        assert ran_on == [1, 2, 1]
+        assert [line for line in said if line.startswith("torch threads")] == [
+            "torch threads 2 → 1: the batch-1 SGD fast path alone runs fastest on one thread",
+            "torch threads 1 → 2: the free cores again",
+            "torch threads 2 → 1: the batch-1 SGD fast path alone runs fastest on one thread"]
+    else:
+        assert ran_on == [2, 2, 2] and torch_.set == []
+
+
 @pytest.mark.parametrize("options", [Options(threads=1), Options(deterministic=True),
                                      Options(backend="processes"), Options(device="cuda:0")])
 def test_what_keeps_the_thread_count(options, monkeypatch):

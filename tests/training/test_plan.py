@@ -121,3 +121,17 @@ def test_the_plan_has_a_plain_mlps_gradient_computed_by_hand_on_the_cpu_only():
     assert not hand_backprop(base, "regression") and not hand_backprop(base, task, device="cuda:0")
     (gpu,) = plan([base], data_like(4000), device="cuda:0")
     assert "by hand" not in gpu.why
+
+
+@pytest.mark.fast
+def test_only_the_batch1_fast_path_alone_asks_for_fewer_threads():
+    """plan.fewest_threads: one thread for fast-sgd's run alone (measured fastest, docs: Performance); every other
+    group takes the free cores."""
+    from nncmp.training.plan import fewest_threads
+
+    sgd = [RunSpec(optimizer="sgd", seed=s).resolved(4000) for s in (0, 1)]
+    alone, stacked = plan(sgd[:1], data_like(4000))[0], plan(sgd, data_like(4000))[0]
+    assert alone.engine == stacked.engine == "fast-sgd" and len(stacked.specs) == 2
+    assert fewest_threads(alone)[0] == 1 and "alone" in fewest_threads(alone)[1]
+    assert fewest_threads(stacked) is None
+    assert fewest_threads(plan([RunSpec(optimizer="adam").resolved(4000)], data_like(4000))[0]) is None

@@ -197,7 +197,11 @@ def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tens
                       factors: list[float] | None = None, on_step: Callable[[int], None] | None = None,
                       decays: list[float] | None = None) -> None:
     """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate
-    and weight decay. factors: the learning-rate schedule's factor of each step of the epoch (None: constant)."""
+    and weight decay. factors: the learning-rate schedule's factor of each step of the epoch (None: constant).
+    Without decay and with nothing reading the weights after each step, the first layer goes by blocks."""
+    if not (decays and any(decays)) and on_step is None:
+        _blocked_stacked(state, perms, ws, bs, onehot, logits, rates, act_name, factors)
+        return
     act, backward = activation(act_name)
     k, n = perms.shape
     last = len(ws) - 1
@@ -233,3 +237,48 @@ def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tens
                 delta = below
             if on_step:
                 on_step(c + i + 1)
+
+
+def _blocked_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
+                     onehot: torch.Tensor, logits: torch.Tensor, rates: list[float], act_name: str,
+                     factors: list[float] | None) -> None:
+    """_fast_sgd_stacked's arithmetic with each member's first layer in blocks, as _blocked_single's: batched
+    products over the members, each with its own inputs (its own order), Gram matrix and rate."""
+    act, backward = activation(act_name, inplace=True)
+    k, n = perms.shape
+    last = len(ws) - 1
+    shared = all(r == rates[0] for r in rates)
+    lr = torch.tensor(rates).view(k, 1, 1)
+    wts = [w.transpose(1, 2) for w in ws]
+    pending = torch.empty(k, BLOCK, ws[0].shape[1])  # −rate·delta at each member's first layer, per step
+    for c in range(0, n, FAST_CHUNK):
+        chunk = state.x[perms[:, c:c + FAST_CHUNK]]  # [K, chunk, features]
+        for s in range(0, chunk.shape[1], BLOCK):
+            xs = chunk[:, s:s + BLOCK]
+            first = c + s
+            r = xs.shape[1]
+            pre = torch.baddbmm(bs[0], xs, wts[0])  # [K, r, out]
+            gram = torch.bmm(xs, xs.transpose(1, 2)).add_(1.0)  # [K, r, r]
+            for i in range(r):
+                f = 1.0 if factors is None else factors[first + i]
+                step = first + i
+                out = logits[:, step:step + 1]
+                z = torch.baddbmm(pre[:, i:i + 1], gram[:, i:i + 1, :i], pending[:, :i], out=out if last == 0 else None)
+                inputs = [xs[:, i:i + 1]]
+                for j in range(1, last + 1):
+                    inputs.append(act(z))
+                    z = torch.baddbmm(bs[j], inputs[j], wts[j], out=out if j == last else None)
+                delta = torch.softmax(z, -1).sub_(onehot[:, step:step + 1])
+                for j in range(last, 0, -1):
+                    below = backward(torch.bmm(delta, ws[j]), inputs[j])
+                    if shared:
+                        ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0] * f)
+                        bs[j].add_(delta, alpha=-rates[0] * f)
+                    else:
+                        scaled = delta * (lr if factors is None else lr * f)
+                        ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
+                        bs[j].sub_(scaled)
+                    delta = below
+                torch.mul(delta, -(rates[0] * f if shared else lr * f), out=pending[:, i:i + 1])
+            ws[0].baddbmm_(pending[:, :r].transpose(1, 2), xs)
+            bs[0].add_(pending[:, :r].sum(1, keepdim=True))

@@ -3,6 +3,7 @@
 needs the weights after every step."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -98,8 +99,6 @@ def test_diverging_rate_is_caught_at_the_same_step(synthetic):
 def test_blocked_equals_step_by_step_weight_by_weight(act):
     """The two paths over 100 steps (three blocks and a short one) from the same weights: every weight, bias
     and logit alike, to rounding over 100 steps — tighter than a whole run's records can tell."""
-    from types import SimpleNamespace
-
     import torch
     import torch.nn.functional as F
 
@@ -128,3 +127,36 @@ def test_blocked_equals_step_by_step_weight_by_weight(act):
             # what the updates moved, to rtol; plus one rounding of the weight itself per step
             assert (b - s).abs().max().item() <= tol * moved + n * U * w0.abs().max().item(), name
     assert torch.allclose(out["blocked"][2], out["step"][2], rtol=tol, atol=tol * out["step"][2].abs().max())
+
+
+@pytest.mark.parametrize("rates", [(0.01, 0.01, 0.01), (0.003, 0.01, 0.03)], ids=["shared", "own"])
+def test_blocked_stack_equals_step_by_step_member_by_member(rates):
+    """The stacked paths over 100 steps, three members with their own orders (and rates): the same check."""
+    import torch
+    import torch.nn.functional as F
+
+    from tests.numerics import U, rtol
+
+    g = torch.Generator().manual_seed(1)
+    k, n, widths = len(rates), 100, (784, 64, 10)
+    x = torch.randn(n, widths[0], generator=g)
+    perms = torch.stack([torch.randperm(n, generator=g) for _ in range(k)])
+    labels = torch.randint(0, 10, (n,), generator=g)[perms]
+    onehot = F.one_hot(labels, 10).float()
+    start = [(torch.randn(k, o, i, generator=g) / i**0.5, torch.randn(k, 1, o, generator=g) * 0.1)
+             for i, o in zip(widths, widths[1:])]
+    out = {}
+    for path in ("step", "blocked"):
+        ws, bs = [w.clone() for w, _ in start], [b.clone() for _, b in start]
+        logits = torch.empty(k, n, 10)
+        hook = (lambda t: None) if path == "step" else None
+        fast_sgd._fast_sgd_stacked(SimpleNamespace(x=x), perms, ws, bs, onehot, logits, list(rates), "relu",
+                                   on_step=hook)
+        out[path] = (ws + bs, logits)
+    tol = rtol(n, widths[0])
+    for b, s, w0 in zip(out["blocked"][0], out["step"][0], [w for w, _ in start] + [b for _, b in start]):
+        for m in range(k):  # each member by itself: its own scale
+            moved = (s[m] - w0[m]).abs().max().item()
+            assert moved > 0
+            assert (b[m] - s[m]).abs().max().item() <= tol * moved + n * U * w0[m].abs().max().item()
+    assert torch.allclose(out["blocked"][1], out["step"][1], rtol=tol, atol=tol * out["step"][1].abs().max())

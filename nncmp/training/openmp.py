@@ -33,6 +33,13 @@ from nncmp.training import load
 
 VARIABLE = "OMP_WAIT_POLICY"
 CHOSEN = "NNCMP_OPENMP"  # nncmp's choice and why, as JSON: what a worker process inherits and records
+# How long a spinning thread spins before it sleeps, where nncmp chooses ACTIVE. ACTIVE alone spins for minutes
+# after the last parallel region (libgomp: 30 billion spins; LLVM's and Intel's libomp: for ever), so an idle
+# nncmp process (a notebook's kernel between cells, a driver waiting for its workers, bench waiting for its
+# child processes) kept a core busy: a child `nncmp compare` took 6.0 s beside such a parent against 4.0 s
+# alone. About 30 ms of spinning (libgomp counts ~100,000 spins a millisecond) measured as fast as ACTIVE
+# alone on every engine here, and an idle process then spins 0.04 s, not seconds (docs: Performance).
+SPIN = {"GOMP_SPINCOUNT": "3000000", "KMP_BLOCKTIME": "30"}  # libgomp (Linux torch), libomp (macOS, Intel): ms
 
 # Measured on 2 cores (docs: From Python, "In a notebook"): the quickstart notebook's comparison in a kernel,
 # 24 runs of 10 epochs, took 41 s with passive threads and 39 minutes with spinning ones while another process
@@ -51,16 +58,17 @@ class Choice:
     class: dataclasses would double what `import nncmp` costs.)"""
 
     def __init__(self, wait_policy: str, why: str, busy_cores: float | None = None, cores: int | None = None,
-                 measured: str | None = None):
+                 measured: str | None = None, spin: dict[str, str] | None = None):
         self.wait_policy = wait_policy  # ACTIVE, PASSIVE, the user's value, or "" (OpenMP's default: torch first)
         self.why = why
         self.busy_cores = busy_cores  # other programs' work on nncmp's cores when measured, in cores
         self.cores = cores
         self.measured = measured  # over what (load.measure), if measured
+        self.spin = spin  # the bound on spinning nncmp set with ACTIVE (SPIN), if it did
 
     def to_json(self) -> dict[str, object]:
         return {"wait_policy": self.wait_policy, "why": self.why, "busy_cores": self.busy_cores, "cores": self.cores,
-                "measured": self.measured}
+                "measured": self.measured, "spin": self.spin}
 
     def line(self) -> str:
         return f"OpenMP threads wait {self.wait_policy or 'as OpenMP does by default'}: {self.why}"
@@ -125,10 +133,13 @@ def decide() -> Choice:
                                  "load", None, cores, how)
     else:
         policy = load.wait_policy(busy)
-        effect = ("spinning is the fastest on free cores" if policy == "ACTIVE" else
-                  "spinning threads would wait for the ones busy cores deschedule")
+        # A bound the user set on spinning is theirs; nncmp's goes with its ACTIVE only.
+        spin = {k: v for k, v in SPIN.items() if k not in os.environ} if policy == "ACTIVE" else {}
+        effect = ("spinning is the fastest on free cores" + (" (for about 30 ms, then sleeping)" if spin else "")
+                  if policy == "ACTIVE" else "spinning threads would wait for the ones busy cores deschedule")
         made = Choice(policy, f"other programs kept {busy:.2f} of {cores} cores busy: {effect}", round(busy, 2), cores,
-                      how)
+                      how, spin or None)
+        os.environ.update(spin)
     import json  # here: `import nncmp` imports no more than it needs
 
     os.environ[VARIABLE] = made.wait_policy

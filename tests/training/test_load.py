@@ -71,8 +71,8 @@ def machine(monkeypatch):
     monkeypatch.setattr(openmp, "_choice", None)
     monkeypatch.setattr(openmp._HOOK, "armed", False)
     monkeypatch.setattr(openmp, "torch_loaded", lambda: False)  # as before anything imported torch
-    monkeypatch.delenv(openmp.VARIABLE, raising=False)
-    monkeypatch.delenv(openmp.CHOSEN, raising=False)
+    for name in (openmp.VARIABLE, openmp.CHOSEN, *openmp.SPIN):
+        monkeypatch.delenv(name, raising=False)
     return fake
 
 
@@ -114,6 +114,18 @@ def test_free_cores_get_spinning_threads_and_busy_ones_passive_waiting(machine, 
     assert f"{busy:.2f} of 2 cores busy" in chosen.why
     assert json.loads(os.environ[openmp.CHOSEN]) == chosen.to_json()  # what a worker process inherits
     assert load.threads_for(busy, 2, 2) == threads
+    # Spinning for about 30 ms, not minutes: an idle nncmp process frees its cores (libgomp's and libomp's bound)
+    spin = {name: os.environ.get(name) for name in openmp.SPIN}
+    assert (spin == openmp.SPIN == chosen.spin) if policy == "ACTIVE" else (set(spin.values()) == {None} and
+                                                                           chosen.spin is None)
+
+
+def test_a_bound_on_spinning_the_user_set_is_kept(machine, monkeypatch):
+    monkeypatch.setenv("GOMP_SPINCOUNT", "INFINITY")
+    chosen = openmp.choice()
+    assert chosen.wait_policy == "ACTIVE" and os.environ["GOMP_SPINCOUNT"] == "INFINITY"
+    assert chosen.spin == {"KMP_BLOCKTIME": openmp.SPIN["KMP_BLOCKTIME"]} == {
+        k: os.environ[k] for k in chosen.spin}
 
 
 def test_the_choice_waits_for_the_span_it_needs_and_no_longer(machine):
@@ -314,3 +326,15 @@ def test_a_core_kept_busy_gives_passive_waiting(tmp_path):
     finally:
         spinner.kill()
         spinner.wait()
+
+
+@pytest.mark.slow  # a process that imports torch
+def test_an_idle_nncmp_process_frees_its_cores(tmp_path):
+    """After its threads' last parallel work, a process waits 1.5 s (a notebook between cells, a driver waiting
+    for its workers): its threads spin ~30 ms and sleep, where ACTIVE alone spun the whole wait on a core. Not a
+    timing: CPU seconds used against seconds waited, whatever the machine's speed (busy, it waits passively)."""
+    code = ("import nncmp, time, torch; torch.set_num_threads(2); a = torch.randn(1500, 1500); (a @ a).sum(); "
+            "c = time.process_time(); time.sleep(1.5); print(time.process_time() - c)")
+    clean = {k: v for k, v in os.environ.items() if k not in (openmp.VARIABLE, openmp.CHOSEN, *openmp.SPIN)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean)
+    assert float(done.stdout) < 0.5

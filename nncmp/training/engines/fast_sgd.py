@@ -4,7 +4,9 @@ Per example: the forward pass, the softmax-minus-one-hot delta at the output, th
 top the delta for the layer below (computed with the weights before their update, through torch's own
 threshold/tanh/sigmoid_backward kernels) and an in-place rank-1 update of the weights (addr_ for one model,
 baddbmm_ for a stack, where each member may have its own learning rate). About twenty tensor operations
-per step: their dispatch cost, not arithmetic, is the limit.
+per step: their dispatch cost, not arithmetic, is the limit — but for the first layer, whose two passes over
+784×256 weights were half a step: it goes in blocks of BLOCK steps (_blocked_single, _blocked_stacked), the
+step-by-step path staying for weight decay and for hooks that read the weights after every step.
 """
 
 from __future__ import annotations

@@ -229,16 +229,24 @@ def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tens
                 if keep is not None:
                     ws[j].mul_(keep)
                     bs[j].mul_(keep)
-                if shared:
-                    ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0] * f)
-                    bs[j].add_(delta, alpha=-rates[0] * f)
-                else:
-                    scaled = delta * (lr if factors is None else lr * f)
-                    ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
-                    bs[j].sub_(scaled)
+                _step_members(ws[j], bs[j], delta, inputs[j], rates[0] * f if shared else None,
+                              lr if factors is None else lr * f)
                 delta = below
             if on_step:
                 on_step(c + i + 1)
+
+
+def _step_members(w: torch.Tensor, b: torch.Tensor, delta: torch.Tensor, x: torch.Tensor, rate: float | None,
+                  rates: torch.Tensor) -> None:
+    """One layer's SGD step for every member: w −= r·δᵀx, b −= r·δ, with one rate `rate` for all, or (None)
+    each member its own (`rates`, [K, 1, 1])."""
+    if rate is not None:
+        w.baddbmm_(delta.transpose(1, 2), x, alpha=-rate)
+        b.add_(delta, alpha=-rate)
+    else:
+        scaled = delta * rates
+        w.baddbmm_(scaled.transpose(1, 2), x, alpha=-1.0)
+        b.sub_(scaled)
 
 
 def _blocked_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
@@ -273,13 +281,8 @@ def _blocked_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tenso
                 delta = torch.softmax(z, -1).sub_(onehot[:, step:step + 1])
                 for j in range(last, 0, -1):
                     below = backward(torch.bmm(delta, ws[j]), inputs[j])
-                    if shared:
-                        ws[j].baddbmm_(delta.transpose(1, 2), inputs[j], alpha=-rates[0] * f)
-                        bs[j].add_(delta, alpha=-rates[0] * f)
-                    else:
-                        scaled = delta * (lr if factors is None else lr * f)
-                        ws[j].baddbmm_(scaled.transpose(1, 2), inputs[j], alpha=-1.0)
-                        bs[j].sub_(scaled)
+                    _step_members(ws[j], bs[j], delta, inputs[j], rates[0] * f if shared else None,
+                                  lr if factors is None else lr * f)
                     delta = below
                 torch.mul(delta, -(rates[0] * f if shared else lr * f), out=pending[:, i:i + 1])
             ws[0].baddbmm_(pending[:, :r].transpose(1, 2), xs)

@@ -75,4 +75,5 @@ def report_openmp(source, group, *args):
     its nncmp has, as the group's probe results."""
     from nncmp.training import openmp
 
-    return [[] for _ in group.specs], {"policy": os.environ.get(openmp.VARIABLE), "choice": openmp.choice().to_json()}
+    return [[] for _ in group.specs], {"policy": os.environ.get(openmp.VARIABLE), "choice": openmp.choice().to_json(),
+                                       "spin": {k: os.environ.get(k) for k in openmp.SPIN}}

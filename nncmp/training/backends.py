@@ -331,8 +331,8 @@ class RayBackend:
         # forever).
         cpus = max(1, int(self.ray.cluster_resources().get("CPU", jobs)))
         # A Ray worker is not this process's child (a cluster's, or an instance started before): the wait policy
-        # openmp.py chose, and its record, go with every task, so its torch loads with them.
-        chosen = {k: os.environ[k] for k in (openmp.VARIABLE, openmp.CHOSEN) if k in os.environ}
+        # openmp.py chose, its bound on spinning and its record go with every task, so its torch loads with them.
+        chosen = {k: os.environ[k] for k in (openmp.VARIABLE, openmp.CHOSEN, *openmp.SPIN) if k in os.environ}
         self.remote = self.ray.remote(num_cpus=min(setup.threads, cpus), num_gpus=gpus_per_task, max_retries=0,
                                       **({"runtime_env": {"env_vars": chosen}} if chosen else {}))(call)
         self.capacity = max(1, cpus // min(setup.threads, cpus))

@@ -219,4 +219,4 @@ class Threads:
         """After the groups: torch's count as nncmp found it (a notebook's own torch code goes on with it)."""
         if self.ours is not None and self.get() == self.ours:
             self.put(self.most)
-        self.ours, self.capped = None, False
+        self.ours, self.capped, self.free = None, False, None  # the next command measures afresh

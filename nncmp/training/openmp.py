@@ -37,8 +37,9 @@ CHOSEN = "NNCMP_OPENMP"  # nncmp's choice and why, as JSON: what a worker proces
 # after the last parallel region (libgomp: 30 billion spins; LLVM's and Intel's libomp: for ever), so an idle
 # nncmp process (a notebook's kernel between cells, a driver waiting for its workers, bench waiting for its
 # child processes) kept a core busy: a child `nncmp compare` took 6.0 s beside such a parent against 4.0 s
-# alone. About 30 ms of spinning (libgomp counts ~100,000 spins a millisecond) measured as fast as ACTIVE
-# alone on every engine here, and an idle process then spins 0.04 s, not seconds (docs: Performance).
+# alone (3.8 s beside it with the bound). About 30 ms of spinning (libgomp counts ~100,000 spins a millisecond)
+# measured as fast as ACTIVE alone on every engine here, and an idle process then spins 0.04 s, not seconds
+# (docs: Performance).
 SPIN = {"GOMP_SPINCOUNT": "3000000", "KMP_BLOCKTIME": "30"}  # libgomp (Linux torch), libomp (macOS, Intel): ms
 
 # Measured on 2 cores (docs: From Python, "In a notebook"): the quickstart notebook's comparison in a kernel,
@@ -133,10 +134,16 @@ def decide() -> Choice:
                                  "load", None, cores, how)
     else:
         policy = load.wait_policy(busy)
-        # A bound the user set on spinning is theirs; nncmp's goes with its ACTIVE only.
-        spin = {k: v for k, v in SPIN.items() if k not in os.environ} if policy == "ACTIVE" else {}
-        effect = ("spinning is the fastest on free cores" + (" (for about 30 ms, then sleeping)" if spin else "")
-                  if policy == "ACTIVE" else "spinning threads would wait for the ones busy cores deschedule")
+        # A bound the user set on spinning is theirs; nncmp's (its value: inherited from a parent nncmp that chose
+        # ACTIVE, say) goes with its ACTIVE only — libgomp spins for an explicit count even under PASSIVE.
+        theirs = [k for k, v in SPIN.items() if os.environ.get(k, v) != v]
+        spin = {k: v for k, v in SPIN.items() if k not in theirs} if policy == "ACTIVE" else {}
+        for k in SPIN.keys() - theirs - spin.keys():
+            os.environ.pop(k, None)
+        bound = (" (for about 30 ms, then sleeping)" if not theirs else
+                 f" (as long as {', '.join(f'{k}={os.environ[k]}' for k in theirs)} from the environment allows)")
+        effect = ("spinning is the fastest on free cores" + bound if policy == "ACTIVE" else
+                  "spinning threads would wait for the ones busy cores deschedule")
         made = Choice(policy, f"other programs kept {busy:.2f} of {cores} cores busy: {effect}", round(busy, 2), cores,
                       how, spin or None)
         os.environ.update(spin)

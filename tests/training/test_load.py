@@ -126,6 +126,18 @@ def test_a_bound_on_spinning_the_user_set_is_kept(machine, monkeypatch):
     assert chosen.wait_policy == "ACTIVE" and os.environ["GOMP_SPINCOUNT"] == "INFINITY"
     assert chosen.spin == {"KMP_BLOCKTIME": openmp.SPIN["KMP_BLOCKTIME"]} == {
         k: os.environ[k] for k in chosen.spin}
+    assert "as long as GOMP_SPINCOUNT=INFINITY from the environment allows" in chosen.why  # not "about 30 ms"
+
+
+@pytest.mark.parametrize("user", [None, "100"])
+def test_a_busy_machine_drops_nncmps_own_bound_but_keeps_the_users(machine, monkeypatch, user):
+    """libgomp spins for an explicit count even under PASSIVE: nncmp's bound (its value, inherited from a parent
+    nncmp that chose ACTIVE) goes; a count the user set stays."""
+    monkeypatch.setenv("GOMP_SPINCOUNT", user or openmp.SPIN["GOMP_SPINCOUNT"])
+    machine.busy = 1.0
+    chosen = openmp.choice()
+    assert chosen.wait_policy == "PASSIVE" and chosen.spin is None
+    assert os.environ.get("GOMP_SPINCOUNT") == user and "KMP_BLOCKTIME" not in os.environ
 
 
 def test_the_choice_waits_for_the_span_it_needs_and_no_longer(machine):
@@ -239,6 +251,21 @@ def test_an_engine_that_runs_best_on_fewer_threads_gets_them_for_its_groups(mach
     assert threads.follow(alone) is None and torch.threads == 2
 
 
+def test_after_restore_the_next_command_starts_from_torchs_count(machine):
+    """restore() forgets the last measured load: a command right after a busy one (too soon to measure) keeps
+    torch's count rather than the old load's."""
+    torch = Torch(2)
+    threads = load.Threads(torch.get, torch.put)
+    load.start()
+    machine.busy = 1.0
+    threads.follow()
+    assert torch.threads == 1
+    threads.restore()
+    assert torch.threads == 2
+    machine.busy, machine.step = 0.0, 0.1  # the next command's first group: too soon to measure
+    assert threads.follow() is None and torch.threads == 2
+
+
 def test_the_record_says_the_thread_counts_the_groups_ran_with(machine, monkeypatch):
     """Issue 31: written at the start the record said 2 threads while every group under load ran on 1."""
     monkeypatch.setattr(load, "_ran", {7: 1})  # an earlier command's group in this process (a notebook, a suite)
@@ -331,9 +358,13 @@ def test_a_core_kept_busy_gives_passive_waiting(tmp_path):
 @pytest.mark.slow  # a process that imports torch
 def test_an_idle_nncmp_process_frees_its_cores(tmp_path):
     """After its threads' last parallel work, a process waits 1.5 s (a notebook between cells, a driver waiting
-    for its workers): its threads spin ~30 ms and sleep, where ACTIVE alone spun the whole wait on a core. Not a
-    timing: CPU seconds used against seconds waited, whatever the machine's speed (busy, it waits passively)."""
-    code = ("import nncmp, time, torch; torch.set_num_threads(2); a = torch.randn(1500, 1500); (a @ a).sum(); "
+    for its workers): its threads spin ~30 ms and sleep, where ACTIVE alone spun the whole wait on a core (1.5 s
+    of CPU). Not a timing: CPU seconds used against seconds waited; 0.5 s leaves room for a CPU that spins 10×
+    slower than libgomp's estimate."""
+    # nncmp's ACTIVE whatever the load here, so that the bound is what this tests on any machine
+    code = ("import nncmp, time; from nncmp.training import load; load.wait_policy = lambda busy: 'ACTIVE'; "
+            "import torch; from nncmp.training import openmp; assert openmp.choice().wait_policy == 'ACTIVE'; "
+            "torch.set_num_threads(2); a = torch.randn(1500, 1500); (a @ a).sum(); "
             "c = time.process_time(); time.sleep(1.5); print(time.process_time() - c)")
     clean = {k: v for k, v in os.environ.items() if k not in (openmp.VARIABLE, openmp.CHOSEN, *openmp.SPIN)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean)

@@ -147,7 +147,7 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
     """Rows for the bench table and the engine's records; with `reference`, each row gains the
     course-style loop's speed and the engine's speed-up over it. `specs`: resolved on `data` (on the CPU);
     runs on `device`, torch's threads following the load before each case (`follow`, as run_standard)."""
-    from nncmp.bench.load import ran_with
+    from nncmp.bench.load import engine_threads, ran_with, stop_following
     from nncmp.training.execute import train_one
 
     # Warm-up (first-call allocations, thread pools) so the first case is not penalised.
@@ -162,12 +162,15 @@ def run_bench(specs: list[RunSpec], data: Data, reference: bool, data_dir: Path 
             row, recs = bench_engine(spec, data, device)
             row.update(how)
             if course is not None:
+                ran_with(follow)  # the course loop on the load's count, as in the standard benchmark
                 row.update(bench_reference(spec, data, course, device))
                 row["speed-up"] = row["samples/s"] / row["ref samples/s"]
             rows.append(row)
             records.extend(recs)
             if on_case:
                 on_case(row)
+    if follow:
+        stop_following()
     return rows, records
 
 
@@ -240,15 +243,6 @@ def _timed_nncmp(specs: list[RunSpec], data: Data, together: bool, device: str =
     return seconds, runs[0][-1]["examples"], memory.peak
 
 
-def engine_threads(specs: list[RunSpec], data: Data, together: bool, device: str = "cpu") -> tuple[int, str] | None:
-    """The most threads the engine of `specs` (stacked, or each alone) runs fastest on (plan.fewest_threads):
-    what compare would give their groups."""
-    from nncmp.training.plan import fewest_threads, plan
-
-    specs = [s.resolved(data.n_train) for s in specs]
-    return fewest_threads(plan(specs, data, max_group=len(specs) if together else 1, device=device)[0])
-
-
 def _timed_reference(spec: RunSpec, data: Data, dataset: Dataset[Any], device: str = "cpu") -> tuple[float, int, float]:
     row = bench_reference(spec, data, dataset, device)
     examples = len(dataset) * spec.epochs
@@ -267,9 +261,9 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
     import torch
     from torch.utils.data import Subset
 
-    from nncmp.bench.load import ran_with
+    from nncmp.bench.load import engine_threads, ran_with, stop_following
     from nncmp.registry.datasets import load as load_dataset
-    from nncmp.training.devices import THREADS, on_device
+    from nncmp.training.devices import on_device
 
     cpu_data = subset(load_dataset("synthetic", n=math.ceil(n / 0.8)), n)  # the synthetic set keeps 80% for training
     cpu_small = subset(cpu_data, n_bs1)
@@ -329,7 +323,7 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
 
             loaded, loaded_cases = under_load(plan, best, repeats, on_case, follow, caps)
     if follow:  # the pool below compares processes with torch's own count, as it always has
-        THREADS.restore()
+        stop_following()
 
     for case in best.values():  # fractions of the final (best) ceiling
         case["ceiling fraction"] = case["GFLOP/s"] / ceiling

@@ -12,9 +12,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nncmp.training import load
+
+if TYPE_CHECKING:
+    from nncmp.config.run import RunSpec
+    from nncmp.registry.data import Data
 
 # The standard benchmark's nncmp cases timed under load: one run and a stacked grid, at batch sizes 64 and 1.
 LOAD_CASES = ("single_bs64", "single_bs1", "grid_bs64_batched", "grid_bs1_batched")
@@ -42,6 +46,22 @@ def ran_with(follow: bool, cap: tuple[int, str] | None = None) -> dict[str, Any]
     if follow:
         devices.THREADS.follow(cap)
     return {"threads": devices.THREADS.get(), "wait policy": openmp.choice().wait_policy or "default"}
+
+
+def engine_threads(specs: list[RunSpec], data: Data, together: bool, device: str = "cpu") -> tuple[int, str] | None:
+    """The most threads the engine of `specs` (stacked, or each alone) runs fastest on (plan.fewest_threads):
+    what compare would give their groups."""
+    from nncmp.training.plan import fewest_threads, plan
+
+    specs = [s.resolved(data.n_train) for s in specs]
+    return fewest_threads(plan(specs, data, max_group=len(specs) if together else 1, device=device)[0])
+
+
+def stop_following() -> None:
+    """After the cases: torch's thread count as nncmp found it."""
+    from nncmp.training import devices
+
+    devices.THREADS.restore()
 
 
 def under_load(plan: list[tuple[str, str, int, int, Callable[[], tuple[float, int, float]]]],

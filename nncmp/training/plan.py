@@ -229,7 +229,8 @@ def fewest_threads(group: Group) -> tuple[int, str] | None:
     """The most torch threads the group's engine runs fastest on whatever the load, and why in words (None:
     every free core). Measured idle and with a core busy (docs: Performance, "A busy core"): the batch-1 SGD
     fast path alone is some twenty operations a step on vectors and small matrices, where a second thread only
-    adds the wait for it; stacked, its products are K times larger and two threads win."""
+    adds the wait for it (step by step, with weight decay, one and two threads measured alike); stacked, its
+    products are K times larger and two threads win."""
     if group.engine == "fast-sgd" and len(group.specs) == 1:
         return 1, "the batch-1 SGD fast path alone runs fastest on one thread"
     return None

@@ -66,6 +66,8 @@ def test_bench_suite_measures_every_figure_in_one_run(cli, tmp_path):
     follows = "OMP_NUM_THREADS" not in os.environ  # set (OMP_NUM_THREADS=1 make test): the user's count is kept
     assert config["openmp"]["wait_policy"] == choice().wait_policy
     assert config["openmp"]["threads_follow_load"] is follows and "processes" not in doc
+    if follows:  # the batch-1 run alone, and 8 of them one by one, on their engine's one thread, idle or not
+        assert cases["single_bs1"]["threads"] == cases["grid_bs1_sequential"]["threads"] == 1
     if follows:  # written again at the end: the threads each case ran with (10 idle, 4 under load)
         ran = config["openmp"]["groups_by_threads"]
         assert sum(ran.values()) == 14 and {int(n) for n in ran} == {c["threads"] for c in
@@ -97,3 +99,29 @@ def test_bench_a_users_model_stacked_one_by_one_and_against_the_plain_loop(tmp_p
     assert (cases["seconds"] > 0).all()
     figures = pd.read_csv(tmp_path / "b" / "figures.csv")
     assert set(figures["figure"]) == {"stacked_vs_one_by_one", "nncmp_vs_plain_loop"}
+
+
+def test_bench_cases_give_the_engine_its_fewer_threads_and_the_course_loop_the_loads(cli, tmp_path, monkeypatch):
+    """Idle (measured as such here): the batch-1 SGD run alone on one thread (plan.fewest_threads), the course
+    loop it is compared with on the two free cores, and torch's count as it was afterwards."""
+    import torch
+
+    from nncmp.bench import cases
+    from nncmp.training import devices, load
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    monkeypatch.setattr(devices, "THREADS", load.Threads(torch.get_num_threads, torch.set_num_threads))
+    monkeypatch.setattr(load, "since_last", lambda: (0.0, 2))  # every look: two free cores
+    course_threads = []
+    real = cases.bench_reference
+    monkeypatch.setattr(cases, "bench_reference",
+                        lambda *a, **k: course_threads.append(torch.get_num_threads()) or real(*a, **k))
+    try:
+        code, out, _ = cli("bench", "--opts", "sgd", "--dataset", "digits", "--reference", "--out", tmp_path)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0, out
+    assert pd.read_csv(tmp_path / "bench.csv")["threads"].tolist() == [1] and course_threads == [2] and after == 2

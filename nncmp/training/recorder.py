@@ -19,7 +19,8 @@ An engine (engines/: single.SingleRun, stacked.StackedRun, func_stacked.FuncStac
     member(j)             run j as an ordinary nn.Module, for --track-layers and --track-weights
     crit                  the runs' loss and accuracy (registry/losses.Criterion), and --metric-fn
     step_hook             set by the recorder: None, or a callable the engine calls after every optimizer
-                          step with the number of steps taken so far (--track-every)
+                          step with the number of steps taken so far (--track-every); if it has an `every`
+                          attribute, only the steps that are multiples of it need the call
 
 and optionally, for what a run costs (costs.py; runs.csv): `device`, `sizes()` (each run's parameters and
 optimizer state bytes, asked once after the first round), `timer` (a costs.StepTimer its steps report to)

@@ -59,6 +59,9 @@ class WeightTracker:
                     if self.tracked(spec):
                         self._add(spec, engine.member(j), step, step / steps_per_epoch(spec, self.n_train))
 
+        # The steps it takes weights at: an engine that applies updates in blocks (fast_sgd) brings the weights up
+        # to those steps only, and trains exactly as untracked.
+        hook.every = self.every  # type: ignore[attr-defined]
         return hook
 
     def _add(self, spec: RunSpec, model: nn.Module, step: int, epoch: float) -> None:

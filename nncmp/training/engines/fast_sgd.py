@@ -6,12 +6,13 @@ threshold/tanh/sigmoid_backward kernels) and an in-place rank-1 update of the we
 baddbmm_ for a stack, where each member may have its own learning rate). About twenty tensor operations
 per step: their dispatch cost, not arithmetic, is the limit — but for the first layer, whose two passes over
 784×256 weights were half a step: it goes in blocks of BLOCK steps (_blocked_single, _blocked_stacked), the
-step-by-step path staying for weight decay and for hooks that read the weights after every step.
+step-by-step path (_stepwise_single, _stepwise_stacked) staying for weight decay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import torch
@@ -71,6 +72,20 @@ def activation(act: str, inplace: bool = False) -> tuple[Callable[[torch.Tensor]
 FAST_CHUNK = 512  # steps whose inputs are gathered at once: one indexing op per chunk, not per step
 
 
+class StepHook:
+    """The recorder's step hook in this epoch's terms: called with the epoch's steps so far; `due(t)`: whether it
+    takes the weights after step t (its `every`; every step if it does not say)."""
+
+    def __init__(self, hook: Callable[[int], None], base: int):
+        self.hook, self.base, self.every = hook, base, getattr(hook, "every", 1)
+
+    def due(self, t: int) -> bool:
+        return (self.base + t) % self.every == 0
+
+    def __call__(self, t: int) -> None:
+        self.hook(self.base + t)
+
+
 def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics, int]:
     """One epoch of the stack in `state` (a stacked.StackedRun built with fast=True); returns the members'
     (train loss, accuracy, first non-finite step) and the examples seen."""
@@ -92,7 +107,7 @@ def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics
     base = state.steps_done
     state.steps_done += n
     # --track-every: called after each example's update with the run's steps so far (None: not tracking).
-    on_step = (lambda t: state.step_hook(base + t)) if state.step_hook else None
+    on_step = StepHook(state.step_hook, base) if state.step_hook else None
     with torch.no_grad():
         ws = [w.detach() for w, _ in linears]
         bs = [b.detach() for _, b in linears]
@@ -110,15 +125,24 @@ def fast_sgd_epoch(state: FastState, specs: list[RunSpec]) -> tuple[EpochMetrics
 
 def _fast_sgd_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
                      onehot: torch.Tensor, logits: torch.Tensor, lr: float, act_name: str,
-                     factors: list[float] | None = None, on_step: Callable[[int], None] | None = None,
+                     factors: list[float] | None = None, on_step: StepHook | None = None,
                      decay: float = 0.0) -> None:
     """One model: matrix-vector products (addmv) and rank-1 updates (addr_), no batch dimension at all.
     factors: the learning-rate schedule's factor of each step of the epoch (None: constant). decay: SGD's
     weight decay, w ← w·(1 − rate·decay) − rate·g (torch's w − rate·(g + decay·w), rounded once more).
-    Without decay and with nothing reading the weights after each step, the first layer goes by blocks."""
-    if not decay and on_step is None:
-        _blocked_single(state, perm, ws, bs, onehot, logits, lr, act_name, factors)
-        return
+    Without decay the first layer goes by blocks (_blocked_single)."""
+    if not decay:
+        _blocked_single(state, perm, ws, bs, onehot, logits, lr, act_name, factors, on_step)
+    else:
+        _stepwise_single(state, perm, ws, bs, onehot, logits, lr, act_name, factors, on_step, decay)
+
+
+def _stepwise_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
+                     onehot: torch.Tensor, logits: torch.Tensor, lr: float, act_name: str,
+                     factors: list[float] | None = None, on_step: Callable[[int], None] | None = None,
+                     decay: float = 0.0) -> None:
+    """_fast_sgd_single step by step: each example's update applied before the next example's forward pass
+    (weight decay shrinks every weight every step; the tests' reference for the blocks)."""
     act, backward = activation(act_name)
     last = len(ws) - 1
     wts = [w.t() for w in ws]  # views: they follow the in-place updates
@@ -152,7 +176,7 @@ BLOCK = 32  # steps whose first-layer products _blocked_single makes at once (16
 
 def _blocked_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
                     onehot: torch.Tensor, logits: torch.Tensor, lr: float, act_name: str,
-                    factors: list[float] | None) -> None:
+                    factors: list[float] | None, on_step: StepHook | None = None) -> None:
     """_fast_sgd_single's arithmetic with the first layer's work in blocks of BLOCK steps. Per step the first
     layer is two passes over its weights (784×256 for the course's mlp: the product and the rank-1 update),
     half the step's time. In a block, one matrix product gives every step's pre-activation with the weights
@@ -160,7 +184,9 @@ def _blocked_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor]
     (and −r·d on the bias) changes the pre-activation at input x by −r·d·(x'·x + 1), from a Gram matrix of the
     block's inputs made once. At the block's end its updates are applied as one product. The same sums in
     another order: the results agree with the step-by-step path to rounding (tests: engines/test_fast_sgd.py).
-    The first layer never needs the delta below it, so only its forward pass reads the pending updates."""
+    The first layer never needs the delta below it, so only its forward pass reads the pending updates.
+    A step hook (--track-every) gets the weights as they stand after the steps it takes, the first layer brought
+    up to that step for the call and put back after it, so that tracking changes no number."""
     act, backward = activation(act_name, inplace=True)  # every activation here acts on a fresh tensor
     last = len(ws) - 1
     wts = [w.t() for w in ws]  # views: they follow the in-place updates
@@ -190,20 +216,56 @@ def _blocked_single(state: FastState, perm: torch.Tensor, ws: list[torch.Tensor]
                     bs[j].add_(delta, alpha=-rate)
                     delta = below
                 torch.mul(delta, -rate, out=rows[k])
-            ws[0].addmm_(columns[:, :r], xs)
-            bs[0].add_(pending[:r].sum(0))
+                if on_step is not None and k < r - 1 and on_step.due(first + k + 1):
+                    with _brought_up(ws[0], bs[0], pending[:k + 1], xs[:k + 1]):
+                        on_step(first + k + 1)
+            _apply(ws[0], bs[0], pending[:r], xs)
+            if on_step is not None and on_step.due(first + r):
+                on_step(first + r)
+
+
+def _apply(w: torch.Tensor, b: torch.Tensor, done: torch.Tensor, x: torch.Tensor) -> None:
+    """A block's updates to the first layer: `done` is −rate·δ of its steps ([steps, out]; a stack's [K, steps,
+    out]), `x` their inputs; w += doneᵀ·x, b += Σ done, as one product."""
+    if w.dim() == 2:
+        w.addmm_(done.t(), x)
+        b.add_(done.sum(0))
+    else:
+        w.baddbmm_(done.transpose(1, 2), x)
+        b.add_(done.sum(1, keepdim=True))
+
+
+@contextlib.contextmanager
+def _brought_up(w: torch.Tensor, b: torch.Tensor, done: torch.Tensor, x: torch.Tensor) -> Iterator[None]:
+    """The first layer's weights and biases with the block's updates so far applied (_apply) for the duration
+    of the `with`, then exactly as they were: the block goes on from its start weights."""
+    saved = w.clone(), b.clone()
+    _apply(w, b, done, x)
+    try:
+        yield
+    finally:
+        w.copy_(saved[0])
+        b.copy_(saved[1])
 
 
 def _fast_sgd_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
                       onehot: torch.Tensor, logits: torch.Tensor, rates: list[float], act_name: str,
-                      factors: list[float] | None = None, on_step: Callable[[int], None] | None = None,
+                      factors: list[float] | None = None, on_step: StepHook | None = None,
                       decays: list[float] | None = None) -> None:
     """K models: batched products (baddbmm) and batched rank-1 updates; each member may have its own rate
     and weight decay. factors: the learning-rate schedule's factor of each step of the epoch (None: constant).
-    Without decay and with nothing reading the weights after each step, the first layer goes by blocks."""
-    if not (decays and any(decays)) and on_step is None:
-        _blocked_stacked(state, perms, ws, bs, onehot, logits, rates, act_name, factors)
-        return
+    Without decay the first layer goes by blocks (_blocked_stacked)."""
+    if not (decays and any(decays)):
+        _blocked_stacked(state, perms, ws, bs, onehot, logits, rates, act_name, factors, on_step)
+    else:
+        _stepwise_stacked(state, perms, ws, bs, onehot, logits, rates, act_name, factors, on_step, decays)
+
+
+def _stepwise_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
+                      onehot: torch.Tensor, logits: torch.Tensor, rates: list[float], act_name: str,
+                      factors: list[float] | None = None, on_step: Callable[[int], None] | None = None,
+                      decays: list[float] | None = None) -> None:
+    """_fast_sgd_stacked step by step (weight decay; the tests' reference for the blocks)."""
     act, backward = activation(act_name)
     k, n = perms.shape
     last = len(ws) - 1
@@ -251,7 +313,7 @@ def _step_members(w: torch.Tensor, b: torch.Tensor, delta: torch.Tensor, x: torc
 
 def _blocked_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tensor], bs: list[torch.Tensor],
                      onehot: torch.Tensor, logits: torch.Tensor, rates: list[float], act_name: str,
-                     factors: list[float] | None) -> None:
+                     factors: list[float] | None, on_step: StepHook | None = None) -> None:
     """_fast_sgd_stacked's arithmetic with each member's first layer in blocks, as _blocked_single's: batched
     products over the members, each with its own inputs (its own order), Gram matrix and rate."""
     act, backward = activation(act_name, inplace=True)
@@ -285,5 +347,9 @@ def _blocked_stacked(state: FastState, perms: torch.Tensor, ws: list[torch.Tenso
                                   lr if factors is None else lr * f)
                     delta = below
                 torch.mul(delta, -(rates[0] * f if shared else lr * f), out=pending[:, i:i + 1])
-            ws[0].baddbmm_(pending[:, :r].transpose(1, 2), xs)
-            bs[0].add_(pending[:, :r].sum(1, keepdim=True))
+                if on_step is not None and i < r - 1 and on_step.due(step + 1):
+                    with _brought_up(ws[0], bs[0], pending[:, :i + 1], xs[:, :i + 1]):
+                        on_step(step + 1)
+            _apply(ws[0], bs[0], pending[:, :r], xs)
+            if on_step is not None and on_step.due(first + r):
+                on_step(first + r)

@@ -12,7 +12,7 @@ from nncmp.registry.datasets import load
 from nncmp.training.engines import fast_sgd
 from nncmp.training.engines.single import train
 from nncmp.training.execute import train_one
-from tests.numerics import THREADS, assert_same_records, spec_rtol, torch_threads
+from tests.numerics import THREADS, U, assert_same_records, rtol, spec_rtol, torch_threads
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +36,12 @@ def same(data, spec, expected, got):
 
 @pytest.fixture
 def paths(monkeypatch):
-    """Which of the two single-run paths trained each epoch."""
+    """Which single-run path trained each epoch."""
     used = []
-    for name in ("_blocked_single", "_fast_sgd_single"):
+    for name in ("_blocked_single", "_stepwise_single"):
         real = getattr(fast_sgd, name)
         monkeypatch.setattr(fast_sgd, name, lambda *a, real=real, name=name, **k: used.append(name) or real(*a, **k))
     return used
-
 
 BASE = {"dataset": "synthetic", "n": 610, "optimizer": "sgd", "init": "he", "epochs": 2}
 CASES = {
@@ -59,33 +58,60 @@ CASES = {
 def test_blocked_first_layer_matches_the_single_run_engine(synthetic, case, threads, paths):
     spec = RunSpec(**{**BASE, **CASES[case]}).resolved(synthetic.n_train)
     got = train_one(spec, synthetic)
-    assert paths == ["_fast_sgd_single", "_blocked_single"] * spec.epochs
+    assert paths == ["_blocked_single"] * spec.epochs
     same(synthetic, spec, train(spec, synthetic), got)
 
 
 def test_weight_decay_keeps_the_step_by_step_path(synthetic, paths):
     spec = RunSpec(**BASE, weight_decay=0.01).resolved(synthetic.n_train)
     got = train_one(spec, synthetic)
-    assert paths == ["_fast_sgd_single"] * spec.epochs
+    assert paths == ["_stepwise_single"] * spec.epochs
     same(synthetic, spec, train(spec, synthetic), got)
 
 
-def test_a_hook_after_each_step_sees_every_steps_weights(synthetic, paths):
-    """--track-every reads the weights after every step: the step-by-step path, whose weights are current."""
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_hook_gets_the_weights_of_its_steps_and_tracking_changes_no_number(synthetic, k, monkeypatch):
+    """--track-every K: after every K-th step the hook reads the weights as they stand after that step (the
+    block's updates so far brought up, then put back), and the run trains bit for bit as untracked."""
     import torch
 
     from nncmp.training.engines.stacked import StackedRun
 
-    spec = RunSpec(**{**BASE, "epochs": 1}).resolved(synthetic.n_train)
-    run = StackedRun([spec], synthetic, fast=True)
-    seen = []
-    first = next(layer for layer in run.stack.layers if layer.kind == "linear").tensors[0]
-    run.step_hook = lambda step: seen.append((step, first.detach().clone()))
-    run.train_epoch()
-    assert paths == ["_fast_sgd_single"]
-    steps = [step for step, _ in seen]
-    assert steps == list(range(1, synthetic.n_train + 1))
-    assert all(not torch.equal(a, b) for (_, a), (_, b) in zip(seen, seen[1:]))  # every step moved them
+    specs = [RunSpec(**BASE, seed=s).resolved(synthetic.n_train) for s in range(k)]
+    steps = 2 * synthetic.n_train
+
+    def tracked(every, upto=steps):
+        """Two epochs with a hook taking the first layer every `every` steps up to `upto` (None: no hook)."""
+        run = StackedRun(specs, synthetic, fast=True)
+        first = next(layer for layer in run.stack.layers if layer.kind == "linear").tensors[0]
+        start, seen = first.detach().clone(), []
+        if every is not None:
+            def hook(step):
+                if step % every == 0 and step <= upto:
+                    seen.append((step, first.detach().clone()))
+
+            hook.every = every
+            run.step_hook = hook
+        metrics = [run.train_epoch() for _ in range(2)]
+        return metrics, first.detach().clone(), seen, start
+
+    plain, plain_weights, _, start = tracked(None)
+    for every in (7, 32, 100):
+        metrics, weights, seen, _ = tracked(every)
+        assert metrics == plain and torch.equal(weights, plain_weights)  # tracking changes no number
+        assert [step for step, _ in seen] == list(range(every, steps + 1, every))
+        assert all(not torch.equal(a, b) for (_, a), (_, b) in zip(seen, seen[1:]))
+    # After step t the hook sees the step-by-step path's weights after t, to rounding (100 steps: 3 blocks and
+    # part of a fourth).
+    _, _, seen, _ = tracked(1, upto=100)
+    monkeypatch.setattr(fast_sgd, "_fast_sgd_single", fast_sgd._stepwise_single)
+    monkeypatch.setattr(fast_sgd, "_fast_sgd_stacked", fast_sgd._stepwise_stacked)
+    _, _, reference, _ = tracked(1, upto=100)
+    assert [t for t, _ in seen] == [t for t, _ in reference] == list(range(1, 101))
+    tol = rtol(100, 784)
+    for (_, got), (_, expected) in zip(seen, reference):
+        moved = (expected - start).abs().max().item()
+        assert (got - expected).abs().max().item() <= tol * moved + 100 * U * start.abs().max().item()
 
 
 def test_diverging_rate_is_caught_at_the_same_step(synthetic):
@@ -102,8 +128,6 @@ def test_blocked_equals_step_by_step_weight_by_weight(act):
     import torch
     import torch.nn.functional as F
 
-    from tests.numerics import U, rtol
-
     g = torch.Generator().manual_seed(0)
     n, widths = 100, (784, 256, 128, 10)
     x = torch.randn(n, widths[0], generator=g)
@@ -114,9 +138,9 @@ def test_blocked_equals_step_by_step_weight_by_weight(act):
     for path in ("step", "blocked"):
         ws, bs = [w.clone() for w, _ in start], [b.clone() for _, b in start]
         logits = torch.empty(n, 10)
-        hook = (lambda t: None) if path == "step" else None  # a hook keeps the step-by-step path
-        fast_sgd._fast_sgd_single(SimpleNamespace(x=x), torch.arange(n), ws, bs, onehot, logits, 0.01, act,
-                                  on_step=hook)
+        stepwise = path == "step"
+        (fast_sgd._stepwise_single if stepwise else fast_sgd._fast_sgd_single)(
+            SimpleNamespace(x=x), torch.arange(n), ws, bs, onehot, logits, 0.01, act)
         out[path] = (ws, bs, logits)
     tol = rtol(n, widths[0])
     for name, blocked, step, initial in (("weights", out["blocked"][0], out["step"][0], [w for w, _ in start]),
@@ -135,8 +159,6 @@ def test_blocked_stack_equals_step_by_step_member_by_member(rates):
     import torch
     import torch.nn.functional as F
 
-    from tests.numerics import U, rtol
-
     g = torch.Generator().manual_seed(1)
     k, n, widths = len(rates), 100, (784, 64, 10)
     x = torch.randn(n, widths[0], generator=g)
@@ -149,9 +171,8 @@ def test_blocked_stack_equals_step_by_step_member_by_member(rates):
     for path in ("step", "blocked"):
         ws, bs = [w.clone() for w, _ in start], [b.clone() for _, b in start]
         logits = torch.empty(k, n, 10)
-        hook = (lambda t: None) if path == "step" else None
-        fast_sgd._fast_sgd_stacked(SimpleNamespace(x=x), perms, ws, bs, onehot, logits, list(rates), "relu",
-                                   on_step=hook)
+        (fast_sgd._stepwise_stacked if path == "step" else fast_sgd._fast_sgd_stacked)(
+            SimpleNamespace(x=x), perms, ws, bs, onehot, logits, list(rates), "relu")
         out[path] = (ws + bs, logits)
     tol = rtol(n, widths[0])
     for b, s, w0 in zip(out["blocked"][0], out["step"][0], [w for w, _ in start] + [b for _, b in start]):

@@ -1,6 +1,6 @@
-"""The fast-sgd engine's run alone: its first layer in blocks (_blocked_single) against the single-run engine
-(autograd and torch.optim.SGD), to rounding (tests/numerics.py), and the step-by-step path where something
-needs the weights after every step."""
+"""The fast-sgd engine's first layer in blocks (_blocked_single, _blocked_stacked): against the single-run engine
+(autograd and torch.optim.SGD) and the step-by-step paths (_stepwise_*), to rounding (tests/numerics.py); weight
+decay on the step-by-step path; --track-every's weights taken mid-block without changing a number."""
 
 import math
 from types import SimpleNamespace

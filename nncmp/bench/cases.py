@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from torch.utils.data import Dataset
     from torchvision.datasets import CIFAR10, MNIST
 
+    from nncmp.bench.load import Case
     from nncmp.training.recorder import Record
 
 
@@ -276,37 +277,32 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
     best: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="nncmp-ref-") as tmp:
         course = course_dataset(cpu_data, None, Path(tmp))
-        plan = [
+        def case(name: str, what: str, batch: int, specs: list[RunSpec], on: Data, together: bool) -> Case:
+            """An nncmp case, with the threads its engine runs fastest on (compare's groups get the same)."""
+            return (name, what, batch, len(specs), lambda: _timed_nncmp(specs, on, together, device),
+                    engine_threads(specs, on, together, device))
+
+        plan: list[Case] = [  # the course loop on the load's thread count
             ("reference_bs64", "course loop, adam", 64, 1,
-             lambda: _timed_reference(adam[0], cpu_data, course, device)),
+             lambda: _timed_reference(adam[0], cpu_data, course, device), None),
             ("reference_bs1", "course loop, sgd", 1, 1,
-             lambda: _timed_reference(sgd[0], cpu_small, Subset(course, range(n_bs1)), device)),
-            ("single_bs64", "nncmp, one run, adam", 64, 1, lambda: _timed_nncmp(adam[:1], data, False, device)),
-            ("single_bs1", "nncmp, one run, sgd", 1, 1, lambda: _timed_nncmp(sgd[:1], small, False, device)),
-            ("grid_bs64_batched", "nncmp, 8 runs stacked, adam", 64, 8, lambda: _timed_nncmp(adam, data, True, device)),
-            ("grid_bs64_sequential", "nncmp, 8 runs one by one, adam", 64, 8,
-             lambda: _timed_nncmp(adam, data, False, device)),
-            ("grid_bs1_batched", "nncmp, 8 runs stacked, sgd", 1, 8, lambda: _timed_nncmp(sgd, small, True, device)),
-            ("grid_bs1_sequential", "nncmp, 8 runs one by one, sgd", 1, 8,
-             lambda: _timed_nncmp(sgd, small, False, device)),
-            ("trials_bs64_batched", f"nncmp, {TRIALS} adam trials stacked", 64, TRIALS,
-             lambda: _timed_nncmp(trials, data, True, device)),
-            ("trials_bs64_sequential", f"nncmp, {TRIALS} adam trials one by one", 64, TRIALS,
-             lambda: _timed_nncmp(trials, data, False, device)),
+             lambda: _timed_reference(sgd[0], cpu_small, Subset(course, range(n_bs1)), device), None),
+            case("single_bs64", "nncmp, one run, adam", 64, adam[:1], data, False),
+            case("single_bs1", "nncmp, one run, sgd", 1, sgd[:1], small, False),
+            case("grid_bs64_batched", "nncmp, 8 runs stacked, adam", 64, adam, data, True),
+            case("grid_bs64_sequential", "nncmp, 8 runs one by one, adam", 64, adam, data, False),
+            case("grid_bs1_batched", "nncmp, 8 runs stacked, sgd", 1, sgd, small, True),
+            case("grid_bs1_sequential", "nncmp, 8 runs one by one, sgd", 1, sgd, small, False),
+            case("trials_bs64_batched", f"nncmp, {TRIALS} adam trials stacked", 64, trials, data, True),
+            case("trials_bs64_sequential", f"nncmp, {TRIALS} adam trials one by one", 64, trials, data, False),
         ]
-        # What each nncmp case's engine runs fastest on, as compare's groups get it (the course loop: the load's).
-        caps = {name: engine_threads(specs, on, together, device) for name, specs, on, together in (
-            ("single_bs64", adam[:1], data, False), ("single_bs1", sgd[:1], small, False),
-            ("grid_bs64_batched", adam, data, True), ("grid_bs64_sequential", adam, data, False),
-            ("grid_bs1_batched", sgd, small, True), ("grid_bs1_sequential", sgd, small, False),
-            ("trials_bs64_batched", trials, data, True), ("trials_bs64_sequential", trials, data, False))}
         for round_ in range(repeats):
             # The ceiling too is the best round's, so every fraction is of the machine at its least disturbed.
             ceiling = max(ceiling, matmul_ceiling(device=device))
             if on_case:
                 on_case({"case": "ceiling", "GFLOP/s": ceiling, "round": round_ + 1})
-            for name, what, batch, models, timed in plan:
-                how = ran_with(follow, caps.get(name))
+            for name, what, batch, models, timed, cap in plan:
+                how = ran_with(follow, cap)
                 seconds, examples, peak = timed()
                 case = {**_case(name, what, batch, models, examples, seconds, flops, ceiling, peak), **how}
                 previous = best.get(name)
@@ -321,7 +317,7 @@ def run_standard(n: int, n_bs1: int, repeats: int = 2, on_case: Callable[[dict[s
         if load:  # the engine cases again with another process spinning on one core
             from nncmp.bench.load import under_load
 
-            loaded, loaded_cases = under_load(plan, best, repeats, on_case, follow, caps)
+            loaded, loaded_cases = under_load(plan, best, repeats, on_case, follow)
     if follow:  # the pool below compares processes with torch's own count, as it always has
         stop_following()
 

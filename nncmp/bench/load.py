@@ -64,21 +64,24 @@ def stop_following() -> None:
     devices.THREADS.restore()
 
 
-def under_load(plan: list[tuple[str, str, int, int, Callable[[], tuple[float, int, float]]]],
-               idle: dict[str, dict[str, Any]], repeats: int,
+# A case of the standard benchmark: name, what, batch size, models, the timed call (seconds, examples, peak MB),
+# and the threads its engine runs fastest on (plan.fewest_threads; None: the load's count).
+Case = tuple[str, str, int, int, Callable[[], tuple[float, int, float]], tuple[int, str] | None]
+
+
+def under_load(plan: list[Case], idle: dict[str, dict[str, Any]], repeats: int,
                on_case: Callable[[dict[str, Any]], None] | None = None,
-               follow: bool = True, caps: dict[str, tuple[int, str] | None] | None = None,
-               ) -> tuple[dict[str, float], list[dict[str, Any]]]:
+               follow: bool = True) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """For each of LOAD_CASES: its fastest of `repeats` rounds with a core busy, over its fastest idle
     round (`idle`, the standard benchmark's best cases): 1 means the busy core costs nothing, 2 twice the time.
     And those fastest rounds, each with the threads and wait policy it ran with."""
     loaded: dict[str, dict[str, Any]] = {}
     with busy_core():
         for round_ in range(repeats):
-            for name, what, _, _, timed in plan:
+            for name, what, _, _, timed, cap in plan:
                 if name not in LOAD_CASES:
                     continue
-                how = ran_with(follow, (caps or {}).get(name))
+                how = ran_with(follow, cap)
                 seconds = timed()[0]
                 if name not in loaded or seconds < loaded[name]["seconds"]:
                     loaded[name] = {"case": f"{name}_under_load", "what": what, "seconds": seconds, **how}
